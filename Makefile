@@ -1,0 +1,43 @@
+# silent-refresh: the two commands are `make dev` (run) and `make test` (test).
+# Every target first runs scripts/setup.sh, which installs what is missing and is quick when
+# nothing is.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ENV := . scripts/env.sh &&
+
+RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock .cargo/config.toml
+PKG_WASM := pkg/silent_refresh_bg.wasm
+WORKER_WASM := build/worker/index_bg.wasm
+SITE := build/site/index.html
+
+.PHONY: dev test setup build bench soak fuzz clean
+.DEFAULT_GOAL := dev
+
+## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
+dev: setup build
+	@$(ENV) scripts/dev.sh
+
+## make test: set up, build, then run every test tier (native, browser, Worker HTTP, end-to-end)
+test: setup build
+	@$(ENV) scripts/test.sh
+
+setup:
+	@scripts/setup.sh
+
+build: $(PKG_WASM) $(WORKER_WASM) $(SITE)
+
+# The npm package: wasm-pack, then wasm-opt -Oz, then the 20 KB gzip budget check.
+$(PKG_WASM) pkg/silent_refresh.js: $(RUST_SRC) scripts/build-browser.sh
+	@$(ENV) scripts/build-browser.sh
+
+# The Worker: worker-build (which runs wasm-bindgen, wasm-opt and esbuild from local binaries).
+$(WORKER_WASM): $(RUST_SRC) scripts/build-worker.sh
+	@$(ENV) scripts/build-worker.sh
+
+# The static assets the Worker serves: www/ plus the package under /pkg/.
+$(SITE): $(PKG_WASM) $(shell find www -type f)
+	@rm -rf build/site && mkdir -p build/site && cp -r www/. build/site/ && \
+	  mkdir -p build/site/pkg && cp pkg/*.js pkg/*.wasm pkg/*.d.ts build/site/pkg/
+
+clean:
+	rm -rf target build pkg .wrangler

@@ -1,0 +1,14 @@
+# Sourced by every build and test script: the toolchain chosen by scripts/setup.sh and the
+# locations of the tools that worker-build and wasm-pack would otherwise try to download.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+if [ -f "$root/.tools/env" ]; then
+  set -a; . "$root/.tools/env"; set +a
+  [ -n "${RUSTUP_TOOLCHAIN:-}" ] || unset RUSTUP_TOOLCHAIN
+fi
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
+export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
+export WRANGLER_SEND_METRICS=false
+export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}"
+export CHROMIUM="${CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"

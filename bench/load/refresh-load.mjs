@@ -1,0 +1,235 @@
+// The refresh-endpoint load run: for every server, a pool of refresh tokens is minted before
+// any timed phase; then, for each repetition, each concurrency level and each server
+// (interleaved, so that a noisy neighbour hits every server alike), autocannon sends
+// POST refreshes for a fixed duration, every request presenting a distinct valid token taken
+// from the pool. A rotating server answers with the successor, which goes to the back of the
+// pool (a token of another family is always ahead of it), so no token is ever presented twice.
+// The Express baseline does not rotate: its token goes back to the pool unchanged.
+//
+// Usage: node refresh-load.mjs CONFIG.json OUT.json
+//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "express", adminToken? }],
+//             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds }
+// Writes every run and the medians to OUT.json; progress goes to stderr.
+import autocannon from "autocannon";
+import { readFileSync, writeFileSync } from "node:fs";
+
+const [configPath, outPath] = process.argv.slice(2);
+const config = JSON.parse(readFileSync(configPath, "utf8"));
+const log = (...a) => console.error("[load]", ...a);
+
+/** A FIFO of tokens with O(1) take and put. */
+class Pool {
+  constructor(tokens = []) {
+    this.items = tokens;
+    this.head = 0;
+  }
+  get size() {
+    return this.items.length - this.head;
+  }
+  take() {
+    if (this.head >= this.items.length) return undefined;
+    const t = this.items[this.head++];
+    if (this.head > 65536 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return t;
+  }
+  put(t) {
+    this.items.push(t);
+  }
+}
+
+/** How each kind of server mints a token, presents one and returns the next one to use. */
+const KINDS = {
+  "silent-refresh": {
+    mintPath: "/auth/sessions",
+    mintHeaders: (s) => ({ "content-type": "application/json", authorization: `Bearer ${s.adminToken}` }),
+    mintBody: (i) => JSON.stringify({ sub: `bench-user-${i}` }),
+    minted: (json) => json.refresh_token,
+    refreshPath: "/auth/refresh",
+    refreshBody: (token) => JSON.stringify({ refresh_token: token }),
+    next: (json) => json.refresh_token,
+  },
+  express: {
+    mintPath: "/login",
+    mintHeaders: () => ({ "content-type": "application/json" }),
+    mintBody: (i) => JSON.stringify({ username: `bench-user-${i}` }),
+    minted: (json) => json.refreshToken,
+    refreshPath: "/token",
+    refreshBody: (token) => JSON.stringify({ token }),
+    next: (json, presented) => (typeof json.accessToken === "string" ? presented : undefined),
+  },
+};
+
+/** Mints `n` tokens with `concurrency` parallel requests; returns them. */
+async function mint(server, n, concurrency = 16, offset = 0) {
+  const kind = KINDS[server.kind];
+  const out = [];
+  let next = 0;
+  let failures = 0;
+  async function worker() {
+    while (next < n) {
+      const i = offset + next++;
+      const res = await fetch(server.url + kind.mintPath, {
+        method: "POST",
+        headers: kind.mintHeaders(server),
+        body: kind.mintBody(i),
+      });
+      const text = await res.text();
+      if (res.status !== 200) {
+        if (++failures > 10) throw new Error(`${server.name}: minting failed: ${res.status} ${text.slice(0, 200)}`);
+        next--;
+        continue;
+      }
+      out.push(kind.minted(JSON.parse(text)));
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return out;
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+export const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** One timed run of `duration` seconds at `connections`; returns the figures. */
+function run(server, pool, connections, duration) {
+  const kind = KINDS[server.kind];
+  const latencies = [];
+  let ok = 0;
+  let bad = 0;
+  let exhausted = 0;
+  const statuses = {};
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: server.url,
+        connections,
+        pipelining: 1,
+        duration,
+        timeout: 10,
+        requests: [
+          {
+            method: "POST",
+            path: kind.refreshPath,
+            headers: { "content-type": "application/json" },
+            setupRequest: (req, context) => {
+              let token = pool.take();
+              if (token === undefined) {
+                exhausted++;
+                token = "srt_exhausted";
+              }
+              context.token = token;
+              return { ...req, body: kind.refreshBody(token) };
+            },
+            onResponse: (status, body, context) => {
+              statuses[status] = (statuses[status] ?? 0) + 1;
+              if (status !== 200) return;
+              let next;
+              try {
+                next = kind.next(JSON.parse(body), context.token);
+              } catch {
+                next = undefined;
+              }
+              if (typeof next === "string") pool.put(next);
+            },
+          },
+        ],
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        latencies.sort((a, b) => a - b);
+        const seconds = (result.finish - result.start) / 1000;
+        resolve({
+          connections,
+          seconds,
+          requests: ok + bad,
+          ok,
+          rps: ok / seconds,
+          p50: percentile(latencies, 50),
+          p99: percentile(latencies, 99),
+          errors: bad + result.errors + result.timeouts,
+          socketErrors: result.errors,
+          timeouts: result.timeouts,
+          exhausted,
+          statuses,
+        });
+      },
+    );
+    // The per-response event carries the latency in ms with sub-millisecond precision
+    // (autocannon's own histogram keeps whole milliseconds).
+    instance.on("response", (_client, status, _bytes, responseTime) => {
+      if (status === 200) {
+        ok++;
+        latencies.push(responseTime);
+      } else {
+        bad++;
+      }
+    });
+  });
+}
+
+async function main() {
+  const { servers, concurrency, duration, reps, warmup } = config;
+  const pools = new Map();
+  // Warm-up (JIT, isolate, KV files) and a throughput estimate that sizes each pool so that
+  // one run at the highest concurrency uses each family at most once.
+  for (const s of servers) {
+    const seed = new Pool(await mint(s, 300, 16, 0));
+    const w = await run(s, seed, 16, warmup);
+    const want = Math.ceil(w.rps * duration * 1.5) + 200;
+    log(`${s.name}: warm-up ${w.rps.toFixed(0)} req/s at 16 connections (${w.errors} errors); minting ${want} tokens`);
+    const t0 = performance.now();
+    const pool = new Pool(await mint(s, want, 32, 1000));
+    log(`${s.name}: minted ${pool.size} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    pools.set(s.name, pool);
+  }
+  const runs = [];
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const c of concurrency) {
+      for (const s of servers) {
+        const pool = pools.get(s.name);
+        const r = await run(s, pool, c, duration);
+        runs.push({ server: s.name, rep, ...r });
+        log(
+          `rep ${rep} c=${String(c).padStart(2)} ${s.name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s  ` +
+            `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}` +
+            (r.exhausted ? `  (pool exhausted ${r.exhausted}x)` : "") +
+            `  pool ${pool.size}`,
+        );
+      }
+    }
+  }
+  const summary = [];
+  for (const s of servers) {
+    for (const c of concurrency) {
+      const rs = runs.filter((r) => r.server === s.name && r.connections === c);
+      summary.push({
+        server: s.name,
+        connections: c,
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        requests: rs.reduce((a, r) => a + r.requests, 0),
+        runs: rs.length,
+      });
+    }
+  }
+  writeFileSync(outPath, JSON.stringify({ config: { ...config, servers: servers.map((s) => ({ name: s.name, kind: s.kind, url: s.url })) }, runs, summary }, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,230 @@
+//! The browser adapter: the `AuthClient` exported to JavaScript (the npm package).
+//!
+//! A thin layer: [`options`] turns the JS options object into the core's config, [`runtime`]
+//! turns fetch, timers, Web Locks, BroadcastChannel and page events into calls of the core's
+//! [`Engine`](crate::core::client::Engine) and carries out what it decides. This file only
+//! declares the JavaScript surface and its TypeScript types.
+//!
+//! ```js
+//! import init, { AuthClient } from "silent-refresh";
+//! await init();
+//! const auth = new AuthClient({ baseUrl: "", mode: "cookie" });
+//! await auth.login("demo", "demo-password");
+//! const res = await auth.fetch("/api/me");
+//! ```
+
+mod js;
+mod options;
+mod runtime;
+
+use std::rc::Rc;
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+
+use runtime::{Inner, Op};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Where the refresh token lives: an HttpOnly cookie (same-origin apps) or JSON bodies. */
+export type AuthMode = "cookie" | "body";
+
+/** Persistence for the refresh token in body mode. `localStorage`/`sessionStorage` work as is. */
+export interface TokenStorage {
+  get(key: string): string | null | undefined | Promise<string | null | undefined>;
+  set(key: string, value: string): void | Promise<void>;
+  remove(key: string): void | Promise<void>;
+}
+
+/** Options of `new AuthClient(options)`. Durations are milliseconds. */
+export interface AuthClientOptions {
+  /** Origin (and path prefix) of the auth endpoints; "" (default) for the page's origin. */
+  baseUrl?: string;
+  /** Refresh-token transport; default "cookie". */
+  mode?: AuthMode;
+  /** Refresh this long before expiry; default max(60 s, 10% of the token lifetime), never more than half of it. */
+  refreshMargin?: number;
+  /** Timeout of the client's own requests (login, refresh, logout); default 10000. */
+  requestTimeout?: number;
+  /** First retry delay after a failed refresh, doubled per failure (with jitter); default 1000. */
+  retryBaseDelay?: number;
+  /** Cap of the retry delay; default 60000. */
+  retryMaxDelay?: number;
+  /** Circuit breaker: refresh requests allowed in any 60 s window; default 10. */
+  maxRefreshesPerMinute?: number;
+  /** The fetch function used for every request; default globalThis.fetch. */
+  fetch?: (request: Request) => Promise<Response>;
+  /** Body mode: persistence of the refresh token; default memory only. */
+  storage?: TokenStorage | Storage;
+  /** Share tokens and logout with other tabs (Web Locks + BroadcastChannel); default true. */
+  crossTab?: boolean;
+  /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
+  channelName?: string;
+  /** Endpoint paths; defaults "/auth/login", "/auth/refresh", "/auth/logout". */
+  loginPath?: string;
+  refreshPath?: string;
+  logoutPath?: string;
+  /** Origins to which `fetch` attaches the access token; default the origin of `baseUrl`. */
+  bearerOrigins?: string[];
+}
+
+/** A token response, as returned by POST /auth/login or /auth/sessions. */
+export interface TokenResponse {
+  access_token: string;
+  /** Lifetime in seconds; if absent, read from the JWT's exp - iat. */
+  expires_in?: number;
+  /** Body mode only. */
+  refresh_token?: string;
+  token_type?: string;
+}
+
+/** The stable `.code` of every error the client throws or reports. */
+export type AuthErrorCode =
+  | "ERR_NETWORK" | "ERR_TIMEOUT" | "ERR_SERVER" | "ERR_REJECTED" | "ERR_BAD_RESPONSE"
+  | "ERR_SESSION_EXPIRED" | "ERR_NOT_SIGNED_IN" | "ERR_INVALID_CREDENTIALS"
+  | "ERR_REFRESH_LIMIT" | "ERR_DISPOSED" | "ERR_INVALID_OPTIONS" | "ERR_STORAGE";
+
+/** An Error with a stable code (and the HTTP status that caused it, if any). */
+export interface AuthError extends Error {
+  code: AuthErrorCode;
+  status?: number;
+}
+
+/** A new access token: from a refresh request, another tab, or restore(). */
+export interface RefreshEvent { type: "refresh"; source: "network" | "tab" | "restore"; expiresAt?: number }
+/** The session ended (the server no longer accepts the refresh token). */
+export interface ExpiredEvent { type: "expired"; error: AuthError }
+/** A refresh failed but the session is kept; retried in `retryIn` ms. */
+export interface AuthErrorEvent { type: "error"; error: AuthError; retryIn?: number }
+/** Signed out, here ("local") or in another tab ("tab"). */
+export interface LogoutEvent { type: "logout"; source: "local" | "tab" }
+
+export interface AuthEventMap {
+  refresh: RefreshEvent;
+  expired: ExpiredEvent;
+  error: AuthErrorEvent;
+  logout: LogoutEvent;
+}
+export type AuthEventType = keyof AuthEventMap;
+export type AuthEvent = AuthEventMap[AuthEventType];
+export type AuthEventListener = (event: AuthEvent) => void;
+"#;
+
+/// A client that keeps an access token fresh and attaches it to requests.
+#[wasm_bindgen]
+pub struct AuthClient {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl AuthClient {
+    /// Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_optional_param_type = "AuthClientOptions")] options: JsValue,
+    ) -> Result<AuthClient, JsValue> {
+        let (config, settings) = options::parse(&options)?;
+        Ok(AuthClient { inner: Inner::new(config, settings) })
+    }
+
+    /// Signs in with a username and password (POST loginPath).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn login(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
+    ) -> Promise {
+        self.inner.promise(Op::Login(username, password))
+    }
+
+    /// Starts a session from a token response obtained elsewhere (e.g. a server-side login).
+    #[wasm_bindgen(js_name = setSession)]
+    pub fn set_session(&self, #[wasm_bindgen(unchecked_param_type = "TokenResponse")] tokens: JsValue) -> Result<(), JsValue> {
+        self.inner.set_session(&tokens)
+    }
+
+    /// Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
+    /// with it; resolves to whether one was found.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn restore(&self) -> Promise {
+        self.inner.promise(Op::Restore)
+    }
+
+    /// `fetch` with `Authorization: Bearer <access token>`: same arguments, same `Response`,
+    /// same errors. Refreshes first if the token is due; after a 401, one refresh and one replay.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
+    pub fn fetch(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: JsValue,
+    ) -> Promise {
+        self.inner.promise(Op::Fetch(input, init))
+    }
+
+    /// Refreshes now (joining a refresh in flight); resolves once a new token is held.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn refresh(&self) -> Promise {
+        self.inner.promise(Op::Refresh)
+    }
+
+    /// Signs out here and in every tab, then revokes the session on the server; resolves to
+    /// whether the server confirmed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn logout(&self) -> Promise {
+        self.inner.promise(Op::Logout)
+    }
+
+    /// Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: String,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: JsValue,
+    ) -> Result<(), JsValue> {
+        self.inner.on(&kind, listener)
+    }
+
+    /// Removes a listener added with `on`.
+    pub fn off(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: String,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: JsValue,
+    ) {
+        self.inner.off(&kind, &listener);
+    }
+
+    /// Removes every timer, listener and channel; the session is dropped from memory (a stored
+    /// refresh token or the cookie stays). Every later call fails with `ERR_DISPOSED`.
+    pub fn dispose(&self) {
+        self.inner.dispose();
+    }
+
+    /// Whether a session is held.
+    #[wasm_bindgen(getter, js_name = signedIn)]
+    pub fn signed_in(&self) -> bool {
+        self.inner.signed_in()
+    }
+
+    /// When the access token expires (Unix ms, for display), if known.
+    #[wasm_bindgen(getter, js_name = expiresAt)]
+    pub fn expires_at(&self) -> Option<f64> {
+        self.inner.expires_at()
+    }
+
+    /// When the next refresh (or retry) is scheduled (Unix ms, for display), if any.
+    #[wasm_bindgen(getter, js_name = nextRefreshAt)]
+    pub fn next_refresh_at(&self) -> Option<f64> {
+        self.inner.next_refresh_at()
+    }
+
+    /// Number of refresh requests this client has sent.
+    #[wasm_bindgen(getter, js_name = refreshCount)]
+    pub fn refresh_count(&self) -> u32 {
+        self.inner.refresh_count()
+    }
+}
+
+impl Drop for AuthClient {
+    fn drop(&mut self) {
+        self.inner.dispose();
+    }
+}

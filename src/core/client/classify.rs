@@ -1,0 +1,89 @@
+//! What a failed refresh means.
+//!
+//! The rule of the protocol (docs/PROTOCOL.md): `400 invalid_grant` from the refresh endpoint,
+//! or any 401 from it, ends the session. Network failures, timeouts, 408, 429, 5xx and
+//! `temporarily_unavailable` are transient: keep the session and retry later (honouring
+//! `Retry-After`). Any other 4xx (a misconfigured endpoint, `forbidden_origin`, ...) will not
+//! heal by retrying soon, but is no proof the session is over either: it is retried at the
+//! slowest pace.
+
+use crate::core::client::error::ErrorCode;
+
+/// Longest `Retry-After` honoured (a larger value is clamped to this).
+pub const MAX_RETRY_AFTER_MS: u64 = 10 * 60_000;
+
+/// Why a refresh request did not yield a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The request never got a response (`fetch` rejected).
+    Network,
+    /// No response within the request timeout.
+    Timeout,
+    /// A non-2xx response.
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The `error` member of the JSON body, if any.
+        error: Option<String>,
+        /// `Retry-After`, parsed with [`parse_retry_after`].
+        retry_after_ms: Option<u64>,
+    },
+    /// A 2xx response that is not a token response.
+    BadResponse,
+}
+
+/// The decision for a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The session is over (`invalid_grant`, or 401 from the refresh endpoint).
+    SessionOver,
+    /// Transient: retry after the backoff delay, or after `Retry-After` if that is longer.
+    Retry {
+        /// The server's `Retry-After`, if it sent one.
+        retry_after_ms: Option<u64>,
+    },
+    /// The server refused the request for another reason: retry at the slowest pace.
+    Rejected,
+}
+
+/// Classifies a failed refresh.
+pub fn classify(failure: &Failure) -> Verdict {
+    match failure {
+        Failure::Network | Failure::Timeout | Failure::BadResponse => Verdict::Retry { retry_after_ms: None },
+        Failure::Http { status, error, retry_after_ms } => {
+            let retry = Verdict::Retry { retry_after_ms: *retry_after_ms };
+            match (*status, error.as_deref()) {
+                (_, Some("temporarily_unavailable")) => retry,
+                (_, Some("invalid_grant")) | (401, _) => Verdict::SessionOver,
+                (408 | 429, _) | (500..=599, _) => retry,
+                _ => Verdict::Rejected,
+            }
+        }
+    }
+}
+
+/// The stable code reported for a failure.
+pub fn error_code(failure: &Failure) -> ErrorCode {
+    match failure {
+        Failure::Network => ErrorCode::Network,
+        Failure::Timeout => ErrorCode::Timeout,
+        Failure::BadResponse => ErrorCode::BadResponse,
+        Failure::Http { .. } => match classify(failure) {
+            Verdict::SessionOver => ErrorCode::SessionExpired,
+            Verdict::Retry { .. } => ErrorCode::Server,
+            Verdict::Rejected => ErrorCode::Rejected,
+        },
+    }
+}
+
+/// Parses a `Retry-After` value given in delta-seconds into milliseconds, clamped to
+/// [`MAX_RETRY_AFTER_MS`]. HTTP-dates are not honoured (they would need the wall clock, which
+/// the client deliberately ignores) and yield `None`.
+pub fn parse_retry_after(value: &str) -> Option<u64> {
+    let digits = value.trim();
+    if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = digits.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+    Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+}

@@ -1,0 +1,449 @@
+//! The client's state machine: the current access token, the single in-flight refresh, the
+//! backoff state and the circuit breaker.
+//!
+//! The adapter asks the engine what to do at each decision point and reports what happened:
+//!
+//! - before sending a request: [`Engine::before_send`];
+//! - after a 401 from a resource: [`Engine::unauthorized`] with the generation of the token the
+//!   request carried;
+//! - when its single timer fires ([`Engine::deadline`] says when): [`Engine::timer`];
+//! - on `visibilitychange`/`pageshow`/`online`: [`Engine::wake`];
+//! - for `refresh()` and `restore()`: [`Engine::manual`], [`Engine::restore`].
+//!
+//! Whoever receives [`Step::Start`] owns the refresh: it takes the cross-tab lock, asks
+//! [`Engine::lock_acquired`] whether another tab refreshed meanwhile, calls [`Engine::sent`]
+//! when the request goes out and [`Engine::finish`] with the result. Everyone else gets
+//! [`Step::Await`] and waits for that one refresh (single-flight).
+//!
+//! Every token gets a new *generation*; a 401 for a request that carried an older generation
+//! than the current one is replayed without a refresh. Every sign-in and sign-out starts a new
+//! *epoch*; a refresh result from an older epoch (one that arrives after logout) is discarded.
+
+use crate::core::client::backoff::{retry_delay, CircuitBreaker};
+use crate::core::client::classify::{classify, error_code, Failure, Verdict};
+use crate::core::client::config::ClientConfig;
+use crate::core::client::error::ErrorCode;
+use crate::core::client::schedule::{Deadlines, Secret};
+
+/// The right to perform one refresh, handed out by [`Step::Start`] or [`Begin::Start`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    id: u32,
+    epoch: u32,
+    generation: u32,
+    restore: bool,
+}
+
+/// What a request (or the timer, or a wake-up) should do now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Go ahead: send with the current token (or, after a 401, give the response to the caller).
+    Proceed,
+    /// After a 401: a newer token exists; replay the request with it, no refresh.
+    Replay,
+    /// A refresh is in flight: wait for it, then go ahead.
+    Await,
+    /// Start this refresh, then go ahead.
+    Start(Ticket),
+    /// A refresh is needed but not allowed now (backing off after a failure, or the circuit
+    /// breaker is open): go ahead without it. `report`: emit an `error` event with `code`.
+    Refused {
+        /// Why.
+        code: ErrorCode,
+        /// Whether this refusal is news (reported once per breaker opening).
+        report: bool,
+    },
+}
+
+/// The answer to an explicit `refresh()` or `restore()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// Perform this refresh.
+    Start(Ticket),
+    /// A refresh is in flight already: wait for it.
+    Join,
+    /// Not possible: not signed in, or the circuit breaker is open.
+    Refused(ErrorCode),
+}
+
+/// The re-check made once the cross-tab lock is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockCheck {
+    /// Still needed: send the refresh request.
+    Proceed,
+    /// Another tab refreshed while this one waited for the lock: the flight is over, no request.
+    Fresh,
+    /// The ticket is void (logout, or a new session, happened meanwhile): do nothing.
+    Stale,
+}
+
+/// The result of a refresh request; `T` is the access token's representation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<T = Secret> {
+    /// A token response.
+    Success {
+        /// The new access token.
+        access: T,
+        /// Its lifetime (see [`crate::core::client::schedule::lifetime_ms`]).
+        lifetime_ms: Option<u64>,
+    },
+    /// No token.
+    Failure(Failure),
+}
+
+/// What a finished refresh means for the session, and what the adapter should emit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The result is void (logout or another token arrived meanwhile): ignore it.
+    Discarded,
+    /// New token of the running session: emit `refresh`.
+    Refreshed,
+    /// `restore()` found a session: signed in now.
+    Restored,
+    /// The session is over: signed out; emit `expired`.
+    Expired,
+    /// `restore()` found no session.
+    NoSession,
+    /// Transient failure; the session is kept and retried in `delay_ms`: emit `error`.
+    Retry {
+        /// The failure's code.
+        code: ErrorCode,
+        /// Delay until the next automatic attempt.
+        delay_ms: u64,
+    },
+    /// `restore()` failed transiently; nothing is scheduled.
+    Failed(ErrorCode),
+}
+
+#[derive(Clone, Debug)]
+struct Held<T> {
+    access: T,
+    generation: u32,
+    lifetime_ms: Option<u64>,
+    deadlines: Option<Deadlines>,
+}
+
+/// The client's state machine; see the module documentation. `T` is the access token's
+/// representation: [`Secret`] natively, a JavaScript string in the browser adapter.
+#[derive(Clone, Debug)]
+pub struct Engine<T = Secret> {
+    config: ClientConfig,
+    token: Option<Held<T>>,
+    epoch: u32,
+    generation: u32,
+    next_ticket: u32,
+    flight: Option<Ticket>,
+    failures: u32,
+    retry_at: Option<u64>,
+    breaker: CircuitBreaker,
+    limit_reported: bool,
+    sent: u32,
+}
+
+impl<T: PartialEq> Engine<T> {
+    /// A signed-out engine.
+    pub fn new(config: ClientConfig) -> Engine<T> {
+        let breaker = CircuitBreaker::new(config.max_refreshes_per_minute);
+        Engine {
+            config,
+            token: None,
+            epoch: 0,
+            generation: 0,
+            next_ticket: 0,
+            flight: None,
+            failures: 0,
+            retry_at: None,
+            breaker,
+            limit_reported: false,
+            sent: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    // ----- the session -----
+
+    fn reset_flight(&mut self) {
+        self.flight = None;
+        self.failures = 0;
+        self.retry_at = None;
+    }
+
+    fn hold(&mut self, access: T, lifetime_ms: Option<u64>, remaining_ms: Option<u64>, now: u64) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        let deadlines = lifetime_ms.map(|lifetime| {
+            let remaining = remaining_ms.unwrap_or(lifetime).min(lifetime);
+            Deadlines::compute(now, lifetime, remaining, self.config.refresh_margin_ms)
+        });
+        self.token = Some(Held { access, generation: self.generation, lifetime_ms, deadlines });
+        self.generation
+    }
+
+    /// A new session (login, `setSession`): voids any refresh in flight. Returns the generation.
+    pub fn start_session(&mut self, access: T, lifetime_ms: Option<u64>, now: u64) -> u32 {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.reset_flight();
+        self.hold(access, lifetime_ms, None, now)
+    }
+
+    /// A token shared by another tab, with `remaining_ms` of its `lifetime_ms` left. Adopted if
+    /// this tab has none or it outlives this tab's; then `Some(generation)`.
+    pub fn adopt(&mut self, access: T, lifetime_ms: Option<u64>, remaining_ms: Option<u64>, now: u64) -> Option<u32> {
+        if remaining_ms == Some(0) {
+            return None;
+        }
+        if let Some(held) = &self.token {
+            let ours = held.deadlines.map(|d| d.expires_at);
+            let theirs = remaining_ms.map(|r| now.saturating_add(r));
+            let outlives = match (ours, theirs) {
+                (Some(a), Some(b)) => b > a,
+                (_, None) => false,
+                (None, Some(_)) => true,
+            };
+            if held.access == access || !outlives {
+                return None;
+            }
+            // A newer token of the same session: a refresh in flight may continue (its lock
+            // re-check will find this token); backoff is over.
+            self.failures = 0;
+            self.retry_at = None;
+        } else {
+            self.epoch = self.epoch.wrapping_add(1);
+            self.reset_flight();
+        }
+        Some(self.hold(access, lifetime_ms, remaining_ms, now))
+    }
+
+    /// Ends the session (logout, here or in another tab). Returns whether there was one.
+    pub fn sign_out(&mut self) -> bool {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.reset_flight();
+        self.token.take().is_some()
+    }
+
+    // ----- reading the state -----
+
+    /// Whether a session is held.
+    pub fn signed_in(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The current access token and its generation.
+    pub fn access(&self) -> Option<(&T, u32)> {
+        self.token.as_ref().map(|h| (&h.access, h.generation))
+    }
+
+    /// The current token's generation (0 when none was ever held).
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// When the current token expires (monotonic ms), if its lifetime is known.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.token.as_ref()?.deadlines.map(|d| d.expires_at)
+    }
+
+    /// The current token's full lifetime, if known.
+    pub fn lifetime_ms(&self) -> Option<u64> {
+        self.token.as_ref()?.lifetime_ms
+    }
+
+    /// How long the current token has left at `now`, if its lifetime is known.
+    pub fn remaining_ms(&self, now: u64) -> Option<u64> {
+        self.expires_at().map(|t| t.saturating_sub(now))
+    }
+
+    /// Whether a refresh is in flight.
+    pub fn refreshing(&self) -> bool {
+        self.flight.is_some()
+    }
+
+    /// Number of refresh requests sent so far.
+    pub fn refresh_count(&self) -> u32 {
+        self.sent
+    }
+
+    /// When the timer should next call [`Engine::timer`] (monotonic ms): the refresh time, or the
+    /// retry time while backing off, or when the circuit breaker lets a request through again.
+    /// `None`: nothing scheduled (signed out, refresh in flight, lifetime unknown).
+    pub fn deadline(&self) -> Option<u64> {
+        let held = self.token.as_ref()?;
+        if self.flight.is_some() {
+            return None;
+        }
+        let due = self.retry_at.or(held.deadlines.map(|d| d.refresh_at))?;
+        Some(match self.breaker.check(due) {
+            Ok(()) => due,
+            Err(free) => free,
+        })
+    }
+
+    fn due(&self, now: u64) -> bool {
+        let token_due = self.token.as_ref().and_then(|h| h.deadlines).is_some_and(|d| d.due(now));
+        token_due || self.retry_at.is_some()
+    }
+
+    // ----- decision points -----
+
+    fn try_begin(&mut self, now: u64, automatic: bool, restore: bool) -> Step {
+        if self.flight.is_some() {
+            return Step::Await;
+        }
+        if automatic && self.retry_at.is_some_and(|t| now < t) {
+            return Step::Refused { code: ErrorCode::Server, report: false };
+        }
+        if self.breaker.check(now).is_err() {
+            let report = !self.limit_reported;
+            self.limit_reported = true;
+            return Step::Refused { code: ErrorCode::RefreshLimit, report };
+        }
+        self.limit_reported = false;
+        self.next_ticket = self.next_ticket.wrapping_add(1);
+        let ticket = Ticket { id: self.next_ticket, epoch: self.epoch, generation: self.generation, restore };
+        self.flight = Some(ticket);
+        Step::Start(ticket)
+    }
+
+    /// Before sending a request: refresh first if the token is due (inside the margin, or
+    /// expired); wait for a refresh in flight if the token is due; else go.
+    pub fn before_send(&mut self, now: u64) -> Step {
+        if self.token.is_none() || !self.due(now) {
+            return Step::Proceed;
+        }
+        self.try_begin(now, true, false)
+    }
+
+    /// After a 401 to a request that carried the token of `sent_generation` (0: none):
+    /// replay if a newer token exists, else one refresh (or join the one in flight).
+    pub fn unauthorized(&mut self, sent_generation: u32, now: u64) -> Step {
+        let Some(held) = &self.token else { return Step::Proceed };
+        if held.generation != sent_generation {
+            return Step::Replay;
+        }
+        self.try_begin(now, true, false)
+    }
+
+    /// The timer fired: refresh if due.
+    pub fn timer(&mut self, now: u64) -> Step {
+        if self.token.is_none() || self.flight.is_some() || !self.deadline().is_some_and(|t| now >= t) {
+            return Step::Proceed;
+        }
+        self.try_begin(now, true, false)
+    }
+
+    /// The page became visible, was shown again, or came online (`online`: ends the backoff).
+    /// A token inside the margin or expired is refreshed now, before queued calls go out.
+    pub fn wake(&mut self, now: u64, online: bool) -> Step {
+        if online {
+            // Retry now rather than at the end of the backoff.
+            self.retry_at = self.retry_at.map(|t| t.min(now));
+        }
+        if self.token.is_none() || self.flight.is_some() || !self.due(now) {
+            return Step::Proceed;
+        }
+        self.try_begin(now, true, false)
+    }
+
+    fn begin(step: Step) -> Begin {
+        match step {
+            Step::Start(ticket) => Begin::Start(ticket),
+            Step::Refused { code, .. } => Begin::Refused(code),
+            _ => Begin::Join,
+        }
+    }
+
+    /// `refresh()`: a refresh now, regardless of the token's age and of backoff (the circuit
+    /// breaker still applies).
+    pub fn manual(&mut self, now: u64) -> Begin {
+        if self.token.is_none() {
+            return Begin::Refused(ErrorCode::NotSignedIn);
+        }
+        Self::begin(self.try_begin(now, false, false))
+    }
+
+    /// `restore()` while signed out: a refresh without an access token (the cookie, or a stored
+    /// refresh token, may hold a session).
+    pub fn restore(&mut self, now: u64) -> Begin {
+        let restore = self.token.is_none();
+        Self::begin(self.try_begin(now, false, restore))
+    }
+
+    /// The cross-tab lock is held: is the refresh still needed?
+    pub fn lock_acquired(&mut self, ticket: Ticket, now: u64) -> LockCheck {
+        if self.flight != Some(ticket) {
+            return LockCheck::Stale;
+        }
+        let fresh = self.generation != ticket.generation && self.token.is_some() && !self.due(now);
+        if fresh {
+            self.flight = None;
+            return LockCheck::Fresh;
+        }
+        LockCheck::Proceed
+    }
+
+    /// The refresh request of `ticket` is being sent at `now` (counted by the circuit breaker).
+    pub fn sent(&mut self, now: u64) {
+        self.breaker.record(now);
+        self.sent = self.sent.saturating_add(1);
+    }
+
+    /// Ends the flight of `ticket` without a result (the adapter failed before sending).
+    pub fn abandon(&mut self, ticket: Ticket) {
+        if self.flight == Some(ticket) {
+            self.flight = None;
+        }
+    }
+
+    /// The refresh of `ticket` finished with `outcome` at `now`; `random` in `[0, 1)` jitters
+    /// the retry delay.
+    pub fn finish(&mut self, ticket: Ticket, outcome: Outcome<T>, now: u64, random: f64) -> Finished {
+        if self.flight != Some(ticket) || self.epoch != ticket.epoch {
+            return Finished::Discarded;
+        }
+        self.flight = None;
+        match outcome {
+            Outcome::Success { access, lifetime_ms } => {
+                self.failures = 0;
+                self.retry_at = None;
+                if ticket.restore {
+                    self.epoch = self.epoch.wrapping_add(1);
+                    self.hold(access, lifetime_ms, None, now);
+                    Finished::Restored
+                } else {
+                    self.hold(access, lifetime_ms, None, now);
+                    Finished::Refreshed
+                }
+            }
+            Outcome::Failure(failure) => {
+                if self.generation != ticket.generation {
+                    // Another tab's token arrived while this request was out: it supersedes.
+                    return Finished::Discarded;
+                }
+                let verdict = classify(&failure);
+                let code = error_code(&failure);
+                if ticket.restore {
+                    return match verdict {
+                        Verdict::SessionOver => Finished::NoSession,
+                        _ => Finished::Failed(code),
+                    };
+                }
+                let retry_after_ms = match verdict {
+                    Verdict::SessionOver => {
+                        self.sign_out();
+                        return Finished::Expired;
+                    }
+                    Verdict::Retry { retry_after_ms } => retry_after_ms,
+                    Verdict::Rejected => Some(self.config.retry_max_ms),
+                };
+                let cfg = &self.config;
+                let delay_ms = retry_delay(self.failures, retry_after_ms, cfg.retry_base_ms, cfg.retry_max_ms, random);
+                self.failures = self.failures.saturating_add(1);
+                self.retry_at = Some(now.saturating_add(delay_ms));
+                Finished::Retry { code, delay_ms }
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The stable error codes of the browser package. JavaScript receives `Error` objects whose
+//! `.code` is [`ErrorCode::code`] and whose message is [`ErrorCode::message`].
+
+/// Every error the browser package throws or reports in an `error` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A request of the client (login, refresh, logout) got no response.
+    Network,
+    /// A request of the client got no response within `requestTimeout`.
+    Timeout,
+    /// The server answered 5xx, 429, 408 or `temporarily_unavailable`: try again later.
+    Server,
+    /// The server refused a refresh for a reason other than an ended session (4xx).
+    Rejected,
+    /// A 2xx answer that is not the expected token response.
+    BadResponse,
+    /// The refresh token is no longer valid: the session is over.
+    SessionExpired,
+    /// The operation needs a session and there is none.
+    NotSignedIn,
+    /// Login with a wrong username or password.
+    InvalidCredentials,
+    /// The circuit breaker refused a refresh (too many this minute).
+    RefreshLimit,
+    /// The client was disposed.
+    Disposed,
+    /// The options object (or a token response given to `setSession`) is invalid.
+    InvalidOptions,
+    /// The pluggable storage threw or rejected.
+    Storage,
+}
+
+impl ErrorCode {
+    /// The stable code, e.g. `ERR_NETWORK`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorCode::Network => "ERR_NETWORK",
+            ErrorCode::Timeout => "ERR_TIMEOUT",
+            ErrorCode::Server => "ERR_SERVER",
+            ErrorCode::Rejected => "ERR_REJECTED",
+            ErrorCode::BadResponse => "ERR_BAD_RESPONSE",
+            ErrorCode::SessionExpired => "ERR_SESSION_EXPIRED",
+            ErrorCode::NotSignedIn => "ERR_NOT_SIGNED_IN",
+            ErrorCode::InvalidCredentials => "ERR_INVALID_CREDENTIALS",
+            ErrorCode::RefreshLimit => "ERR_REFRESH_LIMIT",
+            ErrorCode::Disposed => "ERR_DISPOSED",
+            ErrorCode::InvalidOptions => "ERR_INVALID_OPTIONS",
+            ErrorCode::Storage => "ERR_STORAGE",
+        }
+    }
+
+    /// A short human-readable message.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::Network => "network error",
+            ErrorCode::Timeout => "request timed out",
+            ErrorCode::Server => "server temporarily unavailable",
+            ErrorCode::Rejected => "request rejected by the server",
+            ErrorCode::BadResponse => "unexpected response from the server",
+            ErrorCode::SessionExpired => "session expired",
+            ErrorCode::NotSignedIn => "not signed in",
+            ErrorCode::InvalidCredentials => "invalid username or password",
+            ErrorCode::RefreshLimit => "too many refreshes, circuit breaker open",
+            ErrorCode::Disposed => "client disposed",
+            ErrorCode::InvalidOptions => "invalid options",
+            ErrorCode::Storage => "storage failed",
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The server's error type: every failure a client can see, with its stable code and status.
+//!
+//! Codes and statuses are the ones of `docs/PROTOCOL.md`. Descriptions are fixed, generic texts:
+//! they never contain a token, a password, a key or any other input.
+
+use crate::core::server::store::StoreError;
+use std::fmt;
+
+/// Seconds a client is asked to wait after `temporarily_unavailable`.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// A failure of a server operation, as the client sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthError {
+    /// 400: a missing, duplicated or malformed parameter (the text says which, never its value).
+    InvalidRequest(&'static str),
+    /// 400: a `grant_type` other than `refresh_token`.
+    UnsupportedGrantType,
+    /// 400: unknown, expired, idle-expired, revoked or reused refresh token.
+    InvalidGrant,
+    /// 401: wrong username or password.
+    InvalidCredentials,
+    /// 401: a bad access token at a resource.
+    InvalidToken,
+    /// 401: an admin endpoint without the admin token.
+    Unauthorized,
+    /// 403: cookie transport from a cross-site context or without `X-Silent-Refresh`.
+    ForbiddenOrigin(&'static str),
+    /// 404: unknown path.
+    NotFound,
+    /// 405: wrong method; the value is the `Allow` header.
+    MethodNotAllowed(&'static str),
+    /// 409: the user to create exists already.
+    UserExists,
+    /// 413: body over the limit.
+    PayloadTooLarge,
+    /// 415: body neither JSON nor form where one is required.
+    UnsupportedMediaType,
+    /// 503: the store failed or was rate limited; nothing was issued.
+    TemporarilyUnavailable,
+    /// 500: broken configuration or an internal failure that no request input can cause.
+    ServerError(&'static str),
+}
+
+impl AuthError {
+    /// The stable `error` code of the response body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::InvalidRequest(_) => "invalid_request",
+            AuthError::UnsupportedGrantType => "unsupported_grant_type",
+            AuthError::InvalidGrant => "invalid_grant",
+            AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::Unauthorized => "unauthorized",
+            AuthError::ForbiddenOrigin(_) => "forbidden_origin",
+            AuthError::NotFound => "not_found",
+            AuthError::MethodNotAllowed(_) => "method_not_allowed",
+            AuthError::UserExists => "user_exists",
+            AuthError::PayloadTooLarge => "payload_too_large",
+            AuthError::UnsupportedMediaType => "unsupported_media_type",
+            AuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            AuthError::ServerError(_) => "server_error",
+        }
+    }
+
+    /// The HTTP status of the response.
+    pub fn status(&self) -> u16 {
+        match self {
+            AuthError::InvalidRequest(_) | AuthError::UnsupportedGrantType | AuthError::InvalidGrant => 400,
+            AuthError::InvalidCredentials | AuthError::InvalidToken | AuthError::Unauthorized => 401,
+            AuthError::ForbiddenOrigin(_) => 403,
+            AuthError::NotFound => 404,
+            AuthError::MethodNotAllowed(_) => 405,
+            AuthError::UserExists => 409,
+            AuthError::PayloadTooLarge => 413,
+            AuthError::UnsupportedMediaType => 415,
+            AuthError::TemporarilyUnavailable => 503,
+            AuthError::ServerError(_) => 500,
+        }
+    }
+
+    /// The human-readable `error_description`: fixed text, never echoing input.
+    pub fn description(&self) -> &'static str {
+        match self {
+            AuthError::InvalidRequest(what) => what,
+            AuthError::UnsupportedGrantType => "only grant_type=refresh_token is supported",
+            AuthError::InvalidGrant => "the refresh token is invalid, expired or revoked",
+            AuthError::InvalidCredentials => "wrong username or password",
+            AuthError::InvalidToken => "the access token is missing, invalid or expired",
+            AuthError::Unauthorized => "the admin token is missing or wrong",
+            AuthError::ForbiddenOrigin(why) => why,
+            AuthError::NotFound => "no such endpoint",
+            AuthError::MethodNotAllowed(_) => "method not allowed for this endpoint",
+            AuthError::UserExists => "a user with this username exists already",
+            AuthError::PayloadTooLarge => "the request body is too large",
+            AuthError::UnsupportedMediaType => "the body must be application/json or application/x-www-form-urlencoded",
+            AuthError::TemporarilyUnavailable => "storage is temporarily unavailable; retry later",
+            AuthError::ServerError(_) => "internal server error",
+        }
+    }
+
+    /// Extra response headers this error requires (`Allow`, `Retry-After`, `WWW-Authenticate`).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            AuthError::MethodNotAllowed(allow) => vec![("Allow", (*allow).to_string())],
+            AuthError::TemporarilyUnavailable => vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())],
+            AuthError::InvalidToken => {
+                vec![("WWW-Authenticate", r#"Bearer error="invalid_token""#.to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON body `{"error","error_description"}` (RFC 6749 §5.2 shape).
+    pub fn body(&self) -> String {
+        serde_json::json!({ "error": self.code(), "error_description": self.description() }).to_string()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::ServerError(detail) => write!(f, "server_error: {detail}"),
+            other => write!(f, "{}: {}", other.code(), other.description()),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl From<StoreError> for AuthError {
+    fn from(_: StoreError) -> Self {
+        AuthError::TemporarilyUnavailable
+    }
+}

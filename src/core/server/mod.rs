@@ -1,0 +1,34 @@
+//! Server-side logic of the Worker: refresh-token rotation, reuse detection, revocation, users
+//! and access tokens, with no platform in it.
+//!
+//! The Worker adapter (`src/worker`) supplies three things and calls [`service::AuthService`]:
+//! a [`store::KvStore`] (Workers KV), a [`password::PasswordHasher`] (Web Crypto PBKDF2) and the
+//! current time in Unix seconds. Native tests supply [`store::MemoryStore`],
+//! [`store::FaultyStore`] and [`password::Pbkdf2`] instead.
+//!
+//! - [`config`]: the validated settings and secrets, read once from Worker vars.
+//! - [`error`]: [`AuthError`], one stable code and HTTP status per failure.
+//! - [`secret`]: newtypes for secrets (redacted `Debug`, constant-time comparison).
+//! - [`token`]: the refresh-token format, its hash (KV key) and successor derivation.
+//! - [`records`]: the JSON records stored in KV and their keys.
+//! - [`store`]: the storage trait and the in-memory and fault-injecting stores.
+//! - [`access`]: signing and verifying access tokens (JWT, EdDSA), the JWKS.
+//! - [`password`]: password hashing (PBKDF2-HMAC-SHA256) behind a trait.
+//! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
+//! - [`http`]: platform-free request parsing (JSON, form, cookies) and browser rules (CSRF, CORS).
+
+pub mod access;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod password;
+pub mod records;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use config::Config;
+pub use error::AuthError;
+pub use service::{AuthService, TokenResponse};
+pub use store::{KvStore, StoreError};

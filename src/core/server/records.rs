@@ -1,0 +1,125 @@
+//! The records kept in KV, their keys and TTLs (the table in `docs/DESIGN.md`).
+//!
+//! | key | record |
+//! |---|---|
+//! | `t:<sha256(token)>` | [`TokenRecord`] |
+//! | `f:<family>` | [`FamilyRecord`] (written last: the commit point of a rotation) |
+//! | `r:<family>` | [`Revocation`] (never written by rotation) |
+//! | `e:<sub>` | [`Epoch`] (logout-all) |
+//! | `u:<username>` | [`UserRecord`] |
+
+use crate::core::server::store::{KvStore, StoreError, MIN_TTL};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// One refresh token of a family (keyed by the token's hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Family id.
+    pub fam: String,
+    /// Generation within the family (0 for the first token).
+    pub gen: u64,
+    /// Subject.
+    pub sub: String,
+    /// Idle deadline (Unix s): unusable from then on.
+    pub idle: u64,
+    /// The family's absolute deadline (Unix s), copied here so logout needs one read.
+    pub abs: u64,
+}
+
+/// A token family: the sessions' shared state (keyed by the family id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    /// Subject.
+    pub sub: String,
+    /// Creation time (Unix s).
+    pub created: u64,
+    /// Absolute deadline (Unix s), never extended.
+    pub abs: u64,
+    /// Current generation: the token with this generation is the live one.
+    pub gen: u64,
+    /// When the current generation was issued (Unix s), for the grace window.
+    pub rotated_at: u64,
+    /// The user's logout-all epoch counter when the family was created.
+    pub ep: u64,
+    /// Custom claims given at session creation, copied into every access token.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A revoked family.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    /// When (Unix s).
+    pub at: u64,
+    /// Why: `logout`, `revoke` or `reuse`.
+    pub why: String,
+}
+
+/// The logout-all epoch of a user: families and access tokens of earlier epochs are dead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Epoch {
+    /// Counter, incremented by each logout-all (0 when the record is absent).
+    pub n: u64,
+    /// Time of the last logout-all (Unix s).
+    pub at: u64,
+}
+
+/// A user of `/auth/login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Subject of the user's tokens.
+    pub sub: String,
+    /// KDF name: always `pbkdf2-sha256`.
+    pub kdf: String,
+    /// KDF iterations.
+    pub iter: u32,
+    /// Salt, base64url.
+    pub salt: String,
+    /// Derived key (32 bytes), base64url.
+    pub hash: String,
+}
+
+/// KV key of a family record.
+pub fn family_key(fam: &str) -> String {
+    format!("f:{fam}")
+}
+
+/// KV key of a family's revocation marker.
+pub fn revocation_key(fam: &str) -> String {
+    format!("r:{fam}")
+}
+
+/// KV key of a user's epoch.
+pub fn epoch_key(sub: &str) -> String {
+    format!("e:{sub}")
+}
+
+/// KV key of a user record.
+pub fn user_key(username: &str) -> String {
+    format!("u:{username}")
+}
+
+/// TTL for a record that must live until `deadline`, clamped to KV's minimum.
+pub fn ttl_until(deadline: u64, now: u64) -> u64 {
+    deadline.saturating_sub(now).max(MIN_TTL)
+}
+
+/// Reads and decodes a record; an undecodable value is [`StoreError::Corrupt`] (fail closed).
+pub async fn load<T: DeserializeOwned>(store: &impl KvStore, key: &str) -> Result<Option<T>, StoreError> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(|_| StoreError::Corrupt),
+    }
+}
+
+/// Encodes and writes a record.
+pub async fn save<T: Serialize>(
+    store: &impl KvStore,
+    key: &str,
+    value: &T,
+    ttl: Option<u64>,
+) -> Result<(), StoreError> {
+    let text = serde_json::to_string(value).map_err(|_| StoreError::Corrupt)?;
+    store.put(key, &text, ttl).await
+}

@@ -1,0 +1,360 @@
+//! Native tests of the client state machine with fixed clocks: proactive refresh, single-flight,
+//! replay after 401, backoff under failure, session end, discarding late results, the circuit
+//! breaker, wake-ups, the cross-tab lock re-check and `restore()`.
+
+use silent_refresh::core::client::{
+    Begin, ClientConfig, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome, Secret, Step, Ticket,
+};
+
+const MIN: u64 = 60_000;
+
+fn secret(s: &str) -> Secret {
+    Secret::new(s.to_owned())
+}
+
+fn ok(token: &str, lifetime_ms: u64) -> Outcome {
+    Outcome::Success { access: secret(token), lifetime_ms: Some(lifetime_ms) }
+}
+
+fn fail(status: u16, error: Option<&str>, retry_after_ms: Option<u64>) -> Outcome {
+    Outcome::Failure(Failure::Http { status, error: error.map(str::to_owned), retry_after_ms })
+}
+
+fn engine() -> Engine {
+    Engine::new(ClientConfig::default())
+}
+
+/// A session with a 15-minute token received at t = 1 s.
+fn signed_in() -> Engine {
+    let mut e = engine();
+    e.start_session(secret("a1"), Some(15 * MIN), 1_000);
+    e
+}
+
+fn start(step: Step) -> Ticket {
+    match step {
+        Step::Start(t) => t,
+        other => panic!("expected Start, got {other:?}"),
+    }
+}
+
+/// Runs a refresh the way the adapter does: lock, send, finish.
+fn run(e: &mut Engine, ticket: Ticket, now: u64, outcome: Outcome) -> Finished {
+    assert_eq!(e.lock_acquired(ticket, now), LockCheck::Proceed);
+    e.sent(now);
+    e.finish(ticket, outcome, now, 0.0)
+}
+
+#[test]
+fn schedules_the_refresh_a_margin_before_expiry() {
+    let mut e = signed_in();
+    let refresh_at = 1_000 + 15 * MIN - 90_000;
+    assert_eq!(e.deadline(), Some(refresh_at));
+    assert_eq!(e.expires_at(), Some(1_000 + 15 * MIN));
+    assert_eq!(e.timer(refresh_at - 1), Step::Proceed, "an early timer does nothing");
+    assert_eq!(e.before_send(refresh_at - 1), Step::Proceed);
+    let t = start(e.timer(refresh_at));
+    assert_eq!(e.deadline(), None, "no timer while a refresh is in flight");
+    assert_eq!(run(&mut e, t, refresh_at + 40, ok("a2", 15 * MIN)), Finished::Refreshed);
+    assert_eq!(e.access().map(|(s, g)| (s.expose().to_owned(), g)), Some(("a2".to_owned(), 2)));
+    assert_eq!(e.deadline(), Some(refresh_at + 40 + 15 * MIN - 90_000));
+    assert_eq!(e.refresh_count(), 1);
+}
+
+#[test]
+fn a_short_token_with_the_default_margin_is_not_refreshed_in_a_loop() {
+    let mut e = engine();
+    e.start_session(secret("a1"), Some(MIN), 0);
+    assert_eq!(e.deadline(), Some(30_000), "half the lifetime, not at once");
+    assert_eq!(e.before_send(29_999), Step::Proceed);
+}
+
+#[test]
+fn unknown_lifetime_means_no_timer_but_401_still_refreshes() {
+    let mut e = engine();
+    let g = e.start_session(secret("opaque"), None, 0);
+    assert_eq!(e.deadline(), None);
+    assert_eq!(e.before_send(10 * 60 * MIN), Step::Proceed);
+    assert!(matches!(e.unauthorized(g, 10), Step::Start(_)));
+}
+
+#[test]
+fn a_due_token_is_refreshed_before_sending_and_others_wait() {
+    let mut e = signed_in();
+    let due = e.deadline().unwrap() + 5;
+    let t = start(e.before_send(due));
+    for _ in 0..5 {
+        assert_eq!(e.before_send(due + 1), Step::Await, "queued behind the one refresh");
+    }
+    assert_eq!(run(&mut e, t, due + 10, ok("a2", 15 * MIN)), Finished::Refreshed);
+    assert_eq!(e.before_send(due + 11), Step::Proceed);
+    assert_eq!(e.refresh_count(), 1);
+}
+
+#[test]
+fn a_refresh_in_flight_does_not_hold_back_calls_while_the_token_is_fresh() {
+    let mut e = signed_in();
+    let _t = match e.manual(2_000) {
+        Begin::Start(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(e.before_send(2_001), Step::Proceed);
+    assert_eq!(e.manual(2_002), Begin::Join);
+}
+
+#[test]
+fn concurrent_401s_cause_one_refresh_then_every_call_replays() {
+    let mut e = signed_in();
+    let (_, g) = e.access().map(|(s, g)| (s.clone(), g)).unwrap();
+    let t = start(e.unauthorized(g, 5_000));
+    for _ in 0..9 {
+        assert_eq!(e.unauthorized(g, 5_001), Step::Await);
+    }
+    assert_eq!(run(&mut e, t, 5_050, ok("a2", 15 * MIN)), Finished::Refreshed);
+    for _ in 0..10 {
+        assert_eq!(e.unauthorized(g, 5_060), Step::Replay);
+    }
+    assert_eq!(e.refresh_count(), 1);
+}
+
+#[test]
+fn a_401_for_an_older_token_is_replayed_without_refreshing() {
+    let mut e = signed_in();
+    let old = e.generation();
+    let t = start(e.unauthorized(old, 5_000));
+    run(&mut e, t, 5_010, ok("a2", 15 * MIN));
+    // A request sent with the old token before the refresh comes back 401 later.
+    assert_eq!(e.unauthorized(old, 6_000), Step::Replay);
+    assert_eq!(e.refresh_count(), 1);
+}
+
+#[test]
+fn invalid_grant_or_401_from_the_refresh_endpoint_ends_the_session() {
+    for outcome in [fail(400, Some("invalid_grant"), None), fail(401, None, None)] {
+        let mut e = signed_in();
+        let t = start(e.unauthorized(e.generation(), 5_000));
+        assert_eq!(run(&mut e, t, 5_010, outcome), Finished::Expired);
+        assert!(!e.signed_in());
+        assert_eq!(e.deadline(), None);
+        assert_eq!(e.before_send(6_000), Step::Proceed);
+        assert_eq!(e.manual(6_000), Begin::Refused(ErrorCode::NotSignedIn));
+    }
+}
+
+#[test]
+fn transient_failures_keep_the_session_and_back_off() {
+    let mut e = signed_in();
+    let g = e.generation();
+    let t = start(e.unauthorized(g, 10_000));
+    let r = run(&mut e, t, 10_000, Outcome::Failure(Failure::Network));
+    assert_eq!(r, Finished::Retry { code: ErrorCode::Network, delay_ms: 500 });
+    assert!(e.signed_in());
+    assert_eq!(e.deadline(), Some(10_500));
+    // During the backoff nobody starts a refresh: calls go out, 401s go back to the caller.
+    assert_eq!(e.unauthorized(g, 10_100), Step::Refused { code: ErrorCode::Server, report: false });
+    assert_eq!(e.before_send(10_100), Step::Refused { code: ErrorCode::Server, report: false });
+    assert_eq!(e.timer(10_499), Step::Proceed);
+    // The retry: a 503 with Retry-After 5 s, then a timeout (the delay doubles), then success.
+    let t = start(e.timer(10_500));
+    let r = run(&mut e, t, 10_500, fail(503, Some("temporarily_unavailable"), Some(5_000)));
+    assert_eq!(r, Finished::Retry { code: ErrorCode::Server, delay_ms: 5_000 });
+    let t = start(e.timer(15_500));
+    let r = run(&mut e, t, 15_500, Outcome::Failure(Failure::Timeout));
+    assert_eq!(r, Finished::Retry { code: ErrorCode::Timeout, delay_ms: 2_000 });
+    let t = start(e.before_send(17_500));
+    assert_eq!(run(&mut e, t, 17_500, ok("a2", 15 * MIN)), Finished::Refreshed);
+    assert_eq!(e.deadline(), Some(17_500 + 15 * MIN - 90_000), "backoff over");
+}
+
+#[test]
+fn a_rejected_refresh_is_retried_at_the_slowest_pace() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 0));
+    let r = run(&mut e, t, 0, fail(403, Some("forbidden_origin"), None));
+    assert_eq!(r, Finished::Retry { code: ErrorCode::Rejected, delay_ms: MIN });
+    assert!(e.signed_in());
+}
+
+#[test]
+fn an_outage_of_several_minutes_keeps_the_session_without_a_storm() {
+    let mut e = signed_in();
+    let mut now = e.deadline().unwrap();
+    let outage_end = now + 5 * MIN;
+    let faults = [
+        Outcome::Failure(Failure::Network),
+        Outcome::Failure(Failure::Timeout),
+        fail(500, None, None),
+        fail(503, Some("temporarily_unavailable"), Some(0)),
+    ];
+    let mut sends = Vec::new();
+    let mut i = 0;
+    loop {
+        // Besides the timer, the app makes a call every 100 ms that comes back 401.
+        let step = e.unauthorized(e.generation(), now);
+        let step = if let Step::Start(_) = step { step } else { e.timer(now) };
+        if let Step::Start(t) = step {
+            sends.push(now);
+            if now >= outage_end {
+                assert_eq!(run(&mut e, t, now, ok("fresh", 15 * MIN)), Finished::Refreshed);
+                break;
+            }
+            let outcome = faults[i % faults.len()].clone();
+            i += 1;
+            assert!(matches!(run(&mut e, t, now, outcome), Finished::Retry { .. }));
+        }
+        assert!(e.signed_in(), "the session survives the outage");
+        now += 100;
+    }
+    // Never more than 8 in any minute (1 + 0.5 + 1 + 2 + ... s); once the backoff reaches its
+    // cap (after about two minutes), at most 2 a minute (30 to 60 s apart).
+    let first = sends[0];
+    for (k, &t) in sends.iter().enumerate() {
+        let in_minute = sends[k..].iter().take_while(|&&u| u < t + MIN).count();
+        let bound = if t >= first + 2 * MIN { 2 } else { 8 };
+        assert!(in_minute <= bound, "{in_minute} refreshes in the minute from {t}: {sends:?}");
+    }
+    assert!(now - outage_end <= MIN, "recovered within the backoff cap");
+}
+
+#[test]
+fn the_circuit_breaker_stops_a_server_that_rejects_every_fresh_token() {
+    let mut e = signed_in();
+    let mut now = 10_000;
+    let mut started = 0;
+    let mut reports = 0;
+    for _ in 0..100 {
+        match e.unauthorized(e.generation(), now) {
+            Step::Start(t) => {
+                started += 1;
+                run(&mut e, t, now, ok("again", 15 * MIN));
+            }
+            Step::Refused { code, report } => {
+                assert_eq!(code, ErrorCode::RefreshLimit);
+                reports += usize::from(report);
+            }
+            other => panic!("{other:?}"),
+        }
+        now += 100;
+    }
+    assert_eq!(started, 10);
+    assert_eq!(reports, 1, "reported once per opening");
+    assert_eq!(e.manual(now), Begin::Refused(ErrorCode::RefreshLimit));
+    assert!(matches!(e.unauthorized(e.generation(), 10_000 + MIN), Step::Start(_)), "allowed again once the window frees");
+}
+
+#[test]
+fn a_result_arriving_after_logout_is_discarded() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 5_000));
+    e.sent(5_000);
+    assert!(e.sign_out());
+    assert_eq!(e.finish(t, ok("late", 15 * MIN), 5_100, 0.0), Finished::Discarded);
+    assert!(!e.signed_in());
+    assert_eq!(e.lock_acquired(t, 5_100), LockCheck::Stale);
+    // Also after logout and a new login in between.
+    let t2 = match e.restore(6_000) {
+        Begin::Start(t) => t,
+        other => panic!("{other:?}"),
+    };
+    e.start_session(secret("b1"), Some(15 * MIN), 6_100);
+    assert_eq!(e.finish(t2, ok("late", 15 * MIN), 6_200, 0.0), Finished::Discarded);
+    assert_eq!(e.access().unwrap().0.expose(), "b1");
+}
+
+#[test]
+fn wake_up_refreshes_a_token_the_throttled_timer_missed() {
+    let mut e = signed_in();
+    let due = e.deadline().unwrap();
+    assert_eq!(e.wake(due - 1, false), Step::Proceed, "still fresh");
+    let t = start(e.wake(due + 3 * MIN, false));
+    assert_eq!(e.before_send(due + 3 * MIN), Step::Await, "queued calls wait for it");
+    run(&mut e, t, due + 3 * MIN, ok("a2", 15 * MIN));
+    // An expired token too.
+    let mut e = signed_in();
+    assert!(matches!(e.wake(60 * MIN, false), Step::Start(_)));
+}
+
+#[test]
+fn coming_online_ends_the_backoff() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 0));
+    run(&mut e, t, 0, fail(503, None, Some(120_000)));
+    assert!(matches!(e.wake(1_000, false), Step::Refused { .. }));
+    assert!(matches!(e.wake(1_000, true), Step::Start(_)));
+}
+
+#[test]
+fn after_the_lock_a_token_from_another_tab_makes_the_request_unnecessary() {
+    let mut e = signed_in();
+    let due = e.deadline().unwrap();
+    let t = start(e.timer(due));
+    // While waiting for the lock, the other tab's refresh result arrives over the channel.
+    assert!(e.adopt(secret("from-tab"), Some(15 * MIN), Some(15 * MIN - 20), due + 30).is_some());
+    assert_eq!(e.lock_acquired(t, due + 40), LockCheck::Fresh);
+    assert_eq!(e.refresh_count(), 0);
+    assert!(!e.refreshing());
+    assert_eq!(e.access().unwrap().0.expose(), "from-tab");
+    assert_eq!(e.finish(t, ok("x", 1), due + 50, 0.0), Finished::Discarded);
+}
+
+#[test]
+fn adoption_takes_only_tokens_that_outlive_ours() {
+    let mut e = signed_in();
+    assert_eq!(e.adopt(secret("older"), Some(15 * MIN), Some(10 * MIN), 2_000), None);
+    assert_eq!(e.adopt(secret("dead"), Some(15 * MIN), Some(0), 2_000), None);
+    assert_eq!(e.adopt(secret("a1"), Some(15 * MIN), Some(15 * MIN), 9_000), None, "same token");
+    assert!(e.adopt(secret("newer"), Some(15 * MIN), Some(15 * MIN), 2_000).is_some());
+    // A signed-out tab adopts any live token: login in one tab signs in the others.
+    let mut e = engine();
+    assert!(e.adopt(secret("t"), Some(15 * MIN), Some(5 * MIN), 0).is_some());
+    assert!(e.signed_in());
+    assert_eq!(e.deadline(), Some(5 * MIN - 90_000), "refresh time from the remaining time, margin from the lifetime");
+}
+
+#[test]
+fn a_failure_superseded_by_another_tabs_token_is_ignored() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 0));
+    assert_eq!(e.lock_acquired(t, 0), LockCheck::Proceed);
+    e.sent(0);
+    assert!(e.adopt(secret("from-tab"), Some(15 * MIN), Some(15 * MIN), 2_000).is_some());
+    assert_eq!(e.finish(t, fail(400, Some("invalid_grant"), None), 2_010, 0.0), Finished::Discarded);
+    assert!(e.signed_in());
+}
+
+#[test]
+fn restore_finds_a_session_or_none() {
+    let mut e = engine();
+    let t = match e.restore(0) {
+        Begin::Start(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(e.restore(1), Begin::Join);
+    assert_eq!(run(&mut e, t, 10, ok("r1", 15 * MIN)), Finished::Restored);
+    assert!(e.signed_in());
+
+    let mut e = engine();
+    let Begin::Start(t) = e.restore(0) else { panic!() };
+    assert_eq!(run(&mut e, t, 10, fail(400, Some("invalid_grant"), None)), Finished::NoSession);
+    let Begin::Start(t) = e.restore(20) else { panic!() };
+    assert_eq!(run(&mut e, t, 30, Outcome::Failure(Failure::Network)), Finished::Failed(ErrorCode::Network));
+    assert!(!e.signed_in());
+    assert_eq!(e.deadline(), None, "nothing scheduled without a session");
+}
+
+#[test]
+fn manual_refresh_ignores_backoff_but_not_the_breaker() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 0));
+    run(&mut e, t, 0, fail(500, None, None));
+    assert!(matches!(e.manual(10), Begin::Start(_)));
+}
+
+#[test]
+fn abandon_releases_the_flight() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 0));
+    e.abandon(t);
+    assert!(!e.refreshing());
+    assert!(matches!(e.unauthorized(e.generation(), 1), Step::Start(_)));
+}

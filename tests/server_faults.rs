@@ -16,7 +16,12 @@ use silent_refresh::core::server::store::{Fault, FaultyStore, Op};
 use silent_refresh::core::server::token::RefreshToken;
 use silent_refresh::core::server::{AuthError, AuthService, Config};
 
-const FAULTS: [Fault; 4] = [Fault::Fail, Fault::RateLimit, Fault::Timeout, Fault::TimeoutAfterWrite];
+const FAULTS: [Fault; 4] = [
+    Fault::Fail,
+    Fault::RateLimit,
+    Fault::Timeout,
+    Fault::TimeoutAfterWrite,
+];
 
 type Svc<'a> = AuthService<'a, &'a FaultyStore, Pbkdf2>;
 
@@ -40,17 +45,27 @@ struct Scenario {
 
 fn session(svc: &Svc<'_>) -> Ctx {
     let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
-    Ctx { t0: r.refresh_token.as_str(), t1: String::new(), access: r.access_token }
+    Ctx {
+        t0: r.refresh_token.as_str(),
+        t1: String::new(),
+        access: r.access_token,
+    }
 }
 
 fn rotated(svc: &Svc<'_>) -> Ctx {
     let mut c = session(svc);
-    c.t1 = run(svc.refresh(&c.t0, T0 + 1)).unwrap().refresh_token.as_str();
+    c.t1 = run(svc.refresh(&c.t0, T0 + 1))
+        .unwrap()
+        .refresh_token
+        .as_str();
     c
 }
 
 fn successor(cfg: &Config, t: &str) -> String {
-    RefreshToken::parse(t).unwrap().successor(&cfg.refresh_secret).as_str()
+    RefreshToken::parse(t)
+        .unwrap()
+        .successor(&cfg.refresh_secret)
+        .as_str()
 }
 
 fn scenarios() -> Vec<Scenario> {
@@ -100,7 +115,13 @@ fn scenarios() -> Vec<Scenario> {
             setup: rotated,
             action: |svc, c| run(svc.refresh(&c.t0, T0 + 3)).map(|_| ()),
             after: |svc, c, _| {
-                assert_eq!(run(svc.refresh(&c.t0, T0 + 4)).unwrap().refresh_token.as_str(), c.t1);
+                assert_eq!(
+                    run(svc.refresh(&c.t0, T0 + 4))
+                        .unwrap()
+                        .refresh_token
+                        .as_str(),
+                    c.t1
+                );
                 run(svc.refresh(&c.t1, T0 + 5)).unwrap();
             },
         },
@@ -113,8 +134,14 @@ fn scenarios() -> Vec<Scenario> {
                 other => other.map(|_| ()),
             },
             after: |svc, c, _| {
-                assert_eq!(run(svc.refresh(&c.t0, T0 + 101)).unwrap_err(), AuthError::InvalidGrant);
-                assert_eq!(run(svc.refresh(&c.t1, T0 + 102)).unwrap_err(), AuthError::InvalidGrant);
+                assert_eq!(
+                    run(svc.refresh(&c.t0, T0 + 101)).unwrap_err(),
+                    AuthError::InvalidGrant
+                );
+                assert_eq!(
+                    run(svc.refresh(&c.t1, T0 + 102)).unwrap_err(),
+                    AuthError::InvalidGrant
+                );
             },
         },
         Scenario {
@@ -128,7 +155,10 @@ fn scenarios() -> Vec<Scenario> {
                     assert_eq!(r.refresh_token.as_str(), successor(svc.config, &c.t0));
                 }
                 run(svc.logout(&c.t0, T0 + 7)).unwrap();
-                assert_eq!(run(svc.refresh(&c.t0, T0 + 8)).unwrap_err(), AuthError::InvalidGrant);
+                assert_eq!(
+                    run(svc.refresh(&c.t0, T0 + 8)).unwrap_err(),
+                    AuthError::InvalidGrant
+                );
             },
         },
         Scenario {
@@ -140,8 +170,14 @@ fn scenarios() -> Vec<Scenario> {
                     run(svc.verify_access(&c.access, T0 + 6)).unwrap();
                     run(svc.logout_all(&c.access, T0 + 6)).unwrap();
                 }
-                assert_eq!(run(svc.verify_access(&c.access, T0 + 7)).unwrap_err(), AuthError::InvalidToken);
-                assert_eq!(run(svc.refresh(&c.t0, T0 + 7)).unwrap_err(), AuthError::InvalidGrant);
+                assert_eq!(
+                    run(svc.verify_access(&c.access, T0 + 7)).unwrap_err(),
+                    AuthError::InvalidToken
+                );
+                assert_eq!(
+                    run(svc.refresh(&c.t0, T0 + 7)).unwrap_err(),
+                    AuthError::InvalidGrant
+                );
             },
         },
         Scenario {
@@ -168,10 +204,9 @@ fn every_store_operation_failing_answers_503_and_loses_nothing() {
         let before = healthy.inner.ops().len();
         (s.action)(&svc, &ctx).unwrap_or_else(|e| panic!("{}: healthy run failed: {e}", s.name));
         let ops = healthy.inner.ops()[before..].to_vec();
-        let n = ops.len();
-        assert!(n > 0, "{}", s.name);
+        assert!(!ops.is_empty(), "{}", s.name);
 
-        for i in 0..n {
+        for (i, op) in ops.iter().enumerate() {
             for fault in FAULTS {
                 let store = FaultyStore::new();
                 store.inner.set_time(T0);
@@ -179,9 +214,14 @@ fn every_store_operation_failing_answers_503_and_loses_nothing() {
                 let ctx = (s.setup)(&svc);
                 store.fail_nth(i, fault);
                 let result = (s.action)(&svc, &ctx);
-                assert_eq!(result, Err(AuthError::TemporarilyUnavailable), "{}: op {i} ({:?}) {fault:?}", s.name, ops[i]);
+                assert_eq!(
+                    result,
+                    Err(AuthError::TemporarilyUnavailable),
+                    "{}: op {i} ({op:?}) {fault:?}",
+                    s.name
+                );
                 // The fault hid a write that did happen.
-                let wrote = fault == Fault::TimeoutAfterWrite && !matches!(ops[i], Op::Get(_));
+                let wrote = fault == Fault::TimeoutAfterWrite && !matches!(op, Op::Get(_));
                 (s.after)(&svc, &ctx, wrote);
                 checked += 1;
             }
@@ -199,10 +239,22 @@ fn a_store_that_stays_down_answers_503_everywhere_and_recovers() {
     let c = session(&svc);
     for fault in FAULTS {
         store.set_down(Some(fault));
-        assert_eq!(run(svc.refresh(&c.t0, T0 + 1)).unwrap_err(), AuthError::TemporarilyUnavailable);
-        assert_eq!(run(svc.login("demo", "demo-password", T0)).unwrap_err(), AuthError::TemporarilyUnavailable);
-        assert_eq!(run(svc.verify_access(&c.access, T0)).unwrap_err(), AuthError::TemporarilyUnavailable);
-        assert_eq!(run(svc.logout(&c.t0, T0)).unwrap_err(), AuthError::TemporarilyUnavailable);
+        assert_eq!(
+            run(svc.refresh(&c.t0, T0 + 1)).unwrap_err(),
+            AuthError::TemporarilyUnavailable
+        );
+        assert_eq!(
+            run(svc.login("demo", "demo-password", T0)).unwrap_err(),
+            AuthError::TemporarilyUnavailable
+        );
+        assert_eq!(
+            run(svc.verify_access(&c.access, T0)).unwrap_err(),
+            AuthError::TemporarilyUnavailable
+        );
+        assert_eq!(
+            run(svc.logout(&c.t0, T0)).unwrap_err(),
+            AuthError::TemporarilyUnavailable
+        );
     }
     store.set_down(None);
     // Nothing was written while down (every fault hit before the write), so t0 is current.
@@ -219,6 +271,12 @@ fn a_corrupt_record_fails_closed() {
     let c = session(&svc);
     use silent_refresh::core::server::KvStore;
     run(store.inner.put("e:alice", "{not json", None)).unwrap();
-    assert_eq!(run(svc.refresh(&c.t0, T0 + 1)).unwrap_err(), AuthError::TemporarilyUnavailable);
-    assert_eq!(run(svc.verify_access(&c.access, T0 + 1)).unwrap_err(), AuthError::TemporarilyUnavailable);
+    assert_eq!(
+        run(svc.refresh(&c.t0, T0 + 1)).unwrap_err(),
+        AuthError::TemporarilyUnavailable
+    );
+    assert_eq!(
+        run(svc.verify_access(&c.access, T0 + 1)).unwrap_err(),
+        AuthError::TemporarilyUnavailable
+    );
 }

@@ -14,10 +14,17 @@ use std::cell::Cell;
 
 fn session(svc: &AuthService<'_, &MemoryStore, Pbkdf2>, sub: &str, now: u64) -> String {
     svc.store.set_time(now);
-    run(svc.create_session(sub, Map::new(), now)).unwrap().refresh_token.as_str()
+    run(svc.create_session(sub, Map::new(), now))
+        .unwrap()
+        .refresh_token
+        .as_str()
 }
 
-fn refresh(svc: &AuthService<'_, &MemoryStore, Pbkdf2>, token: &str, now: u64) -> Result<String, AuthError> {
+fn refresh(
+    svc: &AuthService<'_, &MemoryStore, Pbkdf2>,
+    token: &str,
+    now: u64,
+) -> Result<String, AuthError> {
     svc.store.set_time(now);
     run(svc.refresh(token, now)).map(|r| r.refresh_token.as_str())
 }
@@ -34,7 +41,10 @@ fn rotation_issues_a_new_token_and_retires_the_old_one() {
     let t2 = refresh(&svc, &t1, T0 + 200).unwrap();
     assert_ne!(t1, t2);
     // The successor is the HMAC of the predecessor.
-    let expect = RefreshToken::parse(&t1).unwrap().successor(&cfg.refresh_secret).as_str();
+    let expect = RefreshToken::parse(&t1)
+        .unwrap()
+        .successor(&cfg.refresh_secret)
+        .as_str();
     assert_eq!(t2, expect);
 }
 
@@ -47,13 +57,20 @@ fn a_rotation_writes_successor_first_and_family_last_and_a_replay_writes_nothing
     let t0 = session(&svc, "alice", T0);
     store.clear_ops();
     let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
-    let puts: Vec<_> = store.ops().into_iter().filter(|o| matches!(o, Op::Put(_))).collect();
+    let puts: Vec<_> = store
+        .ops()
+        .into_iter()
+        .filter(|o| matches!(o, Op::Put(_)))
+        .collect();
     assert_eq!(puts.len(), 2, "{puts:?}");
     assert_eq!(puts[0].key(), RefreshToken::parse(&t1).unwrap().key());
     assert!(puts[1].key().starts_with("f:"));
     store.clear_ops();
     assert_eq!(refresh(&svc, &t0, T0 + 2).unwrap(), t1);
-    assert!(store.ops().iter().all(|o| matches!(o, Op::Get(_))), "a replay must not write");
+    assert!(
+        store.ops().iter().all(|o| matches!(o, Op::Get(_))),
+        "a replay must not write"
+    );
 }
 
 #[test]
@@ -65,7 +82,11 @@ fn grace_replay_returns_the_same_successor() {
     let t0 = session(&svc, "alice", T0);
     let t1 = refresh(&svc, &t0, T0 + 50).unwrap();
     for dt in [0, 1, 5, cfg.grace] {
-        assert_eq!(refresh(&svc, &t0, T0 + 50 + dt).unwrap(), t1, "replay at +{dt}s");
+        assert_eq!(
+            refresh(&svc, &t0, T0 + 50 + dt).unwrap(),
+            t1,
+            "replay at +{dt}s"
+        );
     }
     // The successor still rotates normally afterwards.
     let t2 = refresh(&svc, &t1, T0 + 70).unwrap();
@@ -80,8 +101,14 @@ fn reuse_after_the_grace_window_revokes_the_family() {
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let t0 = session(&svc, "alice", T0);
     let t1 = refresh(&svc, &t0, T0 + 50).unwrap();
-    assert_eq!(refresh(&svc, &t0, T0 + 50 + cfg.grace + 1), Err(AuthError::InvalidGrant));
-    assert!(store.snapshot().keys().any(|k| k.starts_with("r:")), "revocation marker written");
+    assert_eq!(
+        refresh(&svc, &t0, T0 + 50 + cfg.grace + 1),
+        Err(AuthError::InvalidGrant)
+    );
+    assert!(
+        store.snapshot().keys().any(|k| k.starts_with("r:")),
+        "revocation marker written"
+    );
     // The current token of the family is dead too.
     assert_eq!(refresh(&svc, &t1, T0 + 70), Err(AuthError::InvalidGrant));
 }
@@ -119,12 +146,19 @@ fn idle_lifetime_ends_an_unused_token_and_rotation_extends_it() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let t0 = session(&svc, "alice", T0);
-    assert_eq!(refresh(&svc, &t0, T0 + 3600), Err(AuthError::InvalidGrant), "at the idle deadline");
+    assert_eq!(
+        refresh(&svc, &t0, T0 + 3600),
+        Err(AuthError::InvalidGrant),
+        "at the idle deadline"
+    );
     let t0 = session(&svc, "alice", T0);
     let t1 = refresh(&svc, &t0, T0 + 3599).unwrap();
     // The successor has its own idle deadline, counted from its rotation.
     let t2 = refresh(&svc, &t1, T0 + 3599 + 3599).unwrap();
-    assert_eq!(refresh(&svc, &t2, T0 + 3599 * 2 + 3600), Err(AuthError::InvalidGrant));
+    assert_eq!(
+        refresh(&svc, &t2, T0 + 3599 * 2 + 3600),
+        Err(AuthError::InvalidGrant)
+    );
 }
 
 #[test]
@@ -139,10 +173,14 @@ fn absolute_lifetime_is_never_extended_by_rotation() {
         now += 3000;
         t = refresh(&svc, &t, now).unwrap();
     }
-    assert_eq!(refresh(&svc, &t, T0 + cfg.refresh_absolute), Err(AuthError::InvalidGrant));
+    assert_eq!(
+        refresh(&svc, &t, T0 + cfg.refresh_absolute),
+        Err(AuthError::InvalidGrant)
+    );
     // The last token's idle deadline was capped at the absolute deadline (its record expires then).
     store.set_time(T0);
-    let rec: TokenRecord = serde_json::from_str(&store.snapshot()[&RefreshToken::parse(&t).unwrap().key()]).unwrap();
+    let rec: TokenRecord =
+        serde_json::from_str(&store.snapshot()[&RefreshToken::parse(&t).unwrap().key()]).unwrap();
     assert!(rec.idle <= T0 + cfg.refresh_absolute);
 }
 
@@ -159,7 +197,10 @@ fn logout_revokes_the_whole_family_and_is_idempotent() {
     run(svc.logout(&t1, T0 + 4)).unwrap();
     let unknown = RefreshToken::generate().unwrap().as_str();
     run(svc.logout(&unknown, T0)).unwrap();
-    assert!(matches!(run(svc.logout("nope", T0)), Err(AuthError::InvalidRequest(_))));
+    assert!(matches!(
+        run(svc.logout("nope", T0)),
+        Err(AuthError::InvalidRequest(_))
+    ));
 }
 
 #[test]
@@ -169,11 +210,19 @@ fn revoke_accepts_anything_and_revokes_known_families() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let t0 = session(&svc, "alice", T0);
-    for junk in ["", "x", "eyJ.a.b", &RefreshToken::generate().unwrap().as_str()] {
+    for junk in [
+        "",
+        "x",
+        "eyJ.a.b",
+        &RefreshToken::generate().unwrap().as_str(),
+    ] {
         run(svc.revoke(junk, T0)).unwrap();
     }
     assert!(refresh(&svc, &t0, T0 + 1).is_ok());
-    let t1 = RefreshToken::parse(&t0).unwrap().successor(&cfg.refresh_secret).as_str();
+    let t1 = RefreshToken::parse(&t0)
+        .unwrap()
+        .successor(&cfg.refresh_secret)
+        .as_str();
     run(svc.revoke(&t1, T0 + 2)).unwrap();
     assert_eq!(refresh(&svc, &t1, T0 + 3), Err(AuthError::InvalidGrant));
 }
@@ -190,11 +239,20 @@ fn logout_all_kills_every_family_and_access_token_of_the_user_only() {
     run(svc.verify_access(&a.access_token, T0)).unwrap();
     // Same second as the logins: an epoch counter, not a timestamp, decides.
     run(svc.logout_all(&a.access_token, T0)).unwrap();
-    assert_eq!(run(svc.verify_access(&a.access_token, T0)).unwrap_err(), AuthError::InvalidToken);
-    assert_eq!(refresh(&svc, &a.refresh_token.as_str(), T0), Err(AuthError::InvalidGrant));
+    assert_eq!(
+        run(svc.verify_access(&a.access_token, T0)).unwrap_err(),
+        AuthError::InvalidToken
+    );
+    assert_eq!(
+        refresh(&svc, &a.refresh_token.as_str(), T0),
+        Err(AuthError::InvalidGrant)
+    );
     assert_eq!(refresh(&svc, &a2, T0), Err(AuthError::InvalidGrant));
     // A second logout-all with the dead token is refused.
-    assert_eq!(run(svc.logout_all(&a.access_token, T0)), Err(AuthError::InvalidToken));
+    assert_eq!(
+        run(svc.logout_all(&a.access_token, T0)),
+        Err(AuthError::InvalidToken)
+    );
     // Bob is untouched; a new login of Alice in the same second works.
     run(svc.verify_access(&b.access_token, T0)).unwrap();
     assert!(refresh(&svc, &b.refresh_token.as_str(), T0 + 1).is_ok());
@@ -214,7 +272,12 @@ fn a_successor_whose_family_write_was_lost_rolls_forward() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let t0 = session(&svc, "alice", T0);
-    let fam_key = store.snapshot().keys().find(|k| k.starts_with("f:")).unwrap().clone();
+    let fam_key = store
+        .snapshot()
+        .keys()
+        .find(|k| k.starts_with("f:"))
+        .unwrap()
+        .clone();
     let stale = store.snapshot()[&fam_key].clone();
     let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
     run(store.put(&fam_key, &stale, Some(3600))).unwrap();
@@ -253,10 +316,22 @@ fn an_access_token_is_not_a_refresh_token_and_vice_versa() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
-    assert!(matches!(run(svc.refresh(&r.access_token, T0)), Err(AuthError::InvalidRequest(_))));
-    assert!(matches!(run(svc.logout(&r.access_token, T0)), Err(AuthError::InvalidRequest(_))));
-    assert_eq!(run(svc.verify_access(&r.refresh_token.as_str(), T0)).unwrap_err(), AuthError::InvalidToken);
-    assert_eq!(run(svc.logout_all(&r.refresh_token.as_str(), T0)), Err(AuthError::InvalidToken));
+    assert!(matches!(
+        run(svc.refresh(&r.access_token, T0)),
+        Err(AuthError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        run(svc.logout(&r.access_token, T0)),
+        Err(AuthError::InvalidRequest(_))
+    ));
+    assert_eq!(
+        run(svc.verify_access(&r.refresh_token.as_str(), T0)).unwrap_err(),
+        AuthError::InvalidToken
+    );
+    assert_eq!(
+        run(svc.logout_all(&r.refresh_token.as_str(), T0)),
+        Err(AuthError::InvalidToken)
+    );
 }
 
 #[test]
@@ -265,7 +340,10 @@ fn custom_claims_are_carried_by_every_access_token_and_reserved_names_refused() 
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let claims = json!({"role": "admin", "org": {"id": 7}}).as_object().unwrap().clone();
+    let claims = json!({"role": "admin", "org": {"id": 7}})
+        .as_object()
+        .unwrap()
+        .clone();
     let r = run(svc.create_session("alice", claims, T0)).unwrap();
     let v = run(svc.verify_access(&r.access_token, T0)).unwrap();
     assert_eq!(v.claims["role"], "admin");
@@ -273,12 +351,23 @@ fn custom_claims_are_carried_by_every_access_token_and_reserved_names_refused() 
     let v2 = run(svc.verify_access(&r2.access_token, T0 + 1)).unwrap();
     assert_eq!(v2.claims["org"]["id"], 7);
     assert_eq!(v2.sub, "alice");
-    for bad in [json!({"sub": "root"}), json!({"exp": 1}), json!({"sr_ep": 0}), json!({"big": "x".repeat(5000)})] {
+    for bad in [
+        json!({"sub": "root"}),
+        json!({"exp": 1}),
+        json!({"sr_ep": 0}),
+        json!({"big": "x".repeat(5000)}),
+    ] {
         let m = bad.as_object().unwrap().clone();
-        assert!(matches!(run(svc.create_session("alice", m, T0)), Err(AuthError::InvalidRequest(_))));
+        assert!(matches!(
+            run(svc.create_session("alice", m, T0)),
+            Err(AuthError::InvalidRequest(_))
+        ));
     }
     for bad_sub in ["", "a\nb", &"x".repeat(257)] {
-        assert!(matches!(run(svc.create_session(bad_sub, Map::new(), T0)), Err(AuthError::InvalidRequest(_))));
+        assert!(matches!(
+            run(svc.create_session(bad_sub, Map::new(), T0)),
+            Err(AuthError::InvalidRequest(_))
+        ));
     }
 }
 
@@ -298,22 +387,62 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
     let store = MemoryStore::new();
     let kdf_runs = Cell::new(0);
     let svc = AuthService::new(&cfg, &store, Counting(&kdf_runs));
-    assert_eq!(run(svc.create_user("carol", "correct horse", None)).unwrap(), "carol");
-    assert_eq!(run(svc.create_user("carol", "another one", None)), Err(AuthError::UserExists));
+    assert_eq!(
+        run(svc.create_user("carol", "correct horse", None)).unwrap(),
+        "carol"
+    );
+    assert_eq!(
+        run(svc.create_user("carol", "another one", None)),
+        Err(AuthError::UserExists)
+    );
     kdf_runs.set(0);
     let ok = run(svc.login("carol", "correct horse", T0)).unwrap();
-    assert_eq!(run(svc.verify_access(&ok.access_token, T0)).unwrap().sub, "carol");
-    assert_eq!(run(svc.login("carol", "wrong horse", T0)).unwrap_err(), AuthError::InvalidCredentials);
-    assert_eq!(run(svc.login("mallory", "correct horse", T0)).unwrap_err(), AuthError::InvalidCredentials);
-    assert_eq!(run(svc.login("bad name!", "x", T0)).unwrap_err(), AuthError::InvalidCredentials);
-    assert_eq!(kdf_runs.get(), 4, "the KDF runs once per attempt, known user or not");
-    assert!(matches!(run(svc.login("", "x", T0)), Err(AuthError::InvalidRequest(_))));
-    assert!(matches!(run(svc.login("carol", "", T0)), Err(AuthError::InvalidRequest(_))));
-    assert!(matches!(run(svc.login("carol", &"x".repeat(2000), T0)), Err(AuthError::InvalidRequest(_))));
+    assert_eq!(
+        run(svc.verify_access(&ok.access_token, T0)).unwrap().sub,
+        "carol"
+    );
+    assert_eq!(
+        run(svc.login("carol", "wrong horse", T0)).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+    assert_eq!(
+        run(svc.login("mallory", "correct horse", T0)).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+    assert_eq!(
+        run(svc.login("bad name!", "x", T0)).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+    assert_eq!(
+        kdf_runs.get(),
+        4,
+        "the KDF runs once per attempt, known user or not"
+    );
+    assert!(matches!(
+        run(svc.login("", "x", T0)),
+        Err(AuthError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        run(svc.login("carol", "", T0)),
+        Err(AuthError::InvalidRequest(_))
+    ));
+    assert!(matches!(
+        run(svc.login("carol", &"x".repeat(2000), T0)),
+        Err(AuthError::InvalidRequest(_))
+    ));
     run(svc.delete_user("carol")).unwrap();
-    assert_eq!(run(svc.login("carol", "correct horse", T0)).unwrap_err(), AuthError::InvalidCredentials);
-    assert!(matches!(run(svc.create_user("dave", "short", None)), Err(AuthError::InvalidRequest(_))));
-    assert_eq!(run(svc.create_user("erin", "long enough", Some("user:42"))).unwrap(), "user:42");
+    assert_eq!(
+        run(svc.login("carol", "correct horse", T0)).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+    assert!(matches!(
+        run(svc.create_user("dave", "short", None)),
+        Err(AuthError::InvalidRequest(_))
+    ));
+    assert_eq!(
+        run(svc.create_user("erin", "long enough", Some("user:42"))).unwrap(),
+        "user:42"
+    );
     let dump = format!("{:?}", store.snapshot());
     assert!(!dump.contains("correct horse") && !dump.contains("long enough"));
 }
@@ -324,7 +453,10 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    assert_eq!(run(svc.login("demo", "wrong", T0)).unwrap_err(), AuthError::InvalidCredentials);
+    assert_eq!(
+        run(svc.login("demo", "wrong", T0)).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
     assert!(store.snapshot().contains_key("u:demo"));
     let seeded = store.snapshot()["u:demo"].clone();
     run(svc.login("demo", "demo-password", T0)).unwrap();
@@ -342,7 +474,12 @@ fn admin_token_is_checked_exactly() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     svc.check_admin(Some("admin-token-0123456789")).unwrap();
-    for bad in [None, Some(""), Some("admin-token-012345678"), Some("admin-token-01234567890")] {
+    for bad in [
+        None,
+        Some(""),
+        Some("admin-token-012345678"),
+        Some("admin-token-01234567890"),
+    ] {
         assert_eq!(svc.check_admin(bad), Err(AuthError::Unauthorized));
     }
 }

@@ -11,6 +11,7 @@
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
 import autocannon from "autocannon";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 
 const [configPath, outPath] = process.argv.slice(2);
@@ -179,9 +180,44 @@ function run(server, pool, connections, duration) {
   });
 }
 
+/**
+ * Checks that a silent-refresh-kind server rotates as docs/DESIGN.md says: the successor is
+ * HMAC-SHA256(REFRESH_SECRET, token bytes), a replay inside the grace window returns the same
+ * successor, and a reuse after that revokes the family (the successor stops working).
+ * Returns the KV key the presented token was stored under (t: + base64url(SHA-256(token))).
+ */
+async function checkRotation(server) {
+  const [token] = await mint(server, 1, 1, 999_999);
+  const refresh = async (t) => {
+    const res = await fetch(server.url + "/auth/refresh", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: t }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const expected = "srt_" + createHmac("sha256", Buffer.from(server.refreshSecret, "base64url"))
+    .update(Buffer.from(token.slice(4), "base64url")).digest("base64url");
+  const first = await refresh(token);
+  const replay = await refresh(token);
+  const s2 = await refresh(first.body.refresh_token); // rotates again: token is now two behind
+  const reuse = await refresh(token); // outside "one behind": reuse -> family revoked
+  const after = await refresh(s2.body.refresh_token);
+  const ok = {
+    derivedSuccessor: first.status === 200 && first.body.refresh_token === expected,
+    graceReplay: replay.status === 200 && replay.body.refresh_token === expected,
+    reuseRejected: reuse.status === 400 && reuse.body.error === "invalid_grant",
+    familyRevoked: after.status === 400 && after.body.error === "invalid_grant",
+  };
+  log(`${server.name}: rotation check ${JSON.stringify(ok)}`);
+  return { ...ok, tokenKey: "t:" + createHash("sha256").update(token).digest("base64url") };
+}
+
 async function main() {
   const { servers, concurrency, duration, reps, warmup } = config;
   const pools = new Map();
+  const checks = {};
+  for (const s of servers) if (s.kind === "silent-refresh" && s.refreshSecret) checks[s.name] = await checkRotation(s);
   // Warm-up (JIT, isolate, KV files) and a throughput estimate that sizes each pool so that
   // one run at the highest concurrency uses each family at most once.
   for (const s of servers) {
@@ -226,7 +262,8 @@ async function main() {
       });
     }
   }
-  writeFileSync(outPath, JSON.stringify({ config: { ...config, servers: servers.map((s) => ({ name: s.name, kind: s.kind, url: s.url })) }, runs, summary }, null, 2));
+  const publicConfig = { ...config, servers: servers.map((s) => ({ name: s.name, kind: s.kind, url: s.url })) };
+  writeFileSync(outPath, JSON.stringify({ config: publicConfig, checks, runs, summary }, null, 2));
 }
 
 main().catch((e) => {

@@ -78,14 +78,11 @@ for (const c of clients) {
   });
 }
 
-// Workers: every .js/.mjs/.wasm file of the upload (build/worker for ours).
+// Workers: the entry module and the wasm it imports (build/worker/index.js is already an
+// esbuild bundle made by worker-build; worker/shim.mjs is not imported by it).
 const workerDir = join(root, "build/worker");
-if (existsSync(workerDir)) {
-  const files = readdirSync(workerDir, { recursive: true })
-    .map(String)
-    .filter((f) => /\.(m?js|wasm)$/.test(f))
-    .map((f) => join(workerDir, f))
-    .sort();
+if (existsSync(join(workerDir, "index.js"))) {
+  const files = [join(workerDir, "index.js"), ...readdirSync(workerDir).filter((f) => f.endsWith(".wasm")).map((f) => join(workerDir, f))];
   result.worker.ours = measure(files);
   const wasmFiles = files.filter((f) => f.endsWith(".wasm"));
   result.worker.oursWasm = measure(wasmFiles);

@@ -7,7 +7,6 @@
 //! boundary, which these helpers confine to one file.
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::core::client::ErrorCode;
 
@@ -25,8 +24,6 @@ extern "C" {
     fn reflect_construct(f: &JsValue, args: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_namespace = Array, js_name = of)]
     fn args(a: &JsValue, b: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_namespace = Promise, js_name = resolve)]
-    fn promise_resolve(value: &JsValue) -> js_sys::Promise;
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
     fn stringify(value: &JsValue) -> JsValue;
     /// `setTimeout(handler, ms)`.
@@ -55,66 +52,84 @@ pub fn global() -> JsValue {
 }
 
 /// `target[key]`; `undefined` if `target` is not an object.
+#[inline(never)]
 pub fn get(target: &JsValue, key: &str) -> JsValue {
     reflect_get(target, &JsValue::from_str(key)).unwrap_or(U)
 }
 
 /// `target[index]`.
+#[inline(never)]
 pub fn at(target: &JsValue, index: u32) -> JsValue {
     reflect_get(target, &JsValue::from(index)).unwrap_or(U)
 }
 
-/// `[a, b]`.
-pub fn pair(a: &JsValue, b: &JsValue) -> JsValue {
-    args(a, b)
-}
-
 /// `globalThis[key]`.
+#[inline(never)]
 pub fn global_get(key: &str) -> JsValue {
     get(&global(), key)
 }
 
 /// `target[key] = value` (ignored if `target` is not an object).
+#[inline(never)]
 pub fn set(target: &JsValue, key: &str, value: &JsValue) {
     let _ = reflect_set(target, &JsValue::from_str(key), value);
 }
 
 /// A new plain object.
+#[inline(never)]
 pub fn object() -> JsValue {
     reflect_construct(&global_get("Object"), &args(&U, &U)).unwrap_or(U)
 }
 
 /// `f.call(this, a, b)` (pass `U` for missing arguments).
+#[inline(never)]
 pub fn apply(f: &JsValue, this: &JsValue, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
     reflect_apply(f, this, &args(a, b))
 }
 
 /// `target[name](a, b)`; `Err` if that is not a function or it throws.
+#[inline(never)]
 pub fn call(target: &JsValue, name: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
     apply(&get(target, name), target, a, b)
 }
 
 /// `new globalThis[name](a, b)`.
+#[inline(never)]
 pub fn construct(name: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
     reflect_construct(&global_get(name), &args(a, b))
 }
 
 /// `JSON.stringify(value)`.
+#[inline(never)]
 pub fn json(value: &JsValue) -> JsValue {
     stringify(value)
 }
 
-/// Awaits a value that may or may not be a promise.
-pub async fn settle(value: &JsValue) -> Result<JsValue, JsValue> {
-    JsFuture::from(promise_resolve(value)).await
+/// `f.bind(null, tag)`: a function that calls `f(tag, ...args)`.
+#[inline(never)]
+pub fn bind(f: &JsValue, tag: u32) -> JsValue {
+    call(f, "bind", &JsValue::NULL, &JsValue::from(tag)).unwrap_or(U)
+}
+
+/// A promise settled like `result`: `Promise.resolve(value)` or `Promise.reject(error)`.
+#[inline(never)]
+pub fn settled(result: Result<JsValue, JsValue>) -> JsValue {
+    let promise = global_get("Promise");
+    let r = match result {
+        Ok(v) => call(&promise, "resolve", &v, &U),
+        Err(e) => call(&promise, "reject", &e, &U),
+    };
+    r.unwrap_or(U)
 }
 
 /// A number as a JavaScript value.
+#[inline(never)]
 pub fn num(value: f64) -> JsValue {
     JsValue::from_f64(value)
 }
 
 /// An `Error` whose `.code` is the stable code (see [`ErrorCode`]).
+#[inline(never)]
 pub fn error(code: ErrorCode) -> JsValue {
     let e = construct("Error", &code.message().into(), &U).unwrap_or(U);
     set(&e, "code", &code.code().into());
@@ -122,6 +137,7 @@ pub fn error(code: ErrorCode) -> JsValue {
 }
 
 /// Like [`error`], with the HTTP `.status` that caused it.
+#[inline(never)]
 pub fn http_error(code: ErrorCode, status: u16) -> JsValue {
     let e = error(code);
     set(&e, "status", &num(f64::from(status)));

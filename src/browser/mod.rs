@@ -19,10 +19,9 @@ mod runtime;
 
 use std::rc::Rc;
 
-use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use runtime::{Inner, Op};
+use runtime::Inner;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -133,8 +132,8 @@ impl AuthClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
         #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
-    ) -> Promise {
-        self.inner.promise(Op::Login(username, password))
+    ) -> JsValue {
+        self.inner.login(&username, &password)
     }
 
     /// Starts a session from a token response obtained elsewhere (e.g. a server-side login).
@@ -146,8 +145,8 @@ impl AuthClient {
     /// Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
     /// with it; resolves to whether one was found.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn restore(&self) -> Promise {
-        self.inner.promise(Op::Restore)
+    pub fn restore(&self) -> JsValue {
+        self.inner.restore()
     }
 
     /// `fetch` with `Authorization: Bearer <access token>`: same arguments, same `Response`,
@@ -157,21 +156,21 @@ impl AuthClient {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: JsValue,
-    ) -> Promise {
-        self.inner.promise(Op::Fetch(input, init))
+    ) -> JsValue {
+        self.inner.fetch(&input, &init)
     }
 
     /// Refreshes now (joining a refresh in flight); resolves once a new token is held.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn refresh(&self) -> Promise {
-        self.inner.promise(Op::Refresh)
+    pub fn refresh(&self) -> JsValue {
+        self.inner.refresh()
     }
 
     /// Signs out here and in every tab, then revokes the session on the server; resolves to
     /// whether the server confirmed.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn logout(&self) -> Promise {
-        self.inner.promise(Op::Logout)
+    pub fn logout(&self) -> JsValue {
+        self.inner.logout()
     }
 
     /// Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.

@@ -1,6 +1,8 @@
 //! Reads the JavaScript options object once, at construction, into the core's
 //! [`ClientConfig`] and the adapter's [`Settings`] (endpoints, transport, injected functions).
 
+use std::cell::Cell;
+
 use wasm_bindgen::JsValue;
 
 use crate::browser::js::{at, construct, error, get, global_get, U};
@@ -16,7 +18,7 @@ pub struct Settings {
     pub fetch: JsValue,
     /// Body mode: where the refresh token is persisted (`undefined`: memory only).
     pub storage: JsValue,
-    /// Navigator's `LockManager` when cross-tab coordination is on and available.
+    /// Navigator's `LockManager` when cross-tab coordination is on and it exists.
     pub locks: JsValue,
     /// Whether to coordinate with other tabs (BroadcastChannel, Web Locks).
     pub cross_tab: bool,
@@ -30,73 +32,63 @@ pub struct Settings {
     pub origins: Vec<String>,
 }
 
-fn invalid() -> JsValue {
-    error(ErrorCode::InvalidOptions)
+/// Reads members of the options object; any invalid one sets `bad`.
+struct Reader<'a> {
+    options: &'a JsValue,
+    bad: Cell<bool>,
 }
 
-/// An optional non-negative number.
-fn number(options: &JsValue, key: &str) -> Result<Option<u64>, JsValue> {
-    let v = get(options, key);
-    if v.is_undefined() {
-        return Ok(None);
+impl Reader<'_> {
+    /// `options[key]`, or `None` (and `bad`) if present but not accepted by `accept`.
+    fn read<T>(&self, key: &str, accept: impl Fn(&JsValue) -> Option<T>) -> Option<T> {
+        let v = get(self.options, key);
+        if v.is_undefined() {
+            return None;
+        }
+        let r = accept(&v);
+        self.bad.set(self.bad.get() || r.is_none());
+        r
     }
-    match v.as_f64() {
-        Some(n) if n >= 0.0 && n.is_finite() => Ok(Some(n as u64)),
-        _ => Err(invalid()),
+
+    fn number(&self, key: &str) -> Option<u64> {
+        self.read(key, |v| v.as_f64().filter(|n| *n >= 0.0 && n.is_finite()).map(|n| n as u64))
+    }
+
+    fn text(&self, key: &str, default: &str) -> String {
+        self.read(key, JsValue::as_string).unwrap_or_else(|| default.into())
+    }
+
+    /// `new URL(url, location.href)[field]` (`href` or `origin`).
+    fn url(&self, url: &str, field: &str) -> String {
+        let base = get(&global_get("location"), "href");
+        let url = construct("URL", &url.into(), &base).map(|u| get(&u, field).as_string());
+        url.ok().flatten().unwrap_or_else(|| {
+            self.bad.set(true);
+            String::new()
+        })
     }
 }
 
-fn text(options: &JsValue, key: &str, default: &str) -> Result<String, JsValue> {
-    let v = get(options, key);
-    if v.is_undefined() {
-        return Ok(default.into());
-    }
-    v.as_string().ok_or_else(invalid)
-}
-
-/// `new URL(url, location.href)`'s `field` (`href` or `origin`).
-fn resolve(url: &str, field: &str) -> Result<String, JsValue> {
-    let base = get(&global_get("location"), "href");
-    construct("URL", &url.into(), &base).map_err(|_| invalid()).and_then(|u| get(&u, field).as_string().ok_or_else(invalid))
-}
-
-/// Reads the options object (`undefined` for all defaults).
+/// Reads the options object (`undefined` for all defaults); throws `ERR_INVALID_OPTIONS`.
 pub fn parse(options: &JsValue) -> Result<(ClientConfig, Settings), JsValue> {
-    if !options.is_undefined() && !options.is_object() {
-        return Err(invalid());
-    }
+    let r = Reader { options, bad: Cell::new(!options.is_undefined() && !options.is_object()) };
     let d = ClientConfig::default();
     let config = ClientConfig {
-        refresh_margin_ms: number(options, "refreshMargin")?,
-        retry_base_ms: number(options, "retryBaseDelay")?.unwrap_or(d.retry_base_ms).max(1),
-        retry_max_ms: number(options, "retryMaxDelay")?.unwrap_or(d.retry_max_ms).max(1),
-        max_refreshes_per_minute: number(options, "maxRefreshesPerMinute")?
-            .map_or(d.max_refreshes_per_minute, |n| n.min(u64::from(u32::MAX)) as u32),
+        refresh_margin_ms: r.number("refreshMargin"),
+        retry_base_ms: r.number("retryBaseDelay").unwrap_or(d.retry_base_ms).max(1),
+        retry_max_ms: r.number("retryMaxDelay").unwrap_or(d.retry_max_ms).max(1),
+        max_refreshes_per_minute: r.number("maxRefreshesPerMinute").map_or(d.max_refreshes_per_minute, |n| n as u32),
     };
-    let transport = Transport::parse(&text(options, "mode", "cookie")?).ok_or_else(invalid)?;
-    let mut fetch = get(options, "fetch");
-    if fetch.is_undefined() {
-        fetch = global_get("fetch");
-    }
-    if !fetch.is_function() {
-        return Err(invalid());
-    }
-    let storage = get(options, "storage");
-    let storage = if storage.is_null() { U } else { storage };
-    if !storage.is_undefined() && !storage.is_object() {
-        return Err(invalid());
-    }
-    let cross_tab = match get(options, "crossTab") {
-        v if v.is_undefined() => true,
-        v => v.as_bool().ok_or_else(invalid)?,
-    };
+    let transport = Transport::parse(&r.text("mode", "cookie"));
+    let fetch = r.read("fetch", |v| Some(v.clone()).filter(JsValue::is_function)).unwrap_or_else(|| global_get("fetch"));
+    let storage = r.read("storage", |v| match () {
+        _ if v.is_null() => Some(U),
+        _ if v.is_object() => Some(v.clone()),
+        _ => None,
+    });
+    let cross_tab = r.read("crossTab", JsValue::as_bool).unwrap_or(true);
     let locks = get(&global_get("navigator"), "locks");
-    let locks = if cross_tab && locks.is_object() && get(&global_get("Promise"), "withResolvers").is_function() {
-        locks
-    } else {
-        U
-    };
-    let base = text(options, "baseUrl", "")?;
+    let base = r.text("baseUrl", "");
     let base = base.trim_end_matches('/');
     let mut endpoints: [String; 3] = Default::default();
     for (slot, (key, path)) in endpoints.iter_mut().zip([
@@ -105,29 +97,30 @@ pub fn parse(options: &JsValue) -> Result<(ClientConfig, Settings), JsValue> {
         ("logoutPath", "/auth/logout"),
     ]) {
         let mut url = base.to_owned();
-        url.push_str(&text(options, key, path)?);
-        *slot = resolve(&url, "href")?;
+        url.push_str(&r.text(key, path));
+        *slot = r.url(&url, "href");
     }
-    let origins = get(options, "bearerOrigins");
-    let origins = if origins.is_undefined() {
-        vec![resolve(if base.is_empty() { "/" } else { base }, "origin")?]
+    let list = get(options, "bearerOrigins");
+    let origins = if list.is_undefined() {
+        vec![r.url(if base.is_empty() { "/" } else { base }, "origin")]
     } else {
-        let len = get(&origins, "length").as_f64().ok_or_else(invalid)? as u32;
-        let mut list = Vec::new();
-        for i in 0..len {
-            list.push(resolve(&at(&origins, i).as_string().ok_or_else(invalid)?, "origin")?);
-        }
-        list
+        let len = get(&list, "length").as_f64().unwrap_or(-1.0);
+        r.bad.set(r.bad.get() || len < 0.0);
+        (0..len.max(0.0) as u32).map(|i| r.url(&at(&list, i).as_string().unwrap_or_default(), "origin")).collect()
     };
-    let name = text(options, "channelName", "silent-refresh")?;
+    let name = r.text("channelName", "silent-refresh");
     let mut storage_key = name.clone();
     storage_key.push_str(":refresh_token");
+    let timeout_ms = r.number("requestTimeout").unwrap_or(10_000).max(1) as f64;
+    let (Some(transport), Some(fetch), false) = (transport, Some(fetch).filter(JsValue::is_function), r.bad.get()) else {
+        return Err(error(ErrorCode::InvalidOptions));
+    };
     let settings = Settings {
         transport,
-        timeout_ms: number(options, "requestTimeout")?.unwrap_or(10_000).max(1) as f64,
+        timeout_ms,
         fetch,
-        storage,
-        locks,
+        storage: storage.unwrap_or(U),
+        locks: if cross_tab && locks.is_object() { locks } else { U },
         cross_tab,
         name: name.into(),
         storage_key: storage_key.into(),

@@ -14,16 +14,29 @@ pub struct WebCryptoPbkdf2;
 const FAILED: AuthError = AuthError::ServerError("password hashing failed");
 
 async fn derive(password: &[u8], salt: &[u8], iterations: u32) -> Result<[u8; HASH_LEN], JsValue> {
-    let crypto: web_sys::Crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?.dyn_into()?;
+    let crypto: web_sys::Crypto =
+        Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?.dyn_into()?;
     let subtle = crypto.subtle();
     let usages = Array::of1(&JsValue::from_str("deriveBits"));
-    let key = JsFuture::from(subtle.import_key_with_str("raw", &Uint8Array::from(password), "PBKDF2", false, &usages)?).await?;
+    let key = JsFuture::from(subtle.import_key_with_str(
+        "raw",
+        &Uint8Array::from(password),
+        "PBKDF2",
+        false,
+        &usages,
+    )?)
+    .await?;
     let params = Object::new();
     Reflect::set(&params, &"name".into(), &"PBKDF2".into())?;
     Reflect::set(&params, &"hash".into(), &"SHA-256".into())?;
     Reflect::set(&params, &"salt".into(), &Uint8Array::from(salt))?;
     Reflect::set(&params, &"iterations".into(), &JsValue::from(iterations))?;
-    let bits = JsFuture::from(subtle.derive_bits_with_object(&params, &key.dyn_into()?, (HASH_LEN * 8) as u32)?).await?;
+    let bits = JsFuture::from(subtle.derive_bits_with_object(
+        &params,
+        &key.dyn_into()?,
+        (HASH_LEN * 8) as u32,
+    )?)
+    .await?;
     let bytes = Uint8Array::new(&bits);
     let mut out = [0u8; HASH_LEN];
     if bytes.length() as usize != HASH_LEN {
@@ -34,7 +47,12 @@ async fn derive(password: &[u8], salt: &[u8], iterations: u32) -> Result<[u8; HA
 }
 
 impl PasswordHasher for WebCryptoPbkdf2 {
-    async fn derive(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<[u8; HASH_LEN], AuthError> {
+    async fn derive(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; HASH_LEN], AuthError> {
         derive(password, salt, iterations).await.map_err(|e| {
             worker::console_error!("pbkdf2 failed: {:?}", e.as_string());
             FAILED

@@ -77,7 +77,9 @@ pub async fn read_body(req: &mut Request, meta: &Meta, limit: usize) -> Result<V
     if req.inner().body().is_none() {
         return Ok(Vec::new());
     }
-    let mut stream = req.stream().map_err(|_| AuthError::InvalidRequest("unreadable body"))?;
+    let mut stream = req
+        .stream()
+        .map_err(|_| AuthError::InvalidRequest("unreadable body"))?;
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| AuthError::InvalidRequest("unreadable body"))?;
@@ -91,7 +93,12 @@ pub async fn read_body(req: &mut Request, meta: &Meta, limit: usize) -> Result<V
 
 /// Reads and parses the body as parameters; an empty body is no parameters; a non-empty one
 /// must be of an `accepted` kind (else 415).
-pub async fn read_params(req: &mut Request, meta: &Meta, limit: usize, accepted: &[BodyKind]) -> Result<(Params, BodyKind), AuthError> {
+pub async fn read_params(
+    req: &mut Request,
+    meta: &Meta,
+    limit: usize,
+    accepted: &[BodyKind],
+) -> Result<(Params, BodyKind), AuthError> {
     let kind = BodyKind::of(meta.content_type.as_deref());
     let body = read_body(req, meta, limit).await?;
     if body.is_empty() {
@@ -119,17 +126,32 @@ pub struct Reply {
 impl Reply {
     /// A JSON reply.
     pub fn json(status: u16, value: &Value) -> Reply {
-        Reply { status, body: Some(value.to_string()), headers: Vec::new(), code: None }
+        Reply {
+            status,
+            body: Some(value.to_string()),
+            headers: Vec::new(),
+            code: None,
+        }
     }
 
     /// An empty reply.
     pub fn empty(status: u16) -> Reply {
-        Reply { status, body: None, headers: Vec::new(), code: None }
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+            code: None,
+        }
     }
 
     /// The reply of an error: RFC 6749 body, status and its required headers.
     pub fn error(e: &AuthError) -> Reply {
-        Reply { status: e.status(), body: Some(e.body()), headers: e.headers(), code: Some(e.code()) }
+        Reply {
+            status: e.status(),
+            body: Some(e.body()),
+            headers: e.headers(),
+            code: Some(e.code()),
+        }
     }
 
     /// Adds a header.
@@ -149,7 +171,9 @@ impl Reply {
         for (name, value) in &self.headers {
             headers.append(name, value)?;
         }
-        let builder = ResponseBuilder::new().with_status(self.status).with_headers(headers);
+        let builder = ResponseBuilder::new()
+            .with_status(self.status)
+            .with_headers(headers);
         Ok(match self.body {
             Some(body) => builder.fixed(body.into_bytes()),
             None => builder.empty(),

@@ -21,11 +21,18 @@ fn classify(op: &str, key: &str, e: KvError) -> StoreError {
 
 impl KvStore for Kv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0.get(key).text().await.map_err(|e| classify("get", key, e))
+        self.0
+            .get(key)
+            .text()
+            .await
+            .map_err(|e| classify("get", key, e))
     }
 
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
-        let builder = self.0.put(key, value).map_err(|e| classify("put", key, e))?;
+        let builder = self
+            .0
+            .put(key, value)
+            .map_err(|e| classify("put", key, e))?;
         let builder = match ttl {
             Some(t) => builder.expiration_ttl(t.max(MIN_TTL)),
             None => builder,
@@ -34,6 +41,9 @@ impl KvStore for Kv {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).await.map_err(|e| classify("delete", key, e))
+        self.0
+            .delete(key)
+            .await
+            .map_err(|e| classify("delete", key, e))
     }
 }

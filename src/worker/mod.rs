@@ -13,8 +13,8 @@ mod kv;
 use crate::core::server::access::Verified;
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{
-    bearer, clear_refresh_cookie, cookie, cookie_secure, cors_headers, preflight_headers, set_refresh_cookie, BodyKind,
-    Params, COOKIE_NAME,
+    bearer, clear_refresh_cookie, cookie, cookie_secure, cors_headers, preflight_headers,
+    set_refresh_cookie, BodyKind, Params, COOKIE_NAME,
 };
 use crate::core::server::{AuthService, Config, TokenResponse};
 use http::{read_params, Meta, Reply};
@@ -30,9 +30,22 @@ pub use kv::Kv;
 pub const KV_BINDING: &str = "REFRESH_TOKENS";
 /// Names of the vars and secrets read from the environment (see [`Config::from_vars`]).
 pub const VARS: &[&str] = &[
-    "ISSUER", "AUDIENCE", "ACCESS_TTL_SECONDS", "REFRESH_IDLE_SECONDS", "REFRESH_ABSOLUTE_SECONDS", "GRACE_SECONDS",
-    "LEEWAY_SECONDS", "ALLOWED_ORIGINS", "REFRESH_COOKIE", "COOKIE_SECURE", "MAX_BODY_BYTES", "PBKDF2_ITERATIONS",
-    "SIGNING_KEYS", "REFRESH_SECRET", "ADMIN_TOKEN", "DEMO_USER",
+    "ISSUER",
+    "AUDIENCE",
+    "ACCESS_TTL_SECONDS",
+    "REFRESH_IDLE_SECONDS",
+    "REFRESH_ABSOLUTE_SECONDS",
+    "GRACE_SECONDS",
+    "LEEWAY_SECONDS",
+    "ALLOWED_ORIGINS",
+    "REFRESH_COOKIE",
+    "COOKIE_SECURE",
+    "MAX_BODY_BYTES",
+    "PBKDF2_ITERATIONS",
+    "SIGNING_KEYS",
+    "REFRESH_SECRET",
+    "ADMIN_TOKEN",
+    "DEMO_USER",
 ];
 
 type Service<'a> = AuthService<'a, Kv, WebCryptoPbkdf2>;
@@ -86,7 +99,11 @@ impl Route {
             "/auth/logout-all" => Route::LogoutAll,
             "/.well-known/jwks.json" => Route::Jwks,
             "/api/me" => Route::Me,
-            p => Route::User(p.strip_prefix("/auth/users/").filter(|u| !u.is_empty() && !u.contains('/'))?.to_string()),
+            p => Route::User(
+                p.strip_prefix("/auth/users/")
+                    .filter(|u| !u.is_empty() && !u.contains('/'))?
+                    .to_string(),
+            ),
         })
     }
 
@@ -122,7 +139,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         reply.code.unwrap_or("-"),
         Date::now().as_millis().saturating_sub(started)
     );
-    reply.into_response().or_else(|_| Response::error("internal error", 500))
+    reply
+        .into_response()
+        .or_else(|_| Response::error("internal error", 500))
 }
 
 async fn handle(mut req: Request, env: &Env, meta: &Meta) -> Result<Reply, AuthError> {
@@ -140,8 +159,10 @@ async fn handle(mut req: Request, env: &Env, meta: &Meta) -> Result<Reply, AuthE
     } else if route.method() != "GET" && meta.provenance().foreign_origin(&cfg) {
         Err(AuthError::ForbiddenOrigin("origin not allowed"))
     } else {
-        let kv = env.kv(KV_BINDING).map_err(|_| AuthError::ServerError("KV binding missing"))?;
-        let svc = AuthService::new(&*cfg, Kv(kv), WebCryptoPbkdf2);
+        let kv = env
+            .kv(KV_BINDING)
+            .map_err(|_| AuthError::ServerError("KV binding missing"))?;
+        let svc = AuthService::new(&cfg, Kv(kv), WebCryptoPbkdf2);
         dispatch(&route, &svc, &mut req, meta).await
     }
     .unwrap_or_else(|e| Reply::error(&e));
@@ -153,14 +174,20 @@ fn preflight(cfg: &Config, meta: &Meta, route: &Route) -> Result<Reply, AuthErro
     match meta.origin.as_deref() {
         Some(o) if cfg.allowed_origins.iter().any(|a| a == o) => {
             let mut r = Reply::empty(204);
-            r.headers.extend(preflight_headers(&format!("{}, OPTIONS", route.method())));
+            r.headers
+                .extend(preflight_headers(&format!("{}, OPTIONS", route.method())));
             Ok(r)
         }
         _ => Err(AuthError::ForbiddenOrigin("origin not allowed")),
     }
 }
 
-async fn dispatch(route: &Route, svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn dispatch(
+    route: &Route,
+    svc: &Service<'_>,
+    req: &mut Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     match route {
         Route::Login => login(svc, req, meta).await,
         Route::Sessions => sessions(svc, req, meta).await,
@@ -178,8 +205,15 @@ async fn dispatch(route: &Route, svc: &Service<'_>, req: &mut Request, meta: &Me
 const JSON: &[BodyKind] = &[BodyKind::Json];
 const JSON_OR_FORM: &[BodyKind] = &[BodyKind::Json, BodyKind::Form];
 
-async fn params(svc: &Service<'_>, req: &mut Request, meta: &Meta, accepted: &[BodyKind]) -> Result<Params, AuthError> {
-    read_params(req, meta, svc.config.max_body_bytes, accepted).await.map(|(p, _)| p)
+async fn params(
+    svc: &Service<'_>,
+    req: &mut Request,
+    meta: &Meta,
+    accepted: &[BodyKind],
+) -> Result<Params, AuthError> {
+    read_params(req, meta, svc.config.max_body_bytes, accepted)
+        .await
+        .map(|(p, _)| p)
 }
 
 /// How the refresh token travels for this request.
@@ -195,7 +229,10 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
         Transport::Body => reply,
         Transport::Cookie => {
             let secure = cookie_secure(svc.config, &meta.self_origin);
-            reply.with("Set-Cookie", set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure))
+            reply.with(
+                "Set-Cookie",
+                set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
+            )
         }
     }
 }
@@ -205,7 +242,11 @@ async fn login(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Repl
     let transport = match p.str("transport")? {
         None | Some("body") => Transport::Body,
         Some("cookie") => Transport::Cookie,
-        Some(_) => return Err(AuthError::InvalidRequest("transport must be \"cookie\" or \"body\"")),
+        Some(_) => {
+            return Err(AuthError::InvalidRequest(
+                "transport must be \"cookie\" or \"body\"",
+            ))
+        }
     };
     if transport == Transport::Cookie {
         meta.provenance().check_cookie_request(svc.config)?;
@@ -229,13 +270,20 @@ async fn sessions(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<R
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }
 
-async fn create_user(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn create_user(
+    svc: &Service<'_>,
+    req: &mut Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
     let p = params(svc, req, meta, JSON).await?;
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let sub = svc.create_user(username, password, p.str("sub")?).await?;
-    Ok(Reply::json(201, &json!({ "username": username, "sub": sub })))
+    Ok(Reply::json(
+        201,
+        &json!({ "username": username, "sub": sub }),
+    ))
 }
 
 async fn delete_user(svc: &Service<'_>, meta: &Meta, username: &str) -> Result<Reply, AuthError> {
@@ -246,7 +294,11 @@ async fn delete_user(svc: &Service<'_>, meta: &Meta, username: &str) -> Result<R
 
 /// The refresh token of a refresh or logout request: from the body (`refresh_token`), else
 /// from the cookie (which requires the CSRF rules).
-fn presented_token<'a>(svc: &Service<'_>, meta: &'a Meta, p: &'a Params) -> Result<(&'a str, Transport), AuthError> {
+fn presented_token<'a>(
+    svc: &Service<'_>,
+    meta: &'a Meta,
+    p: &'a Params,
+) -> Result<(&'a str, Transport), AuthError> {
     if let Some(t) = p.str("refresh_token")? {
         if t.is_empty() {
             return Err(AuthError::InvalidRequest("refresh_token is empty"));
@@ -258,7 +310,9 @@ fn presented_token<'a>(svc: &Service<'_>, meta: &'a Meta, p: &'a Params) -> Resu
             meta.provenance().check_cookie_request(svc.config)?;
             Ok((t, Transport::Cookie))
         }
-        _ => Err(AuthError::InvalidRequest("refresh_token is required (in the body or the cookie)")),
+        _ => Err(AuthError::InvalidRequest(
+            "refresh_token is required (in the body or the cookie)",
+        )),
     }
 }
 
@@ -278,7 +332,8 @@ async fn refresh(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Re
         Err(AuthError::InvalidGrant) if transport == Transport::Cookie => {
             // The session is over: drop the dead cookie.
             let secure = cookie_secure(svc.config, &meta.self_origin);
-            Ok(Reply::error(&AuthError::InvalidGrant).with("Set-Cookie", clear_refresh_cookie(secure)))
+            Ok(Reply::error(&AuthError::InvalidGrant)
+                .with("Set-Cookie", clear_refresh_cookie(secure)))
         }
         Err(e) => Err(e),
     }
@@ -290,7 +345,10 @@ async fn logout(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Rep
     svc.logout(token, now()).await?;
     let reply = Reply::json(200, &json!({}));
     Ok(match transport {
-        Transport::Cookie => reply.with("Set-Cookie", clear_refresh_cookie(cookie_secure(svc.config, &meta.self_origin))),
+        Transport::Cookie => reply.with(
+            "Set-Cookie",
+            clear_refresh_cookie(cookie_secure(svc.config, &meta.self_origin)),
+        ),
         Transport::Body => reply,
     })
 }
@@ -316,5 +374,8 @@ async fn logout_all(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> 
 
 async fn me(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> {
     let verified = access(svc, meta).await?;
-    Ok(Reply::json(200, &serde_json::Value::Object(verified.claims)))
+    Ok(Reply::json(
+        200,
+        &serde_json::Value::Object(verified.claims),
+    ))
 }

@@ -26,7 +26,10 @@ pub fn config_with_keys(keys: Vec<SigningKey>) -> Config {
         keys: KeySet::new(keys),
         refresh_secret: Secret::new(vec![42u8; 32]),
         admin_token: Secret::new(b"admin-token-0123456789".to_vec()),
-        demo_user: Some(DemoUser { username: "demo".into(), password: Secret::new(b"demo-password".to_vec()) }),
+        demo_user: Some(DemoUser {
+            username: "demo".into(),
+            password: Secret::new(b"demo-password".to_vec()),
+        }),
         ..Config::default()
     };
     cfg.validate().expect("test config is valid");

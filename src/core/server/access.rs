@@ -19,7 +19,18 @@ pub const ALG: &str = "EdDSA";
 /// The claim carrying the user's logout-all epoch counter.
 pub const EPOCH_CLAIM: &str = "sr_ep";
 /// Claims that custom claims may not set.
-pub const RESERVED_CLAIMS: &[&str] = &["iss", "sub", "aud", "iat", "exp", "nbf", "jti", "nonce", "cnf", EPOCH_CLAIM];
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "iat",
+    "exp",
+    "nbf",
+    "jti",
+    "nonce",
+    "cnf",
+    EPOCH_CLAIM,
+];
 /// Longest access token accepted for verification.
 pub const MAX_ACCESS_TOKEN_LEN: usize = 8 * 1024;
 
@@ -43,24 +54,37 @@ impl SigningKey {
         if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|c| c.is_ascii_graphic()) {
             return Err("kid must be 1..64 printable ASCII characters".into());
         }
-        let d = b64::decode(d).filter(|d| d.len() == 32).ok_or(format!("key {kid}: d is not 32 base64url bytes"))?;
-        let x = b64::decode(x).filter(|x| x.len() == 32).ok_or(format!("key {kid}: x is not 32 base64url bytes"))?;
+        let d = b64::decode(d)
+            .filter(|d| d.len() == 32)
+            .ok_or(format!("key {kid}: d is not 32 base64url bytes"))?;
+        let x = b64::decode(x)
+            .filter(|x| x.len() == 32)
+            .ok_or(format!("key {kid}: x is not 32 base64url bytes"))?;
         let mut raw = d.clone();
         raw.extend_from_slice(&x);
-        let pair = Ed25519KeyPair::from_bytes(&raw).map_err(|_| format!("key {kid}: d and x do not form a key pair"))?;
+        let pair = Ed25519KeyPair::from_bytes(&raw)
+            .map_err(|_| format!("key {kid}: d and x do not form a key pair"))?;
         if pair.public_key().to_bytes() != x {
             return Err(format!("key {kid}: x does not match d"));
         }
         let pair = pair.with_key_id(kid);
         let public = pair.public_key();
-        Ok(SigningKey { kid: kid.to_string(), pair, public })
+        Ok(SigningKey {
+            kid: kid.to_string(),
+            pair,
+            public,
+        })
     }
 
     /// A fresh random key (tests and tools).
     pub fn generate(kid: &str) -> Self {
         let pair = Ed25519KeyPair::generate().with_key_id(kid);
         let public = pair.public_key();
-        SigningKey { kid: kid.to_string(), pair, public }
+        SigningKey {
+            kid: kid.to_string(),
+            pair,
+            public,
+        }
     }
 
     /// The key's id.
@@ -146,18 +170,25 @@ impl KeySet {
     /// Parses SIGNING_KEYS: a JSON array of private Ed25519 JWKs
     /// `[{"kid","kty":"OKP","crv":"Ed25519","x","d"}]`. Errors name the key, never its material.
     pub fn from_jwks_json(text: &str) -> Result<Self, String> {
-        let list: Vec<Map<String, Value>> =
-            serde_json::from_str(text).map_err(|_| "SIGNING_KEYS must be a JSON array of JWK objects".to_string())?;
+        let list: Vec<Map<String, Value>> = serde_json::from_str(text)
+            .map_err(|_| "SIGNING_KEYS must be a JSON array of JWK objects".to_string())?;
         if list.is_empty() {
             return Err("SIGNING_KEYS is empty".into());
         }
         let mut keys: Vec<SigningKey> = Vec::new();
         for (i, jwk) in list.iter().enumerate() {
-            let field = |name: &str| jwk.get(name).and_then(Value::as_str).ok_or(format!("SIGNING_KEYS[{i}]: missing \"{name}\""));
+            let field = |name: &str| {
+                jwk.get(name)
+                    .and_then(Value::as_str)
+                    .ok_or(format!("SIGNING_KEYS[{i}]: missing \"{name}\""))
+            };
             if field("kty")? != "OKP" || field("crv")? != "Ed25519" {
-                return Err(format!("SIGNING_KEYS[{i}]: only kty OKP, crv Ed25519 keys are supported"));
+                return Err(format!(
+                    "SIGNING_KEYS[{i}]: only kty OKP, crv Ed25519 keys are supported"
+                ));
             }
-            let key = SigningKey::from_parts(field("kid")?, field("d")?, field("x")?).map_err(|e| format!("SIGNING_KEYS[{i}]: {e}"))?;
+            let key = SigningKey::from_parts(field("kid")?, field("d")?, field("x")?)
+                .map_err(|e| format!("SIGNING_KEYS[{i}]: {e}"))?;
             if keys.iter().any(|k| k.kid == key.kid) {
                 return Err(format!("SIGNING_KEYS[{i}]: duplicate kid"));
             }
@@ -183,7 +214,10 @@ impl KeySet {
 
     /// Signs an access token with the first key.
     pub fn sign(&self, c: &AccessClaims<'_>) -> Result<String, AuthError> {
-        let key = self.keys.first().ok_or(AuthError::ServerError("no signing key"))?;
+        let key = self
+            .keys
+            .first()
+            .ok_or(AuthError::ServerError("no signing key"))?;
         let mut custom = c.custom.clone();
         custom.insert(EPOCH_CLAIM.into(), Value::from(c.epoch));
         let claims = JWTClaims {
@@ -197,8 +231,13 @@ impl KeySet {
             nonce: None,
             custom,
         };
-        let opts = HeaderOptions { signature_type: Some(TYP.to_string()), content_type: None };
-        key.pair.sign_with_options(claims, &opts).map_err(|_| AuthError::ServerError("signing failed"))
+        let opts = HeaderOptions {
+            signature_type: Some(TYP.to_string()),
+            content_type: None,
+        };
+        key.pair
+            .sign_with_options(claims, &opts)
+            .map_err(|_| AuthError::ServerError("signing failed"))
     }
 
     /// Verifies an access token: size, `alg` (EdDSA only), `typ`, a known `kid`, the
@@ -211,7 +250,10 @@ impl KeySet {
             return Err(BAD);
         }
         let meta = Token::decode_metadata(token).map_err(|_| BAD)?;
-        if meta.algorithm() != ALG || meta.signature_type() != Some(TYP) || meta.critical().is_some() {
+        if meta.algorithm() != ALG
+            || meta.signature_type() != Some(TYP)
+            || meta.critical().is_some()
+        {
             return Err(BAD);
         }
         let kid = meta.key_id().ok_or(BAD)?;
@@ -227,15 +269,31 @@ impl KeySet {
             artificial_time: Some(UnixTimeStamp::from_secs(want.now)),
             ..VerificationOptions::default()
         };
-        let verified = key.public.verify_token::<Map<String, Value>>(token, Some(opts)).map_err(|_| BAD)?;
+        let verified = key
+            .public
+            .verify_token::<Map<String, Value>>(token, Some(opts))
+            .map_err(|_| BAD)?;
         let iat = verified.issued_at.ok_or(BAD)?.as_secs();
         verified.expires_at.ok_or(BAD)?;
-        let sub = verified.subject.clone().filter(|s| !s.is_empty()).ok_or(BAD)?;
-        let epoch = verified.custom.get(EPOCH_CLAIM).and_then(Value::as_u64).ok_or(BAD)?;
+        let sub = verified
+            .subject
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or(BAD)?;
+        let epoch = verified
+            .custom
+            .get(EPOCH_CLAIM)
+            .and_then(Value::as_u64)
+            .ok_or(BAD)?;
         // The signature is valid, so the payload is ours: return it as the claims.
         let payload = token.split('.').nth(1).and_then(b64::decode).ok_or(BAD)?;
         let claims: Map<String, Value> = serde_json::from_slice(&payload).map_err(|_| BAD)?;
-        Ok(Verified { sub, iat, epoch, claims })
+        Ok(Verified {
+            sub,
+            iat,
+            epoch,
+            claims,
+        })
     }
 }
 
@@ -243,9 +301,13 @@ impl KeySet {
 /// reserved names.
 pub fn check_custom_claims(claims: &Map<String, Value>) -> Result<(), AuthError> {
     if claims.keys().any(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
-        return Err(AuthError::InvalidRequest("claims may not set registered claims (iss, sub, aud, iat, exp, nbf, jti)"));
+        return Err(AuthError::InvalidRequest(
+            "claims may not set registered claims (iss, sub, aud, iat, exp, nbf, jti)",
+        ));
     }
-    let size = serde_json::to_string(claims).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(claims)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > 4096 {
         return Err(AuthError::InvalidRequest("claims are larger than 4 KiB"));
     }

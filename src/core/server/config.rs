@@ -88,19 +88,30 @@ impl Default for Config {
     }
 }
 
-fn number<T: std::str::FromStr>(name: &str, value: Option<String>, default: T) -> Result<T, String> {
+fn number<T: std::str::FromStr>(
+    name: &str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, String> {
     match value {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| format!("{name} must be a non-negative integer")),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a non-negative integer")),
     }
 }
 
 /// True when `origin` is `scheme://host[:port]` with nothing else.
 pub fn is_valid_origin(origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else { return false };
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
     (scheme == "http" || scheme == "https")
         && !rest.is_empty()
-        && rest.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.:[]".contains(&c))
+        && rest
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-.:[]".contains(&c))
 }
 
 impl Config {
@@ -108,30 +119,57 @@ impl Config {
     /// and validates it.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         let d = Config::default();
-        let text = |name: &str, default: String| var(name).map(|v| v.trim().to_string()).unwrap_or(default);
+        let text = |name: &str, default: String| {
+            var(name).map(|v| v.trim().to_string()).unwrap_or(default)
+        };
         let refresh_secret = match var("REFRESH_SECRET") {
             None => return Err("REFRESH_SECRET is not set".into()),
-            Some(s) => b64::decode(s.trim()).ok_or("REFRESH_SECRET must be base64url without padding")?,
+            Some(s) => {
+                b64::decode(s.trim()).ok_or("REFRESH_SECRET must be base64url without padding")?
+            }
         };
         let keys = KeySet::from_jwks_json(&var("SIGNING_KEYS").ok_or("SIGNING_KEYS is not set")?)?;
         let demo_user = match var("DEMO_USER") {
             None => None,
             Some(v) if v.trim().is_empty() => None,
             Some(v) => {
-                let (u, p) = v.split_once(':').ok_or("DEMO_USER must be \"username:password\"")?;
-                Some(DemoUser { username: u.to_string(), password: Secret::new(p.as_bytes().to_vec()) })
+                let (u, p) = v
+                    .split_once(':')
+                    .ok_or("DEMO_USER must be \"username:password\"")?;
+                Some(DemoUser {
+                    username: u.to_string(),
+                    password: Secret::new(p.as_bytes().to_vec()),
+                })
             }
         };
         let cfg = Config {
             issuer: text("ISSUER", d.issuer),
             audience: text("AUDIENCE", d.audience),
-            access_ttl: number("ACCESS_TTL_SECONDS", var("ACCESS_TTL_SECONDS"), d.access_ttl)?,
-            refresh_idle: number("REFRESH_IDLE_SECONDS", var("REFRESH_IDLE_SECONDS"), d.refresh_idle)?,
-            refresh_absolute: number("REFRESH_ABSOLUTE_SECONDS", var("REFRESH_ABSOLUTE_SECONDS"), d.refresh_absolute)?,
+            access_ttl: number(
+                "ACCESS_TTL_SECONDS",
+                var("ACCESS_TTL_SECONDS"),
+                d.access_ttl,
+            )?,
+            refresh_idle: number(
+                "REFRESH_IDLE_SECONDS",
+                var("REFRESH_IDLE_SECONDS"),
+                d.refresh_idle,
+            )?,
+            refresh_absolute: number(
+                "REFRESH_ABSOLUTE_SECONDS",
+                var("REFRESH_ABSOLUTE_SECONDS"),
+                d.refresh_absolute,
+            )?,
             grace: number("GRACE_SECONDS", var("GRACE_SECONDS"), d.grace)?,
             leeway: number("LEEWAY_SECONDS", var("LEEWAY_SECONDS"), d.leeway)?,
             allowed_origins: var("ALLOWED_ORIGINS")
-                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             refresh_cookie: match text("REFRESH_COOKIE", "on".into()).as_str() {
                 "on" | "true" | "1" => true,
@@ -145,10 +183,20 @@ impl Config {
                 _ => return Err("COOKIE_SECURE must be auto, always or never".into()),
             },
             max_body_bytes: number("MAX_BODY_BYTES", var("MAX_BODY_BYTES"), d.max_body_bytes)?,
-            pbkdf2_iterations: number("PBKDF2_ITERATIONS", var("PBKDF2_ITERATIONS"), d.pbkdf2_iterations)?,
+            pbkdf2_iterations: number(
+                "PBKDF2_ITERATIONS",
+                var("PBKDF2_ITERATIONS"),
+                d.pbkdf2_iterations,
+            )?,
             keys,
             refresh_secret: Secret::new(refresh_secret),
-            admin_token: Secret::new(var("ADMIN_TOKEN").ok_or("ADMIN_TOKEN is not set")?.trim().as_bytes().to_vec()),
+            admin_token: Secret::new(
+                var("ADMIN_TOKEN")
+                    .ok_or("ADMIN_TOKEN is not set")?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            ),
             demo_user,
         };
         cfg.validate()?;
@@ -163,8 +211,13 @@ impl Config {
         if !(5..=86_400).contains(&self.access_ttl) {
             return Err("ACCESS_TTL_SECONDS must be between 5 and 86400".into());
         }
-        if self.refresh_idle < 5 || self.refresh_absolute < self.refresh_idle || self.refresh_absolute > 400 * 86_400 {
-            return Err("need 5 <= REFRESH_IDLE_SECONDS <= REFRESH_ABSOLUTE_SECONDS <= 400 days".into());
+        if self.refresh_idle < 5
+            || self.refresh_absolute < self.refresh_idle
+            || self.refresh_absolute > 400 * 86_400
+        {
+            return Err(
+                "need 5 <= REFRESH_IDLE_SECONDS <= REFRESH_ABSOLUTE_SECONDS <= 400 days".into(),
+            );
         }
         if self.grace > 60 || self.grace >= self.refresh_idle {
             return Err("GRACE_SECONDS must be at most 60 and below REFRESH_IDLE_SECONDS".into());
@@ -191,7 +244,9 @@ impl Config {
             return Err("ADMIN_TOKEN must be at least 16 characters".into());
         }
         if let Some(demo) = &self.demo_user {
-            if crate::core::server::service::check_username(&demo.username).is_err() || demo.password.is_empty() {
+            if crate::core::server::service::check_username(&demo.username).is_err()
+                || demo.password.is_empty()
+            {
                 return Err("DEMO_USER must be \"username:password\" with a valid username".into());
             }
         }

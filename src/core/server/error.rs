@@ -66,8 +66,12 @@ impl AuthError {
     /// The HTTP status of the response.
     pub fn status(&self) -> u16 {
         match self {
-            AuthError::InvalidRequest(_) | AuthError::UnsupportedGrantType | AuthError::InvalidGrant => 400,
-            AuthError::InvalidCredentials | AuthError::InvalidToken | AuthError::Unauthorized => 401,
+            AuthError::InvalidRequest(_)
+            | AuthError::UnsupportedGrantType
+            | AuthError::InvalidGrant => 400,
+            AuthError::InvalidCredentials | AuthError::InvalidToken | AuthError::Unauthorized => {
+                401
+            }
             AuthError::ForbiddenOrigin(_) => 403,
             AuthError::NotFound => 404,
             AuthError::MethodNotAllowed(_) => 405,
@@ -93,7 +97,9 @@ impl AuthError {
             AuthError::MethodNotAllowed(_) => "method not allowed for this endpoint",
             AuthError::UserExists => "a user with this username exists already",
             AuthError::PayloadTooLarge => "the request body is too large",
-            AuthError::UnsupportedMediaType => "the body must be application/json or application/x-www-form-urlencoded",
+            AuthError::UnsupportedMediaType => {
+                "the body must be application/json or application/x-www-form-urlencoded"
+            }
             AuthError::TemporarilyUnavailable => "storage is temporarily unavailable; retry later",
             AuthError::ServerError(_) => "internal server error",
         }
@@ -103,9 +109,14 @@ impl AuthError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             AuthError::MethodNotAllowed(allow) => vec![("Allow", (*allow).to_string())],
-            AuthError::TemporarilyUnavailable => vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())],
+            AuthError::TemporarilyUnavailable => {
+                vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())]
+            }
             AuthError::InvalidToken => {
-                vec![("WWW-Authenticate", r#"Bearer error="invalid_token""#.to_string())]
+                vec![(
+                    "WWW-Authenticate",
+                    r#"Bearer error="invalid_token""#.to_string(),
+                )]
             }
             _ => Vec::new(),
         }
@@ -113,7 +124,8 @@ impl AuthError {
 
     /// The JSON body `{"error","error_description"}` (RFC 6749 §5.2 shape).
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.code(), "error_description": self.description() }).to_string()
+        serde_json::json!({ "error": self.code(), "error_description": self.description() })
+            .to_string()
     }
 }
 

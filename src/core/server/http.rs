@@ -34,12 +34,16 @@ pub enum BodyKind {
 impl BodyKind {
     /// Classifies a `Content-Type` header value.
     pub fn of(content_type: Option<&str>) -> BodyKind {
-        let Some(ct) = content_type else { return BodyKind::Other };
+        let Some(ct) = content_type else {
+            return BodyKind::Other;
+        };
         let mut parts = ct.split(';');
         let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         for p in parts {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            if k.trim().eq_ignore_ascii_case("charset") && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8") {
+            if k.trim().eq_ignore_ascii_case("charset")
+                && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            {
                 return BodyKind::Other;
             }
         }
@@ -71,7 +75,9 @@ impl Params {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(AuthError::InvalidRequest("a parameter has the wrong type (expected a string)")),
+            Some(_) => Err(AuthError::InvalidRequest(
+                "a parameter has the wrong type (expected a string)",
+            )),
         }
     }
 
@@ -88,7 +94,9 @@ impl Params {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
-            Some(_) => Err(AuthError::InvalidRequest("a parameter has the wrong type (expected an object)")),
+            Some(_) => Err(AuthError::InvalidRequest(
+                "a parameter has the wrong type (expected an object)",
+            )),
         }
     }
 
@@ -124,7 +132,8 @@ impl<'de> serde::Deserialize<'de> for UniqueObject {
 }
 
 fn parse_json(body: &[u8]) -> Result<Params, AuthError> {
-    let text = std::str::from_utf8(body).map_err(|_| AuthError::InvalidRequest("body is not valid UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| AuthError::InvalidRequest("body is not valid UTF-8"))?;
     match serde_json::from_str::<UniqueObject>(text) {
         Ok(obj) => Ok(Params(obj.0)),
         Err(e) if e.to_string().starts_with("duplicated member") => {
@@ -167,7 +176,8 @@ pub fn form_decode(s: &str) -> Result<String, AuthError> {
 }
 
 fn parse_form(body: &[u8]) -> Result<Params, AuthError> {
-    let text = std::str::from_utf8(body).map_err(|_| AuthError::InvalidRequest("body is not valid UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| AuthError::InvalidRequest("body is not valid UTF-8"))?;
     let mut out = BTreeMap::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -192,7 +202,8 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
     let (scheme, token) = h.split_once(' ')?;
     let token = token.trim_start_matches(' ');
     let token68 = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c);
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.bytes().all(token68)).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.bytes().all(token68))
+        .then_some(token)
 }
 
 /// The value of cookie `name` in a `Cookie` header. A name present twice is `invalid_request`
@@ -251,10 +262,17 @@ impl Provenance<'_> {
             return Err(AuthError::InvalidRequest("cookie transport is disabled"));
         }
         if self.csrf_header.map(str::trim) != Some("1") {
-            return Err(AuthError::ForbiddenOrigin("cookie transport requires the header X-Silent-Refresh: 1"));
+            return Err(AuthError::ForbiddenOrigin(
+                "cookie transport requires the header X-Silent-Refresh: 1",
+            ));
         }
-        if self.sec_fetch_site.is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site")) {
-            return Err(AuthError::ForbiddenOrigin("cookie transport refuses cross-site requests"));
+        if self
+            .sec_fetch_site
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site"))
+        {
+            return Err(AuthError::ForbiddenOrigin(
+                "cookie transport refuses cross-site requests",
+            ));
         }
         if self.foreign_origin(config) {
             return Err(AuthError::ForbiddenOrigin("origin not allowed"));
@@ -268,7 +286,10 @@ pub fn cors_headers(origin: Option<&str>, config: &Config) -> Vec<(&'static str,
     match origin {
         Some(o) if config.allowed_origins.iter().any(|a| a == o) => vec![
             ("Access-Control-Allow-Origin", o.to_string()),
-            ("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate".into()),
+            (
+                "Access-Control-Expose-Headers",
+                "Retry-After, WWW-Authenticate".into(),
+            ),
             ("Vary", "Origin".into()),
         ],
         _ => vec![("Vary", "Origin".into())],
@@ -279,13 +300,18 @@ pub fn cors_headers(origin: Option<&str>, config: &Config) -> Vec<(&'static str,
 pub fn preflight_headers(allow_methods: &str) -> Vec<(&'static str, String)> {
     vec![
         ("Access-Control-Allow-Methods", allow_methods.to_string()),
-        ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Silent-Refresh".into()),
+        (
+            "Access-Control-Allow-Headers",
+            "Authorization, Content-Type, X-Silent-Refresh".into(),
+        ),
         ("Access-Control-Max-Age", "600".into()),
     ]
 }
 
 fn is_loopback_http(self_origin: &str) -> bool {
-    let Some(host) = self_origin.strip_prefix("http://") else { return false };
+    let Some(host) = self_origin.strip_prefix("http://") else {
+        return false;
+    };
     let host = match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|c| c.is_ascii_digit()) => h,
         _ => host,
@@ -320,9 +346,18 @@ mod tests {
     #[test]
     fn body_kinds() {
         assert_eq!(BodyKind::of(Some("application/json")), BodyKind::Json);
-        assert_eq!(BodyKind::of(Some("Application/JSON; charset=UTF-8")), BodyKind::Json);
-        assert_eq!(BodyKind::of(Some("application/json; charset=latin1")), BodyKind::Other);
-        assert_eq!(BodyKind::of(Some("application/x-www-form-urlencoded")), BodyKind::Form);
+        assert_eq!(
+            BodyKind::of(Some("Application/JSON; charset=UTF-8")),
+            BodyKind::Json
+        );
+        assert_eq!(
+            BodyKind::of(Some("application/json; charset=latin1")),
+            BodyKind::Other
+        );
+        assert_eq!(
+            BodyKind::of(Some("application/x-www-form-urlencoded")),
+            BodyKind::Form
+        );
         assert_eq!(BodyKind::of(Some("text/plain")), BodyKind::Other);
         assert_eq!(BodyKind::of(None), BodyKind::Other);
     }
@@ -334,8 +369,22 @@ mod tests {
         assert!(p.str("b").is_err());
         assert_eq!(p.str("c").unwrap(), None);
         assert_eq!(p.str("d").unwrap(), None);
-        for bad in [&b"{\"a\":1,\"a\":2}"[..], b"[1]", b"", b"{", b"\xff", b"\"s\"", b"{} x"] {
-            assert!(matches!(Params::parse(BodyKind::Json, bad), Err(AuthError::InvalidRequest(_))), "{bad:?}");
+        for bad in [
+            &b"{\"a\":1,\"a\":2}"[..],
+            b"[1]",
+            b"",
+            b"{",
+            b"\xff",
+            b"\"s\"",
+            b"{} x",
+        ] {
+            assert!(
+                matches!(
+                    Params::parse(BodyKind::Json, bad),
+                    Err(AuthError::InvalidRequest(_))
+                ),
+                "{bad:?}"
+            );
         }
         assert_eq!(
             Params::parse(BodyKind::Json, br#"{"a":1,"a":2}"#),
@@ -345,14 +394,34 @@ mod tests {
 
     #[test]
     fn form_bodies() {
-        let p = Params::parse(BodyKind::Form, b"grant_type=refresh_token&refresh_token=a%2Bb+c&&e").unwrap();
+        let p = Params::parse(
+            BodyKind::Form,
+            b"grant_type=refresh_token&refresh_token=a%2Bb+c&&e",
+        )
+        .unwrap();
         assert_eq!(p.str("grant_type").unwrap(), Some("refresh_token"));
         assert_eq!(p.str("refresh_token").unwrap(), Some("a+b c"));
         assert_eq!(p.str("e").unwrap(), Some(""));
-        for bad in [&b"a=1&a=2"[..], b"a=%zz", b"a=%4", b"a=%ff", b"=x", b"\xff=1"] {
-            assert!(matches!(Params::parse(BodyKind::Form, bad), Err(AuthError::InvalidRequest(_))), "{bad:?}");
+        for bad in [
+            &b"a=1&a=2"[..],
+            b"a=%zz",
+            b"a=%4",
+            b"a=%ff",
+            b"=x",
+            b"\xff=1",
+        ] {
+            assert!(
+                matches!(
+                    Params::parse(BodyKind::Form, bad),
+                    Err(AuthError::InvalidRequest(_))
+                ),
+                "{bad:?}"
+            );
         }
-        assert_eq!(Params::parse(BodyKind::Other, b"x"), Err(AuthError::UnsupportedMediaType));
+        assert_eq!(
+            Params::parse(BodyKind::Other, b"x"),
+            Err(AuthError::UnsupportedMediaType)
+        );
     }
 
     #[test]
@@ -362,10 +431,16 @@ mod tests {
         assert_eq!(bearer(Some("Basic x")), None);
         assert_eq!(bearer(Some("Bearer a b")), None);
         assert_eq!(bearer(Some("Bearer ")), None);
-        assert_eq!(cookie(Some("a=1; sr_refresh=tok; b=2"), COOKIE_NAME).unwrap(), Some("tok"));
+        assert_eq!(
+            cookie(Some("a=1; sr_refresh=tok; b=2"), COOKIE_NAME).unwrap(),
+            Some("tok")
+        );
         assert_eq!(cookie(Some("a=1"), COOKIE_NAME).unwrap(), None);
         assert!(cookie(Some("sr_refresh=1; sr_refresh=2"), COOKIE_NAME).is_err());
-        assert_eq!(origin_of("http://127.0.0.1:8787/auth/x?y"), Some("http://127.0.0.1:8787"));
+        assert_eq!(
+            origin_of("http://127.0.0.1:8787/auth/x?y"),
+            Some("http://127.0.0.1:8787")
+        );
         assert!(is_loopback_http("http://127.0.0.1:8787") && is_loopback_http("http://localhost"));
         assert!(!is_loopback_http("https://127.0.0.1") && !is_loopback_http("http://example.com"));
     }

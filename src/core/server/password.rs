@@ -15,7 +15,12 @@ pub const SALT_LEN: usize = 16;
 #[allow(async_fn_in_trait)] // single-threaded (Workers, tests): no `Send` bound wanted
 pub trait PasswordHasher {
     /// PBKDF2-HMAC-SHA256 of `password` with `salt` and `iterations`.
-    async fn derive(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<[u8; HASH_LEN], AuthError>;
+    async fn derive(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; HASH_LEN], AuthError>;
 }
 
 /// The pure-Rust [`PasswordHasher`].
@@ -23,7 +28,12 @@ pub trait PasswordHasher {
 pub struct Pbkdf2;
 
 impl PasswordHasher for Pbkdf2 {
-    async fn derive(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<[u8; HASH_LEN], AuthError> {
+    async fn derive(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; HASH_LEN], AuthError> {
         let mut out = [0u8; HASH_LEN];
         pbkdf2_hmac_sha256(password, salt, iterations, &mut out);
         Ok(out)
@@ -83,8 +93,14 @@ mod tests {
         // Widely published PBKDF2-HMAC-SHA256 vectors (password / salt, 32-byte output).
         let mut out = [0u8; 32];
         pbkdf2_hmac_sha256(b"password", b"salt", 1, &mut out);
-        assert_eq!(hex(&out), "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b");
+        assert_eq!(
+            hex(&out),
+            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
+        );
         pbkdf2_hmac_sha256(b"password", b"salt", 4096, &mut out);
-        assert_eq!(hex(&out), "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
+        assert_eq!(
+            hex(&out),
+            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
+        );
     }
 }

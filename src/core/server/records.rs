@@ -106,10 +106,15 @@ pub fn ttl_until(deadline: u64, now: u64) -> u64 {
 }
 
 /// Reads and decodes a record; an undecodable value is [`StoreError::Corrupt`] (fail closed).
-pub async fn load<T: DeserializeOwned>(store: &impl KvStore, key: &str) -> Result<Option<T>, StoreError> {
+pub async fn load<T: DeserializeOwned>(
+    store: &impl KvStore,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
     match store.get(key).await? {
         None => Ok(None),
-        Some(text) => serde_json::from_str(&text).map(Some).map_err(|_| StoreError::Corrupt),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt),
     }
 }
 

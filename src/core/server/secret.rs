@@ -36,9 +36,12 @@ impl Secret {
         self.0.is_empty()
     }
 
-    /// Constant-time comparison with a presented value.
+    /// Constant-time comparison with a presented value. Both sides are hashed first, so not
+    /// even the secret's length shows in the timing.
     pub fn matches(&self, presented: &[u8]) -> bool {
-        constant_time_eq(&self.0, presented)
+        let a = hmac_sha256::Hash::hash(&self.0);
+        let b = hmac_sha256::Hash::hash(presented);
+        constant_time_eq(&a, &b)
     }
 }
 

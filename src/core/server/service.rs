@@ -12,8 +12,8 @@ use crate::core::server::config::Config;
 use crate::core::server::error::AuthError;
 use crate::core::server::password::{PasswordHasher, HASH_LEN, SALT_LEN};
 use crate::core::server::records::{
-    epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch, FamilyRecord, Revocation,
-    TokenRecord, UserRecord,
+    epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch, FamilyRecord,
+    Revocation, TokenRecord, UserRecord,
 };
 use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::KvStore;
@@ -60,18 +60,24 @@ impl TokenResponse {
 /// Checks a username: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
 pub fn check_username(username: &str) -> Result<(), AuthError> {
     let ok = (1..=64).contains(&username.len())
-        && username.bytes().all(|c| c.is_ascii_alphanumeric() || b"._@-".contains(&c));
+        && username
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._@-".contains(&c));
     if ok {
         Ok(())
     } else {
-        Err(AuthError::InvalidRequest("username must be 1-64 characters of A-Z a-z 0-9 . _ @ -"))
+        Err(AuthError::InvalidRequest(
+            "username must be 1-64 characters of A-Z a-z 0-9 . _ @ -",
+        ))
     }
 }
 
 /// Checks a subject: 1 to 256 bytes, no control characters.
 pub fn check_sub(sub: &str) -> Result<(), AuthError> {
     if sub.is_empty() || sub.len() > MAX_SUB_LEN || sub.chars().any(char::is_control) {
-        return Err(AuthError::InvalidRequest("sub must be 1-256 bytes without control characters"));
+        return Err(AuthError::InvalidRequest(
+            "sub must be 1-256 bytes without control characters",
+        ));
     }
     Ok(())
 }
@@ -90,7 +96,11 @@ pub struct AuthService<'a, S, H> {
 impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// A service over `store` and `hasher`.
     pub fn new(config: &'a Config, store: S, hasher: H) -> Self {
-        AuthService { config, store, hasher }
+        AuthService {
+            config,
+            store,
+            hasher,
+        }
     }
 
     /// The JWKS document.
@@ -101,16 +111,28 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// Checks the admin bearer token (constant time).
     pub fn check_admin(&self, presented: Option<&str>) -> Result<(), AuthError> {
         match presented {
-            Some(p) if !self.config.admin_token.is_empty() && self.config.admin_token.matches(p.as_bytes()) => Ok(()),
+            Some(p)
+                if !self.config.admin_token.is_empty()
+                    && self.config.admin_token.matches(p.as_bytes()) =>
+            {
+                Ok(())
+            }
             _ => Err(AuthError::Unauthorized),
         }
     }
 
     /// `POST /auth/login`: checks the password (the KDF runs for unknown users too) and starts
     /// a family. Seeds the demo user on its first login attempt when configured.
-    pub async fn login(&self, username: &str, password: &str, now: u64) -> Result<TokenResponse, AuthError> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
         if username.is_empty() || password.is_empty() {
-            return Err(AuthError::InvalidRequest("username and password are required"));
+            return Err(AuthError::InvalidRequest(
+                "username and password are required",
+            ));
         }
         if password.len() > MAX_PASSWORD_LEN || username.len() > 256 {
             return Err(AuthError::InvalidRequest("username or password too long"));
@@ -125,15 +147,27 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         };
         let Some(user) = user else {
             // Same work as a real check, so the response time does not tell the user is unknown.
-            let _ = self.hasher.derive(password.as_bytes(), &[0u8; SALT_LEN], self.config.pbkdf2_iterations).await?;
+            let _ = self
+                .hasher
+                .derive(
+                    password.as_bytes(),
+                    &[0u8; SALT_LEN],
+                    self.config.pbkdf2_iterations,
+                )
+                .await?;
             return Err(AuthError::InvalidCredentials);
         };
         let salt = b64::decode(&user.salt).ok_or(AuthError::TemporarilyUnavailable)?;
         let expected = b64::decode(&user.hash).ok_or(AuthError::TemporarilyUnavailable)?;
         if user.kdf != KDF || !(1..=100_000).contains(&user.iter) {
-            return Err(AuthError::ServerError("user record with an unsupported KDF"));
+            return Err(AuthError::ServerError(
+                "user record with an unsupported KDF",
+            ));
         }
-        let derived = self.hasher.derive(password.as_bytes(), &salt, user.iter).await?;
+        let derived = self
+            .hasher
+            .derive(password.as_bytes(), &salt, user.iter)
+            .await?;
         if !constant_time_eq(&derived, &expected) {
             return Err(AuthError::InvalidCredentials);
         }
@@ -141,40 +175,100 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     async fn seed_demo_user(&self, username: &str) -> Result<Option<UserRecord>, AuthError> {
-        let Some(demo) = self.config.demo_user.as_ref().filter(|d| d.username == username) else {
+        let Some(demo) = self
+            .config
+            .demo_user
+            .as_ref()
+            .filter(|d| d.username == username)
+        else {
             return Ok(None);
         };
         // A salt derived from the refresh secret: concurrent first logins write identical records.
-        let mac = hmac_sha256::HMAC::mac(format!("demo-user-salt:{username}"), self.config.refresh_secret.expose());
+        let mac = hmac_sha256::HMAC::mac(
+            format!("demo-user-salt:{username}"),
+            self.config.refresh_secret.expose(),
+        );
         let salt = &mac[..SALT_LEN];
         let iter = self.config.pbkdf2_iterations;
-        let hash = self.hasher.derive(demo.password.expose(), salt, iter).await?;
-        let record = UserRecord { sub: username.to_string(), kdf: KDF.into(), iter, salt: b64::encode(salt), hash: b64::encode(&hash) };
+        let hash = self
+            .hasher
+            .derive(demo.password.expose(), salt, iter)
+            .await?;
+        let record = UserRecord {
+            sub: username.to_string(),
+            kdf: KDF.into(),
+            iter,
+            salt: b64::encode(salt),
+            hash: b64::encode(&hash),
+        };
         save(&self.store, &user_key(username), &record, None).await?;
         Ok(Some(record))
     }
 
     /// `POST /auth/sessions` (admin): starts a family for `sub` with custom `claims`.
-    pub async fn create_session(&self, sub: &str, claims: Map<String, Value>, now: u64) -> Result<TokenResponse, AuthError> {
+    pub async fn create_session(
+        &self,
+        sub: &str,
+        claims: Map<String, Value>,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
         check_sub(sub)?;
         check_custom_claims(&claims)?;
         self.start_family(sub, claims, now).await
     }
 
     /// Writes generation 0 of a new family: token record first, family record last.
-    async fn start_family(&self, sub: &str, claims: Map<String, Value>, now: u64) -> Result<TokenResponse, AuthError> {
-        let epoch = load::<Epoch>(&self.store, &epoch_key(sub)).await?.unwrap_or_default();
+    async fn start_family(
+        &self,
+        sub: &str,
+        claims: Map<String, Value>,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
+        let epoch = load::<Epoch>(&self.store, &epoch_key(sub))
+            .await?
+            .unwrap_or_default();
         let fam = random_id(16)?;
         let token = RefreshToken::generate()?;
         let abs = now + self.config.refresh_absolute;
-        let record = TokenRecord { fam: fam.clone(), gen: 0, sub: sub.to_string(), idle: (now + self.config.refresh_idle).min(abs), abs };
-        save(&self.store, &token.key(), &record, Some(ttl_until(abs, now))).await?;
-        let family = FamilyRecord { sub: sub.to_string(), created: now, abs, gen: 0, rotated_at: now, ep: epoch.n, claims };
-        save(&self.store, &family_key(&fam), &family, Some(ttl_until(abs, now))).await?;
+        let record = TokenRecord {
+            fam: fam.clone(),
+            gen: 0,
+            sub: sub.to_string(),
+            idle: (now + self.config.refresh_idle).min(abs),
+            abs,
+        };
+        save(
+            &self.store,
+            &token.key(),
+            &record,
+            Some(ttl_until(abs, now)),
+        )
+        .await?;
+        let family = FamilyRecord {
+            sub: sub.to_string(),
+            created: now,
+            abs,
+            gen: 0,
+            rotated_at: now,
+            ep: epoch.n,
+            claims,
+        };
+        save(
+            &self.store,
+            &family_key(&fam),
+            &family,
+            Some(ttl_until(abs, now)),
+        )
+        .await?;
         self.respond(&family, token, now)
     }
 
-    fn respond(&self, family: &FamilyRecord, refresh_token: RefreshToken, now: u64) -> Result<TokenResponse, AuthError> {
+    fn respond(
+        &self,
+        family: &FamilyRecord,
+        refresh_token: RefreshToken,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
         let c = self.config;
         let access_token = c.keys.sign(&AccessClaims {
             issuer: &c.issuer,
@@ -185,22 +279,36 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             epoch: family.ep,
             custom: &family.claims,
         })?;
-        Ok(TokenResponse { access_token, expires_in: c.access_ttl, refresh_token, refresh_expires_in: family.abs.saturating_sub(now) })
+        Ok(TokenResponse {
+            access_token,
+            expires_in: c.access_ttl,
+            refresh_token,
+            refresh_expires_in: family.abs.saturating_sub(now),
+        })
     }
 
     /// `POST /auth/refresh`: rotates the presented token (see the decision table in
     /// `docs/DESIGN.md`).
     pub async fn refresh(&self, presented: &str, now: u64) -> Result<TokenResponse, AuthError> {
         let token = RefreshToken::parse(presented)?;
-        let t = load::<TokenRecord>(&self.store, &token.key()).await?.ok_or(AuthError::InvalidGrant)?;
-        let f = load::<FamilyRecord>(&self.store, &family_key(&t.fam)).await?.ok_or(AuthError::InvalidGrant)?;
+        let t = load::<TokenRecord>(&self.store, &token.key())
+            .await?
+            .ok_or(AuthError::InvalidGrant)?;
+        let f = load::<FamilyRecord>(&self.store, &family_key(&t.fam))
+            .await?
+            .ok_or(AuthError::InvalidGrant)?;
         if f.sub != t.sub {
             return Err(AuthError::InvalidGrant);
         }
-        if load::<Revocation>(&self.store, &revocation_key(&t.fam)).await?.is_some() {
+        if load::<Revocation>(&self.store, &revocation_key(&t.fam))
+            .await?
+            .is_some()
+        {
             return Err(AuthError::InvalidGrant);
         }
-        let epoch = load::<Epoch>(&self.store, &epoch_key(&f.sub)).await?.unwrap_or_default();
+        let epoch = load::<Epoch>(&self.store, &epoch_key(&f.sub))
+            .await?
+            .unwrap_or_default();
         if f.ep != epoch.n || now >= f.abs || now >= t.idle {
             return Err(AuthError::InvalidGrant);
         }
@@ -208,10 +316,32 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
             let gen = t.gen + 1;
-            let next = TokenRecord { fam: t.fam.clone(), gen, sub: t.sub.clone(), idle: (now + self.config.refresh_idle).min(f.abs), abs: f.abs };
-            save(&self.store, &successor.key(), &next, Some(ttl_until(f.abs, now))).await?;
-            let family = FamilyRecord { gen, rotated_at: now, ..f };
-            save(&self.store, &family_key(&t.fam), &family, Some(ttl_until(family.abs, now))).await?;
+            let next = TokenRecord {
+                fam: t.fam.clone(),
+                gen,
+                sub: t.sub.clone(),
+                idle: (now + self.config.refresh_idle).min(f.abs),
+                abs: f.abs,
+            };
+            save(
+                &self.store,
+                &successor.key(),
+                &next,
+                Some(ttl_until(f.abs, now)),
+            )
+            .await?;
+            let family = FamilyRecord {
+                gen,
+                rotated_at: now,
+                ..f
+            };
+            save(
+                &self.store,
+                &family_key(&t.fam),
+                &family,
+                Some(ttl_until(family.abs, now)),
+            )
+            .await?;
             return self.respond(&family, successor, now);
         }
         if t.gen + 1 == f.gen && now.saturating_sub(f.rotated_at) <= self.config.grace {
@@ -219,8 +349,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return self.respond(&f, successor, now);
         }
         // Reuse of a retired token: revoke the family.
-        let marker = Revocation { at: now, why: "reuse".into() };
-        save(&self.store, &revocation_key(&t.fam), &marker, Some(ttl_until(f.abs, now))).await?;
+        let marker = Revocation {
+            at: now,
+            why: "reuse".into(),
+        };
+        save(
+            &self.store,
+            &revocation_key(&t.fam),
+            &marker,
+            Some(ttl_until(f.abs, now)),
+        )
+        .await?;
         Err(AuthError::InvalidGrant)
     }
 
@@ -239,20 +378,44 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    async fn revoke_family(&self, token: &RefreshToken, why: &str, now: u64) -> Result<(), AuthError> {
+    async fn revoke_family(
+        &self,
+        token: &RefreshToken,
+        why: &str,
+        now: u64,
+    ) -> Result<(), AuthError> {
         let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
             return Ok(());
         };
-        let marker = Revocation { at: now, why: why.into() };
-        save(&self.store, &revocation_key(&t.fam), &marker, Some(ttl_until(t.abs, now))).await?;
+        let marker = Revocation {
+            at: now,
+            why: why.into(),
+        };
+        save(
+            &self.store,
+            &revocation_key(&t.fam),
+            &marker,
+            Some(ttl_until(t.abs, now)),
+        )
+        .await?;
         Ok(())
     }
 
     /// Verifies an access token, including the user's logout-all epoch.
     pub async fn verify_access(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
         let c = self.config;
-        let verified = c.keys.verify(token, &Expectations { issuer: &c.issuer, audience: &c.audience, now, leeway: c.leeway })?;
-        let epoch = load::<Epoch>(&self.store, &epoch_key(&verified.sub)).await?.unwrap_or_default();
+        let verified = c.keys.verify(
+            token,
+            &Expectations {
+                issuer: &c.issuer,
+                audience: &c.audience,
+                now,
+                leeway: c.leeway,
+            },
+        )?;
+        let epoch = load::<Epoch>(&self.store, &epoch_key(&verified.sub))
+            .await?
+            .unwrap_or_default();
         if verified.epoch != epoch.n {
             return Err(AuthError::InvalidToken);
         }
@@ -263,13 +426,21 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// token of the user issued before (no KV list scan).
     pub async fn logout_all(&self, access_token: &str, now: u64) -> Result<(), AuthError> {
         let verified = self.verify_access(access_token, now).await?;
-        let epoch = Epoch { n: verified.epoch + 1, at: now };
+        let epoch = Epoch {
+            n: verified.epoch + 1,
+            at: now,
+        };
         save(&self.store, &epoch_key(&verified.sub), &epoch, None).await?;
         Ok(())
     }
 
     /// `POST /auth/users` (admin): creates a user; `sub` defaults to the username.
-    pub async fn create_user(&self, username: &str, password: &str, sub: Option<&str>) -> Result<String, AuthError> {
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        sub: Option<&str>,
+    ) -> Result<String, AuthError> {
         check_username(username)?;
         if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&password.len()) {
             return Err(AuthError::InvalidRequest("password must be 8-1024 bytes"));
@@ -284,7 +455,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         fill_random(&mut salt)?;
         let iter = self.config.pbkdf2_iterations;
         let hash: [u8; HASH_LEN] = self.hasher.derive(password.as_bytes(), &salt, iter).await?;
-        let record = UserRecord { sub: sub.to_string(), kdf: KDF.into(), iter, salt: b64::encode(&salt), hash: b64::encode(&hash) };
+        let record = UserRecord {
+            sub: sub.to_string(),
+            kdf: KDF.into(),
+            iter,
+            salt: b64::encode(&salt),
+            hash: b64::encode(&hash),
+        };
         save(&self.store, &key, &record, None).await?;
         Ok(sub.to_string())
     }

@@ -128,9 +128,14 @@ impl KvStore for MemoryStore {
 
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
         self.log.borrow_mut().push(Op::Put(key.to_string()));
-        assert!(ttl.is_none_or(|t| t >= MIN_TTL), "TTL below KV's minimum for {key}");
+        assert!(
+            ttl.is_none_or(|t| t >= MIN_TTL),
+            "TTL below KV's minimum for {key}"
+        );
         let exp = ttl.map(|t| self.now.get() + t);
-        self.entries.borrow_mut().insert(key.to_string(), (value.to_string(), exp));
+        self.entries
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_string(), exp));
         Ok(())
     }
 

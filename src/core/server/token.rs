@@ -43,12 +43,17 @@ impl RefreshToken {
 
     /// The successor of this token: `HMAC-SHA256(secret, self)`.
     pub fn successor(&self, secret: &Secret) -> RefreshToken {
-        RefreshToken { bytes: hmac_sha256::HMAC::mac(self.bytes, secret.expose()) }
+        RefreshToken {
+            bytes: hmac_sha256::HMAC::mac(self.bytes, secret.expose()),
+        }
     }
 
     /// The KV key of this token: `t:` + base64url(SHA-256(token text)).
     pub fn key(&self) -> String {
-        format!("t:{}", b64::encode(&hmac_sha256::Hash::hash(self.as_str().as_bytes())))
+        format!(
+            "t:{}",
+            b64::encode(&hmac_sha256::Hash::hash(self.as_str().as_bytes()))
+        )
     }
 
     /// The wire form, for the token response or the cookie only.
@@ -96,7 +101,10 @@ mod tests {
         let secret = Secret::new(vec![7u8; 32]);
         assert_eq!(t.successor(&secret), t.successor(&secret));
         assert_ne!(t.successor(&secret), t);
-        assert_ne!(t.successor(&Secret::new(vec![8u8; 32])), t.successor(&secret));
+        assert_ne!(
+            t.successor(&Secret::new(vec![8u8; 32])),
+            t.successor(&secret)
+        );
         assert!(t.key().starts_with("t:") && t.key().len() == 2 + 43);
         assert_eq!(format!("{t:?}"), "RefreshToken([redacted])");
     }

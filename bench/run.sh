@@ -131,9 +131,10 @@ token_wasm() {
   rm -rf "$out"
   wasm-bindgen --target web --out-dir "$out" --out-name token_bench \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/token_bench.wasm"
-  # The Worker's wasm-opt level (-O3); explicit features instead of -all, which Node 22 rejects.
-  wasm-opt -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-    --enable-reference-types --enable-multivalue --strip-debug "$out/token_bench_bg.wasm" -o "$out/token_bench_bg.wasm"
+  # As scripts/build-worker.sh optimises the Worker: -O3 with the project's wasm feature list.
+  local features=${WASM_OPT_FEATURES:---enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types --enable-multivalue}
+  # shellcheck disable=SC2086
+  wasm-opt -O3 $features --strip-debug "$out/token_bench_bg.wasm" -o "$out/token_bench_bg.wasm"
   (cd bench && node token/token-bench.mjs "$root/$out" "$root/target/bench/jose-worker/index.js" "$root/$results/token-v8.json") \
     2>"$work/token-v8.log" || { cp "$work/token-v8.log" "$results/token-v8.error"; return 1; }
   cat "$work/token-v8.log" >&2

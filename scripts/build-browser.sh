@@ -9,7 +9,7 @@ echo "[build] browser package (wasm-pack, release)"
 CARGO_TARGET_DIR=target/browser CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
   wasm-pack --quiet build --target web --release --out-dir pkg --out-name silent_refresh \
   -- --no-default-features --features browser
-wasm-opt -Oz -all --strip-debug --strip-producers pkg/silent_refresh_bg.wasm -o pkg/silent_refresh_bg.wasm
+wasm-opt -Oz $WASM_OPT_FEATURES --strip-debug --strip-producers pkg/silent_refresh_bg.wasm -o pkg/silent_refresh_bg.wasm
 rm -f pkg/.gitignore
 wasm=$(wc -c <pkg/silent_refresh_bg.wasm)
 wasm_gz=$(gzip -9c pkg/silent_refresh_bg.wasm | wc -c)

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 echo "[build] Worker (worker-build, release)"
 CARGO_TARGET_DIR=target/worker worker-build --release --out-dir build/worker --features worker
 # wasm-pack's own wasm-opt step is off (Cargo.toml metadata); optimise for speed here.
-wasm-opt -O3 -all --strip-debug build/worker/index_bg.wasm -o build/worker/index_bg.wasm
+# worker-build's catch wrappers use exception handling (try_table).
+wasm-opt -O3 $WASM_OPT_FEATURES --enable-exception-handling --strip-debug build/worker/index_bg.wasm -o build/worker/index_bg.wasm
 wasm=$(wc -c <build/worker/index_bg.wasm)
 gz=$(gzip -9c build/worker/index_bg.wasm | wc -c)
 echo "[build] worker: wasm ${wasm} B raw, ${gz} B gzip"

@@ -13,3 +13,6 @@ export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}"
 export CHROMIUM="${CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
+# The wasm features rustc emits for wasm32-unknown-unknown, for wasm-opt. Not `-all`: that also
+# turns on proposals such as compact imports, which browsers and workerd do not load yet.
+export WASM_OPT_FEATURES="--enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --enable-reference-types --enable-multivalue"

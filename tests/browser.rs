@@ -438,7 +438,13 @@ const scenarios = {
     await again.logout();
     eq(store.size, 0, "removed on logout");
     again.dispose();
-    for (const bad of [{ mode: "x" }, { refreshMargin: -1 }, { fetch: 3 }, { bearerOrigins: ["::"] }, 7]) {
+    // An absolute baseUrl (trailing slash tolerated) addresses the endpoints there, and the
+    // access token goes to that origin only.
+    const remote = new AuthClient({ fetch: s.fetch, baseUrl: "https://api.example.com/", crossTab: false });
+    await remote.login("u", "pw").catch(() => {});
+    eq(s.log.at(-1).path, "https://api.example.com/auth/login", "endpoint under baseUrl");
+    remote.dispose();
+    for (const bad of [{ mode: "x" }, { refreshMargin: -1 }, { fetch: 3 }, { bearerOrigins: 5 }, 7]) {
       let err;
       try { new AuthClient(bad); } catch (e) { err = e; }
       eq(err?.code, "ERR_INVALID_OPTIONS", "rejects " + JSON.stringify(bad));
@@ -460,7 +466,9 @@ extern "C" {
 async fn run(name: &str) {
     let probe = AuthClient::new(JsValue::UNDEFINED).expect("default options are valid");
     if let Err(e) = JsFuture::from(run_scenario(name, probe.into())).await {
-        let message = js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string());
+        let message = js_sys::Reflect::get(&e, &"message".into())
+            .ok()
+            .and_then(|m| m.as_string());
         panic!("{name}: {}", message.unwrap_or_else(|| format!("{e:?}")));
     }
 }

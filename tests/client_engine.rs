@@ -3,7 +3,8 @@
 //! breaker, wake-ups, the cross-tab lock re-check and `restore()`.
 
 use silent_refresh::core::client::{
-    Begin, ClientConfig, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome, Secret, Step, Ticket,
+    Begin, ClientConfig, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome, Secret, Step,
+    Ticket,
 };
 
 const MIN: u64 = 60_000;
@@ -13,11 +14,18 @@ fn secret(s: &str) -> Secret {
 }
 
 fn ok(token: &str, lifetime_ms: u64) -> Outcome {
-    Outcome::Success { access: secret(token), lifetime_ms: Some(lifetime_ms) }
+    Outcome::Success {
+        access: secret(token),
+        lifetime_ms: Some(lifetime_ms),
+    }
 }
 
 fn fail(status: u16, error: Option<&str>, retry_after_ms: Option<u64>) -> Outcome {
-    Outcome::Failure(Failure::Http { status, error: error.map(str::to_owned), retry_after_ms })
+    Outcome::Failure(Failure::Http {
+        status,
+        error: error.map(str::to_owned),
+        retry_after_ms,
+    })
 }
 
 fn engine() -> Engine {
@@ -51,12 +59,22 @@ fn schedules_the_refresh_a_margin_before_expiry() {
     let refresh_at = 1_000 + 15 * MIN - 90_000;
     assert_eq!(e.deadline(), Some(refresh_at));
     assert_eq!(e.expires_at(), Some(1_000 + 15 * MIN));
-    assert_eq!(e.timer(refresh_at - 1), Step::Proceed, "an early timer does nothing");
+    assert_eq!(
+        e.timer(refresh_at - 1),
+        Step::Proceed,
+        "an early timer does nothing"
+    );
     assert_eq!(e.before_send(refresh_at - 1), Step::Proceed);
     let t = start(e.timer(refresh_at));
     assert_eq!(e.deadline(), None, "no timer while a refresh is in flight");
-    assert_eq!(run(&mut e, t, refresh_at + 40, ok("a2", 15 * MIN)), Finished::Refreshed);
-    assert_eq!(e.access().map(|(s, g)| (s.expose().to_owned(), g)), Some(("a2".to_owned(), 2)));
+    assert_eq!(
+        run(&mut e, t, refresh_at + 40, ok("a2", 15 * MIN)),
+        Finished::Refreshed
+    );
+    assert_eq!(
+        e.access().map(|(s, g)| (s.expose().to_owned(), g)),
+        Some(("a2".to_owned(), 2))
+    );
     assert_eq!(e.deadline(), Some(refresh_at + 40 + 15 * MIN - 90_000));
     assert_eq!(e.refresh_count(), 1);
 }
@@ -84,9 +102,16 @@ fn a_due_token_is_refreshed_before_sending_and_others_wait() {
     let due = e.deadline().unwrap() + 5;
     let t = start(e.before_send(due));
     for _ in 0..5 {
-        assert_eq!(e.before_send(due + 1), Step::Await, "queued behind the one refresh");
+        assert_eq!(
+            e.before_send(due + 1),
+            Step::Await,
+            "queued behind the one refresh"
+        );
     }
-    assert_eq!(run(&mut e, t, due + 10, ok("a2", 15 * MIN)), Finished::Refreshed);
+    assert_eq!(
+        run(&mut e, t, due + 10, ok("a2", 15 * MIN)),
+        Finished::Refreshed
+    );
     assert_eq!(e.before_send(due + 11), Step::Proceed);
     assert_eq!(e.refresh_count(), 1);
 }
@@ -110,7 +135,10 @@ fn concurrent_401s_cause_one_refresh_then_every_call_replays() {
     for _ in 0..9 {
         assert_eq!(e.unauthorized(g, 5_001), Step::Await);
     }
-    assert_eq!(run(&mut e, t, 5_050, ok("a2", 15 * MIN)), Finished::Refreshed);
+    assert_eq!(
+        run(&mut e, t, 5_050, ok("a2", 15 * MIN)),
+        Finished::Refreshed
+    );
     for _ in 0..10 {
         assert_eq!(e.unauthorized(g, 5_060), Step::Replay);
     }
@@ -130,7 +158,10 @@ fn a_401_for_an_older_token_is_replayed_without_refreshing() {
 
 #[test]
 fn invalid_grant_or_401_from_the_refresh_endpoint_ends_the_session() {
-    for outcome in [fail(400, Some("invalid_grant"), None), fail(401, None, None)] {
+    for outcome in [
+        fail(400, Some("invalid_grant"), None),
+        fail(401, None, None),
+    ] {
         let mut e = signed_in();
         let t = start(e.unauthorized(e.generation(), 5_000));
         assert_eq!(run(&mut e, t, 5_010, outcome), Finished::Expired);
@@ -147,23 +178,65 @@ fn transient_failures_keep_the_session_and_back_off() {
     let g = e.generation();
     let t = start(e.unauthorized(g, 10_000));
     let r = run(&mut e, t, 10_000, Outcome::Failure(Failure::Network));
-    assert_eq!(r, Finished::Retry { code: ErrorCode::Network, delay_ms: 500 });
+    assert_eq!(
+        r,
+        Finished::Retry {
+            code: ErrorCode::Network,
+            delay_ms: 500
+        }
+    );
     assert!(e.signed_in());
     assert_eq!(e.deadline(), Some(10_500));
     // During the backoff nobody starts a refresh: calls go out, 401s go back to the caller.
-    assert_eq!(e.unauthorized(g, 10_100), Step::Refused { code: ErrorCode::Server, report: false });
-    assert_eq!(e.before_send(10_100), Step::Refused { code: ErrorCode::Server, report: false });
+    assert_eq!(
+        e.unauthorized(g, 10_100),
+        Step::Refused {
+            code: ErrorCode::Server,
+            report: false
+        }
+    );
+    assert_eq!(
+        e.before_send(10_100),
+        Step::Refused {
+            code: ErrorCode::Server,
+            report: false
+        }
+    );
     assert_eq!(e.timer(10_499), Step::Proceed);
     // The retry: a 503 with Retry-After 5 s, then a timeout (the delay doubles), then success.
     let t = start(e.timer(10_500));
-    let r = run(&mut e, t, 10_500, fail(503, Some("temporarily_unavailable"), Some(5_000)));
-    assert_eq!(r, Finished::Retry { code: ErrorCode::Server, delay_ms: 5_000 });
+    let r = run(
+        &mut e,
+        t,
+        10_500,
+        fail(503, Some("temporarily_unavailable"), Some(5_000)),
+    );
+    assert_eq!(
+        r,
+        Finished::Retry {
+            code: ErrorCode::Server,
+            delay_ms: 5_000
+        }
+    );
     let t = start(e.timer(15_500));
     let r = run(&mut e, t, 15_500, Outcome::Failure(Failure::Timeout));
-    assert_eq!(r, Finished::Retry { code: ErrorCode::Timeout, delay_ms: 2_000 });
+    assert_eq!(
+        r,
+        Finished::Retry {
+            code: ErrorCode::Timeout,
+            delay_ms: 2_000
+        }
+    );
     let t = start(e.before_send(17_500));
-    assert_eq!(run(&mut e, t, 17_500, ok("a2", 15 * MIN)), Finished::Refreshed);
-    assert_eq!(e.deadline(), Some(17_500 + 15 * MIN - 90_000), "backoff over");
+    assert_eq!(
+        run(&mut e, t, 17_500, ok("a2", 15 * MIN)),
+        Finished::Refreshed
+    );
+    assert_eq!(
+        e.deadline(),
+        Some(17_500 + 15 * MIN - 90_000),
+        "backoff over"
+    );
 }
 
 #[test]
@@ -171,7 +244,13 @@ fn a_rejected_refresh_is_retried_at_the_slowest_pace() {
     let mut e = signed_in();
     let t = start(e.unauthorized(e.generation(), 0));
     let r = run(&mut e, t, 0, fail(403, Some("forbidden_origin"), None));
-    assert_eq!(r, Finished::Retry { code: ErrorCode::Rejected, delay_ms: MIN });
+    assert_eq!(
+        r,
+        Finished::Retry {
+            code: ErrorCode::Rejected,
+            delay_ms: MIN
+        }
+    );
     assert!(e.signed_in());
 }
 
@@ -191,16 +270,26 @@ fn an_outage_of_several_minutes_keeps_the_session_without_a_storm() {
     loop {
         // Besides the timer, the app makes a call every 100 ms that comes back 401.
         let step = e.unauthorized(e.generation(), now);
-        let step = if let Step::Start(_) = step { step } else { e.timer(now) };
+        let step = if let Step::Start(_) = step {
+            step
+        } else {
+            e.timer(now)
+        };
         if let Step::Start(t) = step {
             sends.push(now);
             if now >= outage_end {
-                assert_eq!(run(&mut e, t, now, ok("fresh", 15 * MIN)), Finished::Refreshed);
+                assert_eq!(
+                    run(&mut e, t, now, ok("fresh", 15 * MIN)),
+                    Finished::Refreshed
+                );
                 break;
             }
             let outcome = faults[i % faults.len()].clone();
             i += 1;
-            assert!(matches!(run(&mut e, t, now, outcome), Finished::Retry { .. }));
+            assert!(matches!(
+                run(&mut e, t, now, outcome),
+                Finished::Retry { .. }
+            ));
         }
         assert!(e.signed_in(), "the session survives the outage");
         now += 100;
@@ -211,7 +300,10 @@ fn an_outage_of_several_minutes_keeps_the_session_without_a_storm() {
     for (k, &t) in sends.iter().enumerate() {
         let in_minute = sends[k..].iter().take_while(|&&u| u < t + MIN).count();
         let bound = if t >= first + 2 * MIN { 2 } else { 8 };
-        assert!(in_minute <= bound, "{in_minute} refreshes in the minute from {t}: {sends:?}");
+        assert!(
+            in_minute <= bound,
+            "{in_minute} refreshes in the minute from {t}: {sends:?}"
+        );
     }
     assert!(now - outage_end <= MIN, "recovered within the backoff cap");
 }
@@ -239,7 +331,10 @@ fn the_circuit_breaker_stops_a_server_that_rejects_every_fresh_token() {
     assert_eq!(started, 10);
     assert_eq!(reports, 1, "reported once per opening");
     assert_eq!(e.manual(now), Begin::Refused(ErrorCode::RefreshLimit));
-    assert!(matches!(e.unauthorized(e.generation(), 10_000 + MIN), Step::Start(_)), "allowed again once the window frees");
+    assert!(
+        matches!(e.unauthorized(e.generation(), 10_000 + MIN), Step::Start(_)),
+        "allowed again once the window frees"
+    );
 }
 
 #[test]
@@ -248,7 +343,10 @@ fn a_result_arriving_after_logout_is_discarded() {
     let t = start(e.unauthorized(e.generation(), 5_000));
     e.sent(5_000);
     assert!(e.sign_out());
-    assert_eq!(e.finish(t, ok("late", 15 * MIN), 5_100, 0.0), Finished::Discarded);
+    assert_eq!(
+        e.finish(t, ok("late", 15 * MIN), 5_100, 0.0),
+        Finished::Discarded
+    );
     assert!(!e.signed_in());
     assert_eq!(e.lock_acquired(t, 5_100), LockCheck::Stale);
     // Also after logout and a new login in between.
@@ -257,7 +355,10 @@ fn a_result_arriving_after_logout_is_discarded() {
         other => panic!("{other:?}"),
     };
     e.start_session(secret("b1"), Some(15 * MIN), 6_100);
-    assert_eq!(e.finish(t2, ok("late", 15 * MIN), 6_200, 0.0), Finished::Discarded);
+    assert_eq!(
+        e.finish(t2, ok("late", 15 * MIN), 6_200, 0.0),
+        Finished::Discarded
+    );
     assert_eq!(e.access().unwrap().0.expose(), "b1");
 }
 
@@ -267,7 +368,11 @@ fn wake_up_refreshes_a_token_the_throttled_timer_missed() {
     let due = e.deadline().unwrap();
     assert_eq!(e.wake(due - 1, false), Step::Proceed, "still fresh");
     let t = start(e.wake(due + 3 * MIN, false));
-    assert_eq!(e.before_send(due + 3 * MIN), Step::Await, "queued calls wait for it");
+    assert_eq!(
+        e.before_send(due + 3 * MIN),
+        Step::Await,
+        "queued calls wait for it"
+    );
     run(&mut e, t, due + 3 * MIN, ok("a2", 15 * MIN));
     // An expired token too.
     let mut e = signed_in();
@@ -289,7 +394,14 @@ fn after_the_lock_a_token_from_another_tab_makes_the_request_unnecessary() {
     let due = e.deadline().unwrap();
     let t = start(e.timer(due));
     // While waiting for the lock, the other tab's refresh result arrives over the channel.
-    assert!(e.adopt(secret("from-tab"), Some(15 * MIN), Some(15 * MIN - 20), due + 30).is_some());
+    assert!(e
+        .adopt(
+            secret("from-tab"),
+            Some(15 * MIN),
+            Some(15 * MIN - 20),
+            due + 30
+        )
+        .is_some());
     assert_eq!(e.lock_acquired(t, due + 40), LockCheck::Fresh);
     assert_eq!(e.refresh_count(), 0);
     assert!(!e.refreshing());
@@ -300,15 +412,33 @@ fn after_the_lock_a_token_from_another_tab_makes_the_request_unnecessary() {
 #[test]
 fn adoption_takes_only_tokens_that_outlive_ours() {
     let mut e = signed_in();
-    assert_eq!(e.adopt(secret("older"), Some(15 * MIN), Some(10 * MIN), 2_000), None);
-    assert_eq!(e.adopt(secret("dead"), Some(15 * MIN), Some(0), 2_000), None);
-    assert_eq!(e.adopt(secret("a1"), Some(15 * MIN), Some(15 * MIN), 9_000), None, "same token");
-    assert!(e.adopt(secret("newer"), Some(15 * MIN), Some(15 * MIN), 2_000).is_some());
+    assert_eq!(
+        e.adopt(secret("older"), Some(15 * MIN), Some(10 * MIN), 2_000),
+        None
+    );
+    assert_eq!(
+        e.adopt(secret("dead"), Some(15 * MIN), Some(0), 2_000),
+        None
+    );
+    assert_eq!(
+        e.adopt(secret("a1"), Some(15 * MIN), Some(15 * MIN), 9_000),
+        None,
+        "same token"
+    );
+    assert!(e
+        .adopt(secret("newer"), Some(15 * MIN), Some(15 * MIN), 2_000)
+        .is_some());
     // A signed-out tab adopts any live token: login in one tab signs in the others.
     let mut e = engine();
-    assert!(e.adopt(secret("t"), Some(15 * MIN), Some(5 * MIN), 0).is_some());
+    assert!(e
+        .adopt(secret("t"), Some(15 * MIN), Some(5 * MIN), 0)
+        .is_some());
     assert!(e.signed_in());
-    assert_eq!(e.deadline(), Some(5 * MIN - 90_000), "refresh time from the remaining time, margin from the lifetime");
+    assert_eq!(
+        e.deadline(),
+        Some(5 * MIN - 90_000),
+        "refresh time from the remaining time, margin from the lifetime"
+    );
 }
 
 #[test]
@@ -317,8 +447,13 @@ fn a_failure_superseded_by_another_tabs_token_is_ignored() {
     let t = start(e.unauthorized(e.generation(), 0));
     assert_eq!(e.lock_acquired(t, 0), LockCheck::Proceed);
     e.sent(0);
-    assert!(e.adopt(secret("from-tab"), Some(15 * MIN), Some(15 * MIN), 2_000).is_some());
-    assert_eq!(e.finish(t, fail(400, Some("invalid_grant"), None), 2_010, 0.0), Finished::Discarded);
+    assert!(e
+        .adopt(secret("from-tab"), Some(15 * MIN), Some(15 * MIN), 2_000)
+        .is_some());
+    assert_eq!(
+        e.finish(t, fail(400, Some("invalid_grant"), None), 2_010, 0.0),
+        Finished::Discarded
+    );
     assert!(e.signed_in());
 }
 
@@ -334,10 +469,20 @@ fn restore_finds_a_session_or_none() {
     assert!(e.signed_in());
 
     let mut e = engine();
-    let Begin::Start(t) = e.restore(0) else { panic!() };
-    assert_eq!(run(&mut e, t, 10, fail(400, Some("invalid_grant"), None)), Finished::NoSession);
-    let Begin::Start(t) = e.restore(20) else { panic!() };
-    assert_eq!(run(&mut e, t, 30, Outcome::Failure(Failure::Network)), Finished::Failed(ErrorCode::Network));
+    let Begin::Start(t) = e.restore(0) else {
+        panic!()
+    };
+    assert_eq!(
+        run(&mut e, t, 10, fail(400, Some("invalid_grant"), None)),
+        Finished::NoSession
+    );
+    let Begin::Start(t) = e.restore(20) else {
+        panic!()
+    };
+    assert_eq!(
+        run(&mut e, t, 30, Outcome::Failure(Failure::Network)),
+        Finished::Failed(ErrorCode::Network)
+    );
     assert!(!e.signed_in());
     assert_eq!(e.deadline(), None, "nothing scheduled without a session");
 }

@@ -2,30 +2,59 @@
 //! of refresh failures, `Retry-After`, backoff with jitter, and the circuit breaker.
 
 use silent_refresh::core::b64;
-use silent_refresh::core::client::backoff::{backoff_delay, retry_delay, CircuitBreaker, WINDOW_MS};
-use silent_refresh::core::client::classify::{classify, error_code, parse_retry_after, MAX_RETRY_AFTER_MS};
+use silent_refresh::core::client::backoff::{
+    backoff_delay, retry_delay, CircuitBreaker, WINDOW_MS,
+};
+use silent_refresh::core::client::classify::{
+    classify, error_code, parse_retry_after, MAX_RETRY_AFTER_MS,
+};
 use silent_refresh::core::client::schedule::{effective_margin, lifetime_ms, Deadlines};
 use silent_refresh::core::client::{ErrorCode, Failure, Verdict};
 
 fn jwt(payload: &str) -> String {
-    format!("eyJhbGciOiJFZERTQSJ9.{}.c2ln", b64::encode(payload.as_bytes()))
+    format!(
+        "eyJhbGciOiJFZERTQSJ9.{}.c2ln",
+        b64::encode(payload.as_bytes())
+    )
 }
 
 fn http(status: u16, error: Option<&str>, retry_after_ms: Option<u64>) -> Failure {
-    Failure::Http { status, error: error.map(str::to_owned), retry_after_ms }
+    Failure::Http {
+        status,
+        error: error.map(str::to_owned),
+        retry_after_ms,
+    }
 }
 
 #[test]
 fn lifetime_prefers_expires_in_then_exp_minus_iat() {
     let token = jwt(r#"{"sub":"u","iat":1700000000,"exp":1700000900}"#);
     assert_eq!(lifetime_ms(Some(300.0), &token), Some(300_000));
-    assert_eq!(lifetime_ms(Some(0.25), &token), Some(250), "fractions of a second are kept");
-    for bad in [None, Some(0.0), Some(-5.0), Some(f64::NAN), Some(f64::INFINITY)] {
+    assert_eq!(
+        lifetime_ms(Some(0.25), &token),
+        Some(250),
+        "fractions of a second are kept"
+    );
+    for bad in [
+        None,
+        Some(0.0),
+        Some(-5.0),
+        Some(f64::NAN),
+        Some(f64::INFINITY),
+    ] {
         assert_eq!(lifetime_ms(bad, &token), Some(900_000), "{bad:?}");
     }
     assert_eq!(lifetime_ms(None, "opaque-token"), None);
-    assert_eq!(lifetime_ms(None, &jwt(r#"{"exp":1700000900}"#)), None, "no iat: unknown");
-    assert_eq!(lifetime_ms(None, &jwt(r#"{"iat":10,"exp":5}"#)), None, "exp before iat: unknown");
+    assert_eq!(
+        lifetime_ms(None, &jwt(r#"{"exp":1700000900}"#)),
+        None,
+        "no iat: unknown"
+    );
+    assert_eq!(
+        lifetime_ms(None, &jwt(r#"{"iat":10,"exp":5}"#)),
+        None,
+        "exp before iat: unknown"
+    );
 }
 
 #[test]
@@ -40,7 +69,13 @@ fn lifetime_ignores_how_far_the_server_clock_is_from_ours() {
         seen.push(Deadlines::compute(now_ms, lifetime, lifetime, None));
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(seen[0], Deadlines { expires_at: 905_000, refresh_at: 815_000 });
+    assert_eq!(
+        seen[0],
+        Deadlines {
+            expires_at: 905_000,
+            refresh_at: 815_000
+        }
+    );
 }
 
 #[test]
@@ -52,7 +87,13 @@ fn refresh_time_is_margin_before_expiry() {
     assert!(d.due(d.refresh_at));
     // Configured margin; a token received from another tab with 100 s of 900 s left.
     let d = Deadlines::compute(0, 900_000, 100_000, Some(30_000));
-    assert_eq!(d, Deadlines { expires_at: 100_000, refresh_at: 70_000 });
+    assert_eq!(
+        d,
+        Deadlines {
+            expires_at: 100_000,
+            refresh_at: 70_000
+        }
+    );
     // A margin larger than the remaining time: due at once.
     let d = Deadlines::compute(0, 900_000, 50_000, None);
     assert!(d.due(0));
@@ -63,10 +104,17 @@ fn margin_never_exceeds_half_the_lifetime() {
     for lifetime in [0u64, 1, 2, 999, 60_000, 120_000, 600_000, 3_600_000] {
         for configured in [None, Some(0), Some(10), Some(60_000), Some(u64::MAX)] {
             let m = effective_margin(lifetime, configured);
-            assert!(m <= lifetime / 2, "lifetime {lifetime}, configured {configured:?}: {m}");
+            assert!(
+                m <= lifetime / 2,
+                "lifetime {lifetime}, configured {configured:?}: {m}"
+            );
         }
     }
-    assert_eq!(effective_margin(3_600_000, None), 360_000, "10 % of an hour");
+    assert_eq!(
+        effective_margin(3_600_000, None),
+        360_000,
+        "10 % of an hour"
+    );
     assert_eq!(effective_margin(300_000, None), 60_000, "at least a minute");
 }
 
@@ -77,19 +125,63 @@ fn classification_table() {
         (Failure::Network, retry(None), ErrorCode::Network),
         (Failure::Timeout, retry(None), ErrorCode::Timeout),
         (Failure::BadResponse, retry(None), ErrorCode::BadResponse),
-        (http(400, Some("invalid_grant"), None), Verdict::SessionOver, ErrorCode::SessionExpired),
-        (http(401, None, None), Verdict::SessionOver, ErrorCode::SessionExpired),
-        (http(401, Some("invalid_token"), None), Verdict::SessionOver, ErrorCode::SessionExpired),
-        (http(503, Some("temporarily_unavailable"), Some(2_000)), retry(Some(2_000)), ErrorCode::Server),
-        (http(400, Some("temporarily_unavailable"), None), retry(None), ErrorCode::Server),
+        (
+            http(400, Some("invalid_grant"), None),
+            Verdict::SessionOver,
+            ErrorCode::SessionExpired,
+        ),
+        (
+            http(401, None, None),
+            Verdict::SessionOver,
+            ErrorCode::SessionExpired,
+        ),
+        (
+            http(401, Some("invalid_token"), None),
+            Verdict::SessionOver,
+            ErrorCode::SessionExpired,
+        ),
+        (
+            http(503, Some("temporarily_unavailable"), Some(2_000)),
+            retry(Some(2_000)),
+            ErrorCode::Server,
+        ),
+        (
+            http(400, Some("temporarily_unavailable"), None),
+            retry(None),
+            ErrorCode::Server,
+        ),
         (http(500, None, None), retry(None), ErrorCode::Server),
-        (http(502, Some("bad gateway"), None), retry(None), ErrorCode::Server),
-        (http(429, None, Some(30_000)), retry(Some(30_000)), ErrorCode::Server),
+        (
+            http(502, Some("bad gateway"), None),
+            retry(None),
+            ErrorCode::Server,
+        ),
+        (
+            http(429, None, Some(30_000)),
+            retry(Some(30_000)),
+            ErrorCode::Server,
+        ),
         (http(408, None, None), retry(None), ErrorCode::Server),
-        (http(400, Some("invalid_request"), None), Verdict::Rejected, ErrorCode::Rejected),
-        (http(403, Some("forbidden_origin"), None), Verdict::Rejected, ErrorCode::Rejected),
-        (http(404, Some("not_found"), None), Verdict::Rejected, ErrorCode::Rejected),
-        (http(302, None, None), Verdict::Rejected, ErrorCode::Rejected),
+        (
+            http(400, Some("invalid_request"), None),
+            Verdict::Rejected,
+            ErrorCode::Rejected,
+        ),
+        (
+            http(403, Some("forbidden_origin"), None),
+            Verdict::Rejected,
+            ErrorCode::Rejected,
+        ),
+        (
+            http(404, Some("not_found"), None),
+            Verdict::Rejected,
+            ErrorCode::Rejected,
+        ),
+        (
+            http(302, None, None),
+            Verdict::Rejected,
+            ErrorCode::Rejected,
+        ),
     ];
     for (failure, verdict, code) in cases {
         assert_eq!(classify(failure), *verdict, "{failure:?}");
@@ -103,7 +195,14 @@ fn retry_after_accepts_delta_seconds_only() {
     assert_eq!(parse_retry_after(" 7 "), Some(7_000));
     assert_eq!(parse_retry_after("0"), Some(0));
     assert_eq!(parse_retry_after("9999999999"), Some(MAX_RETRY_AFTER_MS));
-    for bad in ["", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "5s", "99999999999"] {
+    for bad in [
+        "",
+        "-1",
+        "1.5",
+        "Wed, 21 Oct 2015 07:28:00 GMT",
+        "5s",
+        "99999999999",
+    ] {
         assert_eq!(parse_retry_after(bad), None, "{bad:?}");
     }
 }
@@ -165,7 +264,10 @@ fn elapsed_clock_ignores_wall_clock_offset_and_setbacks_but_sees_sleep() {
     // The wall clock is set back an hour: the monotonic clock still counts.
     assert_eq!(c.observe(500.0, 1e12 - 3_600_000.0), 500);
     // The machine sleeps 10 minutes; performance.now() stood still, the wall clock did not.
-    assert_eq!(c.observe(600.0, 1e12 - 3_600_000.0 + 100.0 + 600_000.0), 600_600);
+    assert_eq!(
+        c.observe(600.0, 1e12 - 3_600_000.0 + 100.0 + 600_000.0),
+        600_600
+    );
     // Garbage readings never move it backwards.
     assert_eq!(c.observe(f64::NAN, f64::NAN), 600_600);
 }

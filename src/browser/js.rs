@@ -7,6 +7,7 @@
 //! boundary, which these helpers confine to one file.
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::core::client::ErrorCode;
 
@@ -16,6 +17,10 @@ extern "C" {
     static GLOBAL: JsValue;
     #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
     fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
+    /// `Object(value)`: the value itself for objects, a wrapper for primitives, `{}` for
+    /// `undefined` and `null`; so that `Reflect.get` works on strings and never throws.
+    #[wasm_bindgen(js_name = Object)]
+    fn to_object(value: &JsValue) -> JsValue;
     #[wasm_bindgen(js_namespace = Reflect, js_name = set, catch)]
     fn reflect_set(target: &JsValue, key: &JsValue, value: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_namespace = Reflect, js_name = apply, catch)]
@@ -26,6 +31,14 @@ extern "C" {
     fn args(a: &JsValue, b: &JsValue) -> JsValue;
     #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
     fn stringify(value: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse)]
+    fn json_parse(text: &str) -> JsValue;
+    /// A JavaScript string.
+    type Text;
+    #[wasm_bindgen(method, structural, js_name = concat)]
+    fn js_concat(this: &Text, other: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_namespace = Object, js_name = assign)]
+    fn object_assign(target: &JsValue, source: &JsValue) -> JsValue;
     /// `setTimeout(handler, ms)`.
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(handler: &JsValue, ms: f64) -> JsValue;
@@ -51,16 +64,16 @@ pub fn global() -> JsValue {
     GLOBAL.with(JsValue::clone)
 }
 
-/// `target[key]`; `undefined` if `target` is not an object.
+/// `target[key]`; `undefined` for `undefined` and `null` targets or if a getter throws.
 #[inline(never)]
 pub fn get(target: &JsValue, key: &str) -> JsValue {
-    reflect_get(target, &JsValue::from_str(key)).unwrap_or(U)
+    reflect_get(&to_object(target), &JsValue::from_str(key)).unwrap_or(U)
 }
 
 /// `target[index]`.
 #[inline(never)]
 pub fn at(target: &JsValue, index: u32) -> JsValue {
-    reflect_get(target, &JsValue::from(index)).unwrap_or(U)
+    reflect_get(&to_object(target), &JsValue::from(index)).unwrap_or(U)
 }
 
 /// `globalThis[key]`.
@@ -81,7 +94,8 @@ pub fn object() -> JsValue {
     reflect_construct(&global_get("Object"), &args(&U, &U)).unwrap_or(U)
 }
 
-/// `f.call(this, a, b)` (pass `U` for missing arguments).
+/// `f.call(this, a, b)` (pass `U` for missing arguments; only for functions that ignore an
+/// extra `undefined`, which excludes variadic ones such as `String.prototype.concat`).
 #[inline(never)]
 pub fn apply(f: &JsValue, this: &JsValue, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
     reflect_apply(f, this, &args(a, b))
@@ -97,6 +111,25 @@ pub fn call(target: &JsValue, name: &str, a: &JsValue, b: &JsValue) -> Result<Js
 #[inline(never)]
 pub fn construct(name: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
     reflect_construct(&global_get(name), &args(a, b))
+}
+
+/// A new object from a JSON template (cheaper than a `set` per member).
+#[inline(never)]
+pub fn template(json: &str) -> JsValue {
+    json_parse(json)
+}
+
+/// `Object.assign(target, source)`.
+#[inline(never)]
+pub fn assign(target: &JsValue, source: &JsValue) -> JsValue {
+    object_assign(target, source)
+}
+
+/// `a.concat(b)` for strings (`call` would pass a second, `undefined`, argument, and
+/// `concat` would append it).
+#[inline(never)]
+pub fn concat(a: &JsValue, b: &JsValue) -> JsValue {
+    a.unchecked_ref::<Text>().js_concat(b)
 }
 
 /// `JSON.stringify(value)`.

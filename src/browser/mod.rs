@@ -1,17 +1,22 @@
 //! The browser adapter: the `AuthClient` exported to JavaScript (the npm package).
 //!
-//! A thin layer: [`options`] turns the JS options object into the core's config, [`runtime`]
-//! turns fetch, timers, Web Locks, BroadcastChannel and page events into calls of the core's
-//! [`Engine`](crate::core::client::Engine) and carries out what it decides. This file only
-//! declares the JavaScript surface and its TypeScript types.
+//! A thin layer: `options` reads the JS options object once into the core's config,
+//! `runtime` turns fetch, timers, Web Locks, BroadcastChannel, storage and page events into
+//! calls of the core's [`Engine`](crate::core::client::Engine) and carries out what it decides,
+//! `js` holds the few JavaScript primitives everything is built on. This file only declares
+//! the JavaScript surface and its TypeScript types.
 //!
 //! ```js
 //! import init, { AuthClient } from "silent-refresh";
 //! await init();
 //! const auth = new AuthClient({ baseUrl: "", mode: "cookie" });
-//! await auth.login("demo", "demo-password");
+//! await auth.restore() || await auth.login("demo", "demo-password");
 //! const res = await auth.fetch("/api/me");
+//! auth.on("expired", (e) => showLogin(e.error.code));
 //! ```
+//!
+//! Errors thrown or reported are `Error`s with a stable `.code` (and `.status` when an HTTP
+//! status caused them): see [`ErrorCode`](crate::core::client::ErrorCode).
 
 mod js;
 mod options;
@@ -22,6 +27,13 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 use runtime::Inner;
+
+/// The allocator of the browser package: std's dlmalloc is about a quarter of the size budget;
+/// this free-list allocator is a tenth of that, and the client allocates little and rarely.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -123,7 +135,9 @@ impl AuthClient {
         #[wasm_bindgen(unchecked_optional_param_type = "AuthClientOptions")] options: JsValue,
     ) -> Result<AuthClient, JsValue> {
         let (config, settings) = options::parse(&options)?;
-        Ok(AuthClient { inner: Inner::new(config, settings) })
+        Ok(AuthClient {
+            inner: Inner::new(config, settings),
+        })
     }
 
     /// Signs in with a username and password (POST loginPath).
@@ -138,7 +152,10 @@ impl AuthClient {
 
     /// Starts a session from a token response obtained elsewhere (e.g. a server-side login).
     #[wasm_bindgen(js_name = setSession)]
-    pub fn set_session(&self, #[wasm_bindgen(unchecked_param_type = "TokenResponse")] tokens: JsValue) -> Result<(), JsValue> {
+    pub fn set_session(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TokenResponse")] tokens: JsValue,
+    ) -> Result<(), JsValue> {
         self.inner.set_session(&tokens)
     }
 
@@ -176,7 +193,7 @@ impl AuthClient {
     /// Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
     pub fn on(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: String,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: JsValue,
         #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: JsValue,
     ) -> Result<(), JsValue> {
         self.inner.on(&kind, listener)
@@ -185,7 +202,7 @@ impl AuthClient {
     /// Removes a listener added with `on`.
     pub fn off(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: String,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: JsValue,
         #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: JsValue,
     ) {
         self.inner.off(&kind, &listener);

@@ -1,12 +1,22 @@
 //! Reads the JavaScript options object once, at construction, into the core's
 //! [`ClientConfig`] and the adapter's [`Settings`] (endpoints, transport, injected functions).
+//!
+//! The options are laid over a JSON object of defaults with `Object.assign`, so every member
+//! is read once, without a default branch per option.
 
 use std::cell::Cell;
 
 use wasm_bindgen::JsValue;
 
-use crate::browser::js::{at, construct, error, get, global_get, U};
+use crate::browser::js::{
+    assign, at, call, concat, construct, error, get, global_get, template, U,
+};
 use crate::core::client::{ClientConfig, ErrorCode, Transport};
+
+/// The defaults of `AuthClientOptions` (`retryBaseDelay` etc. as in [`ClientConfig`]).
+const DEFAULTS: &str = r#"{"baseUrl":"","mode":"cookie","requestTimeout":10000,"retryBaseDelay":1000,
+"retryMaxDelay":60000,"maxRefreshesPerMinute":10,"crossTab":true,"channelName":"silent-refresh",
+"loginPath":"/auth/login","refreshPath":"/auth/refresh","logoutPath":"/auth/logout"}"#;
 
 /// The adapter's settings; see `AuthClientOptions` in the TypeScript declarations.
 pub struct Settings {
@@ -27,105 +37,99 @@ pub struct Settings {
     /// Storage key of the refresh token: the name plus `:refresh_token`.
     pub storage_key: JsValue,
     /// Absolute URLs of the login, refresh and logout endpoints.
-    pub endpoints: [String; 3],
-    /// Origins (`scheme://host[:port]`) to which `fetch` attaches the access token.
-    pub origins: Vec<String>,
-}
-
-/// Reads members of the options object; any invalid one sets `bad`.
-struct Reader<'a> {
-    options: &'a JsValue,
-    bad: Cell<bool>,
-}
-
-impl Reader<'_> {
-    /// `options[key]`, or `None` (and `bad`) if present but not accepted by `accept`.
-    fn read<T>(&self, key: &str, accept: impl Fn(&JsValue) -> Option<T>) -> Option<T> {
-        let v = get(self.options, key);
-        if v.is_undefined() {
-            return None;
-        }
-        let r = accept(&v);
-        self.bad.set(self.bad.get() || r.is_none());
-        r
-    }
-
-    fn number(&self, key: &str) -> Option<u64> {
-        self.read(key, |v| v.as_f64().filter(|n| *n >= 0.0 && n.is_finite()).map(|n| n as u64))
-    }
-
-    fn text(&self, key: &str, default: &str) -> String {
-        self.read(key, JsValue::as_string).unwrap_or_else(|| default.into())
-    }
-
-    /// `new URL(url, location.href)[field]` (`href` or `origin`).
-    fn url(&self, url: &str, field: &str) -> String {
-        let base = get(&global_get("location"), "href");
-        let url = construct("URL", &url.into(), &base).map(|u| get(&u, field).as_string());
-        url.ok().flatten().unwrap_or_else(|| {
-            self.bad.set(true);
-            String::new()
-        })
-    }
+    pub endpoints: [JsValue; 3],
+    /// Origins to which `fetch` attaches the access token, each followed by `/` (so that they
+    /// are prefixes of exactly the URLs on that origin).
+    pub origins: Vec<JsValue>,
 }
 
 /// Reads the options object (`undefined` for all defaults); throws `ERR_INVALID_OPTIONS`.
 pub fn parse(options: &JsValue) -> Result<(ClientConfig, Settings), JsValue> {
-    let r = Reader { options, bad: Cell::new(!options.is_undefined() && !options.is_object()) };
-    let d = ClientConfig::default();
+    let bad = Cell::new(!options.is_undefined() && !options.is_object());
+    let fail = |b: bool| bad.set(bad.get() || b);
+    let o = assign(&template(DEFAULTS), options);
+    let number = |key| match get(&o, key).as_f64() {
+        Some(n) if n >= 0.0 && n.is_finite() => n as u64,
+        _ => {
+            fail(true);
+            0
+        }
+    };
     let config = ClientConfig {
-        refresh_margin_ms: r.number("refreshMargin"),
-        retry_base_ms: r.number("retryBaseDelay").unwrap_or(d.retry_base_ms).max(1),
-        retry_max_ms: r.number("retryMaxDelay").unwrap_or(d.retry_max_ms).max(1),
-        max_refreshes_per_minute: r.number("maxRefreshesPerMinute").map_or(d.max_refreshes_per_minute, |n| n as u32),
+        refresh_margin_ms: (!get(&o, "refreshMargin").is_undefined())
+            .then(|| number("refreshMargin")),
+        retry_base_ms: number("retryBaseDelay").max(1),
+        retry_max_ms: number("retryMaxDelay").max(1),
+        max_refreshes_per_minute: number("maxRefreshesPerMinute") as u32,
     };
-    let transport = Transport::parse(&r.text("mode", "cookie"));
-    let fetch = r.read("fetch", |v| Some(v.clone()).filter(JsValue::is_function)).unwrap_or_else(|| global_get("fetch"));
-    let storage = r.read("storage", |v| match () {
-        _ if v.is_null() => Some(U),
-        _ if v.is_object() => Some(v.clone()),
-        _ => None,
-    });
-    let cross_tab = r.read("crossTab", JsValue::as_bool).unwrap_or(true);
-    let locks = get(&global_get("navigator"), "locks");
-    let base = r.text("baseUrl", "");
-    let base = base.trim_end_matches('/');
-    let mut endpoints: [String; 3] = Default::default();
-    for (slot, (key, path)) in endpoints.iter_mut().zip([
-        ("loginPath", "/auth/login"),
-        ("refreshPath", "/auth/refresh"),
-        ("logoutPath", "/auth/logout"),
-    ]) {
-        let mut url = base.to_owned();
-        url.push_str(&r.text(key, path));
-        *slot = r.url(&url, "href");
+    let timeout_ms = number("requestTimeout").max(1) as f64;
+    let transport = get(&o, "mode")
+        .as_string()
+        .and_then(|m| Transport::parse(&m));
+    let mut fetch = get(&o, "fetch");
+    if fetch.is_undefined() {
+        fetch = global_get("fetch");
     }
-    let list = get(options, "bearerOrigins");
+    let storage = get(&o, "storage");
+    let storage = if storage.is_null() { U } else { storage };
+    let cross_tab = get(&o, "crossTab");
+    fail(
+        !fetch.is_function()
+            || !(storage.is_undefined() || storage.is_object())
+            || cross_tab.as_bool().is_none(),
+    );
+    let cross_tab = cross_tab == JsValue::TRUE;
+    // `new URL(url, location.href)[field]`: an absolute URL, or an origin followed by `/`.
+    let base = get(&global_get("location"), "href");
+    let url = |url: &JsValue, field| {
+        let value = construct("URL", url, &base)
+            .map(|u| get(&u, field))
+            .unwrap_or(U);
+        fail(!value.is_string());
+        if field == "origin" {
+            return concat(&value, &"/".into());
+        }
+        value
+    };
+    // Without trailing slashes: "https://api.example.com/" + "/auth/login".
+    let slashes = construct("RegExp", &"/+$".into(), &U).unwrap_or(U);
+    let base_url = call(&get(&o, "baseUrl"), "replace", &slashes, &"".into()).unwrap_or(U);
+    let endpoints = ["loginPath", "refreshPath", "logoutPath"]
+        .map(|key| url(&concat(&base_url, &get(&o, key)), "href"));
+    let list = get(&o, "bearerOrigins");
     let origins = if list.is_undefined() {
-        vec![r.url(if base.is_empty() { "/" } else { base }, "origin")]
+        vec![url(&endpoints[0], "origin")]
     } else {
-        let len = get(&list, "length").as_f64().unwrap_or(-1.0);
-        r.bad.set(r.bad.get() || len < 0.0);
-        (0..len.max(0.0) as u32).map(|i| r.url(&at(&list, i).as_string().unwrap_or_default(), "origin")).collect()
+        let len = get(&list, "length").as_f64().filter(|n| *n >= 0.0);
+        fail(len.is_none());
+        let len = len.unwrap_or(0.0);
+        (0..len as u32)
+            .map(|i| url(&at(&list, i), "origin"))
+            .collect()
     };
-    let name = r.text("channelName", "silent-refresh");
-    let mut storage_key = name.clone();
-    storage_key.push_str(":refresh_token");
-    let timeout_ms = r.number("requestTimeout").unwrap_or(10_000).max(1) as f64;
-    let (Some(transport), Some(fetch), false) = (transport, Some(fetch).filter(JsValue::is_function), r.bad.get()) else {
-        return Err(error(ErrorCode::InvalidOptions));
-    };
-    let settings = Settings {
-        transport,
-        timeout_ms,
-        fetch,
-        storage: storage.unwrap_or(U),
-        locks: if cross_tab && locks.is_object() { locks } else { U },
-        cross_tab,
-        name: name.into(),
-        storage_key: storage_key.into(),
-        endpoints,
-        origins,
-    };
-    Ok((config, settings))
+    let name = get(&o, "channelName");
+    let storage_key = concat(&name, &":refresh_token".into());
+    let locks = get(&global_get("navigator"), "locks");
+    match transport {
+        Some(transport) if !bad.get() && name.is_string() => Ok((
+            config,
+            Settings {
+                transport,
+                timeout_ms,
+                fetch,
+                storage,
+                locks: if cross_tab && locks.is_object() {
+                    locks
+                } else {
+                    U
+                },
+                cross_tab,
+                name,
+                storage_key,
+                endpoints,
+                origins,
+            },
+        )),
+        _ => Err(error(ErrorCode::InvalidOptions)),
+    }
 }

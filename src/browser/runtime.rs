@@ -24,15 +24,15 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
 
 use crate::browser::js::{
-    self, apply, bind, call, clear_timeout, construct, error, get, global, global_get, http_error, json, num, object,
-    set, settled, U,
+    self, apply, bind, call, clear_timeout, concat, construct, error, get, global, global_get,
+    http_error, json, num, object, set, settled, U,
 };
 use crate::browser::options::Settings;
 use crate::core::client::classify::{error_code, parse_retry_after};
 use crate::core::client::schedule::lifetime_ms;
 use crate::core::client::{
-    Begin, ClientConfig, ElapsedClock, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome, Step, Ticket,
-    Transport,
+    Begin, ClientConfig, ElapsedClock, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome,
+    Step, Ticket, Transport,
 };
 
 /// Longest delay `setTimeout` accepts (2^31 - 1 ms); longer waits are re-armed.
@@ -77,22 +77,29 @@ impl PartialEq for Token {
 }
 
 impl Token {
-    /// A token and its lifetime (from `expires_in`, else the JWT's `exp - iat`).
-    fn new(access: &str, expires_in: Option<f64>) -> (Token, Option<u64>) {
-        let mut bearer = String::with_capacity(7 + access.len());
-        bearer.push_str("Bearer ");
-        bearer.push_str(access);
-        (Token { access: access.into(), bearer: bearer.into() }, lifetime_ms(expires_in, access))
+    /// A token (a JavaScript string) with its header value.
+    fn new(access: JsValue) -> Token {
+        let bearer = concat(&"Bearer ".into(), &access);
+        Token { access, bearer }
     }
 }
 
-/// A token response `{access_token, expires_in?, refresh_token?}`: the token, its lifetime and
-/// the refresh token (or `undefined`); `None` without a non-empty string `access_token`.
+/// A token response `{access_token, expires_in?, refresh_token?}`: the token, its lifetime
+/// (`expires_in`, else the JWT's `exp - iat`) and the refresh token (or `undefined`); `None`
+/// without a non-empty string `access_token`.
 fn read_tokens(value: &JsValue) -> Option<(Token, Option<u64>, JsValue)> {
-    let access = get(value, "access_token").as_string().filter(|s| !s.is_empty())?;
-    let (token, lifetime) = Token::new(&access, get(value, "expires_in").as_f64());
+    let access = get(value, "access_token");
+    if !access.is_string() || access == "" {
+        return None;
+    }
+    let lifetime = lifetime_ms(get(value, "expires_in").as_f64(), "")
+        .or_else(|| access.as_string().and_then(|a| lifetime_ms(None, &a)));
     let refresh = get(value, "refresh_token");
-    Some((token, lifetime, if refresh.is_string() { refresh } else { U }))
+    Some((
+        Token::new(access),
+        lifetime,
+        if refresh.is_string() { refresh } else { U },
+    ))
 }
 
 /// The resolve and reject functions of a promise handed to the caller.
@@ -130,13 +137,28 @@ enum Wait {
 /// An asynchronous operation in progress.
 enum Op {
     /// `auth.fetch(input, init)`.
-    Fetch { settle: Settle, wait: Wait, request: JsValue, spare: JsValue, sent: u32, first: JsValue },
+    Fetch {
+        settle: Settle,
+        wait: Wait,
+        request: JsValue,
+        spare: JsValue,
+        sent: u32,
+        first: JsValue,
+    },
     /// `login(username, password)`; `status` once the response is in.
-    Login { settle: Settle, signal: JsValue, status: Option<u16> },
+    Login {
+        settle: Settle,
+        signal: JsValue,
+        status: Option<u16>,
+    },
     /// `logout()`.
     Logout { settle: Settle, wait: Wait },
     /// `restore()` and `refresh()` (`restore` tells which).
-    Begin { settle: Settle, wait: Wait, restore: bool },
+    Begin {
+        settle: Settle,
+        wait: Wait,
+        restore: bool,
+    },
     /// The refresh owned by `ticket`.
     Flight(Flight),
     /// A storage write: reports failures.
@@ -206,10 +228,13 @@ impl Inner {
     pub fn new(config: ClientConfig, s: Settings) -> Rc<Inner> {
         let me = Rc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
-            let closure: Dispatcher = Closure::new(move |tag: JsValue, a: JsValue, b: JsValue| match weak.upgrade() {
-                Some(me) => me.dispatch(tag.as_f64().unwrap_or(0.0) as u32, a, b),
-                None => U,
-            });
+            let closure: Dispatcher =
+                Closure::new(
+                    move |tag: JsValue, a: JsValue, b: JsValue| match weak.upgrade() {
+                        Some(me) => me.dispatch(tag.as_f64().unwrap_or(0.0) as u32, a, b),
+                        None => U,
+                    },
+                );
             let dispatcher = closure.as_ref().clone();
             let handlers = [TIMER, WAKE, MESSAGE, EXECUTOR].map(|tag| bind(&dispatcher, tag));
             let mut channel = U;
@@ -245,7 +270,12 @@ impl Inner {
 
     fn wake_listeners(&self, method: &str) {
         for (i, kind) in WAKE_EVENTS.iter().enumerate() {
-            let _ = call(&wake_target(i), method, &(*kind).into(), &self.handlers[WAKE as usize]);
+            let _ = call(
+                &wake_target(i),
+                method,
+                &(*kind).into(),
+                &self.handlers[WAKE as usize],
+            );
         }
     }
 
@@ -308,16 +338,31 @@ impl Inner {
     fn resume(self: &Rc<Self>, id: u32, ev: Ev) {
         let op = {
             let mut ops = self.ops.borrow_mut();
-            let Some(i) = ops.iter().position(|o| o.0 == id) else { return };
+            let Some(i) = ops.iter().position(|o| o.0 == id) else {
+                return;
+            };
             ops.swap_remove(i).1
         };
         let next = match op {
-            Op::Fetch { settle, wait, request, spare, sent, first } => {
-                self.fetch_step(id, ev, settle, wait, request, spare, sent, first)
-            }
-            Op::Login { settle, signal, status } => self.login_step(id, ev, settle, signal, status),
+            Op::Fetch {
+                settle,
+                wait,
+                request,
+                spare,
+                sent,
+                first,
+            } => self.fetch_step(id, ev, settle, wait, request, spare, sent, first),
+            Op::Login {
+                settle,
+                signal,
+                status,
+            } => self.login_step(id, ev, settle, signal, status),
             Op::Logout { settle, wait } => self.logout_step(id, ev, settle, wait),
-            Op::Begin { settle, wait, restore } => self.begin_step(id, ev, settle, wait, restore),
+            Op::Begin {
+                settle,
+                wait,
+                restore,
+            } => self.begin_step(id, ev, settle, wait, restore),
             Op::Flight(flight) => self.flight_step(id, ev, flight),
             Op::Store => {
                 if let Ev::Err(_) = ev {
@@ -368,7 +413,10 @@ impl Inner {
     }
 
     fn current(&self) -> Option<(JsValue, u32)> {
-        self.core.borrow().access().map(|(t, g)| (t.bearer.clone(), g))
+        self.core
+            .borrow()
+            .access()
+            .map(|(t, g)| (t.bearer.clone(), g))
     }
 
     fn disposed_error(&self) -> Option<JsValue> {
@@ -376,11 +424,11 @@ impl Inner {
     }
 
     /// `on(type, listener)`.
-    pub fn on(&self, kind: &str, listener: JsValue) -> Result<(), JsValue> {
+    pub fn on(&self, kind: &JsValue, listener: JsValue) -> Result<(), JsValue> {
         if let Some(e) = self.disposed_error() {
             return Err(e);
         }
-        match EVENTS.iter().position(|e| *e == kind) {
+        match EVENTS.iter().position(|e| kind == e) {
             Some(i) if listener.is_function() => {
                 self.listeners.borrow_mut().push((i, listener));
                 Ok(())
@@ -390,23 +438,25 @@ impl Inner {
     }
 
     /// `off(type, listener)`.
-    pub fn off(&self, kind: &str, listener: &JsValue) {
-        self.listeners.borrow_mut().retain(|(i, f)| EVENTS[*i] != kind || f != listener);
+    pub fn off(&self, kind: &JsValue, listener: &JsValue) {
+        self.listeners
+            .borrow_mut()
+            .retain(|(i, f)| kind != EVENTS[*i] || f != listener);
     }
 
     fn emit(&self, kind: usize, key: &str, value: &JsValue, key2: &str, value2: &JsValue) {
-        let targets: Vec<JsValue> =
-            self.listeners.borrow().iter().filter(|(i, _)| *i == kind).map(|(_, f)| f.clone()).collect();
-        if targets.is_empty() || self.disposed.get() {
-            return;
-        }
         let event = object();
         set(&event, "type", &EVENTS[kind].into());
         set(&event, key, value);
         set(&event, key2, value2);
-        for f in targets {
-            // A throwing listener must not break the client.
-            let _ = apply(&f, &U, &event, &U);
+        // By index, without holding the borrow: a listener may add or remove listeners.
+        let mut i = 0;
+        while let Some((k, f)) = self.listeners.borrow().get(i).cloned() {
+            if k == kind {
+                // A throwing listener must not break the client.
+                let _ = apply(&f, &U, &event, &U);
+            }
+            i += 1;
         }
     }
 
@@ -416,14 +466,24 @@ impl Inner {
     }
 
     fn emit_error(&self, err: &JsValue, retry_in: Option<u64>) {
-        self.emit(ERROR, "error", err, "retryIn", &retry_in.map_or(U, |ms| num(ms as f64)));
+        self.emit(
+            ERROR,
+            "error",
+            err,
+            "retryIn",
+            &retry_in.map_or(U, |ms| num(ms as f64)),
+        );
     }
 
     // ----- the timer and the page -----
 
     /// Arms the one timer for the engine's deadline (or clears it).
     fn arm(&self) {
-        let want = if self.disposed.get() { None } else { self.core.borrow().deadline() };
+        let want = if self.disposed.get() {
+            None
+        } else {
+            self.core.borrow().deadline()
+        };
         let mut timer = self.timer.borrow_mut();
         if timer.as_ref().map(|t| t.0) == want {
             return;
@@ -433,7 +493,10 @@ impl Inner {
         }
         if let Some(at) = want {
             let delay = at.saturating_sub(self.now()).min(MAX_TIMER_MS);
-            *timer = Some((at, js::set_timeout(&self.handlers[TIMER as usize], delay as f64)));
+            *timer = Some((
+                at,
+                js::set_timeout(&self.handlers[TIMER as usize], delay as f64),
+            ));
         }
     }
 
@@ -447,7 +510,10 @@ impl Inner {
         if *kind == WAKE_EVENTS[0] && get(&global_get("document"), "visibilityState") != "visible" {
             return;
         }
-        let step = self.core.borrow_mut().wake(self.now(), *kind == WAKE_EVENTS[1]);
+        let step = self
+            .core
+            .borrow_mut()
+            .wake(self.now(), *kind == WAKE_EVENTS[1]);
         self.automatic(step);
     }
 
@@ -491,7 +557,9 @@ impl Inner {
         let message = object();
         {
             let core = self.core.borrow();
-            let Some((token, _)) = core.access() else { return };
+            let Some((token, _)) = core.access() else {
+                return;
+            };
             let ms = |v: Option<u64>| v.map_or(U, |ms| num(ms as f64));
             set(&message, "type", &"token".into());
             set(&message, "access", &token.access);
@@ -508,12 +576,21 @@ impl Inner {
             self.signed_out("tab");
             return;
         }
-        let Some(access) = get(data, "access").as_string().filter(|_| kind == "token") else {
+        let access = get(data, "access");
+        if kind != "token" || !access.is_string() {
             return;
+        }
+        let ms = |key| {
+            get(data, key)
+                .as_f64()
+                .filter(|v| *v >= 0.0)
+                .map(|v| v as u64)
         };
-        let ms = |key| get(data, key).as_f64().filter(|v| *v >= 0.0).map(|v| v as u64);
-        let (token, _) = Token::new(&access, None);
-        let adopted = self.core.borrow_mut().adopt(token, ms("lifetime"), ms("remaining"), self.now());
+        let token = Token::new(access);
+        let adopted =
+            self.core
+                .borrow_mut()
+                .adopt(token, ms("lifetime"), ms("remaining"), self.now());
         if adopted.is_some() {
             let refresh = get(data, "refresh");
             if self.s.transport == Transport::Body && refresh.is_string() {
@@ -557,9 +634,15 @@ impl Inner {
             set(&init, "credentials", &"include".into());
         }
         set(&init, "headers", &headers);
-        let signal = call(&global_get("AbortSignal"), "timeout", &num(self.s.timeout_ms), &U).unwrap_or(U);
+        let signal = call(
+            &global_get("AbortSignal"),
+            "timeout",
+            &num(self.s.timeout_ms),
+            &U,
+        )
+        .unwrap_or(U);
         set(&init, "signal", &signal);
-        match construct("Request", &self.s.endpoints[which].as_str().into(), &init) {
+        match construct("Request", &self.s.endpoints[which], &init) {
             Ok(request) => self.send(id, &request),
             Err(e) => self.then(id, Err(e)),
         }
@@ -569,13 +652,14 @@ impl Inner {
     /// Whether `fetch` manages this request: addressed to one of the bearer origins, not to
     /// one of the client's endpoints, and without an `Authorization` set by the caller.
     fn manages(&self, request: &JsValue) -> bool {
-        let Some(url) = get(request, "url").as_string() else { return false };
-        let to_origin = self.s.origins.iter().any(|o| {
-            url.strip_prefix(o.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        });
-        let path = url.split(['?', '#']).next().unwrap_or_default();
+        let url = get(request, "url");
+        let starts = |prefixes: &[JsValue]| {
+            prefixes
+                .iter()
+                .any(|p| call(&url, "startsWith", p, &U) == Ok(JsValue::TRUE))
+        };
         let has_auth = call(&get(request, "headers"), "has", &"authorization".into(), &U);
-        to_origin && !self.s.endpoints.iter().any(|e| e == path) && has_auth.is_ok_and(|v| v == JsValue::FALSE)
+        starts(&self.s.origins) && !starts(&self.s.endpoints) && has_auth == Ok(JsValue::FALSE)
     }
 
     // ----- fetch -----
@@ -583,7 +667,10 @@ impl Inner {
     /// `auth.fetch(input, init)`.
     pub fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
         let (promise, settle) = self.promise();
-        let request = match self.disposed_error().map_or_else(|| construct("Request", input, init), Err) {
+        let request = match self
+            .disposed_error()
+            .map_or_else(|| construct("Request", input, init), Err)
+        {
             Ok(r) => r,
             Err(e) => {
                 settle.reject(&e);
@@ -598,14 +685,26 @@ impl Inner {
             let step = self.core.borrow_mut().before_send(self.now());
             if !self.wait_for(id, step) {
                 // Nothing to wait for: go on as if a refresh had just ended.
-                if let Some(op) = self.fetch_step(id, Ev::Flight(U), settle, Wait::Flight, request, U, 0, U) {
+                if let Some(op) =
+                    self.fetch_step(id, Ev::Flight(U), settle, Wait::Flight, request, U, 0, U)
+                {
                     self.insert(id, op);
                 }
                 return promise;
             }
             wait = Wait::Flight;
         }
-        self.insert(id, Op::Fetch { settle, wait, request, spare: U, sent: 0, first: U });
+        self.insert(
+            id,
+            Op::Fetch {
+                settle,
+                wait,
+                request,
+                spare: U,
+                sent: 0,
+                first: U,
+            },
+        );
         promise
     }
 
@@ -635,7 +734,14 @@ impl Inner {
             (Wait::Flight, _) => {
                 let Some((bearer, generation)) = self.current() else {
                     self.send(id, &request);
-                    return Some(Op::Fetch { settle, wait: Wait::Promise, request, spare, sent, first });
+                    return Some(Op::Fetch {
+                        settle,
+                        wait: Wait::Promise,
+                        request,
+                        spare,
+                        sent,
+                        first,
+                    });
                 };
                 // Kept for the replay: a request body can be sent only once.
                 let spare = match call(&request, "clone", &U, &U) {
@@ -676,7 +782,14 @@ impl Inner {
                 }
             }
         };
-        Some(Op::Fetch { settle, wait, request, spare, sent, first })
+        Some(Op::Fetch {
+            settle,
+            wait,
+            request,
+            spare,
+            sent,
+            first,
+        })
     }
 
     fn replay(&self, id: u32, spare: &JsValue) {
@@ -693,7 +806,15 @@ impl Inner {
     fn start_flight(self: &Rc<Self>, ticket: Ticket) -> u32 {
         let id = self.id();
         self.flight.set(Some((ticket, id)));
-        let flight = Flight { ticket, wait: Wait::Promise, hold: U, release: U, signal: U, status: 0, retry_after: None };
+        let flight = Flight {
+            ticket,
+            wait: Wait::Promise,
+            hold: U,
+            release: U,
+            signal: U,
+            status: 0,
+            retry_after: None,
+        };
         self.insert(id, Op::Flight(flight));
         self.then(id, Ok(U));
         self.arm();
@@ -724,14 +845,23 @@ impl Inner {
             }
             (Wait::Sent, Ev::Ok(response)) => {
                 f.status = status(&response);
-                let retry_after = call(&get(&response, "headers"), "get", &"retry-after".into(), &U);
-                f.retry_after = retry_after.ok().and_then(|v| v.as_string()).as_deref().and_then(parse_retry_after);
+                let retry_after =
+                    call(&get(&response, "headers"), "get", &"retry-after".into(), &U);
+                f.retry_after = retry_after
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .as_deref()
+                    .and_then(parse_retry_after);
                 f.wait = Wait::Json;
                 self.then(id, call(&response, "json", &U, &U));
                 Some(Op::Flight(f))
             }
             (Wait::Sent, _) => {
-                let failure = if aborted(&f.signal) { Failure::Timeout } else { Failure::Network };
+                let failure = if aborted(&f.signal) {
+                    Failure::Timeout
+                } else {
+                    Failure::Network
+                };
                 self.flight_end(id, f, Some((Outcome::Failure(failure), U)))
             }
             (_, ev) => {
@@ -740,14 +870,28 @@ impl Inner {
                     _ => U,
                 };
                 let outcome = match ((200..300).contains(&f.status), read_tokens(&body)) {
-                    (true, Some((access, lifetime_ms, refresh))) => (Outcome::Success { access, lifetime_ms }, refresh),
+                    (true, Some((access, lifetime_ms, refresh))) => (
+                        Outcome::Success {
+                            access,
+                            lifetime_ms,
+                        },
+                        refresh,
+                    ),
                     (true, None) => {
-                        let failure = if aborted(&f.signal) { Failure::Timeout } else { Failure::BadResponse };
+                        let failure = if aborted(&f.signal) {
+                            Failure::Timeout
+                        } else {
+                            Failure::BadResponse
+                        };
                         (Outcome::Failure(failure), U)
                     }
                     (false, _) => {
                         let error = get(&body, "error").as_string();
-                        let failure = Failure::Http { status: f.status, error, retry_after_ms: f.retry_after };
+                        let failure = Failure::Http {
+                            status: f.status,
+                            error,
+                            retry_after_ms: f.retry_after,
+                        };
                         (Outcome::Failure(failure), U)
                     }
                 };
@@ -778,7 +922,11 @@ impl Inner {
             let token = self.refresh_token.borrow().clone();
             if !token.is_string() {
                 // Nothing to refresh with: as good as a dead refresh token.
-                let failure = Failure::Http { status: 400, error: Some("invalid_grant".into()), retry_after_ms: None };
+                let failure = Failure::Http {
+                    status: 400,
+                    error: Some("invalid_grant".into()),
+                    retry_after_ms: None,
+                };
                 return self.flight_end(id, f, Some((Outcome::Failure(failure), U)));
             }
             token_body(&token)
@@ -793,9 +941,17 @@ impl Inner {
 
     /// The flight is over: record the outcome (none: another tab refreshed, or the ticket is
     /// void), share the new token, release the lock, notify, wake the waiters.
-    fn flight_end(self: &Rc<Self>, id: u32, f: Flight, outcome: Option<(Outcome<Token>, JsValue)>) -> Option<Op> {
+    fn flight_end(
+        self: &Rc<Self>,
+        id: u32,
+        f: Flight,
+        outcome: Option<(Outcome<Token>, JsValue)>,
+    ) -> Option<Op> {
         let finished = outcome.map(|(outcome, rotated)| {
-            let finished = self.core.borrow_mut().finish(f.ticket, outcome, self.now(), js::random());
+            let finished =
+                self.core
+                    .borrow_mut()
+                    .finish(f.ticket, outcome, self.now(), js::random());
             if matches!(finished, Finished::Refreshed | Finished::Restored) {
                 if rotated.is_string() && self.s.transport == Transport::Body {
                     *self.refresh_token.borrow_mut() = rotated.clone();
@@ -806,7 +962,11 @@ impl Inner {
             finished
         });
         let _ = apply(&f.release, &U, &U, &U);
-        if self.flight.get().is_some_and(|(ticket, _)| ticket == f.ticket) {
+        if self
+            .flight
+            .get()
+            .is_some_and(|(ticket, _)| ticket == f.ticket)
+        {
             self.flight.set(None);
         }
         let value = match finished.unwrap_or(Finished::Discarded) {
@@ -868,11 +1028,21 @@ impl Inner {
             settle.reject(&e);
         } else if restore && self.signed_in() {
             settle.resolve(&JsValue::TRUE);
-        } else if restore && self.s.transport == Transport::Body && !self.refresh_token.borrow().is_string() {
+        } else if restore
+            && self.s.transport == Transport::Body
+            && !self.refresh_token.borrow().is_string()
+        {
             match self.storage(0, &U) {
                 Some(read) => {
                     self.then(id, read);
-                    self.insert(id, Op::Begin { settle, wait: Wait::Storage, restore });
+                    self.insert(
+                        id,
+                        Op::Begin {
+                            settle,
+                            wait: Wait::Storage,
+                            restore,
+                        },
+                    );
                 }
                 None => settle.resolve(&JsValue::FALSE),
             }
@@ -884,7 +1054,11 @@ impl Inner {
 
     fn begin_flight(self: &Rc<Self>, id: u32, settle: Settle, restore: bool) -> Option<Op> {
         let now = self.now();
-        let begin = if restore { self.core.borrow_mut().restore(now) } else { self.core.borrow_mut().manual(now) };
+        let begin = if restore {
+            self.core.borrow_mut().restore(now)
+        } else {
+            self.core.borrow_mut().manual(now)
+        };
         let step = match begin {
             Begin::Start(ticket) => Step::Start(ticket),
             Begin::Join => Step::Await,
@@ -897,10 +1071,21 @@ impl Inner {
             settle.resolve(&JsValue::from(self.signed_in()));
             return None;
         }
-        Some(Op::Begin { settle, wait: Wait::Flight, restore })
+        Some(Op::Begin {
+            settle,
+            wait: Wait::Flight,
+            restore,
+        })
     }
 
-    fn begin_step(self: &Rc<Self>, id: u32, ev: Ev, settle: Settle, wait: Wait, restore: bool) -> Option<Op> {
+    fn begin_step(
+        self: &Rc<Self>,
+        id: u32,
+        ev: Ev,
+        settle: Settle,
+        wait: Wait,
+        restore: bool,
+    ) -> Option<Op> {
         let value = match (wait, ev) {
             (Wait::Storage, Ev::Ok(stored)) if stored.is_string() => {
                 *self.refresh_token.borrow_mut() = stored;
@@ -937,19 +1122,41 @@ impl Inner {
         set(&body, "transport", &self.s.transport.as_str().into());
         let id = self.id();
         let signal = self.post(id, LOGIN, &json(&body));
-        self.insert(id, Op::Login { settle, signal, status: None });
+        self.insert(
+            id,
+            Op::Login {
+                settle,
+                signal,
+                status: None,
+            },
+        );
         promise
     }
 
-    fn login_step(self: &Rc<Self>, id: u32, ev: Ev, settle: Settle, signal: JsValue, status: Option<u16>) -> Option<Op> {
+    fn login_step(
+        self: &Rc<Self>,
+        id: u32,
+        ev: Ev,
+        settle: Settle,
+        signal: JsValue,
+        status: Option<u16>,
+    ) -> Option<Op> {
         let timeout = aborted(&signal);
         let (status, ev) = match (status, ev) {
             (None, Ev::Ok(response)) => {
                 self.then(id, call(&response, "json", &U, &U));
-                return Some(Op::Login { settle, signal, status: Some(self::status(&response)) });
+                return Some(Op::Login {
+                    settle,
+                    signal,
+                    status: Some(self::status(&response)),
+                });
             }
             (None, _) => {
-                settle.reject(&error(if timeout { ErrorCode::Timeout } else { ErrorCode::Network }));
+                settle.reject(&error(if timeout {
+                    ErrorCode::Timeout
+                } else {
+                    ErrorCode::Network
+                }));
                 return None;
             }
             (Some(status), ev) => (status, ev),
@@ -961,7 +1168,11 @@ impl Inner {
         if !(200..300).contains(&status) {
             let code = match status {
                 401 => ErrorCode::InvalidCredentials,
-                _ => error_code(&Failure::Http { status, error: get(&body, "error").as_string(), retry_after_ms: None }),
+                _ => error_code(&Failure::Http {
+                    status,
+                    error: get(&body, "error").as_string(),
+                    retry_after_ms: None,
+                }),
             };
             settle.reject(&http_error(code, status));
             return None;
@@ -992,7 +1203,9 @@ impl Inner {
 
     /// Starts a session (and persists the refresh token in body mode).
     fn begin_session(&self, (token, lifetime, refresh): (Token, Option<u64>, JsValue)) {
-        self.core.borrow_mut().start_session(token, lifetime, self.now());
+        self.core
+            .borrow_mut()
+            .start_session(token, lifetime, self.now());
         if self.s.transport == Transport::Body && refresh.is_string() {
             *self.refresh_token.borrow_mut() = refresh.clone();
             self.store(&refresh);
@@ -1015,11 +1228,18 @@ impl Inner {
         let message = object();
         set(&message, "type", &"logout".into());
         self.post_message(&message);
-        let read = if memory.is_string() { None } else { self.storage(0, &U) };
+        let read = if memory.is_string() {
+            None
+        } else {
+            self.storage(0, &U)
+        };
         let op = match read {
             Some(read) => {
                 self.then(id, read);
-                Some(Op::Logout { settle, wait: Wait::Storage })
+                Some(Op::Logout {
+                    settle,
+                    wait: Wait::Storage,
+                })
             }
             None => self.logout_step(id, Ev::Ok(memory), settle, Wait::Storage),
         };
@@ -1050,7 +1270,10 @@ impl Inner {
             U
         };
         self.post(id, LOGOUT_ENDPOINT, &body);
-        Some(Op::Logout { settle, wait: Wait::Promise })
+        Some(Op::Logout {
+            settle,
+            wait: Wait::Promise,
+        })
     }
 
     /// `dispose()`: removes every timer, listener and channel, rejects pending operations with
@@ -1073,9 +1296,10 @@ impl Inner {
         let e = error(ErrorCode::Disposed);
         for (_, op) in ops {
             match op {
-                Op::Fetch { settle, .. } | Op::Login { settle, .. } | Op::Logout { settle, .. } | Op::Begin { settle, .. } => {
-                    settle.reject(&e)
-                }
+                Op::Fetch { settle, .. }
+                | Op::Login { settle, .. }
+                | Op::Logout { settle, .. }
+                | Op::Begin { settle, .. } => settle.reject(&e),
                 Op::Flight(f) => {
                     let _ = apply(&f.release, &U, &U, &U);
                 }
@@ -1094,7 +1318,10 @@ impl Inner {
             return None;
         }
         // Web Storage (`localStorage`) names, or the get/set/remove of a custom object.
-        const NAMES: [[&str; 3]; 2] = [["getItem", "setItem", "removeItem"], ["get", "set", "remove"]];
+        const NAMES: [[&str; 3]; 2] = [
+            ["getItem", "setItem", "removeItem"],
+            ["get", "set", "remove"],
+        ];
         let names = NAMES[usize::from(!get(storage, "getItem").is_function())];
         Some(call(storage, names[op], &self.s.storage_key, value))
     }
@@ -1123,7 +1350,12 @@ fn token_body(token: &JsValue) -> JsValue {
 
 /// Sets the `Authorization` header of `request`.
 fn authorize(request: &JsValue, bearer: &JsValue) {
-    let _ = call(&get(request, "headers"), "set", &"Authorization".into(), bearer);
+    let _ = call(
+        &get(request, "headers"),
+        "set",
+        &"Authorization".into(),
+        bearer,
+    );
 }
 
 /// A response's HTTP status (0 if it is not a response).

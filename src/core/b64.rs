@@ -48,10 +48,10 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
         let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
         let keep = chunk.len() - 1;
         // Bits below the last kept byte must be zero (canonical encoding).
-        if keep < 3 && bytes[keep] != 0 {
+        if bytes.get(keep).is_some_and(|&b| b != 0) {
             return None;
         }
-        out.extend_from_slice(&bytes[..keep]);
+        out.extend(bytes.iter().take(keep));
     }
     Some(out)
 }

@@ -87,7 +87,7 @@ pub fn read_times_json(json: &[u8]) -> Option<TokenTimes> {
             p.ws();
             p.eat(b':')?;
             p.ws();
-            match key.as_slice() {
+            match key {
                 b"exp" => times.exp = Some(p.integer()?),
                 b"iat" => times.iat = Some(p.integer()?),
                 _ => p.value(0)?,
@@ -109,7 +109,7 @@ struct Parser<'a> {
     i: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -131,12 +131,13 @@ impl Parser<'_> {
     }
 
     /// A JSON string; returns its raw bytes (escapes kept as written: keys we look for have none).
-    fn string(&mut self) -> Option<Vec<u8>> {
+    /// Borrowed, not copied, and without a panicking slice: this runs in the browser package.
+    fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.i;
         loop {
             match self.next()? {
-                b'"' => return Some(self.s[start..self.i - 1].to_vec()),
+                b'"' => return self.s.get(start..self.i - 1),
                 b'\\' => match self.next()? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
                     b'u' => {

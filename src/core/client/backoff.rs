@@ -10,13 +10,23 @@ pub const WINDOW_MS: u64 = 60_000;
 /// `random` is in `[0, 1)`.
 pub fn backoff_delay(attempt: u32, base_ms: u64, max_ms: u64, random: f64) -> u64 {
     let exp = base_ms.saturating_mul(1u64 << attempt.min(40)).min(max_ms);
-    let random = if random.is_finite() { random.clamp(0.0, 1.0) } else { 0.5 };
+    let random = if random.is_finite() {
+        random.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     let half = exp / 2;
     half + ((exp - half) as f64 * random) as u64
 }
 
 /// The delay before the next retry: the backoff delay, or the server's `Retry-After` if longer.
-pub fn retry_delay(attempt: u32, retry_after_ms: Option<u64>, base_ms: u64, max_ms: u64, random: f64) -> u64 {
+pub fn retry_delay(
+    attempt: u32,
+    retry_after_ms: Option<u64>,
+    base_ms: u64,
+    max_ms: u64,
+    random: f64,
+) -> u64 {
     backoff_delay(attempt, base_ms, max_ms, random).max(retry_after_ms.unwrap_or(0))
 }
 
@@ -32,18 +42,27 @@ pub struct CircuitBreaker {
 impl CircuitBreaker {
     /// A breaker allowing `limit` requests per minute (at least one).
     pub fn new(limit: u32) -> CircuitBreaker {
-        CircuitBreaker { limit: limit.max(1), sent: Vec::new() }
+        CircuitBreaker {
+            limit: limit.max(1),
+            sent: Vec::new(),
+        }
     }
 
     /// `Ok` if a request may be sent at `now`; else `Err(t)`, the first instant one may.
     pub fn check(&self, now: u64) -> Result<(), u64> {
-        let mut in_window = self.sent.iter().filter(|&&t| now < t.saturating_add(WINDOW_MS));
+        let mut in_window = self
+            .sent
+            .iter()
+            .filter(|&&t| now < t.saturating_add(WINDOW_MS));
         let count = in_window.clone().count();
         if count < self.limit as usize {
             return Ok(());
         }
         // The window is full: a slot frees when the (count - limit + 1)-th oldest entry leaves it.
-        let nth = in_window.nth(count - self.limit as usize).copied().unwrap_or(now);
+        let nth = in_window
+            .nth(count - self.limit as usize)
+            .copied()
+            .unwrap_or(now);
         Err(nth.saturating_add(WINDOW_MS))
     }
 

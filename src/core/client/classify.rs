@@ -49,9 +49,17 @@ pub enum Verdict {
 /// Classifies a failed refresh.
 pub fn classify(failure: &Failure) -> Verdict {
     match failure {
-        Failure::Network | Failure::Timeout | Failure::BadResponse => Verdict::Retry { retry_after_ms: None },
-        Failure::Http { status, error, retry_after_ms } => {
-            let retry = Verdict::Retry { retry_after_ms: *retry_after_ms };
+        Failure::Network | Failure::Timeout | Failure::BadResponse => Verdict::Retry {
+            retry_after_ms: None,
+        },
+        Failure::Http {
+            status,
+            error,
+            retry_after_ms,
+        } => {
+            let retry = Verdict::Retry {
+                retry_after_ms: *retry_after_ms,
+            };
             match (*status, error.as_deref()) {
                 (_, Some("temporarily_unavailable")) => retry,
                 (_, Some("invalid_grant")) | (401, _) => Verdict::SessionOver,
@@ -84,6 +92,8 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let seconds = digits.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+    let seconds = digits
+        .bytes()
+        .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
     Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
 }

@@ -172,13 +172,24 @@ impl<T: PartialEq> Engine<T> {
         self.retry_at = None;
     }
 
-    fn hold(&mut self, access: T, lifetime_ms: Option<u64>, remaining_ms: Option<u64>, now: u64) -> u32 {
+    fn hold(
+        &mut self,
+        access: T,
+        lifetime_ms: Option<u64>,
+        remaining_ms: Option<u64>,
+        now: u64,
+    ) -> u32 {
         self.generation = self.generation.wrapping_add(1);
         let deadlines = lifetime_ms.map(|lifetime| {
             let remaining = remaining_ms.unwrap_or(lifetime).min(lifetime);
             Deadlines::compute(now, lifetime, remaining, self.config.refresh_margin_ms)
         });
-        self.token = Some(Held { access, generation: self.generation, lifetime_ms, deadlines });
+        self.token = Some(Held {
+            access,
+            generation: self.generation,
+            lifetime_ms,
+            deadlines,
+        });
         self.generation
     }
 
@@ -191,7 +202,13 @@ impl<T: PartialEq> Engine<T> {
 
     /// A token shared by another tab, with `remaining_ms` of its `lifetime_ms` left. Adopted if
     /// this tab has none or it outlives this tab's; then `Some(generation)`.
-    pub fn adopt(&mut self, access: T, lifetime_ms: Option<u64>, remaining_ms: Option<u64>, now: u64) -> Option<u32> {
+    pub fn adopt(
+        &mut self,
+        access: T,
+        lifetime_ms: Option<u64>,
+        remaining_ms: Option<u64>,
+        now: u64,
+    ) -> Option<u32> {
         if remaining_ms == Some(0) {
             return None;
         }
@@ -282,7 +299,11 @@ impl<T: PartialEq> Engine<T> {
     }
 
     fn due(&self, now: u64) -> bool {
-        let token_due = self.token.as_ref().and_then(|h| h.deadlines).is_some_and(|d| d.due(now));
+        let token_due = self
+            .token
+            .as_ref()
+            .and_then(|h| h.deadlines)
+            .is_some_and(|d| d.due(now));
         token_due || self.retry_at.is_some()
     }
 
@@ -293,16 +314,27 @@ impl<T: PartialEq> Engine<T> {
             return Step::Await;
         }
         if automatic && self.retry_at.is_some_and(|t| now < t) {
-            return Step::Refused { code: ErrorCode::Server, report: false };
+            return Step::Refused {
+                code: ErrorCode::Server,
+                report: false,
+            };
         }
         if self.breaker.check(now).is_err() {
             let report = !self.limit_reported;
             self.limit_reported = true;
-            return Step::Refused { code: ErrorCode::RefreshLimit, report };
+            return Step::Refused {
+                code: ErrorCode::RefreshLimit,
+                report,
+            };
         }
         self.limit_reported = false;
         self.next_ticket = self.next_ticket.wrapping_add(1);
-        let ticket = Ticket { id: self.next_ticket, epoch: self.epoch, generation: self.generation, restore };
+        let ticket = Ticket {
+            id: self.next_ticket,
+            epoch: self.epoch,
+            generation: self.generation,
+            restore,
+        };
         self.flight = Some(ticket);
         Step::Start(ticket)
     }
@@ -319,7 +351,9 @@ impl<T: PartialEq> Engine<T> {
     /// After a 401 to a request that carried the token of `sent_generation` (0: none):
     /// replay if a newer token exists, else one refresh (or join the one in flight).
     pub fn unauthorized(&mut self, sent_generation: u32, now: u64) -> Step {
-        let Some(held) = &self.token else { return Step::Proceed };
+        let Some(held) = &self.token else {
+            return Step::Proceed;
+        };
         if held.generation != sent_generation {
             return Step::Replay;
         }
@@ -328,7 +362,8 @@ impl<T: PartialEq> Engine<T> {
 
     /// The timer fired: refresh if due.
     pub fn timer(&mut self, now: u64) -> Step {
-        if self.token.is_none() || self.flight.is_some() || !self.deadline().is_some_and(|t| now >= t) {
+        if self.token.is_none() || self.flight.is_some() || self.deadline().is_none_or(|t| now < t)
+        {
             return Step::Proceed;
         }
         self.try_begin(now, true, false)
@@ -399,13 +434,22 @@ impl<T: PartialEq> Engine<T> {
 
     /// The refresh of `ticket` finished with `outcome` at `now`; `random` in `[0, 1)` jitters
     /// the retry delay.
-    pub fn finish(&mut self, ticket: Ticket, outcome: Outcome<T>, now: u64, random: f64) -> Finished {
+    pub fn finish(
+        &mut self,
+        ticket: Ticket,
+        outcome: Outcome<T>,
+        now: u64,
+        random: f64,
+    ) -> Finished {
         if self.flight != Some(ticket) || self.epoch != ticket.epoch {
             return Finished::Discarded;
         }
         self.flight = None;
         match outcome {
-            Outcome::Success { access, lifetime_ms } => {
+            Outcome::Success {
+                access,
+                lifetime_ms,
+            } => {
                 self.failures = 0;
                 self.retry_at = None;
                 if ticket.restore {
@@ -439,7 +483,13 @@ impl<T: PartialEq> Engine<T> {
                     Verdict::Rejected => Some(self.config.retry_max_ms),
                 };
                 let cfg = &self.config;
-                let delay_ms = retry_delay(self.failures, retry_after_ms, cfg.retry_base_ms, cfg.retry_max_ms, random);
+                let delay_ms = retry_delay(
+                    self.failures,
+                    retry_after_ms,
+                    cfg.retry_base_ms,
+                    cfg.retry_max_ms,
+                    random,
+                );
                 self.failures = self.failures.saturating_add(1);
                 self.retry_at = Some(now.saturating_add(delay_ms));
                 Finished::Retry { code, delay_ms }

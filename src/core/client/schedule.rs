@@ -41,7 +41,9 @@ pub fn default_margin(lifetime_ms: u64) -> u64 {
 /// lifetime. Without the cap a 60 s token and a 60 s margin would be refreshed the moment it
 /// arrives, forever.
 pub fn effective_margin(lifetime_ms: u64, configured_ms: Option<u64>) -> u64 {
-    configured_ms.unwrap_or_else(|| default_margin(lifetime_ms)).min(lifetime_ms / 2)
+    configured_ms
+        .unwrap_or_else(|| default_margin(lifetime_ms))
+        .min(lifetime_ms / 2)
 }
 
 /// A token's lifetime in milliseconds: `expires_in` (seconds, fractions allowed) when it is a
@@ -73,10 +75,18 @@ pub struct Deadlines {
 impl Deadlines {
     /// Deadlines of a token with `remaining_ms` left at `now`, whose full lifetime was
     /// `lifetime_ms` (equal to `remaining_ms` for a token just issued).
-    pub fn compute(now: u64, lifetime_ms: u64, remaining_ms: u64, margin_ms: Option<u64>) -> Deadlines {
+    pub fn compute(
+        now: u64,
+        lifetime_ms: u64,
+        remaining_ms: u64,
+        margin_ms: Option<u64>,
+    ) -> Deadlines {
         let expires_at = now.saturating_add(remaining_ms);
         let margin = effective_margin(lifetime_ms, margin_ms);
-        Deadlines { expires_at, refresh_at: expires_at.saturating_sub(margin) }
+        Deadlines {
+            expires_at,
+            refresh_at: expires_at.saturating_sub(margin),
+        }
     }
 
     /// Whether the token is due for refresh at `now`.

@@ -137,6 +137,9 @@ const scenarios = {
     await auth.fetch("/auth/refresh", { method: "POST" });
     eq(s.log.at(-1).auth, null, "no bearer on the refresh endpoint");
     eq(s.refreshes(), 1, "one refresh (the app's own), none added");
+    // An API path that merely starts with an endpoint's path is an API call like any other.
+    await auth.fetch("/auth/logout-all", { method: "POST" });
+    assert((s.log.at(-1).auth ?? "").startsWith("Bearer "), "bearer on /auth/logout-all (not mistaken for /auth/logout)");
     for (const e of s.log) {
       const carries = e.body.includes("srt_") || (e.auth ?? "").includes("srt_");
       if (carries) assert(e.path === "/auth/refresh" || e.path === "/auth/logout", "refresh token sent to " + e.path);

@@ -476,6 +476,14 @@ fn restore_finds_a_session_or_none() {
         run(&mut e, t, 10, fail(400, Some("invalid_grant"), None)),
         Finished::NoSession
     );
+    // No cookie at all: the server answers 400 invalid_request; still "no session", not an error.
+    let Begin::Start(t) = e.restore(12) else {
+        panic!()
+    };
+    assert_eq!(
+        run(&mut e, t, 14, fail(400, Some("invalid_request"), None)),
+        Finished::NoSession
+    );
     let Begin::Start(t) = e.restore(20) else {
         panic!()
     };

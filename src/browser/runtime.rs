@@ -649,17 +649,23 @@ impl Inner {
         signal
     }
 
-    /// Whether `fetch` manages this request: addressed to one of the bearer origins, not to
-    /// one of the client's endpoints, and without an `Authorization` set by the caller.
+    /// Whether `fetch` manages this request: addressed to one of the bearer origins (each
+    /// stored with its trailing `/`, so a prefix match cannot be fooled by a longer host name),
+    /// not to one of the client's endpoints (compared exactly, query and fragment ignored, so
+    /// `/auth/logout-all` is not mistaken for `/auth/logout`), and without an `Authorization`
+    /// set by the caller.
     fn manages(&self, request: &JsValue) -> bool {
         let url = get(request, "url");
-        let starts = |prefixes: &[JsValue]| {
-            prefixes
-                .iter()
-                .any(|p| call(&url, "startsWith", p, &U) == Ok(JsValue::TRUE))
-        };
+        let at_origin = self
+            .s
+            .origins
+            .iter()
+            .any(|p| call(&url, "startsWith", p, &U) == Ok(JsValue::TRUE));
+        let parsed = construct("URL", &url, &U).unwrap_or(U);
+        let bare = concat(&get(&parsed, "origin"), &get(&parsed, "pathname"));
+        let own = self.s.endpoints.iter().any(|e| *e == bare);
         let has_auth = call(&get(request, "headers"), "has", &"authorization".into(), &U);
-        starts(&self.s.origins) && !starts(&self.s.endpoints) && has_auth == Ok(JsValue::FALSE)
+        at_origin && !own && has_auth == Ok(JsValue::FALSE)
     }
 
     // ----- fetch -----

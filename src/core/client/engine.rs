@@ -469,9 +469,11 @@ impl<T: PartialEq> Engine<T> {
                 let verdict = classify(&failure);
                 let code = error_code(&failure);
                 if ticket.restore {
+                    // A rejection (e.g. 400 invalid_request: no cookie to present) also means
+                    // there is no session to restore; only transient failures are errors.
                     return match verdict {
-                        Verdict::SessionOver => Finished::NoSession,
-                        _ => Finished::Failed(code),
+                        Verdict::SessionOver | Verdict::Rejected => Finished::NoSession,
+                        Verdict::Retry { .. } => Finished::Failed(code),
                     };
                 }
                 let retry_after_ms = match verdict {

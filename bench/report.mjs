@@ -118,6 +118,13 @@ KV latency (or lack of it: production KV is remote and eventually consistent). T
 the code itself is in section 2. The Express baseline does much less per request (one HMAC verify
 and one HMAC sign, a Set lookup, nothing written anywhere), so it is an upper bound of what an
 in-memory, non-rotating, single-process server achieves, not a like-for-like competitor.
+
+One known difference between the two Workers: ours writes one \`console.log\` line per request
+(method, path, status, duration); the jose Worker logs nothing. Under \`wrangler dev\` every such
+line is shipped from workerd to wrangler's Node process (through the inspector connection, even
+with \`--log-level warn\`), which takes CPU from the same two cores; in production a log line costs
+next to nothing. A jose Worker given the same line was markedly slower in a trial outside this
+command, so part of the gap at low concurrency is logging, not rotation work.
 `);
 
 // --- 2. token work --------------------------------------------------------------------------

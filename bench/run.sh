@@ -246,7 +246,7 @@ node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({
   command: process.argv[10], date: new Date().toISOString(), seconds: Number(process.argv[11]),
   failed: process.argv[12] ? process.argv[12].split(" ") : [],
 }, null, 2))' "$results/machine.json" "$(nproc)" "$cpu" "$mem" "$(cut -d' ' -f1-3 /proc/loadavg)" \
-  "$(node_modules/.bin/wrangler --version 2>/dev/null | tail -1)" "$(node_modules/.bin/workerd --version 2>/dev/null)" \
+  "$(node_modules/.bin/wrangler --version 2>/dev/null | tail -1)" "$(node_modules/.bin/workerd --version 2>/dev/null | sed "s/^workerd //")" \
   "$(rustc --version)" "$chromium_version" \
   "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency)" \
   "$(($(date +%s) - started))" "${failed[*]}"

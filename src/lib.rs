@@ -8,6 +8,11 @@
 //! - `worker` (feature `worker`): the Cloudflare Worker adapter (routing, KV, HTTP).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The browser package is `no_std` (with `alloc`): std's panic and formatting machinery would be
+// a fifth of its size budget. Everything else (server, Worker, native tests) keeps std.
+#![cfg_attr(all(feature = "browser", not(feature = "server"), not(test)), no_std)]
+
+extern crate alloc;
 
 pub mod core;
 

@@ -5,6 +5,9 @@
 //! the unused low bits of the last character must be zero, so every byte string has exactly
 //! one accepted encoding.
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Encodes `bytes` as unpadded base64url.

@@ -119,8 +119,6 @@ pub struct Reply {
     pub body: Option<String>,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
-    /// The error code, for the log line.
-    pub code: Option<&'static str>,
 }
 
 impl Reply {
@@ -130,7 +128,6 @@ impl Reply {
             status,
             body: Some(value.to_string()),
             headers: Vec::new(),
-            code: None,
         }
     }
 
@@ -140,7 +137,6 @@ impl Reply {
             status,
             body: None,
             headers: Vec::new(),
-            code: None,
         }
     }
 
@@ -150,7 +146,6 @@ impl Reply {
             status: e.status(),
             body: Some(e.body()),
             headers: e.headers(),
-            code: Some(e.code()),
         }
     }
 

@@ -164,10 +164,12 @@ async function refresh(p: Prepared, kv: KV, presented: unknown, now: number): Pr
   const token = parseToken(presented);
   const t = await load<TokenRecord>(kv, await tokenKey(token));
   if (!t) throw invalidGrant();
-  const f = await load<FamilyRecord>(kv, "f:" + t.fam);
-  if (!f || f.sub !== t.sub) throw invalidGrant();
-  if ((await kv.get("r:" + t.fam)) !== null) throw invalidGrant();
-  const epoch = (await load<Epoch>(kv, "e:" + f.sub)) ?? { n: 0, at: 0 };
+  // Independent reads together, as the Rust Worker does.
+  const [f, revoked, storedEpoch] = await Promise.all([
+    load<FamilyRecord>(kv, "f:" + t.fam), kv.get("r:" + t.fam), load<Epoch>(kv, "e:" + t.sub),
+  ]);
+  if (!f || f.sub !== t.sub || revoked !== null) throw invalidGrant();
+  const epoch = storedEpoch ?? { n: 0, at: 0 };
   if (f.ep !== epoch.n || now >= f.abs || now >= t.idle) throw invalidGrant();
   const next = await successor(p, token);
   if (t.gen >= f.gen) {

@@ -1,6 +1,8 @@
 //! Capped exponential backoff with jitter, and the circuit breaker that bounds refresh requests
 //! per minute.
 
+use alloc::vec::Vec;
+
 /// The circuit breaker's window.
 pub const WINDOW_MS: u64 = 60_000;
 

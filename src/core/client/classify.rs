@@ -7,6 +7,8 @@
 //! heal by retrying soon, but is no proof the session is over either: it is retried at the
 //! slowest pace.
 
+use alloc::string::String;
+
 use crate::core::client::error::ErrorCode;
 
 /// Longest `Retry-After` honoured (a larger value is clamped to this).

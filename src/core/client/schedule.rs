@@ -5,6 +5,8 @@
 //! the JWT's `exp - iat` (a difference of two server times, so the client's wall clock never
 //! enters): a client clock that is hours off changes nothing.
 
+use alloc::string::String;
+
 use crate::core::claims::{self, TokenTimes};
 
 /// Smallest default margin: refresh at least a minute before expiry.

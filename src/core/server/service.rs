@@ -18,6 +18,7 @@ use crate::core::server::records::{
 use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::KvStore;
 use crate::core::server::token::{fill_random, random_id, RefreshToken};
+use futures_util::future::try_join3;
 use serde_json::{Map, Value};
 
 /// Longest password accepted (bytes).
@@ -294,21 +295,19 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let t = load::<TokenRecord>(&self.store, &token.key())
             .await?
             .ok_or(AuthError::InvalidGrant)?;
-        let f = load::<FamilyRecord>(&self.store, &family_key(&t.fam))
-            .await?
-            .ok_or(AuthError::InvalidGrant)?;
-        if f.sub != t.sub {
+        // The family, its revocation marker and the user's epoch are independent reads: issue
+        // them together (one KV round trip of latency instead of three).
+        let (f, revoked, epoch) = try_join3(
+            load::<FamilyRecord>(&self.store, &family_key(&t.fam)),
+            load::<Revocation>(&self.store, &revocation_key(&t.fam)),
+            load::<Epoch>(&self.store, &epoch_key(&t.sub)),
+        )
+        .await?;
+        let f = f.ok_or(AuthError::InvalidGrant)?;
+        if f.sub != t.sub || revoked.is_some() {
             return Err(AuthError::InvalidGrant);
         }
-        if load::<Revocation>(&self.store, &revocation_key(&t.fam))
-            .await?
-            .is_some()
-        {
-            return Err(AuthError::InvalidGrant);
-        }
-        let epoch = load::<Epoch>(&self.store, &epoch_key(&f.sub))
-            .await?
-            .unwrap_or_default();
+        let epoch = epoch.unwrap_or_default();
         if f.ep != epoch.n || now >= f.abs || now >= t.idle {
             return Err(AuthError::InvalidGrant);
         }

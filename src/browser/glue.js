@@ -1,0 +1,240 @@
+// Plumbing of the browser adapter (src/browser/host.rs binds it). It reads the options object,
+// builds the client's requests, wires timers, page events, the BroadcastChannel, the Web Lock,
+// storage and event listeners, and reports every callback to Rust as `dispatch(tag, a, b)`.
+// It decides nothing: what to send, when, and what a result means is decided in Rust.
+// Written in JS because JS source is far smaller than the same calls compiled to wasm.
+
+/** `target[key]` (`undefined` for `undefined` and `null` targets). */
+export const get = (target, key) => target?.[key];
+
+/** A response header, or `undefined`. */
+export function header(response, name) {
+  try {
+    return response.headers.get(name);
+  } catch {}
+}
+
+/** An `Error` with a stable `.code` (and the HTTP `.status` that caused it, if any). */
+export function error(code, message, status) {
+  const e = new Error(message);
+  e.code = code;
+  if (status !== undefined) e.status = status;
+  return e;
+}
+
+/** Adds or removes (`method`) the wake-up listener `h`. */
+function wake(method, h) {
+  globalThis.document?.[method]("visibilitychange", h);
+  globalThis[method]?.("online", h);
+  globalThis[method]?.("pageshow", h);
+}
+
+/** The JS side of one `AuthClient`. */
+export class Host {
+  /** Reads `options` over the defaults; `ok` is false if one is of the wrong type. */
+  constructor(options) {
+    let ok = options === undefined || (typeof options == "object" && options !== null);
+    const o = Object.assign({ baseUrl: "", mode: "cookie", requestTimeout: 10000, retryBaseDelay: 1000,
+      retryMaxDelay: 60000, maxRefreshesPerMinute: 10, crossTab: true, channelName: "silent-refresh",
+      loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout" }, options);
+    // `new URL(url, location.href)[field]`: an absolute URL, or an origin followed by `/` (so that
+    // it is a prefix of exactly the URLs on that origin).
+    const url = (u, field) => {
+      try {
+        const v = new URL(u, globalThis.location?.href)[field];
+        return field == "href" ? v : v + "/";
+      } catch {
+        ok = false;
+      }
+    };
+    // Without trailing slashes: "https://api.example.com/" + "/auth/login".
+    const base = typeof o.baseUrl == "string" ? o.baseUrl.replace(/\/+$/, "") : (ok = false);
+    this.endpoints = [o.loginPath, o.refreshPath, o.logoutPath].map((p) => url(base + p, "href"));
+    const list = o.bearerOrigins;
+    if (list !== undefined && !(list?.length >= 0)) ok = false;
+    this.origins = list === undefined ? [url(this.endpoints[0], "origin")]
+      : Array.from({ length: ok ? list.length : 0 }, (_, i) => url(list[i], "origin"));
+    this.fetch = o.fetch === undefined ? globalThis.fetch : o.fetch;
+    this.storage = o.storage ?? undefined;
+    this.crossTab = o.crossTab;
+    this.name = o.channelName;
+    this.key = this.name + ":refresh_token";
+    this.mode = o.mode;
+    this.timeout = o.requestTimeout;
+    if (typeof this.fetch != "function" || typeof this.crossTab != "boolean" || typeof this.name != "string"
+      || !(this.storage === undefined || (typeof this.storage == "object"))) ok = false;
+    const locks = this.crossTab && globalThis.navigator?.locks;
+    this.locks = typeof locks == "object" && locks !== null ? locks : undefined;
+    /** What Rust validates and reads: the durations, the mode, the lock, and `ok`. */
+    this.options = [o.refreshMargin, o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute,
+      o.requestTimeout, o.mode, !!this.locks, ok];
+    this.deferred = new Map();
+    this.listeners = [];
+  }
+
+  /** The option at `i` of `this.options`. */
+  option(i) {
+    return this.options[i];
+  }
+
+  /** Starts listening: wake-up events, the channel. `dispatch(tag, a, b)` is Rust's. */
+  open(dispatch) {
+    this.dispatch = dispatch;
+    this.wake = (e) => (e.type != "visibilitychange" || document.visibilityState == "visible")
+      && dispatch(1, e.type == "online");
+    if (this.crossTab) {
+      try {
+        this.channel = new BroadcastChannel(this.name);
+        this.channel.onmessage = (e) => dispatch(2, e.data);
+      } catch {}
+    }
+    wake("addEventListener", this.wake);
+  }
+
+  /** Stops everything (timer, listeners, channel) and rejects every pending promise with `e`. */
+  close(e) {
+    wake("removeEventListener", this.wake);
+    clearTimeout(this.timer);
+    this.listeners = [];
+    if (this.channel) {
+      this.channel.onmessage = null;
+      this.channel.close();
+      this.channel = undefined;
+    }
+    for (const [, settle] of this.deferred) settle[1](e);
+    this.deferred.clear();
+  }
+
+  /** A promise for operation `id`, settled by `settle(id, ...)`. */
+  defer(id) {
+    return new Promise((resolve, reject) => this.deferred.set(id, [resolve, reject]));
+  }
+
+  /** Resolves (`ok`) or rejects the promise of `id`, if it is pending. */
+  settle(id, ok, value) {
+    const settle = this.deferred.get(id);
+    this.deferred.delete(id);
+    settle?.[ok ? 0 : 1](value);
+  }
+
+  /** Reports the settlement of `value` (a value or a promise) to operation `id`. */
+  then(id, value) {
+    Promise.resolve(value).then((v) => this.dispatch(id * 4, v), (e) => this.dispatch(id * 4 + 1, e));
+  }
+
+  /** `then(id, f())`, a synchronous throw counting as a rejection. */
+  run(id, f) {
+    let value;
+    try {
+      value = f();
+    } catch (e) {
+      value = Promise.reject(e);
+    }
+    this.then(id, value);
+  }
+
+  /** Sends `request` with the configured fetch (with the access token, unless `undefined`). */
+  send(id, request, access) {
+    if (access !== undefined) {
+      try {
+        request.headers.set("Authorization", "Bearer " + access);
+      } catch {}
+    }
+    this.run(id, () => this.fetch.call(globalThis, request));
+  }
+
+  /**
+   * A request of the client itself to endpoint `which` (0 login with username `a` and password
+   * `b`; 1 refresh, 2 logout, with the refresh token `a` in the body unless `undefined`): POST,
+   * JSON, the cookie transport's header and credentials, the request timeout. Returns its signal.
+   */
+  post(id, which, a, b) {
+    const headers = {};
+    const init = { method: "POST", headers };
+    const body = which ? (a === undefined ? a : JSON.stringify({ refresh_token: a }))
+      : JSON.stringify({ username: a, password: b, transport: this.mode });
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = body;
+    }
+    if (this.mode == "cookie") {
+      headers["X-Silent-Refresh"] = "1";
+      init.credentials = "include";
+    }
+    try {
+      init.signal = AbortSignal.timeout(this.timeout);
+    } catch {}
+    this.run(id, () => this.fetch.call(globalThis, new Request(this.endpoints[which], init)));
+    return init.signal;
+  }
+
+  /** Reads a response body as JSON for operation `id`. */
+  json(id, response) {
+    this.run(id, () => response.json());
+  }
+
+  /**
+   * Whether `request` goes to a bearer origin, not to one of the client's endpoints (compared
+   * exactly, query and fragment ignored, so `/auth/logout-all` is not `/auth/logout`), and
+   * without an `Authorization` set by the caller.
+   */
+  manages(request) {
+    const url = new URL(request.url);
+    return this.origins.some((o) => request.url.startsWith(o))
+      && !this.endpoints.includes(url.origin + url.pathname)
+      && !request.headers.has("authorization");
+  }
+
+  /** Storage operation `op` (0 get, 1 set to `value`, 2 remove) for `id`; false without storage. */
+  store(id, op, value) {
+    const s = this.storage;
+    if (s === undefined) return false;
+    // Web Storage (`localStorage`) names, or the get/set/remove of a custom object.
+    const name = (typeof s.getItem == "function" ? ["getItem", "setItem", "removeItem"] : ["get", "set", "remove"])[op];
+    this.run(id, () => s[name](this.key, value));
+    return true;
+  }
+
+  /** Takes the Web Lock for flight `id`; it is held until `settle(id, ...)`. */
+  lock(id) {
+    const hold = this.defer(id);
+    this.run(id, () => this.locks.request(this.name, () => (this.dispatch(id * 4 + 2), hold)));
+  }
+
+  /** Arms the one timer (`ms` >= 0) or clears it. */
+  arm(ms) {
+    clearTimeout(this.timer);
+    this.timer = ms < 0 ? undefined : setTimeout(() => this.dispatch(0), ms);
+  }
+
+  /** Posts `{type, access, lifetime, remaining, refresh}` (or `{type}` for "logout") to the other tabs. */
+  tell(type, access, lifetime, remaining, refresh) {
+    this.channel?.postMessage(type == "logout" ? { type } : { type, access, lifetime, remaining, refresh });
+  }
+
+  /** `on(type, listener)`; false for an unknown type or a listener that is not a function. */
+  on(type, listener) {
+    const ok = ["refresh", "expired", "error", "logout"].includes(type) && typeof listener == "function";
+    if (ok) this.listeners.push([type, listener]);
+    return ok;
+  }
+
+  off(type, listener) {
+    this.listeners = this.listeners.filter(([t, f]) => t !== type || f !== listener);
+  }
+
+  /** Calls the listeners of `type` with `{type, [k]: v, [k2]: v2}`; a throwing one is ignored. */
+  emit(type, k, v, k2, v2) {
+    const event = { type, [k]: v };
+    if (k2) event[k2] = v2;
+    // Read afresh at each step: a listener may add or remove listeners.
+    for (let i = 0; i < this.listeners.length; i++) {
+      const [t, f] = this.listeners[i];
+      if (t === type) {
+        try {
+          f(event);
+        } catch {}
+      }
+    }
+  }
+}

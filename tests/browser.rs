@@ -467,7 +467,7 @@ extern "C" {
 }
 
 async fn run(name: &str) {
-    let probe = AuthClient::new(JsValue::UNDEFINED).expect("default options are valid");
+    let probe = AuthClient::new(&JsValue::UNDEFINED).expect("default options are valid");
     if let Err(e) = JsFuture::from(run_scenario(name, probe.into())).await {
         let message = js_sys::Reflect::get(&e, &"message".into())
             .ok()

@@ -10,7 +10,9 @@
 
 use silent_refresh::core::b64;
 use silent_refresh::core::claims::{read_times, read_times_json, ClaimsError};
-use silent_refresh::core::server::http::{bearer, cookie, form_decode, BodyKind, Params, COOKIE_NAME};
+use silent_refresh::core::server::http::{
+    bearer, cookie, form_decode, BodyKind, Params, COOKIE_NAME,
+};
 use silent_refresh::core::server::token::RefreshToken;
 use silent_refresh::core::server::AuthError;
 use std::fs;
@@ -64,6 +66,9 @@ fn duplicate_member_before_a_syntax_error() {
 /// a JWT at all (`ERR_JWT_MALFORMED`), while the empty payload JSON is a bad payload.
 #[test]
 fn empty_payload_segment() {
-    assert_eq!(read_times("eyJhbGciOiJFZERTQSJ9..c2ln"), Err(ClaimsError::NotAJwt));
+    assert_eq!(
+        read_times("eyJhbGciOiJFZERTQSJ9..c2ln"),
+        Err(ClaimsError::NotAJwt)
+    );
     assert_eq!(read_times_json(b""), None);
 }

@@ -9,7 +9,9 @@ use silent_refresh::core::b64;
 fuzz_target!(|data: &[u8]| {
     let text = b64::encode(data);
     assert_eq!(text.len(), (data.len() * 4).div_ceil(3));
-    assert!(text.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    assert!(text
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
     assert_eq!(b64::decode(&text).as_deref(), Some(data));
     if let Ok(s) = std::str::from_utf8(data) {
         if let Some(bytes) = b64::decode(s) {

@@ -12,7 +12,9 @@ use silent_refresh::core::server::http::{
 use silent_refresh::core::server::{AuthError, Config};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(header) = std::str::from_utf8(data) else { return };
+    let Ok(header) = std::str::from_utf8(data) else {
+        return;
+    };
     // The first line of the input, when there are two, names the cookie; else the real name.
     let (name, header) = match header.split_once('\n') {
         Some((n, h)) if !n.contains(['=', ';']) && !n.trim().is_empty() && n.trim() == n => (n, h),
@@ -23,8 +25,15 @@ fuzz_target!(|data: &[u8]| {
             assert!(header.len() <= MAX_HEADER_LEN);
             assert!(!value.contains(';') && header.contains(value));
             // Without surrounding quotes or spaces a value reads back as itself.
-            if !value.is_empty() && value.trim() == value && !value.starts_with('"') && !value.ends_with('"') {
-                assert_eq!(cookie(Some(&format!("{name}={value}")), name), Ok(Some(value)));
+            if !value.is_empty()
+                && value.trim() == value
+                && !value.starts_with('"')
+                && !value.ends_with('"')
+            {
+                assert_eq!(
+                    cookie(Some(&format!("{name}={value}")), name),
+                    Ok(Some(value))
+                );
             }
         }
         Ok(None) => assert!(header.len() <= MAX_HEADER_LEN),

@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
             let mut again = Vec::new();
             for name in &names {
                 assert!(!name.is_empty(), "empty parameter name accepted");
-                let value = params.str(name).expect("form values are strings").expect("present");
+                let value = params
+                    .str(name)
+                    .expect("form values are strings")
+                    .expect("present");
                 again.push(format!("{}={}", encode(name), encode(value)));
             }
             let reparsed = Params::parse(BodyKind::Form, again.join("&").as_bytes())
@@ -45,6 +48,10 @@ fuzz_target!(|data: &[u8]| {
         Err(other) => panic!("unexpected error {other:?}"),
     }
     let text = String::from_utf8_lossy(data);
-    assert_eq!(form_decode(&encode(&text)).as_deref(), Ok(&*text), "form_decode(encode(s)) != s");
+    assert_eq!(
+        form_decode(&encode(&text)).as_deref(),
+        Ok(&*text),
+        "form_decode(encode(s)) != s"
+    );
     let _ = form_decode(&text);
 });

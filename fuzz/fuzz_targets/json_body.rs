@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     match ours {
         Ok(params) => {
             let map = reference.expect("accepted a body serde_json refuses as an object");
-            assert!(params.names().eq(map.keys().map(String::as_str)), "member names differ");
+            assert!(
+                params.names().eq(map.keys().map(String::as_str)),
+                "member names differ"
+            );
             for (name, value) in &map {
                 match value {
                     Value::Null => assert_eq!(params.str(name), Ok(None)),
@@ -39,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
             // an object it reads is a duplicate. (A duplicate may also be reported for a body
             // whose syntax breaks after it: still 400 invalid_request.)
             if reference.is_ok() {
-                assert_eq!(why, "duplicated parameter", "refused an object serde_json reads");
+                assert_eq!(
+                    why, "duplicated parameter",
+                    "refused an object serde_json reads"
+                );
             }
         }
         Err(other) => panic!("unexpected error {other:?}"),

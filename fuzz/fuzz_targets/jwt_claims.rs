@@ -40,7 +40,9 @@ impl<'de> serde::Deserialize<'de> for Members {
 fn expected(json: &[u8]) -> Option<TokenTimes> {
     // `\u` escapes can spell a claim name the reader compares raw; nesting beyond its limit is
     // refused by design (both documented in src/core/claims.rs).
-    if json.windows(2).any(|w| w == b"\\u") || json.iter().filter(|&&c| c == b'[' || c == b'{').count() > 32 {
+    if json.windows(2).any(|w| w == b"\\u")
+        || json.iter().filter(|&&c| c == b'[' || c == b'{').count() > 32
+    {
         return None;
     }
     let Members(members) = serde_json::from_slice(json).ok()?;
@@ -73,9 +75,17 @@ fuzz_target!(|data: &[u8]| {
     let token = format!("eyJhbGciOiJFZERTQSJ9.{}.c2ln", b64::encode(data));
     let via_token = read_times(&token);
     if data.is_empty() {
-        assert_eq!(via_token, Err(ClaimsError::NotAJwt), "empty payload segment");
+        assert_eq!(
+            via_token,
+            Err(ClaimsError::NotAJwt),
+            "empty payload segment"
+        );
     } else if token.len() <= silent_refresh::core::claims::MAX_TOKEN_LEN {
-        assert_eq!(via_token.ok(), payload, "token and payload read differently");
+        assert_eq!(
+            via_token.ok(),
+            payload,
+            "token and payload read differently"
+        );
         if payload.is_none() {
             assert_eq!(via_token, Err(ClaimsError::BadPayload));
         }

@@ -11,7 +11,9 @@ use silent_refresh::core::server::token::{RefreshToken, TOKEN_LEN};
 use silent_refresh::core::server::AuthError;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     for candidate in [text.to_string(), format!("srt_{text}")] {
         match RefreshToken::parse(&candidate) {
             Ok(token) => {

@@ -1,6 +1,6 @@
 // Plumbing of the browser adapter (src/browser/host.rs binds it). It reads the options object,
 // builds the client's requests, wires timers, page events, the BroadcastChannel, the Web Lock,
-// storage and event listeners, and reports every callback to Rust as `dispatch(tag, a, b)`.
+// storage and event listeners, and reports every callback to Rust as `dispatch(tag, value)`.
 // It decides nothing: what to send, when, and what a result means is decided in Rust.
 // Written in JS because JS source is far smaller than the same calls compiled to wasm.
 
@@ -13,6 +13,9 @@ export function header(response, name) {
     return response.headers.get(name);
   } catch {}
 }
+
+/** `new Request(input, init)`. */
+export const request = (input, init) => new Request(input, init);
 
 /** An `Error` with a stable `.code` (and the HTTP `.status` that caused it, if any). */
 export function error(code, message, status) {
@@ -60,26 +63,21 @@ export class Host {
     this.name = o.channelName;
     this.key = this.name + ":refresh_token";
     this.mode = o.mode;
-    this.timeout = o.requestTimeout;
     if (typeof this.fetch != "function" || typeof this.crossTab != "boolean" || typeof this.name != "string"
       || !(this.storage === undefined || (typeof this.storage == "object"))) ok = false;
     const locks = this.crossTab && globalThis.navigator?.locks;
     this.locks = typeof locks == "object" && locks !== null ? locks : undefined;
-    /** What Rust validates and reads: the durations, the mode, the lock, and `ok`. */
+    /** What Rust validates and reads: 0-4 the durations, 5 the mode, 6 whether there is a lock, 7 `ok`. */
     this.options = [o.refreshMargin, o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute,
       o.requestTimeout, o.mode, !!this.locks, ok];
     this.deferred = new Map();
     this.listeners = [];
   }
 
-  /** The option at `i` of `this.options`. */
-  option(i) {
-    return this.options[i];
-  }
-
-  /** Starts listening: wake-up events, the channel. `dispatch(tag, a, b)` is Rust's. */
-  open(dispatch) {
+  /** Starts listening: wake-up events, the channel. `dispatch(tag, value)` is Rust's. */
+  open(dispatch, timeout) {
     this.dispatch = dispatch;
+    this.timeout = timeout;
     this.wake = (e) => (e.type != "visibilitychange" || document.visibilityState == "visible")
       && dispatch(1, e.type == "online");
     if (this.crossTab) {
@@ -133,14 +131,19 @@ export class Host {
     this.then(id, value);
   }
 
-  /** Sends `request` with the configured fetch (with the access token, unless `undefined`). */
-  send(id, request, access) {
+  /**
+   * Sends `request` with the configured fetch for `id`, with the access token unless `undefined`;
+   * if `keep`, returns a clone made first, for the replay (a body can be sent only once).
+   */
+  send(id, request, access, keep) {
+    const spare = keep ? request.clone() : undefined;
     if (access !== undefined) {
       try {
         request.headers.set("Authorization", "Bearer " + access);
       } catch {}
     }
     this.run(id, () => this.fetch.call(globalThis, request));
+    return spare;
   }
 
   /**
@@ -212,15 +215,15 @@ export class Host {
     this.channel?.postMessage(type == "logout" ? { type } : { type, access, lifetime, remaining, refresh });
   }
 
-  /** `on(type, listener)`; false for an unknown type or a listener that is not a function. */
-  on(type, listener) {
+  /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */
+  listen(add, type, listener) {
+    if (!add) {
+      this.listeners = this.listeners.filter(([t, f]) => t !== type || f !== listener);
+      return true;
+    }
     const ok = ["refresh", "expired", "error", "logout"].includes(type) && typeof listener == "function";
     if (ok) this.listeners.push([type, listener]);
     return ok;
-  }
-
-  off(type, listener) {
-    this.listeners = this.listeners.filter(([t, f]) => t !== type || f !== listener);
   }
 
   /** Calls the listeners of `type` with `{type, [k]: v, [k2]: v2}`; a throwing one is ignored. */

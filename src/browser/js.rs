@@ -1,50 +1,100 @@
-//! The few JavaScript primitives the adapter is built on.
+//! The JavaScript the adapter is built on: the plumbing in `glue.js` (one [`Host`] per client),
+//! and a few globals.
 //!
-//! Every browser API is reached through `Reflect.get`/`Reflect.set`, `Reflect.apply` and
-//! `Reflect.construct` with argument arrays from `Array.of`, rather than through one typed
-//! `web-sys` binding per method: each binding costs an import in the wasm and a shim in the JS
-//! glue, and the package must stay under 20 KB. The price is the loss of static typing at this
-//! boundary, which these helpers confine to one file.
+//! Building request objects and headers, URL checks, event objects, listener, timer, channel,
+//! lock and storage wiring are JavaScript in `glue.js`, called here with few arguments: JS source
+//! is far smaller than the same `Reflect` calls compiled to wasm, and the package must stay under
+//! 20 KB. What to do, and what a result means, stays in Rust (`runtime` and the core).
+
+use alloc::string::String;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::core::client::ErrorCode;
 
+#[wasm_bindgen(module = "/src/browser/glue.js")]
+extern "C" {
+    /// The JS side of one client: settings, listeners, timer, channel, pending promises.
+    pub type Host;
+    /// Reads the options object (see `Host.options` in `glue.js`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue) -> Host;
+    /// Starts listening (page events, channel); every callback calls `dispatch(tag, value)`.
+    #[wasm_bindgen(method)]
+    pub fn open(this: &Host, dispatch: &JsValue, timeout_ms: f64);
+    /// Removes every timer, listener and channel and rejects the pending promises with `error`.
+    #[wasm_bindgen(method)]
+    pub fn close(this: &Host, error: &JsValue);
+    /// A promise for operation `id`.
+    #[wasm_bindgen(method)]
+    pub fn defer(this: &Host, id: u32) -> JsValue;
+    /// Settles the promise of `id` (resolves if `ok`).
+    #[wasm_bindgen(method)]
+    pub fn settle(this: &Host, id: u32, ok: bool, value: &JsValue);
+    /// Reports the settlement of `value` to operation `id`.
+    #[wasm_bindgen(method)]
+    pub fn then(this: &Host, id: u32, value: &JsValue);
+    /// Fetches `request` for `id`, with `Authorization: Bearer <access>` unless `undefined`;
+    /// if `spare`, returns a clone made first, for the replay (a body can be sent only once).
+    #[wasm_bindgen(method, catch)]
+    pub fn send(
+        this: &Host,
+        id: u32,
+        request: &JsValue,
+        access: &JsValue,
+        spare: bool,
+    ) -> Result<JsValue, JsValue>;
+    /// POSTs to endpoint `which` for `id` (login: `a`, `b` the credentials; else `a` the refresh
+    /// token or `undefined`); returns the timeout's signal.
+    #[wasm_bindgen(method)]
+    pub fn post(this: &Host, id: u32, which: u32, a: &JsValue, b: &JsValue) -> JsValue;
+    /// Reads `response`'s body as JSON for `id`.
+    #[wasm_bindgen(method)]
+    pub fn json(this: &Host, id: u32, response: &JsValue);
+    /// Whether `fetch` attaches the token to `request` (bearer origin, not an endpoint, no
+    /// `Authorization` of the caller's).
+    #[wasm_bindgen(method)]
+    pub fn manages(this: &Host, request: &JsValue) -> bool;
+    /// Storage operation `op` (0 get, 1 set, 2 remove) for `id`; false without a storage.
+    #[wasm_bindgen(method)]
+    pub fn store(this: &Host, id: u32, op: u32, value: &JsValue) -> bool;
+    /// Requests the Web Lock for flight `id`, held until `settle(id, ..)`.
+    #[wasm_bindgen(method)]
+    pub fn lock(this: &Host, id: u32);
+    /// Arms the timer in `ms` (cleared if negative).
+    #[wasm_bindgen(method)]
+    pub fn arm(this: &Host, ms: f64);
+    /// Posts a `token` or `logout` message to the other tabs.
+    #[wasm_bindgen(method)]
+    pub fn tell(
+        this: &Host,
+        kind: &str,
+        access: &JsValue,
+        lifetime: Option<f64>,
+        remaining: Option<f64>,
+        refresh: &JsValue,
+    );
+    /// Adds (`add`) a listener, or removes one; false for an unknown event type or a
+    /// non-function (when adding).
+    #[wasm_bindgen(method)]
+    pub fn listen(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
+    /// Calls the listeners of `kind` with `{type: kind, [k]: v, [k2]: v2}`.
+    #[wasm_bindgen(method)]
+    pub fn emit(this: &Host, kind: &str, k: &str, v: &JsValue, k2: &str, v2: &JsValue);
+    /// `target[key]`.
+    pub fn get(target: &JsValue, key: &str) -> JsValue;
+    /// A response header (`undefined` if absent or not a response).
+    pub fn header(response: &JsValue, name: &str) -> JsValue;
+    /// `new Request(input, init)`.
+    #[wasm_bindgen(catch)]
+    pub fn request(input: &JsValue, init: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = error)]
+    fn js_error(code: &str, message: &str, status: Option<u16>) -> JsValue;
+}
+
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
-    static GLOBAL: JsValue;
-    #[wasm_bindgen(js_namespace = Reflect, js_name = get, catch)]
-    fn reflect_get(target: &JsValue, key: &JsValue) -> Result<JsValue, JsValue>;
-    /// `Object(value)`: the value itself for objects, a wrapper for primitives, `{}` for
-    /// `undefined` and `null`; so that `Reflect.get` works on strings and never throws.
-    #[wasm_bindgen(js_name = Object)]
-    fn to_object(value: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_namespace = Reflect, js_name = set, catch)]
-    fn reflect_set(target: &JsValue, key: &JsValue, value: &JsValue) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_namespace = Reflect, js_name = apply, catch)]
-    fn reflect_apply(f: &JsValue, this: &JsValue, args: &JsValue) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_namespace = Reflect, js_name = construct, catch)]
-    fn reflect_construct(f: &JsValue, args: &JsValue) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(js_namespace = Array, js_name = of)]
-    fn args(a: &JsValue, b: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_namespace = JSON, js_name = stringify)]
-    fn stringify(value: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_namespace = JSON, js_name = parse)]
-    fn json_parse(text: &str) -> JsValue;
-    /// A JavaScript string.
-    type Text;
-    #[wasm_bindgen(method, structural, js_name = concat)]
-    fn js_concat(this: &Text, other: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_namespace = Object, js_name = assign)]
-    fn object_assign(target: &JsValue, source: &JsValue) -> JsValue;
-    /// `setTimeout(handler, ms)`.
-    #[wasm_bindgen(js_name = setTimeout)]
-    pub fn set_timeout(handler: &JsValue, ms: f64) -> JsValue;
-    /// `clearTimeout(id)`.
-    #[wasm_bindgen(js_name = clearTimeout)]
-    pub fn clear_timeout(id: &JsValue);
     /// `performance.now()`.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     pub fn performance_now() -> f64;
@@ -54,125 +104,39 @@ extern "C" {
     /// `Math.random()`.
     #[wasm_bindgen(js_namespace = Math, js_name = random)]
     pub fn random() -> f64;
+    /// A JavaScript string.
+    type Text;
+    #[wasm_bindgen(method, getter)]
+    fn length(this: &Text) -> u32;
+    #[wasm_bindgen(method, js_name = charCodeAt)]
+    fn char_code_at(this: &Text, index: u32) -> u32;
+}
+
+/// A JavaScript string as a Rust `String` (`None` if `value` is not a string).
+///
+/// Read one UTF-16 unit at a time (a surrogate becomes U+FFFD) rather than with
+/// `JsValue::as_string`, whose UTF-8 encoding glue in JS and wasm costs more than this whole
+/// function. The strings read are short and ASCII: a JWT, an `error` code, `Retry-After`, the mode.
+pub fn text(value: &JsValue) -> Option<String> {
+    if !value.is_string() {
+        return None;
+    }
+    let text: &Text = value.unchecked_ref();
+    let units = (0..text.length()).map(|i| text.char_code_at(i));
+    Some(units.map(|u| char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
 }
 
 /// `undefined`.
 pub const U: JsValue = JsValue::UNDEFINED;
 
-/// `globalThis`.
-pub fn global() -> JsValue {
-    GLOBAL.with(JsValue::clone)
-}
-
-/// `target[key]`; `undefined` for `undefined` and `null` targets or if a getter throws.
-#[inline(never)]
-pub fn get(target: &JsValue, key: &str) -> JsValue {
-    reflect_get(&to_object(target), &JsValue::from_str(key)).unwrap_or(U)
-}
-
-/// `target[index]`.
-#[inline(never)]
-pub fn at(target: &JsValue, index: u32) -> JsValue {
-    reflect_get(&to_object(target), &JsValue::from(index)).unwrap_or(U)
-}
-
-/// `globalThis[key]`.
-#[inline(never)]
-pub fn global_get(key: &str) -> JsValue {
-    get(&global(), key)
-}
-
-/// `target[key] = value` (ignored if `target` is not an object).
-#[inline(never)]
-pub fn set(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = reflect_set(target, &JsValue::from_str(key), value);
-}
-
-/// A new plain object.
-#[inline(never)]
-pub fn object() -> JsValue {
-    reflect_construct(&global_get("Object"), &args(&U, &U)).unwrap_or(U)
-}
-
-/// `f.call(this, a, b)` (pass `U` for missing arguments; only for functions that ignore an
-/// extra `undefined`, which excludes variadic ones such as `String.prototype.concat`).
-#[inline(never)]
-pub fn apply(f: &JsValue, this: &JsValue, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
-    reflect_apply(f, this, &args(a, b))
-}
-
-/// `target[name](a, b)`; `Err` if that is not a function or it throws.
-#[inline(never)]
-pub fn call(target: &JsValue, name: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
-    apply(&get(target, name), target, a, b)
-}
-
-/// `new globalThis[name](a, b)`.
-#[inline(never)]
-pub fn construct(name: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
-    reflect_construct(&global_get(name), &args(a, b))
-}
-
-/// A new object from a JSON template (cheaper than a `set` per member).
-#[inline(never)]
-pub fn template(json: &str) -> JsValue {
-    json_parse(json)
-}
-
-/// `Object.assign(target, source)`.
-#[inline(never)]
-pub fn assign(target: &JsValue, source: &JsValue) -> JsValue {
-    object_assign(target, source)
-}
-
-/// `a.concat(b)` for strings (`call` would pass a second, `undefined`, argument, and
-/// `concat` would append it).
-#[inline(never)]
-pub fn concat(a: &JsValue, b: &JsValue) -> JsValue {
-    a.unchecked_ref::<Text>().js_concat(b)
-}
-
-/// `JSON.stringify(value)`.
-#[inline(never)]
-pub fn json(value: &JsValue) -> JsValue {
-    stringify(value)
-}
-
-/// `f.bind(null, tag)`: a function that calls `f(tag, ...args)`.
-#[inline(never)]
-pub fn bind(f: &JsValue, tag: u32) -> JsValue {
-    call(f, "bind", &JsValue::NULL, &JsValue::from(tag)).unwrap_or(U)
-}
-
-/// A promise settled like `result`: `Promise.resolve(value)` or `Promise.reject(error)`.
-#[inline(never)]
-pub fn settled(result: Result<JsValue, JsValue>) -> JsValue {
-    let promise = global_get("Promise");
-    let r = match result {
-        Ok(v) => call(&promise, "resolve", &v, &U),
-        Err(e) => call(&promise, "reject", &e, &U),
-    };
-    r.unwrap_or(U)
-}
-
-/// A number as a JavaScript value.
-#[inline(never)]
-pub fn num(value: f64) -> JsValue {
-    JsValue::from_f64(value)
-}
-
 /// An `Error` whose `.code` is the stable code (see [`ErrorCode`]).
 #[inline(never)]
 pub fn error(code: ErrorCode) -> JsValue {
-    let e = construct("Error", &code.message().into(), &U).unwrap_or(U);
-    set(&e, "code", &code.code().into());
-    e
+    js_error(code.code(), code.message(), None)
 }
 
 /// Like [`error`], with the HTTP `.status` that caused it.
 #[inline(never)]
 pub fn http_error(code: ErrorCode, status: u16) -> JsValue {
-    let e = error(code);
-    set(&e, "status", &num(f64::from(status)));
-    e
+    js_error(code.code(), code.message(), Some(status))
 }

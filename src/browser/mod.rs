@@ -3,7 +3,7 @@
 //! A thin layer: `options` reads the JS options object once into the core's config,
 //! `runtime` turns fetch, timers, Web Locks, BroadcastChannel, storage and page events into
 //! calls of the core's [`Engine`](crate::core::client::Engine) and carries out what it decides,
-//! `js` holds the few JavaScript primitives everything is built on. This file only declares
+//! `js` binds the JavaScript plumbing (`glue.js`) everything is built on. This file only declares
 //! the JavaScript surface and its TypeScript types.
 //!
 //! ```js
@@ -22,7 +22,7 @@ mod js;
 mod options;
 mod runtime;
 
-use std::rc::Rc;
+use alloc::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
@@ -34,6 +34,14 @@ use runtime::Inner;
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
+/// The package's panic handler: a trap, without formatting the message (that would pull
+/// `core::fmt` into the wasm). Panics are bugs; a trap surfaces as a `RuntimeError` in JS.
+#[cfg(all(feature = "pkg", target_arch = "wasm32"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
@@ -132,9 +140,9 @@ impl AuthClient {
     /// Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_optional_param_type = "AuthClientOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "AuthClientOptions")] options: &JsValue,
     ) -> Result<AuthClient, JsValue> {
-        let (config, settings) = options::parse(&options)?;
+        let (config, settings) = options::parse(options)?;
         Ok(AuthClient {
             inner: Inner::new(config, settings),
         })
@@ -144,19 +152,19 @@ impl AuthClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn login(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] username: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string")] password: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] username: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string")] password: &JsValue,
     ) -> JsValue {
-        self.inner.login(&username, &password)
+        self.inner.login(username, password)
     }
 
     /// Starts a session from a token response obtained elsewhere (e.g. a server-side login).
     #[wasm_bindgen(js_name = setSession)]
     pub fn set_session(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "TokenResponse")] tokens: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "TokenResponse")] tokens: &JsValue,
     ) -> Result<(), JsValue> {
-        self.inner.set_session(&tokens)
+        self.inner.set_session(tokens)
     }
 
     /// Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
@@ -171,10 +179,10 @@ impl AuthClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
     pub fn fetch(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: &JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: &JsValue,
     ) -> JsValue {
-        self.inner.fetch(&input, &init)
+        self.inner.fetch(input, init)
     }
 
     /// Refreshes now (joining a refresh in flight); resolves once a new token is held.
@@ -193,19 +201,19 @@ impl AuthClient {
     /// Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
     pub fn on(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: &JsValue,
     ) -> Result<(), JsValue> {
-        self.inner.on(&kind, listener)
+        self.inner.on(kind, listener)
     }
 
     /// Removes a listener added with `on`.
     pub fn off(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: &JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: &JsValue,
     ) {
-        self.inner.off(&kind, &listener);
+        self.inner.off(kind, listener);
     }
 
     /// Removes every timer, listener and channel; the session is dropped from memory (a stored

@@ -90,7 +90,7 @@ pub fn error_code(failure: &Failure) -> ErrorCode {
 /// [`MAX_RETRY_AFTER_MS`]. HTTP-dates are not honoured (they would need the wall clock, which
 /// the client deliberately ignores) and yield `None`.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
-    let digits = value.trim();
+    let digits = value.trim_ascii();
     if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

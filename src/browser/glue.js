@@ -7,15 +7,8 @@
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
 export const get = (target, key) => target?.[key];
 
-/** A response header, or `undefined`. */
-export function header(response, name) {
-  try {
-    return response.headers.get(name);
-  } catch {}
-}
-
-/** `new Request(input, init)`. */
-export const request = (input, init) => new Request(input, init);
+/** `value` if it is a number, else `NaN`. */
+export const number = (value) => (typeof value == "number" ? value : NaN);
 
 /** An `Error` with a stable `.code` (and the HTTP `.status` that caused it, if any). */
 export function error(code, message, status) {
@@ -24,6 +17,9 @@ export function error(code, message, status) {
   if (status !== undefined) e.status = status;
   return e;
 }
+
+/** The events, by the index Rust uses. */
+const EVENTS = ["refresh", "expired", "error", "logout"];
 
 /** Adds or removes (`method`) the wake-up listener `h`. */
 function wake(method, h) {
@@ -83,7 +79,9 @@ export class Host {
     if (this.crossTab) {
       try {
         this.channel = new BroadcastChannel(this.name);
-        this.channel.onmessage = (e) => dispatch(2, e.data);
+        // 2: a token (`access` a string), 3: a logout; anything else is not ours.
+        this.channel.onmessage = ({ data }) => data?.type == "logout" ? dispatch(3)
+          : data?.type == "token" && typeof data.access == "string" && dispatch(2, data);
       } catch {}
     }
     wake("addEventListener", this.wake);
@@ -171,29 +169,35 @@ export class Host {
     return init.signal;
   }
 
-  /** Reads a response body as JSON for operation `id`. */
+  /** Reads a response body as JSON for operation `id`; returns its `Retry-After` header, if any. */
   json(id, response) {
     this.run(id, () => response.json());
+    try {
+      return response.headers.get("retry-after");
+    } catch {}
   }
 
   /**
-   * Whether `request` goes to a bearer origin, not to one of the client's endpoints (compared
-   * exactly, query and fragment ignored, so `/auth/logout-all` is not `/auth/logout`), and
-   * without an `Authorization` set by the caller.
+   * `fetch(input, init)` as `id`: the request if the client manages it: addressed to a bearer
+   * origin, not to one of the client's endpoints (compared exactly, query and fragment ignored,
+   * so `/auth/logout-all` is not `/auth/logout`), without an `Authorization` set by the caller.
+   * Any other request is sent as it is, and `undefined` returned.
    */
-  manages(request) {
+  request(id, input, init) {
+    const request = new Request(input, init);
     const url = new URL(request.url);
-    return this.origins.some((o) => request.url.startsWith(o))
+    if (this.origins.some((o) => request.url.startsWith(o))
       && !this.endpoints.includes(url.origin + url.pathname)
-      && !request.headers.has("authorization");
+      && !request.headers.has("authorization")) return request;
+    this.send(id, request);
   }
 
   /** Storage operation `op` (0 get, 1 set to `value`, 2 remove) for `id`; false without storage. */
   store(id, op, value) {
     const s = this.storage;
     if (s === undefined) return false;
-    // Web Storage (`localStorage`) names, or the get/set/remove of a custom object.
-    const name = (typeof s.getItem == "function" ? ["getItem", "setItem", "removeItem"] : ["get", "set", "remove"])[op];
+    // The get/set/remove of a custom object, or Web Storage's (`localStorage`) getItem/setItem/removeItem.
+    const name = ["get", "set", "remove"][op] + (typeof s.getItem == "function" ? "Item" : "");
     this.run(id, () => s[name](this.key, value));
     return true;
   }
@@ -210,9 +214,10 @@ export class Host {
     this.timer = ms < 0 ? undefined : setTimeout(() => this.dispatch(0), ms);
   }
 
-  /** Posts `{type, access, lifetime, remaining, refresh}` (or `{type}` for "logout") to the other tabs. */
-  tell(type, access, lifetime, remaining, refresh) {
-    this.channel?.postMessage(type == "logout" ? { type } : { type, access, lifetime, remaining, refresh });
+  /** Posts `{type: "token", access, lifetime, remaining, refresh}` to the other tabs, or `{type: "logout"}`. */
+  tell(access, lifetime, remaining, refresh) {
+    this.channel?.postMessage(access === undefined ? { type: "logout" }
+      : { type: "token", access, lifetime, remaining, refresh });
   }
 
   /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */
@@ -221,15 +226,16 @@ export class Host {
       this.listeners = this.listeners.filter(([t, f]) => t !== type || f !== listener);
       return true;
     }
-    const ok = ["refresh", "expired", "error", "logout"].includes(type) && typeof listener == "function";
+    const ok = EVENTS.includes(type) && typeof listener == "function";
     if (ok) this.listeners.push([type, listener]);
     return ok;
   }
 
-  /** Calls the listeners of `type` with `{type, [k]: v, [k2]: v2}`; a throwing one is ignored. */
-  emit(type, k, v, k2, v2) {
-    const event = { type, [k]: v };
-    if (k2) event[k2] = v2;
+  /** Calls the listeners of event `kind` (see `emit` in js.rs) with its event object; a throwing one is ignored. */
+  emit(kind, a, b) {
+    const type = EVENTS[kind];
+    const event = [{ type, source: a, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
+      { type, source: a }][kind];
     // Read afresh at each step: a listener may add or remove listeners.
     for (let i = 0; i < this.listeners.length; i++) {
       const [t, f] = this.listeners[i];

@@ -49,13 +49,19 @@ extern "C" {
     /// token or `undefined`); returns the timeout's signal.
     #[wasm_bindgen(method)]
     pub fn post(this: &Host, id: u32, which: u32, a: &JsValue, b: &JsValue) -> JsValue;
-    /// Reads `response`'s body as JSON for `id`.
+    /// Reads `response`'s body as JSON for `id`; returns its `Retry-After` header, if any.
     #[wasm_bindgen(method)]
-    pub fn json(this: &Host, id: u32, response: &JsValue);
-    /// Whether `fetch` attaches the token to `request` (bearer origin, not an endpoint, no
-    /// `Authorization` of the caller's).
-    #[wasm_bindgen(method)]
-    pub fn manages(this: &Host, request: &JsValue) -> bool;
+    pub fn json(this: &Host, id: u32, response: &JsValue) -> JsValue;
+    /// `fetch(input, init)` as operation `id`: `new Request(input, init)` (or what it throws),
+    /// if the client attaches the token to it (bearer origin, not an endpoint, no
+    /// `Authorization` of the caller's); else it is sent as it is, and `undefined` returned.
+    #[wasm_bindgen(method, catch)]
+    pub fn request(
+        this: &Host,
+        id: u32,
+        input: &JsValue,
+        init: &JsValue,
+    ) -> Result<JsValue, JsValue>;
     /// Storage operation `op` (0 get, 1 set, 2 remove) for `id`; false without a storage.
     #[wasm_bindgen(method)]
     pub fn store(this: &Host, id: u32, op: u32, value: &JsValue) -> bool;
@@ -65,11 +71,10 @@ extern "C" {
     /// Arms the timer in `ms` (cleared if negative).
     #[wasm_bindgen(method)]
     pub fn arm(this: &Host, ms: f64);
-    /// Posts a `token` or `logout` message to the other tabs.
+    /// Posts a `token` message to the other tabs, or `logout` if `access` is `undefined`.
     #[wasm_bindgen(method)]
     pub fn tell(
         this: &Host,
-        kind: &str,
         access: &JsValue,
         lifetime: Option<f64>,
         remaining: Option<f64>,
@@ -79,16 +84,15 @@ extern "C" {
     /// non-function (when adding).
     #[wasm_bindgen(method)]
     pub fn listen(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
-    /// Calls the listeners of `kind` with `{type: kind, [k]: v, [k2]: v2}`.
+    /// Calls the listeners of event `kind` (0 `refresh` with `{source: a, expiresAt: b}`,
+    /// 1 `expired` with `{error: a}`, 2 `error` with `{error: a, retryIn: b}`, 3 `logout` with
+    /// `{source: a}`).
     #[wasm_bindgen(method)]
-    pub fn emit(this: &Host, kind: &str, k: &str, v: &JsValue, k2: &str, v2: &JsValue);
+    pub fn emit(this: &Host, kind: u32, a: &JsValue, b: &JsValue);
     /// `target[key]`.
     pub fn get(target: &JsValue, key: &str) -> JsValue;
-    /// A response header (`undefined` if absent or not a response).
-    pub fn header(response: &JsValue, name: &str) -> JsValue;
-    /// `new Request(input, init)`.
-    #[wasm_bindgen(catch)]
-    pub fn request(input: &JsValue, init: &JsValue) -> Result<JsValue, JsValue>;
+    /// `value` if it is a number, else `NaN` (cheaper in glue than `JsValue::as_f64`).
+    pub fn number(value: &JsValue) -> f64;
     #[wasm_bindgen(js_name = error)]
     fn js_error(code: &str, message: &str, status: Option<u16>) -> JsValue;
 }
@@ -112,18 +116,23 @@ extern "C" {
     fn char_code_at(this: &Text, index: u32) -> u32;
 }
 
-/// A JavaScript string as a Rust `String` (`None` if `value` is not a string).
+/// A JavaScript string as a Rust `String` (`None` if `value` is not a string), with every
+/// non-ASCII character replaced by U+001A SUBSTITUTE.
 ///
-/// Read one UTF-16 unit at a time (a surrogate becomes U+FFFD) rather than with
-/// `JsValue::as_string`, whose UTF-8 encoding glue in JS and wasm costs more than this whole
-/// function. The strings read are short and ASCII: a JWT, an `error` code, `Retry-After`, the mode.
+/// Read one UTF-16 unit at a time rather than with `JsValue::as_string`, whose UTF-8 encoding
+/// glue in JS and wasm costs more than this function. The strings read are ASCII by definition:
+/// a JWT, an OAuth `error` code, `Retry-After`, the mode; a substitute never matches one.
 pub fn text(value: &JsValue) -> Option<String> {
     if !value.is_string() {
         return None;
     }
     let text: &Text = value.unchecked_ref();
-    let units = (0..text.length()).map(|i| text.char_code_at(i));
-    Some(units.map(|u| char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER)).collect())
+    let ascii = |unit: u32| char::from(if unit < 0x80 { unit as u8 } else { 0x1a });
+    Some(
+        (0..text.length())
+            .map(|i| ascii(text.char_code_at(i)))
+            .collect(),
+    )
 }
 
 /// `undefined`.

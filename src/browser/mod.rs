@@ -37,7 +37,7 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 
 /// The package's panic handler: a trap, without formatting the message (that would pull
 /// `core::fmt` into the wasm). Panics are bugs; a trap surfaces as a `RuntimeError` in JS.
-#[cfg(all(feature = "pkg", target_arch = "wasm32"))]
+#[cfg(all(feature = "pkg", not(feature = "server"), target_arch = "wasm32"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()

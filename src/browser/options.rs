@@ -8,7 +8,7 @@ use core::cell::Cell;
 
 use wasm_bindgen::JsValue;
 
-use crate::browser::js::{error, get, text, Host};
+use crate::browser::js::{error, get, number, text, Host};
 use crate::core::client::{ClientConfig, ErrorCode, Transport};
 
 /// The adapter's settings; see `AuthClientOptions` in the TypeScript declarations.
@@ -29,8 +29,8 @@ pub fn parse(options: &JsValue) -> Result<(ClientConfig, Settings), JsValue> {
     let read = get(&host, "options");
     let option = |i| get(&read, i);
     let bad = Cell::new(option("7") != JsValue::TRUE);
-    let number = |i| match option(i).as_f64() {
-        Some(n) if n >= 0.0 && n.is_finite() => n as u64,
+    let number = |i| match number(&option(i)) {
+        n if n >= 0.0 && n.is_finite() => n as u64,
         _ => {
             bad.set(true);
             0

@@ -20,12 +20,12 @@
 
 use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell};
+use core::cell::{Cell, RefCell, RefMut};
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
 
-use crate::browser::js::{self, error, get, header, http_error, request, text, Host, U};
+use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
 use crate::browser::options::Settings;
 use crate::core::client::classify::{error_code, parse_retry_after};
 use crate::core::client::schedule::lifetime_ms;
@@ -43,6 +43,12 @@ const REJECTED: u32 = 1;
 /// Tags of the client's own callbacks (id 0; 2: a channel message).
 const TIMER: u32 = 0;
 const WAKE: u32 = 1;
+const TOKEN_MESSAGE: u32 = 2;
+/// Events, by their index in `glue.js`.
+const REFRESH: u32 = 0;
+const EXPIRED: u32 = 1;
+const ERROR: u32 = 2;
+const LOGOUT: u32 = 3;
 /// Endpoint indexes.
 const LOGIN: u32 = 0;
 const REFRESH_ENDPOINT: u32 = 1;
@@ -57,9 +63,14 @@ type Dispatcher = Closure<dyn Fn(u32, JsValue)>;
 fn read_tokens(value: &JsValue) -> Option<(JsValue, Option<u64>, JsValue)> {
     let access = get(value, "access_token");
     let token = text(&access).filter(|a| !a.is_empty())?;
-    let lifetime = lifetime_ms(get(value, "expires_in").as_f64(), &token);
+    // NaN (not a number) is no positive lifetime either: the JWT's times are read then.
+    let lifetime = lifetime_ms(Some(number(&get(value, "expires_in"))), &token);
     let refresh = get(value, "refresh_token");
-    Some((access, lifetime, if refresh.is_string() { refresh } else { U }))
+    Some((
+        access,
+        lifetime,
+        if refresh.is_string() { refresh } else { U },
+    ))
 }
 
 /// What an operation is waiting for.
@@ -83,16 +94,20 @@ enum Wait {
 
 /// An asynchronous operation in progress.
 enum Op {
-    /// `auth.fetch(input, init)`.
+    /// `auth.fetch(input, init)`: `request` is the request until it is sent with the token, then
+    /// its spare, for the replay; `reply` the 401 kept while the refresh after it runs; `sent`
+    /// the generation of the token it carried.
     Fetch {
         wait: Wait,
         request: JsValue,
-        spare: JsValue,
+        reply: JsValue,
         sent: u32,
-        first: JsValue,
     },
     /// `login(username, password)`; `status` once the response is in.
-    Login { signal: JsValue, status: Option<u16> },
+    Login {
+        signal: JsValue,
+        status: Option<u16>,
+    },
     /// `logout()`.
     Logout { wait: Wait },
     /// `restore()` and `refresh()` (`restore` tells which).
@@ -129,7 +144,7 @@ pub struct Inner {
     core: RefCell<Engine<JsValue>>,
     clock: Cell<ElapsedClock>,
     /// Body mode: the current refresh token (a string, or `undefined`).
-    refresh_token: RefCell<JsValue>,
+    refresh_token: Cell<JsValue>,
     /// The refresh in flight: its ticket and operation id.
     flight: Cell<Option<(Ticket, u32)>>,
     /// Operations waiting for a flight: (flight id, waiting op id).
@@ -156,7 +171,7 @@ impl Inner {
                 s,
                 core: RefCell::new(Engine::new(config)),
                 clock: Cell::new(ElapsedClock::default()),
-                refresh_token: RefCell::new(U),
+                refresh_token: Cell::new(U),
                 flight: Cell::new(None),
                 waiters: RefCell::new(Vec::new()),
                 ops: RefCell::new(Vec::new()),
@@ -169,6 +184,28 @@ impl Inner {
         me.host().open(me.dispatcher.as_ref(), me.s.timeout_ms);
         me.now();
         me
+    }
+
+    // The state behind `RefCell`s is reached through these helpers rather than `borrow_mut` at
+    // each use: every call site of `borrow_mut` carries its own panic location, which adds up.
+
+    fn engine(&self) -> RefMut<'_, Engine<JsValue>> {
+        self.core.borrow_mut()
+    }
+
+    fn ops(&self) -> RefMut<'_, Vec<(u32, Op)>> {
+        self.ops.borrow_mut()
+    }
+
+    fn waiters(&self) -> RefMut<'_, Vec<(u32, u32)>> {
+        self.waiters.borrow_mut()
+    }
+
+    /// The refresh token (body mode), a string or `undefined`.
+    fn refresh_token(&self) -> JsValue {
+        let token = self.refresh_token.take();
+        self.refresh_token.set(token.clone());
+        token
     }
 
     fn host(&self) -> &Host {
@@ -202,7 +239,7 @@ impl Inner {
     }
 
     fn insert(&self, id: u32, op: Op) {
-        self.ops.borrow_mut().push((id, op));
+        self.ops().push((id, op));
     }
 
     /// Every JavaScript callback lands here.
@@ -213,7 +250,8 @@ impl Inner {
                 _ if self.disposed.get() => {}
                 TIMER => self.on_timer(),
                 WAKE => self.on_wake(value == JsValue::TRUE),
-                _ => self.on_message(&value),
+                TOKEN_MESSAGE => self.on_token_message(&value),
+                _ => self.signed_out("tab"),
             }
             return;
         }
@@ -228,7 +266,7 @@ impl Inner {
     /// Advances operation `id` by one step.
     fn resume(self: &Rc<Self>, id: u32, ev: Ev) {
         let op = {
-            let mut ops = self.ops.borrow_mut();
+            let mut ops = self.ops();
             let Some(i) = ops.iter().position(|o| o.0 == id) else {
                 return;
             };
@@ -238,10 +276,9 @@ impl Inner {
             Op::Fetch {
                 wait,
                 request,
-                spare,
+                reply,
                 sent,
-                first,
-            } => self.fetch_step(id, ev, wait, request, spare, sent, first),
+            } => self.fetch_step(id, ev, wait, request, reply, sent),
             Op::Login { signal, status } => self.login_step(id, ev, signal, status),
             Op::Logout { wait } => self.logout_step(id, ev, wait),
             Op::Begin { wait, restore } => self.begin_step(id, ev, wait, restore),
@@ -274,29 +311,29 @@ impl Inner {
 
     /// Whether a session is held.
     pub fn signed_in(&self) -> bool {
-        self.core.borrow().signed_in()
+        self.engine().signed_in()
     }
 
     /// Expiry of the access token, Unix ms.
     pub fn expires_at(&self) -> Option<f64> {
-        let at = self.core.borrow().expires_at();
+        let at = self.engine().expires_at();
         self.wall(at)
     }
 
     /// Time of the next scheduled refresh (or retry), Unix ms.
     pub fn next_refresh_at(&self) -> Option<f64> {
-        let at = self.core.borrow().deadline();
+        let at = self.engine().deadline();
         self.wall(at)
     }
 
     /// Refresh requests sent by this client.
     pub fn refresh_count(&self) -> u32 {
-        self.core.borrow().refresh_count()
+        self.engine().refresh_count()
     }
 
     /// The current access token and its generation.
     fn current(&self) -> Option<(JsValue, u32)> {
-        self.core.borrow().access().map(|(t, g)| (t.clone(), g))
+        self.engine().access().map(|(t, g)| (t.clone(), g))
     }
 
     fn disposed_error(&self) -> Option<JsValue> {
@@ -322,13 +359,12 @@ impl Inner {
 
     fn emit_refresh(&self, source: &str) {
         let expires = self.expires_at().map_or(U, JsValue::from_f64);
-        self.host()
-            .emit("refresh", "source", &source.into(), "expiresAt", &expires);
+        self.host().emit(REFRESH, &source.into(), &expires);
     }
 
     fn emit_error(&self, err: &JsValue, retry_in: Option<u64>) {
         let retry_in = retry_in.map_or(U, |ms| JsValue::from_f64(ms as f64));
-        self.host().emit("error", "error", err, "retryIn", &retry_in);
+        self.host().emit(ERROR, err, &retry_in);
     }
 
     // ----- the timer and the page -----
@@ -338,7 +374,7 @@ impl Inner {
         let want = if self.disposed.get() {
             None
         } else {
-            self.core.borrow().deadline()
+            self.engine().deadline()
         };
         if self.timer.replace(want) == want {
             return;
@@ -351,13 +387,13 @@ impl Inner {
 
     fn on_timer(self: Rc<Self>) {
         self.timer.set(None);
-        let step = self.core.borrow_mut().timer(self.now());
+        let step = self.engine().timer(self.now());
         self.automatic(step);
     }
 
     /// A wake-up event (`online`, or the page shown or made visible).
     fn on_wake(self: Rc<Self>, online: bool) {
-        let step = self.core.borrow_mut().wake(self.now(), online);
+        let step = self.engine().wake(self.now(), online);
         self.automatic(step);
     }
 
@@ -382,7 +418,7 @@ impl Inner {
         };
         match flight {
             Some(f) if id != 0 => {
-                self.waiters.borrow_mut().push((f, id));
+                self.waiters().push((f, id));
                 true
             }
             _ => false,
@@ -394,7 +430,7 @@ impl Inner {
     /// Shares the current token (and in body mode the refresh token) with the other tabs.
     fn broadcast_token(&self) {
         let (access, lifetime, remaining) = {
-            let core = self.core.borrow();
+            let core = self.engine();
             let Some((token, _)) = core.access() else {
                 return;
             };
@@ -405,35 +441,27 @@ impl Inner {
             )
         };
         let ms = |v: Option<u64>| v.map(|ms| ms as f64);
-        let refresh = self.refresh_token.borrow().clone();
+        let refresh = self.refresh_token();
         self.host()
-            .tell("token", &access, ms(lifetime), ms(remaining), &refresh);
+            .tell(&access, ms(lifetime), ms(remaining), &refresh);
     }
 
-    fn on_message(self: Rc<Self>, data: &JsValue) {
-        let kind = get(data, "type");
-        if kind == "logout" {
-            self.signed_out("tab");
-            return;
-        }
+    /// A token from another tab: `{type: "token", access, lifetime?, remaining?, refresh?}`
+    /// (`access` a string).
+    fn on_token_message(self: Rc<Self>, data: &JsValue) {
         let access = get(data, "access");
-        if kind != "token" || !access.is_string() {
-            return;
-        }
         let ms = |key| {
-            get(data, key)
-                .as_f64()
+            Some(number(&get(data, key)))
                 .filter(|v| *v >= 0.0)
                 .map(|v| v as u64)
         };
-        let adopted =
-            self.core
-                .borrow_mut()
-                .adopt(access, ms("lifetime"), ms("remaining"), self.now());
+        let adopted = self
+            .engine()
+            .adopt(access, ms("lifetime"), ms("remaining"), self.now());
         if adopted.is_some() {
             let refresh = get(data, "refresh");
             if self.body_mode() && refresh.is_string() {
-                *self.refresh_token.borrow_mut() = refresh;
+                self.refresh_token.set(refresh);
             }
             self.arm();
             self.emit_refresh("tab");
@@ -442,11 +470,11 @@ impl Inner {
 
     /// Local effects of a logout (here: `source` "local", or in another tab: "tab").
     fn signed_out(&self, source: &str) {
-        let was = self.core.borrow_mut().sign_out();
-        *self.refresh_token.borrow_mut() = U;
+        let was = self.engine().sign_out();
+        self.refresh_token.set(U);
         self.arm();
         if was {
-            self.host().emit("logout", "source", &source.into(), "", &U);
+            self.host().emit(LOGOUT, &source.into(), &U);
         }
     }
 
@@ -457,7 +485,7 @@ impl Inner {
         let (id, promise) = self.promise();
         let request = match self
             .disposed_error()
-            .map_or_else(|| request(input, init), Err)
+            .map_or_else(|| self.host().request(id, input, init), Err)
         {
             Ok(r) => r,
             Err(e) => {
@@ -466,13 +494,12 @@ impl Inner {
             }
         };
         let mut wait = Wait::Promise;
-        if !self.host().manages(&request) {
-            let _ = self.host().send(id, &request, &U, false);
-        } else {
-            let step = self.core.borrow_mut().before_send(self.now());
+        // `undefined`: not managed, sent as it is.
+        if !request.is_undefined() {
+            let step = self.engine().before_send(self.now());
             if !self.wait_for(id, step) {
                 // Nothing to wait for: go on as if a refresh had just ended.
-                if let Some(op) = self.fetch_step(id, Ev::Flight(None), Wait::Flight, request, U, 0, U)
+                if let Some(op) = self.fetch_step(id, Ev::Flight(None), Wait::Flight, request, U, 0)
                 {
                     self.insert(id, op);
                 }
@@ -485,26 +512,23 @@ impl Inner {
             Op::Fetch {
                 wait,
                 request,
-                spare: U,
+                reply: U,
                 sent: 0,
-                first: U,
             },
         );
         promise
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn fetch_step(
         self: &Rc<Self>,
         id: u32,
         ev: Ev,
         wait: Wait,
         request: JsValue,
-        spare: JsValue,
+        reply: JsValue,
         sent: u32,
-        first: JsValue,
     ) -> Option<Op> {
-        let (wait, spare, sent, first) = match (wait, ev) {
+        let (wait, request, reply, sent) = match (wait, ev) {
             // The final response (or rejection), unchanged.
             (Wait::Promise | Wait::Sent, Ev::Err(e)) => {
                 self.reject(id, &e);
@@ -514,38 +538,32 @@ impl Inner {
                 self.resolve(id, &response);
                 return None;
             }
-            // Refreshed first if that was due: send with the current token.
-            (Wait::Flight, _) => {
-                let Some((access, generation)) = self.current() else {
-                    let _ = self.host().send(id, &request, &U, false);
-                    return Some(Op::Fetch {
-                        wait: Wait::Promise,
-                        request,
-                        spare,
-                        sent,
-                        first,
-                    });
-                };
-                // With a spare for the replay: a request body can be sent only once.
-                match self.host().send(id, &request, &access, true) {
-                    Ok(spare) => (Wait::Sent, spare, generation, U),
+            // Refreshed first if that was due: send with the current token, keeping a spare
+            // for the replay (a request body can be sent only once).
+            (Wait::Flight, _) => match self.current() {
+                Some((access, generation)) => match self.host().send(id, &request, &access, true) {
+                    Ok(spare) => (Wait::Sent, spare, U, generation),
                     Err(e) => {
                         self.reject(id, &e);
                         return None;
                     }
+                },
+                None => {
+                    let _ = self.host().send(id, &request, &U, false);
+                    (Wait::Promise, U, U, sent)
                 }
-            }
+            },
             (Wait::Sent, Ev::Ok(response)) => {
                 if status(&response) != 401 {
                     self.resolve(id, &response);
                     return None;
                 }
-                let step = self.core.borrow_mut().unauthorized(sent, self.now());
+                let step = self.engine().unauthorized(sent, self.now());
                 if step == Step::Replay {
-                    self.replay(id, &spare);
-                    (Wait::Promise, U, sent, U)
+                    self.replay(id, &request);
+                    (Wait::Promise, U, U, sent)
                 } else if self.wait_for(id, step) {
-                    (Wait::AfterFlight, spare, sent, response)
+                    (Wait::AfterFlight, request, response, sent)
                 } else {
                     self.resolve(id, &response);
                     return None;
@@ -554,10 +572,10 @@ impl Inner {
             // After the one refresh: replay once with the new token, or hand over the 401.
             (_, _) => {
                 if self.current().is_some_and(|(_, g)| g != sent) {
-                    self.replay(id, &spare);
-                    (Wait::Promise, U, sent, U)
+                    self.replay(id, &request);
+                    (Wait::Promise, U, U, sent)
                 } else {
-                    self.resolve(id, &first);
+                    self.resolve(id, &reply);
                     return None;
                 }
             }
@@ -565,9 +583,8 @@ impl Inner {
         Some(Op::Fetch {
             wait,
             request,
-            spare,
+            reply,
             sent,
-            first,
         })
     }
 
@@ -608,7 +625,7 @@ impl Inner {
             (Wait::Promise | Wait::Lock, _) => self.flight_locked(id, f),
             (Wait::Storage, ev) => {
                 match ev {
-                    Ev::Ok(v) if v.is_string() => *self.refresh_token.borrow_mut() = v,
+                    Ev::Ok(v) if v.is_string() => self.refresh_token.set(v),
                     Ev::Err(_) => self.emit_error(&error(ErrorCode::Storage), None),
                     _ => {}
                 }
@@ -616,11 +633,9 @@ impl Inner {
             }
             (Wait::Sent, Ev::Ok(response)) => {
                 f.status = status(&response);
-                f.retry_after = text(&header(&response, "retry-after"))
-                    .as_deref()
-                    .and_then(parse_retry_after);
+                let retry_after = self.host().json(id, &response);
+                f.retry_after = text(&retry_after).as_deref().and_then(parse_retry_after);
                 f.wait = Wait::Json;
-                self.host().json(id, &response);
                 Some(Op::Flight(f))
             }
             (Wait::Sent, _) => {
@@ -668,7 +683,7 @@ impl Inner {
 
     /// Holding the lock (or without one): re-check, then read the stored refresh token.
     fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
-        let check = self.core.borrow_mut().lock_acquired(f.ticket, self.now());
+        let check = self.engine().lock_acquired(f.ticket, self.now());
         if check != LockCheck::Proceed {
             return self.flight_end(id, f, None);
         }
@@ -682,7 +697,7 @@ impl Inner {
 
     fn flight_post(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
         let token = if self.body_mode() {
-            let token = self.refresh_token.borrow().clone();
+            let token = self.refresh_token();
             if !token.is_string() {
                 // Nothing to refresh with: as good as a dead refresh token.
                 let failure = Failure::Http {
@@ -696,7 +711,7 @@ impl Inner {
         } else {
             U
         };
-        self.core.borrow_mut().sent(self.now());
+        self.engine().sent(self.now());
         f.signal = self.host().post(id, REFRESH_ENDPOINT, &token, &U);
         f.wait = Wait::Sent;
         Some(Op::Flight(f))
@@ -711,13 +726,12 @@ impl Inner {
         outcome: Option<(Outcome<JsValue>, JsValue)>,
     ) -> Option<Op> {
         let finished = outcome.map(|(outcome, rotated)| {
-            let finished =
-                self.core
-                    .borrow_mut()
-                    .finish(f.ticket, outcome, self.now(), js::random());
+            let finished = self
+                .engine()
+                .finish(f.ticket, outcome, self.now(), js::random());
             if matches!(finished, Finished::Refreshed | Finished::Restored) {
                 if rotated.is_string() && self.body_mode() {
-                    *self.refresh_token.borrow_mut() = rotated.clone();
+                    self.refresh_token.set(rotated.clone());
                     self.store(&rotated);
                 }
                 self.broadcast_token();
@@ -746,7 +760,7 @@ impl Inner {
             Finished::Expired => {
                 self.forget_refresh_token();
                 let err = error(ErrorCode::SessionExpired);
-                self.host().emit("expired", "error", &err, "", &U);
+                self.host().emit(EXPIRED, &err, &U);
                 Some(err)
             }
             Finished::NoSession => {
@@ -762,7 +776,7 @@ impl Inner {
         };
         self.arm();
         let waiting: Vec<u32> = {
-            let mut waiters = self.waiters.borrow_mut();
+            let mut waiters = self.waiters();
             let mine = waiters.iter().filter(|w| w.0 == id).map(|w| w.1).collect();
             waiters.retain(|w| w.0 != id);
             mine
@@ -791,7 +805,7 @@ impl Inner {
             self.reject(id, &e);
         } else if restore && self.signed_in() {
             self.resolve(id, &JsValue::TRUE);
-        } else if restore && self.body_mode() && !self.refresh_token.borrow().is_string() {
+        } else if restore && self.body_mode() && !self.refresh_token().is_string() {
             if self.storage(id, 0, &U) {
                 self.insert(
                     id,
@@ -812,9 +826,9 @@ impl Inner {
     fn begin_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op> {
         let now = self.now();
         let begin = if restore {
-            self.core.borrow_mut().restore(now)
+            self.engine().restore(now)
         } else {
-            self.core.borrow_mut().manual(now)
+            self.engine().manual(now)
         };
         let step = match begin {
             Begin::Start(ticket) => Step::Start(ticket),
@@ -837,7 +851,7 @@ impl Inner {
     fn begin_step(self: &Rc<Self>, id: u32, ev: Ev, wait: Wait, restore: bool) -> Option<Op> {
         let value = match (wait, ev) {
             (Wait::Storage, Ev::Ok(stored)) if stored.is_string() => {
-                *self.refresh_token.borrow_mut() = stored;
+                self.refresh_token.set(stored);
                 return self.begin_flight(id, restore);
             }
             (Wait::Storage, _) => JsValue::FALSE,
@@ -886,7 +900,7 @@ impl Inner {
         let timeout = aborted(&signal);
         let (status, ev) = match (status, ev) {
             (None, Ev::Ok(response)) => {
-                self.host().json(id, &response);
+                let _ = self.host().json(id, &response);
                 return Some(Op::Login {
                     signal,
                     status: Some(self::status(&response)),
@@ -950,11 +964,9 @@ impl Inner {
 
     /// Starts a session (and persists the refresh token in body mode).
     fn begin_session(&self, (token, lifetime, refresh): (JsValue, Option<u64>, JsValue)) {
-        self.core
-            .borrow_mut()
-            .start_session(token, lifetime, self.now());
+        self.engine().start_session(token, lifetime, self.now());
         if self.body_mode() && refresh.is_string() {
-            *self.refresh_token.borrow_mut() = refresh.clone();
+            self.refresh_token.set(refresh.clone());
             self.store(&refresh);
         }
         self.broadcast_token();
@@ -969,9 +981,9 @@ impl Inner {
             self.reject(id, &e);
             return promise;
         }
-        let memory = self.refresh_token.borrow().clone();
+        let memory = self.refresh_token();
         self.signed_out("local");
-        self.host().tell("logout", &U, None, None, &U);
+        self.host().tell(&U, None, None, &U);
         let op = if !memory.is_string() && self.storage(id, 0, &U) {
             Some(Op::Logout {
                 wait: Wait::Storage,
@@ -1017,13 +1029,12 @@ impl Inner {
         if self.disposed.replace(true) {
             return;
         }
-        self.core.borrow_mut().sign_out();
+        self.engine().sign_out();
         self.flight.set(None);
-        *self.refresh_token.borrow_mut() = U;
-        self.waiters.borrow_mut().clear();
+        self.refresh_token.set(U);
+        self.waiters().clear();
         self.timer.set(None);
-        let ops = core::mem::take(&mut *self.ops.borrow_mut());
-        drop(ops);
+        self.ops().clear();
         self.host().close(&error(ErrorCode::Disposed));
     }
 
@@ -1044,14 +1055,15 @@ impl Inner {
     }
 
     fn forget_refresh_token(&self) {
-        *self.refresh_token.borrow_mut() = U;
+        self.refresh_token.set(U);
         self.store(&U);
     }
 }
 
 /// A response's HTTP status (0 if it is not a response).
 fn status(response: &JsValue) -> u16 {
-    get(response, "status").as_f64().unwrap_or(0.0) as u16
+    // `as` saturates, and makes NaN 0.
+    number(&get(response, "status")) as u16
 }
 
 fn aborted(signal: &JsValue) -> bool {

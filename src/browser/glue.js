@@ -1,4 +1,4 @@
-// Plumbing of the browser adapter (src/browser/host.rs binds it). It reads the options object,
+// Plumbing of the browser adapter (src/browser/js.rs binds it). It reads the options object,
 // builds the client's requests, wires timers, page events, the BroadcastChannel, the Web Lock,
 // storage and event listeners, and reports every callback to Rust as `dispatch(tag, value)`.
 // It decides nothing: what to send, when, and what a result means is decided in Rust.

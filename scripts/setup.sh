@@ -74,7 +74,8 @@ elif [ "$route" = auto ] && say "trying: rustup target add wasm32-unknown-unknow
      timeout 30 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && has_wasm_std ""; then
   say "toolchain: the default one, target added by rustup"
 else
-  say "rustup cannot add the target here; taking Debian's rustc-web"
+  if [ "$route" = auto ]; then say "rustup cannot add the target here; taking Debian's rustc-web"
+  else say "SILENT_REFRESH_TOOLCHAIN=$route: taking Debian's rustc-web"; fi
   apt_install $APT_TOOLCHAIN_PACKAGES
   host_bin=/usr/lib/rustlib/x86_64-unknown-linux-gnu/bin
   if [ ! -e "$host_bin/rust-lld" ]; then

@@ -1,0 +1,88 @@
+// CPU profile of the refresh endpoint inside workerd: starts the built Worker with the test
+// harness, mints sessions, records a V8 CPU profile over the inspector while N refreshes run one
+// after another, and prints the functions with the most self time (JS and wasm frames alike).
+//   . scripts/env.sh && node bench/profile/refresh-profile.mjs [N=400]
+// Needs `make build`. Only 127.0.0.1; the Worker is stopped at the end.
+import { readdirSync, readFileSync } from "node:fs";
+import { startWorker } from "../../tests/support/worker.mjs";
+
+const N = Number(process.argv[2] ?? 400);
+
+function inspectorPortOf(port) {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (cmd.some((a) => a.endsWith("wrangler.js")) && cmd[cmd.indexOf("--port") + 1] === String(port)) {
+        return cmd[cmd.indexOf("--inspector-port") + 1];
+      }
+    } catch { /* gone */ }
+  }
+  throw new Error("no inspector port");
+}
+
+async function cdp(port) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { origin: "http://127.0.0.1" } });
+  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error("inspector connection failed")); });
+  let id = 0;
+  const pending = new Map();
+  ws.onmessage = (m) => {
+    const d = JSON.parse(m.data);
+    if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); }
+  };
+  const send = (method, params = {}) => new Promise((ok) => {
+    const n = ++id;
+    pending.set(n, ok);
+    ws.send(JSON.stringify({ id: n, method, params }));
+  });
+  return { send, close: () => ws.close() };
+}
+
+const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "900" } });
+try {
+  const mint = async () => {
+    const res = await fetch(`${w.url}/auth/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${w.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ sub: `u${Math.random()}` }),
+    });
+    return (await res.json()).refresh_token;
+  };
+  const refresh = async (token) => {
+    const res = await fetch(`${w.url}/auth/refresh`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: token }),
+    });
+    if (res.status !== 200) throw new Error(`refresh answered ${res.status}`);
+    return (await res.json()).refresh_token;
+  };
+  let token = await mint();
+  for (let i = 0; i < 50; i++) token = await refresh(token); // warm-up
+  const c = await cdp(inspectorPortOf(w.port));
+  await c.send("Profiler.enable");
+  await c.send("Profiler.setSamplingInterval", { interval: 100 });
+  await c.send("Profiler.start");
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) token = await refresh(token);
+  const ms = performance.now() - t0;
+  const { result } = await c.send("Profiler.stop");
+  c.close();
+  const { nodes, samples, timeDeltas } = result.profile;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  let total = 0;
+  samples.forEach((sid, i) => {
+    const n = byId.get(sid);
+    const f = n.callFrame;
+    const where = f.url ? ` ${f.url.split("/").pop()}:${f.lineNumber + 1}:${f.columnNumber + 1}` : "";
+    const key = `${f.functionName || "(anonymous)"}${where}`;
+    const dt = timeDeltas[i] ?? 0;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  });
+  console.log(`${N} sequential refreshes in ${ms.toFixed(0)} ms (${(ms / N).toFixed(2)} ms each, client-side)`);
+  console.log(`profiled ${(total / 1000).toFixed(0)} ms of isolate time; top self time:`);
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${(100 * v / total).toFixed(1).padStart(5)} %  ${k.slice(0, 110)}`);
+  }
+} finally {
+  await w.stop();
+}

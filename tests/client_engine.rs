@@ -117,6 +117,24 @@ fn a_due_token_is_refreshed_before_sending_and_others_wait() {
 }
 
 #[test]
+fn send_due_tells_without_changing_anything_whether_before_send_has_work() {
+    assert!(!engine().send_due(10 * MIN), "no token: nothing to do");
+    let mut e = signed_in();
+    let due = e.deadline().unwrap() + 5;
+    assert!(!e.send_due(due - 10), "fresh");
+    assert_eq!(e.before_send(due - 10), Step::Proceed);
+    for _ in 0..3 {
+        assert!(e.send_due(due), "due, asked again: still due, no refresh started");
+    }
+    assert_eq!(e.refresh_count(), 0);
+    let t = start(e.before_send(due));
+    assert!(e.send_due(due + 1), "due while the refresh is in flight (before_send waits)");
+    assert_eq!(e.before_send(due + 1), Step::Await);
+    run(&mut e, t, due + 10, ok("a2", 15 * MIN));
+    assert!(!e.send_due(due + 11), "fresh again");
+}
+
+#[test]
 fn a_refresh_in_flight_does_not_hold_back_calls_while_the_token_is_fresh() {
     let mut e = signed_in();
     let _t = match e.manual(2_000) {

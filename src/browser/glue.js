@@ -130,18 +130,32 @@ export class Host {
   }
 
   /**
-   * Sends `request` with the configured fetch for `id`, with the access token unless `undefined`;
-   * if `keep`, returns a clone made first, for the replay (a body can be sent only once).
+   * Sends `request` with the configured fetch for `id`, a promise, with the access token unless
+   * `undefined`. If `generation` (the token's), a 401 goes to Rust with a spare copy of the
+   * request made first, for the replay (a body can be sent only once; GET and HEAD have none):
+   * `dispatch(id * 4 + 3, [response, spare, generation])`, which settles the promise.
    */
-  send(id, request, access, keep) {
-    const spare = keep ? request.clone() : undefined;
-    if (access !== undefined) {
-      try {
-        request.headers.set("Authorization", "Bearer " + access);
-      } catch {}
+  send(id, request, access, generation) {
+    try {
+      let spare;
+      if (access !== undefined) {
+        spare = /^(GET|HEAD)$/.test(request.method) ? request : request.clone();
+        try {
+          request.headers.set("Authorization", "Bearer " + access);
+        } catch {}
+      }
+      const sent = Promise.resolve(this.fetch.call(globalThis, request));
+      return generation ? sent.then((r) => r?.status == 401 ? this.hand(id, [r, spare, generation]) : r) : sent;
+    } catch (e) {
+      return Promise.reject(e);
     }
-    this.run(id, () => this.fetch.call(globalThis, request));
-    return spare;
+  }
+
+  /** `dispatch(id * 4 + 3, value)`, which settles the promise returned. */
+  hand(id, value) {
+    const promise = this.defer(id);
+    this.dispatch(id * 4 + 3, value);
+    return promise;
   }
 
   /**
@@ -178,18 +192,25 @@ export class Host {
   }
 
   /**
-   * `fetch(input, init)` as `id`: the request if the client manages it: addressed to a bearer
-   * origin, not to one of the client's endpoints (compared exactly, query and fragment ignored,
-   * so `/auth/logout-all` is not `/auth/logout`), without an `Authorization` set by the caller.
-   * Any other request is sent as it is, and `undefined` returned.
+   * `fetch(input, init)` as `id`, a promise. The client manages the request if it is addressed to
+   * a bearer origin, not to one of the client's endpoints (compared exactly, query and fragment
+   * ignored, so `/auth/logout-all` is not `/auth/logout`), without an `Authorization` set by the
+   * caller; it is sent with `send(id, request, access, generation)`, unless `access` is `null` (a
+   * refresh may be due): then it goes to Rust, `dispatch(id * 4 + 3, [undefined, request])`.
+   * Any other request is sent as it is.
    */
-  request(id, input, init) {
-    const request = new Request(input, init);
-    const url = new URL(request.url);
-    if (this.origins.some((o) => request.url.startsWith(o))
-      && !this.endpoints.includes(url.origin + url.pathname)
-      && !request.headers.has("authorization")) return request;
-    this.send(id, request);
+  request(id, input, init, access, generation) {
+    try {
+      const request = new Request(input, init);
+      // Absolute and serialized (no credentials: `Request` throws on them), so the part before
+      // `?` or `#` is the origin and path, as the endpoints are.
+      const url = request.url;
+      return !this.origins.some((o) => url.startsWith(o)) || this.endpoints.includes(url.split(/[?#]/)[0])
+        || request.headers.has("authorization") ? this.send(id, request)
+        : access === null ? this.hand(id, [, request]) : this.send(id, request, access, generation);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Storage operation `op` (0 get, 1 set to `value`, 2 remove) for `id`; false without storage. */

@@ -35,16 +35,17 @@ extern "C" {
     /// Reports the settlement of `value` to operation `id`.
     #[wasm_bindgen(method)]
     pub fn then(this: &Host, id: u32, value: &JsValue);
-    /// Fetches `request` for `id`, with `Authorization: Bearer <access>` unless `undefined`;
-    /// if `spare`, returns a clone made first, for the replay (a body can be sent only once).
-    #[wasm_bindgen(method, catch)]
+    /// Fetches `request` for `id`, with `Authorization: Bearer <access>` unless `undefined`; a
+    /// promise. If `generation` (the token's), a 401 comes back as
+    /// `dispatch(id * 4 + 3, [response, spare, generation])` and settles the promise.
+    #[wasm_bindgen(method)]
     pub fn send(
         this: &Host,
         id: u32,
         request: &JsValue,
         access: &JsValue,
-        spare: bool,
-    ) -> Result<JsValue, JsValue>;
+        generation: u32,
+    ) -> JsValue;
     /// POSTs to endpoint `which` for `id` (login: `a`, `b` the credentials; else `a` the refresh
     /// token or `undefined`); returns the timeout's signal.
     #[wasm_bindgen(method)]
@@ -52,16 +53,19 @@ extern "C" {
     /// Reads `response`'s body as JSON for `id`; returns its `Retry-After` header, if any.
     #[wasm_bindgen(method)]
     pub fn json(this: &Host, id: u32, response: &JsValue) -> JsValue;
-    /// `fetch(input, init)` as operation `id`: `new Request(input, init)` (or what it throws),
-    /// if the client attaches the token to it (bearer origin, not an endpoint, no
-    /// `Authorization` of the caller's); else it is sent as it is, and `undefined` returned.
-    #[wasm_bindgen(method, catch)]
+    /// `fetch(input, init)` as operation `id`, a promise: `new Request(input, init)`, sent as it
+    /// is unless the client attaches the token to it (bearer origin, not an endpoint, no
+    /// `Authorization` of the caller's); then `send(id, request, access, generation)`, or, if
+    /// `access` is `null`, `dispatch(id * 4 + 3, [undefined, request])`, which settles it.
+    #[wasm_bindgen(method)]
     pub fn request(
         this: &Host,
         id: u32,
         input: &JsValue,
         init: &JsValue,
-    ) -> Result<JsValue, JsValue>;
+        access: &JsValue,
+        generation: u32,
+    ) -> JsValue;
     /// Storage operation `op` (0 get, 1 set, 2 remove) for `id`; false without a storage.
     #[wasm_bindgen(method)]
     pub fn store(this: &Host, id: u32, op: u32, value: &JsValue) -> bool;

@@ -37,9 +37,11 @@ use crate::core::client::{
 /// Longest delay `setTimeout` accepts (2^31 - 1 ms); longer waits are re-armed.
 const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
-/// Tag kinds of an operation's callbacks: `tag = id * 4 + kind` (2: the lock was granted).
+/// Tag kinds of an operation's callbacks: `tag = id * 4 + kind` (3: a request of `fetch`
+/// handed over, see [`Inner::fetch_handed`]).
 const FULFILLED: u32 = 0;
 const REJECTED: u32 = 1;
+const LOCKED: u32 = 2;
 /// Tags of the client's own callbacks (id 0; 2: a channel message).
 const TIMER: u32 = 0;
 const WAKE: u32 = 1;
@@ -130,8 +132,8 @@ struct Flight {
 enum Ev {
     /// A promise fulfilled.
     Ok(JsValue),
-    /// A promise rejected.
-    Err(JsValue),
+    /// A promise rejected (with what, no step needs).
+    Err,
     /// The refresh it waited for ended; with the `Error` it failed with, if it did.
     Flight(Option<JsValue>),
     /// The Web Lock was granted.
@@ -257,8 +259,9 @@ impl Inner {
         }
         let ev = match kind {
             FULFILLED => Ev::Ok(value),
-            REJECTED => Ev::Err(value),
-            _ => Ev::Lock,
+            REJECTED => Ev::Err,
+            LOCKED => Ev::Lock,
+            _ => return self.fetch_handed(id, &value),
         };
         self.resume(id, ev);
     }
@@ -278,13 +281,16 @@ impl Inner {
                 request,
                 reply,
                 sent,
-            } => self.fetch_step(id, ev, wait, request, reply, sent),
+            } => {
+                self.fetch_step(id, wait, &request, &reply, sent);
+                None
+            }
             Op::Login { signal, status } => self.login_step(id, ev, signal, status),
             Op::Logout { wait } => self.logout_step(id, ev, wait),
             Op::Begin { wait, restore } => self.begin_step(id, ev, wait, restore),
             Op::Flight(flight) => self.flight_step(id, ev, flight),
             Op::Store => {
-                if let Ev::Err(_) = ev {
+                if let Ev::Err = ev {
                     self.emit_error(&error(ErrorCode::Storage), None);
                 }
                 None
@@ -480,117 +486,72 @@ impl Inner {
 
     // ----- fetch -----
 
-    /// `auth.fetch(input, init)`.
+    /// `auth.fetch(input, init)`. In the common case, a token held and no refresh due, the
+    /// request goes out and its response comes back without another call into Rust (a 401
+    /// excepted): the JavaScript side attaches the token, if the request is the client's to
+    /// manage. Else the request is handed back ([`Inner::fetch_handed`]).
     pub fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
-        let (id, promise) = self.promise();
-        let request = match self
-            .disposed_error()
-            .map_or_else(|| self.host().request(id, input, init), Err)
-        {
-            Ok(r) => r,
-            Err(e) => {
-                self.reject(id, &e);
-                return promise;
-            }
-        };
-        let mut wait = Wait::Promise;
-        // `undefined`: not managed, sent as it is.
-        if !request.is_undefined() {
-            let step = self.engine().before_send(self.now());
-            if !self.wait_for(id, step) {
-                // Nothing to wait for: go on as if a refresh had just ended.
-                if let Some(op) = self.fetch_step(id, Ev::Flight(None), Wait::Flight, request, U, 0)
-                {
-                    self.insert(id, op);
-                }
-                return promise;
-            }
-            wait = Wait::Flight;
+        if let Some(e) = self.disposed_error() {
+            let (id, promise) = self.promise();
+            self.reject(id, &e);
+            return promise;
         }
-        self.insert(
-            id,
-            Op::Fetch {
-                wait,
-                request,
-                reply: U,
-                sent: 0,
-            },
-        );
-        promise
-    }
-
-    fn fetch_step(
-        self: &Rc<Self>,
-        id: u32,
-        ev: Ev,
-        wait: Wait,
-        request: JsValue,
-        reply: JsValue,
-        sent: u32,
-    ) -> Option<Op> {
-        let (wait, request, reply, sent) = match (wait, ev) {
-            // The final response (or rejection), unchanged.
-            (Wait::Promise | Wait::Sent, Ev::Err(e)) => {
-                self.reject(id, &e);
-                return None;
-            }
-            (Wait::Promise, Ev::Ok(response)) => {
-                self.resolve(id, &response);
-                return None;
-            }
-            // Refreshed first if that was due: send with the current token, keeping a spare
-            // for the replay (a request body can be sent only once).
-            (Wait::Flight, _) => match self.current() {
-                Some((access, generation)) => match self.host().send(id, &request, &access, true) {
-                    Ok(spare) => (Wait::Sent, spare, U, generation),
-                    Err(e) => {
-                        self.reject(id, &e);
-                        return None;
-                    }
-                },
-                None => {
-                    let _ = self.host().send(id, &request, &U, false);
-                    (Wait::Promise, U, U, sent)
-                }
-            },
-            (Wait::Sent, Ev::Ok(response)) => {
-                if status(&response) != 401 {
-                    self.resolve(id, &response);
-                    return None;
-                }
-                let step = self.engine().unauthorized(sent, self.now());
-                if step == Step::Replay {
-                    self.replay(id, &request);
-                    (Wait::Promise, U, U, sent)
-                } else if self.wait_for(id, step) {
-                    (Wait::AfterFlight, request, response, sent)
-                } else {
-                    self.resolve(id, &response);
-                    return None;
-                }
-            }
-            // After the one refresh: replay once with the new token, or hand over the 401.
-            (_, _) => {
-                if self.current().is_some_and(|(_, g)| g != sent) {
-                    self.replay(id, &request);
-                    (Wait::Promise, U, U, sent)
-                } else {
-                    self.resolve(id, &reply);
-                    return None;
-                }
-            }
+        let now = self.now();
+        let (access, generation) = if self.engine().send_due(now) {
+            (JsValue::NULL, 0)
+        } else {
+            self.current().unwrap_or((U, 0))
         };
-        Some(Op::Fetch {
-            wait,
-            request,
-            reply,
-            sent,
-        })
+        self.host()
+            .request(self.id(), input, init, &access, generation)
     }
 
-    fn replay(&self, id: u32, spare: &JsValue) {
-        let access = self.current().map_or(U, |c| c.0);
-        let _ = self.host().send(id, spare, &access, false);
+    /// A request of `fetch` handed over as `[response, request, generation]`: a managed request
+    /// while a refresh may be due (no response: refresh first, or wait for the one in flight),
+    /// or the 401 to one sent with the token of `generation` (`request` its spare): replay at
+    /// once if a newer token is held, else after one refresh, or hand over the 401.
+    fn fetch_handed(self: &Rc<Self>, id: u32, value: &JsValue) {
+        if let Some(e) = self.disposed_error() {
+            return self.reject(id, &e);
+        }
+        let reply = get(value, "0");
+        let request = get(value, "1");
+        let sent = number(&get(value, "2")) as u32;
+        let now = self.now();
+        let (wait, step) = if reply.is_undefined() {
+            (Wait::Flight, self.engine().before_send(now))
+        } else {
+            (Wait::AfterFlight, self.engine().unauthorized(sent, now))
+        };
+        if self.wait_for(id, step) {
+            self.insert(
+                id,
+                Op::Fetch {
+                    wait,
+                    request,
+                    reply,
+                    sent,
+                },
+            );
+        } else {
+            // Nothing to wait for: go on as if a refresh had just ended.
+            self.fetch_step(id, wait, &request, &reply, sent);
+        }
+    }
+
+    /// After the refresh a fetch waited for (if any): send with the current token (`Flight`),
+    /// or replay once with a newer token than the 401's, else hand over the 401 (`AfterFlight`).
+    fn fetch_step(&self, id: u32, wait: Wait, request: &JsValue, reply: &JsValue, sent: u32) {
+        let (access, generation) = self.current().unwrap_or((U, 0));
+        let value = if wait == Wait::Flight {
+            self.host().send(id, request, &access, generation)
+        } else if generation != 0 && generation != sent {
+            // The replay: a 401 to it goes to the caller.
+            self.host().send(id, request, &access, 0)
+        } else {
+            reply.clone()
+        };
+        self.resolve(id, &value);
     }
 
     // ----- the refresh -----
@@ -626,7 +587,7 @@ impl Inner {
             (Wait::Storage, ev) => {
                 match ev {
                     Ev::Ok(v) if v.is_string() => self.refresh_token.set(v),
-                    Ev::Err(_) => self.emit_error(&error(ErrorCode::Storage), None),
+                    Ev::Err => self.emit_error(&error(ErrorCode::Storage), None),
                     _ => {}
                 }
                 self.flight_post(id, f)

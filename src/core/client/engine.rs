@@ -342,10 +342,16 @@ impl<T: PartialEq> Engine<T> {
     /// Before sending a request: refresh first if the token is due (inside the margin, or
     /// expired); wait for a refresh in flight if the token is due; else go.
     pub fn before_send(&mut self, now: u64) -> Step {
-        if self.token.is_none() || !self.due(now) {
+        if !self.send_due(now) {
             return Step::Proceed;
         }
         self.try_begin(now, true, false)
+    }
+
+    /// Whether [`before_send`](Self::before_send) has anything to do (else it is
+    /// [`Step::Proceed`]): a token is held and a refresh is due. Changes nothing.
+    pub fn send_due(&self, now: u64) -> bool {
+        self.token.is_some() && self.due(now)
     }
 
     /// After a 401 to a request that carried the token of `sent_generation` (0: none):

@@ -119,12 +119,18 @@ the code itself is in section 2. The Express baseline does much less per request
 and one HMAC sign, a Set lookup, nothing written anywhere), so it is an upper bound of what an
 in-memory, non-rotating, single-process server achieves, not a like-for-like competitor.
 
-One known difference between the two Workers: ours writes one \`console.log\` line per request
-(method, path, status, duration); the jose Worker logs nothing. Under \`wrangler dev\` every such
-line is shipped from workerd to wrangler's Node process (through the inspector connection, even
-with \`--log-level warn\`), which takes CPU from the same two cores; in production a log line costs
-next to nothing. A jose Worker given the same line was markedly slower in a trial outside this
-command, so part of the gap at low concurrency is logging, not rotation work.
+**Where our Worker loses, and why.** Both Workers run the same algorithm over the same KV
+layout: one read of the token record, three concurrent reads (family, revocation marker, user
+epoch), two writes, an Ed25519 signature. Neither logs per request. Our rotation's CPU work is
+smaller than jose's (section 2: about 60-70 µs in wasm against about 600 µs for the jose Worker's
+whole handler), yet ours serves about 0.85× the requests. A CPU profile of the isolate during 400
+sequential refreshes (\`node bench/profile/refresh-profile.mjs\`) shows no hot spot in our code:
+the time is spread over the wasm-bindgen glue of the workers-rs bindings (Request, Headers and
+Response objects and KV promises crossing the wasm/JS boundary, each awaited future woken through
+\`queueMicrotask\`), worker-build's per-call wrappers, and wrangler's dev-mode bundle helpers; the
+jose Worker makes the same KV calls with none of those crossings. Removing crossings per request
+(building the response in one call, fewer Headers operations, fewer awaits) is the next step; it
+is not done yet.
 `);
 
 // --- 2. token work --------------------------------------------------------------------------

@@ -3,39 +3,10 @@
 // after another, and prints the functions with the most self time (JS and wasm frames alike).
 //   . scripts/env.sh && node bench/profile/refresh-profile.mjs [N=400]
 // Needs `make build`. Only 127.0.0.1; the Worker is stopped at the end.
-import { readdirSync, readFileSync } from "node:fs";
 import { startWorker } from "../../tests/support/worker.mjs";
+import { connectInspector } from "../../tests/support/inspector.mjs";
 
 const N = Number(process.argv[2] ?? 400);
-
-function inspectorPortOf(port) {
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      if (cmd.some((a) => a.endsWith("wrangler.js")) && cmd[cmd.indexOf("--port") + 1] === String(port)) {
-        return cmd[cmd.indexOf("--inspector-port") + 1];
-      }
-    } catch { /* gone */ }
-  }
-  throw new Error("no inspector port");
-}
-
-async function cdp(port) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { origin: "http://127.0.0.1" } });
-  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error("inspector connection failed")); });
-  let id = 0;
-  const pending = new Map();
-  ws.onmessage = (m) => {
-    const d = JSON.parse(m.data);
-    if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); }
-  };
-  const send = (method, params = {}) => new Promise((ok) => {
-    const n = ++id;
-    pending.set(n, ok);
-    ws.send(JSON.stringify({ id: n, method, params }));
-  });
-  return { send, close: () => ws.close() };
-}
 
 const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "900" } });
 try {
@@ -56,7 +27,7 @@ try {
   };
   let token = await mint();
   for (let i = 0; i < 50; i++) token = await refresh(token); // warm-up
-  const c = await cdp(inspectorPortOf(w.port));
+  const c = await connectInspector(w.inspectorPort);
   await c.send("Profiler.enable");
   await c.send("Profiler.setSamplingInterval", { interval: 100 });
   await c.send("Profiler.start");

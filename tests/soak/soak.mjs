@@ -32,6 +32,7 @@
 import http from "node:http";
 import { readFileSync, readdirSync } from "node:fs";
 import { startWorker } from "../support/worker.mjs";
+import { connectInspector } from "../support/inspector.mjs";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const SESSIONS = Number(process.env.SOAK_SESSIONS ?? 48);
@@ -136,41 +137,17 @@ function slope(points) {
   return den ? num / den : 0;
 }
 
-/** The inspector port of the wrangler serving `port` (from its command line). */
-function inspectorPortOf(port) {
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      if (cmd.some((a) => a.endsWith("wrangler.js")) && cmd[cmd.indexOf("--port") + 1] === String(port)) {
-        return cmd[cmd.indexOf("--inspector-port") + 1];
-      }
-    } catch { /* exited meanwhile */ }
-  }
-  return undefined;
-}
-
-/** A DevTools-protocol client of the Worker's isolate; `snapshot()` sums a heap snapshot (MB). */
+/** Heap snapshots of the Worker's isolate; `snapshot()` sums one (MB). */
 async function inspector(inspectorPort) {
-  const ws = new WebSocket(`ws://127.0.0.1:${inspectorPort}/ws`, { headers: { origin: "http://127.0.0.1" } });
-  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error("inspector connection failed")); });
-  let id = 0, chunks = [];
-  const pending = new Map();
-  ws.onmessage = (m) => {
-    const d = JSON.parse(m.data);
+  let chunks = [];
+  const c = await connectInspector(inspectorPort, (d) => {
     if (d.method === "HeapProfiler.addHeapSnapshotChunk") chunks.push(d.params.chunk);
-    else if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); }
-  };
-  const send = (method, params = {}) => new Promise((ok, fail) => {
-    const n = ++id;
-    pending.set(n, ok);
-    ws.send(JSON.stringify({ id: n, method, params }));
-    setTimeout(() => { if (pending.delete(n)) fail(new Error(`${method}: no answer`)); }, 60_000);
   });
   return {
     // A snapshot collects garbage first, so it counts what the isolate retains.
     async snapshot() {
       chunks = [];
-      await send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+      await c.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
       const snap = JSON.parse(chunks.join(""));
       chunks = [];
       const fields = snap.snapshot.meta.node_fields;
@@ -183,7 +160,7 @@ async function inspector(inspectorPort) {
       }
       return { totalMb: total / 1048576, buffersMb: buffers / 1048576 };
     },
-    close: () => ws.close(),
+    close: () => c.close(),
   };
 }
 
@@ -201,7 +178,7 @@ async function main() {
     if (!target) throw new Error(`no workerd process found in the process group of wrangler on port ${w.port}`);
     console.log(`soak: ${base}; workerd ${procs.map((p) => `${p.pid} (${p.role})`).join(", ")}`);
     try {
-      cdp = await inspector(inspectorPortOf(w.port));
+      cdp = await inspector(w.inspectorPort);
     } catch (e) {
       failures.push(`cannot measure the Worker's isolate over the inspector: ${e.message}`);
     }

@@ -7,7 +7,7 @@
 //   await w.stop();
 //
 // startWorker({ vars, secrets, quiet }) resolves to
-//   { url, port, adminToken, secrets, stateDir, kvValues(), logs(), stop() }
+//   { url, port, inspectorPort, adminToken, secrets, stateDir, kvValues(), logs(), stop() }
 // - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes).
 // - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, ADMIN_TOKEN,
 //   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
@@ -137,7 +137,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true } = {}
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, port, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, stateDir: dir, kvValues, logs: () => output, stop };
+  return { url, port, inspectorPort, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, stateDir: dir, kvValues, logs: () => output, stop };
 }
 
 // Leave nothing running if a test process ends without calling stop().

@@ -174,7 +174,7 @@ load() {
   node scripts/dev-vars.mjs "$work/secrets.env" >/dev/null
   mkdir -p "$work/ours" "$work/jose"
   sed -e "s#^main = .*#main = \"$root/build/worker/index.js\"#" -e "s#^directory = .*#directory = \"$root/build/site\"#" \
-    wrangler.toml >"$work/ours/wrangler.toml"
+    wrangler.toml | awk '/^\[assets\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' >"$work/ours/wrangler.toml"
   sed -e "s#^main = .*#main = \"$root/target/bench/jose-worker/index.js\"#" \
     bench/jose-worker/wrangler.toml >"$work/jose/wrangler.toml"
   cp "$work/secrets.env" "$work/ours/.dev.vars"

@@ -1,14 +1,18 @@
 // CPU profile of the refresh endpoint inside workerd: starts the built Worker with the test
 // harness, mints sessions, records a V8 CPU profile over the inspector while N refreshes run one
 // after another, and prints the functions with the most self time (JS and wasm frames alike).
-//   . scripts/env.sh && node bench/profile/refresh-profile.mjs [N=400]
+//   . scripts/env.sh && node bench/profile/refresh-profile.mjs [N=400] [jose]
+// With `jose`, profiles the benchmarks' TypeScript Worker instead (built by `make bench` into
+// target/bench/jose-worker), so the two isolates' time per refresh can be compared.
 // Needs `make build`. Only 127.0.0.1; the Worker is stopped at the end.
 import { startWorker } from "../../tests/support/worker.mjs";
 import { connectInspector } from "../../tests/support/inspector.mjs";
 
 const N = Number(process.argv[2] ?? 400);
+const jose = process.argv[3] === "jose";
+const config = jose ? new URL("../jose-worker/wrangler.toml", import.meta.url).pathname : undefined;
 
-const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "900" } });
+const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "900" }, config });
 try {
   const mint = async () => {
     const res = await fetch(`${w.url}/auth/sessions`, {
@@ -29,7 +33,7 @@ try {
   for (let i = 0; i < 50; i++) token = await refresh(token); // warm-up
   const c = await connectInspector(w.inspectorPort);
   await c.send("Profiler.enable");
-  await c.send("Profiler.setSamplingInterval", { interval: 100 });
+  await c.send("Profiler.setSamplingInterval", { interval: Number(process.env.PROFILE_INTERVAL_US ?? 100) });
   await c.send("Profiler.start");
   const t0 = performance.now();
   for (let i = 0; i < N; i++) token = await refresh(token);
@@ -50,7 +54,20 @@ try {
     total += dt;
   });
   console.log(`${N} sequential refreshes in ${ms.toFixed(0)} ms (${(ms / N).toFixed(2)} ms each, client-side)`);
-  console.log(`profiled ${(total / 1000).toFixed(0)} ms of isolate time; top self time:`);
+  const idle = [...self].filter(([k]) => k.startsWith("(idle)")).reduce((a, [, v]) => a + v, 0);
+  const busy = total - idle;
+  console.log(`profiled ${(total / 1000).toFixed(0)} ms of isolate time, ${(busy / 1000).toFixed(0)} ms not idle (${(busy / 1000 / N).toFixed(3)} ms per refresh); top self time:`);
+  // By kind of frame: compiled wasm, JS of the Worker's bundle, the runtime's built-ins (KV,
+  // Response, TextDecoder... have no script URL), and V8's own buckets.
+  const kinds = new Map();
+  for (const [k, v] of self) {
+    const kind = k.startsWith("(") ? k.split(")")[0] + ")"
+      : k.startsWith("wasm-function") || k.startsWith("wasm-to-js") || k.startsWith("js-to-wasm") ? "wasm and its crossings"
+      : / [^ ]+\.js:\d+:\d+$/.test(k) ? "JS of the bundle" : "runtime built-ins";
+    kinds.set(kind, (kinds.get(kind) ?? 0) + v);
+  }
+  console.log("by kind, ms per refresh:", [...kinds].sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${(v / 1000 / N).toFixed(3)}`).join(", "));
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
     console.log(`${(v / 1000).toFixed(1).padStart(8)} ms ${(100 * v / total).toFixed(1).padStart(5)} %  ${k.slice(0, 110)}`);
   }

@@ -1,12 +1,19 @@
 //! The HTTP edge of the Worker: reading a request's headers once, reading its body under the
-//! size limit, and turning a [`Reply`] into a `worker::Response` (every JSON response with
+//! size limit, and turning a [`Reply`] into a Response (every JSON response with
 //! `Cache-Control: no-store`).
+//!
+//! This works on the runtime's own `Request` and `Response` (web-sys) rather than the
+//! `worker` crate's wrappers: converting a request into `worker::Request` reads `request.cf`,
+//! which workerd materialises as a fresh object on every access, and that one property cost
+//! more per refresh than all of our own code (see docs/BENCHMARKS.md).
 
 use crate::core::server::error::AuthError;
-use crate::core::server::http::{origin_of, BodyKind, Params, Provenance};
-use futures_util::StreamExt;
+use crate::core::server::http::{origin_of, path_of, BodyKind, Params, Provenance};
+use js_sys::{Reflect, Uint8Array};
 use serde_json::Value;
-use worker::{Headers, Request, Response, ResponseBuilder};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, ReadableStreamDefaultReader, Request, Response, ResponseInit};
 
 /// The request headers the handlers use, read once.
 #[derive(Debug, Default)]
@@ -38,10 +45,10 @@ impl Meta {
     pub fn of(req: &Request) -> Meta {
         let h = req.headers();
         let get = |name: &str| h.get(name).ok().flatten();
-        let url = req.inner().url();
+        let url = req.url();
         Meta {
-            method: req.inner().method(),
-            path: req.path(),
+            method: req.method(),
+            path: path_of(&url).to_string(),
             self_origin: origin_of(&url).unwrap_or("").to_string(),
             origin: get("Origin"),
             sec_fetch_site: get("Sec-Fetch-Site"),
@@ -64,9 +71,11 @@ impl Meta {
     }
 }
 
+const UNREADABLE: AuthError = AuthError::InvalidRequest("unreadable body");
+
 /// Reads the body, refusing more than `limit` bytes: first by `Content-Length` (before reading
 /// anything), then while reading (chunked or lying clients).
-pub async fn read_body(req: &mut Request, meta: &Meta, limit: usize) -> Result<Vec<u8>, AuthError> {
+pub async fn read_body(req: &Request, meta: &Meta, limit: usize) -> Result<Vec<u8>, AuthError> {
     if let Some(len) = &meta.content_length {
         match len.trim().parse::<u64>() {
             Ok(n) if n > limit as u64 => return Err(AuthError::PayloadTooLarge),
@@ -74,40 +83,47 @@ pub async fn read_body(req: &mut Request, meta: &Meta, limit: usize) -> Result<V
             Err(_) => return Err(AuthError::InvalidRequest("malformed Content-Length")),
         }
     }
-    if req.inner().body().is_none() {
+    let Some(stream) = req.body() else {
         return Ok(Vec::new());
-    }
+    };
     if meta.content_length.is_some() {
         // The declared length is within the limit and the runtime holds the body to it: read it
         // in one call (streaming chunk by chunk costs a JS round trip per chunk).
-        let body = req
-            .bytes()
-            .await
-            .map_err(|_| AuthError::InvalidRequest("unreadable body"))?;
+        let buffer = req.array_buffer().map_err(|_| UNREADABLE)?;
+        let buffer = JsFuture::from(buffer).await.map_err(|_| UNREADABLE)?;
+        let body = Uint8Array::new(&buffer).to_vec();
         if body.len() > limit {
             return Err(AuthError::PayloadTooLarge);
         }
         return Ok(body);
     }
-    // No Content-Length (chunked): stream, and stop at the limit.
-    let mut stream = req
-        .stream()
-        .map_err(|_| AuthError::InvalidRequest("unreadable body"))?;
+    // No Content-Length (chunked): read chunk by chunk, and stop at the limit.
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| AuthError::InvalidRequest("unreadable body"))?;
-        if body.len() + chunk.len() > limit {
+    loop {
+        let step = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| UNREADABLE)?;
+        let done = Reflect::get(&step, &JsValue::from_str("done")).map_err(|_| UNREADABLE)?;
+        if done.as_bool() != Some(false) {
+            return Ok(body);
+        }
+        let chunk = Reflect::get(&step, &JsValue::from_str("value"))
+            .ok()
+            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            .ok_or(UNREADABLE)?;
+        if body.len() + chunk.length() as usize > limit {
+            let _ = reader.cancel();
             return Err(AuthError::PayloadTooLarge);
         }
-        body.extend_from_slice(&chunk);
+        body.extend_from_slice(&chunk.to_vec());
     }
-    Ok(body)
 }
 
 /// Reads and parses the body as parameters; an empty body is no parameters; a non-empty one
 /// must be of an `accepted` kind (else 415).
 pub async fn read_params(
-    req: &mut Request,
+    req: &Request,
     meta: &Meta,
     limit: usize,
     accepted: &[BodyKind],
@@ -168,9 +184,9 @@ impl Reply {
         self
     }
 
-    /// Converts into a `worker::Response`.
-    pub fn into_response(self) -> worker::Result<Response> {
-        let headers = Headers::new();
+    /// Converts into a Response.
+    pub fn into_response(self) -> Result<Response, JsValue> {
+        let headers = Headers::new()?;
         headers.set("Cache-Control", "no-store")?;
         headers.set("X-Content-Type-Options", "nosniff")?;
         if self.body.is_some() {
@@ -179,12 +195,9 @@ impl Reply {
         for (name, value) in &self.headers {
             headers.append(name, value)?;
         }
-        let builder = ResponseBuilder::new()
-            .with_status(self.status)
-            .with_headers(headers);
-        Ok(match self.body {
-            Some(body) => builder.fixed(body.into_bytes()),
-            None => builder.empty(),
-        })
+        let init = ResponseInit::new();
+        init.set_status(self.status);
+        init.set_headers_headers(&headers);
+        Response::new_with_opt_str_and_init(self.body.as_deref(), &init)
     }
 }

@@ -21,7 +21,8 @@ use http::{read_params, Meta, Reply};
 use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{event, Context, Date, Env, Request, Response};
+use web_sys::{Request, Response};
+use worker::{event, Context, Date, Env};
 
 pub use crypto::WebCryptoPbkdf2;
 pub use kv::Kv;
@@ -127,16 +128,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     // console line per request costs real time (in `wrangler dev`, a round trip to Node).
     // What is logged is what needs attention: broken configuration and store failures.
     let meta = Meta::of(&req);
-    let reply = match handle(req, &env, &meta).await {
-        Ok(r) => r,
-        Err(e) => Reply::error(&e),
-    };
-    reply
-        .into_response()
-        .or_else(|_| Response::error("internal error", 500))
+    let reply = handle(&req, &env, &meta)
+        .await
+        .unwrap_or_else(|e| Reply::error(&e));
+    Ok(reply.into_response()?)
 }
 
-async fn handle(mut req: Request, env: &Env, meta: &Meta) -> Result<Reply, AuthError> {
+async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthError> {
     let route = Route::of(&meta.path).ok_or(AuthError::NotFound)?;
     let cfg = config(env)?;
     let cors = cors_headers(meta.origin.as_deref(), &cfg);
@@ -151,11 +149,10 @@ async fn handle(mut req: Request, env: &Env, meta: &Meta) -> Result<Reply, AuthE
     } else if route.method() != "GET" && meta.provenance().foreign_origin(&cfg) {
         Err(AuthError::ForbiddenOrigin("origin not allowed"))
     } else {
-        let kv = env
-            .kv(KV_BINDING)
-            .map_err(|_| AuthError::ServerError("KV binding missing"))?;
-        let svc = AuthService::new(&cfg, Kv(kv), WebCryptoPbkdf2);
-        dispatch(&route, &svc, &mut req, meta).await
+        let kv =
+            Kv::from_env(env, KV_BINDING).ok_or(AuthError::ServerError("KV binding missing"))?;
+        let svc = AuthService::new(&cfg, kv, WebCryptoPbkdf2);
+        dispatch(&route, &svc, req, meta).await
     }
     .unwrap_or_else(|e| Reply::error(&e));
     reply.headers.extend(cors);
@@ -177,7 +174,7 @@ fn preflight(cfg: &Config, meta: &Meta, route: &Route) -> Result<Reply, AuthErro
 async fn dispatch(
     route: &Route,
     svc: &Service<'_>,
-    req: &mut Request,
+    req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
     match route {
@@ -199,7 +196,7 @@ const JSON_OR_FORM: &[BodyKind] = &[BodyKind::Json, BodyKind::Form];
 
 async fn params(
     svc: &Service<'_>,
-    req: &mut Request,
+    req: &Request,
     meta: &Meta,
     accepted: &[BodyKind],
 ) -> Result<Params, AuthError> {
@@ -229,7 +226,7 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
     }
 }
 
-async fn login(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn login(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
     let p = params(svc, req, meta, JSON).await?;
     let transport = match p.str("transport")? {
         None | Some("body") => Transport::Body,
@@ -253,7 +250,7 @@ fn admin(svc: &Service<'_>, meta: &Meta) -> Result<(), AuthError> {
     svc.check_admin(bearer(meta.authorization.as_deref()))
 }
 
-async fn sessions(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn sessions(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
     let p = params(svc, req, meta, JSON).await?;
     let sub = p.required("sub", "sub is required")?;
@@ -262,11 +259,7 @@ async fn sessions(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<R
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }
 
-async fn create_user(
-    svc: &Service<'_>,
-    req: &mut Request,
-    meta: &Meta,
-) -> Result<Reply, AuthError> {
+async fn create_user(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
     let p = params(svc, req, meta, JSON).await?;
     let username = p.required("username", "username and password are required")?;
@@ -308,7 +301,7 @@ fn presented_token<'a>(
     }
 }
 
-async fn refresh(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn refresh(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
     let (p, kind) = read_params(req, meta, svc.config.max_body_bytes, JSON_OR_FORM).await?;
     match p.str("grant_type")? {
         Some("refresh_token") => {}
@@ -331,7 +324,7 @@ async fn refresh(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Re
     }
 }
 
-async fn logout(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn logout(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
     let p = params(svc, req, meta, JSON).await?;
     let (token, transport) = presented_token(svc, meta, &p)?;
     svc.logout(token, now()).await?;
@@ -345,7 +338,7 @@ async fn logout(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Rep
     })
 }
 
-async fn revoke(svc: &Service<'_>, req: &mut Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn revoke(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
     let p = params(svc, req, meta, JSON_OR_FORM).await?;
     let token = p.required("token", "token is required")?;
     p.str("token_type_hint")?;

@@ -6,12 +6,14 @@
 //   ...
 //   await w.stop();
 //
-// startWorker({ vars, secrets, quiet }) resolves to
+// startWorker({ vars, secrets, quiet, config }) resolves to
 //   { url, port, inspectorPort, adminToken, secrets, stateDir, kvValues(), logs(), stop() }
 // - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes).
 // - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, ADMIN_TOKEN,
 //   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
 //   developer's .dev.vars is neither read nor touched.
+// - config: another wrangler.toml to run instead of the top-level one (the benchmarks' jose
+//   Worker); vars and secrets apply the same way.
 // - logs(): everything wrangler and the Worker printed so far (stdout and stderr).
 // - kvValues(): names of the value blobs in the local KV store (a write adds or replaces one),
 //   to prove that a request changed nothing.
@@ -68,8 +70,8 @@ export function generateSecrets() {
 }
 
 /** Starts the Worker; see the top of this file. */
-export async function startWorker({ vars = {}, secrets = {}, quiet = true } = {}) {
-  if (!existsSync(join(root, "build/worker/index.js"))) {
+export async function startWorker({ vars = {}, secrets = {}, quiet = true, config } = {}) {
+  if (!config && !existsSync(join(root, "build/worker/index.js"))) {
     throw new Error("build/worker is missing: run `make build` first");
   }
   const port = await freePort();
@@ -87,6 +89,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true } = {}
     "--persist-to", join(dir, "state"), "--env-file", envFile, "--show-interactive-dev-session=false",
     "--log-level", "log",
   ];
+  if (config) args.push("-c", config);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(nodeForWrangler(), args, {
     cwd: root,

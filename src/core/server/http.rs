@@ -233,6 +233,21 @@ pub fn origin_of(url: &str) -> Option<&str> {
     Some(&url[..scheme.len() + 3 + end])
 }
 
+/// The path of an absolute URL (without query or fragment; `/` when empty), as sent: still
+/// percent-encoded.
+pub fn path_of(url: &str) -> &str {
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest,
+        None => return "/",
+    };
+    let start = match rest.find(['/', '?', '#']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => i,
+        _ => return "/",
+    };
+    let path = &rest[start..];
+    &path[..path.find(['?', '#']).unwrap_or(path.len())]
+}
+
 /// What a request says about where it comes from.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Provenance<'a> {
@@ -441,6 +456,12 @@ mod tests {
             origin_of("http://127.0.0.1:8787/auth/x?y"),
             Some("http://127.0.0.1:8787")
         );
+        assert_eq!(path_of("http://127.0.0.1:8787/auth/x?y=/z#f"), "/auth/x");
+        assert_eq!(path_of("https://h/auth/users/a%2Fb"), "/auth/users/a%2Fb");
+        assert_eq!(path_of("https://h"), "/");
+        assert_eq!(path_of("https://h?q=/a"), "/");
+        assert_eq!(path_of("https://h#/a"), "/");
+        assert_eq!(path_of("no-scheme/a"), "/");
         assert!(is_loopback_http("http://127.0.0.1:8787") && is_loopback_http("http://localhost"));
         assert!(!is_loopback_http("https://127.0.0.1") && !is_loopback_http("http://example.com"));
     }

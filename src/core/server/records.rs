@@ -110,7 +110,12 @@ pub async fn load<T: DeserializeOwned>(
     store: &impl KvStore,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
-    match store.get(key).await? {
+    decode(store.get(key).await?)
+}
+
+/// Decodes a record read with [`KvStore::get_many`] (`None`: absent).
+pub fn decode<T: DeserializeOwned>(value: Option<String>) -> Result<Option<T>, StoreError> {
+    match value {
         None => Ok(None),
         Some(text) => serde_json::from_str(&text)
             .map(Some)

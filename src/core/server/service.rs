@@ -12,13 +12,12 @@ use crate::core::server::config::Config;
 use crate::core::server::error::AuthError;
 use crate::core::server::password::{PasswordHasher, HASH_LEN, SALT_LEN};
 use crate::core::server::records::{
-    epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch, FamilyRecord,
-    Revocation, TokenRecord, UserRecord,
+    decode, epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch,
+    FamilyRecord, Revocation, TokenRecord, UserRecord,
 };
 use crate::core::server::secret::constant_time_eq;
-use crate::core::server::store::KvStore;
+use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::token::{fill_random, random_id, RefreshToken};
-use futures_util::future::try_join3;
 use serde_json::{Map, Value};
 
 /// Longest password accepted (bytes).
@@ -295,14 +294,22 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let t = load::<TokenRecord>(&self.store, &token.key())
             .await?
             .ok_or(AuthError::InvalidGrant)?;
-        // The family, its revocation marker and the user's epoch are independent reads: issue
-        // them together (one KV round trip of latency instead of three).
-        let (f, revoked, epoch) = try_join3(
-            load::<FamilyRecord>(&self.store, &family_key(&t.fam)),
-            load::<Revocation>(&self.store, &revocation_key(&t.fam)),
-            load::<Epoch>(&self.store, &epoch_key(&t.sub)),
-        )
-        .await?;
+        // The family, its revocation marker and the user's epoch are independent reads: one
+        // read of the three (one KV operation and round trip instead of three).
+        let keys = [
+            family_key(&t.fam),
+            revocation_key(&t.fam),
+            epoch_key(&t.sub),
+        ];
+        let [f, revoked, epoch]: [Option<String>; 3] = self
+            .store
+            .get_many(&[&keys[0], &keys[1], &keys[2]])
+            .await?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt)?;
+        let f = decode::<FamilyRecord>(f)?;
+        let revoked = decode::<Revocation>(revoked)?;
+        let epoch = decode::<Epoch>(epoch)?;
         let f = f.ok_or(AuthError::InvalidGrant)?;
         if f.sub != t.sub || revoked.is_some() {
             return Err(AuthError::InvalidGrant);

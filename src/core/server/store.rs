@@ -4,6 +4,7 @@
 //! KV has no transactions and no compare-and-swap; the service is written for that (see
 //! `docs/DESIGN.md`).
 
+use futures_util::future::try_join_all;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -46,6 +47,11 @@ pub trait KvStore {
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError>;
     /// Removes `key` (no error when absent).
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// The values at several keys, in order, read together. The default issues the reads
+    /// concurrently; Workers KV answers them in one bulk `get` (one operation, one round trip).
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        try_join_all(keys.iter().map(|k| self.get(k))).await
+    }
 }
 
 /// One store operation, as recorded by [`MemoryStore`] and targeted by [`FaultyStore`].
@@ -251,5 +257,8 @@ impl<S: KvStore> KvStore for &S {
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         (**self).delete(key).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        (**self).get_many(keys).await
     }
 }

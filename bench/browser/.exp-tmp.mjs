@@ -1,0 +1,138 @@
+// Client overhead in Chromium (Debian's, through playwright-core), against a local endpoint:
+//   1. page load -> ready AuthClient: performance.now() (ms since navigation start) once
+//      `await init()` (fetch + compile + instantiate of the wasm) and `new AuthClient(...)` are
+//      done, and the duration of init() alone; median over fresh browser contexts (cold cache).
+//   2. auth.fetch against plain fetch: 1,000 sequential calls each (interleaved blocks of 100)
+//      to GET /api/ping on the same loopback server, body read; ratio of the medians.
+// The server checks that every auth.fetch call carried the bearer token.
+//
+// Usage: node client-overhead.mjs ROOT OUT.json   (serves ROOT/pkg; BENCH_PKG_ROOT overrides ROOT)
+import { createServer } from "node:http";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join, normalize } from "node:path";
+import { chromium } from "playwright-core";
+
+const [repoRoot, outPath] = process.argv.slice(2);
+const root = process.env.BENCH_PKG_ROOT || repoRoot;
+const LOADS = Number(process.env.BENCH_PAGE_LOADS || 10);
+const CALLS = 1000;
+const BLOCK = 100;
+const REPS = Number(process.env.BENCH_FETCH_REPS || 3);
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title>
+<script type="module">
+const t0 = performance.now();
+const { default: init, AuthClient } = await import("/pkg/silent_refresh.js");
+const t1 = performance.now();
+await init();
+const t2 = performance.now();
+const auth = new AuthClient({ baseUrl: "", mode: "body" });
+const t3 = performance.now();
+window.__auth = auth;
+window.__ready = { scriptStart: t0, imported: t1, initDone: t2, ready: t3 };
+</script>`;
+
+let pings = 0;
+let bearerPings = 0;
+const types = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
+const server = createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname === "/" || url.pathname === "/bench.html") {
+    res.writeHead(200, { "content-type": "text/html", "cache-control": "no-store" });
+    return res.end(PAGE);
+  }
+  if (url.pathname === "/api/ping") {
+    pings++;
+    if ((req.headers.authorization || "").startsWith("Bearer ")) bearerPings++;
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+    return res.end('{"ok":true}');
+  }
+  if (url.pathname.startsWith("/pkg/")) {
+    const file = normalize(join(root, url.pathname));
+    if (file.startsWith(join(root, "pkg")) && existsSync(file)) {
+      const ext = file.slice(file.lastIndexOf("."));
+      res.writeHead(200, { "content-type": types[ext] || "application/octet-stream", "cache-control": "no-store" });
+      return res.end(readFileSync(file));
+    }
+  }
+  res.writeHead(url.pathname === "/favicon.ico" ? 204 : 404).end();
+});
+await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    // Diagnostics only (never set by bench/run.sh): e.g. "--js-flags=--wasm-compact-imports".
+    ...(process.env.BENCH_CHROMIUM_EXTRA_ARGS ? process.env.BENCH_CHROMIUM_EXTRA_ARGS.split(" ") : [])],
+});
+try {
+  const version = browser.version();
+  // 1. Page load -> ready AuthClient, each in a fresh context (no HTTP or code cache).
+  const loads = [];
+  for (let i = 0; i < 0; i++) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    await page.goto(`${origin}/bench.html`);
+    await page.waitForFunction(() => window.__ready, null, { timeout: 30_000 }).catch((e) => {
+      throw new Error(`the page did not get a ready AuthClient: ${errors.join("; ") || e.message}`);
+    });
+    loads.push(await page.evaluate(() => window.__ready));
+    await ctx.close();
+  }
+
+  // 2. auth.fetch vs fetch.
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.error("[client] page error:", e.message));
+  await page.goto(`${origin}/bench.html`);
+  await page.waitForFunction(() => window.__ready, null, { timeout: 30_000 });
+  const fetchRuns = [];
+  for (let r = 0; r < REPS; r++) {
+    bearerPings = 0;
+    pings = 0;
+    const run = await page.evaluate(async ({ CALLS, BLOCK }) => {
+      const b64u = (o) => btoa(JSON.stringify(o)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = `${b64u({ alg: "EdDSA", typ: "at+jwt", kid: "bench" })}.${b64u({ sub: "bench", iat: now, exp: now + 3600 })}.c2ln`;
+      const auth = window.__auth;
+      auth.setSession({ access_token: jwt, expires_in: 3600, refresh_token: "srt_" + "A".repeat(43), token_type: "Bearer" });
+      const tok = "Bearer " + jwt;
+      const V = {
+        plain: async () => (await fetch("/api/ping")).text(),
+        hdr: async () => (await fetch("/api/ping", { headers: { Authorization: tok } })).text(),
+        req: async () => { const r = new Request("/api/ping"); r.headers.set("Authorization", tok); return (await fetch(r)).text(); },
+        reqthen: async () => { const r = new Request("/api/ping"); r.headers.set("Authorization", tok); return (await Promise.resolve(fetch(r)).then((x) => x?.status == 401 ? 0 : x)).text(); },
+        auth: async () => (await auth.fetch("/api/ping")).text(),
+      };
+      const res = {};
+      for (const k in V) res[k] = 0;
+      for (let rep = 0; rep < 8; rep++) for (const k in V) {
+        const t = performance.now();
+        for (let i = 0; i < 100; i++) await V[k]();
+        res[k] += performance.now() - t;
+      }
+      return res;
+    }, { CALLS, BLOCK });
+    run.bearer = bearerPings;
+    run.pings = pings;
+    fetchRuns.push(run);
+  }
+  await ctx.close();
+
+  console.log(JSON.stringify(fetchRuns));
+} finally {
+  await browser.close();
+  server.close();
+}

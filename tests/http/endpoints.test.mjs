@@ -267,6 +267,24 @@ describe("body limits and media types", () => {
     assert.equal(body.error, "payload_too_large");
   });
 
+  test("a streamed body without Content-Length within the limit is read in full", async () => {
+    const t = await session(w);
+    const bytes = new TextEncoder().encode(JSON.stringify({ refresh_token: t.refresh_token }));
+    let sent = 0;
+    const stream = new ReadableStream({
+      pull(c) {
+        // A few bytes per chunk: the Worker must join every chunk, not stop at the first.
+        if (sent < bytes.length) c.enqueue(bytes.slice(sent, (sent += 7)));
+        else c.close();
+      },
+    });
+    const res = await fetch(`${w.url}/auth/refresh?via=stream`, { method: "POST", body: stream, duplex: "half", headers: { "content-type": "application/json" } });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.match(body.refresh_token, /^srt_[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(body.refresh_token, t.refresh_token);
+  });
+
   test("bodies of the wrong type are 415", async () => {
     isError(await call(w, "POST", "/auth/refresh", { body: "refresh_token=x", headers: { "content-type": "text/plain" } }), 415, "unsupported_media_type");
     isError(await call(w, "POST", "/auth/refresh", { body: "{}", headers: { "content-type": "application/json; charset=latin1" } }), 415, "unsupported_media_type");

@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh                      every target, 60 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh     longer
-#   scripts/fuzz.sh jwt_claims form_body only those
+#   scripts/fuzz.sh json_body form_body  only those
 #
 # Targets live in fuzz/ (their own Cargo workspace, so the main crate is untouched), seeds in
 # fuzz/seeds/<target>/ (committed, small), the growing corpus in fuzz/corpus/<target>/ and crash
@@ -21,14 +21,14 @@ cd "$root"
 
 seconds=${FUZZ_SECONDS:-60}
 sanitizer=${FUZZ_SANITIZER:-address}
-all=(json_body form_body cookie_header bearer_header refresh_token jwt_claims b64_roundtrip)
+all=(json_body form_body cookie_header bearer_header refresh_token b64_roundtrip)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 # A dictionary of the tokens each input format is made of speeds the first minute up.
 dict_for() {
   case $1 in
-    json_body | jwt_claims) echo fuzz/dicts/json.dict ;;
+    json_body) echo fuzz/dicts/json.dict ;;
     form_body) echo fuzz/dicts/form.dict ;;
     cookie_header | bearer_header | refresh_token) echo fuzz/dicts/header.dict ;;
     *) echo "" ;;

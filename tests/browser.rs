@@ -12,7 +12,8 @@
 //! behaviour (5) is covered end to end elsewhere; here only the message format is exercised.
 #![cfg(target_arch = "wasm32")]
 
-use silent_refresh::browser::AuthClient;
+use silent_refresh::browser::client;
+use silent_refresh::core::client::ErrorCode;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -402,6 +403,38 @@ const scenarios = {
     }
   },
 
+  // The fast path of fetch (the token attached without entering wasm while it is fresh) keeps
+  // every rule: a token that fell due while no timer fired is refreshed before the call goes
+  // out, a token sent with no expires_in is timed by its JWT claims, and a listener that calls
+  // fetch while the client changes state (here: at logout) sees the new state.
+  async fastPath(AuthClient) {
+    const s = makeServer({ lifetime: 1, sendExpiresIn: false, delay: 30 });
+    globalThis.setTimeout = (f, ms, ...a) => (ms >= 200 ? -1 : realSetTimeout(f, ms, ...a));
+    try {
+      const auth = new AuthClient(s.options({ refreshMargin: 400 }));
+      await auth.login("u", "pw");
+      assert(auth.expiresAt > Date.now() + 700 && auth.expiresAt < Date.now() + 1100, "lifetime from exp - iat");
+      for (let i = 0; i < 5; i++) eq((await auth.fetch("/api/me")).status, 200, "fresh token: sent");
+      eq(s.refreshes(), 0, "no refresh while fresh");
+      await sleep(700);
+      eq(s.refreshes(), 0, "the throttled timer did not fire");
+      eq((await auth.fetch("/api/me")).status, 200, "a due token is refreshed first");
+      eq(s.refreshes(), 1, "one refresh, before the call");
+      const order = s.log.map((e) => e.path);
+      assert(order.lastIndexOf("/auth/refresh") < order.lastIndexOf("/api/me"), "refresh before the call");
+      let during;
+      auth.on("logout", () => { during = auth.fetch("/api/me"); });
+      await auth.logout();
+      eq((await during).status, 401, "fetch from a logout listener");
+      eq(s.log.filter((e) => e.path === "/api/me").at(-1).auth, null, "no bearer after logout");
+      auth.free();
+      let err;
+      try { await auth.fetch("/api/me"); } catch (e) { err = e; }
+      eq(err?.code, "ERR_DISPOSED", "free() disposes");
+      if (Symbol.dispose) eq(auth[Symbol.dispose], auth.free, "Symbol.dispose is free");
+    } finally { globalThis.setTimeout = realSetTimeout; }
+  },
+
   // Tokens shared over BroadcastChannel: another client on the same channel adopts them and
   // follows a logout (two clients in one page stand in for two tabs).
   async channel(AuthClient) {
@@ -455,20 +488,34 @@ const scenarios = {
   },
 };
 
-export async function runScenario(name, probe) {
-  const AuthClient = probe.constructor;
+export async function runScenario(name, AuthClient) {
+  const probe = new AuthClient();
+  assert(probe instanceof AuthClient, "default options are valid");
   probe.dispose();
   await scenarios[name](AuthClient);
 }
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = runScenario)]
-    fn run_scenario(name: &str, probe: JsValue) -> js_sys::Promise;
+    fn run_scenario(name: &str, class: JsValue) -> js_sys::Promise;
+}
+
+#[wasm_bindgen(module = "/src/browser/glue.js")]
+extern "C" {
+    /// Connects the package's public class to the wasm export `client`; returns the class.
+    fn connect(client: JsValue) -> JsValue;
+    /// The `Error` of the code of index `index` in `ErrorCode::ALL`, with `status` if defined.
+    #[wasm_bindgen(js_name = error)]
+    fn js_error(index: u32, status: JsValue) -> JsValue;
+}
+
+/// The package's `AuthClient` class, connected as the package's entry module does.
+fn auth_client_class() -> JsValue {
+    connect(Closure::<dyn Fn(JsValue) -> JsValue>::new(client).into_js_value())
 }
 
 async fn run(name: &str) {
-    let probe = AuthClient::new(&JsValue::UNDEFINED).expect("default options are valid");
-    if let Err(e) = JsFuture::from(run_scenario(name, probe.into())).await {
+    if let Err(e) = JsFuture::from(run_scenario(name, auth_client_class())).await {
         let message = js_sys::Reflect::get(&e, &"message".into())
             .ok()
             .and_then(|m| m.as_string());
@@ -507,6 +554,11 @@ async fn wake_up_events_refresh_a_due_token_first() {
 }
 
 #[wasm_bindgen_test]
+async fn the_fetch_fast_path_keeps_every_rule() {
+    run("fastPath").await;
+}
+
+#[wasm_bindgen_test]
 async fn an_outage_keeps_the_session_without_a_refresh_storm() {
     run("outage").await;
 }
@@ -534,4 +586,22 @@ async fn tokens_and_logout_travel_over_the_channel() {
 #[wasm_bindgen_test]
 async fn body_mode_storage_and_option_validation() {
     run("storage").await;
+}
+
+#[wasm_bindgen_test]
+fn the_errors_of_glue_js_have_the_codes_and_messages_of_the_core() {
+    let read = |e: &JsValue, key: &str| js_sys::Reflect::get(e, &key.into()).unwrap();
+    for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+        assert_eq!(code as usize, i, "ALL is in declaration order");
+        let e = js_error(i as u32, JsValue::UNDEFINED);
+        assert!(e.is_instance_of::<js_sys::Error>());
+        assert_eq!(read(&e, "code").as_string().as_deref(), Some(code.code()));
+        assert_eq!(
+            read(&e, "message").as_string().as_deref(),
+            Some(code.message())
+        );
+        assert!(!js_sys::Reflect::has(&e, &"status".into()).unwrap());
+        let e = js_error(i as u32, JsValue::from(503));
+        assert_eq!(read(&e, "status").as_f64(), Some(503.0));
+    }
 }

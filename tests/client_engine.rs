@@ -124,14 +124,64 @@ fn send_due_tells_without_changing_anything_whether_before_send_has_work() {
     assert!(!e.send_due(due - 10), "fresh");
     assert_eq!(e.before_send(due - 10), Step::Proceed);
     for _ in 0..3 {
-        assert!(e.send_due(due), "due, asked again: still due, no refresh started");
+        assert!(
+            e.send_due(due),
+            "due, asked again: still due, no refresh started"
+        );
     }
     assert_eq!(e.refresh_count(), 0);
     let t = start(e.before_send(due));
-    assert!(e.send_due(due + 1), "due while the refresh is in flight (before_send waits)");
+    assert!(
+        e.send_due(due + 1),
+        "due while the refresh is in flight (before_send waits)"
+    );
     assert_eq!(e.before_send(due + 1), Step::Await);
     run(&mut e, t, due + 10, ok("a2", 15 * MIN));
     assert!(!e.send_due(due + 11), "fresh again");
+}
+
+#[test]
+fn fresh_for_is_how_long_send_due_stays_false() {
+    // At every instant: not due exactly until `now + fresh_for(now)`, due from then on.
+    let agrees = |e: &Engine, now: u64| match e.fresh_for(now) {
+        None => assert!(e.send_due(now), "None only when due, at {now}"),
+        Some(u64::MAX) => {
+            assert!(
+                !e.send_due(now) && !e.send_due(u64::MAX - 1),
+                "never due, at {now}"
+            )
+        }
+        Some(ms) => {
+            assert!(
+                ms > 0 && !e.send_due(now + ms - 1),
+                "fresh until then, at {now}"
+            );
+            assert!(e.send_due(now + ms), "due from then on, at {now}");
+        }
+    };
+    assert_eq!(
+        engine().fresh_for(10 * MIN),
+        Some(u64::MAX),
+        "no token: never due"
+    );
+    let mut unknown = engine();
+    unknown.start_session(secret("a1"), None, 0);
+    assert_eq!(
+        unknown.fresh_for(10 * MIN),
+        Some(u64::MAX),
+        "unknown lifetime"
+    );
+    let mut e = signed_in();
+    let due = e.deadline().unwrap();
+    for now in [0, 1_000, due - 1, due, due + 1, 20 * MIN] {
+        agrees(&e, now);
+    }
+    assert_eq!(e.fresh_for(due - 10), Some(10));
+    // Backing off after a failure: due (before_send asks) whatever the token's age.
+    let t = start(e.unauthorized(e.generation(), 10_000));
+    run(&mut e, t, 10_000, Outcome::Failure(Failure::Network));
+    assert_eq!(e.fresh_for(10_001), None);
+    agrees(&e, 10_001);
 }
 
 #[test]

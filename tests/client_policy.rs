@@ -1,22 +1,14 @@
 //! Native tests of the client's pure policies: token lifetime and refresh time, classification
 //! of refresh failures, `Retry-After`, backoff with jitter, and the circuit breaker.
 
-use silent_refresh::core::b64;
 use silent_refresh::core::client::backoff::{
     backoff_delay, retry_delay, CircuitBreaker, WINDOW_MS,
 };
 use silent_refresh::core::client::classify::{
     classify, error_code, parse_retry_after, MAX_RETRY_AFTER_MS,
 };
-use silent_refresh::core::client::schedule::{effective_margin, lifetime_ms, Deadlines};
+use silent_refresh::core::client::schedule::{effective_margin, lifetime_from_claims, Deadlines};
 use silent_refresh::core::client::{ErrorCode, Failure, Verdict};
-
-fn jwt(payload: &str) -> String {
-    format!(
-        "eyJhbGciOiJFZERTQSJ9.{}.c2ln",
-        b64::encode(payload.as_bytes())
-    )
-}
 
 fn http(status: u16, error: Option<&str>, retry_after_ms: Option<u64>) -> Failure {
     Failure::Http {
@@ -28,10 +20,10 @@ fn http(status: u16, error: Option<&str>, retry_after_ms: Option<u64>) -> Failur
 
 #[test]
 fn lifetime_prefers_expires_in_then_exp_minus_iat() {
-    let token = jwt(r#"{"sub":"u","iat":1700000000,"exp":1700000900}"#);
-    assert_eq!(lifetime_ms(Some(300.0), &token), Some(300_000));
+    let (iat, exp) = (1_700_000_000.0, 1_700_000_900.0);
+    assert_eq!(lifetime_from_claims(Some(300.0), exp, iat), Some(300_000));
     assert_eq!(
-        lifetime_ms(Some(0.25), &token),
+        lifetime_from_claims(Some(0.25), exp, iat),
         Some(250),
         "fractions of a second are kept"
     );
@@ -42,19 +34,36 @@ fn lifetime_prefers_expires_in_then_exp_minus_iat() {
         Some(f64::NAN),
         Some(f64::INFINITY),
     ] {
-        assert_eq!(lifetime_ms(bad, &token), Some(900_000), "{bad:?}");
+        assert_eq!(
+            lifetime_from_claims(bad, exp, iat),
+            Some(900_000),
+            "{bad:?}"
+        );
     }
-    assert_eq!(lifetime_ms(None, "opaque-token"), None);
+    // What the package's JavaScript passes for an absent or non-numeric claim: NaN.
     assert_eq!(
-        lifetime_ms(None, &jwt(r#"{"exp":1700000900}"#)),
+        lifetime_from_claims(None, f64::NAN, f64::NAN),
+        None,
+        "opaque token"
+    );
+    assert_eq!(
+        lifetime_from_claims(None, exp, f64::NAN),
         None,
         "no iat: unknown"
     );
     assert_eq!(
-        lifetime_ms(None, &jwt(r#"{"iat":10,"exp":5}"#)),
+        lifetime_from_claims(None, 5.0, 10.0),
         None,
         "exp before iat: unknown"
     );
+    for (exp, iat) in [
+        (900.5, 0.0),
+        (900.0, -1.0),
+        (f64::INFINITY, 0.0),
+        (1e20, 0.0),
+    ] {
+        assert_eq!(lifetime_from_claims(None, exp, iat), None, "{exp} {iat}");
+    }
 }
 
 #[test]
@@ -64,8 +73,7 @@ fn lifetime_ignores_how_far_the_server_clock_is_from_ours() {
     let now_ms = 5_000;
     let mut seen = Vec::new();
     for iat in [0u64, 1_700_000_000, 4_102_444_800] {
-        let token = jwt(&format!(r#"{{"iat":{iat},"exp":{}}}"#, iat + 900));
-        let lifetime = lifetime_ms(None, &token).unwrap();
+        let lifetime = lifetime_from_claims(None, (iat + 900) as f64, iat as f64).unwrap();
         seen.push(Deadlines::compute(now_ms, lifetime, lifetime, None));
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]));

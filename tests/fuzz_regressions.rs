@@ -6,10 +6,10 @@
 //!
 //! Findings so far: no crash or wrong answer in the code. Two inputs first failed the targets'
 //! own properties, which were too strict; the behaviour they showed is documented and pinned
-//! below (`duplicate_member_before_a_syntax_error`, `empty_payload_segment`).
+//! (`duplicate_member_before_a_syntax_error` below; the other was in the JWT claim reader, which
+//! the browser package replaced by the browser's own JSON parser).
 
 use silent_refresh::core::b64;
-use silent_refresh::core::claims::{read_times, read_times_json, ClaimsError};
 use silent_refresh::core::server::http::{
     bearer, cookie, form_decode, BodyKind, Params, COOKIE_NAME,
 };
@@ -22,14 +22,12 @@ use std::path::Path;
 fn every_parser(data: &[u8]) {
     let _ = Params::parse(BodyKind::Json, data);
     let _ = Params::parse(BodyKind::Form, data);
-    let _ = read_times_json(data);
     let text = String::from_utf8_lossy(data);
     let _ = BodyKind::of(Some(&text));
     let _ = form_decode(&text);
     let _ = cookie(Some(&text), COOKIE_NAME);
     let _ = bearer(Some(&text));
     let _ = RefreshToken::parse(&text);
-    let _ = read_times(&text);
     let _ = b64::decode(&text);
     assert_eq!(b64::decode(&b64::encode(data)).as_deref(), Some(data));
 }
@@ -44,7 +42,7 @@ fn seed_corpora_parse_without_panicking() {
             count += 1;
         }
     }
-    assert!(count >= 7, "expected seeds for every target, found {count}");
+    assert!(count >= 6, "expected seeds for every target, found {count}");
 }
 
 /// json_body, crash-bfebf1eb…: a member name repeated before the body's syntax breaks. The parser
@@ -60,15 +58,4 @@ fn duplicate_member_before_a_syntax_error() {
         );
         assert_eq!(AuthError::InvalidRequest("").status(), 400);
     }
-}
-
-/// jwt_claims, crash-da39a3ee… (the empty input): a token whose payload segment is empty is not
-/// a JWT at all (`ERR_JWT_MALFORMED`), while the empty payload JSON is a bad payload.
-#[test]
-fn empty_payload_segment() {
-    assert_eq!(
-        read_times("eyJhbGciOiJFZERTQSJ9..c2ln"),
-        Err(ClaimsError::NotAJwt)
-    );
-    assert_eq!(read_times_json(b""), None);
 }

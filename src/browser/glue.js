@@ -1,8 +1,12 @@
-// Plumbing of the browser adapter (src/browser/js.rs binds it). It reads the options object,
+// Plumbing of the browser adapter (src/browser/js.rs binds it), and the public class `AuthClient`,
+// whose methods forward to Rust (`Inner::call` in runtime.rs). It reads the options object,
 // builds the client's requests, wires timers, page events, the BroadcastChannel, the Web Lock,
 // storage and event listeners, and reports every callback to Rust as `dispatch(tag, value)`.
-// It decides nothing: what to send, when, and what a result means is decided in Rust.
+// It decides nothing: what to send, when, and what a result means is decided in Rust. The one
+// shortcut, `AuthClient.fetch`, attaches the token Rust published for as long as Rust said.
 // Written in JS because JS source is far smaller than the same calls compiled to wasm.
+// The package renames the properties listed in scripts/build-browser.sh (`mangle`): a name that
+// an option, an event, a message or a browser API shares must not be listed there.
 
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
 export const get = (target, key) => target?.[key];
@@ -10,16 +14,57 @@ export const get = (target, key) => target?.[key];
 /** `value` if it is a number, else `NaN`. */
 export const number = (value) => (typeof value == "number" ? value : NaN);
 
-/** An `Error` with a stable `.code` (and the HTTP `.status` that caused it, if any). */
-export function error(code, message, status) {
+/**
+ * The `exp` and `iat` claims of the JWT `token`, decoded but neither verified nor checked (Rust
+ * checks them: `lifetime_from_claims`); none if it is no JWT. `undefined` unless `token` is a
+ * non-empty string.
+ */
+export function claims(token) {
+  if (typeof token != "string" || !token) return;
+  try {
+    // header.payload.signature, the payload base64url JSON.
+    const s = token.split(".");
+    if (s.length == 3 && s[0] && /^[\w-]+$/.test(s[1])) {
+      const p = JSON.parse(atob(s[1].replace(/-/g, "+").replace(/_/g, "/")));
+      return [p.exp, p.iat];
+    }
+  } catch {}
+  return [];
+}
+
+/**
+ * The stable codes (without `ERR_`) and messages of the errors, by the index of the code in
+ * `ErrorCode::ALL` (src/core/client/error.rs, the reference; tests/browser.rs checks this copy).
+ */
+const ERRORS = [
+  "NETWORK:network error",
+  "TIMEOUT:request timed out",
+  "SERVER:server temporarily unavailable",
+  "REJECTED:request rejected by the server",
+  "BAD_RESPONSE:unexpected response from the server",
+  "SESSION_EXPIRED:session expired",
+  "NOT_SIGNED_IN:not signed in",
+  "INVALID_CREDENTIALS:invalid username or password",
+  "REFRESH_LIMIT:too many refreshes, circuit breaker open",
+  "DISPOSED:client disposed",
+  "INVALID_OPTIONS:invalid options",
+  "STORAGE:storage failed",
+];
+
+/** An `Error` with the stable `.code` of error `index` (and the HTTP `.status` that caused it, if any). */
+export function error(index, status) {
+  const [code, message] = ERRORS[index].split(":");
   const e = new Error(message);
-  e.code = code;
+  e.code = "ERR_" + code;
   if (status !== undefined) e.status = status;
   return e;
 }
 
 /** The events, by the index Rust uses. */
 const EVENTS = ["refresh", "expired", "error", "logout"];
+
+/** The sources of `refresh` and `logout` events, by the index Rust uses. */
+const SOURCES = ["network", "tab", "restore", "local"];
 
 /** Adds or removes (`method`) the wake-up listener `h`. */
 function wake(method, h) {
@@ -30,7 +75,7 @@ function wake(method, h) {
 
 /** The JS side of one `AuthClient`. */
 export class Host {
-  /** Reads `options` over the defaults; `ok` is false if one is of the wrong type. */
+  /** Reads and checks `options` over the defaults; `ok` is false if one is invalid. */
   constructor(options) {
     let ok = options === undefined || (typeof options == "object" && options !== null);
     const o = Object.assign({ baseUrl: "", mode: "cookie", requestTimeout: 10000, retryBaseDelay: 1000,
@@ -63,9 +108,17 @@ export class Host {
       || !(this.storage === undefined || (typeof this.storage == "object"))) ok = false;
     const locks = this.crossTab && globalThis.navigator?.locks;
     this.locks = typeof locks == "object" && locks !== null ? locks : undefined;
-    /** What Rust validates and reads: 0-4 the durations, 5 the mode, 6 whether there is a lock, 7 `ok`. */
-    this.options = [o.refreshMargin, o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute,
-      o.requestTimeout, o.mode, !!this.locks, ok];
+    // A duration or count: a number >= 0, not infinite.
+    const count = (n) => (typeof n == "number" && n >= 0 && n < 1 / 0) || (ok = false);
+    [o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute, o.requestTimeout].map(count);
+    if (o.refreshMargin !== undefined) count(o.refreshMargin);
+    if (o.mode != "cookie" && o.mode != "body") ok = false;
+    /**
+     * What Rust reads, if the options are valid: 0-4 the durations (0 `undefined` for the
+     * default), 5 whether the mode is "body", 6 whether there is a lock.
+     */
+    this.options = ok ? [o.refreshMargin, o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute,
+      o.requestTimeout, o.mode == "body", !!this.locks] : undefined;
     this.deferred = new Map();
     this.listeners = [];
   }
@@ -130,12 +183,12 @@ export class Host {
   }
 
   /**
-   * Sends `request` with the configured fetch for `id`, a promise, with the access token unless
+   * Sends `request` with the configured fetch, a promise, with the access token unless
    * `undefined`. If `generation` (the token's), a 401 goes to Rust with a spare copy of the
    * request made first, for the replay (a body can be sent only once; GET and HEAD have none):
-   * `dispatch(id * 4 + 3, [response, spare, generation])`, which settles the promise.
+   * `dispatch(7, [response, spare, generation])`, whose promise it settles to.
    */
-  send(id, request, access, generation) {
+  send(request, access, generation) {
     try {
       let spare;
       if (access !== undefined) {
@@ -145,17 +198,10 @@ export class Host {
         } catch {}
       }
       const sent = Promise.resolve(this.fetch.call(globalThis, request));
-      return generation ? sent.then((r) => r?.status == 401 ? this.hand(id, [r, spare, generation]) : r) : sent;
+      return generation ? sent.then((r) => r?.status == 401 ? this.dispatch(7, [r, spare, generation]) : r) : sent;
     } catch (e) {
       return Promise.reject(e);
     }
-  }
-
-  /** `dispatch(id * 4 + 3, value)`, which settles the promise returned. */
-  hand(id, value) {
-    const promise = this.defer(id);
-    this.dispatch(id * 4 + 3, value);
-    return promise;
   }
 
   /**
@@ -192,25 +238,37 @@ export class Host {
   }
 
   /**
-   * `fetch(input, init)` as `id`, a promise. The client manages the request if it is addressed to
-   * a bearer origin, not to one of the client's endpoints (compared exactly, query and fragment
+   * `fetch(input, init)`, a promise. The client manages the request if it is addressed to a
+   * bearer origin, not to one of the client's endpoints (compared exactly, query and fragment
    * ignored, so `/auth/logout-all` is not `/auth/logout`), without an `Authorization` set by the
-   * caller; it is sent with `send(id, request, access, generation)`, unless `access` is `null` (a
-   * refresh may be due): then it goes to Rust, `dispatch(id * 4 + 3, [undefined, request])`.
-   * Any other request is sent as it is.
+   * caller; it is sent with `send(request, access, generation)`, unless `access` is `null` (a
+   * refresh may be due): then it goes to Rust, `dispatch(7, [undefined, request])`. Any other
+   * request is sent as it is.
    */
-  request(id, input, init, access, generation) {
+  request(input, init, access, generation) {
     try {
       const request = new Request(input, init);
       // Absolute and serialized (no credentials: `Request` throws on them), so the part before
       // `?` or `#` is the origin and path, as the endpoints are.
       const url = request.url;
       return !this.origins.some((o) => url.startsWith(o)) || this.endpoints.includes(url.split(/[?#]/)[0])
-        || request.headers.has("authorization") ? this.send(id, request)
-        : access === null ? this.hand(id, [, request]) : this.send(id, request, access, generation);
+        || request.headers.has("authorization") ? this.send(request)
+        : access === null ? this.dispatch(7, [, request]) : this.send(request, access, generation);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * The fast path of `fetch`, published by Rust: the token `access` (or `undefined`) of
+   * `generation` may be attached without asking Rust while `performance.now() < mono` and
+   * `Date.now() < wall` (see `AuthClient.fetch`).
+   */
+  fresh(access, generation, mono, wall) {
+    this.access = access;
+    this.generation = generation;
+    this.mono = mono;
+    this.wall = wall;
   }
 
   /** Storage operation `op` (0 get, 1 set to `value`, 2 remove) for `id`; false without storage. */
@@ -255,8 +313,9 @@ export class Host {
   /** Calls the listeners of event `kind` (see `emit` in js.rs) with its event object; a throwing one is ignored. */
   emit(kind, a, b) {
     const type = EVENTS[kind];
-    const event = [{ type, source: a, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
-      { type, source: a }][kind];
+    const source = SOURCES[a];
+    const event = [{ type, source, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
+      { type, source }][kind];
     // Read afresh at each step: a listener may add or remove listeners.
     for (let i = 0; i < this.listeners.length; i++) {
       const [t, f] = this.listeners[i];
@@ -268,3 +327,92 @@ export class Host {
     }
   }
 }
+
+/** The wasm export that creates a client (`client` in mod.rs), set by `connect`. */
+let create;
+
+/** Connects `AuthClient` to `client` (the package's entry module does it); returns the class. */
+export const connect = (client) => ((create = client), AuthClient);
+
+/** The public class (its TypeScript declaration is in mod.rs). Every method forwards to Rust. */
+export class AuthClient {
+  /** The host, and the client's function `(op, a, b) => result` (op codes in runtime.rs). */
+  #h;
+  #c;
+
+  constructor(options) {
+    const h = new Host(options);
+    const c = create(h);
+    if (typeof c != "function") throw c;
+    this.#h = h;
+    this.#c = c;
+  }
+
+  /** Calls method `op`; throws the `Error` it returns. */
+  #x(op, a, b) {
+    const r = this.#c(op, a, b);
+    if (r instanceof Error) throw r;
+    return r;
+  }
+
+  login(username, password) {
+    return this.#x(0, username, password);
+  }
+
+  setSession(tokens) {
+    this.#x(1, tokens);
+  }
+
+  restore() {
+    return this.#x(2);
+  }
+
+  /** Without entering Rust while the token published by Rust is fresh (the common case). */
+  fetch(input, init) {
+    const h = this.#h;
+    return performance.now() < h.mono && Date.now() < h.wall ? h.request(input, init, h.access, h.generation)
+      : this.#x(3, input, init);
+  }
+
+  refresh() {
+    return this.#x(4);
+  }
+
+  logout() {
+    return this.#x(5);
+  }
+
+  on(type, listener) {
+    this.#x(6, type, listener);
+  }
+
+  off(type, listener) {
+    this.#x(7, type, listener);
+  }
+
+  dispose() {
+    this.#x(8);
+  }
+
+  /** Same as `dispose()` (the client's memory goes with the object). */
+  free() {
+    this.#x(8);
+  }
+
+  get signedIn() {
+    return this.#x(9);
+  }
+
+  get expiresAt() {
+    return this.#x(10);
+  }
+
+  get nextRefreshAt() {
+    return this.#x(11);
+  }
+
+  get refreshCount() {
+    return this.#x(12);
+  }
+}
+if (Symbol.dispose) AuthClient.prototype[Symbol.dispose] = AuthClient.prototype.free;

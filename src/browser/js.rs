@@ -17,10 +17,8 @@ use crate::core::client::ErrorCode;
 extern "C" {
     /// The JS side of one client: settings, listeners, timer, channel, pending promises.
     pub type Host;
-    /// Reads the options object (see `Host.options` in `glue.js`).
-    #[wasm_bindgen(constructor)]
-    pub fn new(options: &JsValue) -> Host;
     /// Starts listening (page events, channel); every callback calls `dispatch(tag, value)`.
+    /// (The host is made in JavaScript, by the public `AuthClient`, from the options object.)
     #[wasm_bindgen(method)]
     pub fn open(this: &Host, dispatch: &JsValue, timeout_ms: f64);
     /// Removes every timer, listener and channel and rejects the pending promises with `error`.
@@ -35,17 +33,11 @@ extern "C" {
     /// Reports the settlement of `value` to operation `id`.
     #[wasm_bindgen(method)]
     pub fn then(this: &Host, id: u32, value: &JsValue);
-    /// Fetches `request` for `id`, with `Authorization: Bearer <access>` unless `undefined`; a
-    /// promise. If `generation` (the token's), a 401 comes back as
-    /// `dispatch(id * 4 + 3, [response, spare, generation])` and settles the promise.
+    /// Fetches `request`, with `Authorization: Bearer <access>` unless `undefined`; a promise.
+    /// If `generation` (the token's), a 401 comes back as
+    /// `dispatch(7, [response, spare, generation])`, whose promise it settles to.
     #[wasm_bindgen(method)]
-    pub fn send(
-        this: &Host,
-        id: u32,
-        request: &JsValue,
-        access: &JsValue,
-        generation: u32,
-    ) -> JsValue;
+    pub fn send(this: &Host, request: &JsValue, access: &JsValue, generation: u32) -> JsValue;
     /// POSTs to endpoint `which` for `id` (login: `a`, `b` the credentials; else `a` the refresh
     /// token or `undefined`); returns the timeout's signal.
     #[wasm_bindgen(method)]
@@ -53,19 +45,23 @@ extern "C" {
     /// Reads `response`'s body as JSON for `id`; returns its `Retry-After` header, if any.
     #[wasm_bindgen(method)]
     pub fn json(this: &Host, id: u32, response: &JsValue) -> JsValue;
-    /// `fetch(input, init)` as operation `id`, a promise: `new Request(input, init)`, sent as it
-    /// is unless the client attaches the token to it (bearer origin, not an endpoint, no
-    /// `Authorization` of the caller's); then `send(id, request, access, generation)`, or, if
-    /// `access` is `null`, `dispatch(id * 4 + 3, [undefined, request])`, which settles it.
+    /// `fetch(input, init)`, a promise: `new Request(input, init)`, sent as it is unless the
+    /// client attaches the token to it (bearer origin, not an endpoint, no `Authorization` of
+    /// the caller's); then `send(request, access, generation)`, or, if `access` is `null`,
+    /// `dispatch(7, [undefined, request])`, whose promise it settles to.
     #[wasm_bindgen(method)]
     pub fn request(
         this: &Host,
-        id: u32,
         input: &JsValue,
         init: &JsValue,
         access: &JsValue,
         generation: u32,
     ) -> JsValue;
+    /// Publishes the fast path of `fetch`: the token `access` (or `undefined`) of `generation`
+    /// may be attached without asking Rust while `performance.now() < mono` and
+    /// `Date.now() < wall`.
+    #[wasm_bindgen(method)]
+    pub fn fresh(this: &Host, access: &JsValue, generation: u32, mono: f64, wall: f64);
     /// Storage operation `op` (0 get, 1 set, 2 remove) for `id`; false without a storage.
     #[wasm_bindgen(method)]
     pub fn store(this: &Host, id: u32, op: u32, value: &JsValue) -> bool;
@@ -88,17 +84,21 @@ extern "C" {
     /// non-function (when adding).
     #[wasm_bindgen(method)]
     pub fn listen(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
-    /// Calls the listeners of event `kind` (0 `refresh` with `{source: a, expiresAt: b}`,
+    /// Calls the listeners of event `kind` (0 `refresh` with `{source, expiresAt: b}`,
     /// 1 `expired` with `{error: a}`, 2 `error` with `{error: a, retryIn: b}`, 3 `logout` with
-    /// `{source: a}`).
+    /// `{source}`; `source` is named by its index `a`: 0 "network", 1 "tab", 2 "restore",
+    /// 3 "local").
     #[wasm_bindgen(method)]
     pub fn emit(this: &Host, kind: u32, a: &JsValue, b: &JsValue);
     /// `target[key]`.
     pub fn get(target: &JsValue, key: &str) -> JsValue;
     /// `value` if it is a number, else `NaN` (cheaper in glue than `JsValue::as_f64`).
     pub fn number(value: &JsValue) -> f64;
+    /// `[exp, iat]` of the JWT `token` as decoded (not verified; unchecked, absent members if it
+    /// is no JWT), or `undefined` unless `token` is a non-empty string.
+    pub fn claims(token: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = error)]
-    fn js_error(code: &str, message: &str, status: Option<u16>) -> JsValue;
+    fn js_error(code: u32, status: Option<u16>) -> JsValue;
 }
 
 #[wasm_bindgen]
@@ -142,14 +142,15 @@ pub fn text(value: &JsValue) -> Option<String> {
 /// `undefined`.
 pub const U: JsValue = JsValue::UNDEFINED;
 
-/// An `Error` whose `.code` is the stable code (see [`ErrorCode`]).
+/// An `Error` whose `.code` is the stable code and whose message is the code's (see
+/// [`ErrorCode`]; `glue.js` holds a copy of both, indexed as [`ErrorCode::ALL`]).
 #[inline(never)]
 pub fn error(code: ErrorCode) -> JsValue {
-    js_error(code.code(), code.message(), None)
+    js_error(code as u32, None)
 }
 
 /// Like [`error`], with the HTTP `.status` that caused it.
 #[inline(never)]
 pub fn http_error(code: ErrorCode, status: u16) -> JsValue {
-    js_error(code.code(), code.message(), Some(status))
+    js_error(code as u32, Some(status))
 }

@@ -1,10 +1,11 @@
-//! The browser adapter: the `AuthClient` exported to JavaScript (the npm package).
+//! The browser adapter: the `AuthClient` of the npm package.
 //!
 //! A thin layer: `options` reads the JS options object once into the core's config,
 //! `runtime` turns fetch, timers, Web Locks, BroadcastChannel, storage and page events into
 //! calls of the core's [`Engine`](crate::core::client::Engine) and carries out what it decides,
-//! `js` binds the JavaScript plumbing (`glue.js`) everything is built on. This file only declares
-//! the JavaScript surface and its TypeScript types.
+//! `js` binds the JavaScript plumbing (`glue.js`) everything is built on. The public class itself is
+//! JavaScript in `glue.js`, forwarding every method to Rust; this file declares the one export
+//! it calls and the TypeScript types.
 //!
 //! ```js
 //! import init, { AuthClient } from "silent-refresh";
@@ -21,8 +22,6 @@
 mod js;
 mod options;
 mod runtime;
-
-use alloc::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
@@ -127,128 +126,87 @@ export interface AuthEventMap {
 export type AuthEventType = keyof AuthEventMap;
 export type AuthEvent = AuthEventMap[AuthEventType];
 export type AuthEventListener = (event: AuthEvent) => void;
-"#;
 
-/// A client that keeps an access token fresh and attaches it to requests.
-#[wasm_bindgen]
-pub struct AuthClient {
-    inner: Rc<Inner>,
-}
 
-#[wasm_bindgen]
-impl AuthClient {
-    /// Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        #[wasm_bindgen(unchecked_optional_param_type = "AuthClientOptions")] options: &JsValue,
-    ) -> Result<AuthClient, JsValue> {
-        let (config, settings) = options::parse(options)?;
-        Ok(AuthClient {
-            inner: Inner::new(config, settings),
-        })
-    }
 
-    /// Signs in with a username and password (POST loginPath).
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn login(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string")] username: &JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string")] password: &JsValue,
-    ) -> JsValue {
-        self.inner.login(username, password)
-    }
+/**
+ * A client that keeps an access token fresh and attaches it to requests.
+ */
+export class AuthClient {
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Removes every timer, listener and channel; the session is dropped from memory (a stored
+     * refresh token or the cookie stays). Every later call fails with `ERR_DISPOSED`.
+     */
+    dispose(): void;
+    /**
+     * `fetch` with `Authorization: Bearer <access token>`: same arguments, same `Response`,
+     * same errors. Refreshes first if the token is due; after a 401, one refresh and one replay.
+     */
+    fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+    /**
+     * Signs in with a username and password (POST loginPath).
+     */
+    login(username: string, password: string): Promise<void>;
+    /**
+     * Signs out here and in every tab, then revokes the session on the server; resolves to
+     * whether the server confirmed.
+     */
+    logout(): Promise<boolean>;
+    /**
+     * Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option.
+     */
+    constructor(options?: AuthClientOptions);
+    /**
+     * Removes a listener added with `on`.
+     */
+    off(kind: AuthEventType, listener: AuthEventListener): void;
+    /**
+     * Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
+     */
+    on(kind: AuthEventType, listener: AuthEventListener): void;
+    /**
+     * Refreshes now (joining a refresh in flight); resolves once a new token is held.
+     */
+    refresh(): Promise<void>;
+    /**
+     * Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
+     * with it; resolves to whether one was found.
+     */
+    restore(): Promise<boolean>;
+    /**
+     * Starts a session from a token response obtained elsewhere (e.g. a server-side login).
+     */
+    setSession(tokens: TokenResponse): void;
+    /**
+     * When the access token expires (Unix ms, for display), if known.
+     */
+    readonly expiresAt: number | undefined;
+    /**
+     * When the next refresh (or retry) is scheduled (Unix ms, for display), if any.
+     */
+    readonly nextRefreshAt: number | undefined;
+    /**
+     * Number of refresh requests this client has sent.
+     */
+    readonly refreshCount: number;
+    /**
+     * Whether a session is held.
+     */
+    readonly signedIn: boolean;
+}"#;
 
-    /// Starts a session from a token response obtained elsewhere (e.g. a server-side login).
-    #[wasm_bindgen(js_name = setSession)]
-    pub fn set_session(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "TokenResponse")] tokens: &JsValue,
-    ) -> Result<(), JsValue> {
-        self.inner.set_session(tokens)
-    }
-
-    /// Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
-    /// with it; resolves to whether one was found.
-    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn restore(&self) -> JsValue {
-        self.inner.restore()
-    }
-
-    /// `fetch` with `Authorization: Bearer <access token>`: same arguments, same `Response`,
-    /// same errors. Refreshes first if the token is due; after a 401, one refresh and one replay.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Response>")]
-    pub fn fetch(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "RequestInfo | URL")] input: &JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: &JsValue,
-    ) -> JsValue {
-        self.inner.fetch(input, init)
-    }
-
-    /// Refreshes now (joining a refresh in flight); resolves once a new token is held.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn refresh(&self) -> JsValue {
-        self.inner.refresh()
-    }
-
-    /// Signs out here and in every tab, then revokes the session on the server; resolves to
-    /// whether the server confirmed.
-    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
-    pub fn logout(&self) -> JsValue {
-        self.inner.logout()
-    }
-
-    /// Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: &JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: &JsValue,
-    ) -> Result<(), JsValue> {
-        self.inner.on(kind, listener)
-    }
-
-    /// Removes a listener added with `on`.
-    pub fn off(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventType")] kind: &JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AuthEventListener")] listener: &JsValue,
-    ) {
-        self.inner.off(kind, listener);
-    }
-
-    /// Removes every timer, listener and channel; the session is dropped from memory (a stored
-    /// refresh token or the cookie stays). Every later call fails with `ERR_DISPOSED`.
-    pub fn dispose(&self) {
-        self.inner.dispose();
-    }
-
-    /// Whether a session is held.
-    #[wasm_bindgen(getter, js_name = signedIn)]
-    pub fn signed_in(&self) -> bool {
-        self.inner.signed_in()
-    }
-
-    /// When the access token expires (Unix ms, for display), if known.
-    #[wasm_bindgen(getter, js_name = expiresAt)]
-    pub fn expires_at(&self) -> Option<f64> {
-        self.inner.expires_at()
-    }
-
-    /// When the next refresh (or retry) is scheduled (Unix ms, for display), if any.
-    #[wasm_bindgen(getter, js_name = nextRefreshAt)]
-    pub fn next_refresh_at(&self) -> Option<f64> {
-        self.inner.next_refresh_at()
-    }
-
-    /// Number of refresh requests this client has sent.
-    #[wasm_bindgen(getter, js_name = refreshCount)]
-    pub fn refresh_count(&self) -> u32 {
-        self.inner.refresh_count()
-    }
-}
-
-impl Drop for AuthClient {
-    fn drop(&mut self) {
-        self.inner.dispose();
+/// Creates the client behind a new `AuthClient`: `host` is its JavaScript side (the public class
+/// is written in `glue.js`, which calls this through `connect`). Returns the function every
+/// method of the class calls ([`Inner::call`]), or the `AuthError` `ERR_INVALID_OPTIONS` to throw.
+///
+/// The only export besides wasm-bindgen's own: every exported method would cost a shim in the
+/// wasm and a wrapper in the JS.
+#[wasm_bindgen(skip_typescript)]
+pub fn client(host: JsValue) -> JsValue {
+    match options::parse(host.unchecked_into()) {
+        Ok((config, settings)) => Inner::create(config, settings),
+        Err(e) => e,
     }
 }

@@ -1,14 +1,12 @@
 //! Reads the JavaScript options object once, at construction, into the core's
 //! [`ClientConfig`] and the adapter's [`Settings`].
 //!
-//! The JS side ([`Host::new`]) lays the options over their defaults and checks the JS-typed ones
-//! (functions, storage object, URLs, origins); the numbers and the mode are checked here.
-
-use core::cell::Cell;
+//! The JS side (the `Host` constructor in `glue.js`) lays the options over their defaults and
+//! checks them (types, ranges, URLs, origins, the mode); they are read here.
 
 use wasm_bindgen::JsValue;
 
-use crate::browser::js::{error, get, number, text, Host};
+use crate::browser::js::{error, get, number, Host};
 use crate::core::client::{ClientConfig, ErrorCode, Transport};
 
 /// The adapter's settings; see `AuthClientOptions` in the TypeScript declarations.
@@ -23,38 +21,33 @@ pub struct Settings {
     pub timeout_ms: f64,
 }
 
-/// Reads the options object (`undefined` for all defaults); throws `ERR_INVALID_OPTIONS`.
-pub fn parse(options: &JsValue) -> Result<(ClientConfig, Settings), JsValue> {
-    let host = Host::new(options);
+/// Reads the options `host` was made from; the error is the `ERR_INVALID_OPTIONS` to throw.
+pub fn parse(host: Host) -> Result<(ClientConfig, Settings), JsValue> {
     let read = get(&host, "options");
+    if read.is_undefined() {
+        return Err(error(ErrorCode::InvalidOptions));
+    }
     let option = |i| get(&read, i);
-    let bad = Cell::new(option("7") != JsValue::TRUE);
-    let number = |i| match number(&option(i)) {
-        n if n >= 0.0 && n.is_finite() => n as u64,
-        _ => {
-            bad.set(true);
-            0
-        }
-    };
+    // Checked by the host: numbers >= 0, finite (`as` truncates fractions).
+    let number = |i| number(&option(i)) as u64;
     let config = ClientConfig {
         refresh_margin_ms: (!option("0").is_undefined()).then(|| number("0")),
         retry_base_ms: number("1").max(1),
         retry_max_ms: number("2").max(1),
         max_refreshes_per_minute: number("3") as u32,
     };
-    let timeout_ms = number("4").max(1) as f64;
-    let transport = text(&option("5")).and_then(|m| Transport::parse(&m));
-    let locks = option("6") == JsValue::TRUE;
-    match transport {
-        Some(transport) if !bad.get() => Ok((
-            config,
-            Settings {
-                host,
-                transport,
-                locks,
-                timeout_ms,
-            },
-        )),
-        _ => Err(error(ErrorCode::InvalidOptions)),
-    }
+    let transport = if option("5") == JsValue::TRUE {
+        Transport::Body
+    } else {
+        Transport::Cookie
+    };
+    Ok((
+        config,
+        Settings {
+            timeout_ms: number("4").max(1) as f64,
+            transport,
+            locks: option("6") == JsValue::TRUE,
+            host,
+        },
+    ))
 }

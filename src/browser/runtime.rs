@@ -15,6 +15,11 @@
 //! next JavaScript promise, and returns the operation's new state. The promise handed to the
 //! caller of operation `id` is kept on the JS side and settled by id.
 //!
+//! The methods of the public `AuthClient` (JavaScript in `glue.js`) call one other closure, the
+//! owner's, with an op code ([`Inner::call`]). `fetch` calls it only when needed: after every
+//! call into Rust, the client publishes its token and until when it may be sent without asking
+//! the engine ([`Inner::publish`]); meanwhile `fetch` attaches it in JavaScript.
+//!
 //! Discipline: a `RefCell` borrow never spans a call into JavaScript (a listener or an injected
 //! function may call back into the client; the dispatcher is an `Fn` closure and may re-enter).
 
@@ -28,7 +33,7 @@ use wasm_bindgen::JsValue;
 use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
 use crate::browser::options::Settings;
 use crate::core::client::classify::{error_code, parse_retry_after};
-use crate::core::client::schedule::lifetime_ms;
+use crate::core::client::schedule::lifetime_from_claims;
 use crate::core::client::{
     Begin, ClientConfig, ElapsedClock, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome,
     Step, Ticket, Transport,
@@ -37,8 +42,8 @@ use crate::core::client::{
 /// Longest delay `setTimeout` accepts (2^31 - 1 ms); longer waits are re-armed.
 const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
-/// Tag kinds of an operation's callbacks: `tag = id * 4 + kind` (3: a request of `fetch`
-/// handed over, see [`Inner::fetch_handed`]).
+/// Tag kinds of an operation's callbacks: `tag = id * 4 + kind` (3, with any id but 0: a
+/// request of `fetch` handed over, see [`Inner::fetch_handed`]; `glue.js` uses tag 7).
 const FULFILLED: u32 = 0;
 const REJECTED: u32 = 1;
 const LOCKED: u32 = 2;
@@ -51,22 +56,62 @@ const REFRESH: u32 = 0;
 const EXPIRED: u32 = 1;
 const ERROR: u32 = 2;
 const LOGOUT: u32 = 3;
+/// Sources of `refresh` and `logout` events, by their index in `glue.js`.
+const NETWORK: u32 = 0;
+const TAB: u32 = 1;
+const RESTORE: u32 = 2;
+const LOCAL: u32 = 3;
 /// Endpoint indexes.
 const LOGIN: u32 = 0;
 const REFRESH_ENDPOINT: u32 = 1;
 const LOGOUT_ENDPOINT: u32 = 2;
 
-/// The one closure handed to JavaScript: `(tag, value) => ...`.
-type Dispatcher = Closure<dyn Fn(u32, JsValue)>;
+/// The closures handed to JavaScript: the dispatcher, `(tag, value) => ...`, and the owner,
+/// `(op, a, b) => result` ([`Inner::call`]). One type for both: every closure type costs its own
+/// shims.
+type Dispatcher = Closure<dyn Fn(u32, JsValue, JsValue) -> JsValue>;
+
+/// Methods of the public `AuthClient`, by the op code `glue.js` calls [`Inner::call`] with.
+const LOGIN_OP: u32 = 0;
+const SET_SESSION_OP: u32 = 1;
+const RESTORE_OP: u32 = 2;
+const FETCH_OP: u32 = 3;
+const REFRESH_OP: u32 = 4;
+const LOGOUT_OP: u32 = 5;
+const ON_OP: u32 = 6;
+const OFF_OP: u32 = 7;
+const DISPOSE_OP: u32 = 8;
+const SIGNED_IN_OP: u32 = 9;
+const EXPIRES_AT_OP: u32 = 10;
+const NEXT_REFRESH_AT_OP: u32 = 11;
+/// The last: any op code from 12 on.
+const REFRESH_COUNT_OP: u32 = 12;
+
+/// The owner of a client: held (through the owner closure) by the public `AuthClient` only, so
+/// that the client is disposed when that object is garbage-collected.
+struct Owner(Rc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.dispose();
+    }
+}
 
 /// A token response `{access_token, expires_in?, refresh_token?}`: the access token (a
 /// JavaScript string), its lifetime (`expires_in`, else the JWT's `exp - iat`) and the refresh
 /// token (or `undefined`); `None` without a non-empty string `access_token`.
 fn read_tokens(value: &JsValue) -> Option<(JsValue, Option<u64>, JsValue)> {
     let access = get(value, "access_token");
-    let token = text(&access).filter(|a| !a.is_empty())?;
+    let claims = js::claims(&access);
+    if claims.is_undefined() {
+        return None;
+    }
     // NaN (not a number) is no positive lifetime either: the JWT's times are read then.
-    let lifetime = lifetime_ms(Some(number(&get(value, "expires_in"))), &token);
+    let lifetime = lifetime_from_claims(
+        Some(number(&get(value, "expires_in"))),
+        number(&get(&claims, "0")),
+        number(&get(&claims, "1")),
+    );
     let refresh = get(value, "refresh_token");
     Some((
         access,
@@ -156,19 +201,26 @@ pub struct Inner {
     /// The deadline (engine clock) the timer is armed for.
     timer: Cell<Option<u64>>,
     disposed: Cell<bool>,
+    /// How many calls from JavaScript are running (see [`Inner::enter`]).
+    depth: Cell<u32>,
     dispatcher: Dispatcher,
 }
 
 impl Inner {
-    /// Builds the client and installs its wake-up listeners and channel.
-    pub fn new(config: ClientConfig, s: Settings) -> Rc<Inner> {
+    /// Builds the client and installs its wake-up listeners and channel; returns the owner
+    /// closure (see [`Inner::call`]).
+    pub fn create(config: ClientConfig, s: Settings) -> JsValue {
         let me = Rc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
-            let dispatcher: Dispatcher = Closure::new(move |tag: u32, value: JsValue| {
-                if let Some(me) = weak.upgrade() {
-                    me.dispatch(tag, value);
-                }
-            });
+            let dispatcher: Dispatcher =
+                Closure::new(move |tag: u32, value: JsValue, _: JsValue| {
+                    let Some(me) = weak.upgrade() else {
+                        return U;
+                    };
+                    me.enter();
+                    let result = me.clone().dispatch(tag, value);
+                    me.leave(result)
+                });
             Inner {
                 s,
                 core: RefCell::new(Engine::new(config)),
@@ -180,12 +232,95 @@ impl Inner {
                 next_id: Cell::new(1),
                 timer: Cell::new(None),
                 disposed: Cell::new(false),
+                depth: Cell::new(0),
                 dispatcher,
             }
         });
         me.host().open(me.dispatcher.as_ref(), me.s.timeout_ms);
         me.now();
-        me
+        let owner = Owner(me);
+        let call: Dispatcher = Closure::new(move |op, a, b| {
+            let me = &owner.0;
+            me.enter();
+            let result = me.call(op, a, b);
+            me.leave(result)
+        });
+        call.into_js_value()
+    }
+
+    /// A call from JavaScript begins. While Rust runs, the fast path of `fetch` is off (a
+    /// listener or an injected function may call back into the client while the state changes);
+    /// the outermost call publishes it anew when it returns ([`Inner::leave`]).
+    #[inline(never)]
+    fn enter(&self) {
+        let depth = self.depth.get();
+        if depth == 0 {
+            self.host().fresh(&U, 0, 0.0, 0.0);
+        }
+        self.depth.set(depth + 1);
+    }
+
+    /// A call from JavaScript ends with `result`; the outermost publishes the fast path.
+    #[inline(never)]
+    fn leave(&self, result: JsValue) -> JsValue {
+        let depth = self.depth.get() - 1;
+        self.depth.set(depth);
+        if depth == 0 {
+            self.publish();
+        }
+        result
+    }
+
+    /// Publishes the fast path of `fetch` to the host: the current token (or `undefined`), its
+    /// generation, and until when requests may go out with it without asking the engine, on
+    /// `performance.now()` and on `Date.now()` (both must hold): until the engine would call the
+    /// token due ([`Engine::fresh_for`]). The bounds are those of the engine clock's next reading
+    /// ([`ElapsedClock`] advances by the larger increment), less a millisecond for its rounding.
+    /// Off (0) once disposed or while a refresh is due.
+    fn publish(&self) {
+        let (mono, wall) = (js::performance_now(), js::date_now());
+        let now = self.now_at(mono, wall);
+        let fresh = if self.disposed.get() {
+            None
+        } else {
+            self.engine().fresh_for(now)
+        };
+        let until = |t: f64| match fresh {
+            None => 0.0,
+            Some(u64::MAX) => f64::INFINITY,
+            Some(ms) => t + (ms - 1) as f64,
+        };
+        let (access, generation) = self.current().unwrap_or((U, 0));
+        self.host()
+            .fresh(&access, generation, until(mono), until(wall));
+    }
+
+    /// Method `op` of the public `AuthClient` (see the op codes), with its arguments `a`, `b`:
+    /// its result, or the `Error` it throws (`glue.js` throws an `Error` it gets back).
+    fn call(self: &Rc<Self>, op: u32, a: JsValue, b: JsValue) -> JsValue {
+        let done = |r: Result<(), JsValue>| r.err().unwrap_or(U);
+        let number = |v: Option<f64>| v.map_or(U, JsValue::from_f64);
+        match op {
+            LOGIN_OP => self.login(&a, &b),
+            SET_SESSION_OP => done(self.set_session(&a)),
+            RESTORE_OP => self.begin(true),
+            FETCH_OP => self.fetch(&a, &b),
+            REFRESH_OP => self.begin(false),
+            LOGOUT_OP => self.logout(),
+            ON_OP => done(self.on(&a, &b)),
+            OFF_OP => {
+                self.host().listen(false, &a, &b);
+                U
+            }
+            DISPOSE_OP => {
+                self.dispose();
+                U
+            }
+            SIGNED_IN_OP => self.signed_in().into(),
+            EXPIRES_AT_OP => number(self.expires_at()),
+            NEXT_REFRESH_AT_OP => number(self.next_refresh_at()),
+            REFRESH_COUNT_OP.. => self.engine().refresh_count().into(),
+        }
     }
 
     // The state behind `RefCell`s is reached through these helpers rather than `borrow_mut` at
@@ -244,8 +379,9 @@ impl Inner {
         self.ops().push((id, op));
     }
 
-    /// Every JavaScript callback lands here.
-    fn dispatch(self: Rc<Self>, tag: u32, value: JsValue) {
+    /// Every JavaScript callback lands here; only a handed-over request gets an answer (its
+    /// promise).
+    fn dispatch(self: Rc<Self>, tag: u32, value: JsValue) -> JsValue {
         let (id, kind) = (tag / 4, tag % 4);
         if id == 0 {
             match kind {
@@ -253,17 +389,18 @@ impl Inner {
                 TIMER => self.on_timer(),
                 WAKE => self.on_wake(value == JsValue::TRUE),
                 TOKEN_MESSAGE => self.on_token_message(&value),
-                _ => self.signed_out("tab"),
+                _ => self.signed_out(TAB),
             }
-            return;
+            return U;
         }
         let ev = match kind {
             FULFILLED => Ev::Ok(value),
             REJECTED => Ev::Err,
             LOCKED => Ev::Lock,
-            _ => return self.fetch_handed(id, &value),
+            _ => return self.fetch_handed(&value),
         };
         self.resume(id, ev);
+        U
     }
 
     /// Advances operation `id` by one step.
@@ -304,8 +441,13 @@ impl Inner {
     // ----- clock, state, events -----
 
     fn now(&self) -> u64 {
+        self.now_at(js::performance_now(), js::date_now())
+    }
+
+    /// The engine clock, given readings of `performance.now()` and `Date.now()`.
+    fn now_at(&self, mono: f64, wall: f64) -> u64 {
         let mut clock = self.clock.get();
-        let now = clock.observe(js::performance_now(), js::date_now());
+        let now = clock.observe(mono, wall);
         self.clock.set(clock);
         now
     }
@@ -332,11 +474,6 @@ impl Inner {
         self.wall(at)
     }
 
-    /// Refresh requests sent by this client.
-    pub fn refresh_count(&self) -> u32 {
-        self.engine().refresh_count()
-    }
-
     /// The current access token and its generation.
     fn current(&self) -> Option<(JsValue, u32)> {
         self.engine().access().map(|(t, g)| (t.clone(), g))
@@ -358,14 +495,10 @@ impl Inner {
         }
     }
 
-    /// `off(type, listener)`.
-    pub fn off(&self, kind: &JsValue, listener: &JsValue) {
-        self.host().listen(false, kind, listener);
-    }
-
-    fn emit_refresh(&self, source: &str) {
+    /// Emits `refresh` from `source` (an index, see `NETWORK`).
+    fn emit_refresh(&self, source: u32) {
         let expires = self.expires_at().map_or(U, JsValue::from_f64);
-        self.host().emit(REFRESH, &source.into(), &expires);
+        self.host().emit(REFRESH, &source_value(source), &expires);
     }
 
     fn emit_error(&self, err: &JsValue, retry_in: Option<u64>) {
@@ -470,27 +603,27 @@ impl Inner {
                 self.refresh_token.set(refresh);
             }
             self.arm();
-            self.emit_refresh("tab");
+            self.emit_refresh(TAB);
         }
     }
 
     /// Local effects of a logout (here: `source` "local", or in another tab: "tab").
-    fn signed_out(&self, source: &str) {
+    fn signed_out(&self, source: u32) {
         let was = self.engine().sign_out();
         self.refresh_token.set(U);
         self.arm();
         if was {
-            self.host().emit(LOGOUT, &source.into(), &U);
+            self.host().emit(LOGOUT, &source_value(source), &U);
         }
     }
 
     // ----- fetch -----
 
-    /// `auth.fetch(input, init)`. In the common case, a token held and no refresh due, the
-    /// request goes out and its response comes back without another call into Rust (a 401
-    /// excepted): the JavaScript side attaches the token, if the request is the client's to
-    /// manage. Else the request is handed back ([`Inner::fetch_handed`]).
-    pub fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
+    /// `auth.fetch(input, init)` when the fast path is off (see [`Inner::publish`]): with the
+    /// token unless a refresh may be due, then the request is handed back
+    /// ([`Inner::fetch_handed`]). (On the fast path, the JavaScript side sends the request with
+    /// the published token and comes back only with a 401.)
+    fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
         if let Some(e) = self.disposed_error() {
             let (id, promise) = self.promise();
             self.reject(id, &e);
@@ -502,17 +635,19 @@ impl Inner {
         } else {
             self.current().unwrap_or((U, 0))
         };
-        self.host()
-            .request(self.id(), input, init, &access, generation)
+        self.host().request(input, init, &access, generation)
     }
 
-    /// A request of `fetch` handed over as `[response, request, generation]`: a managed request
-    /// while a refresh may be due (no response: refresh first, or wait for the one in flight),
-    /// or the 401 to one sent with the token of `generation` (`request` its spare): replay at
-    /// once if a newer token is held, else after one refresh, or hand over the 401.
-    fn fetch_handed(self: &Rc<Self>, id: u32, value: &JsValue) {
+    /// A request of `fetch` handed over as `[response, request, generation]`, a promise: a
+    /// managed request while a refresh may be due (no response: refresh first, or wait for the
+    /// one in flight), or the 401 to one sent with the token of `generation` (`request` its
+    /// spare): replay at once if a newer token is held, else after one refresh, or hand over the
+    /// 401.
+    fn fetch_handed(self: &Rc<Self>, value: &JsValue) -> JsValue {
+        let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
-            return self.reject(id, &e);
+            self.reject(id, &e);
+            return promise;
         }
         let reply = get(value, "0");
         let request = get(value, "1");
@@ -537,6 +672,7 @@ impl Inner {
             // Nothing to wait for: go on as if a refresh had just ended.
             self.fetch_step(id, wait, &request, &reply, sent);
         }
+        promise
     }
 
     /// After the refresh a fetch waited for (if any): send with the current token (`Flight`),
@@ -544,10 +680,10 @@ impl Inner {
     fn fetch_step(&self, id: u32, wait: Wait, request: &JsValue, reply: &JsValue, sent: u32) {
         let (access, generation) = self.current().unwrap_or((U, 0));
         let value = if wait == Wait::Flight {
-            self.host().send(id, request, &access, generation)
+            self.host().send(request, &access, generation)
         } else if generation != 0 && generation != sent {
             // The replay: a 401 to it goes to the caller.
-            self.host().send(id, request, &access, 0)
+            self.host().send(request, &access, 0)
         } else {
             reply.clone()
         };
@@ -711,11 +847,11 @@ impl Inner {
         let failed = match finished.unwrap_or(Finished::Discarded) {
             Finished::Discarded => None,
             Finished::Refreshed => {
-                self.emit_refresh("network");
+                self.emit_refresh(NETWORK);
                 None
             }
             Finished::Restored => {
-                self.emit_refresh("restore");
+                self.emit_refresh(RESTORE);
                 None
             }
             Finished::Expired => {
@@ -750,16 +886,8 @@ impl Inner {
 
     // ----- refresh(), restore() -----
 
-    /// `refresh()`: resolves once a new token is held.
-    pub fn refresh(self: &Rc<Self>) -> JsValue {
-        self.begin(false)
-    }
-
-    /// `restore()`: `true` if a session was found (cookie, or stored refresh token).
-    pub fn restore(self: &Rc<Self>) -> JsValue {
-        self.begin(true)
-    }
-
+    /// `refresh()` (resolves once a new token is held), or `restore()` (resolves to `true` if a
+    /// session was found: the cookie, or a stored refresh token).
     fn begin(self: &Rc<Self>, restore: bool) -> JsValue {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
@@ -943,7 +1071,7 @@ impl Inner {
             return promise;
         }
         let memory = self.refresh_token();
-        self.signed_out("local");
+        self.signed_out(LOCAL);
         self.host().tell(&U, None, None, &U);
         let op = if !memory.is_string() && self.storage(id, 0, &U) {
             Some(Op::Logout {
@@ -1019,6 +1147,11 @@ impl Inner {
         self.refresh_token.set(U);
         self.store(&U);
     }
+}
+
+/// An event source (see `NETWORK`) as `emit` takes it.
+fn source_value(source: u32) -> JsValue {
+    JsValue::from_f64(source as f64)
 }
 
 /// A response's HTTP status (0 if it is not a response).

@@ -2,7 +2,6 @@
 //! web_sys, js_sys or worker; takes the current time as a parameter.
 
 pub mod b64;
-pub mod claims;
 pub mod client;
 
 #[cfg(feature = "server")]

@@ -31,6 +31,24 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order: the browser package's JavaScript gets a code as its
+    /// index here (`code as u32`) and keeps a copy of the codes and messages (checked against
+    /// this list by tests/browser.rs).
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::Network,
+        ErrorCode::Timeout,
+        ErrorCode::Server,
+        ErrorCode::Rejected,
+        ErrorCode::BadResponse,
+        ErrorCode::SessionExpired,
+        ErrorCode::NotSignedIn,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::RefreshLimit,
+        ErrorCode::Disposed,
+        ErrorCode::InvalidOptions,
+        ErrorCode::Storage,
+    ];
+
     /// The stable code, e.g. `ERR_NETWORK`.
     pub fn code(self) -> &'static str {
         match self {

@@ -7,8 +7,6 @@
 
 use alloc::string::String;
 
-use crate::core::claims::{self, TokenTimes};
-
 /// Smallest default margin: refresh at least a minute before expiry.
 pub const MIN_DEFAULT_MARGIN_MS: u64 = 60_000;
 
@@ -49,19 +47,26 @@ pub fn effective_margin(lifetime_ms: u64, configured_ms: Option<u64>) -> u64 {
 }
 
 /// A token's lifetime in milliseconds: `expires_in` (seconds, fractions allowed) when it is a
-/// positive finite number, else `exp - iat` of the JWT, else unknown.
-pub fn lifetime_ms(expires_in_s: Option<f64>, access_token: &str) -> Option<u64> {
-    if let Some(s) = expires_in_s {
-        if s.is_finite() && s > 0.0 {
-            // `as` saturates; a lifetime beyond u64 milliseconds is not a concern.
-            return Some((s * 1000.0) as u64);
-        }
-    }
-    claims::read_times(access_token)
-        .ok()
-        .as_ref()
-        .and_then(TokenTimes::lifetime)
-        .map(|s| s.saturating_mul(1000))
+/// positive finite number, else `exp - iat` of the JWT, else unknown. The claims are decoded by
+/// the caller (the browser package: `atob` and `JSON.parse`); each counts only if it is a
+/// non-negative whole number of seconds, and `exp` must not be before `iat`.
+pub fn lifetime_from_claims(expires_in_s: Option<f64>, exp: f64, iat: f64) -> Option<u64> {
+    // Below 2^64 and whole: `as` is exact then (NaN fails the first test).
+    let seconds = |v: f64| {
+        ((0.0..18_446_744_073_709_551_616.0).contains(&v) && v == (v as u64) as f64)
+            .then_some(v as u64)
+    };
+    expires_in_ms(expires_in_s).or_else(|| match (seconds(iat), seconds(exp)) {
+        (Some(iat), Some(exp)) if exp >= iat => Some((exp - iat).saturating_mul(1000)),
+        _ => None,
+    })
+}
+
+/// `expires_in` in milliseconds, if it is a positive finite number of seconds.
+fn expires_in_ms(expires_in_s: Option<f64>) -> Option<u64> {
+    // `as` saturates; a lifetime beyond u64 milliseconds is not a concern.
+    let s = expires_in_s?;
+    (s.is_finite() && s > 0.0).then_some((s * 1000.0) as u64)
 }
 
 /// When a token received at `received_at` with `remaining_ms` left (and a full lifetime of

@@ -118,6 +118,12 @@ window returns that same successor, reuse of an older token is rejected and revo
 } else {
   md.push(notMeasured("load"));
 }
+let loadNote = "";
+if (load) {
+  const get = (s, c) => load.summary.find((x) => x.server === s && x.connections === c);
+  const r = load.config.concurrency.filter((c) => get("jose-bulk", c)).map((c) => `${(get("ours", c).rps / get("jose-bulk", c).rps).toFixed(2)}× at ${c}`);
+  if (r.length) loadNote = `; in this run, ours ÷ (a′) in req/s: ${r.join(", ")} connections`;
+}
 md.push(`**Reading these figures.** Under \`wrangler dev\` the KV binding is Miniflare's local simulator
 (a SQLite database plus one file per value, behind a Durable Object in workerd): a rotation's four
 reads and two writes cost far more there than the Worker's own CPU work, so both Workers are
@@ -127,18 +133,22 @@ the code itself is in section 2. The Express baseline does much less per request
 and one HMAC sign, a Set lookup, nothing written anywhere), so it is an upper bound of what an
 in-memory, non-rotating, single-process server achieves, not a like-for-like competitor.
 
-**Where our Worker loses, and why.** Both Workers run the same algorithm over the same KV
-layout: one read of the token record, three concurrent reads (family, revocation marker, user
-epoch), two writes, an Ed25519 signature. Neither logs per request. Our rotation's CPU work is
-smaller than jose's (section 2: about 60-70 µs in wasm against about 600 µs for the jose Worker's
-whole handler), yet ours serves about 0.85× the requests. A CPU profile of the isolate during 400
-sequential refreshes (\`node bench/profile/refresh-profile.mjs\`) shows no hot spot in our code:
-the time is spread over the wasm-bindgen glue of the workers-rs bindings (Request, Headers and
-Response objects and KV promises crossing the wasm/JS boundary, each awaited future woken through
-\`queueMicrotask\`), worker-build's per-call wrappers, and wrangler's dev-mode bundle helpers; the
-jose Worker makes the same KV calls with none of those crossings. Removing crossings per request
-(building the response in one call, fewer Headers operations, fewer awaits) is the next step; it
-is not done yet.
+**What was profiled and changed.** The Worker used to serve about 0.85× the jose Worker's requests
+at every concurrency. Three causes were found and removed: (1) the demo's \`[assets]\`: with assets,
+wrangler dev puts its asset router in front of the Worker (about a millisecond per request at one
+connection here); the benchmark runs ours without them, like the jose Worker and like a deployment
+that serves only the API. (2) \`request.cf\`: the \`worker\` crate converts every incoming request
+into its \`worker::Request\`, which reads \`request.cf\`, an object the runtime builds afresh on each
+access; in a CPU profile of the isolate (\`node bench/profile/refresh-profile.mjs\`; add \`jose\` to
+profile the baseline) it was our largest single self-time entry, about 6 % of the isolate's time.
+The adapter now takes the runtime's own \`Request\` and returns its own \`Response\`. (3) KV: the
+crate's KV builder looks up the namespace's methods and serialises each options object through
+serde on every operation; the adapter calls the binding directly, and reads family, revocation
+marker and epoch in one bulk \`get([keys])\` instead of three \`get\`s. Row (a′) shows what that
+bulk read alone is worth to the jose Worker, so the comparison with (a′) is the one of equal KV
+calls: there the difference is the code, Rust in wasm with wasm-bindgen's glue (every awaited KV
+promise crosses into wasm and wakes its future through \`queueMicrotask\`) against JavaScript with
+native Web Crypto${loadNote}.
 `);
 
 // --- 2. token work --------------------------------------------------------------------------

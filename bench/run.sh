@@ -11,7 +11,7 @@
 #   4. load         POST refresh at 1/16/64 connections: our Worker and the jose Worker in
 #                   `wrangler dev` (workerd, local KV), and the Express + jsonwebtoken server
 #
-# Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (3), BENCH_CONCURRENCY (1,16,64),
+# Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_SKIP (comma list of: token,sizes,client,load).
 # Every server is started in its own process group and stopped by that group on exit.
 set -euo pipefail
@@ -26,7 +26,7 @@ die() { say "error: $*"; exit 1; }
 skip() { [[ ",${BENCH_SKIP:-}," == *",$1,"* ]]; }
 
 duration=${BENCH_DURATION:-5}
-reps=${BENCH_REPS:-3}
+reps=${BENCH_REPS:-5}
 concurrency=${BENCH_CONCURRENCY:-1,16,64}
 warmup=${BENCH_WARMUP:-3}
 

@@ -118,11 +118,27 @@ window returns that same successor, reuse of an older token is rejected and revo
 } else {
   md.push(notMeasured("load"));
 }
-let loadNote = "";
+let loadNote = "", tailNote = "";
 if (load) {
   const get = (s, c) => load.summary.find((x) => x.server === s && x.connections === c);
   const r = load.config.concurrency.filter((c) => get("jose-bulk", c)).map((c) => `${(get("ours", c).rps / get("jose-bulk", c).rps).toFixed(2)}× at ${c}`);
   if (r.length) loadNote = `; in this run, ours ÷ (a′) in req/s: ${r.join(", ")} connections`;
+  const p99s = (s, c) => load.runs.filter((x) => x.server === s && x.connections === c).map((x) => f1(x.p99)).join(", ");
+  const worse = load.config.concurrency.filter((c) => get("ours", c).p99 > get("jose", c).p99);
+  if (worse.length) {
+    tailNote = `
+
+**p99.** The 99th percentile is the noisiest figure here. Per run, in ms: ${worse.map((c) =>
+      `at ${c} connection${c === 1 ? "" : "s"} ours ${p99s("ours", c)} against jose ${p99s("jose", c)}`).join("; ")}.
+A 5-second run at one connection has only about 6 requests above its p99, so a couple of stalls
+move it by milliseconds. Sequential refreshes show such outliers (more than 3× the median) in both
+Workers at about the same rate and without a period, which points at what the two share, the local
+KV simulator (SQLite plus one file per value), rather than at either Worker's code; over 3,000
+sequential refreshes each (\`node bench/profile/refresh-tail.mjs\`) the two p99s come out within a
+few percent of each other, one or the other ahead from run to run. We found no tail source in our
+code (the CPU profile shows our isolate collecting less garbage per refresh than the jose
+Worker's), but we have not proven there is none.`;
+  }
 }
 md.push(`**Reading these figures.** Under \`wrangler dev\` the KV binding is Miniflare's local simulator
 (a SQLite database plus one file per value, behind a Durable Object in workerd): a rotation's four
@@ -148,7 +164,7 @@ marker and epoch in one bulk \`get([keys])\` instead of three \`get\`s. Row (a�
 bulk read alone is worth to the jose Worker, so the comparison with (a′) is the one of equal KV
 calls: there the difference is the code, Rust in wasm with wasm-bindgen's glue (every awaited KV
 promise crosses into wasm and wakes its future through \`queueMicrotask\`) against JavaScript with
-native Web Crypto${loadNote}.
+native Web Crypto${loadNote}.${tailNote}
 `);
 
 // --- 2. token work --------------------------------------------------------------------------
@@ -234,6 +250,11 @@ once \`await init()\` and \`new AuthClient({ baseUrl: "", mode: "body" })\` are 
 browser contexts (cold caches). Fetch overhead: 1,000 sequential \`auth.fetch("/api/ping")\` against
 1,000 plain \`fetch("/api/ping")\` (body read), interleaved in blocks of 100, with a valid session
 (so no refresh happens; the server checks that every \`auth.fetch\` carried the bearer token).
+On that common path \`auth.fetch\` does not enter wasm: Rust publishes the token and until when it
+may be sent without asking (see docs/DESIGN.md, Client), and the package's JavaScript builds the
+\`Request\` with the header and calls \`fetch\`; Rust runs on a 401, when the token is due and in
+backoff. What remains is that \`Request\` and header work, of the order of the variation of plain
+\`fetch\` itself between blocks, so single runs of this figure move by a few percent.
 `);
 if (client) {
   md.push(table(["measure", "value"], [

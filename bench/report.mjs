@@ -61,8 +61,10 @@ const LABEL = {
 };
 if (load) {
   const { duration, reps, concurrency } = load.config;
+  const rw = load.config.runWarmup ?? 0;
   md.push(`${reps} runs of ${duration} s per server and concurrency, interleaved (run 1 of every server and
-level, then run 2, …); medians of the runs, errors summed over them. Each Worker runs in its own
+level, then run 2, …)${rw > 0 ? `, each after ${rw} s of untimed load at the same concurrency (the server sat idle while the others ran)` : ""};
+medians of the runs, errors summed over them. Each Worker runs in its own
 \`wrangler dev\` (the same workerd binary, local KV persisted under \`target/bench/run\`), ours without
 the demo's \`[assets]\` like the jose Worker; Express runs in Node. Row (a) is the baseline of the
 goal: the refresh endpoint as a team would write it, with the three independent reads as

@@ -12,7 +12,8 @@
 #                   `wrangler dev` (workerd, local KV), and the Express + jsonwebtoken server
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
-# BENCH_WARMUP (s, 3), BENCH_SKIP (comma list of: token,sizes,client,load).
+# BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1),
+# BENCH_SKIP (comma list of: token,sizes,client,load).
 # Every server is started in its own process group and stopped by that group on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +30,7 @@ duration=${BENCH_DURATION:-5}
 reps=${BENCH_REPS:-5}
 concurrency=${BENCH_CONCURRENCY:-1,16,64}
 warmup=${BENCH_WARMUP:-3}
+run_warmup=${BENCH_RUN_WARMUP:-1}
 
 # wrangler 4 needs Node.js >= 22.12; use .tools/node22 when the default node is older.
 node_ok() { node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) ? 0 : 1)'; }
@@ -212,7 +214,7 @@ load() {
     { "name": "jose-bulk", "url": "http://127.0.0.1:$p_bulk", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
     { "name": "express", "url": "http://127.0.0.1:$p_express", "kind": "express" }
   ],
-  "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup
+  "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup, "runWarmup": $run_warmup
 }
 EOF
   say "load: ${reps} x [${concurrency}] connections x ${duration} s per server, interleaved"

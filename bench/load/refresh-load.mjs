@@ -8,7 +8,8 @@
 //
 // Usage: node refresh-load.mjs CONFIG.json OUT.json
 //   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "express", adminToken? }],
-//             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds }
+//             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
+//             runWarmup: untimed seconds before each timed run }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
 import autocannon from "autocannon";
 import { createHash, createHmac } from "node:crypto";
@@ -214,7 +215,7 @@ async function checkRotation(server) {
 }
 
 async function main() {
-  const { servers, concurrency, duration, reps, warmup } = config;
+  const { servers, concurrency, duration, reps, warmup, runWarmup = 0 } = config;
   const pools = new Map();
   const checks = {};
   for (const s of servers) if (s.kind === "silent-refresh" && s.refreshSecret) checks[s.name] = await checkRotation(s);
@@ -235,6 +236,9 @@ async function main() {
     for (const c of concurrency) {
       for (const s of servers) {
         const pool = pools.get(s.name);
+        // One untimed second at the same concurrency first: the server has been idle while the
+        // others ran, and the first requests after a pause are not what is being measured.
+        if (runWarmup > 0) await run(s, pool, c, runWarmup);
         const r = await run(s, pool, c, duration);
         runs.push({ server: s.name, rep, ...r });
         log(

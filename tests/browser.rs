@@ -159,7 +159,14 @@ const scenarios = {
   async cookieTransport(AuthClient) {
     const s = makeServer({ mode: "cookie" });
     const auth = new AuthClient(s.options());
+    // The Worker's session hint says the session is over: restore() does not even ask.
+    document.cookie = "sr_session=0; Path=/; SameSite=Strict";
+    eq(await auth.restore(), false, "hint 0: no session");
+    eq(s.count["/auth/refresh"] ?? 0, 0, "hint 0: no refresh request");
+    document.cookie = "sr_session=1; Path=/; SameSite=Strict";
     eq(await auth.restore(), false, "no cookie, no session");
+    eq(s.count["/auth/refresh"], 1, "hint 1: restore asks the server");
+    document.cookie = "sr_session=; Max-Age=0; Path=/";
     await auth.login("u", "pw");
     await auth.refresh();
     const r = s.log.filter((e) => e.path.startsWith("/auth/"));

@@ -271,6 +271,19 @@ export class Host {
     this.wall = wall;
   }
 
+  /**
+   * True if the page sees the Worker's session hint saying the session is over: `sr_session=0`
+   * in `document.cookie` (set beside the refresh cookie in cookie mode; visible when the page
+   * and the Worker share a host). Absent or unreadable: unknown, false.
+   */
+  over() {
+    try {
+      return /(?:^|;\s*)sr_session=0(?:;|$)/.test(document.cookie);
+    } catch {
+      return false;
+    }
+  }
+
   /** Storage operation `op` (0 get, 1 set to `value`, 2 remove) for `id`; false without storage. */
   store(id, op, value) {
     const s = this.storage;

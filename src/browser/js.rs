@@ -62,6 +62,10 @@ extern "C" {
     /// `Date.now() < wall`.
     #[wasm_bindgen(method)]
     pub fn fresh(this: &Host, access: &JsValue, generation: u32, mono: f64, wall: f64);
+    /// True if the page can read the Worker's session hint and it says the session is over
+    /// (`sr_session=0`); false when it is absent, `1` or unreadable.
+    #[wasm_bindgen(method)]
+    pub fn over(this: &Host) -> bool;
     /// Storage operation `op` (0 get, 1 set, 2 remove) for `id`; false without a storage.
     #[wasm_bindgen(method)]
     pub fn store(this: &Host, id: u32, op: u32, value: &JsValue) -> bool;

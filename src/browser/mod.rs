@@ -172,7 +172,9 @@ export class AuthClient {
     refresh(): Promise<void>;
     /**
      * Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
-     * with it; resolves to whether one was found.
+     * with it; resolves to whether one was found. In cookie mode it resolves `false` without a
+     * request when the page can read the Worker's session hint and it says the session is over
+     * (`sr_session=0`, see docs/PROTOCOL.md).
      */
     restore(): Promise<boolean>;
     /**

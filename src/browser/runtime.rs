@@ -887,13 +887,17 @@ impl Inner {
     // ----- refresh(), restore() -----
 
     /// `refresh()` (resolves once a new token is held), or `restore()` (resolves to `true` if a
-    /// session was found: the cookie, or a stored refresh token).
+    /// session was found: the cookie, or a stored refresh token; `false` at once, without a
+    /// request, in cookie mode when the Worker's session hint says the session is over).
     fn begin(self: &Rc<Self>, restore: bool) -> JsValue {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
         } else if restore && self.signed_in() {
             self.resolve(id, &JsValue::TRUE);
+        } else if restore && !self.body_mode() && self.host().over() {
+            // The Worker's hint says the session is over: asking would only be refused.
+            self.resolve(id, &JsValue::FALSE);
         } else if restore && self.body_mode() && !self.refresh_token().is_string() {
             if self.storage(id, 0, &U) {
                 self.insert(

@@ -14,7 +14,7 @@ use crate::core::server::access::Verified;
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{
     bearer, clear_refresh_cookie, cookie, cookie_secure, cors_headers, preflight_headers,
-    set_refresh_cookie, BodyKind, Params, COOKIE_NAME,
+    session_hint_cookie, set_refresh_cookie, BodyKind, Params, COOKIE_NAME,
 };
 use crate::core::server::{AuthService, Config, TokenResponse};
 use http::{read_params, Meta, Reply};
@@ -218,12 +218,28 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
         Transport::Body => reply,
         Transport::Cookie => {
             let secure = cookie_secure(svc.config, &meta.self_origin);
-            reply.with(
-                "Set-Cookie",
-                set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
-            )
+            reply
+                .with(
+                    "Set-Cookie",
+                    set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
+                )
+                .with(
+                    "Set-Cookie",
+                    session_hint_cookie(true, r.refresh_expires_in, secure),
+                )
         }
     }
+}
+
+/// The answer to a cookie-transport request whose session is over (or was never there): the
+/// refresh cookie cleared and the session hint set to `0`, so the page's next `restore()` can
+/// skip a request that would only be refused.
+fn session_over(svc: &Service<'_>, meta: &Meta, reply: Reply) -> Reply {
+    let secure = cookie_secure(svc.config, &meta.self_origin);
+    reply.with("Set-Cookie", clear_refresh_cookie(secure)).with(
+        "Set-Cookie",
+        session_hint_cookie(false, svc.config.refresh_absolute, secure),
+    )
 }
 
 async fn login(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
@@ -311,14 +327,29 @@ async fn refresh(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply,
         }
         None => {}
     }
-    let (token, transport) = presented_token(svc, meta, &p)?;
+    let (token, transport) = match presented_token(svc, meta, &p) {
+        Ok(found) => found,
+        // No token at all from the package in cookie mode (it sends the CSRF header): a
+        // signed-out page restoring; tell it through the hint, so it does not ask again.
+        Err(e @ AuthError::InvalidRequest(_))
+            if svc.config.refresh_cookie
+                && meta.csrf.is_some()
+                && p.names().next().is_none()
+                && cookie(meta.cookie.as_deref(), COOKIE_NAME) == Ok(None) =>
+        {
+            return Ok(session_over(svc, meta, Reply::error(&e)));
+        }
+        Err(e) => return Err(e),
+    };
     match svc.refresh(token, now()).await {
         Ok(r) => Ok(token_reply(svc, meta, &r, transport)),
         Err(AuthError::InvalidGrant) if transport == Transport::Cookie => {
             // The session is over: drop the dead cookie.
-            let secure = cookie_secure(svc.config, &meta.self_origin);
-            Ok(Reply::error(&AuthError::InvalidGrant)
-                .with("Set-Cookie", clear_refresh_cookie(secure)))
+            Ok(session_over(
+                svc,
+                meta,
+                Reply::error(&AuthError::InvalidGrant),
+            ))
         }
         Err(e) => Err(e),
     }
@@ -330,10 +361,7 @@ async fn logout(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, 
     svc.logout(token, now()).await?;
     let reply = Reply::json(200, &json!({}));
     Ok(match transport {
-        Transport::Cookie => reply.with(
-            "Set-Cookie",
-            clear_refresh_cookie(cookie_secure(svc.config, &meta.self_origin)),
-        ),
+        Transport::Cookie => session_over(svc, meta, reply),
         Transport::Body => reply,
     })
 }

@@ -80,6 +80,7 @@ describe("demo page against the Worker", () => {
       local: JSON.stringify(Object.entries(localStorage)),
       session: JSON.stringify(Object.entries(sessionStorage)),
     }));
+    assert.equal(visible.cookie, "sr_session=1", "the page reads only the session hint");
     for (const [where, text] of Object.entries(visible)) {
       assert.ok(!text.includes(cookie.value), `refresh token readable from ${where}`);
       assert.ok(!text.includes("srt_"), `a refresh token in ${where}`);
@@ -138,8 +139,8 @@ describe("demo page against the Worker", () => {
     await context.close();
   });
 
-  test("5. reload keeps the session; after logout, reload shows the form and the old refresh token is dead", async () => {
-    const { context } = await newContext();
+  test("5. reload keeps the session; after logout, reload shows the form without a refresh request and the old refresh token is dead", async () => {
+    const { context, refreshes } = await newContext();
     const page = await openDemo(context);
     await signIn(page);
     await page.reload();
@@ -150,10 +151,20 @@ describe("demo page against the Worker", () => {
     const { value: token } = (await context.cookies()).find((c) => c.name === "sr_refresh");
     await page.click("#logout");
     await page.waitForSelector('body[data-state="signed-out"]');
+    // The page signs out at once; the Worker's answer to the logout sets the hint.
+    let hint;
+    for (let i = 0; i < 100 && hint?.value !== "0"; i++) {
+      if (i) await sleep(50);
+      hint = (await context.cookies()).find((c) => c.name === "sr_session");
+    }
+    assert.equal(hint?.value, "0", "the Worker's session hint says the session is over");
+    assert.equal(hint.httpOnly, false);
+    const before = refreshes.length;
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     assert.equal(await page.getAttribute("body", "data-state"), "signed-out");
     assert.ok(await page.isVisible("#login-panel"));
+    assert.equal(refreshes.length, before, "restore() after logout made no refresh request");
 
     const res = await fetch(worker.url + "/auth/refresh", {
       method: "POST",

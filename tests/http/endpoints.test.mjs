@@ -160,6 +160,48 @@ describe("cookie transport and CSRF", () => {
     isError(await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}; sr_refresh=srt_x`, headers: { "x-silent-refresh": "1" } }), 400, "invalid_request");
   });
 
+  test("the session hint: sr_session=1 while a session lives, 0 once it is over or absent", async () => {
+    const csrf = { "x-silent-refresh": "1" };
+    const hint = (res) => {
+      const all = res.headers.getSetCookie();
+      const h = all.filter((c) => c.startsWith("sr_session="));
+      assert.ok(h.length <= 1, all.join(" | "));
+      if (h[0]) {
+        assert.doesNotMatch(h[0], /HttpOnly/, "the page must be able to read it");
+        assert.match(h[0], /; Path=\/; SameSite=Strict/);
+        assert.doesNotMatch(h[0], /srt_/, "it never carries a token");
+      }
+      return h[0]?.split(";")[0];
+    };
+    const login = await call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password", transport: "cookie" }, headers: csrf });
+    isTokens(login, { cookie: true });
+    assert.equal(hint(login), "sr_session=1");
+    assert.match(login.headers.getSetCookie().find((c) => c.startsWith("sr_session=")), /Max-Age=2592000/);
+    const t0 = cookieToken(login.setCookie);
+    const rotated = await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}`, headers: csrf });
+    isTokens(rotated, { cookie: true });
+    assert.equal(hint(rotated), "sr_session=1");
+    const out = await call(w, "POST", "/auth/logout", { cookie: `sr_refresh=${cookieToken(rotated.setCookie)}`, headers: csrf });
+    assert.equal(out.status, 200);
+    assert.equal(hint(out), "sr_session=0");
+    const dead = await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}`, headers: csrf });
+    isError(dead, 400, "invalid_grant");
+    assert.equal(hint(dead), "sr_session=0");
+    // A signed-out page restoring (cookie mode, no cookie): refused, and told so.
+    const none = await call(w, "POST", "/auth/refresh", { headers: csrf });
+    isError(none, 400, "invalid_request");
+    assert.equal(hint(none), "sr_session=0");
+    assert.ok(!none.headers.getSetCookie().some((c) => c.startsWith("sr_refresh=srt_")));
+    // Body transport and requests without the package's header never get the hint.
+    const bare = await call(w, "POST", "/auth/refresh", {});
+    isError(bare, 400, "invalid_request");
+    assert.deepEqual(bare.headers.getSetCookie(), []);
+    const t = await session(w);
+    const body = await refresh(w, t.refresh_token);
+    isTokens(body);
+    assert.deepEqual(body.headers.getSetCookie(), []);
+  });
+
   test("logout by cookie revokes the family and clears the cookie", async () => {
     const t0 = await cookieLogin();
     const res = await call(w, "POST", "/auth/logout", { cookie: `sr_refresh=${t0}`, headers: { "x-silent-refresh": "1" } });

@@ -15,6 +15,10 @@ use std::fmt;
 pub const COOKIE_NAME: &str = "sr_refresh";
 /// Path of the refresh-token cookie.
 pub const COOKIE_PATH: &str = "/auth";
+/// Name of the session-hint cookie (cookie transport): `1` while a session was last seen alive,
+/// `0` after it ended. Not a secret and readable by the page, so that a signed-out page can skip
+/// the refresh request that would only answer `invalid_grant`.
+pub const HINT_COOKIE_NAME: &str = "sr_session";
 /// The header cookie-transport requests must carry (value `1`).
 pub const CSRF_HEADER: &str = "X-Silent-Refresh";
 /// Longest `Cookie` or `Authorization` header considered (bytes).
@@ -354,6 +358,14 @@ pub fn clear_refresh_cookie(secure: bool) -> String {
     set_refresh_cookie("", 0, secure)
 }
 
+/// The `Set-Cookie` value of the session hint ([`HINT_COOKIE_NAME`]): on the whole site (the page
+/// reads it), not `HttpOnly`, carrying no token.
+pub fn session_hint_cookie(alive: bool, max_age: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = if alive { 1 } else { 0 };
+    format!("{HINT_COOKIE_NAME}={value}; Max-Age={max_age}; Path=/; SameSite=Strict{secure}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +464,14 @@ mod tests {
         );
         assert_eq!(cookie(Some("a=1"), COOKIE_NAME).unwrap(), None);
         assert!(cookie(Some("sr_refresh=1; sr_refresh=2"), COOKIE_NAME).is_err());
+        assert_eq!(
+            session_hint_cookie(true, 60, true),
+            "sr_session=1; Max-Age=60; Path=/; SameSite=Strict; Secure"
+        );
+        assert_eq!(
+            session_hint_cookie(false, 600, false),
+            "sr_session=0; Max-Age=600; Path=/; SameSite=Strict"
+        );
         assert_eq!(
             origin_of("http://127.0.0.1:8787/auth/x?y"),
             Some("http://127.0.0.1:8787")

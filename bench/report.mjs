@@ -59,6 +59,10 @@ const LABEL = {
   "jose-bulk": "(a′) the same jose Worker reading family, revocation and epoch in one bulk get, as ours does",
   express: "(b) Express + jsonwebtoken (tutorial): **no rotation, no persistence**, HS256, in-memory list",
 };
+/** The median figures of server `s` at `c` connections. */
+const get = (s, c) => load.summary.find((x) => x.server === s && x.connections === c);
+/** Connection levels where our p99 is above the jose Worker's. */
+const p99worse = load ? load.config.concurrency.filter((c) => get("ours", c).p99 > get("jose", c).p99) : [];
 if (load) {
   const { duration, reps, concurrency } = load.config;
   const rw = load.config.runWarmup ?? 0;
@@ -72,7 +76,6 @@ goal: the refresh endpoint as a team would write it, with the three independent 
 is the jose Worker with that same change (\`BULK_READ=on\`), so the table also shows how much of
 the difference is that one KV call and how much is the rest of the code.
 `);
-  const get = (s, c) => load.summary.find((x) => x.server === s && x.connections === c);
   const rows = [];
   for (const c of concurrency) {
     for (const s of ["ours", "jose", "jose-bulk", "express"]) {
@@ -94,7 +97,6 @@ the difference is that one KV call and how much is the rest of the code.
   md.push(table(["conn.", "server", "req/s", "p50 ms", "p99 ms", "errors / requests", "ours ÷ this, req/s", "ours ÷ this, p99"], rows));
   md.push("");
   const worse = concurrency.filter((c) => get("ours", c).rps < get("jose", c).rps);
-  const p99worse = concurrency.filter((c) => get("ours", c).p99 > get("jose", c).p99);
   verdicts.push(`Refresh throughput ≥ the jose Worker at every concurrency: ${worse.length === 0 ? "**yes**" : `**no** (lower at ${worse.join(", ")} connection${worse.length === 1 && worse[0] === 1 ? "" : "s"})`}; p99 no worse: ${p99worse.length === 0 ? "**yes**" : `**no** (higher at ${p99worse.join(", ")} connection${p99worse.length === 1 && p99worse[0] === 1 ? "" : "s"})`}.`);
   const bulkRatios = concurrency.map((c) => get("jose-bulk", c) && `${(get("ours", c).rps / get("jose-bulk", c).rps).toFixed(2)}× at ${c}`).filter(Boolean);
   if (bulkRatios.length) verdicts.push(`(For reference, not a goal: ours ÷ the jose Worker with the same bulk read, req/s: ${bulkRatios.join(", ")}.)`);
@@ -122,15 +124,13 @@ window returns that same successor, reuse of an older token is rejected and revo
 }
 let loadNote = "", tailNote = "";
 if (load) {
-  const get = (s, c) => load.summary.find((x) => x.server === s && x.connections === c);
   const r = load.config.concurrency.filter((c) => get("jose-bulk", c)).map((c) => `${(get("ours", c).rps / get("jose-bulk", c).rps).toFixed(2)}× at ${c}`);
   if (r.length) loadNote = `; in this run, ours ÷ (a′) in req/s: ${r.join(", ")} connections`;
   const p99s = (s, c) => load.runs.filter((x) => x.server === s && x.connections === c).map((x) => f1(x.p99)).join(", ");
-  const worse = load.config.concurrency.filter((c) => get("ours", c).p99 > get("jose", c).p99);
-  if (worse.length) {
+  if (p99worse.length) {
     tailNote = `
 
-**p99.** The 99th percentile is the noisiest figure here. Per run, in ms: ${worse.map((c) =>
+**p99.** The 99th percentile is the noisiest figure here. Per run, in ms: ${p99worse.map((c) =>
       `at ${c} connection${c === 1 ? "" : "s"} ours ${p99s("ours", c)} against jose ${p99s("jose", c)}`).join("; ")}.
 A 5-second run at one connection has only about 6 requests above its p99, so a couple of stalls
 move it by milliseconds. Sequential refreshes show such outliers (more than 3× the median) in both

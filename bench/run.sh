@@ -104,6 +104,12 @@ fi
 mkdir -p target/bench/jose-worker
 esbuild bench/jose-worker/src/index.ts --bundle --minify --format=esm --platform=browser --target=es2022 \
   --log-level=warning --outfile=target/bench/jose-worker/index.js
+# Our Worker's config without its [assets] (the demo page): with assets, wrangler dev puts its
+# asset router in front of the Worker, which costs every request about a millisecond here; the
+# jose Worker has none, and a team deploying only the auth API would not have it either. Also
+# used by bench/profile/refresh-tail.mjs.
+sed -e "s#^main = .*#main = \"$root/build/worker/index.js\"#" wrangler.toml |
+  awk '/^\[assets\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' >target/bench/ours.wrangler.toml
 
 # --- 1. token work -----------------------------------------------------------------------------
 token_native() {
@@ -175,11 +181,7 @@ load() {
   # wrangler.toml with a generated .dev.vars beside it and a fresh local KV under $work.
   node scripts/dev-vars.mjs "$work/secrets.env" >/dev/null
   mkdir -p "$work/ours" "$work/jose" "$work/jose-bulk"
-  # Ours without its [assets] (the demo page): with assets, wrangler dev puts its asset router
-  # in front of the Worker, which costs every request about a millisecond here; the jose Worker
-  # has none, and a team deploying only the auth API would not have it either.
-  sed -e "s#^main = .*#main = \"$root/build/worker/index.js\"#" \
-    wrangler.toml | awk '/^\[assets\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' >"$work/ours/wrangler.toml"
+  cp target/bench/ours.wrangler.toml "$work/ours/wrangler.toml"
   sed -e "s#^main = .*#main = \"$root/target/bench/jose-worker/index.js\"#" \
     bench/jose-worker/wrangler.toml >"$work/jose/wrangler.toml"
   cp "$work/secrets.env" "$work/ours/.dev.vars"

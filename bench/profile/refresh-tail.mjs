@@ -3,23 +3,18 @@
 // one session each, client-side latency; prints percentiles and how the slow requests (more than
 // 3× the median) are spread.
 //   . scripts/env.sh && node bench/profile/refresh-tail.mjs [N=3000]
-// Needs `make build` and the jose bundle that `make bench` builds (target/bench/jose-worker).
-// Ours runs without the demo's [assets], as in the benchmark. Only 127.0.0.1; Workers are stopped.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+// Needs `make build`, and `make bench` once (the jose bundle in target/bench/jose-worker and our
+// config without the demo's [assets], as in the benchmark). Only 127.0.0.1; Workers are stopped.
+import { existsSync } from "node:fs";
 import { startWorker } from "../../tests/support/worker.mjs";
 
 const N = Number(process.argv[2] ?? 3000);
 const WARM = 300;
 const root = new URL("../..", import.meta.url).pathname;
 
-// Our wrangler.toml without [assets], with an absolute `main`.
-mkdirSync(`${root}target/bench`, { recursive: true });
-const ours = `${root}target/bench/refresh-tail.wrangler.toml`;
-let skip = false;
-writeFileSync(ours, readFileSync(`${root}wrangler.toml`, "utf8").split("\n").filter((line) => {
-  if (/^\[/.test(line)) skip = line.trim() === "[assets]";
-  return !skip;
-}).join("\n").replace(/^main = .*$/m, `main = "${root}build/worker/index.js"`));
+// Our wrangler.toml without [assets], as `make bench` writes it for its load run.
+const ours = `${root}target/bench/ours.wrangler.toml`;
+if (!existsSync(ours)) throw new Error(`${ours} is missing: run \`make bench\` first`);
 
 const workers = [
   ["ours", { config: ours }],

@@ -12,7 +12,7 @@
 # rustup beside stable); installs cargo-fuzz with `cargo install` when it is missing.
 # A crash fails the run: reproduce it with
 #   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>   (from fuzz/)
-# then fix it and keep the input as a case in tests/fuzz_regressions.rs.
+# then fix it and keep the input as a case in tests/native/fuzz_regressions.rs.
 # Env: FUZZ_SECONDS (60), FUZZ_SANITIZER (address; `none` is about twice as fast).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,4 @@
-//! Shared helpers of the native server tests (`tests/server_*.rs`).
+//! Shared helpers of the native server tests (`server_*.rs` beside this file).
 #![allow(dead_code)]
 
 use silent_refresh::core::server::access::{KeySet, SigningKey};

@@ -1,10 +1,9 @@
 //! Native tests of the server core: rotation, grace replay, reuse detection, lifetimes,
 //! revocation, logout-all and users, against the in-memory store with fixed clocks.
 
-mod server_common;
 
 use serde_json::{json, Map};
-use server_common::{config, run, T0};
+use crate::server_common::{config, run, T0};
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2};
 use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
 use silent_refresh::core::server::store::{MemoryStore, Op};

@@ -3,10 +3,9 @@
 //! seed. A panic in the Worker aborts the isolate, so none of these may panic on any input; the
 //! `cargo fuzz` targets of issue 7 go further, this keeps a cheap guard in `cargo test`.
 
-mod server_common;
 
 use serde_json::Map;
-use server_common::{config, run, T0};
+use crate::server_common::{config, run, T0};
 use silent_refresh::core::server::http::{bearer, cookie, form_decode, BodyKind, Params};
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::MemoryStore;

@@ -1,0 +1,13 @@
+//! The native test suite: one test crate (one link of the library on a 2-core machine instead of
+//! one per file), a module per concern. `cargo test` runs it; `cargo test server_rotation::`
+//! runs one module.
+
+mod client_engine;
+mod client_policy;
+mod fuzz_regressions;
+mod server_access;
+mod server_common;
+mod server_config;
+mod server_faults;
+mod server_robustness;
+mod server_rotation;

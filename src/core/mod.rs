@@ -3,6 +3,7 @@
 
 pub mod b64;
 pub mod client;
+pub mod protocol;
 
 #[cfg(feature = "server")]
 pub mod server;

@@ -7,6 +7,7 @@
 //! which workerd materialises as a fresh object on every access, and that one property cost
 //! more per refresh than all of our own code (see docs/BENCHMARKS.md).
 
+use crate::core::protocol;
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{origin_of, path_of, BodyKind, Params, Provenance};
 use js_sys::{Reflect, Uint8Array};
@@ -52,7 +53,7 @@ impl Meta {
             self_origin: origin_of(&url).unwrap_or("").to_string(),
             origin: get("Origin"),
             sec_fetch_site: get("Sec-Fetch-Site"),
-            csrf: get("X-Silent-Refresh"),
+            csrf: get(protocol::CSRF_HEADER),
             cookie: get("Cookie"),
             authorization: get("Authorization"),
             content_type: get("Content-Type"),

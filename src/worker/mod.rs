@@ -10,6 +10,7 @@ mod crypto;
 mod http;
 mod kv;
 
+use crate::core::protocol;
 use crate::core::server::access::Verified;
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{
@@ -91,17 +92,18 @@ enum Route {
 impl Route {
     fn of(path: &str) -> Option<Route> {
         Some(match path {
-            "/auth/login" => Route::Login,
-            "/auth/sessions" => Route::Sessions,
-            "/auth/users" => Route::Users,
-            "/auth/refresh" => Route::Refresh,
-            "/auth/logout" => Route::Logout,
-            "/auth/revoke" => Route::Revoke,
-            "/auth/logout-all" => Route::LogoutAll,
-            "/.well-known/jwks.json" => Route::Jwks,
-            "/api/me" => Route::Me,
+            protocol::LOGIN_PATH => Route::Login,
+            protocol::SESSIONS_PATH => Route::Sessions,
+            protocol::USERS_PATH => Route::Users,
+            protocol::REFRESH_PATH => Route::Refresh,
+            protocol::LOGOUT_PATH => Route::Logout,
+            protocol::REVOKE_PATH => Route::Revoke,
+            protocol::LOGOUT_ALL_PATH => Route::LogoutAll,
+            protocol::JWKS_PATH => Route::Jwks,
+            protocol::ME_PATH => Route::Me,
             p => Route::User(
-                p.strip_prefix("/auth/users/")
+                p.strip_prefix(protocol::USERS_PATH)
+                    .and_then(|rest| rest.strip_prefix('/'))
                     .filter(|u| !u.is_empty() && !u.contains('/'))?
                     .to_string(),
             ),

@@ -4,6 +4,7 @@
 //!
 //! Everything here takes strings and bytes and never panics on any input (fuzzed).
 
+use crate::core::protocol;
 use crate::core::server::config::{Config, CookieSecure};
 use crate::core::server::error::AuthError;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -12,15 +13,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Name of the refresh-token cookie.
-pub const COOKIE_NAME: &str = "sr_refresh";
+pub const COOKIE_NAME: &str = protocol::REFRESH_COOKIE;
 /// Path of the refresh-token cookie.
 pub const COOKIE_PATH: &str = "/auth";
 /// Name of the session-hint cookie (cookie transport): `1` while a session was last seen alive,
 /// `0` after it ended. Not a secret and readable by the page, so that a signed-out page can skip
 /// the refresh request that would only answer `invalid_grant`.
-pub const HINT_COOKIE_NAME: &str = "sr_session";
+pub const HINT_COOKIE_NAME: &str = protocol::SESSION_HINT_COOKIE;
 /// The header cookie-transport requests must carry (value `1`).
-pub const CSRF_HEADER: &str = "X-Silent-Refresh";
+pub const CSRF_HEADER: &str = protocol::CSRF_HEADER;
 /// Longest `Cookie` or `Authorization` header considered (bytes).
 pub const MAX_HEADER_LEN: usize = 8 * 1024;
 

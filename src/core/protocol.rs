@@ -1,0 +1,30 @@
+//! The wire names both halves share: endpoint paths, cookie names and the CSRF header. The
+//! Worker routes and sets cookies with these; the browser package builds its default endpoints
+//! and reads the session hint with them. Defined here once (this module is compiled into both).
+
+/// Login: `POST` username and password, answers a token response.
+pub const LOGIN_PATH: &str = "/auth/login";
+/// Refresh: `POST` a refresh token (body or cookie), answers a token response.
+pub const REFRESH_PATH: &str = "/auth/refresh";
+/// Logout: `POST`, revokes the presented refresh token's family.
+pub const LOGOUT_PATH: &str = "/auth/logout";
+/// RFC 7009 token revocation.
+pub const REVOKE_PATH: &str = "/auth/revoke";
+/// Logout everywhere: revokes every session of the caller's subject.
+pub const LOGOUT_ALL_PATH: &str = "/auth/logout-all";
+/// Admin: create a session for a subject (token exchange for a trusted backend).
+pub const SESSIONS_PATH: &str = "/auth/sessions";
+/// Admin: create users (`POST`); `/auth/users/{name}` deletes one.
+pub const USERS_PATH: &str = "/auth/users";
+/// The published signing keys.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// The reference resource: answers the verified claims of the access token.
+pub const ME_PATH: &str = "/api/me";
+
+/// Name of the refresh-token cookie (httpOnly).
+pub const REFRESH_COOKIE: &str = "sr_refresh";
+/// Name of the session-hint cookie: `1` while a session was last seen alive, `0` after it ended.
+/// Not a secret and readable by the page.
+pub const SESSION_HINT_COOKIE: &str = "sr_session";
+/// The header cookie-transport requests must carry (value `1`).
+pub const CSRF_HEADER: &str = "X-Silent-Refresh";

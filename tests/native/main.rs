@@ -11,3 +11,4 @@ mod server_config;
 mod server_faults;
 mod server_robustness;
 mod server_rotation;
+mod server_routes;

@@ -1,11 +1,10 @@
-//! Native tests of access-token signing and verification, including the attacks of issue 7:
+//! Native tests of access-token signing and verification, including the attacks on them:
 //! `alg: none`, HS256 keyed with the public key, wrong kid/iss/aud/typ, expired and
 //! not-yet-valid tokens, tampering, and tokens of the wrong kind.
 
-
+use crate::server_common::{config, config_with_keys, run, T0};
 use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
-use crate::server_common::{config, config_with_keys, run, T0};
 use silent_refresh::core::b64;
 use silent_refresh::core::server::access::SigningKey;
 use silent_refresh::core::server::password::Pbkdf2;

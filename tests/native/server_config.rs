@@ -1,9 +1,10 @@
 //! Native tests of configuration: reading Worker vars and secrets, and failing loudly (with the
 //! variable's name, never a secret's value) on every broken setting.
 
+use serde_json::Value;
 use silent_refresh::core::b64;
-use silent_refresh::core::server::access::SigningKey;
-use silent_refresh::core::server::config::CookieSecure;
+use silent_refresh::core::server::access::{KeyProblem, KeySetError, SigningKey};
+use silent_refresh::core::server::config::{ConfigError, CookieSecure, Rule, Var};
 use silent_refresh::core::server::Config;
 use std::collections::HashMap;
 
@@ -25,7 +26,7 @@ fn vars() -> HashMap<&'static str, String> {
     ])
 }
 
-fn build(v: &HashMap<&'static str, String>) -> Result<Config, String> {
+fn build(v: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
     Config::from_vars(|name| v.get(name).cloned())
 }
 
@@ -81,122 +82,192 @@ fn two_keys_mean_rotation_and_the_first_signs() {
 }
 
 #[test]
-fn every_broken_setting_fails_loudly_naming_the_variable() {
+fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
     let k = SigningKey::generate("k1").private_jwk();
     let mismatched = {
         let other = SigningKey::generate("k1").private_jwk();
         serde_json::json!([{"kid": "k1", "kty": "OKP", "crv": "Ed25519", "x": other["x"], "d": k["d"]}]).to_string()
     };
-    let cases: Vec<(&'static str, Option<String>, &str)> = vec![
-        ("SIGNING_KEYS", None, "SIGNING_KEYS"),
-        ("SIGNING_KEYS", Some("not json".into()), "SIGNING_KEYS"),
-        ("SIGNING_KEYS", Some("[]".into()), "SIGNING_KEYS"),
+    let key = |index, problem| Rule::Keys(KeySetError::Key { index, problem });
+    let jwk = |kid: Value, kty: &str, crv: &str, d: Value| {
+        let mut o = serde_json::json!({"kty": kty, "crv": crv, "x": k["x"], "d": d});
+        if !kid.is_null() {
+            o["kid"] = kid;
+        }
+        serde_json::json!([o]).to_string()
+    };
+    let cases: Vec<(Var, Option<String>, Rule)> = vec![
+        (Var::SigningKeys, None, Rule::Missing),
         (
-            "SIGNING_KEYS",
-            Some(
-                serde_json::json!([{"kid":"k1","kty":"EC","crv":"P-256","x":k["x"],"d":k["d"]}])
-                    .to_string(),
-            ),
-            "SIGNING_KEYS",
+            Var::SigningKeys,
+            Some("not json".into()),
+            Rule::Keys(KeySetError::NotAnArray),
         ),
         (
-            "SIGNING_KEYS",
-            Some(
-                serde_json::json!([{"kty":"OKP","crv":"Ed25519","x":k["x"],"d":k["d"]}])
-                    .to_string(),
-            ),
-            "kid",
+            Var::SigningKeys,
+            Some("[]".into()),
+            Rule::Keys(KeySetError::Empty),
         ),
         (
-            "SIGNING_KEYS",
-            Some(
-                serde_json::json!([{"kid":"k1","kty":"OKP","crv":"Ed25519","x":k["x"],"d":"AAAA"}])
-                    .to_string(),
-            ),
-            "d",
+            Var::SigningKeys,
+            Some(jwk("k1".into(), "EC", "P-256", k["d"].clone())),
+            key(0, KeyProblem::Unsupported),
         ),
-        ("SIGNING_KEYS", Some(mismatched), "x"),
         (
-            "SIGNING_KEYS",
+            Var::SigningKeys,
+            Some(jwk(Value::Null, "OKP", "Ed25519", k["d"].clone())),
+            key(0, KeyProblem::Missing("kid")),
+        ),
+        (
+            Var::SigningKeys,
+            Some(jwk("k1".into(), "OKP", "Ed25519", "AAAA".into())),
+            key(0, KeyProblem::BadD),
+        ),
+        (
+            Var::SigningKeys,
+            Some(jwk("".into(), "OKP", "Ed25519", k["d"].clone())),
+            key(0, KeyProblem::BadKid),
+        ),
+        (
+            Var::SigningKeys,
+            Some(mismatched),
+            key(0, KeyProblem::XDoesNotMatchD),
+        ),
+        (
+            Var::SigningKeys,
             Some(serde_json::json!([k, k]).to_string()),
-            "duplicate kid",
+            key(1, KeyProblem::DuplicateKid),
         ),
-        ("REFRESH_SECRET", None, "REFRESH_SECRET"),
+        (Var::RefreshSecret, None, Rule::Missing),
         (
-            "REFRESH_SECRET",
+            Var::RefreshSecret,
             Some(b64::encode(&[1u8; 16])),
-            "REFRESH_SECRET",
+            Rule::TooShort { min: 32 },
         ),
         (
-            "REFRESH_SECRET",
+            Var::RefreshSecret,
             Some("not base64!".into()),
-            "REFRESH_SECRET",
+            Rule::NotBase64url,
         ),
-        ("ADMIN_TOKEN", None, "ADMIN_TOKEN"),
-        ("ADMIN_TOKEN", Some("short".into()), "ADMIN_TOKEN"),
+        (Var::AdminToken, None, Rule::Missing),
         (
-            "ACCESS_TTL_SECONDS",
+            Var::AdminToken,
+            Some("short".into()),
+            Rule::TooShort { min: 16 },
+        ),
+        (
+            Var::AccessTtlSeconds,
             Some("abc".into()),
-            "ACCESS_TTL_SECONDS",
+            Rule::NotAnInteger,
+        ),
+        (Var::AccessTtlSeconds, Some("-5".into()), Rule::NotAnInteger),
+        (
+            Var::AccessTtlSeconds,
+            Some("0".into()),
+            Rule::OutOfRange {
+                min: 5,
+                max: 86_400,
+            },
         ),
         (
-            "ACCESS_TTL_SECONDS",
-            Some("-5".into()),
-            "ACCESS_TTL_SECONDS",
-        ),
-        ("ACCESS_TTL_SECONDS", Some("0".into()), "ACCESS_TTL_SECONDS"),
-        (
-            "REFRESH_IDLE_SECONDS",
+            Var::RefreshIdleSeconds,
             Some("1".into()),
-            "REFRESH_IDLE_SECONDS",
+            Rule::OutOfRange {
+                min: 5,
+                max: 400 * 86_400,
+            },
         ),
         (
-            "REFRESH_ABSOLUTE_SECONDS",
+            Var::RefreshAbsoluteSeconds,
             Some("100".into()),
-            "REFRESH_ABSOLUTE_SECONDS",
-        ), // below idle
-        ("GRACE_SECONDS", Some("61".into()), "GRACE_SECONDS"),
-        ("ALLOWED_ORIGINS", Some("*".into()), "ALLOWED_ORIGINS"),
-        (
-            "ALLOWED_ORIGINS",
-            Some("https://app.example/path".into()),
-            "ALLOWED_ORIGINS",
+            Rule::BelowOther(Var::RefreshIdleSeconds),
         ),
         (
-            "ALLOWED_ORIGINS",
+            Var::GraceSeconds,
+            Some("61".into()),
+            Rule::OutOfRange { min: 0, max: 60 },
+        ),
+        (
+            Var::AllowedOrigins,
+            Some("*".into()),
+            Rule::NotAnOrigin { index: 0 },
+        ),
+        (
+            Var::AllowedOrigins,
+            Some("https://ok.example, https://app.example/path".into()),
+            Rule::NotAnOrigin { index: 1 },
+        ),
+        (
+            Var::AllowedOrigins,
             Some("app.example".into()),
-            "ALLOWED_ORIGINS",
+            Rule::NotAnOrigin { index: 0 },
         ),
-        ("REFRESH_COOKIE", Some("maybe".into()), "REFRESH_COOKIE"),
-        ("COOKIE_SECURE", Some("sometimes".into()), "COOKIE_SECURE"),
-        ("DEMO_USER", Some("no-colon".into()), "DEMO_USER"),
-        ("DEMO_USER", Some("bad name:pw".into()), "DEMO_USER"),
-        ("DEMO_USER", Some("demo:".into()), "DEMO_USER"),
         (
-            "PBKDF2_ITERATIONS",
-            Some("200000".into()),
-            "PBKDF2_ITERATIONS",
+            Var::RefreshCookie,
+            Some("maybe".into()),
+            Rule::NotOneOf(&["on", "true", "1", "off", "false", "0"]),
         ),
-        ("MAX_BODY_BYTES", Some("10".into()), "MAX_BODY_BYTES"),
-        ("ISSUER", Some("".into()), "ISSUER"),
+        (
+            Var::CookieSecure,
+            Some("sometimes".into()),
+            Rule::NotOneOf(&["auto", "always", "never"]),
+        ),
+        (
+            Var::DemoUser,
+            Some("no-colon".into()),
+            Rule::NotUserColonPassword,
+        ),
+        (
+            Var::DemoUser,
+            Some("bad name:pw".into()),
+            Rule::NotUserColonPassword,
+        ),
+        (
+            Var::DemoUser,
+            Some("demo:".into()),
+            Rule::NotUserColonPassword,
+        ),
+        (
+            Var::Pbkdf2Iterations,
+            Some("200000".into()),
+            Rule::OutOfRange {
+                min: 1000,
+                max: 100_000,
+            },
+        ),
+        (
+            Var::MaxBodyBytes,
+            Some("10".into()),
+            Rule::OutOfRange {
+                min: 256,
+                max: 1_048_576,
+            },
+        ),
+        (Var::Issuer, Some("".into()), Rule::Empty),
     ];
     let secrets = [
         vars()["REFRESH_SECRET"].clone(),
         vars()["ADMIN_TOKEN"].clone(),
         k["d"].as_str().unwrap().to_string(),
     ];
-    for (name, value, expect) in cases {
+    for (variable, value, rule) in cases {
         let mut v = vars();
         match &value {
-            Some(val) => v.insert(name, val.clone()),
-            None => v.remove(name),
+            Some(val) => v.insert(variable.name(), val.clone()),
+            None => v.remove(variable.name()),
         };
         let err = build(&v)
             .err()
-            .unwrap_or_else(|| panic!("{name}={value:?} accepted"));
-        assert!(err.contains(expect), "{name}={value:?}: {err}");
+            .unwrap_or_else(|| panic!("{variable:?}={value:?} accepted"));
+        assert_eq!(
+            err,
+            ConfigError { variable, rule },
+            "{variable:?}={value:?}"
+        );
+        let line = err.to_string();
+        assert!(line.starts_with(variable.name()), "{line}");
         for s in &secrets {
-            assert!(!err.contains(s.as_str()), "error leaks a secret: {err}");
+            assert!(!line.contains(s.as_str()), "error leaks a secret: {line}");
         }
     }
 }

@@ -7,9 +7,8 @@
 //! recovers the presented token still works (or, when the fault hid a completed write, the
 //! state is exactly the completed operation's).
 
-
-use serde_json::Map;
 use crate::server_common::{config, run, T0};
+use serde_json::Map;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::{Fault, FaultyStore, Op};
 use silent_refresh::core::server::token::RefreshToken;

@@ -1,11 +1,10 @@
 //! No-panic checks of every parser the Worker runs on request input (body, form, cookie,
 //! `Authorization`, refresh token, access token), over random and mutated inputs from a fixed
 //! seed. A panic in the Worker aborts the isolate, so none of these may panic on any input; the
-//! `cargo fuzz` targets of issue 7 go further, this keeps a cheap guard in `cargo test`.
+//! `cargo fuzz` targets (scripts/fuzz.sh) go further, this keeps a cheap guard in `cargo test`.
 
-
-use serde_json::Map;
 use crate::server_common::{config, run, T0};
+use serde_json::Map;
 use silent_refresh::core::server::http::{bearer, cookie, form_decode, BodyKind, Params};
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::MemoryStore;

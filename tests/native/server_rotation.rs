@@ -1,9 +1,8 @@
 //! Native tests of the server core: rotation, grace replay, reuse detection, lifetimes,
 //! revocation, logout-all and users, against the in-memory store with fixed clocks.
 
-
-use serde_json::{json, Map};
 use crate::server_common::{config, run, T0};
+use serde_json::{json, Map};
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2};
 use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
 use silent_refresh::core::server::store::{MemoryStore, Op};

@@ -50,22 +50,21 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// A key from the private JWK fields (`d` and `x` base64url, 32 bytes each); the public
     /// part must match the private part.
-    pub fn from_parts(kid: &str, d: &str, x: &str) -> Result<Self, String> {
+    pub fn from_parts(kid: &str, d: &str, x: &str) -> Result<Self, KeyProblem> {
         if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|c| c.is_ascii_graphic()) {
-            return Err("kid must be 1..64 printable ASCII characters".into());
+            return Err(KeyProblem::BadKid);
         }
         let d = b64::decode(d)
             .filter(|d| d.len() == 32)
-            .ok_or(format!("key {kid}: d is not 32 base64url bytes"))?;
+            .ok_or(KeyProblem::BadD)?;
         let x = b64::decode(x)
             .filter(|x| x.len() == 32)
-            .ok_or(format!("key {kid}: x is not 32 base64url bytes"))?;
+            .ok_or(KeyProblem::BadX)?;
         let mut raw = d.clone();
         raw.extend_from_slice(&x);
-        let pair = Ed25519KeyPair::from_bytes(&raw)
-            .map_err(|_| format!("key {kid}: d and x do not form a key pair"))?;
+        let pair = Ed25519KeyPair::from_bytes(&raw).map_err(|_| KeyProblem::XDoesNotMatchD)?;
         if pair.public_key().to_bytes() != x {
-            return Err(format!("key {kid}: x does not match d"));
+            return Err(KeyProblem::XDoesNotMatchD);
         }
         let pair = pair.with_key_id(kid);
         let public = pair.public_key();
@@ -107,6 +106,65 @@ impl SigningKey {
             "kid": self.kid, "kty": "OKP", "crv": "Ed25519",
             "x": b64::encode(&raw[32..]), "d": b64::encode(&raw[..32]),
         })
+    }
+}
+
+/// What is wrong with one JWK of `SIGNING_KEYS` (never its material).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyProblem {
+    /// A required member (`kid`, `kty`, `crv`, `x`, `d`) is missing or not a string.
+    Missing(&'static str),
+    /// Not `kty: OKP`, `crv: Ed25519`.
+    Unsupported,
+    /// `kid` is not 1..64 printable ASCII characters.
+    BadKid,
+    /// `d` is not 32 base64url bytes.
+    BadD,
+    /// `x` is not 32 base64url bytes.
+    BadX,
+    /// `d` and `x` do not form an Ed25519 key pair (`x` is not the public key of `d`).
+    XDoesNotMatchD,
+    /// Another key of the set has the same `kid`.
+    DuplicateKid,
+}
+
+/// Why `SIGNING_KEYS` was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySetError {
+    /// Not a JSON array of objects.
+    NotAnArray,
+    /// An empty array.
+    Empty,
+    /// The key at `index` is unusable.
+    Key {
+        /// Position in the array.
+        index: usize,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyProblem::Missing(member) => write!(f, "missing \"{member}\""),
+            KeyProblem::Unsupported => f.write_str("only kty OKP, crv Ed25519 keys are supported"),
+            KeyProblem::BadKid => f.write_str("kid must be 1..64 printable ASCII characters"),
+            KeyProblem::BadD => f.write_str("d is not 32 base64url bytes"),
+            KeyProblem::BadX => f.write_str("x is not 32 base64url bytes"),
+            KeyProblem::XDoesNotMatchD => f.write_str("x does not match d"),
+            KeyProblem::DuplicateKid => f.write_str("duplicate kid"),
+        }
+    }
+}
+
+impl fmt::Display for KeySetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySetError::NotAnArray => f.write_str("must be a JSON array of JWK objects"),
+            KeySetError::Empty => f.write_str("is empty"),
+            KeySetError::Key { index, problem } => write!(f, "key [{index}]: {problem}"),
+        }
     }
 }
 
@@ -169,28 +227,27 @@ impl KeySet {
 
     /// Parses SIGNING_KEYS: a JSON array of private Ed25519 JWKs
     /// `[{"kid","kty":"OKP","crv":"Ed25519","x","d"}]`. Errors name the key, never its material.
-    pub fn from_jwks_json(text: &str) -> Result<Self, String> {
-        let list: Vec<Map<String, Value>> = serde_json::from_str(text)
-            .map_err(|_| "SIGNING_KEYS must be a JSON array of JWK objects".to_string())?;
+    pub fn from_jwks_json(text: &str) -> Result<Self, KeySetError> {
+        let list: Vec<Map<String, Value>> =
+            serde_json::from_str(text).map_err(|_| KeySetError::NotAnArray)?;
         if list.is_empty() {
-            return Err("SIGNING_KEYS is empty".into());
+            return Err(KeySetError::Empty);
         }
         let mut keys: Vec<SigningKey> = Vec::new();
-        for (i, jwk) in list.iter().enumerate() {
-            let field = |name: &str| {
+        for (index, jwk) in list.iter().enumerate() {
+            let bad = |problem| KeySetError::Key { index, problem };
+            let field = |name: &'static str| {
                 jwk.get(name)
                     .and_then(Value::as_str)
-                    .ok_or(format!("SIGNING_KEYS[{i}]: missing \"{name}\""))
+                    .ok_or(bad(KeyProblem::Missing(name)))
             };
             if field("kty")? != "OKP" || field("crv")? != "Ed25519" {
-                return Err(format!(
-                    "SIGNING_KEYS[{i}]: only kty OKP, crv Ed25519 keys are supported"
-                ));
+                return Err(bad(KeyProblem::Unsupported));
             }
-            let key = SigningKey::from_parts(field("kid")?, field("d")?, field("x")?)
-                .map_err(|e| format!("SIGNING_KEYS[{i}]: {e}"))?;
+            let key =
+                SigningKey::from_parts(field("kid")?, field("d")?, field("x")?).map_err(bad)?;
             if keys.iter().any(|k| k.kid == key.kid) {
-                return Err(format!("SIGNING_KEYS[{i}]: duplicate kid"));
+                return Err(bad(KeyProblem::DuplicateKid));
             }
             keys.push(key);
         }

@@ -1,10 +1,156 @@
 //! The server's configuration: a plain struct, read once from Worker vars and secrets by
-//! [`Config::from_vars`] and validated; a bad config fails loudly with a message naming the
-//! variable (never its secret value).
+//! [`Config::from_vars`] and validated; a bad config fails loudly with a [`ConfigError`] naming
+//! the variable and the rule it breaks (never a secret's value).
 
 use crate::core::b64;
-use crate::core::server::access::KeySet;
+use crate::core::server::access::{KeySet, KeySetError};
+use crate::core::server::identity::is_valid_username;
 use crate::core::server::secret::Secret;
+use std::fmt;
+
+/// A variable (Worker var or secret) the configuration reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Var {
+    /// `ISSUER`.
+    Issuer,
+    /// `AUDIENCE`.
+    Audience,
+    /// `ACCESS_TTL_SECONDS`.
+    AccessTtlSeconds,
+    /// `REFRESH_IDLE_SECONDS`.
+    RefreshIdleSeconds,
+    /// `REFRESH_ABSOLUTE_SECONDS`.
+    RefreshAbsoluteSeconds,
+    /// `GRACE_SECONDS`.
+    GraceSeconds,
+    /// `LEEWAY_SECONDS`.
+    LeewaySeconds,
+    /// `ALLOWED_ORIGINS`.
+    AllowedOrigins,
+    /// `REFRESH_COOKIE`.
+    RefreshCookie,
+    /// `COOKIE_SECURE`.
+    CookieSecure,
+    /// `MAX_BODY_BYTES`.
+    MaxBodyBytes,
+    /// `PBKDF2_ITERATIONS`.
+    Pbkdf2Iterations,
+    /// `SIGNING_KEYS` (secret).
+    SigningKeys,
+    /// `REFRESH_SECRET` (secret).
+    RefreshSecret,
+    /// `ADMIN_TOKEN` (secret).
+    AdminToken,
+    /// `DEMO_USER` (secret).
+    DemoUser,
+}
+
+impl Var {
+    /// The variable's name in `wrangler.toml` / `wrangler secret put`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Var::Issuer => "ISSUER",
+            Var::Audience => "AUDIENCE",
+            Var::AccessTtlSeconds => "ACCESS_TTL_SECONDS",
+            Var::RefreshIdleSeconds => "REFRESH_IDLE_SECONDS",
+            Var::RefreshAbsoluteSeconds => "REFRESH_ABSOLUTE_SECONDS",
+            Var::GraceSeconds => "GRACE_SECONDS",
+            Var::LeewaySeconds => "LEEWAY_SECONDS",
+            Var::AllowedOrigins => "ALLOWED_ORIGINS",
+            Var::RefreshCookie => "REFRESH_COOKIE",
+            Var::CookieSecure => "COOKIE_SECURE",
+            Var::MaxBodyBytes => "MAX_BODY_BYTES",
+            Var::Pbkdf2Iterations => "PBKDF2_ITERATIONS",
+            Var::SigningKeys => "SIGNING_KEYS",
+            Var::RefreshSecret => "REFRESH_SECRET",
+            Var::AdminToken => "ADMIN_TOKEN",
+            Var::DemoUser => "DEMO_USER",
+        }
+    }
+}
+
+/// The rule a variable breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Required but not set.
+    Missing,
+    /// Set but empty.
+    Empty,
+    /// Not a non-negative integer.
+    NotAnInteger,
+    /// Outside `min..=max`.
+    OutOfRange {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// Must be at least the value of another variable.
+    BelowOther(Var),
+    /// Must be below the value of another variable.
+    NotBelowOther(Var),
+    /// Not one of the listed words.
+    NotOneOf(&'static [&'static str]),
+    /// Not base64url without padding.
+    NotBase64url,
+    /// Shorter than `min` bytes.
+    TooShort {
+        /// Shortest accepted length in bytes.
+        min: usize,
+    },
+    /// The entry at `index` of the comma-separated list is not an origin like
+    /// `https://app.example` (no `*`, no path).
+    NotAnOrigin {
+        /// Position in the list.
+        index: usize,
+    },
+    /// Not `username:password` with a valid username and a non-empty password.
+    NotUserColonPassword,
+    /// The signing keys are unusable.
+    Keys(KeySetError),
+}
+
+/// A broken configuration: which variable, which rule. `Display` is the log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable at fault.
+    pub variable: Var,
+    /// The rule it breaks.
+    pub rule: Rule,
+}
+
+impl ConfigError {
+    fn new(variable: Var, rule: Rule) -> Self {
+        ConfigError { variable, rule }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.variable.name())?;
+        match self.rule {
+            Rule::Missing => f.write_str("is not set"),
+            Rule::Empty => f.write_str("must not be empty"),
+            Rule::NotAnInteger => f.write_str("must be a non-negative integer"),
+            Rule::OutOfRange { min, max } => write!(f, "must be between {min} and {max}"),
+            Rule::BelowOther(v) => write!(f, "must be at least {}", v.name()),
+            Rule::NotBelowOther(v) => write!(f, "must be below {}", v.name()),
+            Rule::NotOneOf(words) => write!(f, "must be one of {}", words.join(", ")),
+            Rule::NotBase64url => f.write_str("must be base64url without padding"),
+            Rule::TooShort { min } => write!(f, "must be at least {min} bytes"),
+            Rule::NotAnOrigin { index } => write!(
+                f,
+                "entry {index} is not an origin like https://app.example (no \"*\", no path)"
+            ),
+            Rule::NotUserColonPassword => {
+                f.write_str("must be \"username:password\" with a valid username")
+            }
+            Rule::Keys(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// Whether the refresh cookie carries `Secure`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,16 +235,24 @@ impl Default for Config {
 }
 
 fn number<T: std::str::FromStr>(
-    name: &str,
+    var: Var,
     value: Option<String>,
     default: T,
-) -> Result<T, String> {
+) -> Result<T, ConfigError> {
     match value {
         None => Ok(default),
         Some(v) => v
             .trim()
             .parse()
-            .map_err(|_| format!("{name} must be a non-negative integer")),
+            .map_err(|_| ConfigError::new(var, Rule::NotAnInteger)),
+    }
+}
+
+fn in_range(var: Var, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(var, Rule::OutOfRange { min, max }))
     }
 }
 
@@ -117,52 +271,63 @@ pub fn is_valid_origin(origin: &str) -> bool {
 impl Config {
     /// Builds the config from Worker vars and secrets (`var(name)` returns `None` when unset)
     /// and validates it.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let d = Config::default();
-        let text = |name: &str, default: String| {
-            var(name).map(|v| v.trim().to_string()).unwrap_or(default)
+        let get = |v: Var| var(v.name());
+        let text =
+            |v: Var, default: String| get(v).map(|s| s.trim().to_string()).unwrap_or(default);
+        let word = |v: Var, default: &str, words: &'static [&'static str]| {
+            let s = text(v, default.into());
+            words
+                .iter()
+                .position(|w| *w == s)
+                .ok_or(ConfigError::new(v, Rule::NotOneOf(words)))
         };
-        let refresh_secret = match var("REFRESH_SECRET") {
-            None => return Err("REFRESH_SECRET is not set".into()),
-            Some(s) => {
-                b64::decode(s.trim()).ok_or("REFRESH_SECRET must be base64url without padding")?
-            }
+        let refresh_secret = match get(Var::RefreshSecret) {
+            None => return Err(ConfigError::new(Var::RefreshSecret, Rule::Missing)),
+            Some(s) => b64::decode(s.trim())
+                .ok_or(ConfigError::new(Var::RefreshSecret, Rule::NotBase64url))?,
         };
-        let keys = KeySet::from_jwks_json(&var("SIGNING_KEYS").ok_or("SIGNING_KEYS is not set")?)?;
-        let demo_user = match var("DEMO_USER") {
+        let keys = KeySet::from_jwks_json(
+            &get(Var::SigningKeys).ok_or(ConfigError::new(Var::SigningKeys, Rule::Missing))?,
+        )
+        .map_err(|e| ConfigError::new(Var::SigningKeys, Rule::Keys(e)))?;
+        let demo_user = match get(Var::DemoUser) {
             None => None,
             Some(v) if v.trim().is_empty() => None,
             Some(v) => {
                 let (u, p) = v
                     .split_once(':')
-                    .ok_or("DEMO_USER must be \"username:password\"")?;
+                    .ok_or(ConfigError::new(Var::DemoUser, Rule::NotUserColonPassword))?;
                 Some(DemoUser {
                     username: u.to_string(),
                     password: Secret::new(p.as_bytes().to_vec()),
                 })
             }
         };
+        let admin_token =
+            get(Var::AdminToken).ok_or(ConfigError::new(Var::AdminToken, Rule::Missing))?;
         let cfg = Config {
-            issuer: text("ISSUER", d.issuer),
-            audience: text("AUDIENCE", d.audience),
+            issuer: text(Var::Issuer, d.issuer),
+            audience: text(Var::Audience, d.audience),
             access_ttl: number(
-                "ACCESS_TTL_SECONDS",
-                var("ACCESS_TTL_SECONDS"),
+                Var::AccessTtlSeconds,
+                get(Var::AccessTtlSeconds),
                 d.access_ttl,
             )?,
             refresh_idle: number(
-                "REFRESH_IDLE_SECONDS",
-                var("REFRESH_IDLE_SECONDS"),
+                Var::RefreshIdleSeconds,
+                get(Var::RefreshIdleSeconds),
                 d.refresh_idle,
             )?,
             refresh_absolute: number(
-                "REFRESH_ABSOLUTE_SECONDS",
-                var("REFRESH_ABSOLUTE_SECONDS"),
+                Var::RefreshAbsoluteSeconds,
+                get(Var::RefreshAbsoluteSeconds),
                 d.refresh_absolute,
             )?,
-            grace: number("GRACE_SECONDS", var("GRACE_SECONDS"), d.grace)?,
-            leeway: number("LEEWAY_SECONDS", var("LEEWAY_SECONDS"), d.leeway)?,
-            allowed_origins: var("ALLOWED_ORIGINS")
+            grace: number(Var::GraceSeconds, get(Var::GraceSeconds), d.grace)?,
+            leeway: number(Var::LeewaySeconds, get(Var::LeewaySeconds), d.leeway)?,
+            allowed_origins: get(Var::AllowedOrigins)
                 .map(|v| {
                     v.split(',')
                         .map(str::trim)
@@ -171,32 +336,25 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
-            refresh_cookie: match text("REFRESH_COOKIE", "on".into()).as_str() {
-                "on" | "true" | "1" => true,
-                "off" | "false" | "0" => false,
-                _ => return Err("REFRESH_COOKIE must be on or off".into()),
-            },
-            cookie_secure: match text("COOKIE_SECURE", "auto".into()).as_str() {
-                "auto" => CookieSecure::Auto,
-                "always" => CookieSecure::Always,
-                "never" => CookieSecure::Never,
-                _ => return Err("COOKIE_SECURE must be auto, always or never".into()),
-            },
-            max_body_bytes: number("MAX_BODY_BYTES", var("MAX_BODY_BYTES"), d.max_body_bytes)?,
+            refresh_cookie: word(
+                Var::RefreshCookie,
+                "on",
+                &["on", "true", "1", "off", "false", "0"],
+            )? < 3,
+            cookie_secure: [
+                CookieSecure::Auto,
+                CookieSecure::Always,
+                CookieSecure::Never,
+            ][word(Var::CookieSecure, "auto", &["auto", "always", "never"])?],
+            max_body_bytes: number(Var::MaxBodyBytes, get(Var::MaxBodyBytes), d.max_body_bytes)?,
             pbkdf2_iterations: number(
-                "PBKDF2_ITERATIONS",
-                var("PBKDF2_ITERATIONS"),
+                Var::Pbkdf2Iterations,
+                get(Var::Pbkdf2Iterations),
                 d.pbkdf2_iterations,
             )?,
             keys,
             refresh_secret: Secret::new(refresh_secret),
-            admin_token: Secret::new(
-                var("ADMIN_TOKEN")
-                    .ok_or("ADMIN_TOKEN is not set")?
-                    .trim()
-                    .as_bytes()
-                    .to_vec(),
-            ),
+            admin_token: Secret::new(admin_token.trim().as_bytes().to_vec()),
             demo_user,
         };
         cfg.validate()?;
@@ -204,50 +362,67 @@ impl Config {
     }
 
     /// Checks every setting; the error names the variable and the rule.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.issuer.is_empty() || self.audience.is_empty() {
-            return Err("ISSUER and AUDIENCE must not be empty".into());
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |v, rule| Err(ConfigError::new(v, rule));
+        if self.issuer.is_empty() {
+            return fail(Var::Issuer, Rule::Empty);
         }
-        if !(5..=86_400).contains(&self.access_ttl) {
-            return Err("ACCESS_TTL_SECONDS must be between 5 and 86400".into());
+        if self.audience.is_empty() {
+            return fail(Var::Audience, Rule::Empty);
         }
-        if self.refresh_idle < 5
-            || self.refresh_absolute < self.refresh_idle
-            || self.refresh_absolute > 400 * 86_400
-        {
-            return Err(
-                "need 5 <= REFRESH_IDLE_SECONDS <= REFRESH_ABSOLUTE_SECONDS <= 400 days".into(),
+        in_range(Var::AccessTtlSeconds, self.access_ttl, 5, 86_400)?;
+        in_range(Var::RefreshIdleSeconds, self.refresh_idle, 5, 400 * 86_400)?;
+        in_range(
+            Var::RefreshAbsoluteSeconds,
+            self.refresh_absolute,
+            5,
+            400 * 86_400,
+        )?;
+        if self.refresh_absolute < self.refresh_idle {
+            return fail(
+                Var::RefreshAbsoluteSeconds,
+                Rule::BelowOther(Var::RefreshIdleSeconds),
             );
         }
-        if self.grace > 60 || self.grace >= self.refresh_idle {
-            return Err("GRACE_SECONDS must be at most 60 and below REFRESH_IDLE_SECONDS".into());
+        in_range(Var::GraceSeconds, self.grace, 0, 60)?;
+        if self.grace >= self.refresh_idle {
+            return fail(
+                Var::GraceSeconds,
+                Rule::NotBelowOther(Var::RefreshIdleSeconds),
+            );
         }
-        if self.leeway > 300 {
-            return Err("LEEWAY_SECONDS must be at most 300".into());
+        in_range(Var::LeewaySeconds, self.leeway, 0, 300)?;
+        if let Some(index) = self
+            .allowed_origins
+            .iter()
+            .position(|o| !is_valid_origin(o))
+        {
+            return fail(Var::AllowedOrigins, Rule::NotAnOrigin { index });
         }
-        if let Some(bad) = self.allowed_origins.iter().find(|o| !is_valid_origin(o)) {
-            return Err(format!("ALLOWED_ORIGINS: {bad:?} is not an origin like https://app.example (no \"*\", no path)"));
-        }
-        if !(256..=1_048_576).contains(&self.max_body_bytes) {
-            return Err("MAX_BODY_BYTES must be between 256 and 1048576".into());
-        }
-        if !(1000..=100_000).contains(&self.pbkdf2_iterations) {
-            return Err("PBKDF2_ITERATIONS must be between 1000 and 100000 (workerd's cap)".into());
-        }
+        in_range(
+            Var::MaxBodyBytes,
+            self.max_body_bytes as u64,
+            256,
+            1_048_576,
+        )?;
+        in_range(
+            Var::Pbkdf2Iterations,
+            self.pbkdf2_iterations.into(),
+            1000,
+            100_000,
+        )?;
         if self.keys.is_empty() {
-            return Err("SIGNING_KEYS must hold at least one key".into());
+            return fail(Var::SigningKeys, Rule::Keys(KeySetError::Empty));
         }
         if self.refresh_secret.expose().len() < 32 {
-            return Err("REFRESH_SECRET must decode to at least 32 bytes".into());
+            return fail(Var::RefreshSecret, Rule::TooShort { min: 32 });
         }
         if self.admin_token.expose().len() < 16 {
-            return Err("ADMIN_TOKEN must be at least 16 characters".into());
+            return fail(Var::AdminToken, Rule::TooShort { min: 16 });
         }
         if let Some(demo) = &self.demo_user {
-            if crate::core::server::service::check_username(&demo.username).is_err()
-                || demo.password.is_empty()
-            {
-                return Err("DEMO_USER must be \"username:password\" with a valid username".into());
+            if !is_valid_username(&demo.username) || demo.password.is_empty() {
+                return fail(Var::DemoUser, Rule::NotUserColonPassword);
             }
         }
         Ok(())

@@ -29,7 +29,7 @@ pub enum AuthError {
     /// 404: unknown path.
     NotFound,
     /// 405: wrong method; the value is the `Allow` header.
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     /// 409: the user to create exists already.
     UserExists,
     /// 413: body over the limit.
@@ -108,7 +108,7 @@ impl AuthError {
     /// Extra response headers this error requires (`Allow`, `Retry-After`, `WWW-Authenticate`).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            AuthError::MethodNotAllowed(allow) => vec![("Allow", (*allow).to_string())],
+            AuthError::MethodNotAllowed(allow) => vec![("Allow", allow.clone())],
             AuthError::TemporarilyUnavailable => {
                 vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())]
             }

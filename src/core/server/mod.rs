@@ -9,11 +9,13 @@
 //! - [`config`]: the validated settings and secrets, read once from Worker vars.
 //! - [`error`]: [`AuthError`], one stable code and HTTP status per failure.
 //! - [`secret`]: newtypes for secrets (redacted `Debug`, constant-time comparison).
+//! - [`identity`]: the rules for usernames and subjects.
 //! - [`token`]: the refresh-token format, its hash (KV key) and successor derivation.
 //! - [`records`]: the JSON records stored in KV and their keys.
 //! - [`store`]: the storage trait and the in-memory and fault-injecting stores.
 //! - [`access`]: signing and verifying access tokens (JWT, EdDSA), the JWKS.
 //! - [`password`]: password hashing (PBKDF2-HMAC-SHA256) behind a trait.
+//! - [`routes`]: the endpoint table (method, path, endpoint); 404, 405 and `Allow` derive from it.
 //! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
 //! - [`http`]: platform-free request parsing (JSON, form, cookies) and browser rules (CSRF, CORS).
 
@@ -21,8 +23,10 @@ pub mod access;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod password;
 pub mod records;
+pub mod routes;
 pub mod secret;
 pub mod service;
 pub mod store;

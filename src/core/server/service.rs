@@ -10,6 +10,7 @@ use crate::core::b64;
 use crate::core::server::access::{check_custom_claims, AccessClaims, Expectations, Verified};
 use crate::core::server::config::Config;
 use crate::core::server::error::AuthError;
+use crate::core::server::identity::{check_sub, check_username};
 use crate::core::server::password::{PasswordHasher, HASH_LEN, SALT_LEN};
 use crate::core::server::records::{
     decode, epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch,
@@ -24,8 +25,6 @@ use serde_json::{Map, Value};
 pub const MAX_PASSWORD_LEN: usize = 1024;
 /// Shortest password accepted when creating a user (bytes).
 pub const MIN_PASSWORD_LEN: usize = 8;
-/// Longest subject accepted (bytes).
-pub const MAX_SUB_LEN: usize = 256;
 /// KDF name stored in user records.
 pub const KDF: &str = "pbkdf2-sha256";
 
@@ -55,31 +54,6 @@ impl TokenResponse {
         }
         body
     }
-}
-
-/// Checks a username: 1 to 64 of `A-Z a-z 0-9 . _ @ -`.
-pub fn check_username(username: &str) -> Result<(), AuthError> {
-    let ok = (1..=64).contains(&username.len())
-        && username
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"._@-".contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(AuthError::InvalidRequest(
-            "username must be 1-64 characters of A-Z a-z 0-9 . _ @ -",
-        ))
-    }
-}
-
-/// Checks a subject: 1 to 256 bytes, no control characters.
-pub fn check_sub(sub: &str) -> Result<(), AuthError> {
-    if sub.is_empty() || sub.len() > MAX_SUB_LEN || sub.chars().any(char::is_control) {
-        return Err(AuthError::InvalidRequest(
-            "sub must be 1-256 bytes without control characters",
-        ));
-    }
-    Ok(())
 }
 
 /// The server: config, store and password hasher.

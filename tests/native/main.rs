@@ -8,6 +8,7 @@ mod fuzz_regressions;
 mod server_access;
 mod server_common;
 mod server_config;
+mod server_dpop;
 mod server_faults;
 mod server_robustness;
 mod server_rotation;

@@ -14,6 +14,7 @@
 //! - [`records`]: the JSON records stored in KV and their keys.
 //! - [`store`]: the storage trait and the in-memory and fault-injecting stores.
 //! - [`access`]: signing and verifying access tokens (JWT, EdDSA), the JWKS.
+//! - [`dpop`]: DPoP proofs (RFC 9449): validation, JWK thumbprints, the replay cache.
 //! - [`password`]: password hashing (PBKDF2-HMAC-SHA256) behind a trait.
 //! - [`routes`]: the endpoint table (method, path, endpoint); 404, 405 and `Allow` derive from it.
 //! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
@@ -21,6 +22,7 @@
 
 pub mod access;
 pub mod config;
+pub mod dpop;
 pub mod error;
 pub mod http;
 pub mod identity;

@@ -44,13 +44,19 @@ pub struct ClientConfig {
     pub max_refreshes_per_minute: u32,
 }
 
+impl ClientConfig {
+    /// The defaults (those of the options `refreshMargin`, `retryBaseDelay`, `retryMaxDelay`
+    /// and `maxRefreshesPerMinute`).
+    pub const DEFAULT: ClientConfig = ClientConfig {
+        refresh_margin_ms: None,
+        retry_base_ms: 1_000,
+        retry_max_ms: 60_000,
+        max_refreshes_per_minute: 10,
+    };
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig {
-            refresh_margin_ms: None,
-            retry_base_ms: 1_000,
-            retry_max_ms: 60_000,
-            max_refreshes_per_minute: 10,
-        }
+        ClientConfig::DEFAULT
     }
 }

@@ -1,25 +1,30 @@
-//! Client-side logic of the browser package: when to refresh, how to classify failures, how
-//! long to back off, and how many refreshes a minute to allow.
+//! The browser package's client, every decision of it: which requests get the token, when to
+//! refresh, what a response means, how long to back off, how many refreshes a minute to allow,
+//! what the options mean.
 //!
 //! Nothing here touches a browser. Time is a parameter (`now`, milliseconds on the caller's
-//! *monotonic* clock, `performance.now()` in the browser), randomness is a parameter (`random`
-//! in `[0, 1)`), and every network result arrives as a value. The adapter in `src/browser`
-//! performs the effects the [`Engine`] asks for: sending requests, arming one timer, awaiting
-//! an in-flight refresh, emitting events.
+//! elapsed-time clock, see [`ElapsedClock`]), randomness is a parameter (`random` in `[0, 1)`),
+//! and every result arrives as a value. The adapter in `src/browser` feeds inputs to the
+//! [`Client`] and carries out the [`Effect`]s it returns: sending requests, arming one timer,
+//! taking the cross-tab lock, storage, events, settling the caller's promises.
 //!
+//! - [`machine`]: [`Client`], the state machine the adapter drives (inputs in, effects out).
+//! - [`options`]: the options' names, defaults and validation ([`Options`]).
 //! - [`config`]: [`ClientConfig`], the decision parameters with their defaults.
 //! - [`schedule`]: token lifetime, refresh margin and refresh time.
 //! - [`classify`]: what a failed refresh means (retry, session over, rejected).
 //! - [`backoff`]: capped exponential backoff with jitter, and the [`CircuitBreaker`].
 //! - [`error`]: [`ErrorCode`], the stable codes thrown to JavaScript.
-//! - [`engine`]: [`Engine`], the state machine tying them together (single-flight, replay,
-//!   discarding results that arrive after logout).
+//! - [`engine`]: [`Engine`], the session's decisions under the [`Client`] (single-flight,
+//!   replay, discarding results that arrive after logout).
 
 pub mod backoff;
 pub mod classify;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod machine;
+pub mod options;
 pub mod schedule;
 
 pub use backoff::CircuitBreaker;
@@ -27,4 +32,9 @@ pub use classify::{Failure, Verdict};
 pub use config::{ClientConfig, Transport};
 pub use engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 pub use error::ErrorCode;
+pub use machine::{
+    Answer, AuthError, Body, Client, Effect, Effects, Endpoint, Event, EventKind, Message,
+    Response, Settled, Source, StorageAction, Tokens,
+};
+pub use options::{OptionValue, Options, Scope, UrlPart};
 pub use schedule::{ElapsedClock, Secret};

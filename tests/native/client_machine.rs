@@ -1,0 +1,972 @@
+//! Native tests of the client state machine (`core::client::Client`): every decision the browser
+//! adapter used to make itself, driven input by input with fixed clocks, checking the effects.
+
+use silent_refresh::core::client::options::{OptionValue, Options, UrlPart, OPTION_NAMES};
+use silent_refresh::core::client::{
+    Answer, AuthError, Body, Client, ClientConfig, Effect, Endpoint, ErrorCode, Event, EventKind,
+    Message, Response, Settled, Source, StorageAction, Tokens, Transport,
+};
+
+type V = String;
+type Effects = Vec<Effect<V>>;
+
+const MIN: u64 = 60_000;
+const PAGE: &str = "https://app.example";
+
+/// A stand-in for the browser's URL parser: absolute http(s) URLs as they are, paths under
+/// [`PAGE`]; anything else is invalid.
+fn resolve(url: &str, part: UrlPart) -> Option<String> {
+    let href = if url.starts_with('/') {
+        format!("{PAGE}{url}")
+    } else if url.starts_with("https://") || url.starts_with("http://") {
+        url.to_owned()
+    } else {
+        return None;
+    };
+    Some(match part {
+        UrlPart::Href => href,
+        UrlPart::Origin => {
+            let rest = href.split_once("://")?.1;
+            let host = rest.split('/').next()?;
+            format!("{}://{host}/", href.split_once("://")?.0)
+        }
+    })
+}
+
+/// Options from `(name, value)` pairs, the rest undefined.
+fn values(pairs: &[(&str, OptionValue<V>)]) -> [OptionValue<V>; 15] {
+    OPTION_NAMES.map(|name| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(OptionValue::Undefined, |(_, v)| v.clone())
+    })
+}
+
+fn parse(pairs: &[(&str, OptionValue<V>)]) -> Result<Options<V>, ErrorCode> {
+    Options::parse(Some(&values(pairs)), resolve)
+}
+
+fn text(s: &str) -> OptionValue<V> {
+    OptionValue::Text(s.to_owned())
+}
+
+fn client(pairs: &[(&str, OptionValue<V>)]) -> Client<V> {
+    Client::new(&parse(pairs).unwrap(), false)
+}
+
+fn body_client() -> Client<V> {
+    client(&[("mode", text("body"))])
+}
+
+fn storage_client() -> Client<V> {
+    client(&[
+        ("mode", text("body")),
+        ("storage", OptionValue::Object("store".into())),
+    ])
+}
+
+fn tokens(access: &str, refresh: Option<&str>, lifetime_s: f64) -> Tokens<V> {
+    Tokens {
+        access: access.to_owned(),
+        expires_in: lifetime_s,
+        exp: f64::NAN,
+        iat: f64::NAN,
+        refresh: refresh.map(str::to_owned),
+    }
+}
+
+fn response(status: u16, tokens: Option<Tokens<V>>) -> Settled<V> {
+    Settled::Response(Response {
+        status,
+        timed_out: false,
+        error: None,
+        retry_after: None,
+        tokens,
+    })
+}
+
+fn error_response(status: u16, error: &str) -> Settled<V> {
+    Settled::Response(Response {
+        status,
+        timed_out: false,
+        error: Some(error.to_owned()),
+        retry_after: None,
+        tokens: None,
+    })
+}
+
+fn ok(access: &str, refresh: Option<&str>) -> Settled<V> {
+    response(200, Some(tokens(access, refresh, 900.0)))
+}
+
+fn list(e: silent_refresh::core::client::Effects<V>) -> (Option<u32>, Effects) {
+    let promise = e.promise;
+    (promise, e.into_iter().collect())
+}
+
+/// The id of the only `Post` to `endpoint` among `effects`.
+fn post_id(effects: &Effects, endpoint: Endpoint) -> u32 {
+    let ids: Vec<u32> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Post {
+                id, endpoint: e, ..
+            } if *e == endpoint => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one {endpoint:?} request in {effects:?}");
+    ids[0]
+}
+
+fn posts(effects: &Effects) -> usize {
+    effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Post { .. }))
+        .count()
+}
+
+fn settled_with(effects: &Effects, id: u32) -> Option<Result<Answer<V>, AuthError>> {
+    effects.iter().find_map(|e| match e {
+        Effect::Settle { id: i, result } if *i == id => Some(result.clone()),
+        _ => None,
+    })
+}
+
+fn events(effects: &Effects) -> Vec<Event> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit(ev) => Some(*ev),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sends(effects: &Effects) -> Vec<(Option<u32>, V, Option<V>, u32)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send {
+                settle,
+                request,
+                token,
+                carried,
+            } => Some((*settle, request.clone(), token.clone(), *carried)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn err(code: ErrorCode, status: Option<u16>) -> Result<Answer<V>, AuthError> {
+    Err(AuthError { code, status })
+}
+
+/// Logs in at `now` with a 15-minute token `access` (and `refresh` in body mode).
+fn login(c: &mut Client<V>, now: u64, access: &str, refresh: Option<&str>) -> Effects {
+    let (promise, e) = list(c.login(now, "u".into(), "pw".into()));
+    let id = post_id(&e, Endpoint::Login);
+    assert_eq!(promise, Some(id));
+    let (_, e) = list(c.settled(now, 0.5, id, ok(access, refresh)));
+    assert_eq!(settled_with(&e, id), Some(Ok(Answer::Undefined)));
+    assert!(c.signed_in());
+    e
+}
+
+// ----- login -----
+
+#[test]
+fn login_posts_the_credentials_and_the_transport() {
+    let mut c = client(&[]);
+    let (_, e) = list(c.login(0, "alice".into(), "secret".into()));
+    assert!(matches!(
+        &e[..],
+        [Effect::Post { endpoint: Endpoint::Login, body: Body::Login { username, password, transport: Transport::Cookie }, cookie: true, .. }]
+            if username == "alice" && password == "secret"
+    ));
+    let mut c = body_client();
+    let (_, e) = list(c.login(0, "a".into(), "b".into()));
+    assert!(matches!(
+        &e[..],
+        [Effect::Post {
+            body: Body::Login {
+                transport: Transport::Body,
+                ..
+            },
+            cookie: false,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_401_at_login_is_invalid_credentials() {
+    let mut c = client(&[]);
+    let (id, _) = list(c.login(0, "u".into(), "wrong".into()));
+    let id = id.unwrap();
+    let (_, e) = list(c.settled(5, 0.5, id, error_response(401, "invalid_credentials")));
+    assert_eq!(
+        settled_with(&e, id),
+        Some(err(ErrorCode::InvalidCredentials, Some(401)))
+    );
+    assert!(!c.signed_in());
+}
+
+#[test]
+fn other_refusals_at_login_are_classified_with_their_status() {
+    for (status, error, code) in [
+        (503, "temporarily_unavailable", ErrorCode::Server),
+        (500, "server_error", ErrorCode::Server),
+        (403, "forbidden_origin", ErrorCode::Rejected),
+        (400, "invalid_request", ErrorCode::Rejected),
+    ] {
+        let mut c = client(&[]);
+        let id = c.login(0, "u".into(), "pw".into()).promise.unwrap();
+        let (_, e) = list(c.settled(5, 0.5, id, error_response(status, error)));
+        assert_eq!(
+            settled_with(&e, id),
+            Some(err(code, Some(status))),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn a_2xx_at_login_without_a_token_is_a_bad_response_or_a_timeout() {
+    let mut c = client(&[]);
+    let id = c.login(0, "u".into(), "pw".into()).promise.unwrap();
+    let (_, e) = list(c.settled(5, 0.5, id, response(200, None)));
+    assert_eq!(
+        settled_with(&e, id),
+        Some(err(ErrorCode::BadResponse, None))
+    );
+    assert!(!c.signed_in());
+    // The timeout fired while the body was read.
+    let id = c.login(10, "u".into(), "pw".into()).promise.unwrap();
+    let cut = Settled::Response(Response {
+        status: 200,
+        timed_out: true,
+        error: None,
+        retry_after: None,
+        tokens: None,
+    });
+    let (_, e) = list(c.settled(15, 0.5, id, cut));
+    assert_eq!(settled_with(&e, id), Some(err(ErrorCode::Timeout, None)));
+}
+
+#[test]
+fn login_without_a_response_is_a_network_error_or_a_timeout() {
+    let mut c = client(&[]);
+    for (timed_out, code) in [(false, ErrorCode::Network), (true, ErrorCode::Timeout)] {
+        let id = c.login(0, "u".into(), "pw".into()).promise.unwrap();
+        let (_, e) = list(c.settled(5, 0.5, id, Settled::NoResponse { timed_out }));
+        assert_eq!(settled_with(&e, id), Some(err(code, None)));
+    }
+}
+
+#[test]
+fn login_starts_a_session_shares_it_and_arms_the_timer() {
+    let mut c = storage_client();
+    let e = login(&mut c, 1_000, "a1", Some("srt_1"));
+    assert!(e.iter().any(|x| matches!(x,
+        Effect::Storage { action: StorageAction::Write(t), .. } if t == "srt_1")));
+    assert!(e.iter().any(|x| matches!(x,
+        Effect::Broadcast(Message::Token { access, lifetime: Some(900_000), refresh: Some(r), .. })
+            if access == "a1" && r == "srt_1")));
+    // Refresh 90 s (10 % of 15 min) before expiry.
+    assert!(e.contains(&Effect::Timer(Some(15 * MIN - 90_000))));
+    assert_eq!(c.next_refresh_at(), Some(1_000 + 15 * MIN - 90_000));
+}
+
+#[test]
+fn set_session_takes_a_token_response_only() {
+    let mut c = client(&[]);
+    assert_eq!(
+        c.set_session(0, None).unwrap_err(),
+        AuthError {
+            code: ErrorCode::InvalidOptions,
+            status: None
+        }
+    );
+    let e: Effects = c
+        .set_session(0, Some(tokens("a1", None, 60.0)))
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert!(c.signed_in());
+    assert!(e.contains(&Effect::Timer(Some(30_000))), "{e:?}");
+    // The lifetime from the JWT when there is no expires_in.
+    let mut t = tokens("a2", None, f64::NAN);
+    (t.iat, t.exp) = (1_700_000_000.0, 1_700_000_300.0);
+    let _ = c.set_session(10, Some(t)).unwrap();
+    assert_eq!(c.expires_at(), Some(10 + 300_000));
+}
+
+// ----- fetch: which requests get the token, replay -----
+
+#[test]
+fn the_token_goes_to_the_bearer_origins_only_and_never_to_the_endpoints() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let fetch = |c: &mut Client<V>, url: &str, authorization: bool| {
+        let (promise, e) = list(c.fetch(10, url.into(), url, authorization));
+        assert_eq!(promise, None, "sent at once, its promise is the answer");
+        let s = sends(&e);
+        assert_eq!(s.len(), 1);
+        s[0].2.clone()
+    };
+    assert_eq!(
+        fetch(&mut c, "https://app.example/api/me", false),
+        Some("a1".into())
+    );
+    assert_eq!(
+        fetch(&mut c, "https://app.example/api/me?x#y", false),
+        Some("a1".into())
+    );
+    assert_eq!(
+        fetch(&mut c, "https://other.example/x", false),
+        None,
+        "foreign origin"
+    );
+    assert_eq!(
+        fetch(&mut c, "https://app.example.evil/x", false),
+        None,
+        "an origin is a prefix up to its slash"
+    );
+    assert_eq!(
+        fetch(&mut c, "https://app.example/api/me", true),
+        None,
+        "the caller's Authorization"
+    );
+    for endpoint in [
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/auth/refresh?x=1",
+    ] {
+        let url = format!("{PAGE}{endpoint}");
+        assert_eq!(fetch(&mut c, &url, false), None, "{endpoint}");
+    }
+    assert_eq!(
+        fetch(&mut c, "https://app.example/auth/logout-all", false),
+        Some("a1".into()),
+        "logout-all is not logout"
+    );
+    // Listed origins replace the default.
+    let mut c = client(&[(
+        "bearerOrigins",
+        OptionValue::List(vec!["https://api.example".into(), "/".into()]),
+    )]);
+    login(&mut c, 0, "a1", None);
+    assert_eq!(
+        fetch(&mut c, "https://api.example/v1", false),
+        Some("a1".into())
+    );
+    assert_eq!(
+        fetch(&mut c, "https://app.example/v1", false),
+        Some("a1".into())
+    );
+    assert_eq!(fetch(&mut c, "https://else.example/v1", false), None);
+}
+
+#[test]
+fn only_a_401_to_a_request_with_the_token_is_taken_back() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (_, e) = list(c.fetch(10, "req".into(), "https://app.example/api", false));
+    assert_eq!(sends(&e), vec![(None, "req".into(), Some("a1".into()), 1)]);
+    for status in [200, 403, 500] {
+        let (promise, e) = list(c.fetch_response(20, status, 1, "res".into(), "spare".into()));
+        assert_eq!(
+            (promise, e.len()),
+            (None, 0),
+            "{status} goes to the caller as it is"
+        );
+    }
+}
+
+#[test]
+fn a_401_refreshes_once_and_replays_once_with_the_new_token() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (promise, e) = list(c.fetch_response(20, 401, 1, "res".into(), "spare".into()));
+    let promise = promise.unwrap();
+    let flight = post_id(&e, Endpoint::Refresh);
+    assert!(sends(&e).is_empty(), "waits for the refresh");
+    let (_, e) = list(c.settled(30, 0.5, flight, ok("a2", None)));
+    assert_eq!(
+        events(&e),
+        vec![Event::Refresh {
+            source: Source::Network,
+            expires_at: Some(30 + 15 * MIN)
+        }]
+    );
+    // The replay carries the new token and reports no 401: that one goes to the caller.
+    assert_eq!(
+        sends(&e),
+        vec![(Some(promise), "spare".into(), Some("a2".into()), 0)]
+    );
+    assert_eq!(c.refresh_count(), 1);
+}
+
+#[test]
+fn a_401_for_an_older_token_is_replayed_at_once() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (_, e) = list(c.refresh(5));
+    let f = post_id(&e, Endpoint::Refresh);
+    let _ = c.settled(6, 0.5, f, ok("a2", None));
+    // A request that left with a1 (generation 1) comes back 401 after a2 arrived.
+    let (promise, e) = list(c.fetch_response(7, 401, 1, "res".into(), "spare".into()));
+    assert_eq!(posts(&e), 0, "no refresh");
+    assert_eq!(
+        sends(&e),
+        vec![(promise, "spare".into(), Some("a2".into()), 0)]
+    );
+}
+
+#[test]
+fn a_401_after_a_failed_refresh_goes_to_the_caller() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (promise, e) = list(c.fetch_response(20, 401, 1, "res".into(), "spare".into()));
+    let flight = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(
+        30,
+        0.5,
+        flight,
+        error_response(503, "temporarily_unavailable"),
+    ));
+    assert!(sends(&e).is_empty());
+    assert_eq!(
+        settled_with(&e, promise.unwrap()),
+        Some(Ok(Answer::Handle("res".into())))
+    );
+    assert!(c.signed_in(), "a transient failure keeps the session");
+}
+
+#[test]
+fn concurrent_401s_share_one_refresh() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (p0, first) = list(c.fetch_response(20, 401, 1, "r0".into(), "s0".into()));
+    let f = post_id(&first, Endpoint::Refresh);
+    let mut promises = vec![p0];
+    for i in 1..10 {
+        let (p, e) = list(c.fetch_response(20 + i, 401, 1, format!("r{i}"), format!("s{i}")));
+        assert_eq!(posts(&e), 0, "no second refresh");
+        promises.push(p);
+    }
+    let (_, e) = list(c.settled(40, 0.5, f, ok("a2", None)));
+    let s = sends(&e);
+    assert_eq!(s.len(), 10, "every call replays");
+    for (i, p) in promises.into_iter().enumerate() {
+        assert!(s.contains(&(p, format!("s{i}"), Some("a2".into()), 0)));
+    }
+    assert_eq!(c.refresh_count(), 1);
+}
+
+#[test]
+fn a_due_token_is_refreshed_before_the_request_goes_out() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let due = c.next_refresh_at().unwrap();
+    let (promise, e) = list(c.fetch(due, "req".into(), "https://app.example/api", false));
+    let flight = post_id(&e, Endpoint::Refresh);
+    assert!(sends(&e).is_empty());
+    let (p2, e2) = list(c.fetch(due + 1, "req2".into(), "https://app.example/api", false));
+    assert_eq!(posts(&e2), 0, "the second waits for the same refresh");
+    let (_, e) = list(c.settled(due + 5, 0.5, flight, ok("a2", None)));
+    let s = sends(&e);
+    assert!(s.contains(&(promise, "req".into(), Some("a2".into()), 2)));
+    assert!(s.contains(&(p2, "req2".into(), Some("a2".into()), 2)));
+}
+
+// ----- refresh outcomes -----
+
+#[test]
+fn a_refresh_answered_2xx_without_a_token_is_retried_as_a_bad_response() {
+    let mut c = client(&[("retryBaseDelay", OptionValue::Number(1000.0))]);
+    login(&mut c, 0, "a1", None);
+    let (p, e) = list(c.refresh(10));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(20, 0.0, f, response(200, None)));
+    let error = AuthError {
+        code: ErrorCode::BadResponse,
+        status: None,
+    };
+    assert_eq!(
+        events(&e),
+        vec![Event::Error {
+            error,
+            retry_in: Some(500)
+        }]
+    );
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Err(error)));
+    assert!(c.signed_in());
+}
+
+#[test]
+fn invalid_grant_ends_the_session_and_forgets_the_refresh_token() {
+    let mut c = storage_client();
+    login(&mut c, 0, "a1", Some("srt_1"));
+    let (p, e) = list(c.refresh(10));
+    let read = e.iter().find_map(|x| match x {
+        Effect::Storage {
+            id,
+            action: StorageAction::Read,
+        } => Some(*id),
+        _ => None,
+    });
+    let f = read.expect("reads the stored token first (another tab may have rotated it)");
+    let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(Some("srt_9".into()))));
+    assert!(matches!(&e[..], [Effect::Post { body: Body::Token(t), .. }] if t == "srt_9"));
+    let (_, e) = list(c.settled(20, 0.5, f, error_response(400, "invalid_grant")));
+    let expired = AuthError {
+        code: ErrorCode::SessionExpired,
+        status: None,
+    };
+    assert_eq!(events(&e), vec![Event::Expired(expired)]);
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Err(expired)));
+    assert!(e.iter().any(|x| matches!(
+        x,
+        Effect::Storage {
+            action: StorageAction::Remove,
+            ..
+        }
+    )));
+    assert!(!c.signed_in());
+}
+
+#[test]
+fn body_mode_without_a_refresh_token_ends_the_session_without_a_request() {
+    let mut c = body_client();
+    // A session from setSession without a refresh token: nothing to refresh with.
+    let _ = c.set_session(0, Some(tokens("a1", None, 900.0))).unwrap();
+    let (p, e) = list(c.refresh(10));
+    assert_eq!(posts(&e), 0, "no request");
+    assert_eq!(c.refresh_count(), 0);
+    let expired = AuthError {
+        code: ErrorCode::SessionExpired,
+        status: None,
+    };
+    assert_eq!(events(&e), vec![Event::Expired(expired)]);
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Err(expired)));
+    assert!(!c.signed_in());
+}
+
+#[test]
+fn a_result_after_logout_is_discarded() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (p, e) = list(c.refresh(10));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.logout(20));
+    assert_eq!(events(&e), vec![Event::Logout(Source::Local)]);
+    assert!(e.contains(&Effect::Broadcast(Message::Logout)));
+    assert!(matches!(
+        &e[..],
+        [
+            ..,
+            Effect::Post {
+                endpoint: Endpoint::Logout,
+                body: Body::Empty,
+                cookie: true,
+                ..
+            }
+        ]
+    ));
+    let (_, e) = list(c.settled(30, 0.5, f, ok("late", None)));
+    assert!(events(&e).is_empty(), "no refresh event");
+    assert!(!c.signed_in());
+    assert_eq!(
+        settled_with(&e, p.unwrap()),
+        Some(err(ErrorCode::NotSignedIn, None))
+    );
+}
+
+#[test]
+fn logout_in_body_mode_revokes_the_stored_token() {
+    let mut c = storage_client();
+    let (p, e) = list(c.logout(0));
+    let p = p.unwrap();
+    assert!(e.contains(&Effect::Storage {
+        id: p,
+        action: StorageAction::Read
+    }));
+    let (_, e) = list(c.settled(1, 0.5, p, Settled::Read(Some("srt_7".into()))));
+    assert!(e.iter().any(|x| matches!(
+        x,
+        Effect::Storage {
+            action: StorageAction::Remove,
+            ..
+        }
+    )));
+    assert!(e.iter().any(|x| matches!(x, Effect::Post { endpoint: Endpoint::Logout, body: Body::Token(t), .. } if t == "srt_7")));
+    let (_, e) = list(c.settled(2, 0.5, p, response(200, None)));
+    assert_eq!(settled_with(&e, p), Some(Ok(Answer::Bool(true))));
+    // Nothing stored, nothing to revoke.
+    let mut c = body_client();
+    let (p, e) = list(c.logout(0));
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Ok(Answer::Bool(false))));
+    assert_eq!(posts(&e), 0);
+}
+
+// ----- restore -----
+
+#[test]
+fn restore_in_cookie_mode_believes_the_session_hint() {
+    let mut c = client(&[]);
+    let (p, e) = list(c.restore(0, true));
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Ok(Answer::Bool(false))));
+    assert_eq!(
+        posts(&e),
+        0,
+        "no request when the hint says the session is over"
+    );
+    let (p, e) = list(c.restore(1, false));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(2, 0.5, f, ok("r1", None)));
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Ok(Answer::Bool(true))));
+    assert!(matches!(
+        events(&e)[..],
+        [Event::Refresh {
+            source: Source::Restore,
+            ..
+        }]
+    ));
+    // Signed in: true at once.
+    let (p, e) = list(c.restore(3, true));
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Ok(Answer::Bool(true))));
+}
+
+#[test]
+fn restore_in_body_mode_reads_the_storage_and_ignores_the_hint() {
+    let mut c = storage_client();
+    let (p, e) = list(c.restore(0, true));
+    let p = p.unwrap();
+    assert_eq!(
+        e,
+        vec![Effect::Storage {
+            id: p,
+            action: StorageAction::Read
+        }]
+    );
+    let (_, e) = list(c.settled(1, 0.5, p, Settled::Read(Some("srt_3".into()))));
+    // The refresh reads it again once it holds the lock (another tab may have rotated it).
+    let f = e.iter().find_map(|x| match x {
+        Effect::Storage {
+            id,
+            action: StorageAction::Read,
+        } => Some(*id),
+        _ => None,
+    });
+    let f = f.unwrap();
+    let (_, e) = list(c.settled(1, 0.5, f, Settled::Read(None)));
+    assert!(
+        matches!(&e[..], [Effect::Post { id, body: Body::Token(t), .. }] if *id == f && t == "srt_3")
+    );
+    let (_, e) = list(c.settled(2, 0.5, f, error_response(400, "invalid_grant")));
+    assert_eq!(
+        settled_with(&e, p),
+        Some(Ok(Answer::Bool(false))),
+        "no session, no error"
+    );
+    assert!(events(&e).is_empty());
+    // Nothing stored: false without a request; no storage at all: the same.
+    let mut c = storage_client();
+    let p = c.restore(0, false).promise.unwrap();
+    let (_, e) = list(c.settled(1, 0.5, p, Settled::Read(None)));
+    assert_eq!(
+        (settled_with(&e, p), posts(&e)),
+        (Some(Ok(Answer::Bool(false))), 0)
+    );
+    let mut c = body_client();
+    let (p, e) = list(c.restore(0, false));
+    assert_eq!(
+        (settled_with(&e, p.unwrap()), posts(&e)),
+        (Some(Ok(Answer::Bool(false))), 0)
+    );
+}
+
+// ----- lock, timer, wake-up, tabs, dispose -----
+
+#[test]
+fn the_refresh_takes_the_lock_and_releases_it() {
+    let o = parse(&[]).unwrap();
+    let mut c = Client::new(&o, true);
+    assert!(c.uses_locks());
+    login(&mut c, 0, "a1", None);
+    let (_, e) = list(c.refresh(10));
+    let f = match e[..] {
+        [Effect::Timer(None), Effect::Lock(f)] => f,
+        _ => panic!("{e:?}"),
+    };
+    let (_, e) = list(c.lock_granted(11, f));
+    assert_eq!(post_id(&e, Endpoint::Refresh), f);
+    let (_, e) = list(c.settled(12, 0.5, f, ok("a2", None)));
+    assert!(e.contains(&Effect::Release(f)));
+    // Without cross-tab sharing, no lock.
+    let o = parse(&[("crossTab", OptionValue::Bool(false))]).unwrap();
+    assert!(!Client::<V>::new(&o, true).uses_locks());
+}
+
+#[test]
+fn a_token_from_another_tab_while_waiting_for_the_lock_saves_the_request() {
+    let o = parse(&[]).unwrap();
+    let mut c = Client::new(&o, true);
+    login(&mut c, 0, "a1", None);
+    let due = c.next_refresh_at().unwrap();
+    let (_, e) = list(c.timer(due));
+    let f = match e[..] {
+        [Effect::Lock(f), ..] | [_, Effect::Lock(f), ..] => f,
+        _ => panic!("{e:?}"),
+    };
+    let (_, e) = list(c.tab_message(
+        due + 5,
+        Some("token"),
+        Some("t2".into()),
+        900_000.0,
+        899_990.0,
+        None,
+    ));
+    assert!(matches!(
+        events(&e)[..],
+        [Event::Refresh {
+            source: Source::Tab,
+            ..
+        }]
+    ));
+    let (_, e) = list(c.lock_granted(due + 6, f));
+    assert_eq!(posts(&e), 0);
+    assert!(e.contains(&Effect::Release(f)));
+    assert_eq!(c.refresh_count(), 0);
+}
+
+#[test]
+fn tab_messages_are_checked() {
+    let mut c = body_client();
+    for (kind, access) in [
+        (Some("token"), None),
+        (Some("nonsense"), Some("t")),
+        (None, Some("t")),
+    ] {
+        let (_, e) = list(c.tab_message(0, kind, access.map(str::to_owned), 1e3, 1e3, None));
+        assert!(e.is_empty(), "{kind:?} {access:?}");
+        assert!(!c.signed_in());
+    }
+    let (_, e) = list(c.tab_message(
+        0,
+        Some("token"),
+        Some("t".into()),
+        60e3,
+        60e3,
+        Some("srt_5".into()),
+    ));
+    assert!(c.signed_in(), "a signed-out tab adopts a live token");
+    assert!(matches!(
+        events(&e)[..],
+        [Event::Refresh {
+            source: Source::Tab,
+            ..
+        }]
+    ));
+    // It refreshes with the refresh token that came along.
+    let (_, e) = list(c.refresh(1));
+    assert!(e
+        .iter()
+        .any(|x| matches!(x, Effect::Post { body: Body::Token(t), .. } if t == "srt_5")));
+    let (_, e) = list(c.tab_message(2, Some("logout"), None, f64::NAN, f64::NAN, None));
+    assert_eq!(events(&e), vec![Event::Logout(Source::Tab)]);
+    assert!(!c.signed_in());
+}
+
+#[test]
+fn the_timer_refreshes_and_is_rearmed_for_long_waits() {
+    let mut c = client(&[]);
+    let _ = c
+        .set_session(0, Some(tokens("a1", None, 90.0 * 24.0 * 3600.0)))
+        .unwrap();
+    assert_eq!(
+        c.next_refresh_at(),
+        Some(90 * 24 * 3600 * 1000 - 90 * 24 * 360 * 1000)
+    );
+    let (_, e) = list(c.timer(0x7fff_ffff));
+    assert_eq!(posts(&e), 0, "an early firing refreshes nothing");
+    assert!(matches!(e[..], [Effect::Timer(Some(_))]), "re-armed: {e:?}");
+    let due = c.next_refresh_at().unwrap();
+    let (_, e) = list(c.timer(due));
+    assert_eq!(posts(&e), 1);
+}
+
+#[test]
+fn wake_up_refreshes_a_due_token() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (_, e) = list(c.wake(1_000, false));
+    assert!(e.is_empty(), "fresh: nothing to do");
+    let (_, e) = list(c.wake(20 * MIN, false));
+    assert_eq!(posts(&e), 1);
+}
+
+#[test]
+fn storage_failures_are_reported() {
+    let mut c = storage_client();
+    let e = login(&mut c, 0, "a1", Some("srt_1"));
+    let write = e.iter().find_map(|x| match x {
+        Effect::Storage {
+            id,
+            action: StorageAction::Write(_),
+        } => Some(*id),
+        _ => None,
+    });
+    let (_, e) = list(c.settled(1, 0.5, write.unwrap(), Settled::Failed));
+    let error = AuthError {
+        code: ErrorCode::Storage,
+        status: None,
+    };
+    assert_eq!(
+        events(&e),
+        vec![Event::Error {
+            error,
+            retry_in: None
+        }]
+    );
+}
+
+#[test]
+fn dispose_closes_and_refuses_everything_after() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let (_, e) = list(c.refresh(1));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.dispose());
+    assert_eq!(e, vec![Effect::Close]);
+    assert!(!c.signed_in());
+    let (_, e) = list(c.settled(2, 0.5, f, ok("late", None)));
+    assert!(e.is_empty(), "a result after dispose is ignored");
+    let disposed = Some(err(ErrorCode::Disposed, None));
+    let (p, e) = list(c.fetch(3, "r".into(), "https://app.example/api", false));
+    assert_eq!(settled_with(&e, p.unwrap()), disposed);
+    let (p, e) = list(c.login(3, "u".into(), "pw".into()));
+    assert_eq!(settled_with(&e, p.unwrap()), disposed);
+    assert_eq!(c.on(Some("refresh"), true), Err(ErrorCode::Disposed.into()));
+    assert!(c.timer(4).into_iter().next().is_none());
+    assert!(c.dispose().into_iter().next().is_none(), "once");
+}
+
+#[test]
+fn listeners_need_a_known_event_and_a_function() {
+    let c = client(&[]);
+    assert_eq!(c.on(Some("expired"), true), Ok(EventKind::Expired));
+    assert_eq!(
+        c.on(Some("nope"), true),
+        Err(ErrorCode::InvalidOptions.into())
+    );
+    assert_eq!(c.on(None, true), Err(ErrorCode::InvalidOptions.into()));
+    assert_eq!(
+        c.on(Some("refresh"), false),
+        Err(ErrorCode::InvalidOptions.into())
+    );
+}
+
+// ----- options -----
+
+#[test]
+fn options_have_their_defaults() {
+    let o = parse(&[]).unwrap();
+    assert_eq!(o.config, ClientConfig::DEFAULT);
+    assert_eq!(o.transport, Transport::Cookie);
+    assert_eq!(o.request_timeout_ms, 10_000);
+    assert_eq!((o.fetch, o.storage), (None, None));
+    assert!(o.cross_tab);
+    assert_eq!(o.channel_name, "silent-refresh");
+    assert_eq!(o.storage_key, "silent-refresh:refresh_token");
+    assert_eq!(
+        o.scope.endpoints,
+        ["/auth/login", "/auth/refresh", "/auth/logout"].map(|p| format!("{PAGE}{p}"))
+    );
+    assert_eq!(o.scope.origins, vec![format!("{PAGE}/")]);
+}
+
+#[test]
+fn options_are_read_as_given() {
+    let o = parse(&[
+        ("baseUrl", text("https://api.example.com/")),
+        ("mode", text("body")),
+        ("refreshMargin", OptionValue::Number(400.5)),
+        ("requestTimeout", OptionValue::Number(0.0)),
+        ("retryBaseDelay", OptionValue::Number(40.0)),
+        ("retryMaxDelay", OptionValue::Number(320.0)),
+        ("maxRefreshesPerMinute", OptionValue::Number(3.0)),
+        ("fetch", OptionValue::Function("f".into())),
+        ("storage", OptionValue::Null),
+        ("crossTab", OptionValue::Bool(false)),
+        ("channelName", text("app")),
+        ("refreshPath", text("/token")),
+    ])
+    .unwrap();
+    assert_eq!(o.transport, Transport::Body);
+    assert_eq!(o.config.refresh_margin_ms, Some(400));
+    assert_eq!(o.request_timeout_ms, 1, "at least 1 ms");
+    assert_eq!(
+        (
+            o.config.retry_base_ms,
+            o.config.retry_max_ms,
+            o.config.max_refreshes_per_minute
+        ),
+        (40, 320, 3)
+    );
+    assert_eq!((o.fetch.as_deref(), o.storage), (Some("f"), None));
+    assert!(!o.cross_tab);
+    assert_eq!(o.storage_key, "app:refresh_token");
+    assert_eq!(
+        o.scope.endpoints[0], "https://api.example.com/auth/login",
+        "trailing slash tolerated"
+    );
+    assert_eq!(o.scope.endpoints[1], "https://api.example.com/token");
+    assert_eq!(
+        o.scope.origins,
+        vec!["https://api.example.com/".to_owned()],
+        "the origin of the endpoints"
+    );
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    use OptionValue::*;
+    assert_eq!(
+        Options::<V>::parse(None, resolve),
+        Err(ErrorCode::InvalidOptions),
+        "not an object"
+    );
+    let bad: Vec<(&str, OptionValue<V>)> = vec![
+        ("mode", text("x")),
+        ("mode", Bool(true)),
+        ("baseUrl", Number(1.0)),
+        ("baseUrl", text("ftp:x")),
+        ("refreshMargin", Number(-1.0)),
+        ("requestTimeout", Number(f64::INFINITY)),
+        ("retryBaseDelay", Number(f64::NAN)),
+        ("retryMaxDelay", text("5")),
+        ("maxRefreshesPerMinute", Null),
+        ("fetch", Number(3.0)),
+        ("fetch", Object("o".into())),
+        ("fetch", Null),
+        ("storage", Function("f".into())),
+        ("storage", text("s")),
+        ("crossTab", Number(1.0)),
+        ("channelName", Bool(true)),
+        ("loginPath", Number(1.0)),
+        ("bearerOrigins", Number(5.0)),
+        ("bearerOrigins", List(vec!["not a url".into()])),
+    ];
+    for (name, value) in bad {
+        assert_eq!(
+            parse(&[(name, value.clone())]),
+            Err(ErrorCode::InvalidOptions),
+            "{name}: {value:?}"
+        );
+    }
+}

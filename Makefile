@@ -10,7 +10,7 @@ PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev test setup build bench soak fuzz clean
+.PHONY: dev test setup build bench soak fuzz simulate clean
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
@@ -28,6 +28,10 @@ bench: setup build
 ## make soak: 60 s of mixed traffic against the Worker in workerd (zero 5xx, no lost session, stable memory)
 soak: setup build
 	@$(ENV) scripts/soak.sh
+
+## make simulate: the simulation of many locations (KV and Durable Object modes); prints the table of docs/DESIGN.md
+simulate: setup
+	@$(ENV) SIM_TRIALS=300 cargo test --test native simulation::table -- --nocapture --exact 2>&1 | sed -n '/seeded runs per cell/,/^test result/p'
 
 ## make fuzz: cargo fuzz on the request parsers, the refresh-token decoder and the JWT claim reader
 fuzz: setup

@@ -14,3 +14,5 @@ mod server_faults;
 mod server_robustness;
 mod server_rotation;
 mod server_routes;
+mod sim_model;
+mod simulation;

@@ -162,7 +162,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "logout-all",
             setup: session,
-            action: |svc, c| run(svc.logout_all(&c.access, T0 + 5)),
+            action: |svc, c| run(svc.logout_all(&c.access, T0 + 5)).map(drop),
             after: |svc, c, wrote| {
                 if !wrote {
                     run(svc.verify_access(&c.access, T0 + 6)).unwrap();

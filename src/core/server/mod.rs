@@ -17,6 +17,7 @@
 //! - [`dpop`]: DPoP proofs (RFC 9449): validation, JWK thumbprints, the replay cache.
 //! - [`password`]: password hashing (PBKDF2-HMAC-SHA256) behind a trait.
 //! - [`routes`]: the endpoint table (method, path, endpoint); 404, 405 and `Allow` derive from it.
+//! - [`rotation`]: the operations on rotation state as values, run where that state lives.
 //! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
 //! - [`http`]: platform-free request parsing (JSON, form, cookies) and browser rules (CSRF, CORS).
 
@@ -29,6 +30,7 @@ pub mod identity;
 pub mod password;
 pub mod records;
 pub mod routes;
+pub mod rotation;
 pub mod secret;
 pub mod service;
 pub mod store;

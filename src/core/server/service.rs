@@ -403,15 +403,30 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// `POST /auth/logout-all`: bumps the user's epoch, which kills every family and access
-    /// token of the user issued before (no KV list scan).
-    pub async fn logout_all(&self, access_token: &str, now: u64) -> Result<(), AuthError> {
+    /// token of the user issued before (no KV list scan). Answers the new epoch.
+    pub async fn logout_all(&self, access_token: &str, now: u64) -> Result<Epoch, AuthError> {
         let verified = self.verify_access(access_token, now).await?;
         let epoch = Epoch {
             n: verified.epoch + 1,
             at: now,
         };
         save(&self.store, &epoch_key(&verified.sub), &epoch, None).await?;
-        Ok(())
+        Ok(epoch)
+    }
+
+    /// Ends every session of `sub` (account deletion): bumps the user's epoch like logout-all,
+    /// without an access token. Answers the new epoch.
+    pub async fn end_sessions(&self, sub: &str, now: u64) -> Result<Epoch, AuthError> {
+        check_sub(sub)?;
+        let current = load::<Epoch>(&self.store, &epoch_key(sub))
+            .await?
+            .unwrap_or_default();
+        let epoch = Epoch {
+            n: current.n + 1,
+            at: now,
+        };
+        save(&self.store, &epoch_key(sub), &epoch, None).await?;
+        Ok(epoch)
     }
 
     /// `POST /auth/users` (admin): creates a user; `sub` defaults to the username.

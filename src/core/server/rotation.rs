@@ -1,0 +1,148 @@
+//! The operations on rotation state (families, token records, revocations, epochs) as values, so
+//! that they can run where that state lives: in the Worker over KV (`ROTATION_STORE = "kv"`), or
+//! inside the subject's Durable Object (`"durable-object"`, strict mode).
+//!
+//! [`Call`] is the request and [`Answer`] the reply; both have a JSON wire form for the hop into
+//! the object. [`execute`] runs a call through [`AuthService`], the same decisions in both
+//! modes: only the [`KvStore`] under the service differs (KV, or the object's SQLite storage).
+
+use crate::core::server::error::AuthError;
+use crate::core::server::password::PasswordHasher;
+use crate::core::server::records::Epoch;
+use crate::core::server::service::{AuthService, TokenResponse};
+use crate::core::server::store::KvStore;
+use crate::core::server::token::RefreshToken;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One operation on the rotation state of one subject.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Call {
+    /// Starts a family (login or admin session) for `sub` with custom `claims`.
+    StartFamily {
+        /// Subject.
+        sub: String,
+        /// Custom claims (already checked by the caller; checked again).
+        #[serde(default)]
+        claims: Map<String, Value>,
+    },
+    /// Rotates a refresh token.
+    Refresh {
+        /// The presented refresh token.
+        token: String,
+    },
+    /// Revokes the family of a refresh token (logout).
+    Logout {
+        /// The presented refresh token.
+        token: String,
+    },
+    /// Revokes the family of a refresh token (RFC 7009).
+    Revoke {
+        /// The presented refresh token.
+        token: String,
+    },
+    /// Ends every session of the access token's subject (logout-all).
+    LogoutAll {
+        /// The presented access token.
+        access_token: String,
+    },
+    /// Ends every session of `sub` (account deletion).
+    EndSessions {
+        /// Subject.
+        sub: String,
+    },
+}
+
+/// The successful outcome of a [`Call`].
+#[derive(Debug)]
+pub enum Answer {
+    /// Tokens were issued (start, refresh).
+    Issued(TokenResponse),
+    /// The user's epoch moved (logout-all, end of sessions); KV's copy for access-token checks.
+    Epoch(Epoch),
+    /// Done, nothing to return (logout, revoke).
+    Done,
+}
+
+/// Runs `call` against the rotation state behind `svc` at `now`.
+pub async fn execute<S: KvStore, H: PasswordHasher>(
+    svc: &AuthService<'_, S, H>,
+    call: &Call,
+    now: u64,
+) -> Result<Answer, AuthError> {
+    Ok(match call {
+        Call::StartFamily { sub, claims } => {
+            Answer::Issued(svc.create_session(sub, claims.clone(), now).await?)
+        }
+        Call::Refresh { token } => Answer::Issued(svc.refresh(token, now).await?),
+        Call::Logout { token } => {
+            svc.logout(token, now).await?;
+            Answer::Done
+        }
+        Call::Revoke { token } => {
+            svc.revoke(token, now).await?;
+            Answer::Done
+        }
+        Call::LogoutAll { access_token } => Answer::Epoch(svc.logout_all(access_token, now).await?),
+        Call::EndSessions { sub } => Answer::Epoch(svc.end_sessions(sub, now).await?),
+    })
+}
+
+/// The JSON wire form of an [`execute`] result: `{"ok": …}` or `{"error": code}`.
+pub fn encode_result(result: &Result<Answer, AuthError>) -> String {
+    let body = match result {
+        Ok(Answer::Issued(r)) => serde_json::json!({ "ok": {
+            "access_token": r.access_token,
+            "expires_in": r.expires_in,
+            "refresh_token": r.refresh_token.as_str(),
+            "refresh_expires_in": r.refresh_expires_in,
+        }}),
+        Ok(Answer::Epoch(e)) => serde_json::json!({ "ok": { "epoch": e } }),
+        Ok(Answer::Done) => serde_json::json!({ "ok": {} }),
+        Err(e) => serde_json::json!({ "error": e.code() }),
+    };
+    body.to_string()
+}
+
+/// Reads what [`encode_result`] wrote; anything else is `temporarily_unavailable` (the object
+/// answered something unexpected: nothing is issued, the client retries).
+pub fn decode_result(text: &str) -> Result<Answer, AuthError> {
+    const BROKEN: AuthError = AuthError::TemporarilyUnavailable;
+    let v: Value = serde_json::from_str(text).map_err(|_| BROKEN)?;
+    if let Some(code) = v.get("error").and_then(Value::as_str) {
+        return Err(error_of_code(code));
+    }
+    let ok = v.get("ok").and_then(Value::as_object).ok_or(BROKEN)?;
+    if let Some(e) = ok.get("epoch") {
+        return Ok(Answer::Epoch(
+            serde_json::from_value(e.clone()).map_err(|_| BROKEN)?,
+        ));
+    }
+    let Some(access_token) = ok.get("access_token").and_then(Value::as_str) else {
+        return Ok(Answer::Done);
+    };
+    let num = |k: &str| ok.get(k).and_then(Value::as_u64).ok_or(BROKEN);
+    let refresh = ok
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .ok_or(BROKEN)?;
+    Ok(Answer::Issued(TokenResponse {
+        access_token: access_token.to_string(),
+        expires_in: num("expires_in")?,
+        refresh_token: RefreshToken::parse(refresh).map_err(|_| BROKEN)?,
+        refresh_expires_in: num("refresh_expires_in")?,
+    }))
+}
+
+/// The error a code stands for. Only the codes a [`Call`] can produce come back from the
+/// object; any other is reported as `temporarily_unavailable`.
+fn error_of_code(code: &str) -> AuthError {
+    match code {
+        "invalid_grant" => AuthError::InvalidGrant,
+        "invalid_token" => AuthError::InvalidToken,
+        "invalid_request" => AuthError::InvalidRequest("malformed refresh token"),
+        "server_error" => AuthError::ServerError("rotation state"),
+        _ => AuthError::TemporarilyUnavailable,
+    }
+}

@@ -1,6 +1,8 @@
-//! PBKDF2-HMAC-SHA256 through the runtime's Web Crypto (`crypto.subtle.deriveBits`), which
-//! runs natively in workerd: the core's [`PasswordHasher`] for the Worker.
+//! The runtime's Web Crypto, which runs natively in workerd: PBKDF2-HMAC-SHA256
+//! (`crypto.subtle.deriveBits`), the core's [`PasswordHasher`] for the Worker, and ES256
+//! verification of DPoP proofs.
 
+use crate::core::server::dpop::{DpopError, Es256Verifier, SignedProof};
 use crate::core::server::error::AuthError;
 use crate::core::server::password::{PasswordHasher, HASH_LEN};
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -57,5 +59,57 @@ impl PasswordHasher for WebCryptoPbkdf2 {
             worker::console_error!("pbkdf2 failed: {:?}", e.as_string());
             FAILED
         })
+    }
+}
+
+/// ES256 verification of DPoP proofs through the runtime's Web Crypto (`crypto.subtle`
+/// `importKey("raw")` and `verify`), BoringSSL in workerd: the Worker's
+/// [`Es256Verifier`](crate::core::server::dpop::Es256Verifier).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WebCryptoEs256;
+
+/// `{name: "ECDSA", <member>: <value>}`: the algorithm argument of `importKey` and `verify`.
+fn ecdsa(member: &str, value: &str) -> Result<Object, JsValue> {
+    let params = Object::new();
+    Reflect::set(&params, &"name".into(), &"ECDSA".into())?;
+    Reflect::set(&params, &member.into(), &value.into())?;
+    Ok(params)
+}
+
+fn subtle() -> Result<web_sys::SubtleCrypto, JsValue> {
+    let crypto: web_sys::Crypto =
+        Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?.dyn_into()?;
+    Ok(crypto.subtle())
+}
+
+impl Es256Verifier for WebCryptoEs256 {
+    async fn verify(&self, proof: &SignedProof<'_>) -> Result<(), DpopError> {
+        let fail = |_| DpopError::Signature;
+        let import = ecdsa("namedCurve", "P-256").map_err(fail)?;
+        let verify = ecdsa("hash", "SHA-256").map_err(fail)?;
+        let usages = Array::of1(&JsValue::from_str("verify"));
+        let subtle = subtle().map_err(|_| DpopError::Signature)?;
+        let point = Uint8Array::from(&proof.sec1_point()[..]);
+        // A point not on the curve makes importKey reject: the key is not a P-256 public key.
+        let key = subtle
+            .import_key_with_object("raw", &point, &import, false, &usages)
+            .map_err(|_| DpopError::Jwk)?;
+        let key: web_sys::CryptoKey = JsFuture::from(key)
+            .await
+            .map_err(|_| DpopError::Jwk)?
+            .dyn_into()
+            .map_err(|_| DpopError::Jwk)?;
+        let ok = subtle
+            .verify_with_object_and_u8_array_and_u8_array(
+                &verify,
+                &key,
+                proof.signature(),
+                proof.signing_input(),
+            )
+            .map_err(|_| DpopError::Signature)?;
+        match JsFuture::from(ok).await.map(|v| v.as_bool()) {
+            Ok(Some(true)) => Ok(()),
+            _ => Err(DpopError::Signature),
+        }
     }
 }

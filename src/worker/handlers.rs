@@ -1,13 +1,15 @@
 //! The endpoint handlers: each parses its request, calls the core's [`AuthService`] and
 //! formats the answer. [`dispatch`] maps the endpoint the route table chose to its handler.
 
+use super::crypto::WebCryptoEs256;
 use super::http::{read_params, Meta, Reply};
 use super::{now, Service};
 use crate::core::server::access::Verified;
+use crate::core::server::dpop::{self, DpopError, Expect, Proof};
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{
-    bearer, clear_refresh_cookie, cookie, cookie_secure, session_hint_cookie, set_refresh_cookie,
-    BodyKind, Params, COOKIE_NAME,
+    bearer, clear_refresh_cookie, cookie, cookie_secure, dpop_token, session_hint_cookie,
+    set_refresh_cookie, BodyKind, Params, COOKIE_NAME,
 };
 use crate::core::server::routes::{Endpoint, Matched};
 use crate::core::server::TokenResponse;
@@ -33,6 +35,28 @@ pub(super) async fn dispatch(
         Endpoint::Jwks => Ok(Reply::json(200, &svc.jwks())),
         Endpoint::Me => me(svc, meta).await,
     }
+}
+
+/// The request's DPoP proof checked against the request (at a resource, `access_token` is the
+/// token it must name in `ath`); `None` without a `DPoP` header.
+async fn proof(meta: &Meta, access_token: Option<&str>) -> Result<Option<Proof>, DpopError> {
+    let Some(proof) = meta.dpop.as_deref() else {
+        return Ok(None);
+    };
+    let want = Expect {
+        method: &meta.method,
+        url: &meta.url,
+        now: now(),
+        window: dpop::IAT_WINDOW,
+        access_token,
+    };
+    dpop::verify(proof, &want, &WebCryptoEs256).await.map(Some)
+}
+
+/// The proof of a token-endpoint request (login, sessions, refresh): an invalid one is
+/// `400 invalid_dpop_proof`.
+async fn token_endpoint_proof(meta: &Meta) -> Result<Option<Proof>, AuthError> {
+    proof(meta, None).await.map_err(AuthError::InvalidDpopProof)
 }
 
 const JSON: &[BodyKind] = &[BodyKind::Json];
@@ -102,7 +126,10 @@ async fn login(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, A
     }
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
-    let r = svc.login(username, password, now()).await?;
+    let dpop = token_endpoint_proof(meta).await?;
+    let r = svc
+        .login_with(username, password, dpop.as_ref(), now())
+        .await?;
     Ok(token_reply(svc, meta, &r, transport))
 }
 
@@ -115,7 +142,10 @@ async fn sessions(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply
     let p = params(svc, req, meta, JSON).await?;
     let sub = p.required("sub", "sub is required")?;
     let claims = p.object("claims")?.cloned().unwrap_or_default();
-    let r = svc.create_session(sub, claims, now()).await?;
+    let dpop = token_endpoint_proof(meta).await?;
+    let r = svc
+        .create_session_with(sub, claims, dpop.as_ref(), now())
+        .await?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }
 
@@ -185,7 +215,8 @@ async fn refresh(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply,
         }
         Err(e) => return Err(e),
     };
-    match svc.refresh(token, now()).await {
+    let dpop = token_endpoint_proof(meta).await?;
+    match svc.refresh_with(token, dpop.as_ref(), now()).await {
         Ok(r) => Ok(token_reply(svc, meta, &r, transport)),
         Err(AuthError::InvalidGrant) if transport == Transport::Cookie => {
             // The session is over: drop the dead cookie.
@@ -218,14 +249,29 @@ async fn revoke(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, 
     Ok(Reply::json(200, &json!({})))
 }
 
+/// The access token of a resource request and its proof: `Authorization: DPoP <token>` needs a
+/// valid `DPoP` proof naming the token (else 401 `invalid_dpop_proof`); `Bearer` has none.
+async fn credentials(meta: &Meta) -> Result<(&str, Option<Proof>), AuthError> {
+    let authorization = meta.authorization.as_deref();
+    if let Some(token) = dpop_token(authorization) {
+        let proof = proof(meta, Some(token))
+            .await
+            .map_err(AuthError::ResourceDpopProof)?
+            .ok_or(AuthError::ResourceDpopProof(DpopError::Missing))?;
+        return Ok((token, Some(proof)));
+    }
+    let token = bearer(authorization).ok_or(AuthError::InvalidToken)?;
+    Ok((token, None))
+}
+
 async fn access(svc: &Service<'_>, meta: &Meta) -> Result<Verified, AuthError> {
-    let token = bearer(meta.authorization.as_deref()).ok_or(AuthError::InvalidToken)?;
-    svc.verify_access(token, now()).await
+    let (token, proof) = credentials(meta).await?;
+    svc.verify_access_with(token, proof.as_ref(), now()).await
 }
 
 async fn logout_all(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> {
-    let token = bearer(meta.authorization.as_deref()).ok_or(AuthError::InvalidToken)?;
-    svc.logout_all(token, now()).await?;
+    let (token, proof) = credentials(meta).await?;
+    svc.logout_all_with(token, proof.as_ref(), now()).await?;
     Ok(Reply::json(200, &json!({})))
 }
 

@@ -8,6 +8,7 @@
 //! more per refresh than all of our own code (see docs/BENCHMARKS.md).
 
 use crate::core::protocol;
+use crate::core::server::dpop;
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{origin_of, path_of, BodyKind, Params, Provenance};
 use js_sys::{Reflect, Uint8Array};
@@ -21,6 +22,8 @@ use web_sys::{Headers, ReadableStreamDefaultReader, Request, Response, ResponseI
 pub struct Meta {
     /// The raw method (not normalised: unknown methods must not become GET).
     pub method: String,
+    /// The request URL (what a DPoP proof's `htu` must name).
+    pub url: String,
     /// The URL path.
     pub path: String,
     /// `scheme://host[:port]` of the request URL.
@@ -35,6 +38,8 @@ pub struct Meta {
     pub cookie: Option<String>,
     /// `Authorization`.
     pub authorization: Option<String>,
+    /// `DPoP` (a proof; several headers arrive joined by `", "` and are refused as malformed).
+    pub dpop: Option<String>,
     /// `Content-Type`.
     pub content_type: Option<String>,
     /// `Content-Length`.
@@ -51,11 +56,13 @@ impl Meta {
             method: req.method(),
             path: path_of(&url).to_string(),
             self_origin: origin_of(&url).unwrap_or("").to_string(),
+            url,
             origin: get("Origin"),
             sec_fetch_site: get("Sec-Fetch-Site"),
             csrf: get(protocol::CSRF_HEADER),
             cookie: get("Cookie"),
             authorization: get("Authorization"),
+            dpop: get(dpop::SCHEME),
             content_type: get("Content-Type"),
             content_length: get("Content-Length"),
         }

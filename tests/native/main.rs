@@ -10,6 +10,7 @@ mod server_access;
 mod server_common;
 mod server_config;
 mod server_dpop;
+mod server_dpop_binding;
 mod server_faults;
 mod server_robustness;
 mod server_rotation;

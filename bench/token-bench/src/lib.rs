@@ -78,6 +78,7 @@ impl Fixture {
                 ttl: 900,
                 epoch: 0,
                 custom: &self.custom,
+                jkt: None,
             })
             .expect("sign")
     }

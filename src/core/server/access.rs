@@ -18,6 +18,8 @@ pub const TYP: &str = "at+jwt";
 pub const ALG: &str = "EdDSA";
 /// The claim carrying the user's logout-all epoch counter.
 pub const EPOCH_CLAIM: &str = "sr_ep";
+/// The confirmation claim (RFC 7800) of DPoP-bound tokens: `{"jkt": <RFC 7638 thumbprint>}`.
+pub const CNF_CLAIM: &str = "cnf";
 /// Claims that custom claims may not set.
 pub const RESERVED_CLAIMS: &[&str] = &[
     "iss",
@@ -191,6 +193,8 @@ pub struct AccessClaims<'a> {
     pub epoch: u64,
     /// Custom claims (must not use [`RESERVED_CLAIMS`]).
     pub custom: &'a Map<String, Value>,
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`); `None` for Bearer.
+    pub jkt: Option<&'a str>,
 }
 
 /// What verification requires besides a valid signature.
@@ -215,6 +219,8 @@ pub struct Verified {
     pub iat: u64,
     /// The epoch claim.
     pub epoch: u64,
+    /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (`None`: a Bearer token).
+    pub jkt: Option<String>,
     /// Every claim of the payload.
     pub claims: Map<String, Value>,
 }
@@ -277,6 +283,9 @@ impl KeySet {
             .ok_or(AuthError::ServerError("no signing key"))?;
         let mut custom = c.custom.clone();
         custom.insert(EPOCH_CLAIM.into(), Value::from(c.epoch));
+        if let Some(jkt) = c.jkt {
+            custom.insert(CNF_CLAIM.into(), serde_json::json!({ "jkt": jkt }));
+        }
         let claims = JWTClaims {
             issued_at: Some(UnixTimeStamp::from_secs(c.issued_at)),
             expires_at: Some(UnixTimeStamp::from_secs(c.issued_at + c.ttl)),
@@ -342,6 +351,17 @@ impl KeySet {
             .get(EPOCH_CLAIM)
             .and_then(Value::as_u64)
             .ok_or(BAD)?;
+        // A `cnf` must be the one this server writes: `{"jkt": <thumbprint>}`.
+        let jkt = match verified.custom.get(CNF_CLAIM) {
+            None => None,
+            Some(cnf) => Some(
+                cnf.get("jkt")
+                    .and_then(Value::as_str)
+                    .filter(|j| !j.is_empty())
+                    .ok_or(BAD)?
+                    .to_string(),
+            ),
+        };
         // The signature is valid, so the payload is ours: return it as the claims.
         let payload = token.split('.').nth(1).and_then(b64::decode).ok_or(BAD)?;
         let claims: Map<String, Value> = serde_json::from_slice(&payload).map_err(|_| BAD)?;
@@ -349,6 +369,7 @@ impl KeySet {
             sub,
             iat,
             epoch,
+            jkt,
             claims,
         })
     }

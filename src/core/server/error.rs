@@ -3,6 +3,7 @@
 //! Codes and statuses are the ones of `docs/PROTOCOL.md`. Descriptions are fixed, generic texts:
 //! they never contain a token, a password, a key or any other input.
 
+use crate::core::server::dpop::{DpopError, ALGS_PARAM};
 use crate::core::server::store::StoreError;
 use std::fmt;
 
@@ -22,6 +23,15 @@ pub enum AuthError {
     InvalidCredentials,
     /// 401: a bad access token at a resource.
     InvalidToken,
+    /// 400: a missing or invalid DPoP proof at the token endpoints (login, sessions, refresh).
+    InvalidDpopProof(DpopError),
+    /// 401: a missing or invalid DPoP proof with a DPoP access token at a resource; with
+    /// `WWW-Authenticate: DPoP error="invalid_dpop_proof"`.
+    ResourceDpopProof(DpopError),
+    /// 401: an access token refused for its binding: a DPoP-bound token presented as Bearer, a
+    /// Bearer token presented as DPoP, or a proof by another key; with
+    /// `WWW-Authenticate: DPoP error="invalid_token"`.
+    DpopBinding,
     /// 401: an admin endpoint without the admin token.
     Unauthorized,
     /// 403: cookie transport from a cross-site context or without `X-Silent-Refresh`.
@@ -50,7 +60,10 @@ impl AuthError {
             AuthError::UnsupportedGrantType => "unsupported_grant_type",
             AuthError::InvalidGrant => "invalid_grant",
             AuthError::InvalidCredentials => "invalid_credentials",
-            AuthError::InvalidToken => "invalid_token",
+            AuthError::InvalidToken | AuthError::DpopBinding => "invalid_token",
+            AuthError::InvalidDpopProof(_) | AuthError::ResourceDpopProof(_) => {
+                "invalid_dpop_proof"
+            }
             AuthError::Unauthorized => "unauthorized",
             AuthError::ForbiddenOrigin(_) => "forbidden_origin",
             AuthError::NotFound => "not_found",
@@ -68,10 +81,13 @@ impl AuthError {
         match self {
             AuthError::InvalidRequest(_)
             | AuthError::UnsupportedGrantType
-            | AuthError::InvalidGrant => 400,
-            AuthError::InvalidCredentials | AuthError::InvalidToken | AuthError::Unauthorized => {
-                401
-            }
+            | AuthError::InvalidGrant
+            | AuthError::InvalidDpopProof(_) => 400,
+            AuthError::InvalidCredentials
+            | AuthError::InvalidToken
+            | AuthError::Unauthorized
+            | AuthError::ResourceDpopProof(_)
+            | AuthError::DpopBinding => 401,
             AuthError::ForbiddenOrigin(_) => 403,
             AuthError::NotFound => 404,
             AuthError::MethodNotAllowed(_) => 405,
@@ -91,6 +107,12 @@ impl AuthError {
             AuthError::InvalidGrant => "the refresh token is invalid, expired or revoked",
             AuthError::InvalidCredentials => "wrong username or password",
             AuthError::InvalidToken => "the access token is missing, invalid or expired",
+            AuthError::InvalidDpopProof(why) | AuthError::ResourceDpopProof(why) => {
+                why.description()
+            }
+            AuthError::DpopBinding => {
+                "the access token's DPoP binding does not match how it was presented"
+            }
             AuthError::Unauthorized => "the admin token is missing or wrong",
             AuthError::ForbiddenOrigin(why) => why,
             AuthError::NotFound => "no such endpoint",
@@ -116,6 +138,16 @@ impl AuthError {
                 vec![(
                     "WWW-Authenticate",
                     r#"Bearer error="invalid_token""#.to_string(),
+                )]
+            }
+            AuthError::ResourceDpopProof(_) | AuthError::DpopBinding => {
+                vec![(
+                    "WWW-Authenticate",
+                    format!(
+                        r#"DPoP error="{}", error_description="{}", algs="{ALGS_PARAM}""#,
+                        self.code(),
+                        self.description()
+                    ),
                 )]
             }
             _ => Vec::new(),

@@ -200,6 +200,16 @@ fn parse_form(body: &[u8]) -> Result<Params, AuthError> {
 /// The token of an `Authorization: Bearer <token>` header; `None` when absent or of another
 /// scheme or shape.
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    credentials(authorization, "bearer")
+}
+
+/// The token of `Authorization: DPoP <token>` (scheme case-insensitive, token68 syntax), as
+/// [`bearer`] reads `Bearer`.
+pub fn dpop_token(authorization: Option<&str>) -> Option<&str> {
+    credentials(authorization, "dpop")
+}
+
+fn credentials<'a>(authorization: Option<&'a str>, want_scheme: &str) -> Option<&'a str> {
     let h = authorization?;
     if h.len() > MAX_HEADER_LEN {
         return None;
@@ -207,7 +217,7 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
     let (scheme, token) = h.split_once(' ')?;
     let token = token.trim_start_matches(' ');
     let token68 = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c);
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.bytes().all(token68))
+    (scheme.eq_ignore_ascii_case(want_scheme) && !token.is_empty() && token.bytes().all(token68))
         .then_some(token)
 }
 
@@ -322,7 +332,7 @@ pub fn preflight_headers(allow_methods: &str) -> Vec<(&'static str, String)> {
         ("Access-Control-Allow-Methods", allow_methods.to_string()),
         (
             "Access-Control-Allow-Headers",
-            "Authorization, Content-Type, X-Silent-Refresh".into(),
+            "Authorization, Content-Type, DPoP, X-Silent-Refresh".into(),
         ),
         ("Access-Control-Max-Age", "600".into()),
     ]

@@ -42,6 +42,10 @@ pub struct FamilyRecord {
     pub rotated_at: u64,
     /// The user's logout-all epoch counter when the family was created.
     pub ep: u64,
+    /// RFC 7638 thumbprint of the DPoP key the family is bound to (`None`: a Bearer family).
+    /// Set at creation, never changed: every refresh must prove possession of this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
     /// Custom claims given at session creation, copied into every access token.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub claims: serde_json::Map<String, serde_json::Value>,
@@ -52,7 +56,8 @@ pub struct FamilyRecord {
 pub struct Revocation {
     /// When (Unix s).
     pub at: u64,
-    /// Why: `logout`, `revoke` or `reuse`.
+    /// Why: `logout`, `revoke`, `reuse` or `dpop_key` (the family's refresh token presented
+    /// with a proof by another key).
     pub why: String,
 }
 

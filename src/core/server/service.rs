@@ -9,6 +9,7 @@
 use crate::core::b64;
 use crate::core::server::access::{check_custom_claims, AccessClaims, Expectations, Verified};
 use crate::core::server::config::Config;
+use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IAT_WINDOW};
 use crate::core::server::error::AuthError;
 use crate::core::server::identity::{check_sub, check_username};
 use crate::core::server::password::{PasswordHasher, HASH_LEN, SALT_LEN};
@@ -39,6 +40,8 @@ pub struct TokenResponse {
     pub refresh_token: RefreshToken,
     /// Seconds until the family's absolute deadline (the cookie's `Max-Age`).
     pub refresh_expires_in: u64,
+    /// True when the family (and so the access token, `cnf.jkt`) is bound to a DPoP key.
+    pub dpop_bound: bool,
 }
 
 impl TokenResponse {
@@ -46,7 +49,7 @@ impl TokenResponse {
     pub fn to_json(&self, with_refresh_token: bool) -> Value {
         let mut body = serde_json::json!({
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": if self.dpop_bound { "DPoP" } else { "Bearer" },
             "expires_in": self.expires_in,
         });
         if with_refresh_token {
@@ -95,12 +98,24 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// `POST /auth/login`: checks the password (the KDF runs for unknown users too) and starts
-    /// a family. Seeds the demo user on its first login attempt when configured.
+    /// `POST /auth/login` without DPoP: [`AuthService::login_with`] without a proof.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
+        self.login_with(username, password, None, now).await
+    }
+
+    /// `POST /auth/login`: checks the password (the KDF runs for unknown users too) and starts
+    /// a family, bound to the key of `dpop` (a proof already checked against this request) when
+    /// there is one. Seeds the demo user on its first login attempt when configured.
+    pub async fn login_with(
+        &self,
+        username: &str,
+        password: &str,
+        dpop: Option<&Proof>,
         now: u64,
     ) -> Result<TokenResponse, AuthError> {
         if username.is_empty() || password.is_empty() {
@@ -145,7 +160,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         if !constant_time_eq(&derived, &expected) {
             return Err(AuthError::InvalidCredentials);
         }
-        self.start_family(&user.sub, Map::new(), now).await
+        self.start_family(&user.sub, Map::new(), dpop, now).await
     }
 
     async fn seed_demo_user(&self, username: &str) -> Result<Option<UserRecord>, AuthError> {
@@ -179,25 +194,62 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(Some(record))
     }
 
-    /// `POST /auth/sessions` (admin): starts a family for `sub` with custom `claims`.
+    /// `POST /auth/sessions` (admin) without DPoP.
     pub async fn create_session(
         &self,
         sub: &str,
         claims: Map<String, Value>,
         now: u64,
     ) -> Result<TokenResponse, AuthError> {
-        check_sub(sub)?;
-        check_custom_claims(&claims)?;
-        self.start_family(sub, claims, now).await
+        self.create_session_with(sub, claims, None, now).await
     }
 
-    /// Writes generation 0 of a new family: token record first, family record last.
+    /// `POST /auth/sessions` (admin): starts a family for `sub` with custom `claims`, bound to
+    /// the key of `dpop` when there is one.
+    pub async fn create_session_with(
+        &self,
+        sub: &str,
+        claims: Map<String, Value>,
+        dpop: Option<&Proof>,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
+        check_sub(sub)?;
+        check_custom_claims(&claims)?;
+        self.start_family(sub, claims, dpop, now).await
+    }
+
+    /// Records a proof as used (its `jti`, scoped by its key) for as long as it could be
+    /// accepted; a second use is [`DpopError::Replay`], reported by `refused`.
+    async fn spend_proof(
+        &self,
+        proof: &Proof,
+        now: u64,
+        refused: fn(DpopError) -> AuthError,
+    ) -> Result<(), AuthError> {
+        let cache = KvReplayCache(&self.store);
+        if cache
+            .first_use(&proof.replay_key(), proof.replay_ttl(now, IAT_WINDOW))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(refused(DpopError::Replay))
+        }
+    }
+
+    /// Writes generation 0 of a new family: token record first, family record last. With a
+    /// proof, the family is bound to its key.
     async fn start_family(
         &self,
         sub: &str,
         claims: Map<String, Value>,
+        dpop: Option<&Proof>,
         now: u64,
     ) -> Result<TokenResponse, AuthError> {
+        if let Some(proof) = dpop {
+            self.spend_proof(proof, now, AuthError::InvalidDpopProof)
+                .await?;
+        }
         let epoch = load::<Epoch>(&self.store, &epoch_key(sub))
             .await?
             .unwrap_or_default();
@@ -225,6 +277,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             gen: 0,
             rotated_at: now,
             ep: epoch.n,
+            jkt: dpop.map(|p| p.jkt.clone()),
             claims,
         };
         save(
@@ -252,18 +305,38 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             ttl: c.access_ttl,
             epoch: family.ep,
             custom: &family.claims,
+            jkt: family.jkt.as_deref(),
         })?;
         Ok(TokenResponse {
             access_token,
             expires_in: c.access_ttl,
             refresh_token,
             refresh_expires_in: family.abs.saturating_sub(now),
+            dpop_bound: family.jkt.is_some(),
         })
     }
 
-    /// `POST /auth/refresh`: rotates the presented token (see the decision table in
-    /// `docs/DESIGN.md`).
+    /// `POST /auth/refresh` without DPoP: [`AuthService::refresh_with`] without a proof.
     pub async fn refresh(&self, presented: &str, now: u64) -> Result<TokenResponse, AuthError> {
+        self.refresh_with(presented, None, now).await
+    }
+
+    /// `POST /auth/refresh`: rotates the presented token (see the decision table in
+    /// `docs/DESIGN.md`). `dpop` is the request's proof, already checked against the request.
+    ///
+    /// A family bound to a key needs a proof by that key for every refresh, grace replays
+    /// included: without one, `invalid_dpop_proof` (nothing written); with one by another key,
+    /// the family is revoked and the answer is `invalid_grant`. A refresh token shown with a
+    /// proof by another key has left the client that holds the key (copied out of storage or
+    /// the page), so the session is compromised and ended, as for the reuse of a retired token;
+    /// the user logs in again. A proof sent for a Bearer family is checked and spent but does
+    /// not bind it: a family's binding is decided once, at creation.
+    pub async fn refresh_with(
+        &self,
+        presented: &str,
+        dpop: Option<&Proof>,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
         let token = RefreshToken::parse(presented)?;
         let t = load::<TokenRecord>(&self.store, &token.key())
             .await?
@@ -291,6 +364,18 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let epoch = epoch.unwrap_or_default();
         if f.ep != epoch.n || now >= f.abs || now >= t.idle {
             return Err(AuthError::InvalidGrant);
+        }
+        match (&f.jkt, dpop) {
+            (Some(_), None) => return Err(AuthError::InvalidDpopProof(DpopError::Missing)),
+            (Some(bound), Some(proof)) if *bound != proof.jkt => {
+                self.mark_revoked(&t.fam, "dpop_key", f.abs, now).await?;
+                return Err(AuthError::InvalidGrant);
+            }
+            (_, Some(proof)) => {
+                self.spend_proof(proof, now, AuthError::InvalidDpopProof)
+                    .await?
+            }
+            (None, None) => {}
         }
         let successor = token.successor(&self.config.refresh_secret);
         if t.gen >= f.gen {
@@ -358,6 +443,28 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
+    /// Writes the revocation marker of family `fam` (which lives until `abs`).
+    async fn mark_revoked(
+        &self,
+        fam: &str,
+        why: &str,
+        abs: u64,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        let marker = Revocation {
+            at: now,
+            why: why.into(),
+        };
+        save(
+            &self.store,
+            &revocation_key(fam),
+            &marker,
+            Some(ttl_until(abs, now)),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn revoke_family(
         &self,
         token: &RefreshToken,
@@ -381,8 +488,23 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(())
     }
 
-    /// Verifies an access token, including the user's logout-all epoch.
+    /// Verifies an access token presented as `Bearer`: [`AuthService::verify_access_with`]
+    /// without a proof.
     pub async fn verify_access(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
+        self.verify_access_with(token, None, now).await
+    }
+
+    /// Verifies an access token, including the user's logout-all epoch and its DPoP binding.
+    /// `dpop` is `None` for `Authorization: Bearer` (a DPoP-bound token is then refused: RFC
+    /// 9449 §7.2), or the proof sent with `Authorization: DPoP`, already checked against the
+    /// request and this token (`ath`): the token must be bound to the proof's key, and the
+    /// proof is spent.
+    pub async fn verify_access_with(
+        &self,
+        token: &str,
+        dpop: Option<&Proof>,
+        now: u64,
+    ) -> Result<Verified, AuthError> {
         let c = self.config;
         let verified = c.keys.verify(
             token,
@@ -399,13 +521,32 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         if verified.epoch != epoch.n {
             return Err(AuthError::InvalidToken);
         }
+        match (verified.jkt.as_deref(), dpop) {
+            (None, None) => {}
+            (Some(bound), Some(proof)) if bound == proof.jkt => {
+                self.spend_proof(proof, now, AuthError::ResourceDpopProof)
+                    .await?
+            }
+            _ => return Err(AuthError::DpopBinding),
+        }
         Ok(verified)
     }
 
-    /// `POST /auth/logout-all`: bumps the user's epoch, which kills every family and access
-    /// token of the user issued before (no KV list scan). Answers the new epoch.
+    /// `POST /auth/logout-all` with a Bearer token.
     pub async fn logout_all(&self, access_token: &str, now: u64) -> Result<Epoch, AuthError> {
-        let verified = self.verify_access(access_token, now).await?;
+        self.logout_all_with(access_token, None, now).await
+    }
+
+    /// `POST /auth/logout-all`: bumps the user's epoch, which kills every family and access
+    /// token of the user issued before (no KV list scan). Answers the new epoch. The access
+    /// token is verified as by [`AuthService::verify_access_with`].
+    pub async fn logout_all_with(
+        &self,
+        access_token: &str,
+        dpop: Option<&Proof>,
+        now: u64,
+    ) -> Result<Epoch, AuthError> {
+        let verified = self.verify_access_with(access_token, dpop, now).await?;
         let epoch = Epoch {
             n: verified.epoch + 1,
             at: now,

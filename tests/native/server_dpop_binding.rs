@@ -290,3 +290,48 @@ fn family_records_without_jkt_read_as_bearer() {
     assert_eq!(f.jkt, None);
     assert!(!serde_json::to_string(&f).unwrap().contains("jkt"));
 }
+
+#[test]
+fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
+    use silent_refresh::core::server::rotation::{
+        decode_result, encode_result, execute, Answer, Call,
+    };
+    let cfg = config();
+    let store = MemoryStore::new();
+    store.set_time(T0);
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let start = Call::StartFamily {
+        sub: "alice".into(),
+        claims: Map::new(),
+        dpop: Some(proof(KEY_A, T0)),
+    };
+    let wire: Call = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
+    assert_eq!(wire, start);
+    let issued = decode_result(&encode_result(&run(execute(&svc, &wire, T0)))).unwrap();
+    let Answer::Issued(r) = issued else {
+        panic!("tokens expected")
+    };
+    assert!(r.dpop_bound);
+    let token = r.refresh_token.as_str();
+    let missing = Call::Refresh {
+        token: token.clone(),
+        dpop: None,
+    };
+    assert_eq!(
+        decode_result(&encode_result(&run(execute(&svc, &missing, T0 + 1)))).unwrap_err(),
+        AuthError::InvalidDpopProof(DpopError::Missing)
+    );
+    for e in [
+        AuthError::InvalidDpopProof(DpopError::Replay),
+        AuthError::ResourceDpopProof(DpopError::Replay),
+        AuthError::DpopBinding,
+    ] {
+        assert_eq!(
+            decode_result(&encode_result(&Err(e.clone()))).unwrap_err(),
+            e
+        );
+    }
+    // A Bearer call's wire form is unchanged (no `dpop` member).
+    let plain = serde_json::to_string(&Call::Refresh { token, dpop: None }).unwrap();
+    assert!(!plain.contains("dpop"));
+}

@@ -339,6 +339,7 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                 &Call::StartFamily {
                     sub: USER.to_string(),
                     claims: Default::default(),
+                    dpop: None,
                 },
             ),
             Action::Refresh | Action::RefreshHeld => {
@@ -348,7 +349,7 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                     &a.held
                 };
                 let Some(token) = held.clone() else { continue };
-                world.call(s.loc, now, &Call::Refresh { token })
+                world.call(s.loc, now, &Call::Refresh { token, dpop: None })
             }
             Action::Logout => {
                 let Some(token) = a.token.clone() else {
@@ -360,7 +361,14 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                 let Some(access_token) = a.access.clone() else {
                     continue;
                 };
-                world.call(s.loc, now, &Call::LogoutAll { access_token })
+                world.call(
+                    s.loc,
+                    now,
+                    &Call::LogoutAll {
+                        access_token,
+                        dpop: None,
+                    },
+                )
             }
             Action::DeleteUser => world.delete_user(s.loc, now).map(|_| Answer::Done),
         };

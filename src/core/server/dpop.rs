@@ -116,6 +116,27 @@ impl DpopError {
         }
     }
 
+    /// The reason of a [`DpopError::code`].
+    pub fn of_code(code: &str) -> Option<DpopError> {
+        const ALL: [DpopError; 14] = [
+            DpopError::Missing,
+            DpopError::Malformed,
+            DpopError::Typ,
+            DpopError::Alg,
+            DpopError::Jwk,
+            DpopError::PrivateKey,
+            DpopError::Claims,
+            DpopError::Method,
+            DpopError::Url,
+            DpopError::TooOld,
+            DpopError::Future,
+            DpopError::Ath,
+            DpopError::Signature,
+            DpopError::Replay,
+        ];
+        ALL.into_iter().find(|e| e.code() == code)
+    }
+
     /// The `error_description` sent to the client (fixed text).
     pub fn description(&self) -> &'static str {
         match self {
@@ -153,7 +174,7 @@ pub struct Expect<'a> {
 }
 
 /// A valid proof: the key's thumbprint and what the replay cache needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Proof {
     /// RFC 7638 SHA-256 thumbprint of the proof's key (base64url), as in `cnf.jkt`.
     pub jkt: String,

@@ -6,6 +6,7 @@
 //! the object. [`execute`] runs a call through [`AuthService`], the same decisions in both
 //! modes: only the [`KvStore`] under the service differs (KV, or the object's SQLite storage).
 
+use crate::core::server::dpop::{DpopError, Proof};
 use crate::core::server::error::AuthError;
 use crate::core::server::password::PasswordHasher;
 use crate::core::server::records::Epoch;
@@ -26,11 +27,17 @@ pub enum Call {
         /// Custom claims (already checked by the caller; checked again).
         #[serde(default)]
         claims: Map<String, Value>,
+        /// The request's DPoP proof (checked against the request): binds the family.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dpop: Option<Proof>,
     },
     /// Rotates a refresh token.
     Refresh {
         /// The presented refresh token.
         token: String,
+        /// The request's DPoP proof (checked against the request).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dpop: Option<Proof>,
     },
     /// Revokes the family of a refresh token (logout).
     Logout {
@@ -46,6 +53,9 @@ pub enum Call {
     LogoutAll {
         /// The presented access token.
         access_token: String,
+        /// With `Authorization: DPoP`, the proof (checked against the request and the token).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dpop: Option<Proof>,
     },
     /// Ends every session of `sub` (account deletion).
     EndSessions {
@@ -72,10 +82,13 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
     now: u64,
 ) -> Result<Answer, AuthError> {
     Ok(match call {
-        Call::StartFamily { sub, claims } => {
-            Answer::Issued(svc.create_session(sub, claims.clone(), now).await?)
+        Call::StartFamily { sub, claims, dpop } => Answer::Issued(
+            svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
+                .await?,
+        ),
+        Call::Refresh { token, dpop } => {
+            Answer::Issued(svc.refresh_with(token, dpop.as_ref(), now).await?)
         }
-        Call::Refresh { token } => Answer::Issued(svc.refresh(token, now).await?),
         Call::Logout { token } => {
             svc.logout(token, now).await?;
             Answer::Done
@@ -84,7 +97,10 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
             svc.revoke(token, now).await?;
             Answer::Done
         }
-        Call::LogoutAll { access_token } => Answer::Epoch(svc.logout_all(access_token, now).await?),
+        Call::LogoutAll { access_token, dpop } => Answer::Epoch(
+            svc.logout_all_with(access_token, dpop.as_ref(), now)
+                .await?,
+        ),
         Call::EndSessions { sub } => Answer::Epoch(svc.end_sessions(sub, now).await?),
     })
 }
@@ -97,9 +113,19 @@ pub fn encode_result(result: &Result<Answer, AuthError>) -> String {
             "expires_in": r.expires_in,
             "refresh_token": r.refresh_token.as_str(),
             "refresh_expires_in": r.refresh_expires_in,
+            "dpop_bound": r.dpop_bound,
         }}),
         Ok(Answer::Epoch(e)) => serde_json::json!({ "ok": { "epoch": e } }),
         Ok(Answer::Done) => serde_json::json!({ "ok": {} }),
+        Err(AuthError::InvalidDpopProof(why)) => {
+            serde_json::json!({ "error": "invalid_dpop_proof", "dpop": why.code() })
+        }
+        Err(AuthError::ResourceDpopProof(why)) => {
+            serde_json::json!({ "error": "invalid_dpop_proof", "dpop": why.code(), "at": "resource" })
+        }
+        Err(AuthError::DpopBinding) => {
+            serde_json::json!({ "error": "invalid_token", "dpop": "binding" })
+        }
         Err(e) => serde_json::json!({ "error": e.code() }),
     };
     body.to_string()
@@ -111,7 +137,17 @@ pub fn decode_result(text: &str) -> Result<Answer, AuthError> {
     const BROKEN: AuthError = AuthError::TemporarilyUnavailable;
     let v: Value = serde_json::from_str(text).map_err(|_| BROKEN)?;
     if let Some(code) = v.get("error").and_then(Value::as_str) {
-        return Err(error_of_code(code));
+        let dpop = v.get("dpop").and_then(Value::as_str);
+        let at_resource = v.get("at").and_then(Value::as_str) == Some("resource");
+        return Err(match (code, dpop) {
+            ("invalid_token", Some("binding")) => AuthError::DpopBinding,
+            ("invalid_dpop_proof", Some(why)) => match DpopError::of_code(why) {
+                Some(why) if at_resource => AuthError::ResourceDpopProof(why),
+                Some(why) => AuthError::InvalidDpopProof(why),
+                None => BROKEN,
+            },
+            _ => error_of_code(code),
+        });
     }
     let ok = v.get("ok").and_then(Value::as_object).ok_or(BROKEN)?;
     if let Some(e) = ok.get("epoch") {
@@ -132,6 +168,10 @@ pub fn decode_result(text: &str) -> Result<Answer, AuthError> {
         expires_in: num("expires_in")?,
         refresh_token: RefreshToken::parse(refresh).map_err(|_| BROKEN)?,
         refresh_expires_in: num("refresh_expires_in")?,
+        dpop_bound: ok
+            .get("dpop_bound")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     }))
 }
 

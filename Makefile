@@ -43,7 +43,7 @@ setup:
 build: $(PKG_WASM) $(WORKER_WASM) $(SITE)
 
 # The npm package: wasm-pack, then wasm-opt -Oz, then the gzip budget check (17,400 B: below the smallest JS client measured).
-$(PKG_WASM) pkg/silent_refresh.js: $(RUST_SRC) scripts/build-browser.sh
+$(PKG_WASM) pkg/silent_refresh.js: $(RUST_SRC) scripts/build-browser.sh scripts/package-npm.mjs $(wildcard npm/*) LICENSE-MIT LICENSE-APACHE
 	@$(ENV) scripts/build-browser.sh
 
 # The Worker: worker-build (which runs wasm-bindgen, wasm-opt and esbuild from local binaries).

@@ -60,3 +60,4 @@ if [ "$total" -gt "$budget" ]; then
   rm -f pkg/silent_refresh_bg.wasm
   exit 1
 fi
+node scripts/package-npm.mjs

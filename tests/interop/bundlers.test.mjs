@@ -1,0 +1,128 @@
+// The npm package (packed with `npm pack`, unpacked as `npm install` would) built into a page by
+// the bundlers people use, each page loaded in headless Chromium where it runs init(), signs in
+// at our Worker (body mode, cross-origin with CORS) and calls auth.fetch:
+//   - Vite (`vite build`), webpack 5 (production mode, defaults), both with the default entry,
+//     whose wasm they must emit as an asset;
+//   - plain `esbuild --bundle` of the inline entry, ESM and IIFE, with no loader and no warning,
+//     and no wasm request at run time;
+//   - Next.js (app router, `next build` + `next start`): a client page using the package, and a
+//     server component importing it during server rendering.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { freePort, startWorker } from "../support/worker.mjs";
+import { launchBrowser } from "../support/browser.mjs";
+import { bin, projectDir, run, serveStatic, spawnServer } from "./support.mjs";
+
+let worker, browser, site, nextPort;
+const dirs = {};
+
+before(async () => {
+  const sitePort = await freePort();
+  nextPort = await freePort();
+  worker = await startWorker({
+    vars: { ALLOWED_ORIGINS: `http://127.0.0.1:${sitePort},http://127.0.0.1:${nextPort}` },
+  });
+  site = await serveStatic(dirs, sitePort);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  await worker?.stop();
+});
+
+/**
+ * Loads `url` (plus `?api=` the Worker) in a fresh context; resolves to the page's outcome, the
+ * wasm responses it received and the errors it logged.
+ */
+async function runPage(url) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const wasm = [];
+  const errors = [];
+  page.on("response", (r) => {
+    if (new URL(r.url()).pathname.endsWith(".wasm")) wasm.push({ status: r.status(), type: r.headers()["content-type"] });
+  });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${url}?api=${encodeURIComponent(worker.url)}`);
+    await page.waitForSelector("body[data-result]", { state: "attached", timeout: 30_000 });
+    const result = JSON.parse(await page.getAttribute("body", "data-result"));
+    return { result, wasm, errors };
+  } finally {
+    await context.close();
+  }
+}
+
+const SIGNED_IN = { signedIn: true, status: 200, sub: "demo" };
+
+describe("bundlers", () => {
+  test("Vite: vite build of the default entry emits the wasm; init, login and auth.fetch work", async () => {
+    const dir = await projectDir("vite");
+    await run(bin("vite"), ["build"], { cwd: dir });
+    assert.ok(readdirSync(join(dir, "dist/assets")).some((f) => f.endsWith(".wasm")), "a .wasm asset in dist/assets");
+    dirs["/vite/"] = join(dir, "dist");
+    const { result, wasm, errors } = await runPage(`${site.url}/vite/`);
+    assert.deepEqual(result, SIGNED_IN);
+    assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
+    assert.deepEqual(errors, []);
+  });
+
+  test("webpack 5: production build with defaults emits the wasm; init, login and auth.fetch work", async () => {
+    const dir = await projectDir("webpack");
+    const webpack = (await import("webpack")).default;
+    const config = createRequire(import.meta.url)(join(dir, "webpack.config.cjs"));
+    const stats = await new Promise((ok, fail) => webpack(config, (err, s) => (err ? fail(err) : ok(s))));
+    assert.equal(stats.hasErrors(), false, stats.toString("errors-only"));
+    assert.equal(stats.hasWarnings(), false, stats.toString("errors-warnings"));
+    assert.ok(readdirSync(join(dir, "dist")).some((f) => f.endsWith(".wasm")), "a .wasm asset in dist");
+    copyFileSync(join(dir, "index.html"), join(dir, "dist/index.html"));
+    dirs["/webpack/"] = join(dir, "dist");
+    const { result, wasm, errors } = await runPage(`${site.url}/webpack/`);
+    assert.deepEqual(result, SIGNED_IN);
+    assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
+    assert.deepEqual(errors, []);
+  });
+
+  for (const format of ["esm", "iife"]) {
+    test(`esbuild --bundle --format=${format} of silent-refresh/inline: no loader, no warning, no wasm request`, async () => {
+      const dir = await projectDir(`esbuild-${format}`, "esbuild");
+      // --log-level=warning: esbuild prints nothing unless something is wrong.
+      const out = await run(bin("esbuild"), ["main.js", "--bundle", `--format=${format}`, `--outfile=dist/${format}.js`, "--log-level=warning"], { cwd: dir });
+      assert.equal(out, "", "esbuild printed no warning");
+      copyFileSync(join(dir, `${format}.html`), join(dir, "dist/index.html"));
+      dirs[`/esbuild-${format}/`] = join(dir, "dist");
+      const { result, wasm, errors } = await runPage(`${site.url}/esbuild-${format}/`);
+      assert.deepEqual(result, SIGNED_IN);
+      assert.deepEqual(wasm, [], "the wasm comes from the bundle, not the network");
+      assert.deepEqual(errors, []);
+    });
+  }
+
+  test("Next.js (app router): next build; server rendering imports the package; the client page works", async () => {
+    const dir = await projectDir("next");
+    const env = { NEXT_TELEMETRY_DISABLED: "1" };
+    await run(bin("next"), ["build"], { cwd: dir, env, timeout: 600_000 });
+    const base = `http://127.0.0.1:${nextPort}`;
+    const server = await spawnServer(bin("next"), ["start", "-H", "127.0.0.1", "-p", String(nextPort)], { cwd: dir, env, readyUrl: `${base}/ssr` });
+    try {
+      const ssr = await fetch(`${base}/ssr`);
+      assert.equal(ssr.status, 200);
+      assert.match(await ssr.text(), /<p id="ssr">function<\/p>/, "the server component saw the AuthClient class");
+      const home = await fetch(`${base}/`);
+      assert.equal(home.status, 200);
+      assert.match(await home.text(), /client page/, "the client page was rendered on the server");
+      const { result, wasm, errors } = await runPage(`${base}/`);
+      assert.deepEqual(result, SIGNED_IN);
+      assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
+      assert.deepEqual(errors, []);
+      assert.doesNotMatch(server.output(), /\b(Error|TypeError|ReferenceError)\b/, "next start logged no error");
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -4,11 +4,12 @@
 #   browser  wasm-bindgen-test in headless Chromium (the browser package)
 #   http     node:test against the built Worker in `wrangler dev` (workerd, local KV)
 #   e2e      node:test + Playwright driving Chromium against the Worker serving the demo page
+#   interop  node:test: the packed npm package with other bundlers, servers and JS contexts
 # Prints per-tier totals and a final "N passed, N failed" line; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/test-logs
-tiers=(native browser http e2e)
+tiers=(native browser http e2e interop)
 declare -A passed failed status
 total_pass=0 total_fail=0 broken=0
 
@@ -31,7 +32,7 @@ run_tier() {
         cargo test --color never --target wasm32-unknown-unknown --no-default-features --features browser --test browser 2>&1 | tee "$log"
       rc=${PIPESTATUS[0]}
       counts=$(cargo_counts "$log") ;;
-    http|e2e)
+    http|e2e|interop)
       local files=(tests/$tier/*.test.mjs)
       if [ ! -e "${files[0]}" ]; then echo "no $tier tests"; status[$tier]="none"; passed[$tier]=0; failed[$tier]=0; return; fi
       node --test --test-reporter=spec --test-concurrency=1 "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}

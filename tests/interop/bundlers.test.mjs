@@ -1,7 +1,7 @@
 // The npm package (packed with `npm pack`, unpacked as `npm install` would) built into a page by
 // the bundlers people use, each page loaded in headless Chromium where it runs init(), signs in
 // at our Worker (body mode, cross-origin with CORS) and calls auth.fetch:
-//   - Vite (`vite build`), webpack 5 (production mode, defaults), both with the default entry,
+//   - Vite (`vite build`, and its dev server), webpack 5 (production mode, defaults), both with the default entry,
 //     whose wasm they must emit as an asset;
 //   - plain `esbuild --bundle` of the inline entry, ESM and IIFE, with no loader and no warning,
 //     and no wasm request at run time;
@@ -16,15 +16,15 @@ import { freePort, startWorker } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";
 import { bin, projectDir, run, serveStatic, spawnServer } from "./support.mjs";
 
-let worker, browser, site, nextPort;
+let worker, browser, site, nextPort, vitePort;
 const dirs = {};
 
 before(async () => {
   const sitePort = await freePort();
   nextPort = await freePort();
-  worker = await startWorker({
-    vars: { ALLOWED_ORIGINS: `http://127.0.0.1:${sitePort},http://127.0.0.1:${nextPort}` },
-  });
+  vitePort = await freePort();
+  const origins = [sitePort, nextPort, vitePort].map((p) => `http://127.0.0.1:${p}`);
+  worker = await startWorker({ vars: { ALLOWED_ORIGINS: origins.join(",") } });
   site = await serveStatic(dirs, sitePort);
   browser = await launchBrowser();
 });
@@ -70,6 +70,20 @@ describe("bundlers", () => {
     assert.deepEqual(result, SIGNED_IN);
     assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
     assert.deepEqual(errors, []);
+  });
+
+  test("Vite: the dev server serves the package and its wasm as is", async () => {
+    const dir = await projectDir("vite-dev", "vite");
+    const base = `http://127.0.0.1:${vitePort}`;
+    const server = await spawnServer(bin("vite"), ["--host", "127.0.0.1", "--port", String(vitePort), "--strictPort"], { cwd: dir, readyUrl: `${base}/` });
+    try {
+      const { result, wasm, errors } = await runPage(`${base}/`);
+      assert.deepEqual(result, SIGNED_IN);
+      assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
+      assert.deepEqual(errors, []);
+    } finally {
+      await server.stop();
+    }
   });
 
   test("webpack 5: production build with defaults emits the wasm; init, login and auth.fetch work", async () => {

@@ -1,0 +1,60 @@
+// The npm package as published: what `npm publish --dry-run` would upload, that every `exports`
+// target is in it, that the types compile under `tsc --strict` from a project that installed the
+// tarball, and that both entries load in plain Node (server rendering imports them).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { bin, projectDir, root, run } from "./support.mjs";
+
+const SHIPPED = [
+  "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
+  "silent_refresh.d.ts", "silent_refresh.js", "silent_refresh_bg.wasm",
+  "silent_refresh_inline.d.ts", "silent_refresh_inline.mjs",
+];
+
+test("npm publish --dry-run ships exactly the entries, their types, the wasm, README and licences", async () => {
+  const out = await run("npm", ["publish", "--dry-run", "--json"], { cwd: join(root, "pkg") });
+  const info = JSON.parse(out.slice(out.indexOf("{")));
+  const files = info["silent-refresh"].files.map((f) => f.path).sort();
+  assert.deepEqual(files, [...SHIPPED].sort());
+  const readme = readFileSync(join(root, "pkg/README.md"), "utf8");
+  assert.doesNotMatch(readme, /make dev|wrangler/, "the package's README is not the repository's");
+});
+
+test("package.json: every exports target is shipped; metadata a registry page needs", () => {
+  const manifest = JSON.parse(readFileSync(join(root, "pkg/package.json"), "utf8"));
+  const targets = [];
+  const walk = (v) => (typeof v === "string" ? targets.push(v) : Object.values(v).forEach(walk));
+  walk(manifest.exports);
+  for (const t of [...targets, manifest.main, manifest.module, manifest.types]) {
+    assert.ok(SHIPPED.includes(t.replace(/^\.\//, "")), `${t} is shipped`);
+  }
+  for (const key of [".", "./inline"]) {
+    assert.deepEqual(Object.keys(manifest.exports[key]).slice(0, 2), ["types", "import"], `${key}: types first, then import`);
+  }
+  assert.equal(manifest.exports["./silent_refresh_bg.wasm"], "./silent_refresh_bg.wasm");
+  const cargoVersion = /^version = "(.+)"/m.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))[1];
+  assert.equal(manifest.version, cargoVersion);
+  assert.equal(manifest.license, "MIT OR Apache-2.0");
+  assert.equal(manifest.sideEffects, false);
+  for (const key of ["repository", "homepage", "bugs", "description"]) assert.ok(manifest[key], key);
+  assert.doesNotMatch(manifest.description, /Worker/, "the package contains no Worker");
+});
+
+test("tsc --strict: every option, method, event payload and error field of the d.ts", async () => {
+  const dir = await projectDir("types");
+  // tsc prints the errors; an unused @ts-expect-error is an error too.
+  await run(bin("tsc"), ["-p", "tsconfig.json"], { cwd: dir });
+});
+
+test("plain Node imports both entries without a browser; the inline entry instantiates its wasm", async () => {
+  const dir = await projectDir("node", "types");
+  const script = `
+    const main = await import("silent-refresh");
+    const inline = await import("silent-refresh/inline");
+    await inline.default();
+    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient]));`;
+  const out = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: dir });
+  assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1)), ["function", "function", "function"]);
+});

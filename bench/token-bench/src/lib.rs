@@ -1,9 +1,11 @@
 //! The work measured by the token benchmarks, shared by the native criterion benches
 //! (`benches/tokens.rs`) and the wasm32 build loaded in Node (`bench/token/wasm-bench.mjs`):
 //! signing and verifying an access token with the crate's [`KeySet`], and one full refresh
-//! rotation through [`AuthService`] over the in-memory store (no KV latency: CPU only).
+//! rotation through [`AuthService`] over the in-memory store (no KV latency: CPU only); and
+//! DPoP proof verification ([`dpop_verify`]), run inside workerd by `bench/dpop/`.
 
 use silent_refresh::core::server::access::{AccessClaims, Expectations, KeySet, SigningKey};
+use silent_refresh::core::server::dpop::{self, DpopError, Es256Verifier, Expect, PureRustEs256, SignedProof};
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::secret::Secret;
 use silent_refresh::core::server::store::MemoryStore;
@@ -101,6 +103,27 @@ impl Fixture {
     }
 }
 
+/// Every check of a DPoP proof except the signature: what the Worker does in Rust before it
+/// hands the signature to Web Crypto.
+pub struct SkipSignature;
+
+impl Es256Verifier for SkipSignature {
+    async fn verify(&self, _proof: &SignedProof<'_>) -> Result<(), DpopError> {
+        Ok(())
+    }
+}
+
+/// Verifies a `POST url` proof at `now` with the core's [`dpop::verify`]: with the signature in
+/// pure Rust (`signature = true`, RustCrypto p256 compiled to wasm32) or without it.
+pub fn dpop_verify(proof: &str, url: &str, now: u64, signature: bool) -> bool {
+    let want = Expect { method: "POST", url, now, window: dpop::IAT_WINDOW, access_token: None };
+    if signature {
+        ready(dpop::verify(proof, &want, &PureRustEs256)).is_ok()
+    } else {
+        ready(dpop::verify(proof, &want, &SkipSignature)).is_ok()
+    }
+}
+
 /// The wasm32 exports, called from Node by `bench/token/wasm-bench.mjs`. Each method runs `n`
 /// operations so that one JS-to-wasm call is amortised like in the Worker (one call per request).
 #[cfg(target_arch = "wasm32")]
@@ -148,6 +171,12 @@ mod wasm {
         pub fn rotate_n(&mut self, n: u32) -> u32 {
             (0..n).map(|_| self.0.rotate() as u32).sum()
         }
+    }
+
+    /// Verifies a DPoP proof `n` times (see [`super::dpop_verify`]); returns the successes.
+    #[wasm_bindgen(js_name = dpopVerifyN)]
+    pub fn dpop_verify_n(proof: &str, url: &str, now: f64, signature: bool, n: u32) -> u32 {
+        (0..n).filter(|_| super::dpop_verify(proof, url, now as u64, signature)).count() as u32
     }
 
     impl Default for TokenBench {

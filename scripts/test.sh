@@ -2,14 +2,15 @@
 # `make test`: every tier, in order; each tier's tests start and stop the servers they need.
 #   native   cargo test (core, server logic, in-memory and faulty stores)
 #   browser  wasm-bindgen-test in headless Chromium (the browser package)
-#   http     node:test against the built Worker in `wrangler dev` (workerd, local KV)
+#   http     node:test against the built Worker in `wrangler dev` (workerd, local KV), KV mode
+#   http-do  the same files against the Worker in strict mode (ROTATION_STORE=durable-object)
 #   e2e      node:test + Playwright driving Chromium against the Worker serving the demo page
 #   interop  node:test: the packed npm package with other bundlers, servers and JS contexts
 # Prints per-tier totals and a final "N passed, N failed" line; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/test-logs
-tiers=(native browser http e2e interop)
+tiers=(native browser http http-do e2e interop)
 declare -A passed failed status
 total_pass=0 total_fail=0 broken=0
 
@@ -32,10 +33,12 @@ run_tier() {
         cargo test --color never --target wasm32-unknown-unknown --no-default-features --features browser --test browser 2>&1 | tee "$log"
       rc=${PIPESTATUS[0]}
       counts=$(cargo_counts "$log") ;;
-    http|e2e|interop)
-      local files=(tests/$tier/*.test.mjs)
+    http|http-do|e2e|interop)
+      local dir=${tier%-do} mode=kv
+      [ "$tier" = http-do ] && mode=durable-object
+      local files=(tests/$dir/*.test.mjs)
       if [ ! -e "${files[0]}" ]; then echo "no $tier tests"; status[$tier]="none"; passed[$tier]=0; failed[$tier]=0; return; fi
-      node --test --test-reporter=spec --test-concurrency=1 "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+      SILENT_REFRESH_ROTATION_STORE=$mode node --test --test-reporter=spec --test-concurrency=1 "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
       counts=$(node_counts "$log") ;;
   esac
   read -r p f <<<"$counts"

@@ -3,6 +3,7 @@
 
 use super::crypto::WebCryptoEs256;
 use super::http::{read_params, Meta, Reply};
+use super::rotation_object::Rotation;
 use super::{now, Service};
 use crate::core::server::access::Verified;
 use crate::core::server::dpop::{self, DpopError, Expect, Proof};
@@ -11,6 +12,9 @@ use crate::core::server::http::{
     bearer, clear_refresh_cookie, cookie, cookie_secure, dpop_token, session_hint_cookie,
     set_refresh_cookie, BodyKind, Params, COOKIE_NAME,
 };
+use crate::core::server::identity::check_username;
+use crate::core::server::records::{load, user_key, UserRecord};
+use crate::core::server::rotation::{Answer, Call};
 use crate::core::server::routes::{Endpoint, Matched};
 use crate::core::server::TokenResponse;
 use serde_json::json;
@@ -20,18 +24,19 @@ use web_sys::Request;
 pub(super) async fn dispatch(
     matched: Matched<'_>,
     svc: &Service<'_>,
+    rot: &Rotation,
     req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
     match matched.endpoint {
-        Endpoint::Login => login(svc, req, meta).await,
-        Endpoint::CreateSession => sessions(svc, req, meta).await,
+        Endpoint::Login => login(svc, rot, req, meta).await,
+        Endpoint::CreateSession => sessions(svc, rot, req, meta).await,
         Endpoint::CreateUser => create_user(svc, req, meta).await,
-        Endpoint::DeleteUser => delete_user(svc, meta, matched.segment).await,
-        Endpoint::Refresh => refresh(svc, req, meta).await,
-        Endpoint::Logout => logout(svc, req, meta).await,
-        Endpoint::Revoke => revoke(svc, req, meta).await,
-        Endpoint::LogoutAll => logout_all(svc, meta).await,
+        Endpoint::DeleteUser => delete_user(svc, rot, meta, matched.segment).await,
+        Endpoint::Refresh => refresh(svc, rot, req, meta).await,
+        Endpoint::Logout => logout(svc, rot, req, meta).await,
+        Endpoint::Revoke => revoke(svc, rot, req, meta).await,
+        Endpoint::LogoutAll => logout_all(svc, rot, meta).await,
         Endpoint::Jwks => Ok(Reply::json(200, &svc.jwks())),
         Endpoint::Me => me(svc, meta).await,
     }
@@ -110,7 +115,20 @@ fn session_over(svc: &Service<'_>, meta: &Meta, reply: Reply) -> Reply {
     )
 }
 
-async fn login(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
+/// The tokens of a call that issues them.
+fn issued(answer: Answer) -> Result<TokenResponse, AuthError> {
+    match answer {
+        Answer::Issued(r) => Ok(r),
+        _ => Err(AuthError::TemporarilyUnavailable),
+    }
+}
+
+async fn login(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    req: &Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     let p = params(svc, req, meta, JSON).await?;
     let transport = match p.str("transport")? {
         None | Some("body") => Transport::Body,
@@ -127,9 +145,13 @@ async fn login(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, A
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let dpop = token_endpoint_proof(meta).await?;
-    let r = svc
-        .login_with(username, password, dpop.as_ref(), now())
-        .await?;
+    let sub = svc.authenticate(username, password).await?;
+    let start = Call::StartFamily {
+        sub,
+        claims: Default::default(),
+        dpop,
+    };
+    let r = issued(rot.run(svc, start, now()).await?)?;
     Ok(token_reply(svc, meta, &r, transport))
 }
 
@@ -137,15 +159,21 @@ fn admin(svc: &Service<'_>, meta: &Meta) -> Result<(), AuthError> {
     svc.check_admin(bearer(meta.authorization.as_deref()))
 }
 
-async fn sessions(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn sessions(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    req: &Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
     let p = params(svc, req, meta, JSON).await?;
-    let sub = p.required("sub", "sub is required")?;
+    let sub = p.required("sub", "sub is required")?.to_string();
     let claims = p.object("claims")?.cloned().unwrap_or_default();
     let dpop = token_endpoint_proof(meta).await?;
-    let r = svc
-        .create_session_with(sub, claims, dpop.as_ref(), now())
-        .await?;
+    let r = issued(
+        rot.run(svc, Call::StartFamily { sub, claims, dpop }, now())
+            .await?,
+    )?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }
 
@@ -161,9 +189,24 @@ async fn create_user(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Re
     ))
 }
 
-async fn delete_user(svc: &Service<'_>, meta: &Meta, username: &str) -> Result<Reply, AuthError> {
+async fn delete_user(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    meta: &Meta,
+    username: &str,
+) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
+    check_username(username)?;
+    // Strict mode: the user's sessions end in the user's object, which owns the epoch.
+    let user = match rot {
+        Rotation::Kv => None,
+        Rotation::Object(_) => load::<UserRecord>(&svc.store, &user_key(username)).await?,
+    };
     svc.delete_user(username).await?;
+    if let Some(user) = user {
+        rot.run(svc, Call::EndSessions { sub: user.sub }, now())
+            .await?;
+    }
     Ok(Reply::empty(204))
 }
 
@@ -191,7 +234,12 @@ fn presented_token<'a>(
     }
 }
 
-async fn refresh(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn refresh(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    req: &Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     let (p, kind) = read_params(req, meta, svc.config.max_body_bytes, JSON_OR_FORM).await?;
     match p.str("grant_type")? {
         Some("refresh_token") => {}
@@ -216,7 +264,11 @@ async fn refresh(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply,
         Err(e) => return Err(e),
     };
     let dpop = token_endpoint_proof(meta).await?;
-    match svc.refresh_with(token, dpop.as_ref(), now()).await {
+    let call = Call::Refresh {
+        token: token.to_string(),
+        dpop,
+    };
+    match rot.run(svc, call, now()).await.and_then(issued) {
         Ok(r) => Ok(token_reply(svc, meta, &r, transport)),
         Err(AuthError::InvalidGrant) if transport == Transport::Cookie => {
             // The session is over: drop the dead cookie.
@@ -230,10 +282,18 @@ async fn refresh(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply,
     }
 }
 
-async fn logout(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn logout(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    req: &Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     let p = params(svc, req, meta, JSON).await?;
     let (token, transport) = presented_token(svc, meta, &p)?;
-    svc.logout(token, now()).await?;
+    let call = Call::Logout {
+        token: token.to_string(),
+    };
+    rot.run(svc, call, now()).await?;
     let reply = Reply::json(200, &json!({}));
     Ok(match transport {
         Transport::Cookie => session_over(svc, meta, reply),
@@ -241,11 +301,19 @@ async fn logout(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, 
     })
 }
 
-async fn revoke(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Reply, AuthError> {
+async fn revoke(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    req: &Request,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     let p = params(svc, req, meta, JSON_OR_FORM).await?;
     let token = p.required("token", "token is required")?;
     p.str("token_type_hint")?;
-    svc.revoke(token, now()).await?;
+    let call = Call::Revoke {
+        token: token.to_string(),
+    };
+    rot.run(svc, call, now()).await?;
     Ok(Reply::json(200, &json!({})))
 }
 
@@ -269,9 +337,13 @@ async fn access(svc: &Service<'_>, meta: &Meta) -> Result<Verified, AuthError> {
     svc.verify_access_with(token, proof.as_ref(), now()).await
 }
 
-async fn logout_all(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> {
-    let (token, proof) = credentials(meta).await?;
-    svc.logout_all_with(token, proof.as_ref(), now()).await?;
+async fn logout_all(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> Result<Reply, AuthError> {
+    let (token, dpop) = credentials(meta).await?;
+    let call = Call::LogoutAll {
+        access_token: token.to_string(),
+        dpop,
+    };
+    rot.run(svc, call, now()).await?;
     Ok(Reply::json(200, &json!({})))
 }
 

@@ -11,6 +11,9 @@ mod crypto;
 mod handlers;
 mod http;
 mod kv;
+// `#[durable_object]` generates undocumented wasm-bindgen glue.
+#[allow(missing_docs)]
+mod rotation_object;
 
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{cors_headers, preflight_headers};
@@ -24,6 +27,8 @@ use worker::{event, Context, Date, Env};
 
 pub use crypto::WebCryptoPbkdf2;
 pub use kv::Kv;
+use rotation_object::Rotation;
+pub use rotation_object::{RotationObject, SqlStore, OBJECT_BINDING};
 
 /// The KV binding of `wrangler.toml`.
 pub const KV_BINDING: &str = "REFRESH_TOKENS";
@@ -35,7 +40,7 @@ thread_local! {
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
 }
 
-fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
+pub(crate) fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
@@ -52,7 +57,7 @@ fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
     }
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     Date::now().as_millis() / 1000
 }
 
@@ -84,7 +89,8 @@ async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthErro
                 let kv = Kv::from_env(env, KV_BINDING)
                     .ok_or(AuthError::ServerError("KV binding missing"))?;
                 let svc = AuthService::new(&cfg, kv, WebCryptoPbkdf2);
-                handlers::dispatch(matched, &svc, req, meta).await
+                let rot = Rotation::from_env(env, &cfg)?;
+                handlers::dispatch(matched, &svc, &rot, req, meta).await
             }
         }
     }

@@ -14,11 +14,16 @@
 //   developer's .dev.vars is neither read nor touched.
 // - config: another wrangler.toml to run instead of the top-level one (the benchmarks' jose
 //   Worker); vars and secrets apply the same way.
+// - rotationStore: "kv" or "durable-object" (ROTATION_STORE); default: $SILENT_REFRESH_ROTATION_STORE,
+//   else wrangler.toml's ("kv"). scripts/test.sh runs the http tier once per mode this way.
+//   The instance's mode is `rotationStore` on the result.
+// - stateDir: the directory of an earlier instance stopped with stop({ keepState: true }): the
+//   new one runs on the same local KV and Durable Object storage (a restart).
 // - logs(): everything wrangler and the Worker printed so far (stdout and stderr).
 // - kvValues(): names of the value blobs in the local KV store (a write adds or replaces one),
 //   to prove that a request changed nothing.
-// - stop(): kills wrangler's whole process group, waits for it to exit and removes stateDir
-//   (kept when SILENT_REFRESH_KEEP_STATE=1).
+// - stop({ keepState, signal }): kills wrangler's whole process group (SIGTERM, or `signal`), waits for it
+//   to exit and removes stateDir (kept with keepState or SILENT_REFRESH_KEEP_STATE=1).
 // Each instance gets a free port on 127.0.0.1, its own inspector port and a fresh local KV under
 // target/http-tests/. It never builds: run `make build` (or scripts/build-worker.sh) first.
 // wrangler 4 needs Node.js >= 22.12: the node running the tests is used if new enough, else
@@ -70,14 +75,16 @@ export function generateSecrets() {
 }
 
 /** Starts the Worker; see the top of this file. */
-export async function startWorker({ vars = {}, secrets = {}, quiet = true, config } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir } = {}) {
   if (!config && !existsSync(join(root, "build/worker/index.js"))) {
     throw new Error("build/worker is missing: run `make build` first");
   }
   const port = await freePort();
   const inspectorPort = await freePort();
-  const dir = join(root, "target/http-tests", `${Date.now()}-${randomBytes(3).toString("hex")}`);
+  const dir = stateDir ?? join(root, "target/http-tests", `${Date.now()}-${randomBytes(3).toString("hex")}`);
   mkdirSync(dir, { recursive: true });
+  const mode = config ? undefined : (rotationStore ?? vars.ROTATION_STORE ?? process.env.SILENT_REFRESH_ROTATION_STORE ?? "kv");
+  if (mode) vars = { ...vars, ROTATION_STORE: mode };
   const allSecrets = { ...generateSecrets(), ...secrets };
   for (const [k, v] of Object.entries(allSecrets)) if (v === null || v === undefined) delete allSecrets[k];
   const envFile = join(dir, "secrets.env");
@@ -109,9 +116,9 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
   running.add(child);
 
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
+  const stop = async ({ keepState = false, signal = "SIGTERM" } = {}) => {
     if (!exited) {
-      try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+      try { process.kill(-child.pid, signal); } catch { /* gone */ }
       const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } }, 5000);
       await exitedPromise;
       clearTimeout(timer);
@@ -119,7 +126,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
       try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
     }
     running.delete(child);
-    if (process.env.SILENT_REFRESH_KEEP_STATE !== "1") rmSync(dir, { recursive: true, force: true });
+    if (!keepState && process.env.SILENT_REFRESH_KEEP_STATE !== "1") rmSync(dir, { recursive: true, force: true });
   };
   const kvValues = () => {
     const blobs = join(dir, "state/v3/kv/silent-refresh-local/blobs");
@@ -140,7 +147,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, port, inspectorPort, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, stateDir: dir, kvValues, logs: () => output, stop };
+  return { url, port, inspectorPort, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, stateDir: dir, rotationStore: mode, kvValues, logs: () => output, stop };
 }
 
 // Leave nothing running if a test process ends without calling stop().

@@ -43,6 +43,8 @@ pub enum Var {
     AdminToken,
     /// `DEMO_USER` (secret).
     DemoUser,
+    /// `ROTATION_STORE`.
+    RotationStore,
 }
 
 impl Var {
@@ -65,6 +67,7 @@ impl Var {
             Var::RefreshSecret => "REFRESH_SECRET",
             Var::AdminToken => "ADMIN_TOKEN",
             Var::DemoUser => "DEMO_USER",
+            Var::RotationStore => "ROTATION_STORE",
         }
     }
 }
@@ -164,6 +167,17 @@ pub enum CookieSecure {
     Never,
 }
 
+/// Where the rotation state (families, token records, revocations, epochs) lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RotationStore {
+    /// In Workers KV, beside the users: eventually consistent across locations (`"kv"`).
+    #[default]
+    Kv,
+    /// In one Durable Object per subject: strict single use everywhere (`"durable-object"`).
+    /// Refresh tokens then begin with their subject's route (see `token::ROUTE_LEN`).
+    DurableObject,
+}
+
 /// The demo user seeded on its first login attempt (local development only).
 #[derive(Clone, Debug)]
 pub struct DemoUser {
@@ -208,6 +222,8 @@ pub struct Config {
     pub admin_token: Secret,
     /// Demo user (secret DEMO_USER = "user:password"), local development only.
     pub demo_user: Option<DemoUser>,
+    /// Where the rotation state lives (ROTATION_STORE kv/durable-object, default kv).
+    pub rotation_store: RotationStore,
 }
 
 impl Default for Config {
@@ -230,6 +246,7 @@ impl Default for Config {
             refresh_secret: Secret::default(),
             admin_token: Secret::default(),
             demo_user: None,
+            rotation_store: RotationStore::Kv,
         }
     }
 }
@@ -356,6 +373,8 @@ impl Config {
             refresh_secret: Secret::new(refresh_secret),
             admin_token: Secret::new(admin_token.trim().as_bytes().to_vec()),
             demo_user,
+            rotation_store: [RotationStore::Kv, RotationStore::DurableObject]
+                [word(Var::RotationStore, "kv", &["kv", "durable-object"])?],
         };
         cfg.validate()?;
         Ok(cfg)

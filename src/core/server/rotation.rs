@@ -6,13 +6,16 @@
 //! the object. [`execute`] runs a call through [`AuthService`], the same decisions in both
 //! modes: only the [`KvStore`] under the service differs (KV, or the object's SQLite storage).
 
+use crate::core::server::access::{check_custom_claims, Expectations};
+use crate::core::server::config::Config;
 use crate::core::server::dpop::{DpopError, Proof};
 use crate::core::server::error::AuthError;
+use crate::core::server::identity::check_sub;
 use crate::core::server::password::PasswordHasher;
 use crate::core::server::records::Epoch;
 use crate::core::server::service::{AuthService, TokenResponse};
 use crate::core::server::store::KvStore;
-use crate::core::server::token::RefreshToken;
+use crate::core::server::token::{RefreshToken, ROUTE_LEN};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -69,8 +72,14 @@ pub enum Call {
 pub enum Answer {
     /// Tokens were issued (start, refresh).
     Issued(TokenResponse),
-    /// The user's epoch moved (logout-all, end of sessions); KV's copy for access-token checks.
-    Epoch(Epoch),
+    /// The epoch of the subject moved (logout-all, end of sessions). In strict mode the Worker
+    /// copies it to KV, where access-token checks read it.
+    Epoch {
+        /// Subject.
+        sub: String,
+        /// Its new epoch.
+        epoch: Epoch,
+    },
     /// Done, nothing to return (logout, revoke).
     Done,
 }
@@ -97,12 +106,59 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
             svc.revoke(token, now).await?;
             Answer::Done
         }
-        Call::LogoutAll { access_token, dpop } => Answer::Epoch(
-            svc.logout_all_with(access_token, dpop.as_ref(), now)
-                .await?,
-        ),
-        Call::EndSessions { sub } => Answer::Epoch(svc.end_sessions(sub, now).await?),
+        Call::LogoutAll { access_token, dpop } => {
+            let epoch = svc
+                .logout_all_with(access_token, dpop.as_ref(), now)
+                .await?;
+            let sub = subject_of(svc.config, access_token, now)?;
+            Answer::Epoch { sub, epoch }
+        }
+        Call::EndSessions { sub } => Answer::Epoch {
+            epoch: svc.end_sessions(sub, now).await?,
+            sub: sub.clone(),
+        },
     })
+}
+
+/// The route of the object that owns the state `call` acts on (`None`: there is nothing to act
+/// on, the answer is [`Answer::Done`]: a revocation of a malformed token). A refresh token
+/// carries its route; a subject's route is derived from it; a logout-all takes the subject of
+/// its access token, whose signature and claims are checked here (the epoch is checked by the
+/// object). Errors are those the service itself would answer for the same input.
+pub fn route_of(cfg: &Config, call: &Call, now: u64) -> Result<Option<[u8; ROUTE_LEN]>, AuthError> {
+    let sub = match call {
+        Call::StartFamily { sub, claims, .. } => {
+            // Checked here too, so that the client gets the precise error without a hop.
+            check_sub(sub)?;
+            check_custom_claims(claims)?;
+            sub.clone()
+        }
+        Call::EndSessions { sub } => {
+            check_sub(sub)?;
+            sub.clone()
+        }
+        Call::Refresh { token, .. } | Call::Logout { token } => {
+            return Ok(Some(RefreshToken::parse(token)?.route()))
+        }
+        Call::Revoke { token } => return Ok(RefreshToken::parse(token).ok().map(|t| t.route())),
+        Call::LogoutAll { access_token, .. } => subject_of(cfg, access_token, now)?,
+    };
+    Ok(Some(RefreshToken::route_of(&cfg.refresh_secret, &sub)))
+}
+
+/// The subject of an access token whose signature and claims check out (the epoch and any DPoP
+/// binding are the service's to check).
+fn subject_of(cfg: &Config, access_token: &str, now: u64) -> Result<String, AuthError> {
+    let verified = cfg.keys.verify(
+        access_token,
+        &Expectations {
+            issuer: &cfg.issuer,
+            audience: &cfg.audience,
+            now,
+            leeway: cfg.leeway,
+        },
+    )?;
+    Ok(verified.sub)
 }
 
 /// The JSON wire form of an [`execute`] result: `{"ok": …}` or `{"error": code}`.
@@ -115,7 +171,9 @@ pub fn encode_result(result: &Result<Answer, AuthError>) -> String {
             "refresh_expires_in": r.refresh_expires_in,
             "dpop_bound": r.dpop_bound,
         }}),
-        Ok(Answer::Epoch(e)) => serde_json::json!({ "ok": { "epoch": e } }),
+        Ok(Answer::Epoch { sub, epoch }) => {
+            serde_json::json!({ "ok": { "sub": sub, "epoch": epoch } })
+        }
         Ok(Answer::Done) => serde_json::json!({ "ok": {} }),
         Err(AuthError::InvalidDpopProof(why)) => {
             serde_json::json!({ "error": "invalid_dpop_proof", "dpop": why.code() })
@@ -151,9 +209,10 @@ pub fn decode_result(text: &str) -> Result<Answer, AuthError> {
     }
     let ok = v.get("ok").and_then(Value::as_object).ok_or(BROKEN)?;
     if let Some(e) = ok.get("epoch") {
-        return Ok(Answer::Epoch(
-            serde_json::from_value(e.clone()).map_err(|_| BROKEN)?,
-        ));
+        return Ok(Answer::Epoch {
+            sub: ok.get("sub").and_then(Value::as_str).ok_or(BROKEN)?.into(),
+            epoch: serde_json::from_value(e.clone()).map_err(|_| BROKEN)?,
+        });
     }
     let Some(access_token) = ok.get("access_token").and_then(Value::as_str) else {
         return Ok(Answer::Done);

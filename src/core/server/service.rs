@@ -8,7 +8,7 @@
 
 use crate::core::b64;
 use crate::core::server::access::{check_custom_claims, AccessClaims, Expectations, Verified};
-use crate::core::server::config::Config;
+use crate::core::server::config::{Config, RotationStore};
 use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IAT_WINDOW};
 use crate::core::server::error::AuthError;
 use crate::core::server::identity::{check_sub, check_username};
@@ -118,6 +118,15 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         dpop: Option<&Proof>,
         now: u64,
     ) -> Result<TokenResponse, AuthError> {
+        let sub = self.authenticate(username, password).await?;
+        self.start_family(&sub, Map::new(), dpop, now).await
+    }
+
+    /// Checks a username and password (the KDF runs for unknown users too) and answers the
+    /// user's subject; seeds the demo user on its first login attempt when configured. The
+    /// first half of [`login_with`](Self::login_with), for when the family starts where the
+    /// rotation state lives (strict mode: the subject's object).
+    pub async fn authenticate(&self, username: &str, password: &str) -> Result<String, AuthError> {
         if username.is_empty() || password.is_empty() {
             return Err(AuthError::InvalidRequest(
                 "username and password are required",
@@ -160,7 +169,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         if !constant_time_eq(&derived, &expected) {
             return Err(AuthError::InvalidCredentials);
         }
-        self.start_family(&user.sub, Map::new(), dpop, now).await
+        Ok(user.sub)
     }
 
     async fn seed_demo_user(&self, username: &str) -> Result<Option<UserRecord>, AuthError> {
@@ -254,7 +263,12 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             .await?
             .unwrap_or_default();
         let fam = random_id(16)?;
-        let token = RefreshToken::generate()?;
+        let token = match self.config.rotation_store {
+            RotationStore::Kv => RefreshToken::generate()?,
+            RotationStore::DurableObject => RefreshToken::generate_routed(
+                &RefreshToken::route_of(&self.config.refresh_secret, sub),
+            )?,
+        };
         let abs = now + self.config.refresh_absolute;
         let record = TokenRecord {
             fam: fam.clone(),
@@ -377,7 +391,10 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             }
             (None, None) => {}
         }
-        let successor = token.successor(&self.config.refresh_secret);
+        let successor = match self.config.rotation_store {
+            RotationStore::Kv => token.successor(&self.config.refresh_secret),
+            RotationStore::DurableObject => token.successor_routed(&self.config.refresh_secret),
+        };
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
             let gen = t.gen + 1;

@@ -4,6 +4,11 @@
 //! `HMAC-SHA256(REFRESH_SECRET, predecessor bytes)`, so concurrent rotations of one token agree
 //! on one successor and a replay inside the grace window gets that same successor back, while
 //! no raw token is ever stored: KV keys hold `SHA-256(token)` only (see `docs/DESIGN.md`).
+//!
+//! In strict mode (`ROTATION_STORE = "durable-object"`) a token is *routed*: its first
+//! [`ROUTE_LEN`] bytes name the Durable Object of its subject (`HMAC(REFRESH_SECRET, "route:" +
+//! sub)`, truncated), and a successor keeps them, the other 20 bytes (160 bits) being the
+//! truncated HMAC of the predecessor. The wire form is the same.
 
 use crate::core::b64;
 use crate::core::server::error::AuthError;
@@ -14,6 +19,9 @@ use std::fmt;
 pub const PREFIX: &str = "srt_";
 /// Length of a refresh token in characters (`srt_` + 43).
 pub const TOKEN_LEN: usize = PREFIX.len() + 43;
+
+/// Bytes at the start of a routed token that name its subject's Durable Object (96 bits).
+pub const ROUTE_LEN: usize = 12;
 
 /// A refresh token. `Debug` prints `[redacted]`; [`RefreshToken::as_str`] is for the response only.
 #[derive(Clone)]
@@ -41,11 +49,42 @@ impl RefreshToken {
         Ok(RefreshToken { bytes })
     }
 
+    /// A fresh routed token: `route` followed by random bytes.
+    pub fn generate_routed(route: &[u8; ROUTE_LEN]) -> Result<Self, AuthError> {
+        let mut token = Self::generate()?;
+        token.bytes[..ROUTE_LEN].copy_from_slice(route);
+        Ok(token)
+    }
+
     /// The successor of this token: `HMAC-SHA256(secret, self)`.
     pub fn successor(&self, secret: &Secret) -> RefreshToken {
         RefreshToken {
             bytes: hmac_sha256::HMAC::mac(self.bytes, secret.expose()),
         }
+    }
+
+    /// The successor of a routed token: the same route, then the first 20 bytes of
+    /// `HMAC-SHA256(secret, self)`.
+    pub fn successor_routed(&self, secret: &Secret) -> RefreshToken {
+        let mac = hmac_sha256::HMAC::mac(self.bytes, secret.expose());
+        let mut bytes = self.bytes;
+        bytes[ROUTE_LEN..].copy_from_slice(&mac[..32 - ROUTE_LEN]);
+        RefreshToken { bytes }
+    }
+
+    /// The route a routed token carries (meaningless for an unrouted one).
+    pub fn route(&self) -> [u8; ROUTE_LEN] {
+        let mut route = [0u8; ROUTE_LEN];
+        route.copy_from_slice(&self.bytes[..ROUTE_LEN]);
+        route
+    }
+
+    /// The route of `sub`'s tokens: `HMAC-SHA256(secret, "route:" + sub)`, truncated.
+    pub fn route_of(secret: &Secret, sub: &str) -> [u8; ROUTE_LEN] {
+        let mac = hmac_sha256::HMAC::mac(format!("route:{sub}"), secret.expose());
+        let mut route = [0u8; ROUTE_LEN];
+        route.copy_from_slice(&mac[..ROUTE_LEN]);
+        route
     }
 
     /// The KV key of this token: `t:` + base64url(SHA-256(token text)).
@@ -107,6 +146,21 @@ mod tests {
         );
         assert!(t.key().starts_with("t:") && t.key().len() == 2 + 43);
         assert_eq!(format!("{t:?}"), "RefreshToken([redacted])");
+    }
+
+    #[test]
+    fn routed_tokens_keep_their_route() {
+        let secret = Secret::new(vec![7u8; 32]);
+        let route = RefreshToken::route_of(&secret, "alice");
+        assert_ne!(route, RefreshToken::route_of(&secret, "bob"));
+        let t = RefreshToken::generate_routed(&route).unwrap();
+        let next = t.successor_routed(&secret);
+        assert_eq!(t.route(), route);
+        assert_eq!(next.route(), route);
+        assert_ne!(next, t);
+        assert_eq!(next, t.successor_routed(&secret));
+        assert_eq!(RefreshToken::parse(&next.as_str()).unwrap(), next);
+        assert_eq!(next.successor_routed(&secret).route(), route);
     }
 
     #[test]

@@ -1,0 +1,254 @@
+//! Strict mode (`ROTATION_STORE = "durable-object"`): the rotation state of each subject lives in
+//! one SQLite-backed Durable Object, [`RotationObject`], and every operation on it (start a
+//! family, refresh, logout, revoke, logout-all, end of sessions) is one call into that object.
+//!
+//! The object runs the core's [`execute`] over [`SqlStore`], its own storage behind the core's
+//! [`KvStore`] trait: the same `AuthService` decisions as KV mode, with the same records (token
+//! hashes only). A call runs to its end without yielding (SQL storage is synchronous and nothing
+//! else is awaited), so calls on one subject are serialised: a refresh decides atomically
+//! between rotate, grace replay and reuse. [`Rotation`] is the Worker's side: in KV mode it runs
+//! the call locally over KV, in strict mode it sends it to the subject's object.
+
+use super::config;
+use super::{Service, WebCryptoPbkdf2};
+use crate::core::b64;
+use crate::core::server::config::RotationStore;
+use crate::core::server::error::AuthError;
+use crate::core::server::records::{epoch_key, save};
+use crate::core::server::rotation::{
+    decode_result, encode_result, execute, route_of, Answer, Call,
+};
+use crate::core::server::store::{KvStore, StoreError};
+use crate::core::server::{AuthService, Config};
+use std::cell::Cell;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{
+    durable_object, DurableObject, Env, ObjectNamespace, Request, Response, SqlStorage, State,
+};
+
+/// The Durable Object binding of `wrangler.toml`.
+pub const OBJECT_BINDING: &str = "ROTATION";
+
+/// The object's storage as the core's [`KvStore`]: one table `kv(k, v, exp)`, `exp` in Unix
+/// seconds (NULL: no expiry); expired rows read as absent.
+pub struct SqlStore<'a> {
+    sql: SqlStorage,
+    now: u64,
+    /// Whether the table exists; created by the first write, so that a call for a subject
+    /// that has no state (a forged or stale route) leaves no storage behind.
+    ready: &'a Cell<bool>,
+}
+
+#[derive(serde::Deserialize)]
+struct Row {
+    k: String,
+    v: String,
+}
+
+fn failed(op: &str, e: worker::Error) -> StoreError {
+    worker::console_error!("rotation object: sql {op} failed: {e}");
+    StoreError::Unavailable
+}
+
+impl<'a> SqlStore<'a> {
+    /// The storage of the object at `now` (Unix seconds).
+    pub fn new(sql: SqlStorage, now: u64, ready: &'a Cell<bool>) -> Self {
+        SqlStore { sql, now, ready }
+    }
+
+    fn exists(&self) -> Result<bool, StoreError> {
+        if !self.ready.get() {
+            let found = self
+                .sql
+                .exec(
+                    "SELECT name AS k, name AS v FROM sqlite_master WHERE type = 'table' AND name = 'kv'",
+                    None,
+                )
+                .and_then(|c| c.to_array::<Row>())
+                .map_err(|e| failed("schema", e))?;
+            self.ready.set(!found.is_empty());
+        }
+        Ok(self.ready.get())
+    }
+
+    fn create(&self) -> Result<(), StoreError> {
+        if !self.exists()? {
+            self.sql
+                .exec(
+                    "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL, exp INTEGER)",
+                    None,
+                )
+                .map_err(|e| failed("create", e))?;
+            self.ready.set(true);
+        }
+        Ok(())
+    }
+
+    /// Deletes expired rows (called when a family starts, so the table stays bounded).
+    pub fn sweep(&self) -> Result<(), StoreError> {
+        if self.exists()? {
+            self.sql
+                .exec(
+                    "DELETE FROM kv WHERE exp IS NOT NULL AND exp <= ?",
+                    vec![(self.now as i64).into()],
+                )
+                .map_err(|e| failed("sweep", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl KvStore for SqlStore<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get_many(&[key]).await?.pop().flatten())
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<String>>, StoreError> {
+        if !self.exists()? {
+            return Ok(vec![None; keys.len()]);
+        }
+        let marks = vec!["?"; keys.len()].join(", ");
+        let mut bindings: Vec<worker::SqlStorageValue> = keys.iter().map(|k| (*k).into()).collect();
+        bindings.push((self.now as i64).into());
+        let rows = self
+            .sql
+            .exec(
+                &format!("SELECT k, v FROM kv WHERE k IN ({marks}) AND (exp IS NULL OR exp > ?)"),
+                bindings,
+            )
+            .and_then(|c| c.to_array::<Row>())
+            .map_err(|e| failed("get", e))?;
+        Ok(keys
+            .iter()
+            .map(|k| rows.iter().find(|r| r.k == *k).map(|r| r.v.clone()))
+            .collect())
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.create()?;
+        let exp = ttl.map(|t| (self.now + t) as i64).into();
+        self.sql
+            .exec(
+                "INSERT OR REPLACE INTO kv (k, v, exp) VALUES (?, ?, ?)",
+                vec![key.into(), value.into(), exp],
+            )
+            .map_err(|e| failed("put", e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if self.exists()? {
+            self.sql
+                .exec("DELETE FROM kv WHERE k = ?", vec![key.into()])
+                .map_err(|e| failed("delete", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The Durable Object owning one subject's rotation state.
+#[durable_object(fetch)]
+pub struct RotationObject {
+    state: State,
+    env: Env,
+    ready: Cell<bool>,
+}
+
+impl DurableObject for RotationObject {
+    fn new(state: State, env: Env) -> Self {
+        RotationObject {
+            state,
+            env,
+            ready: Cell::new(false),
+        }
+    }
+
+    /// One [`Call`] (JSON body) in, its result (the wire form of [`encode_result`]) out.
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let text = req.text().await?;
+        let result = match serde_json::from_str::<Call>(&text) {
+            Err(_) => Err(AuthError::InvalidRequest("malformed call")),
+            Ok(call) => self.run(&call).await,
+        };
+        Response::ok(encode_result(&result))
+    }
+}
+
+impl RotationObject {
+    async fn run(&self, call: &Call) -> Result<Answer, AuthError> {
+        let cfg = config(&self.env)?;
+        let now = super::now();
+        let store = SqlStore::new(self.state.storage().sql(), now, &self.ready);
+        if matches!(call, Call::StartFamily { .. }) {
+            store.sweep()?;
+        }
+        let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);
+        execute(&svc, call, now).await
+    }
+}
+
+/// Where the Worker runs rotation calls: over KV here, or in the subject's object.
+pub enum Rotation {
+    /// KV mode: the call runs in this Worker over KV.
+    Kv,
+    /// Strict mode: the call goes to the subject's [`RotationObject`].
+    Object(ObjectNamespace),
+}
+
+impl Rotation {
+    /// The backend `cfg` asks for.
+    pub fn from_env(env: &Env, cfg: &Config) -> Result<Rotation, AuthError> {
+        Ok(match cfg.rotation_store {
+            RotationStore::Kv => Rotation::Kv,
+            RotationStore::DurableObject => Rotation::Object(
+                env.durable_object(OBJECT_BINDING)
+                    .map_err(|_| AuthError::ServerError("Durable Object binding missing"))?,
+            ),
+        })
+    }
+
+    /// Runs `call`. In strict mode an object that cannot be reached, is overloaded or answers
+    /// nonsense is `temporarily_unavailable`: nothing was issued, and the client retries. A new
+    /// epoch is copied to KV, where access-token checks read it.
+    pub async fn run(&self, svc: &Service<'_>, call: Call, now: u64) -> Result<Answer, AuthError> {
+        let ns = match self {
+            Rotation::Kv => return execute(svc, &call, now).await,
+            Rotation::Object(ns) => ns,
+        };
+        let Some(route) = route_of(svc.config, &call, now)? else {
+            return Ok(Answer::Done);
+        };
+        let body = serde_json::to_string(&call).map_err(|_| AuthError::ServerError("call"))?;
+        let text = send(ns, &b64::encode(&route), &body).await.map_err(|e| {
+            worker::console_error!("rotation object unreachable: {e:?}");
+            AuthError::TemporarilyUnavailable
+        })?;
+        let answer = decode_result(&text)?;
+        if let Answer::Epoch { sub, epoch } = &answer {
+            save(&svc.store, &epoch_key(sub), epoch, None).await?;
+        }
+        Ok(answer)
+    }
+}
+
+/// POSTs `body` to the object named `name` and answers its response text.
+async fn send(ns: &ObjectNamespace, name: &str, body: &str) -> Result<String, JsValue> {
+    let stub = ns
+        .id_from_name(name)
+        .and_then(|id| id.get_stub())
+        .map_err(JsValue::from)?
+        .into_rpc::<worker::worker_sys::DurableObject>();
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    let req = web_sys::Request::new_with_str_and_init("https://rotation.internal/", &init)?;
+    let resp: web_sys::Response = JsFuture::from(stub.fetch_with_request(&req)?)
+        .await?
+        .dyn_into()?;
+    if resp.status() != 200 {
+        return Err(JsValue::from_str(&format!("status {}", resp.status())));
+    }
+    let text = JsFuture::from(resp.text()?).await?;
+    text.as_string().ok_or_else(|| JsValue::from_str("body"))
+}

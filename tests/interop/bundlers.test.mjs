@@ -1,7 +1,8 @@
 // The npm package (packed with `npm pack`, unpacked as `npm install` would) built into a page by
 // the bundlers people use, each page loaded in headless Chromium where it runs init(), signs in
 // at our Worker (body mode, cross-origin with CORS) and calls auth.fetch:
-//   - Vite (`vite build`, and its dev server), webpack 5 (production mode, defaults), both with the default entry,
+//   - Vite 8 (`vite build`; the dev servers of Vite 8 and 6 with the README's
+//     optimizeDeps.exclude), webpack 5 (production mode, defaults), both with the default entry,
 //     whose wasm they must emit as an asset;
 //   - plain `esbuild --bundle` of the inline entry, ESM and IIFE, with no loader and no warning,
 //     and no wasm request at run time;
@@ -14,7 +15,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { freePort, startWorker } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";
-import { bin, projectDir, run, serveStatic, spawnServer } from "./support.mjs";
+import { bin, projectDir, root, run, serveStatic, spawnServer } from "./support.mjs";
 
 let worker, browser, site, nextPort, vitePort;
 const dirs = {};
@@ -72,19 +73,22 @@ describe("bundlers", () => {
     assert.deepEqual(errors, []);
   });
 
-  test("Vite: the dev server serves the package and its wasm as is", async () => {
-    const dir = await projectDir("vite-dev", "vite");
-    const base = `http://127.0.0.1:${vitePort}`;
-    const server = await spawnServer(bin("vite"), ["--host", "127.0.0.1", "--port", String(vitePort), "--strictPort"], { cwd: dir, readyUrl: `${base}/` });
-    try {
-      const { result, wasm, errors } = await runPage(`${base}/`);
-      assert.deepEqual(result, SIGNED_IN);
-      assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
-      assert.deepEqual(errors, []);
-    } finally {
-      await server.stop();
-    }
-  });
+  for (const [version, cli] of [["8", "node_modules/vite/bin/vite.js"], ["6", "node_modules/vite6/bin/vite.js"]]) {
+    test(`Vite ${version}: the dev server with optimizeDeps.exclude, as the README says`, async () => {
+      const dir = await projectDir(`vite${version}-dev`, "vite");
+      const base = `http://127.0.0.1:${vitePort}`;
+      const args = [join(root, cli), "--config", "dev.config.js", "--host", "127.0.0.1", "--port", String(vitePort), "--strictPort"];
+      const server = await spawnServer(process.execPath, args, { cwd: dir, readyUrl: `${base}/` });
+      try {
+        const { result, wasm, errors } = await runPage(`${base}/`);
+        assert.deepEqual(result, SIGNED_IN);
+        assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
+        assert.deepEqual(errors, []);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 
   test("webpack 5: production build with defaults emits the wasm; init, login and auth.fetch work", async () => {
     const dir = await projectDir("webpack");

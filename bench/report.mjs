@@ -54,7 +54,8 @@ Ed25519-signed access token). autocannon, closed loop, one request in flight per
 latency of the 200 responses; errors = non-200 answers, socket errors and timeouts.
 `);
 const LABEL = {
-  ours: "silent-refresh Worker (Rust → wasm, workers-rs)",
+  ours: "silent-refresh Worker (Rust → wasm, workers-rs), KV mode",
+  "ours-strict": "the same Worker in strict mode (`ROTATION_STORE=durable-object`: one SQLite Durable Object per subject)",
   jose: "(a) TypeScript Worker with jose, same API, rotation and KV layout",
   "jose-bulk": "(a′) the same jose Worker reading family, revocation and epoch in one bulk get, as ours does",
   express: "(b) Express + jsonwebtoken (tutorial): **no rotation, no persistence**, HS256, in-memory list",
@@ -78,7 +79,7 @@ the difference is that one KV call and how much is the rest of the code.
 `);
   const rows = [];
   for (const c of concurrency) {
-    for (const s of ["ours", "jose", "jose-bulk", "express"]) {
+    for (const s of ["ours", "ours-strict", "jose", "jose-bulk", "express"]) {
       const r = get(s, c);
       if (!r) continue;
       const o = get("ours", c);
@@ -98,6 +99,15 @@ the difference is that one KV call and how much is the rest of the code.
   md.push("");
   const worse = concurrency.filter((c) => get("ours", c).rps < get("jose", c).rps);
   verdicts.push(`Refresh throughput ≥ the jose Worker at every concurrency: ${worse.length === 0 ? "**yes**" : `**no** (lower at ${worse.join(", ")} connection${worse.length === 1 && worse[0] === 1 ? "" : "s"})`}; p99 no worse: ${p99worse.length === 0 ? "**yes**" : `**no** (higher at ${p99worse.join(", ")} connection${p99worse.length === 1 && p99worse[0] === 1 ? "" : "s"})`}.`);
+  if (get("ours-strict", concurrency[0])) {
+    const strictRatios = concurrency.map((c) => `${(get("ours-strict", c).rps / get("ours", c).rps).toFixed(2)}× at ${c}`);
+    const strictVsJose = concurrency.map((c) => `${(get("ours-strict", c).rps / get("jose", c).rps).toFixed(2)}× at ${c}`);
+    verdicts.push(`Strict mode ÷ KV mode, req/s: ${strictRatios.join(", ")}; strict mode ÷ the jose Worker: ${strictVsJose.join(", ")}.`);
+    for (const c of concurrency) {
+      const t = get("ours-strict", c), o = get("ours", c);
+      console_.push(`refresh c=${String(c).padStart(2)}  strict ${f0(t.rps).padStart(6)} req/s p50 ${f2(t.p50)} p99 ${f2(t.p99)} err ${t.errors} (÷ KV mode ×${(t.rps / o.rps).toFixed(2)})`);
+    }
+  }
   const bulkRatios = concurrency.map((c) => get("jose-bulk", c) && `${(get("ours", c).rps / get("jose-bulk", c).rps).toFixed(2)}× at ${c}`).filter(Boolean);
   if (bulkRatios.length) verdicts.push(`(For reference, not a goal: ours ÷ the jose Worker with the same bulk read, req/s: ${bulkRatios.join(", ")}.)`);
   for (const c of concurrency) {
@@ -106,7 +116,8 @@ the difference is that one KV call and how much is the rest of the code.
   }
   if (load.checks && Object.keys(load.checks).length) {
     md.push(`Before the timed phase each Worker was checked against \`docs/DESIGN.md\` with the bench's own
-copy of the secrets: successor = HMAC-SHA256(REFRESH_SECRET, token), replay inside the grace
+copy of the secrets: successor = HMAC-SHA256(REFRESH_SECRET, token) (in strict mode the token's
+12-byte route followed by the first 20 bytes of that HMAC), replay inside the grace
 window returns that same successor, reuse of an older token is rejected and revokes the family.
 `);
     md.push(table(["Worker", "derived successor", "grace replay", "reuse rejected", "family revoked"],
@@ -190,6 +201,27 @@ if (native || v8) {
   ]));
   md.push("");
   if (v8) console_.push(`tokens µs  sign: native ${f1(native?.sign)} wasm ${f1(v8.sign.wasm)} webcrypto ${f1(v8.sign.webcrypto)} jose ${f1(v8.sign.jose)} | verify: native ${f1(native?.verify)} wasm ${f1(v8.verify.wasm)} webcrypto ${f1(v8.verify.webcrypto)} jose ${f1(v8.verify.jose)} | rotate: native ${f1(native?.rotate)} wasm ${f1(v8.rotate.wasm)} jose ${f1(v8.rotate.jose)}`);
+}
+if (v8?.convert) {
+  const c = v8.convert;
+  md.push(`**JS ⇄ Rust conversions in the Worker**, µs per operation in V8 (\`bench/token-bench/src/convert.rs\`):
+the string + serde_json path the Worker uses against serde-wasm-bindgen, on inputs shaped like the
+runtime's. KV bulk read: the three records of a refresh from \`get([keys])\` (text, parsed by
+serde_json in wasm) or from \`get([keys], "json")\` (parsed by the runtime, then
+serde-wasm-bindgen; the runtime's parse is counted). \`/api/me\`: the claims to a JSON body, or to
+a JS object that \`Response.json\` stringifies (\`JSON.stringify\` counted). Rotation object: a
+call to the object and back, as JSON text (the \`fetch\` body) or as a JS object (what an RPC
+argument would be). SQL rows: three \`{k, v}\` rows of the object's table, through
+serde-wasm-bindgen (what \`SqlCursor::to_array\` does) or two property reads each.
+`);
+  md.push(table(["conversion", "string + serde_json", "serde-wasm-bindgen", "kept"], [
+    ["KV bulk read (3 records)", f1(c.bulk.text), f1(c.bulk.swb), c.bulk.text <= c.bulk.swb ? "string + serde_json" : "**serde-wasm-bindgen**"],
+    ["/api/me claims to the body", f1(c.claims.text), f1(c.claims.swb), c.claims.text <= c.claims.swb ? "string + serde_json" : "**serde-wasm-bindgen**"],
+    ["rotation object call, both ways", f1(c.call.text), f1(c.call.swb), c.call.text <= c.call.swb ? "string + serde_json" : "**serde-wasm-bindgen**"],
+    ["object SQL rows (3), decoded", `${f1(c.rows.direct)} (property reads)`, f1(c.rows.swb), "serde-wasm-bindgen (through \`to_array\`; the difference is below 0.1 µs a row)"],
+  ]));
+  md.push("");
+  console_.push(`convert µs  bulk: text ${f1(c.bulk.text)} swb ${f1(c.bulk.swb)} | claims: text ${f1(c.claims.text)} swb ${f1(c.claims.swb)} | call: text ${f1(c.call.text)} swb ${f1(c.call.swb)} | rows: swb ${f1(c.rows.swb)} direct ${f1(c.rows.direct)}`);
 }
 if (!native) md.push(notMeasured("token-native") + "\n");
 if (!v8) md.push(notMeasured("token-v8") + "\n");

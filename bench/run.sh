@@ -8,8 +8,9 @@
 #   2. sizes        pkg/ (wasm + glue) vs @auth0/auth0-spa-js, oidc-client-ts, @azure/msal-browser;
 #                   our Worker bundle vs the jose Worker's
 #   3. client       Chromium: page load -> ready AuthClient, auth.fetch vs fetch (1,000 calls)
-#   4. load         POST refresh at 1/16/64 connections: our Worker and the jose Worker in
-#                   `wrangler dev` (workerd, local KV), and the Express + jsonwebtoken server
+#   4. load         POST refresh at 1/16/64 connections: our Worker (KV mode and strict mode,
+#                   one Durable Object per subject) and the jose Worker in `wrangler dev`
+#                   (workerd, local KV and objects), and the Express + jsonwebtoken server
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1),
@@ -173,35 +174,40 @@ fi
 
 # --- 4. refresh endpoint under load ------------------------------------------------------------
 load() {
-  read -r p_ours p_jose p_bulk p_express i_ours i_jose i_bulk < <(node -e '
+  read -r p_ours p_jose p_bulk p_express i_ours i_jose i_bulk p_strict i_strict < <(node -e '
     const net = require("net");
     const one = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-    (async () => { const ps = new Set(); while (ps.size < 7) ps.add(await one()); console.log([...ps].join(" ")); })();')
+    (async () => { const ps = new Set(); while (ps.size < 9) ps.add(await one()); console.log([...ps].join(" ")); })();')
   # Our own secrets (never the developer's .dev.vars): each Worker runs from a copy of its
   # wrangler.toml with a generated .dev.vars beside it and a fresh local KV under $work.
   node scripts/dev-vars.mjs "$work/secrets.env" >/dev/null
-  mkdir -p "$work/ours" "$work/jose" "$work/jose-bulk"
+  mkdir -p "$work/ours" "$work/ours-strict" "$work/jose" "$work/jose-bulk"
   cp target/bench/ours.wrangler.toml "$work/ours/wrangler.toml"
+  cp target/bench/ours.wrangler.toml "$work/ours-strict/wrangler.toml"
+  cp "$work/secrets.env" "$work/ours-strict/.dev.vars"
   sed -e "s#^main = .*#main = \"$root/target/bench/jose-worker/index.js\"#" \
     bench/jose-worker/wrangler.toml >"$work/jose/wrangler.toml"
   cp "$work/secrets.env" "$work/ours/.dev.vars"
   cp "$work/secrets.env" "$work/jose/.dev.vars"
   cp "$work/jose/wrangler.toml" "$work/secrets.env" "$work/jose-bulk/"
   mv "$work/jose-bulk/secrets.env" "$work/jose-bulk/.dev.vars"
-  local name port inspector bulk
-  for name in ours jose jose-bulk; do
+  local name port inspector bulk store
+  for name in ours ours-strict jose jose-bulk; do
+    store=kv
     case $name in
       ours) port=$p_ours inspector=$i_ours bulk=off ;;
+      ours-strict) port=$p_strict inspector=$i_strict bulk=off store=durable-object ;;
       jose) port=$p_jose inspector=$i_jose bulk=off ;;
       jose-bulk) port=$p_bulk inspector=$i_bulk bulk=on ;;
     esac
     WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 WRANGLER_LOG_PATH="$work/$name/logs" start_server "$name Worker" "$work/$name.log" \
       node_modules/.bin/wrangler dev -c "$work/$name/wrangler.toml" --ip 127.0.0.1 --port "$port" \
       --inspector-port "$inspector" --persist-to "$work/$name/state" --show-interactive-dev-session=false \
-      --log-level warn --var "ISSUER:http://127.0.0.1:$port" --var "BULK_READ:$bulk"
+      --log-level warn --var "ISSUER:http://127.0.0.1:$port" --var "BULK_READ:$bulk" --var "ROTATION_STORE:$store"
   done
   start_server "Express baseline" "$work/express.log" node bench/express-baseline/server.mjs "$p_express"
   wait_http "http://127.0.0.1:$p_ours/.well-known/jwks.json" "$work/ours.log"
+  wait_http "http://127.0.0.1:$p_strict/.well-known/jwks.json" "$work/ours-strict.log"
   wait_http "http://127.0.0.1:$p_jose/.well-known/jwks.json" "$work/jose.log"
   wait_http "http://127.0.0.1:$p_bulk/.well-known/jwks.json" "$work/jose-bulk.log"
   wait_http "http://127.0.0.1:$p_express/" "$work/express.log"
@@ -212,6 +218,7 @@ load() {
 {
   "servers": [
     { "name": "ours", "url": "http://127.0.0.1:$p_ours", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
+    { "name": "ours-strict", "url": "http://127.0.0.1:$p_strict", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "routed": true },
     { "name": "jose", "url": "http://127.0.0.1:$p_jose", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
     { "name": "jose-bulk", "url": "http://127.0.0.1:$p_bulk", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
     { "name": "express", "url": "http://127.0.0.1:$p_express", "kind": "express" }

@@ -7,7 +7,7 @@
 // The Express baseline does not rotate: its token goes back to the pool unchanged.
 //
 // Usage: node refresh-load.mjs CONFIG.json OUT.json
-//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "express", adminToken? }],
+//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "express", adminToken?, refreshSecret?, routed? }],
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
 //             runWarmup: untimed seconds before each timed run }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
@@ -197,8 +197,10 @@ async function checkRotation(server) {
     });
     return { status: res.status, body: await res.json() };
   };
-  const expected = "srt_" + createHmac("sha256", Buffer.from(server.refreshSecret, "base64url"))
-    .update(Buffer.from(token.slice(4), "base64url")).digest("base64url");
+  const raw = Buffer.from(token.slice(4), "base64url");
+  const mac = createHmac("sha256", Buffer.from(server.refreshSecret, "base64url")).update(raw).digest();
+  // Strict mode keeps the token's 12-byte route and appends the first 20 bytes of the HMAC.
+  const expected = "srt_" + (server.routed ? Buffer.concat([raw.subarray(0, 12), mac.subarray(0, 20)]) : mac).toString("base64url");
   const first = await refresh(token);
   const replay = await refresh(token);
   const s2 = await refresh(first.body.refresh_token); // rotates again: token is now two behind

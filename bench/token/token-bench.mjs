@@ -17,7 +17,8 @@ const ISSUER = "http://127.0.0.1:8787";
 const AUDIENCE = "silent-refresh-demo";
 const BUDGET_MS = Number(process.env.TOKEN_BENCH_MS || 1500);
 
-const { initSync, TokenBench } = await import(pathToFileURL(join(wasmDir, "token_bench.js")).href);
+const wasmModule = await import(pathToFileURL(join(wasmDir, "token_bench.js")).href);
+const { initSync, TokenBench } = wasmModule;
 initSync({ module: readFileSync(join(wasmDir, "token_bench_bg.wasm")) });
 
 const median = (xs) => {
@@ -127,6 +128,38 @@ const results = {
     jose: await measure("rotation: jose Worker fetch()", async (n) => {
       for (let i = 0; i < n; i++) await joseRotate();
     }, 100),
+  },
+};
+
+// JS <-> Rust conversions of the Worker (bench/token-bench/src/convert.rs): the string +
+// serde_json path against serde-wasm-bindgen, on inputs shaped like the runtime's.
+const family = { sub: "user-1234", created: NOW, abs: NOW + 2592000, gen: 41, rotated_at: NOW + 36000, ep: 0 };
+const epoch = { n: 2, at: NOW - 86400 };
+const bulkText = new Map([["f:fam", JSON.stringify(family)], ["r:fam", null], ["e:sub", JSON.stringify(epoch)]]);
+// KV's get([keys], "json") parses in the runtime: that parse is part of the serde-wasm-bindgen path.
+const bulkJson = () => new Map([...bulkText].map(([k, v]) => [k, v === null ? null : JSON.parse(v)]));
+const rows = [
+  { k: "t:Q2hhbmdlIHRoaXMgdG8gYSByZWFsIGhhc2ggb2YgYSB0b2tlbg", v: JSON.stringify({ fam: "fam", gen: 41, sub: "user-1234", idle: NOW + 604800, abs: NOW + 2592000 }) },
+  { k: "f:fam", v: JSON.stringify(family) },
+  { k: "e:user-1234", v: JSON.stringify(epoch) },
+];
+const { bulkText: bt, bulkSwb, claimsText, claimsSwb, callText, callSwb, rowsSwb, rowsDirect } = wasmModule;
+results.convert = {
+  bulk: {
+    text: await measure("KV bulk read: text + serde_json", (n) => { let s = 0; for (let i = 0; i < n; i++) s += bt(bulkText, 1); return s; }, 1000),
+    swb: await measure("KV bulk read: json + serde-wasm-bindgen", (n) => { let s = 0; for (let i = 0; i < n; i++) s += bulkSwb(bulkJson(), 1); return s; }, 1000),
+  },
+  claims: {
+    text: await measure("/api/me claims: serde_json text", (n) => claimsText(n), 1000),
+    swb: await measure("/api/me claims: swb + JSON.stringify", (n) => claimsSwb(n), 1000),
+  },
+  call: {
+    text: await measure("object call: JSON text both ways", (n) => callText(n), 1000),
+    swb: await measure("object call: swb both ways", (n) => callSwb(n), 1000),
+  },
+  rows: {
+    swb: await measure("SQL rows (3): serde-wasm-bindgen", (n) => rowsSwb(rows, n), 1000),
+    direct: await measure("SQL rows (3): two property reads", (n) => rowsDirect(rows, n), 1000),
   },
 };
 writeFileSync(outPath, JSON.stringify(results, null, 2));

@@ -176,7 +176,7 @@ async function main() {
     const procs = workerdOf(w.port);
     const target = procs.find((p) => p.role === "worker") ?? procs[0];
     if (!target) throw new Error(`no workerd process found in the process group of wrangler on port ${w.port}`);
-    console.log(`soak: ${base}; workerd ${procs.map((p) => `${p.pid} (${p.role})`).join(", ")}`);
+    console.log(`soak: ${base} (ROTATION_STORE=${w.rotationStore}); workerd ${procs.map((p) => `${p.pid} (${p.role})`).join(", ")}`);
     try {
       cdp = await inspector(w.inspectorPort);
     } catch (e) {

@@ -6,25 +6,50 @@
 #   http-do  the same files against the Worker in strict mode (ROTATION_STORE=durable-object)
 #   e2e      node:test + Playwright driving Chromium against the Worker serving the demo page
 #   interop  node:test: the packed npm package with other bundlers, servers and JS contexts
-# Prints per-tier totals and a final "N passed, N failed" line; exits non-zero on any failure.
+#
+#   scripts/test.sh              every tier
+#   scripts/test.sh http e2e     only those (the build must be up to date: `make build`)
+#
+# Prints per-tier totals and a final "N passed, N failed, N skipped" line; exits non-zero on any
+# failure. A tier fails when a test fails, when its command fails, and when no test ran (a tier
+# with no test files included). Skipped, ignored and todo tests do not fail a tier; they are
+# counted and shown beside it, so that none goes unnoticed.
+# Bounds, so that a regression fails instead of hanging: each node test and hook has a timeout
+# (tests/support/test.mjs, which every http and e2e test file imports instead of node:test; the
+# interop tests, whose builds take minutes, set their own), each node test file one of
+# NODE_TEST_FILE_TIMEOUT_SECONDS (1800) in all, and a file ends once its tests have
+# (--test-force-exit: a timer or socket left behind cannot keep it alive).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/test-logs
-tiers=(native browser http http-do e2e interop)
-declare -A passed failed status
-total_pass=0 total_fail=0 broken=0
+all_tiers=(native browser http http-do e2e interop)
+tiers=("$@")
+[ ${#tiers[@]} -gt 0 ] || tiers=("${all_tiers[@]}")
+for tier in "${tiers[@]}"; do
+  [[ " ${all_tiers[*]} " == *" $tier "* ]] || { echo "unknown tier '$tier' (tiers: ${all_tiers[*]})" >&2; exit 2; }
+done
+file_timeout_ms=$(( ${NODE_TEST_FILE_TIMEOUT_SECONDS:-1800} * 1000 ))
+declare -A passed failed skipped status
+total_pass=0 total_fail=0 total_skip=0 broken=0
 
-# Sums "test result: ... N passed; M failed" lines (cargo test, wasm-bindgen-test-runner).
-cargo_counts() { awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$1"; }
-# Reads node's spec reporter summary ("ℹ pass N", "ℹ fail N").
-node_counts() { awk '/^ℹ pass / { p = $3 } /^ℹ fail / { f = $3 } END { print p + 0, f + 0 }' "$1"; }
+# Sums "test result: ... N passed; M failed; K ignored" lines (cargo test, wasm-bindgen-test-runner).
+cargo_counts() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+       END { print p + 0, f + 0, s + 0 }' "$1"
+}
+# Reads node's spec reporter summary ("ℹ pass N", "ℹ fail N", "ℹ cancelled N", "ℹ skipped N",
+# "ℹ todo N"). A cancelled test (timed out, or cut short by its file's timeout) is a failure.
+node_counts() {
+  awk '/^ℹ pass / { p = $3 } /^ℹ fail / { f = $3 } /^ℹ cancelled / { c = $3 } /^ℹ skipped / { s = $3 } /^ℹ todo / { t = $3 }
+       END { print p + 0, f + c, s + t }' "$1"
+}
 
 run_tier() {
-  local tier=$1 log=target/test-logs/$1.log rc counts
+  local tier=$1 log=target/test-logs/$1.log rc counts why=""
   echo "=== tier: $tier ==="
   case $tier in
     native)
-      cargo test --color never 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+      cargo test --no-fail-fast --color never 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
       counts=$(cargo_counts "$log") ;;
     browser)
       CARGO_TARGET_DIR=target/browser-test \
@@ -34,24 +59,30 @@ run_tier() {
       rc=${PIPESTATUS[0]}
       counts=$(cargo_counts "$log") ;;
     http|http-do|e2e|interop)
-      local dir=${tier%-do} mode=kv
+      local dir=${tier%-do} mode=kv files=() f
       [ "$tier" = http-do ] && mode=durable-object
-      local files=(tests/$dir/*.test.mjs)
-      if [ ! -e "${files[0]}" ]; then echo "no $tier tests"; status[$tier]="none"; passed[$tier]=0; failed[$tier]=0; return; fi
-      SILENT_REFRESH_ROTATION_STORE=$mode node --test --test-reporter=spec --test-concurrency=1 "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
-      counts=$(node_counts "$log") ;;
+      for f in tests/$dir/*.test.mjs; do [ -e "$f" ] && files+=("$f"); done
+      if [ ${#files[@]} -eq 0 ]; then
+        why="no test files in tests/$dir"; echo "$why" | tee "$log"; rc=1 counts="0 0 0"
+      elif [ "$tier" != interop ] && unbounded=$(grep -lE "from ['\"]node:test['\"]" "${files[@]}"); then
+        why="test files import node:test directly (no per-test timeouts; import tests/support/test.mjs): $(echo $unbounded)"
+        echo "$why" | tee "$log"; rc=1 counts="0 0 0"
+      else
+        SILENT_REFRESH_ROTATION_STORE=$mode node --test --test-reporter=spec --test-concurrency=1 --test-force-exit --test-timeout="$file_timeout_ms" "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+        counts=$(node_counts "$log")
+      fi ;;
   esac
-  read -r p f <<<"$counts"
-  passed[$tier]=$p failed[$tier]=$f
-  if [ "$rc" -ne 0 ]; then
-    status[$tier]="FAILED (exit $rc)"; broken=1
+  read -r p f s <<<"$counts"
+  passed[$tier]=$p failed[$tier]=$f skipped[$tier]=$s
+  if [ -n "$why" ] || [ "$rc" -ne 0 ]; then
+    status[$tier]="FAILED (${why:-exit $rc})"; broken=1
     [ "$f" -gt 0 ] || failed[$tier]=1 f=1
   elif [ "$p" -eq 0 ]; then
     status[$tier]="FAILED (no test ran)"; broken=1
   else
     status[$tier]="ok"
   fi
-  total_pass=$((total_pass + p)) total_fail=$((total_fail + f))
+  total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
 }
 
 for tier in "${tiers[@]}"; do run_tier "$tier"; done
@@ -59,7 +90,7 @@ for tier in "${tiers[@]}"; do run_tier "$tier"; done
 echo
 echo "=== totals ==="
 for tier in "${tiers[@]}"; do
-  printf '  %-8s %5s passed %4s failed  %s\n' "$tier" "${passed[$tier]}" "${failed[$tier]}" "${status[$tier]}"
+  printf '  %-8s %5s passed %4s failed %4s skipped  %s\n' "$tier" "${passed[$tier]}" "${failed[$tier]}" "${skipped[$tier]}" "${status[$tier]}"
 done
-echo "${total_pass} passed, ${total_fail} failed"
+echo "${total_pass} passed, ${total_fail} failed, ${total_skip} skipped"
 exit $broken

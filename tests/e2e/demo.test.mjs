@@ -5,7 +5,7 @@
 // frozen with Playwright's clock (as a throttled background tab's would be), so the client still
 // holds a token the server no longer accepts. Refresh requests are counted at the browser
 // (every POST /auth/refresh any page of the context sends), not by the app.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test, within } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { startWorker } from "../support/worker.mjs";
@@ -26,6 +26,8 @@ after(async () => {
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** A page.evaluate that awaits the page (which Playwright does not bound): fails after 30 s. */
+const evaluate = (page, fn, what) => within(page.evaluate(fn), 30_000, what);
 
 /** A fresh browser context (its own cookie jar) with a refresh-request counter and a paused-able clock. */
 async function newContext() {
@@ -59,7 +61,7 @@ async function expireWhileFrozen(context) {
   await sleep((ACCESS_TTL + 1) * 1000);
 }
 
-const callMe = (page) => page.evaluate(async () => (await window.auth.fetch("/api/me")).status);
+const callMe = (page) => evaluate(page, async () => (await window.auth.fetch("/api/me")).status, "auth.fetch(/api/me)");
 
 describe("demo page against the Worker", () => {
   test("1. sign in through the form; /api/me works; the refresh token is out of the page's reach", async () => {
@@ -107,8 +109,8 @@ describe("demo page against the Worker", () => {
     await signIn(page);
     const before = refreshes.length;
     await expireWhileFrozen(context);
-    const statuses = await page.evaluate(() =>
-      Promise.all(Array.from({ length: 10 }, async () => (await window.auth.fetch("/api/me")).status)));
+    const statuses = await evaluate(page, () =>
+      Promise.all(Array.from({ length: 10 }, async () => (await window.auth.fetch("/api/me")).status)), "ten auth.fetch calls");
     assert.deepEqual(statuses, Array(10).fill(200));
     assert.equal(refreshes.length - before, 1, "refresh requests on the wire");
     await context.close();
@@ -122,7 +124,7 @@ describe("demo page against the Worker", () => {
     await tabB.waitForSelector('body[data-state="signed-in"]');
     const before = refreshes.length;
     await expireWhileFrozen(context);
-    const expiries = () => Promise.all([tabA, tabB].map((t) => t.evaluate(() => window.auth.expiresAt)));
+    const expiries = () => Promise.all([tabA, tabB].map((t) => evaluate(t, () => window.auth.expiresAt, "auth.expiresAt")));
     const [oldA, oldB] = await expiries();
     const statuses = await Promise.all([callMe(tabA), callMe(tabB)]);
     assert.deepEqual(statuses, [200, 200]);
@@ -170,6 +172,7 @@ describe("demo page against the Worker", () => {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ refresh_token: token }),
+      signal: AbortSignal.timeout(30_000),
     });
     assert.equal(res.status, 400);
     assert.equal((await res.json()).error, "invalid_grant");
@@ -185,13 +188,13 @@ describe("demo page against the Worker", () => {
     const other = await newContext();
     const otherPage = await openDemo(other.context);
     await signIn(otherPage);
-    const status = await otherPage.evaluate(async () => (await window.auth.fetch("/auth/logout-all", { method: "POST" })).status);
+    const status = await evaluate(otherPage, async () => (await window.auth.fetch("/auth/logout-all", { method: "POST" })).status, "logout-all");
     assert.equal(status, 200);
     await other.context.close();
 
     const before = refreshes.length;
     assert.equal(await callMe(page), 401, "the revoked session's call fails once the refresh is refused");
-    assert.equal(await expired, "ERR_SESSION_EXPIRED");
+    assert.equal(await within(expired, 30_000, "the expired event"), "ERR_SESSION_EXPIRED");
     await page.waitForSelector('body[data-state="signed-out"]');
     assert.ok(await page.isVisible("#login-panel"));
     await sleep((ACCESS_TTL + 1) * 1000);

@@ -1,6 +1,6 @@
 // Every endpoint and every error of docs/PROTOCOL.md, against the real Worker in workerd.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { call, cookieToken, isError, isTokens, refresh, session } from "./helpers.mjs";
 

@@ -1,6 +1,9 @@
 // Small helpers shared by the HTTP tests (not a test file itself).
 import assert from "node:assert/strict";
 
+/** Milliseconds a request may take, body included, before it fails the test. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 /**
  * Sends one request. Options: json (object, sent as application/json), form (object or string,
  * sent as x-www-form-urlencoded), body (raw), headers, cookie (value of the Cookie header),
@@ -17,7 +20,9 @@ export async function call(w, method, path, { json, form, body, headers = {}, co
   }
   if (cookie !== undefined) h.cookie = cookie;
   if (bearer !== undefined) h.authorization = `Bearer ${bearer}`;
-  const res = await fetch(`${w.url}${path}`, { method, headers: h, body, redirect: "manual", duplex: "half" });
+  const res = await fetch(`${w.url}${path}`, {
+    method, headers: h, body, redirect: "manual", duplex: "half", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
   const text = await res.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = undefined; }

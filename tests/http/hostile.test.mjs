@@ -2,7 +2,7 @@
 // with a precise 4xx JSON error (never 5xx, never a stack trace), and afterwards proof that none
 // of them changed any state; then a check that no secret ever reached the logs.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { call, isError, isTokens, refresh, session, sleep } from "./helpers.mjs";
 

@@ -1,7 +1,7 @@
 // Lifetimes against the real Worker, with short lifetimes set by --var: the idle deadline, the
 // absolute deadline (not extended by rotation) and access-token expiry. About 9 s of waiting.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { call, isError, isTokens, refresh, session, sleep } from "./helpers.mjs";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import { generateSecrets, startWorker } from "../support/worker.mjs";
 import { call, isError, isTokens, refresh, session, sleep } from "./helpers.mjs";
 

@@ -7,7 +7,11 @@
 /** Connects; `onEvent(message)` receives every protocol event (messages without an id). */
 export async function connectInspector(port, onEvent = () => {}) {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { origin: "http://127.0.0.1" } });
-  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error("inspector connection failed")); });
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => { ws.close(); fail(new Error("inspector connection: no answer within 30 s")); }, 30_000);
+    ws.onopen = () => { clearTimeout(timer); ok(); };
+    ws.onerror = () => { clearTimeout(timer); fail(new Error("inspector connection failed")); };
+  });
   let id = 0;
   const pending = new Map();
   ws.onmessage = (m) => {

@@ -120,8 +120,12 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     if (!exited) {
       try { process.kill(-child.pid, signal); } catch { /* gone */ }
       const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } }, 5000);
-      await exitedPromise;
+      let stuck;
+      const gaveUp = new Promise((ok) => { stuck = setTimeout(ok, 15_000, "stuck"); });
+      const outcome = await Promise.race([exitedPromise, gaveUp]);
       clearTimeout(timer);
+      clearTimeout(stuck);
+      if (outcome === "stuck") throw new Error(`wrangler dev (pid ${child.pid}) did not exit within 15 s of SIGTERM and SIGKILL`);
       // workerd may outlive wrangler by a moment: make sure the group is empty.
       try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ }
     }

@@ -4,7 +4,7 @@
 // non-extractable keys), independently of the Worker's code.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { call, isError } from "./helpers.mjs";
 

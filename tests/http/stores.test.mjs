@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { call, isError, isTokens, refresh, session } from "./helpers.mjs";
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPair, generateProof } from "dpop";
 import { calculateJwkThumbprint, exportJWK } from "jose";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
 import { call, isError } from "./helpers.mjs";
 

@@ -220,10 +220,13 @@ impl Rotation {
             return Ok(Answer::Done);
         };
         let body = serde_json::to_string(&call).map_err(|_| AuthError::ServerError("call"))?;
-        let text = send(ns, &b64::encode(&route), &body).await.map_err(|e| {
-            worker::console_error!("rotation object unreachable: {e:?}");
-            AuthError::TemporarilyUnavailable
-        })?;
+        let hint = svc.config.rotation_location_hint;
+        let text = send(ns, &b64::encode(&route), hint, &body)
+            .await
+            .map_err(|e| {
+                worker::console_error!("rotation object unreachable: {e:?}");
+                AuthError::TemporarilyUnavailable
+            })?;
         let answer = decode_result(&text)?;
         if let Answer::Epoch { sub, epoch } = &answer {
             save(&svc.store, &epoch_key(sub), epoch, None).await?;
@@ -232,11 +235,20 @@ impl Rotation {
     }
 }
 
-/// POSTs `body` to the object named `name` and answers its response text.
-async fn send(ns: &ObjectNamespace, name: &str, body: &str) -> Result<String, JsValue> {
+/// POSTs `body` to the object named `name` and answers its response text. `hint` is the region
+/// the object is created in if it does not exist yet (an existing object never moves).
+async fn send(
+    ns: &ObjectNamespace,
+    name: &str,
+    hint: Option<&str>,
+    body: &str,
+) -> Result<String, JsValue> {
     let stub = ns
         .id_from_name(name)
-        .and_then(|id| id.get_stub())
+        .and_then(|id| match hint {
+            Some(h) => id.get_stub_with_location_hint(h),
+            None => id.get_stub(),
+        })
         .map_err(JsValue::from)?
         .into_rpc::<worker::worker_sys::DurableObject>();
     let init = web_sys::RequestInit::new();

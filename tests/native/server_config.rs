@@ -4,7 +4,9 @@
 use serde_json::Value;
 use silent_refresh::core::b64;
 use silent_refresh::core::server::access::{KeyProblem, KeySetError, SigningKey};
-use silent_refresh::core::server::config::{ConfigError, CookieSecure, Rule, Var};
+use silent_refresh::core::server::config::{
+    ConfigError, CookieSecure, RotationStore, Rule, Var, LOCATION_HINTS,
+};
 use silent_refresh::core::server::Config;
 use std::collections::HashMap;
 
@@ -46,6 +48,18 @@ fn a_complete_set_of_vars_builds_a_config_with_defaults() {
     assert_eq!(cfg.cookie_secure, CookieSecure::Auto);
     assert!(cfg.demo_user.is_none());
     assert_eq!(cfg.keys.len(), 1);
+    assert_eq!(cfg.rotation_store, RotationStore::Kv);
+    assert_eq!(cfg.rotation_location_hint, None);
+}
+
+#[test]
+fn strict_mode_and_a_location_hint_are_read() {
+    let mut v = vars();
+    v.insert("ROTATION_STORE", "durable-object".into());
+    v.insert("ROTATION_LOCATION_HINT", " weur ".into());
+    let cfg = build(&v).unwrap();
+    assert_eq!(cfg.rotation_store, RotationStore::DurableObject);
+    assert_eq!(cfg.rotation_location_hint, Some("weur"));
 }
 
 #[test]
@@ -211,6 +225,16 @@ fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
             Var::CookieSecure,
             Some("sometimes".into()),
             Rule::NotOneOf(&["auto", "always", "never"]),
+        ),
+        (
+            Var::RotationStore,
+            Some("durable_object".into()),
+            Rule::NotOneOf(&["kv", "durable-object"]),
+        ),
+        (
+            Var::RotationLocationHint,
+            Some("europe".into()),
+            Rule::NotOneOf(LOCATION_HINTS),
         ),
         (
             Var::DemoUser,

@@ -45,6 +45,8 @@ pub enum Var {
     DemoUser,
     /// `ROTATION_STORE`.
     RotationStore,
+    /// `ROTATION_LOCATION_HINT`.
+    RotationLocationHint,
 }
 
 impl Var {
@@ -68,6 +70,7 @@ impl Var {
             Var::AdminToken => "ADMIN_TOKEN",
             Var::DemoUser => "DEMO_USER",
             Var::RotationStore => "ROTATION_STORE",
+            Var::RotationLocationHint => "ROTATION_LOCATION_HINT",
         }
     }
 }
@@ -224,7 +227,15 @@ pub struct Config {
     pub demo_user: Option<DemoUser>,
     /// Where the rotation state lives (ROTATION_STORE kv/durable-object, default kv).
     pub rotation_store: RotationStore,
+    /// Strict mode: the region new rotation objects are created in (ROTATION_LOCATION_HINT, one
+    /// of [`LOCATION_HINTS`]; unset: near the Worker that first calls the object).
+    pub rotation_location_hint: Option<&'static str>,
 }
+
+/// The Durable Object location hints the runtime accepts.
+pub const LOCATION_HINTS: &[&str] = &[
+    "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
+];
 
 impl Default for Config {
     /// Defaults for every setting; no keys and no secrets (so it does not validate as is).
@@ -247,6 +258,7 @@ impl Default for Config {
             admin_token: Secret::default(),
             demo_user: None,
             rotation_store: RotationStore::Kv,
+            rotation_location_hint: None,
         }
     }
 }
@@ -375,6 +387,12 @@ impl Config {
             demo_user,
             rotation_store: [RotationStore::Kv, RotationStore::DurableObject]
                 [word(Var::RotationStore, "kv", &["kv", "durable-object"])?],
+            rotation_location_hint: match text(Var::RotationLocationHint, String::new()) {
+                hint if hint.is_empty() => None,
+                hint => Some(*LOCATION_HINTS.iter().find(|h| **h == hint).ok_or(
+                    ConfigError::new(Var::RotationLocationHint, Rule::NotOneOf(LOCATION_HINTS)),
+                )?),
+            },
         };
         cfg.validate()?;
         Ok(cfg)

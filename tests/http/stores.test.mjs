@@ -74,6 +74,20 @@ describe(`rotation store: ${MODE}`, () => {
   });
 });
 
+describe("strict mode placement", { skip: strictOnly }, () => {
+  test("with ROTATION_LOCATION_HINT new objects are created through the hint and work", async () => {
+    const w = await startWorker({ rotationStore: "durable-object", vars: { ROTATION_LOCATION_HINT: "weur" } });
+    try {
+      const t = await session(w, "hinted-user");
+      const next = isTokens(await refresh(w, t.refresh_token));
+      isTokens(await refresh(w, next.refresh_token));
+      assert.equal(objectFiles(w.stateDir).length, 1, "one object for the one subject");
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
 describe("strict mode faults", { skip: strictOnly }, () => {
   test("an unreachable object answers 503 with Retry-After, issues nothing, and the token works afterwards", async () => {
     const healthy = await startWorker({ rotationStore: "durable-object" });

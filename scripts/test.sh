@@ -15,8 +15,8 @@
 # with no test files included). Skipped, ignored and todo tests do not fail a tier; they are
 # counted and shown beside it, so that none goes unnoticed.
 # Bounds, so that a regression fails instead of hanging: each node test and hook has a timeout
-# (tests/support/test.mjs, which every http and e2e test file imports instead of node:test; the
-# interop tests, whose builds take minutes, set their own), each node test file one of
+# (tests/support/test.mjs, which every http, e2e and interop test file imports instead of
+# node:test; a test that builds with Next.js sets a longer one), each node test file one of
 # NODE_TEST_FILE_TIMEOUT_SECONDS (1800) in all, and a file ends once its tests have
 # (--test-force-exit: a timer or socket left behind cannot keep it alive).
 set -uo pipefail
@@ -64,7 +64,7 @@ run_tier() {
       for f in tests/$dir/*.test.mjs; do [ -e "$f" ] && files+=("$f"); done
       if [ ${#files[@]} -eq 0 ]; then
         why="no test files in tests/$dir"; echo "$why" | tee "$log"; rc=1 counts="0 0 0"
-      elif [ "$tier" != interop ] && unbounded=$(grep -lE "from ['\"]node:test['\"]" "${files[@]}"); then
+      elif unbounded=$(grep -lE "from ['\"]node:test['\"]" "${files[@]}"); then
         why="test files import node:test directly (no per-test timeouts; import tests/support/test.mjs): $(echo $unbounded)"
         echo "$why" | tee "$log"; rc=1 counts="0 0 0"
       else

@@ -8,7 +8,7 @@
 //     and no wasm request at run time;
 //   - Next.js (app router, `next build` + `next start`): a client page using the package, and a
 //     server component importing it during server rendering.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { copyFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -121,7 +121,8 @@ describe("bundlers", () => {
     });
   }
 
-  test("Next.js (app router): next build; server rendering imports the package; the client page works", async () => {
+  // next build takes about 20 s here; ten minutes on a loaded machine before it counts as a hang.
+  test("Next.js (app router): next build; server rendering imports the package; the client page works", { timeout: 600_000 }, async () => {
     const dir = await projectDir("next");
     const env = { NEXT_TELEMETRY_DISABLED: "1" };
     await run(bin("next"), ["build"], { cwd: dir, env, timeout: 600_000 });

@@ -3,7 +3,7 @@
 //   - a module Web Worker: init, login, auth.fetch, refresh, auth.fetch, logout;
 //   - a module Service Worker that signs in and answers the page's ./api/* requests with
 //     auth.fetch, so the page calls the API without ever holding a token.
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { freePort, startWorker } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";

@@ -1,7 +1,7 @@
 // The npm package as published: what `npm publish --dry-run` would upload, that every `exports`
 // target is in it, that the types compile under `tsc --strict` from a project that installed the
 // tarball, and that both entries load in plain Node (server rendering imports them).
-import { test } from "node:test";
+import { test } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

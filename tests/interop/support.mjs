@@ -20,17 +20,21 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const fixtures = join(root, "tests/interop/fixtures");
 export const workRoot = join(root, "target/interop");
 export const bin = (name) => join(root, "node_modules/.bin", name);
+/** Child processes still running, killed (with their process groups) when the test process exits. */
+const children = new Set();
 
 /** Runs `cmd args` to its end; resolves to its output, rejects with it on a non-zero exit. */
 export function run(cmd, args, { cwd = root, env = {}, timeout = 300_000 } = {}) {
   return new Promise((ok, fail) => {
     const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    children.add(child); // killed at exit if a test timeout ends the file first
     let out = "";
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (out += c));
     const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } }, timeout);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      children.delete(child);
       if (code === 0) ok(out);
       else fail(new Error(`${cmd} ${args.join(" ")} failed (${signal ?? code}):\n${out}`));
     });
@@ -113,7 +117,6 @@ export function serveStatic(dirs, port = 0) {
   })));
 }
 
-const children = new Set();
 /** Starts a server process in its own process group; resolves once `readyUrl` answers (any status). */
 export async function spawnServer(cmd, args, { cwd = root, env = {}, readyUrl, timeout = 120_000 } = {}) {
   const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });

@@ -12,9 +12,11 @@ pub const LOGOUT_PATH: &str = "/auth/logout";
 pub const REVOKE_PATH: &str = "/auth/revoke";
 /// Logout everywhere: revokes every session of the caller's subject.
 pub const LOGOUT_ALL_PATH: &str = "/auth/logout-all";
-/// Admin: create a session for a subject (token exchange for a trusted backend).
+/// Admin: create a session for a subject (token exchange for a trusted backend) (`POST`);
+/// `/auth/sessions/{sub}` ends every session of a subject (`DELETE`).
 pub const SESSIONS_PATH: &str = "/auth/sessions";
-/// Admin: create users (`POST`); `/auth/users/{name}` deletes one.
+/// Admin: create users (`POST`); `/auth/users/{name}` deletes one (`DELETE`) or sets its
+/// password (`PATCH`).
 pub const USERS_PATH: &str = "/auth/users";
 /// The published signing keys.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";

@@ -4,35 +4,39 @@
 use super::crypto::WebCryptoEs256;
 use super::http::{read_params, Meta, Reply};
 use super::rotation_object::Rotation;
-use super::{now, Service};
+use super::throttle::DurableThrottle;
+use super::{now, now_ms, Service};
 use crate::core::server::access::Verified;
 use crate::core::server::dpop::{self, DpopError, Expect, Proof};
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{
-    bearer, clear_refresh_cookie, cookie, cookie_secure, dpop_token, session_hint_cookie,
-    set_refresh_cookie, BodyKind, Params, COOKIE_NAME,
+    bearer, clear_refresh_cookie, clear_unprefixed_cookie, cookie, cookie_secure, dpop_token,
+    percent_decode_path, refresh_cookie_name, session_hint_cookie, set_refresh_cookie, BodyKind,
+    Params, COOKIE_NAME, MAX_HEADER_LEN,
 };
-use crate::core::server::identity::check_username;
-use crate::core::server::records::{load, user_key, UserRecord};
 use crate::core::server::rotation::{Answer, Call};
 use crate::core::server::routes::{Endpoint, Matched};
 use crate::core::server::TokenResponse;
 use serde_json::json;
 use web_sys::Request;
+use worker::Env;
 
 /// Runs the handler of the matched endpoint.
 pub(super) async fn dispatch(
     matched: Matched<'_>,
     svc: &Service<'_>,
     rot: &Rotation,
+    env: &Env,
     req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
     match matched.endpoint {
-        Endpoint::Login => login(svc, rot, req, meta).await,
+        Endpoint::Login => login(svc, rot, env, req, meta).await,
         Endpoint::CreateSession => sessions(svc, rot, req, meta).await,
         Endpoint::CreateUser => create_user(svc, req, meta).await,
         Endpoint::DeleteUser => delete_user(svc, rot, meta, matched.segment).await,
+        Endpoint::SetPassword => set_password(svc, rot, req, meta, matched.segment).await,
+        Endpoint::RevokeSubject => revoke_subject(svc, rot, meta, matched.segment).await,
         Endpoint::Refresh => refresh(svc, rot, req, meta).await,
         Endpoint::Logout => logout(svc, rot, req, meta).await,
         Endpoint::Revoke => revoke(svc, rot, req, meta).await,
@@ -91,7 +95,7 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
         Transport::Body => reply,
         Transport::Cookie => {
             let secure = cookie_secure(svc.config, &meta.self_origin);
-            reply
+            let reply = reply
                 .with(
                     "Set-Cookie",
                     set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
@@ -99,9 +103,47 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
                 .with(
                     "Set-Cookie",
                     session_hint_cookie(true, r.refresh_expires_in, secure),
-                )
+                );
+            clear_stray_cookie(reply, meta, secure)
         }
     }
+}
+
+/// A `Secure` deployment never uses an unprefixed `sr_refresh` (planted by a sibling
+/// subdomain, or left from before the prefix): the answer clears the one this host can clear.
+fn clear_stray_cookie(reply: Reply, meta: &Meta, secure: bool) -> Reply {
+    if secure && cookie(meta.cookie.as_deref(), COOKIE_NAME) != Ok(None) {
+        reply.with("Set-Cookie", clear_unprefixed_cookie())
+    } else {
+        reply
+    }
+}
+
+/// The refresh cookie of a request.
+enum CookieToken<'a> {
+    /// None sent.
+    Absent,
+    /// One value.
+    One(&'a str),
+    /// Sent twice (one of them planted; we cannot tell which). Treated like a dead token:
+    /// refused and cleared, never a 400 that would repeat forever.
+    Duplicated,
+}
+
+fn refresh_cookie<'a>(svc: &Service<'_>, meta: &'a Meta) -> Result<CookieToken<'a>, AuthError> {
+    if meta
+        .cookie
+        .as_ref()
+        .is_some_and(|h| h.len() > MAX_HEADER_LEN)
+    {
+        return Err(AuthError::InvalidRequest("Cookie header too long"));
+    }
+    let name = refresh_cookie_name(cookie_secure(svc.config, &meta.self_origin));
+    Ok(match cookie(meta.cookie.as_deref(), name) {
+        Ok(None) => CookieToken::Absent,
+        Ok(Some(t)) => CookieToken::One(t),
+        Err(_) => CookieToken::Duplicated,
+    })
 }
 
 /// The answer to a cookie-transport request whose session is over (or was never there): the
@@ -109,10 +151,11 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
 /// skip a request that would only be refused.
 fn session_over(svc: &Service<'_>, meta: &Meta, reply: Reply) -> Reply {
     let secure = cookie_secure(svc.config, &meta.self_origin);
-    reply.with("Set-Cookie", clear_refresh_cookie(secure)).with(
+    let reply = reply.with("Set-Cookie", clear_refresh_cookie(secure)).with(
         "Set-Cookie",
         session_hint_cookie(false, svc.config.refresh_absolute, secure),
-    )
+    );
+    clear_stray_cookie(reply, meta, secure)
 }
 
 /// The tokens of a call that issues them.
@@ -126,6 +169,7 @@ fn issued(answer: Answer) -> Result<TokenResponse, AuthError> {
 async fn login(
     svc: &Service<'_>,
     rot: &Rotation,
+    env: &Env,
     req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
@@ -145,13 +189,23 @@ async fn login(
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let dpop = token_endpoint_proof(meta).await?;
-    let sub = svc.authenticate(username, password).await?;
+    let throttle = DurableThrottle::from_env(env)
+        .ok_or(AuthError::ServerError("login throttle binding missing"))?;
+    let sub = svc
+        .authenticate(
+            username,
+            password,
+            meta.client_ip.as_deref(),
+            &throttle,
+            now_ms(),
+        )
+        .await?;
     let start = Call::StartFamily {
         sub,
         claims: Default::default(),
         dpop,
     };
-    let r = issued(rot.run(svc, start, now()).await?)?;
+    let r = issued(rot.run(svc, start, now_ms()).await?)?;
     Ok(token_reply(svc, meta, &r, transport))
 }
 
@@ -171,7 +225,7 @@ async fn sessions(
     let claims = p.object("claims")?.cloned().unwrap_or_default();
     let dpop = token_endpoint_proof(meta).await?;
     let r = issued(
-        rot.run(svc, Call::StartFamily { sub, claims, dpop }, now())
+        rot.run(svc, Call::StartFamily { sub, claims, dpop }, now_ms())
             .await?,
     )?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
@@ -196,17 +250,40 @@ async fn delete_user(
     username: &str,
 ) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
-    check_username(username)?;
-    // Strict mode: the user's sessions end in the user's object, which owns the epoch.
-    let user = match rot {
-        Rotation::Kv => None,
-        Rotation::Object(_) => load::<UserRecord>(&svc.store, &user_key(username)).await?,
-    };
-    svc.delete_user(username).await?;
-    if let Some(user) = user {
-        rot.run(svc, Call::EndSessions { sub: user.sub }, now())
-            .await?;
+    let sub = svc.delete_user(username, now_ms()).await?;
+    if let (Some(sub), Rotation::Object(_)) = (sub, rot) {
+        // Strict mode: the sessions end in the user's object, which owns the epoch.
+        rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
     }
+    Ok(Reply::empty(204))
+}
+
+async fn set_password(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    req: &Request,
+    meta: &Meta,
+    username: &str,
+) -> Result<Reply, AuthError> {
+    admin(svc, meta)?;
+    let p = params(svc, req, meta, JSON).await?;
+    let password = p.required("password", "password is required")?;
+    let sub = svc.set_password(username, password, now_ms()).await?;
+    if let Rotation::Object(_) = rot {
+        rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
+    }
+    Ok(Reply::empty(204))
+}
+
+async fn revoke_subject(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    meta: &Meta,
+    sub: &str,
+) -> Result<Reply, AuthError> {
+    admin(svc, meta)?;
+    let sub = percent_decode_path(sub)?;
+    rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
     Ok(Reply::empty(204))
 }
 
@@ -223,15 +300,22 @@ fn presented_token<'a>(
         }
         return Ok((t, Transport::Body));
     }
-    match cookie(meta.cookie.as_deref(), COOKIE_NAME)? {
-        Some(t) if svc.config.refresh_cookie && !t.is_empty() => {
-            meta.provenance().check_cookie_request(svc.config)?;
-            Ok((t, Transport::Cookie))
+    let t = match refresh_cookie(svc, meta)? {
+        CookieToken::One(t) if !t.is_empty() => t,
+        CookieToken::Duplicated => "",
+        _ => {
+            return Err(AuthError::InvalidRequest(
+                "refresh_token is required (in the body or the cookie)",
+            ))
         }
-        _ => Err(AuthError::InvalidRequest(
+    };
+    if !svc.config.refresh_cookie {
+        return Err(AuthError::InvalidRequest(
             "refresh_token is required (in the body or the cookie)",
-        )),
+        ));
     }
+    meta.provenance().check_cookie_request(svc.config)?;
+    Ok((t, Transport::Cookie))
 }
 
 async fn refresh(
@@ -257,7 +341,7 @@ async fn refresh(
             if svc.config.refresh_cookie
                 && meta.csrf.is_some()
                 && p.names().next().is_none()
-                && cookie(meta.cookie.as_deref(), COOKIE_NAME) == Ok(None) =>
+                && matches!(refresh_cookie(svc, meta), Ok(CookieToken::Absent)) =>
         {
             return Ok(session_over(svc, meta, Reply::error(&e)));
         }
@@ -268,8 +352,13 @@ async fn refresh(
         token: token.to_string(),
         dpop,
     };
-    match rot.run(svc, call, now()).await.and_then(issued) {
-        Ok(r) => Ok(token_reply(svc, meta, &r, transport)),
+    match rot.run(svc, call, now_ms()).await.and_then(issued) {
+        Ok(r) => {
+            if let Some(replay) = &r.replay {
+                log_replay(replay);
+            }
+            Ok(token_reply(svc, meta, &r, transport))
+        }
         Err(AuthError::InvalidGrant) if transport == Transport::Cookie => {
             // The session is over: drop the dead cookie.
             Ok(session_over(
@@ -293,7 +382,7 @@ async fn logout(
     let call = Call::Logout {
         token: token.to_string(),
     };
-    rot.run(svc, call, now()).await?;
+    rot.run(svc, call, now_ms()).await?;
     let reply = Reply::json(200, &json!({}));
     Ok(match transport {
         Transport::Cookie => session_over(svc, meta, reply),
@@ -313,7 +402,7 @@ async fn revoke(
     let call = Call::Revoke {
         token: token.to_string(),
     };
-    rot.run(svc, call, now()).await?;
+    rot.run(svc, call, now_ms()).await?;
     Ok(Reply::json(200, &json!({})))
 }
 
@@ -343,7 +432,7 @@ async fn logout_all(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> Result<Re
         access_token: token.to_string(),
         dpop,
     };
-    rot.run(svc, call, now()).await?;
+    rot.run(svc, call, now_ms()).await?;
     Ok(Reply::json(200, &json!({})))
 }
 
@@ -353,4 +442,14 @@ async fn me(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> {
         200,
         &serde_json::Value::Object(verified.claims),
     ))
+}
+
+/// Logs a grace replay without any token: the family id and timing only.
+pub(super) fn log_replay(replay: &crate::core::server::service::Replay) {
+    worker::console_log!(
+        "silent-refresh: grace replay family={} generation={} age_ms={}",
+        replay.family,
+        replay.generation,
+        replay.age_ms
+    );
 }

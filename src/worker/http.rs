@@ -44,6 +44,9 @@ pub struct Meta {
     pub content_type: Option<String>,
     /// `Content-Length`.
     pub content_length: Option<String>,
+    /// `CF-Connecting-IP`: the client's address as Cloudflare's edge saw it (the edge sets it;
+    /// a client cannot choose it in production).
+    pub client_ip: Option<String>,
 }
 
 impl Meta {
@@ -65,6 +68,7 @@ impl Meta {
             dpop: get(dpop::SCHEME),
             content_type: get("Content-Type"),
             content_length: get("Content-Length"),
+            client_ip: get("CF-Connecting-IP"),
         }
     }
 

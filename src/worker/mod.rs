@@ -14,6 +14,8 @@ mod kv;
 // `#[durable_object]` generates undocumented wasm-bindgen glue.
 #[allow(missing_docs)]
 mod rotation_object;
+#[allow(missing_docs)]
+mod throttle;
 
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{cors_headers, preflight_headers};
@@ -29,6 +31,7 @@ pub use crypto::WebCryptoPbkdf2;
 pub use kv::Kv;
 use rotation_object::Rotation;
 pub use rotation_object::{RotationObject, SqlStore, OBJECT_BINDING};
+pub use throttle::{DurableThrottle, LoginThrottle};
 
 /// The KV binding of `wrangler.toml`.
 pub const KV_BINDING: &str = "REFRESH_TOKENS";
@@ -57,8 +60,12 @@ pub(crate) fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
     }
 }
 
+pub(crate) fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
 pub(crate) fn now() -> u64 {
-    Date::now().as_millis() / 1000
+    now_ms() / 1000
 }
 
 #[event(fetch)]
@@ -74,13 +81,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 }
 
 async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthError> {
-    let allow = allowed_methods(&meta.path).ok_or(AuthError::NotFound)?;
+    // Unknown paths answer 404 even with a broken configuration.
+    allowed_methods(&meta.path, true).ok_or(AuthError::NotFound)?;
     let cfg = config(env)?;
+    let admin = cfg.admin_token.is_some();
+    let allow = allowed_methods(&meta.path, admin).ok_or(AuthError::NotFound)?;
     let cors = cors_headers(meta.origin.as_deref(), &cfg);
     let mut reply = if meta.method == "OPTIONS" {
         preflight(&cfg, meta, &allow)
     } else {
-        match resolve(&meta.method, &meta.path) {
+        match resolve(&meta.method, &meta.path, admin) {
             Err(e) => Err(e),
             Ok(_) if meta.method != "GET" && meta.provenance().foreign_origin(&cfg) => {
                 Err(AuthError::ForbiddenOrigin("origin not allowed"))
@@ -90,7 +100,7 @@ async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthErro
                     .ok_or(AuthError::ServerError("KV binding missing"))?;
                 let svc = AuthService::new(&cfg, kv, WebCryptoPbkdf2);
                 let rot = Rotation::from_env(env, &cfg)?;
-                handlers::dispatch(matched, &svc, &rot, req, meta).await
+                handlers::dispatch(matched, &svc, &rot, env, req, meta).await
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::core::server::rotation::{
     decode_result, encode_result, execute, route_of, Answer, Call,
 };
 use crate::core::server::store::{KvStore, StoreError};
-use crate::core::server::{AuthService, Config};
+use crate::core::server::{AuthService, Config, TokenResponse};
 use std::cell::Cell;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -178,13 +178,21 @@ impl DurableObject for RotationObject {
 impl RotationObject {
     async fn run(&self, call: &Call) -> Result<Answer, AuthError> {
         let cfg = config(&self.env)?;
-        let now = super::now();
-        let store = SqlStore::new(self.state.storage().sql(), now, &self.ready);
+        let now_ms = super::now_ms();
+        let store = SqlStore::new(self.state.storage().sql(), now_ms / 1000, &self.ready);
         if matches!(call, Call::StartFamily { .. }) {
             store.sweep()?;
         }
         let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);
-        execute(&svc, call, now).await
+        let answer = execute(&svc, call, now_ms).await;
+        if let Ok(Answer::Issued(TokenResponse {
+            replay: Some(replay),
+            ..
+        })) = &answer
+        {
+            super::handlers::log_replay(replay);
+        }
+        answer
     }
 }
 
@@ -211,12 +219,18 @@ impl Rotation {
     /// Runs `call`. In strict mode an object that cannot be reached, is overloaded or answers
     /// nonsense is `temporarily_unavailable`: nothing was issued, and the client retries. A new
     /// epoch is copied to KV, where access-token checks read it.
-    pub async fn run(&self, svc: &Service<'_>, call: Call, now: u64) -> Result<Answer, AuthError> {
+    /// `now_ms` is Unix milliseconds.
+    pub async fn run(
+        &self,
+        svc: &Service<'_>,
+        call: Call,
+        now_ms: u64,
+    ) -> Result<Answer, AuthError> {
         let ns = match self {
-            Rotation::Kv => return execute(svc, &call, now).await,
+            Rotation::Kv => return execute(svc, &call, now_ms).await,
             Rotation::Object(ns) => ns,
         };
-        let Some(route) = route_of(svc.config, &call, now)? else {
+        let Some(route) = route_of(svc.config, &call, now_ms / 1000)? else {
             return Ok(Answer::Done);
         };
         let body = serde_json::to_string(&call).map_err(|_| AuthError::ServerError("call"))?;

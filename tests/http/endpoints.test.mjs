@@ -109,7 +109,7 @@ describe("refresh", () => {
     isError(await call(w, "POST", "/auth/refresh"), 400, "invalid_request", "no body, no cookie");
     isError(await call(w, "POST", "/auth/refresh", { form: { grant_type: "password", refresh_token: "x" } }), 400, "unsupported_grant_type");
     isError(await call(w, "POST", "/auth/refresh", { form: { refresh_token: "x" } }), 400, "invalid_request", "form without grant_type");
-    isError(await refresh(w, "srt_short"), 400, "invalid_request", "malformed token");
+    isError(await refresh(w, "srt_short"), 400, "invalid_grant", "malformed token: not a live token either");
     isError(await refresh(w, `srt_${"A".repeat(43)}`), 400, "invalid_grant", "unknown token");
     const res = await call(w, "GET", "/auth/refresh");
     isError(res, 405, "method_not_allowed");
@@ -118,7 +118,7 @@ describe("refresh", () => {
 
   test("an access token is not a refresh token", async () => {
     const t = await session(w);
-    isError(await refresh(w, t.access_token), 400, "invalid_request");
+    isError(await refresh(w, t.access_token), 400, "invalid_grant");
   });
 });
 
@@ -155,9 +155,11 @@ describe("cookie transport and CSRF", () => {
     isTokens(await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}`, headers: { "x-silent-refresh": "1" } }), { cookie: true });
   });
 
-  test("a duplicated cookie is invalid_request", async () => {
+  test("a duplicated cookie is refused as invalid_grant and cleared, not a 400 that repeats forever", async () => {
     const t0 = await cookieLogin();
-    isError(await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}; sr_refresh=srt_x`, headers: { "x-silent-refresh": "1" } }), 400, "invalid_request");
+    const res = await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}; sr_refresh=srt_x`, headers: { "x-silent-refresh": "1" } });
+    isError(res, 400, "invalid_grant");
+    assert.match(res.headers.getSetCookie().join("\n"), /^sr_refresh=; Max-Age=0; Path=\/auth/m);
   });
 
   test("the session hint: sr_session=1 while a session lives, 0 once it is over or absent", async () => {
@@ -223,7 +225,7 @@ describe("logout, revoke, logout-all", () => {
     assert.deepEqual(res.body, {});
     isError(await refresh(w, t1), 400, "invalid_grant");
     isError(await call(w, "POST", "/auth/logout", { json: {} }), 400, "invalid_request");
-    isError(await call(w, "POST", "/auth/logout", { json: { refresh_token: "nope" } }), 400, "invalid_request");
+    assert.equal((await call(w, "POST", "/auth/logout", { json: { refresh_token: "nope" } })).status, 200, "not ours: nothing to revoke");
   });
 
   test("revoke follows RFC 7009: 200 for anything, revokes known tokens", async () => {

@@ -7,7 +7,8 @@ import { after, before, describe, test } from "../support/test.mjs";
 import { generateSecrets, startWorker } from "../support/worker.mjs";
 import { call, isError, isTokens, refresh, session, sleep } from "./helpers.mjs";
 
-const ISSUER = "https://auth.test";
+// An issuer other than the Worker's own URL (loopback: the demo user is only honoured there).
+const ISSUER = "http://localhost:9";
 const AUDIENCE = "api.test";
 let w;
 before(async () => {
@@ -99,12 +100,13 @@ describe("races", () => {
     }
   });
 
-  test("many concurrent logins of one user all succeed with valid tokens", async () => {
+  test("concurrent logins of one user within the throttle's free attempts all succeed", async () => {
     const bearer = w.adminToken;
     assert.equal((await call(w, "POST", "/auth/users", { bearer, json: { username: "crowd", password: "crowd-password" } })).status, 201);
-    const results = await Promise.all(Array.from({ length: 10 }, () => call(w, "POST", "/auth/login", { json: { username: "crowd", password: "crowd-password" } })));
+    // Five: the account's free attempts (every attempt counts until its success is known).
+    const results = await Promise.all(Array.from({ length: 5 }, () => call(w, "POST", "/auth/login", { json: { username: "crowd", password: "crowd-password" } })));
     const tokens = results.map((r) => isTokens(r));
-    assert.equal(new Set(tokens.map((t) => t.refresh_token)).size, 10, "one family per login");
+    assert.equal(new Set(tokens.map((t) => t.refresh_token)).size, 5, "one family per login");
     for (const t of tokens) assert.equal((await verifyWithJose(t.access_token)).payload.sub, "crowd");
     // Concurrent first logins of the demo user seed it consistently.
     const demo = await Promise.all(Array.from({ length: 5 }, () => call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" } })));

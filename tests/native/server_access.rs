@@ -359,7 +359,7 @@ fn key_rotation_keeps_old_tokens_valid_and_publishes_every_key() {
     let after = config_with_keys(vec![SigningKey::generate("new"), old_twin]);
     assert_eq!(verify(&after, &r.access_token, T0 + 1).unwrap(), "alice");
     let svc2 = AuthService::new(&after, &store, Pbkdf2);
-    let r2 = run(svc2.refresh(&r.refresh_token.as_str(), T0 + 1)).unwrap();
+    let r2 = run(svc2.refresh(&r.refresh_token.as_str(), (T0 + 1) * 1000)).unwrap();
     assert_eq!(
         Token::decode_metadata(&r2.access_token).unwrap().key_id(),
         Some("new")

@@ -9,7 +9,7 @@ use silent_refresh::core::server::Config;
 /// A fixed "now" for the tests (Unix seconds).
 pub const T0: u64 = 1_700_000_000;
 
-/// A valid config with one fresh key `k1`, cheap PBKDF2 and the demo user `demo`.
+/// A valid config with one fresh key `k1`, the minimum PBKDF2 iterations and the demo user `demo`.
 pub fn config() -> Config {
     config_with_keys(vec![SigningKey::generate("k1")])
 }
@@ -21,11 +21,12 @@ pub fn config_with_keys(keys: Vec<SigningKey>) -> Config {
         refresh_idle: 3600,
         refresh_absolute: 10 * 3600,
         grace: 10,
-        pbkdf2_iterations: 1000,
+        pbkdf2_iterations: 100_000,
         allowed_origins: vec!["https://app.example".into()],
         keys: KeySet::new(keys),
-        refresh_secret: Secret::new(vec![42u8; 32]),
-        admin_token: Secret::new(b"admin-token-0123456789".to_vec()),
+        refresh_secret: Secret::new(key_bytes(42)),
+        admin_token: Some(Secret::new(b"admin-token-0123456789".to_vec())),
+        password_pepper: Secret::new(key_bytes(7)),
         demo_user: Some(DemoUser {
             username: "demo".into(),
             password: Secret::new(b"demo-password".to_vec()),
@@ -34,6 +35,11 @@ pub fn config_with_keys(keys: Vec<SigningKey>) -> Config {
     };
     cfg.validate().expect("test config is valid");
     cfg
+}
+
+/// 32 distinct-looking key bytes derived from `seed` (fixed, so tests are reproducible).
+pub fn key_bytes(seed: u8) -> Vec<u8> {
+    hmac_sha256::Hash::hash(&[seed]).to_vec()
 }
 
 /// Runs a future to completion.

@@ -1,6 +1,7 @@
 //! Native tests of configuration: reading Worker vars and secrets, and failing loudly (with the
 //! variable's name, never a secret's value) on every broken setting.
 
+use crate::server_common::key_bytes;
 use serde_json::Value;
 use silent_refresh::core::b64;
 use silent_refresh::core::server::access::{KeyProblem, KeySetError, SigningKey};
@@ -17,7 +18,8 @@ fn vars() -> HashMap<&'static str, String> {
             "SIGNING_KEYS",
             serde_json::json!([key.private_jwk()]).to_string(),
         ),
-        ("REFRESH_SECRET", b64::encode(&[9u8; 32])),
+        ("REFRESH_SECRET", b64::encode(&key_bytes(9))),
+        ("PASSWORD_PEPPER", b64::encode(&key_bytes(10))),
         ("ADMIN_TOKEN", "admin-token-0123456789".to_string()),
         ("ISSUER", "https://auth.example".to_string()),
         ("AUDIENCE", "api".to_string()),
@@ -73,6 +75,7 @@ fn the_wrangler_toml_vars_and_a_dev_vars_style_secret_set_are_accepted() {
         ("REFRESH_COOKIE", "on"),
         ("COOKIE_SECURE", "auto"),
         ("DEMO_USER", "demo:demo-password"),
+        ("ISSUER", "http://127.0.0.1:8787"),
     ] {
         v.insert(k, val.to_string());
     }
@@ -163,7 +166,6 @@ fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
             Some("not base64!".into()),
             Rule::NotBase64url,
         ),
-        (Var::AdminToken, None, Rule::Missing),
         (
             Var::AdminToken,
             Some("short".into()),
@@ -253,10 +255,18 @@ fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
         ),
         (
             Var::Pbkdf2Iterations,
-            Some("200000".into()),
+            Some("1000".into()),
             Rule::OutOfRange {
-                min: 1000,
-                max: 100_000,
+                min: 100_000,
+                max: 1_000_000,
+            },
+        ),
+        (
+            Var::Pbkdf2Iterations,
+            Some("2000000".into()),
+            Rule::OutOfRange {
+                min: 100_000,
+                max: 1_000_000,
             },
         ),
         (
@@ -271,6 +281,7 @@ fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
     ];
     let secrets = [
         vars()["REFRESH_SECRET"].clone(),
+        vars()["PASSWORD_PEPPER"].clone(),
         vars()["ADMIN_TOKEN"].clone(),
         k["d"].as_str().unwrap().to_string(),
     ];
@@ -299,4 +310,32 @@ fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
 #[test]
 fn the_default_config_does_not_validate_without_secrets() {
     assert!(Config::default().validate().is_err());
+}
+
+#[test]
+fn without_an_admin_token_the_config_is_valid_and_has_no_admin() {
+    let mut v = vars();
+    v.remove("ADMIN_TOKEN");
+    assert!(build(&v).unwrap().admin_token.is_none());
+    v.insert("ADMIN_TOKEN", "  ".into());
+    assert!(build(&v).unwrap().admin_token.is_none());
+}
+
+#[test]
+fn the_demo_user_is_honoured_only_with_a_loopback_issuer() {
+    for (issuer, ok) in [
+        ("http://127.0.0.1:8787", true),
+        ("http://localhost:8787", true),
+        ("http://[::1]:8787", true),
+        ("http://127.9.9.9", true),
+        ("https://auth.example", false),
+        ("http://localhost.example.com", false),
+        ("http://127.0.0.1.example.com", false),
+        ("https://10.0.0.1", false),
+    ] {
+        let mut v = vars();
+        v.insert("ISSUER", issuer.into());
+        v.insert("DEMO_USER", "demo:demo-password".into());
+        assert_eq!(build(&v).is_ok(), ok, "{issuer}");
+    }
 }

@@ -10,6 +10,7 @@ use silent_refresh::core::server::dpop::{DpopError, Proof};
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::records::{FamilyRecord, Revocation, TokenRecord};
 use silent_refresh::core::server::store::{MemoryStore, Op};
+use silent_refresh::core::server::throttle::MemoryThrottle;
 use silent_refresh::core::server::token::RefreshToken;
 use silent_refresh::core::server::{AuthError, AuthService, KvStore};
 use std::cell::Cell;
@@ -67,7 +68,7 @@ fn refresh(
     now: u64,
 ) -> Result<String, AuthError> {
     svc.store.set_time(now);
-    run(svc.refresh_with(token, dpop, now)).map(|r| r.refresh_token.as_str())
+    run(svc.refresh_with(token, dpop, now * 1000)).map(|r| r.refresh_token.as_str())
 }
 
 #[test]
@@ -76,7 +77,15 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.login_with("demo", "demo-password", Some(&proof(KEY_A, T0)), T0)).unwrap();
+    let r = run(svc.login_with(
+        "demo",
+        "demo-password",
+        None,
+        &MemoryThrottle::new(),
+        Some(&proof(KEY_A, T0)),
+        T0 * 1000,
+    ))
+    .unwrap();
     assert!(r.dpop_bound);
     assert_eq!(r.to_json(true)["token_type"], "DPoP");
     assert_eq!(
@@ -95,7 +104,14 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
     );
 
     // Without a proof everything stays Bearer.
-    let plain = run(svc.login("demo", "demo-password", T0)).unwrap();
+    let plain = run(svc.login(
+        "demo",
+        "demo-password",
+        None,
+        &MemoryThrottle::new(),
+        T0 * 1000,
+    ))
+    .unwrap();
     assert!(!plain.dpop_bound);
     assert_eq!(plain.to_json(true)["token_type"], "Bearer");
     assert_eq!(family(&store, &plain.refresh_token.as_str()).jkt, None);
@@ -111,7 +127,14 @@ fn a_wrong_password_spends_no_proof_and_binds_nothing() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let p = proof(KEY_A, T0);
-    let got = run(svc.login_with("demo", "wrong-password", Some(&p), T0));
+    let got = run(svc.login_with(
+        "demo",
+        "wrong-password",
+        None,
+        &MemoryThrottle::new(),
+        Some(&p),
+        T0 * 1000,
+    ));
     assert_eq!(got.unwrap_err(), AuthError::InvalidCredentials);
     assert!(!store.snapshot().keys().any(|k| k.starts_with("j:")));
 }
@@ -134,7 +157,7 @@ fn a_bound_refresh_needs_a_proof_by_the_same_key() {
     // The right key: rotated, still bound.
     let t1 = refresh(&svc, &t0, Some(&proof(KEY_A, T0 + 20)), T0 + 20).unwrap();
     assert_eq!(family(&store, &t1).jkt.as_deref(), Some(KEY_A));
-    let r = run(svc.refresh_with(&t1, Some(&proof(KEY_A, T0 + 40)), T0 + 40)).unwrap();
+    let r = run(svc.refresh_with(&t1, Some(&proof(KEY_A, T0 + 40)), (T0 + 40) * 1000)).unwrap();
     assert!(r.dpop_bound);
     assert_eq!(
         run(svc.verify_access_with(&r.access_token, Some(&proof(KEY_A, T0 + 40)), T0 + 40))
@@ -248,10 +271,10 @@ fn bound_access_tokens_are_refused_as_bearer_and_with_another_key() {
     );
     // Logout-all follows the same rules.
     assert_eq!(
-        run(svc.logout_all(&bound, T0)).unwrap_err(),
+        run(svc.logout_all(&bound, T0 * 1000)).unwrap_err(),
         AuthError::DpopBinding
     );
-    run(svc.logout_all_with(&bound, Some(&proof(KEY_A, T0)), T0)).unwrap();
+    run(svc.logout_all_with(&bound, Some(&proof(KEY_A, T0)), T0 * 1000)).unwrap();
     assert_eq!(
         AuthError::DpopBinding.headers(),
         vec![(
@@ -273,7 +296,7 @@ fn a_proof_for_a_bearer_family_is_spent_and_binds_nothing() {
         .as_str();
     let p = proof(KEY_A, T0 + 1);
     store.set_time(T0 + 1);
-    let r = run(svc.refresh_with(&t0, Some(&p), T0 + 1)).unwrap();
+    let r = run(svc.refresh_with(&t0, Some(&p), (T0 + 1) * 1000)).unwrap();
     assert!(!r.dpop_bound);
     assert_eq!(family(&store, &r.refresh_token.as_str()).jkt, None);
     assert_eq!(
@@ -307,7 +330,7 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
     };
     let wire: Call = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
     assert_eq!(wire, start);
-    let issued = decode_result(&encode_result(&run(execute(&svc, &wire, T0)))).unwrap();
+    let issued = decode_result(&encode_result(&run(execute(&svc, &wire, T0 * 1000)))).unwrap();
     let Answer::Issued(r) = issued else {
         panic!("tokens expected")
     };
@@ -318,7 +341,12 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
         dpop: None,
     };
     assert_eq!(
-        decode_result(&encode_result(&run(execute(&svc, &missing, T0 + 1)))).unwrap_err(),
+        decode_result(&encode_result(&run(execute(
+            &svc,
+            &missing,
+            (T0 + 1) * 1000
+        ))))
+        .unwrap_err(),
         AuthError::InvalidDpopProof(DpopError::Missing)
     );
     for e in [

@@ -11,6 +11,7 @@ use crate::server_common::{config, run, T0};
 use serde_json::Map;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::{Fault, FaultyStore, Op};
+use silent_refresh::core::server::throttle::MemoryThrottle;
 use silent_refresh::core::server::token::RefreshToken;
 use silent_refresh::core::server::{AuthError, AuthService, Config};
 
@@ -52,7 +53,7 @@ fn session(svc: &Svc<'_>) -> Ctx {
 
 fn rotated(svc: &Svc<'_>) -> Ctx {
     let mut c = session(svc);
-    c.t1 = run(svc.refresh(&c.t0, T0 + 1))
+    c.t1 = run(svc.refresh(&c.t0, (T0 + 1) * 1000))
         .unwrap()
         .refresh_token
         .as_str();
@@ -74,18 +75,50 @@ fn scenarios() -> Vec<Scenario> {
                 run(svc.create_user("carol", "password-1", None)).unwrap();
                 Ctx::default()
             },
-            action: |svc, _| run(svc.login("carol", "password-1", T0)).map(|_| ()),
+            action: |svc, _| {
+                run(svc.login(
+                    "carol",
+                    "password-1",
+                    None,
+                    &MemoryThrottle::new(),
+                    (T0) * 1000,
+                ))
+                .map(|_| ())
+            },
             after: |svc, _, _| {
-                let r = run(svc.login("carol", "password-1", T0 + 1)).unwrap();
-                run(svc.refresh(&r.refresh_token.as_str(), T0 + 2)).unwrap();
+                let r = run(svc.login(
+                    "carol",
+                    "password-1",
+                    None,
+                    &MemoryThrottle::new(),
+                    (T0 + 1) * 1000,
+                ))
+                .unwrap();
+                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 2) * 1000)).unwrap();
             },
         },
         Scenario {
             name: "demo login (seeding)",
             setup: |_| Ctx::default(),
-            action: |svc, _| run(svc.login("demo", "demo-password", T0)).map(|_| ()),
+            action: |svc, _| {
+                run(svc.login(
+                    "demo",
+                    "demo-password",
+                    None,
+                    &MemoryThrottle::new(),
+                    (T0) * 1000,
+                ))
+                .map(|_| ())
+            },
             after: |svc, _, _| {
-                run(svc.login("demo", "demo-password", T0 + 1)).unwrap();
+                run(svc.login(
+                    "demo",
+                    "demo-password",
+                    None,
+                    &MemoryThrottle::new(),
+                    (T0 + 1) * 1000,
+                ))
+                .unwrap();
             },
         },
         Scenario {
@@ -94,50 +127,50 @@ fn scenarios() -> Vec<Scenario> {
             action: |svc, _| run(svc.create_session("alice", Map::new(), T0)).map(|_| ()),
             after: |svc, _, _| {
                 let r = run(svc.create_session("alice", Map::new(), T0 + 1)).unwrap();
-                run(svc.refresh(&r.refresh_token.as_str(), T0 + 2)).unwrap();
+                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 2) * 1000)).unwrap();
             },
         },
         Scenario {
             name: "refresh (rotation)",
             setup: session,
-            action: |svc, c| run(svc.refresh(&c.t0, T0 + 5)).map(|_| ()),
+            action: |svc, c| run(svc.refresh(&c.t0, (T0 + 5) * 1000)).map(|_| ()),
             after: |svc, c, _| {
                 // The presented token still works and yields the one successor.
-                let r = run(svc.refresh(&c.t0, T0 + 6)).unwrap();
+                let r = run(svc.refresh(&c.t0, (T0 + 6) * 1000)).unwrap();
                 assert_eq!(r.refresh_token.as_str(), successor(svc.config, &c.t0));
-                run(svc.refresh(&r.refresh_token.as_str(), T0 + 7)).unwrap();
+                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 7) * 1000)).unwrap();
             },
         },
         Scenario {
             name: "refresh (grace replay)",
             setup: rotated,
-            action: |svc, c| run(svc.refresh(&c.t0, T0 + 3)).map(|_| ()),
+            action: |svc, c| run(svc.refresh(&c.t0, (T0 + 3) * 1000)).map(|_| ()),
             after: |svc, c, _| {
                 assert_eq!(
-                    run(svc.refresh(&c.t0, T0 + 4))
+                    run(svc.refresh(&c.t0, (T0 + 4) * 1000))
                         .unwrap()
                         .refresh_token
                         .as_str(),
                     c.t1
                 );
-                run(svc.refresh(&c.t1, T0 + 5)).unwrap();
+                run(svc.refresh(&c.t1, (T0 + 5) * 1000)).unwrap();
             },
         },
         Scenario {
             name: "refresh (reuse)",
             setup: rotated,
             // A reuse must revoke; if the revocation cannot be written the answer is 503.
-            action: |svc, c| match run(svc.refresh(&c.t0, T0 + 100)) {
+            action: |svc, c| match run(svc.refresh(&c.t0, (T0 + 100) * 1000)) {
                 Err(AuthError::InvalidGrant) => Ok(()),
                 other => other.map(|_| ()),
             },
             after: |svc, c, _| {
                 assert_eq!(
-                    run(svc.refresh(&c.t0, T0 + 101)).unwrap_err(),
+                    run(svc.refresh(&c.t0, (T0 + 101) * 1000)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
                 assert_eq!(
-                    run(svc.refresh(&c.t1, T0 + 102)).unwrap_err(),
+                    run(svc.refresh(&c.t1, (T0 + 102) * 1000)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
             },
@@ -149,12 +182,12 @@ fn scenarios() -> Vec<Scenario> {
             after: |svc, c, wrote| {
                 if !wrote {
                     // Nothing happened: the token still works (and its successor is the family's).
-                    let r = run(svc.refresh(&c.t0, T0 + 6)).unwrap();
+                    let r = run(svc.refresh(&c.t0, (T0 + 6) * 1000)).unwrap();
                     assert_eq!(r.refresh_token.as_str(), successor(svc.config, &c.t0));
                 }
                 run(svc.logout(&c.t0, T0 + 7)).unwrap();
                 assert_eq!(
-                    run(svc.refresh(&c.t0, T0 + 8)).unwrap_err(),
+                    run(svc.refresh(&c.t0, (T0 + 8) * 1000)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
             },
@@ -162,18 +195,18 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "logout-all",
             setup: session,
-            action: |svc, c| run(svc.logout_all(&c.access, T0 + 5)).map(drop),
+            action: |svc, c| run(svc.logout_all(&c.access, (T0 + 5) * 1000)).map(drop),
             after: |svc, c, wrote| {
                 if !wrote {
                     run(svc.verify_access(&c.access, T0 + 6)).unwrap();
-                    run(svc.logout_all(&c.access, T0 + 6)).unwrap();
+                    run(svc.logout_all(&c.access, (T0 + 6) * 1000)).unwrap();
                 }
                 assert_eq!(
                     run(svc.verify_access(&c.access, T0 + 7)).unwrap_err(),
                     AuthError::InvalidToken
                 );
                 assert_eq!(
-                    run(svc.refresh(&c.t0, T0 + 7)).unwrap_err(),
+                    run(svc.refresh(&c.t0, (T0 + 7) * 1000)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
             },
@@ -238,11 +271,18 @@ fn a_store_that_stays_down_answers_503_everywhere_and_recovers() {
     for fault in FAULTS {
         store.set_down(Some(fault));
         assert_eq!(
-            run(svc.refresh(&c.t0, T0 + 1)).unwrap_err(),
+            run(svc.refresh(&c.t0, (T0 + 1) * 1000)).unwrap_err(),
             AuthError::TemporarilyUnavailable
         );
         assert_eq!(
-            run(svc.login("demo", "demo-password", T0)).unwrap_err(),
+            run(svc.login(
+                "demo",
+                "demo-password",
+                None,
+                &MemoryThrottle::new(),
+                (T0) * 1000
+            ))
+            .unwrap_err(),
             AuthError::TemporarilyUnavailable
         );
         assert_eq!(
@@ -256,7 +296,7 @@ fn a_store_that_stays_down_answers_503_everywhere_and_recovers() {
     }
     store.set_down(None);
     // Nothing was written while down (every fault hit before the write), so t0 is current.
-    let r = run(svc.refresh(&c.t0, T0 + 2)).unwrap();
+    let r = run(svc.refresh(&c.t0, (T0 + 2) * 1000)).unwrap();
     assert_eq!(r.refresh_token.as_str(), successor(&cfg, &c.t0));
 }
 
@@ -270,7 +310,7 @@ fn a_corrupt_record_fails_closed() {
     use silent_refresh::core::server::KvStore;
     run(store.inner.put("e:alice", "{not json", None)).unwrap();
     assert_eq!(
-        run(svc.refresh(&c.t0, T0 + 1)).unwrap_err(),
+        run(svc.refresh(&c.t0, (T0 + 1) * 1000)).unwrap_err(),
         AuthError::TemporarilyUnavailable
     );
     assert_eq!(

@@ -98,7 +98,7 @@ fn token_handling_never_panics_and_never_accepts_garbage() {
         }
         let t = String::from_utf8_lossy(&rng.mutate(&refresh)).into_owned();
         if t != r.refresh_token.as_str() {
-            match run(svc.refresh(&t, T0)) {
+            match run(svc.refresh(&t, (T0) * 1000)) {
                 Err(AuthError::InvalidRequest(_)) | Err(AuthError::InvalidGrant) => {}
                 other => panic!("mutated refresh token: {other:?}"),
             }
@@ -106,5 +106,5 @@ fn token_handling_never_panics_and_never_accepts_garbage() {
     }
     // The real tokens were never touched by the garbage.
     run(svc.verify_access(&r.access_token, T0)).unwrap();
-    run(svc.refresh(&r.refresh_token.as_str(), T0)).unwrap();
+    run(svc.refresh(&r.refresh_token.as_str(), (T0) * 1000)).unwrap();
 }

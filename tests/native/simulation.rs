@@ -260,7 +260,7 @@ impl World<'_> {
         match self.mode {
             Mode::Kv => {
                 let svc = AuthService::new(self.cfg, self.kv.at(loc), Pbkdf2);
-                pollster::block_on(execute(&svc, call, now / 1000))
+                pollster::block_on(execute(&svc, call, now))
             }
             Mode::Strict => {
                 // The Worker finds the object from the call: here it must be the user's one.
@@ -271,7 +271,7 @@ impl World<'_> {
                 );
                 self.object.set_time(now / 1000);
                 let svc = AuthService::new(self.cfg, &self.object, Pbkdf2);
-                pollster::block_on(execute(&svc, call, now / 1000))
+                pollster::block_on(execute(&svc, call, now))
             }
         }
     }
@@ -281,7 +281,7 @@ impl World<'_> {
     fn delete_user(&self, loc: usize, now: u64) -> Result<(), AuthError> {
         self.kv.set_now(now);
         let svc = AuthService::new(self.cfg, self.kv.at(loc), Pbkdf2);
-        pollster::block_on(svc.delete_user(USER))?;
+        pollster::block_on(svc.delete_user(USER, now))?;
         if self.mode == Mode::Strict {
             self.call(
                 loc,

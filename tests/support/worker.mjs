@@ -9,7 +9,7 @@
 // startWorker({ vars, secrets, quiet, config }) resolves to
 //   { url, port, inspectorPort, adminToken, secrets, stateDir, kvValues(), logs(), stop() }
 // - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes).
-// - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, ADMIN_TOKEN,
+// - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, PASSWORD_PEPPER, ADMIN_TOKEN,
 //   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
 //   developer's .dev.vars is neither read nor touched.
 // - config: another wrangler.toml to run instead of the top-level one (the benchmarks' jose
@@ -69,6 +69,7 @@ export function generateSecrets() {
   return {
     SIGNING_KEYS: JSON.stringify([{ kid, kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }]),
     REFRESH_SECRET: randomBytes(32).toString("base64url"),
+    PASSWORD_PEPPER: randomBytes(32).toString("base64url"),
     ADMIN_TOKEN: randomBytes(24).toString("base64url"),
     DEMO_USER: "demo:demo-password",
   };

@@ -55,8 +55,9 @@ impl Fixture {
         let private_jwk = key.private_jwk().to_string();
         let config = Config {
             keys: KeySet::new(vec![key]),
-            refresh_secret: Secret::new(vec![7u8; 32]),
-            admin_token: Secret::new(b"bench-admin-token-0123".to_vec()),
+            refresh_secret: Secret::new((0u8..32).map(|i| i.wrapping_mul(73) ^ 0x5a).collect::<Vec<u8>>()),
+            password_pepper: Secret::new((0u8..32).map(|i| i.wrapping_mul(41) ^ 0xc3).collect::<Vec<u8>>()),
+            admin_token: Some(Secret::new(b"bench-admin-token-0123".to_vec())),
             ..Config::default()
         };
         config.validate().expect("benchmark config is valid");
@@ -96,7 +97,7 @@ impl Fixture {
     /// One rotation of the current token: parse, 4 reads, HMAC successor, 2 writes, signing.
     pub fn rotate(&mut self) -> usize {
         let service = AuthService::new(&self.config, &self.store, Pbkdf2);
-        let out = ready(service.refresh(&self.current, NOW)).expect("rotation");
+        let out = ready(service.refresh(&self.current, (NOW) * 1000)).expect("rotation");
         self.current = out.refresh_token.as_str();
         self.store.clear_ops();
         out.access_token.len()

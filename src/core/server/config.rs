@@ -5,6 +5,7 @@
 use crate::core::b64;
 use crate::core::server::access::{KeySet, KeySetError};
 use crate::core::server::identity::is_valid_username;
+use crate::core::server::password::{MAX_ITERATIONS, PBKDF2_STEP};
 use crate::core::server::secret::Secret;
 use std::fmt;
 
@@ -47,6 +48,8 @@ pub enum Var {
     RotationStore,
     /// `ROTATION_LOCATION_HINT`.
     RotationLocationHint,
+    /// `PASSWORD_PEPPER` (secret).
+    PasswordPepper,
 }
 
 impl Var {
@@ -71,6 +74,7 @@ impl Var {
             Var::DemoUser => "DEMO_USER",
             Var::RotationStore => "ROTATION_STORE",
             Var::RotationLocationHint => "ROTATION_LOCATION_HINT",
+            Var::PasswordPepper => "PASSWORD_PEPPER",
         }
     }
 }
@@ -112,6 +116,14 @@ pub enum Rule {
     },
     /// Not `username:password` with a valid username and a non-empty password.
     NotUserColonPassword,
+    /// A secret that looks typed or patterned rather than random: fewer than `min` distinct
+    /// byte values.
+    LowEntropy {
+        /// Fewest distinct byte values accepted.
+        min: usize,
+    },
+    /// Only allowed when `ISSUER` is a loopback origin (local development).
+    OnlyOnLoopback,
     /// The signing keys are unusable.
     Keys(KeySetError),
 }
@@ -150,6 +162,13 @@ impl fmt::Display for ConfigError {
             ),
             Rule::NotUserColonPassword => {
                 f.write_str("must be \"username:password\" with a valid username")
+            }
+            Rule::LowEntropy { min } => write!(
+                f,
+                "looks low-entropy (fewer than {min} distinct bytes): generate it randomly"
+            ),
+            Rule::OnlyOnLoopback => {
+                f.write_str("is refused unless ISSUER is a loopback origin (local development)")
             }
             Rule::Keys(e) => write!(f, "{e}"),
         }
@@ -215,14 +234,19 @@ pub struct Config {
     pub cookie_secure: CookieSecure,
     /// Largest accepted request body in bytes (MAX_BODY_BYTES, default 8192).
     pub max_body_bytes: usize,
-    /// PBKDF2 iterations for new password hashes (PBKDF2_ITERATIONS, default 100000, workerd's cap).
+    /// PBKDF2 iterations of password hashes, in chained calls of 100,000 (PBKDF2_ITERATIONS,
+    /// default 100000, at least 100000).
     pub pbkdf2_iterations: u32,
     /// Signing keys (secret SIGNING_KEYS).
     pub keys: KeySet,
     /// Key of successor derivation, at least 32 bytes (secret REFRESH_SECRET, base64url).
     pub refresh_secret: Secret,
-    /// Bearer token of the admin endpoints (secret ADMIN_TOKEN).
-    pub admin_token: Secret,
+    /// Bearer token of the admin endpoints (secret ADMIN_TOKEN); without it the admin routes
+    /// answer 404.
+    pub admin_token: Option<Secret>,
+    /// Key mixed into every password hash, so that a copy of KV alone cannot be cracked
+    /// offline (secret PASSWORD_PEPPER, base64url, at least 32 bytes).
+    pub password_pepper: Secret,
     /// Demo user (secret DEMO_USER = "user:password"), local development only.
     pub demo_user: Option<DemoUser>,
     /// Where the rotation state lives (ROTATION_STORE kv/durable-object, default kv).
@@ -255,7 +279,8 @@ impl Default for Config {
             pbkdf2_iterations: 100_000,
             keys: KeySet::default(),
             refresh_secret: Secret::default(),
-            admin_token: Secret::default(),
+            admin_token: None,
+            password_pepper: Secret::default(),
             demo_user: None,
             rotation_store: RotationStore::Kv,
             rotation_location_hint: None,
@@ -285,6 +310,38 @@ fn in_range(var: Var, value: u64, min: u64, max: u64) -> Result<(), ConfigError>
     }
 }
 
+/// Refuses a secret with fewer than `min` distinct byte values: 32 random bytes have about 30,
+/// a typed word, a repeated pattern or zeros far fewer.
+fn check_entropy(var: Var, secret: &Secret, min: usize) -> Result<(), ConfigError> {
+    let mut seen = [false; 256];
+    for &b in secret.expose() {
+        seen[b as usize] = true;
+    }
+    if seen.iter().filter(|s| **s).count() < min {
+        return Err(ConfigError::new(var, Rule::LowEntropy { min }));
+    }
+    Ok(())
+}
+
+/// True when `origin` is http(s) on `localhost`, `127.0.0.0/8` or `[::1]`.
+pub fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => h,
+        _ => rest,
+    };
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// True when `origin` is `scheme://host[:port]` with nothing else.
 pub fn is_valid_origin(origin: &str) -> bool {
     let Some((scheme, rest)) = origin.split_once("://") else {
@@ -312,11 +369,12 @@ impl Config {
                 .position(|w| *w == s)
                 .ok_or(ConfigError::new(v, Rule::NotOneOf(words)))
         };
-        let refresh_secret = match get(Var::RefreshSecret) {
-            None => return Err(ConfigError::new(Var::RefreshSecret, Rule::Missing)),
-            Some(s) => b64::decode(s.trim())
-                .ok_or(ConfigError::new(Var::RefreshSecret, Rule::NotBase64url))?,
+        let key = |v: Var| match get(v) {
+            None => Err(ConfigError::new(v, Rule::Missing)),
+            Some(s) => b64::decode(s.trim()).ok_or(ConfigError::new(v, Rule::NotBase64url)),
         };
+        let refresh_secret = key(Var::RefreshSecret)?;
+        let password_pepper = key(Var::PasswordPepper)?;
         let keys = KeySet::from_jwks_json(
             &get(Var::SigningKeys).ok_or(ConfigError::new(Var::SigningKeys, Rule::Missing))?,
         )
@@ -334,8 +392,10 @@ impl Config {
                 })
             }
         };
-        let admin_token =
-            get(Var::AdminToken).ok_or(ConfigError::new(Var::AdminToken, Rule::Missing))?;
+        let admin_token = get(Var::AdminToken)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(|t| Secret::new(t.into_bytes()));
         let cfg = Config {
             issuer: text(Var::Issuer, d.issuer),
             audience: text(Var::Audience, d.audience),
@@ -383,7 +443,8 @@ impl Config {
             )?,
             keys,
             refresh_secret: Secret::new(refresh_secret),
-            admin_token: Secret::new(admin_token.trim().as_bytes().to_vec()),
+            admin_token,
+            password_pepper: Secret::new(password_pepper),
             demo_user,
             rotation_store: [RotationStore::Kv, RotationStore::DurableObject]
                 [word(Var::RotationStore, "kv", &["kv", "durable-object"])?],
@@ -445,21 +506,33 @@ impl Config {
         in_range(
             Var::Pbkdf2Iterations,
             self.pbkdf2_iterations.into(),
-            1000,
-            100_000,
+            PBKDF2_STEP.into(),
+            MAX_ITERATIONS.into(),
         )?;
         if self.keys.is_empty() {
             return fail(Var::SigningKeys, Rule::Keys(KeySetError::Empty));
         }
-        if self.refresh_secret.expose().len() < 32 {
-            return fail(Var::RefreshSecret, Rule::TooShort { min: 32 });
+        for (var, secret) in [
+            (Var::RefreshSecret, &self.refresh_secret),
+            (Var::PasswordPepper, &self.password_pepper),
+        ] {
+            if secret.expose().len() < 32 {
+                return fail(var, Rule::TooShort { min: 32 });
+            }
+            check_entropy(var, secret, 16)?;
         }
-        if self.admin_token.expose().len() < 16 {
-            return fail(Var::AdminToken, Rule::TooShort { min: 16 });
+        if let Some(admin) = &self.admin_token {
+            if admin.expose().len() < 16 {
+                return fail(Var::AdminToken, Rule::TooShort { min: 16 });
+            }
+            check_entropy(Var::AdminToken, admin, 10)?;
         }
         if let Some(demo) = &self.demo_user {
             if !is_valid_username(&demo.username) || demo.password.is_empty() {
                 return fail(Var::DemoUser, Rule::NotUserColonPassword);
+            }
+            if !is_loopback_origin(&self.issuer) {
+                return fail(Var::DemoUser, Rule::OnlyOnLoopback);
             }
         }
         Ok(())

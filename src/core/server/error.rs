@@ -40,12 +40,17 @@ pub enum AuthError {
     NotFound,
     /// 405: wrong method; the value is the `Allow` header.
     MethodNotAllowed(String),
+    /// 404: the user named by an admin request does not exist.
+    NoSuchUser,
     /// 409: the user to create exists already.
     UserExists,
     /// 413: body over the limit.
     PayloadTooLarge,
     /// 415: body neither JSON nor form where one is required.
     UnsupportedMediaType,
+    /// 429: too many login attempts for the account or from the address; retry after the
+    /// given number of seconds. No password was checked.
+    TooManyAttempts(u64),
     /// 503: the store failed or was rate limited; nothing was issued.
     TemporarilyUnavailable,
     /// 500: broken configuration or an internal failure that no request input can cause.
@@ -68,9 +73,11 @@ impl AuthError {
             AuthError::ForbiddenOrigin(_) => "forbidden_origin",
             AuthError::NotFound => "not_found",
             AuthError::MethodNotAllowed(_) => "method_not_allowed",
+            AuthError::NoSuchUser => "no_such_user",
             AuthError::UserExists => "user_exists",
             AuthError::PayloadTooLarge => "payload_too_large",
             AuthError::UnsupportedMediaType => "unsupported_media_type",
+            AuthError::TooManyAttempts(_) => "too_many_attempts",
             AuthError::TemporarilyUnavailable => "temporarily_unavailable",
             AuthError::ServerError(_) => "server_error",
         }
@@ -89,11 +96,12 @@ impl AuthError {
             | AuthError::ResourceDpopProof(_)
             | AuthError::DpopBinding => 401,
             AuthError::ForbiddenOrigin(_) => 403,
-            AuthError::NotFound => 404,
+            AuthError::NotFound | AuthError::NoSuchUser => 404,
             AuthError::MethodNotAllowed(_) => 405,
             AuthError::UserExists => 409,
             AuthError::PayloadTooLarge => 413,
             AuthError::UnsupportedMediaType => 415,
+            AuthError::TooManyAttempts(_) => 429,
             AuthError::TemporarilyUnavailable => 503,
             AuthError::ServerError(_) => 500,
         }
@@ -117,10 +125,14 @@ impl AuthError {
             AuthError::ForbiddenOrigin(why) => why,
             AuthError::NotFound => "no such endpoint",
             AuthError::MethodNotAllowed(_) => "method not allowed for this endpoint",
+            AuthError::NoSuchUser => "no user with this username",
             AuthError::UserExists => "a user with this username exists already",
             AuthError::PayloadTooLarge => "the request body is too large",
             AuthError::UnsupportedMediaType => {
                 "the body must be application/json or application/x-www-form-urlencoded"
+            }
+            AuthError::TooManyAttempts(_) => {
+                "too many login attempts; retry after the time in Retry-After"
             }
             AuthError::TemporarilyUnavailable => "storage is temporarily unavailable; retry later",
             AuthError::ServerError(_) => "internal server error",
@@ -134,6 +146,7 @@ impl AuthError {
             AuthError::TemporarilyUnavailable => {
                 vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())]
             }
+            AuthError::TooManyAttempts(seconds) => vec![("Retry-After", seconds.to_string())],
             AuthError::InvalidToken => {
                 vec![(
                     "WWW-Authenticate",

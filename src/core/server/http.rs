@@ -14,7 +14,11 @@ use std::fmt;
 
 /// Name of the refresh-token cookie.
 pub const COOKIE_NAME: &str = protocol::REFRESH_COOKIE;
-/// Path of the refresh-token cookie.
+/// Name of the refresh-token cookie when it is `Secure`: the `__Host-` prefix makes browsers
+/// refuse it unless it was set by this very host, `Secure`, with `Path=/` and no `Domain`, so a
+/// sibling subdomain cannot plant or shadow it (see `docs/DESIGN.md`).
+pub const SECURE_COOKIE_NAME: &str = "__Host-sr_refresh";
+/// Path of the refresh-token cookie without `Secure` (loopback development only).
 pub const COOKIE_PATH: &str = "/auth";
 /// Name of the session-hint cookie (cookie transport): `1` while a session was last seen alive,
 /// `0` after it ended. Not a secret and readable by the page, so that a signed-out page can skip
@@ -178,6 +182,16 @@ pub fn form_decode(s: &str) -> Result<String, AuthError> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| AuthError::InvalidRequest("form field is not valid UTF-8"))
+}
+
+/// Decodes a percent-encoded path segment strictly (`%` must be followed by two hex digits,
+/// the result must be UTF-8; `+` stays `+`).
+pub fn percent_decode_path(s: &str) -> Result<String, AuthError> {
+    if s.contains('+') {
+        let parts: Result<Vec<String>, AuthError> = s.split('+').map(form_decode).collect();
+        return parts.map(|p| p.join("+"));
+    }
+    form_decode(s)
 }
 
 fn parse_form(body: &[u8]) -> Result<Params, AuthError> {
@@ -358,15 +372,34 @@ pub fn cookie_secure(config: &Config, self_origin: &str) -> bool {
     }
 }
 
-/// The `Set-Cookie` value carrying a refresh token.
+/// The name of the refresh cookie: [`SECURE_COOKIE_NAME`] when `Secure`, else [`COOKIE_NAME`].
+pub fn refresh_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
+
+/// The `Set-Cookie` value carrying a refresh token: `__Host-sr_refresh` on `Path=/` when
+/// `Secure`, `sr_refresh` on `Path=/auth` otherwise.
 pub fn set_refresh_cookie(token: &str, max_age: u64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE_NAME}={token}; Max-Age={max_age}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict{secure}")
+    if secure {
+        format!("{SECURE_COOKIE_NAME}={token}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Strict; Secure")
+    } else {
+        format!("{COOKIE_NAME}={token}; Max-Age={max_age}; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict")
+    }
 }
 
 /// The `Set-Cookie` value that clears the refresh cookie.
 pub fn clear_refresh_cookie(secure: bool) -> String {
     set_refresh_cookie("", 0, secure)
+}
+
+/// The `Set-Cookie` value that clears an unprefixed `sr_refresh` this host set on `/auth`
+/// (sent when a `Secure` deployment receives one: it is never used there).
+pub fn clear_unprefixed_cookie() -> String {
+    format!("{COOKIE_NAME}=; Max-Age=0; Path={COOKIE_PATH}; HttpOnly; SameSite=Strict; Secure")
 }
 
 /// The `Set-Cookie` value of the session hint ([`HINT_COOKIE_NAME`]): on the whole site (the page

@@ -10,6 +10,7 @@
 //! - [`error`]: [`AuthError`], one stable code and HTTP status per failure.
 //! - [`secret`]: newtypes for secrets (redacted `Debug`, constant-time comparison).
 //! - [`identity`]: the rules for usernames and subjects.
+//! - [`throttle`]: login throttling per account and per client address.
 //! - [`token`]: the refresh-token format, its hash (KV key) and successor derivation.
 //! - [`records`]: the JSON records stored in KV and their keys.
 //! - [`store`]: the storage trait and the in-memory and fault-injecting stores.
@@ -34,6 +35,7 @@ pub mod routes;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod throttle;
 pub mod token;
 
 pub use config::Config;

@@ -10,6 +10,11 @@ use crate::core::server::error::AuthError;
 pub const HASH_LEN: usize = 32;
 /// Length of a password salt in bytes.
 pub const SALT_LEN: usize = 16;
+/// Iterations of one PBKDF2 call (workerd's cap for `deriveBits`); more iterations are
+/// chained calls of at most this many.
+pub const PBKDF2_STEP: u32 = 100_000;
+/// Most iterations a password hash may ask for (ten chained calls).
+pub const MAX_ITERATIONS: u32 = 10 * PBKDF2_STEP;
 
 /// Derives a password hash (PBKDF2-HMAC-SHA256, [`HASH_LEN`] bytes).
 #[allow(async_fn_in_trait)] // single-threaded (Workers, tests): no `Send` bound wanted

@@ -38,8 +38,9 @@ pub struct FamilyRecord {
     pub abs: u64,
     /// Current generation: the token with this generation is the live one.
     pub gen: u64,
-    /// When the current generation was issued (Unix s), for the grace window.
-    pub rotated_at: u64,
+    /// When the current generation was issued (Unix ms), for the grace window.
+    #[serde(default)]
+    pub rotated_ms: u64,
     /// The user's logout-all epoch counter when the family was created.
     pub ep: u64,
     /// RFC 7638 thumbprint of the DPoP key the family is bound to (`None`: a Bearer family).
@@ -64,7 +65,7 @@ pub struct Revocation {
 /// The logout-all epoch of a user: families and access tokens of earlier epochs are dead.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Epoch {
-    /// Counter, incremented by each logout-all (0 when the record is absent).
+    /// Counter, moved forward by each end of all sessions, never backwards (0 when absent).
     pub n: u64,
     /// Time of the last logout-all (Unix s).
     pub at: u64,
@@ -75,9 +76,10 @@ pub struct Epoch {
 pub struct UserRecord {
     /// Subject of the user's tokens.
     pub sub: String,
-    /// KDF name: always `pbkdf2-sha256`.
+    /// KDF name (`pbkdf2-sha256-peppered`, or `pbkdf2-sha256` for records of the earlier
+    /// scheme, upgraded at the next successful login).
     pub kdf: String,
-    /// KDF iterations.
+    /// KDF iterations in total (chained in steps of 100,000).
     pub iter: u32,
     /// Salt, base64url.
     pub salt: String,

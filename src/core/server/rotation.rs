@@ -84,19 +84,21 @@ pub enum Answer {
     Done,
 }
 
-/// Runs `call` against the rotation state behind `svc` at `now`.
+/// Runs `call` against the rotation state behind `svc` at `now_ms` (Unix milliseconds: the
+/// grace window and the epoch are measured in ms).
 pub async fn execute<S: KvStore, H: PasswordHasher>(
     svc: &AuthService<'_, S, H>,
     call: &Call,
-    now: u64,
+    now_ms: u64,
 ) -> Result<Answer, AuthError> {
+    let now = now_ms / 1000;
     Ok(match call {
         Call::StartFamily { sub, claims, dpop } => Answer::Issued(
             svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
                 .await?,
         ),
         Call::Refresh { token, dpop } => {
-            Answer::Issued(svc.refresh_with(token, dpop.as_ref(), now).await?)
+            Answer::Issued(svc.refresh_with(token, dpop.as_ref(), now_ms).await?)
         }
         Call::Logout { token } => {
             svc.logout(token, now).await?;
@@ -108,13 +110,13 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
         }
         Call::LogoutAll { access_token, dpop } => {
             let epoch = svc
-                .logout_all_with(access_token, dpop.as_ref(), now)
+                .logout_all_with(access_token, dpop.as_ref(), now_ms)
                 .await?;
             let sub = subject_of(svc.config, access_token, now)?;
             Answer::Epoch { sub, epoch }
         }
         Call::EndSessions { sub } => Answer::Epoch {
-            epoch: svc.end_sessions(sub, now).await?,
+            epoch: svc.end_sessions(sub, now_ms).await?,
             sub: sub.clone(),
         },
     })
@@ -231,6 +233,8 @@ pub fn decode_result(text: &str) -> Result<Answer, AuthError> {
             .get("dpop_bound")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        // A replay is logged by the object, where it happened.
+        replay: None,
     }))
 }
 
@@ -240,7 +244,7 @@ fn error_of_code(code: &str) -> AuthError {
     match code {
         "invalid_grant" => AuthError::InvalidGrant,
         "invalid_token" => AuthError::InvalidToken,
-        "invalid_request" => AuthError::InvalidRequest("malformed refresh token"),
+        "invalid_request" => AuthError::InvalidRequest("invalid request"),
         "server_error" => AuthError::ServerError("rotation state"),
         _ => AuthError::TemporarilyUnavailable,
     }

@@ -15,8 +15,12 @@ pub enum Endpoint {
     CreateSession,
     /// Admin: a new user.
     CreateUser,
-    /// Admin: delete the user named by the path.
+    /// Admin: delete the user named by the path (ends the user's sessions).
     DeleteUser,
+    /// Admin: set the password of the user named by the path (ends the user's sessions).
+    SetPassword,
+    /// Admin: end every session of the subject named by the path.
+    RevokeSubject,
     /// Refresh-token rotation.
     Refresh,
     /// Logout of one session.
@@ -62,6 +66,8 @@ pub struct Route {
     pub path: PathPattern,
     /// The endpoint it runs.
     pub endpoint: Endpoint,
+    /// An admin route: it exists only when an admin token is configured.
+    pub admin: bool,
 }
 
 const fn route(method: &'static str, path: PathPattern, endpoint: Endpoint) -> Route {
@@ -69,31 +75,34 @@ const fn route(method: &'static str, path: PathPattern, endpoint: Endpoint) -> R
         method,
         path,
         endpoint,
+        admin: false,
+    }
+}
+
+const fn admin(method: &'static str, path: PathPattern, endpoint: Endpoint) -> Route {
+    Route {
+        admin: true,
+        ..route(method, path, endpoint)
     }
 }
 
 use PathPattern::{Child, Exact};
 
 /// Every route of the server.
+#[rustfmt::skip]
 pub const ROUTES: &[Route] = &[
-    route("POST", Exact(protocol::LOGIN_PATH), Endpoint::Login),
-    route("POST", Exact(protocol::REFRESH_PATH), Endpoint::Refresh),
-    route("POST", Exact(protocol::LOGOUT_PATH), Endpoint::Logout),
-    route("POST", Exact(protocol::REVOKE_PATH), Endpoint::Revoke),
-    route(
-        "POST",
-        Exact(protocol::LOGOUT_ALL_PATH),
-        Endpoint::LogoutAll,
-    ),
-    route(
-        "POST",
-        Exact(protocol::SESSIONS_PATH),
-        Endpoint::CreateSession,
-    ),
-    route("POST", Exact(protocol::USERS_PATH), Endpoint::CreateUser),
-    route("DELETE", Child(protocol::USERS_PATH), Endpoint::DeleteUser),
-    route("GET", Exact(protocol::JWKS_PATH), Endpoint::Jwks),
-    route("GET", Exact(protocol::ME_PATH), Endpoint::Me),
+    route("POST",   Exact(protocol::LOGIN_PATH),      Endpoint::Login),
+    route("POST",   Exact(protocol::REFRESH_PATH),    Endpoint::Refresh),
+    route("POST",   Exact(protocol::LOGOUT_PATH),     Endpoint::Logout),
+    route("POST",   Exact(protocol::REVOKE_PATH),     Endpoint::Revoke),
+    route("POST",   Exact(protocol::LOGOUT_ALL_PATH), Endpoint::LogoutAll),
+    admin("POST",   Exact(protocol::SESSIONS_PATH),   Endpoint::CreateSession),
+    admin("DELETE", Child(protocol::SESSIONS_PATH),   Endpoint::RevokeSubject),
+    admin("POST",   Exact(protocol::USERS_PATH),      Endpoint::CreateUser),
+    admin("DELETE", Child(protocol::USERS_PATH),      Endpoint::DeleteUser),
+    admin("PATCH",  Child(protocol::USERS_PATH),      Endpoint::SetPassword),
+    route("GET",    Exact(protocol::JWKS_PATH),       Endpoint::Jwks),
+    route("GET",    Exact(protocol::ME_PATH),         Endpoint::Me),
 ];
 
 /// A request line resolved to an endpoint.
@@ -106,10 +115,16 @@ pub struct Matched<'a> {
     pub segment: &'a str,
 }
 
+/// The routes that exist: all of them with `admin`, the others without.
+fn live(admin: bool) -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().filter(move |r| admin || !r.admin)
+}
+
 /// The `Allow` value of `path` (its methods, then `OPTIONS`); `None` when no route has the path.
-pub fn allowed_methods(path: &str) -> Option<String> {
+/// `admin`: whether the admin routes exist (an admin token is configured).
+pub fn allowed_methods(path: &str, admin: bool) -> Option<String> {
     let mut allow = String::new();
-    for r in ROUTES.iter().filter(|r| r.path.matches(path).is_some()) {
+    for r in live(admin).filter(|r| r.path.matches(path).is_some()) {
         if !allow.split(", ").any(|m| m == r.method) {
             allow.push_str(r.method);
             allow.push_str(", ");
@@ -120,9 +135,10 @@ pub fn allowed_methods(path: &str) -> Option<String> {
 
 /// The endpoint of `method` and `path`: `not_found` when no route has the path,
 /// `method_not_allowed` (with `Allow`) when none of its routes has the method. `OPTIONS` is
-/// not a route (the caller answers preflights with [`allowed_methods`]).
-pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, AuthError> {
-    for r in ROUTES.iter().filter(|r| r.method == method) {
+/// not a route (the caller answers preflights with [`allowed_methods`]). Without `admin`, the
+/// admin routes do not exist: their paths are `not_found`.
+pub fn resolve<'a>(method: &str, path: &'a str, admin: bool) -> Result<Matched<'a>, AuthError> {
+    for r in live(admin).filter(|r| r.method == method) {
         if let Some(segment) = r.path.matches(path) {
             return Ok(Matched {
                 endpoint: r.endpoint,
@@ -130,7 +146,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, AuthError
             });
         }
     }
-    match allowed_methods(path) {
+    match allowed_methods(path, admin) {
         Some(allow) => Err(AuthError::MethodNotAllowed(allow)),
         None => Err(AuthError::NotFound),
     }

@@ -12,13 +12,16 @@ use crate::core::server::config::{Config, RotationStore};
 use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IAT_WINDOW};
 use crate::core::server::error::AuthError;
 use crate::core::server::identity::{check_sub, check_username};
-use crate::core::server::password::{PasswordHasher, HASH_LEN, SALT_LEN};
+use crate::core::server::password::{
+    PasswordHasher, HASH_LEN, MAX_ITERATIONS, PBKDF2_STEP, SALT_LEN,
+};
 use crate::core::server::records::{
     decode, epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch,
     FamilyRecord, Revocation, TokenRecord, UserRecord,
 };
 use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
+use crate::core::server::throttle::{account_key, address_key, Scope, Throttle, Verdict};
 use crate::core::server::token::{fill_random, random_id, RefreshToken};
 use serde_json::{Map, Value};
 
@@ -26,8 +29,12 @@ use serde_json::{Map, Value};
 pub const MAX_PASSWORD_LEN: usize = 1024;
 /// Shortest password accepted when creating a user (bytes).
 pub const MIN_PASSWORD_LEN: usize = 8;
-/// KDF name stored in user records.
-pub const KDF: &str = "pbkdf2-sha256";
+/// KDF name of user records written before the pepper: PBKDF2-HMAC-SHA256 of the password.
+pub const KDF_UNPEPPERED: &str = "pbkdf2-sha256";
+/// KDF name of user records: PBKDF2-HMAC-SHA256 of `HMAC-SHA256(PASSWORD_PEPPER, password)`,
+/// chained in steps of [`PBKDF2_STEP`] iterations (the output of one step is the password of
+/// the next) up to the record's `iter`.
+pub const KDF: &str = "pbkdf2-sha256-peppered";
 
 /// A successful login, session creation or refresh.
 #[derive(Debug)]
@@ -42,6 +49,19 @@ pub struct TokenResponse {
     pub refresh_expires_in: u64,
     /// True when the family (and so the access token, `cnf.jkt`) is bound to a DPoP key.
     pub dpop_bound: bool,
+    /// Set when this answer is a grace replay (for the log; carries no token).
+    pub replay: Option<Replay>,
+}
+
+/// A grace replay: a retired token presented again inside the grace window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// The family id (not a credential).
+    pub family: String,
+    /// The generation the replayed token rotated into.
+    pub generation: u64,
+    /// Time since that rotation (ms).
+    pub age_ms: u64,
 }
 
 impl TokenResponse {
@@ -89,8 +109,11 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     pub fn check_admin(&self, presented: Option<&str>) -> Result<(), AuthError> {
         match presented {
             Some(p)
-                if !self.config.admin_token.is_empty()
-                    && self.config.admin_token.matches(p.as_bytes()) =>
+                if self
+                    .config
+                    .admin_token
+                    .as_ref()
+                    .is_some_and(|t| !t.is_empty() && t.matches(p.as_bytes())) =>
             {
                 Ok(())
             }
@@ -103,30 +126,48 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         &self,
         username: &str,
         password: &str,
-        now: u64,
+        client_ip: Option<&str>,
+        throttle: &impl Throttle,
+        now_ms: u64,
     ) -> Result<TokenResponse, AuthError> {
-        self.login_with(username, password, None, now).await
+        self.login_with(username, password, client_ip, throttle, None, now_ms)
+            .await
     }
 
-    /// `POST /auth/login`: checks the password (the KDF runs for unknown users too) and starts
-    /// a family, bound to the key of `dpop` (a proof already checked against this request) when
-    /// there is one. Seeds the demo user on its first login attempt when configured.
+    /// `POST /auth/login`: [`authenticate`](Self::authenticate), then a family, bound to the
+    /// key of `dpop` (a proof already checked against this request) when there is one.
     pub async fn login_with(
         &self,
         username: &str,
         password: &str,
+        client_ip: Option<&str>,
+        throttle: &impl Throttle,
         dpop: Option<&Proof>,
-        now: u64,
+        now_ms: u64,
     ) -> Result<TokenResponse, AuthError> {
-        let sub = self.authenticate(username, password).await?;
-        self.start_family(&sub, Map::new(), dpop, now).await
+        let sub = self
+            .authenticate(username, password, client_ip, throttle, now_ms)
+            .await?;
+        self.start_family(&sub, Map::new(), dpop, now_ms / 1000)
+            .await
     }
 
-    /// Checks a username and password (the KDF runs for unknown users too) and answers the
-    /// user's subject; seeds the demo user on its first login attempt when configured. The
+    /// Checks a username and password and answers the user's subject. First the attempt is
+    /// counted for the account and for the client's address (`client_ip`) with `throttle`:
+    /// while either is blocked the answer is `too_many_attempts`, before any password hashing.
+    /// Then the password is checked (the KDF runs for unknown users too, with the same
+    /// parameters). A success resets the account's counter and upgrades the stored hash to the
+    /// current parameters. Seeds the demo user on its first login attempt when configured. The
     /// first half of [`login_with`](Self::login_with), for when the family starts where the
     /// rotation state lives (strict mode: the subject's object).
-    pub async fn authenticate(&self, username: &str, password: &str) -> Result<String, AuthError> {
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: Option<&str>,
+        throttle: &impl Throttle,
+        now_ms: u64,
+    ) -> Result<String, AuthError> {
         if username.is_empty() || password.is_empty() {
             return Err(AuthError::InvalidRequest(
                 "username and password are required",
@@ -134,6 +175,23 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
         if password.len() > MAX_PASSWORD_LEN || username.len() > 256 {
             return Err(AuthError::InvalidRequest("username or password too long"));
+        }
+        let account = account_key(username);
+        let address = address_key(client_ip);
+        let (by_account, by_address) = futures_util::future::join(
+            throttle.attempt(Scope::Account, &account, Some(&address), now_ms),
+            throttle.attempt(Scope::Address, &address, None, now_ms),
+        )
+        .await;
+        let wait = [by_account?, by_address?]
+            .iter()
+            .filter_map(|v| match v {
+                Verdict::Refused { retry_after_ms } => Some(*retry_after_ms),
+                Verdict::Allowed => None,
+            })
+            .max();
+        if let Some(ms) = wait {
+            return Err(AuthError::TooManyAttempts(ms.div_ceil(1000).max(1)));
         }
         let user = if check_username(username).is_ok() {
             match load::<UserRecord>(&self.store, &user_key(username)).await? {
@@ -143,33 +201,95 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         } else {
             None
         };
+        let target = self.config.pbkdf2_iterations;
         let Some(user) = user else {
             // Same work as a real check, so the response time does not tell the user is unknown.
-            let _ = self
-                .hasher
-                .derive(
-                    password.as_bytes(),
-                    &[0u8; SALT_LEN],
-                    self.config.pbkdf2_iterations,
-                )
+            self.hash(password.as_bytes(), &[0u8; SALT_LEN], target, true)
                 .await?;
             return Err(AuthError::InvalidCredentials);
         };
         let salt = b64::decode(&user.salt).ok_or(AuthError::TemporarilyUnavailable)?;
         let expected = b64::decode(&user.hash).ok_or(AuthError::TemporarilyUnavailable)?;
-        if user.kdf != KDF || !(1..=100_000).contains(&user.iter) {
+        let peppered = match user.kdf.as_str() {
+            KDF => true,
+            KDF_UNPEPPERED => false,
+            _ => {
+                return Err(AuthError::ServerError(
+                    "user record with an unsupported KDF",
+                ))
+            }
+        };
+        if !(1..=MAX_ITERATIONS).contains(&user.iter) {
             return Err(AuthError::ServerError(
                 "user record with an unsupported KDF",
             ));
         }
         let derived = self
-            .hasher
-            .derive(password.as_bytes(), &salt, user.iter)
+            .hash(password.as_bytes(), &salt, user.iter, peppered)
             .await?;
+        if user.iter < target {
+            // A record under the current parameters costs what the others cost: no timing
+            // difference tells which accounts have not logged in since a parameter change.
+            self.hash(password.as_bytes(), &salt, target - user.iter, true)
+                .await?;
+        }
         if !constant_time_eq(&derived, &expected) {
             return Err(AuthError::InvalidCredentials);
         }
+        throttle.succeed(&account, Some(&address), now_ms).await?;
+        if !peppered || user.iter < target {
+            // Upgrade to the current parameters; a failed write only postpones it.
+            let _ = self.write_user(username, password, &user.sub, target).await;
+        }
         Ok(user.sub)
+    }
+
+    /// The password hash of the current scheme: `iter` PBKDF2 iterations in chained steps of
+    /// at most [`PBKDF2_STEP`], of the peppered password (or, for records of the earlier scheme,
+    /// of the password itself).
+    async fn hash(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iter: u32,
+        peppered: bool,
+    ) -> Result<[u8; HASH_LEN], AuthError> {
+        let mut input: Vec<u8> = if peppered {
+            hmac_sha256::HMAC::mac(password, self.config.password_pepper.expose()).to_vec()
+        } else {
+            password.to_vec()
+        };
+        let mut left = iter;
+        let mut out = [0u8; HASH_LEN];
+        while left > 0 {
+            let step = left.min(PBKDF2_STEP);
+            out = self.hasher.derive(&input, salt, step).await?;
+            input = out.to_vec();
+            left -= step;
+        }
+        Ok(out)
+    }
+
+    /// Writes a user record with a fresh salt and the current scheme.
+    async fn write_user(
+        &self,
+        username: &str,
+        password: &str,
+        sub: &str,
+        iter: u32,
+    ) -> Result<UserRecord, AuthError> {
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let hash = self.hash(password.as_bytes(), &salt, iter, true).await?;
+        let record = UserRecord {
+            sub: sub.to_string(),
+            kdf: KDF.into(),
+            iter,
+            salt: b64::encode(&salt),
+            hash: b64::encode(&hash),
+        };
+        save(&self.store, &user_key(username), &record, None).await?;
+        Ok(record)
     }
 
     async fn seed_demo_user(&self, username: &str) -> Result<Option<UserRecord>, AuthError> {
@@ -188,10 +308,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         );
         let salt = &mac[..SALT_LEN];
         let iter = self.config.pbkdf2_iterations;
-        let hash = self
-            .hasher
-            .derive(demo.password.expose(), salt, iter)
-            .await?;
+        let hash = self.hash(demo.password.expose(), salt, iter, true).await?;
         let record = UserRecord {
             sub: username.to_string(),
             kdf: KDF.into(),
@@ -289,7 +406,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             created: now,
             abs,
             gen: 0,
-            rotated_at: now,
+            rotated_ms: now * 1000,
             ep: epoch.n,
             jkt: dpop.map(|p| p.jkt.clone()),
             claims,
@@ -327,16 +444,19 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             refresh_token,
             refresh_expires_in: family.abs.saturating_sub(now),
             dpop_bound: family.jkt.is_some(),
+            replay: None,
         })
     }
 
     /// `POST /auth/refresh` without DPoP: [`AuthService::refresh_with`] without a proof.
-    pub async fn refresh(&self, presented: &str, now: u64) -> Result<TokenResponse, AuthError> {
-        self.refresh_with(presented, None, now).await
+    pub async fn refresh(&self, presented: &str, now_ms: u64) -> Result<TokenResponse, AuthError> {
+        self.refresh_with(presented, None, now_ms).await
     }
 
     /// `POST /auth/refresh`: rotates the presented token (see the decision table in
-    /// `docs/DESIGN.md`). `dpop` is the request's proof, already checked against the request.
+    /// `docs/DESIGN.md`). `now_ms` is Unix milliseconds (the grace window is measured in ms).
+    /// Any presented token that is not a live one, malformed included, is `invalid_grant`.
+    /// `dpop` is the request's proof, already checked against the request.
     ///
     /// A family bound to a key needs a proof by that key for every refresh, grace replays
     /// included: without one, `invalid_dpop_proof` (nothing written); with one by another key,
@@ -349,8 +469,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         &self,
         presented: &str,
         dpop: Option<&Proof>,
-        now: u64,
+        now_ms: u64,
     ) -> Result<TokenResponse, AuthError> {
+        let now = now_ms / 1000;
         let token = RefreshToken::parse(presented)?;
         let t = load::<TokenRecord>(&self.store, &token.key())
             .await?
@@ -414,7 +535,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             .await?;
             let family = FamilyRecord {
                 gen,
-                rotated_at: now,
+                rotated_ms: now_ms,
                 ..f
             };
             save(
@@ -426,9 +547,16 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             .await?;
             return self.respond(&family, successor, now);
         }
-        if t.gen + 1 == f.gen && now.saturating_sub(f.rotated_at) <= self.config.grace {
+        let age_ms = now_ms.saturating_sub(f.rotated_ms);
+        if t.gen + 1 == f.gen && age_ms < self.config.grace * 1000 {
             // Grace replay: the same successor again, nothing written.
-            return self.respond(&f, successor, now);
+            let mut r = self.respond(&f, successor, now)?;
+            r.replay = Some(Replay {
+                family: t.fam.clone(),
+                generation: f.gen,
+                age_ms,
+            });
+            return Ok(r);
         }
         // Reuse of a retired token: revoke the family.
         let marker = Revocation {
@@ -445,11 +573,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Err(AuthError::InvalidGrant)
     }
 
-    /// `POST /auth/logout`: revokes the family of the presented token. A malformed token is
-    /// `invalid_request`; an unknown one is accepted (nothing to revoke).
+    /// `POST /auth/logout`: revokes the family of the presented token. A token that is not
+    /// ours (malformed, unknown) is accepted: there is nothing to revoke.
     pub async fn logout(&self, presented: &str, now: u64) -> Result<(), AuthError> {
-        let token = RefreshToken::parse(presented)?;
-        self.revoke_family(&token, "logout", now).await
+        match RefreshToken::parse(presented) {
+            Ok(token) => self.revoke_family(&token, "logout", now).await,
+            Err(_) => Ok(()),
+        }
     }
 
     /// `POST /auth/revoke` (RFC 7009): like logout, but any token, even malformed, is accepted.
@@ -550,38 +680,37 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// `POST /auth/logout-all` with a Bearer token.
-    pub async fn logout_all(&self, access_token: &str, now: u64) -> Result<Epoch, AuthError> {
-        self.logout_all_with(access_token, None, now).await
+    pub async fn logout_all(&self, access_token: &str, now_ms: u64) -> Result<Epoch, AuthError> {
+        self.logout_all_with(access_token, None, now_ms).await
     }
 
-    /// `POST /auth/logout-all`: bumps the user's epoch, which kills every family and access
-    /// token of the user issued before (no KV list scan). Answers the new epoch. The access
-    /// token is verified as by [`AuthService::verify_access_with`].
+    /// `POST /auth/logout-all`: moves the user's epoch forward, which kills every family and
+    /// access token of the user issued before (no KV list scan). Answers the new epoch. The
+    /// access token is verified as by [`AuthService::verify_access_with`].
     pub async fn logout_all_with(
         &self,
         access_token: &str,
         dpop: Option<&Proof>,
-        now: u64,
+        now_ms: u64,
     ) -> Result<Epoch, AuthError> {
-        let verified = self.verify_access_with(access_token, dpop, now).await?;
-        let epoch = Epoch {
-            n: verified.epoch + 1,
-            at: now,
-        };
-        save(&self.store, &epoch_key(&verified.sub), &epoch, None).await?;
-        Ok(epoch)
+        let verified = self
+            .verify_access_with(access_token, dpop, now_ms / 1000)
+            .await?;
+        self.end_sessions(&verified.sub, now_ms).await
     }
 
-    /// Ends every session of `sub` (account deletion): bumps the user's epoch like logout-all,
-    /// without an access token. Answers the new epoch.
-    pub async fn end_sessions(&self, sub: &str, now: u64) -> Result<Epoch, AuthError> {
+    /// Ends every session of `sub` (logout-all, account deletion, password change, the admin
+    /// route): its epoch becomes `max(stored + 1, now_ms)` and is answered. A stale read cannot
+    /// move it backwards: the new value is at least the clock, and every earlier write was at
+    /// most the clock of its own time (KV keeps the last write; see `docs/DESIGN.md`).
+    pub async fn end_sessions(&self, sub: &str, now_ms: u64) -> Result<Epoch, AuthError> {
         check_sub(sub)?;
-        let current = load::<Epoch>(&self.store, &epoch_key(sub))
+        let stored = load::<Epoch>(&self.store, &epoch_key(sub))
             .await?
             .unwrap_or_default();
         let epoch = Epoch {
-            n: current.n + 1,
-            at: now,
+            n: (stored.n + 1).max(now_ms),
+            at: now_ms / 1000,
         };
         save(&self.store, &epoch_key(sub), &epoch, None).await?;
         Ok(epoch)
@@ -595,34 +724,61 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         sub: Option<&str>,
     ) -> Result<String, AuthError> {
         check_username(username)?;
-        if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&password.len()) {
-            return Err(AuthError::InvalidRequest("password must be 8-1024 bytes"));
-        }
+        check_password(password)?;
         let sub = sub.unwrap_or(username);
         check_sub(sub)?;
-        let key = user_key(username);
-        if self.store.get(&key).await?.is_some() {
+        if self.store.get(&user_key(username)).await?.is_some() {
             return Err(AuthError::UserExists);
         }
-        let mut salt = [0u8; SALT_LEN];
-        fill_random(&mut salt)?;
-        let iter = self.config.pbkdf2_iterations;
-        let hash: [u8; HASH_LEN] = self.hasher.derive(password.as_bytes(), &salt, iter).await?;
-        let record = UserRecord {
-            sub: sub.to_string(),
-            kdf: KDF.into(),
-            iter,
-            salt: b64::encode(&salt),
-            hash: b64::encode(&hash),
-        };
-        save(&self.store, &key, &record, None).await?;
+        self.write_user(username, password, sub, self.config.pbkdf2_iterations)
+            .await?;
         Ok(sub.to_string())
     }
 
-    /// `DELETE /auth/users/<username>` (admin): deletes a user (no error when absent).
-    pub async fn delete_user(&self, username: &str) -> Result<(), AuthError> {
+    /// `PATCH /auth/users/<username>` (admin): sets a new password and ends every session of
+    /// the user's subject (answered). `no_such_user` when there is no such user.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+        now_ms: u64,
+    ) -> Result<String, AuthError> {
         check_username(username)?;
-        self.store.delete(&user_key(username)).await?;
+        check_password(password)?;
+        let user = load::<UserRecord>(&self.store, &user_key(username))
+            .await?
+            .ok_or(AuthError::NoSuchUser)?;
+        // Sessions end first: if the password write then fails, nothing lives on that the
+        // old password opened.
+        self.end_sessions(&user.sub, now_ms).await?;
+        self.write_user(username, password, &user.sub, self.config.pbkdf2_iterations)
+            .await?;
+        Ok(user.sub)
+    }
+
+    /// `DELETE /auth/users/<username>` (admin): deletes a user and ends every session of its
+    /// subject (no error when absent; the subject is answered when there was one). The epoch
+    /// stays, so re-creating the user does not revive the old sessions.
+    pub async fn delete_user(
+        &self,
+        username: &str,
+        now_ms: u64,
+    ) -> Result<Option<String>, AuthError> {
+        check_username(username)?;
+        let key = user_key(username);
+        let user = load::<UserRecord>(&self.store, &key).await?;
+        if let Some(user) = &user {
+            self.end_sessions(&user.sub, now_ms).await?;
+        }
+        self.store.delete(&key).await?;
+        Ok(user.map(|u| u.sub))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), AuthError> {
+    if (MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&password.len()) {
         Ok(())
+    } else {
+        Err(AuthError::InvalidRequest("password must be 8-1024 bytes"))
     }
 }

@@ -31,9 +31,10 @@ pub struct RefreshToken {
 
 impl RefreshToken {
     /// Parses the wire form; anything but `srt_` + 43 canonical base64url characters is
-    /// `invalid_request` (this is also what rejects an access token presented as a refresh token).
+    /// `invalid_grant`: like an unknown token, it is not a live refresh token of ours (this is
+    /// also what rejects an access token presented as a refresh token).
     pub fn parse(text: &str) -> Result<Self, AuthError> {
-        const BAD: AuthError = AuthError::InvalidRequest("malformed refresh token");
+        const BAD: AuthError = AuthError::InvalidGrant;
         if text.len() != TOKEN_LEN || !text.starts_with(PREFIX) {
             return Err(BAD);
         }

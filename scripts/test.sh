@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every tier, in order; each tier's tests start and stop the servers they need.
 #   native   cargo test (core, server logic, in-memory and faulty stores)
-#   browser  wasm-bindgen-test in headless Chromium (the browser package)
+#   browser  node:test + Playwright: the built browser package (pkg/) in headless Chromium
 #   http     node:test against the built Worker in `wrangler dev` (workerd, local KV), KV mode
 #   http-do  the same files against the Worker in strict mode (ROTATION_STORE=durable-object)
 #   e2e      node:test + Playwright driving Chromium against the Worker serving the demo page
@@ -32,7 +32,7 @@ file_timeout_ms=$(( ${NODE_TEST_FILE_TIMEOUT_SECONDS:-1800} * 1000 ))
 declare -A passed failed skipped status
 total_pass=0 total_fail=0 total_skip=0 broken=0
 
-# Sums "test result: ... N passed; M failed; K ignored" lines (cargo test, wasm-bindgen-test-runner).
+# Sums "test result: ... N passed; M failed; K ignored" lines (cargo test).
 cargo_counts() {
   awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
        END { print p + 0, f + 0, s + 0 }' "$1"
@@ -51,14 +51,7 @@ run_tier() {
     native)
       cargo test --no-fail-fast --color never 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
       counts=$(cargo_counts "$log") ;;
-    browser)
-      CARGO_TARGET_DIR=target/browser-test \
-      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-      WASM_BINDGEN_TEST_TIMEOUT=120 \
-        cargo test --color never --target wasm32-unknown-unknown --no-default-features --features browser --test browser 2>&1 | tee "$log"
-      rc=${PIPESTATUS[0]}
-      counts=$(cargo_counts "$log") ;;
-    http|http-do|e2e|interop)
+    browser|http|http-do|e2e|interop)
       local dir=${tier%-do} mode=kv files=() f
       [ "$tier" = http-do ] && mode=durable-object
       for f in tests/$dir/*.test.mjs; do [ -e "$f" ] && files+=("$f"); done

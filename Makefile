@@ -33,7 +33,7 @@ soak: setup build
 simulate: setup
 	@$(ENV) SIM_TRIALS=300 cargo test --test native simulation::table -- --nocapture --exact 2>&1 | sed -n '/seeded runs per cell/,/^test result/p'
 
-## make fuzz: cargo fuzz on the request parsers, the refresh-token decoder and the JWT claim reader
+## make fuzz: cargo fuzz on the request parsers (JSON, form, cookie, bearer), the refresh-token decoder and base64url
 fuzz: setup
 	@$(ENV) scripts/fuzz.sh
 

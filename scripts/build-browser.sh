@@ -33,7 +33,7 @@ printf '%s\n' "import { client } from \"./silent_refresh.js\";" \
   "export { AuthClient } from \"./$glue\";" >pkg/entry.js
 # Properties only glue.js and wasm-bindgen's calls of it use are renamed too (not the options'
 # names, nor any a browser API shares: `timeout`, `request`, `close`, `json`, `then`, ...).
-mangle='^(deferred|listeners|dispatch|channel|wake|timer|endpoints|origins|defer|settle|run|send|post|store|arm|tell|listen|emit|fresh|mono|wall|generation|key|open)$'
+mangle='^[a-z][A-Za-z]*_$'
 "$ESBUILD_BIN" pkg/entry.js --bundle --format=esm --minify --mangle-props="$mangle" --log-level=warning \
   --banner:js='/* @ts-self-types="./silent_refresh.d.ts" */' --outfile=pkg/silent_refresh.min.js
 rm pkg/entry.js

@@ -1,9 +1,10 @@
 //! silent-refresh: refresh tokens done right at the edge.
 //!
 //! One crate, three layers:
-//! - [`core`]: platform-free logic (no I/O, time passed in): refresh scheduling and error
-//!   classification for clients; rotation, reuse detection, the KV record layout and access-token
-//!   signing for servers (feature `server`, on by default).
+//! - [`core`](crate::core): platform-free logic (no I/O, time passed in): the browser client's
+//!   decisions as a state machine ([`core::client`](crate::core::client)); rotation, reuse
+//!   detection, the KV record layout and access-token signing for servers (feature `server`, on by
+//!   default).
 //! - `browser` (feature `browser`): the wasm-bindgen adapter published as the npm package.
 //! - `worker` (feature `worker`): the Cloudflare Worker adapter (routing, KV, HTTP).
 #![forbid(unsafe_code)]
@@ -14,6 +15,9 @@
 
 extern crate alloc;
 
+/// The platform-free layer. Its name is the layout's (`src/core`), and it shadows the language's
+/// `core` crate inside this crate: code here names this module `crate::core` and the language
+/// crate `::core` (e.g. `::core::cell::Cell`), never a bare `core::`.
 pub mod core;
 
 #[cfg(feature = "browser")]

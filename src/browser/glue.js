@@ -5,8 +5,52 @@
 // It decides nothing: what to send, when, and what a result means is decided in Rust. The one
 // shortcut, `AuthClient.fetch`, attaches the token Rust published for as long as Rust said.
 // Written in JS because JS source is far smaller than the same calls compiled to wasm.
-// The package renames the properties listed in scripts/build-browser.sh (`mangle`): a name that
-// an option, an event, a message or a browser API shares must not be listed there.
+// The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
+// the names an option, an event, a message or a browser API uses must not end in `_`.
+
+// The numbers and names Rust and this file share, generated from src/core/client/interface.rs
+// and the definitions it names: `cargo test` checks the block (tests/native/client_interface.rs),
+// `UPDATE_INTERFACE=1 cargo test client_interface` rewrites it.
+// <interface>
+const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LOGOUT = 5, ON = 6, OFF = 7,
+  DISPOSE = 8, SIGNED_IN = 9, EXPIRES_AT = 10, NEXT_REFRESH_AT = 11, REFRESH_COUNT = 12;
+const FULFILLED = 0, REJECTED = 1, LOCKED = 2, HANDED = 3;
+const KINDS = 4;
+const TIMER = 0, WAKE = 1, TOKEN_MESSAGE = 2, LOGOUT_MESSAGE = 3;
+const EVENTS = ["refresh", "expired", "error", "logout"];
+const SOURCES = ["network", "tab", "restore", "local"];
+const STORAGE = ["get", "set", "remove"];
+const SLOTS = ["refreshMargin", "retryBaseDelay", "retryMaxDelay", "maxRefreshesPerMinute", "requestTimeout"];
+const COOKIE_MODE = "cookie", BODY_MODE = "body";
+const DEFAULTS = {
+  baseUrl: "",
+  mode: "cookie",
+  requestTimeout: 10000,
+  retryBaseDelay: 1000,
+  retryMaxDelay: 60000,
+  maxRefreshesPerMinute: 10,
+  crossTab: true,
+  channelName: "silent-refresh",
+  loginPath: "/auth/login",
+  refreshPath: "/auth/refresh",
+  logoutPath: "/auth/logout",
+};
+const CSRF_HEADER = "X-Silent-Refresh", SESSION_HINT_COOKIE = "sr_session";
+const ERRORS = [
+  "NETWORK:network error",
+  "TIMEOUT:request timed out",
+  "SERVER:server temporarily unavailable",
+  "REJECTED:request rejected by the server",
+  "BAD_RESPONSE:unexpected response from the server",
+  "SESSION_EXPIRED:session expired",
+  "NOT_SIGNED_IN:not signed in",
+  "INVALID_CREDENTIALS:invalid username or password",
+  "REFRESH_LIMIT:too many refreshes, circuit breaker open",
+  "DISPOSED:client disposed",
+  "INVALID_OPTIONS:invalid options",
+  "STORAGE:storage failed",
+];
+// </interface>
 
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
 export const get = (target, key) => target?.[key];
@@ -32,25 +76,6 @@ export function claims(token) {
   return [];
 }
 
-/**
- * The stable codes (without `ERR_`) and messages of the errors, by the index of the code in
- * `ErrorCode::ALL` (src/core/client/error.rs, the reference; tests/browser.rs checks this copy).
- */
-const ERRORS = [
-  "NETWORK:network error",
-  "TIMEOUT:request timed out",
-  "SERVER:server temporarily unavailable",
-  "REJECTED:request rejected by the server",
-  "BAD_RESPONSE:unexpected response from the server",
-  "SESSION_EXPIRED:session expired",
-  "NOT_SIGNED_IN:not signed in",
-  "INVALID_CREDENTIALS:invalid username or password",
-  "REFRESH_LIMIT:too many refreshes, circuit breaker open",
-  "DISPOSED:client disposed",
-  "INVALID_OPTIONS:invalid options",
-  "STORAGE:storage failed",
-];
-
 /** An `Error` with the stable `.code` of error `index` (and the HTTP `.status` that caused it, if any). */
 export function error(index, status) {
   const [code, message] = ERRORS[index].split(":");
@@ -59,12 +84,6 @@ export function error(index, status) {
   if (status !== undefined) e.status = status;
   return e;
 }
-
-/** The events, by the index Rust uses. */
-const EVENTS = ["refresh", "expired", "error", "logout"];
-
-/** The sources of `refresh` and `logout` events, by the index Rust uses. */
-const SOURCES = ["network", "tab", "restore", "local"];
 
 /** Adds or removes (`method`) the wake-up listener `h`. */
 function wake(method, h) {
@@ -78,9 +97,7 @@ export class Host {
   /** Reads and checks `options` over the defaults; `ok` is false if one is invalid. */
   constructor(options) {
     let ok = options === undefined || (typeof options == "object" && options !== null);
-    const o = Object.assign({ baseUrl: "", mode: "cookie", requestTimeout: 10000, retryBaseDelay: 1000,
-      retryMaxDelay: 60000, maxRefreshesPerMinute: 10, crossTab: true, channelName: "silent-refresh",
-      loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout" }, options);
+    const o = Object.assign({}, DEFAULTS, options);
     // `new URL(url, location.href)[field]`: an absolute URL, or an origin followed by `/` (so that
     // it is a prefix of exactly the URLs on that origin).
     const url = (u, field) => {
@@ -93,93 +110,93 @@ export class Host {
     };
     // Without trailing slashes: "https://api.example.com/" + "/auth/login".
     const base = typeof o.baseUrl == "string" ? o.baseUrl.replace(/\/+$/, "") : (ok = false);
-    this.endpoints = [o.loginPath, o.refreshPath, o.logoutPath].map((p) => url(base + p, "href"));
+    this.endpoints_ = [o.loginPath, o.refreshPath, o.logoutPath].map((p) => url(base + p, "href"));
     const list = o.bearerOrigins;
     if (list !== undefined && !(list?.length >= 0)) ok = false;
-    this.origins = list === undefined ? [url(this.endpoints[0], "origin")]
+    this.origins_ = list === undefined ? [url(this.endpoints_[0], "origin")]
       : Array.from({ length: ok ? list.length : 0 }, (_, i) => url(list[i], "origin"));
-    this.fetch = o.fetch === undefined ? globalThis.fetch : o.fetch;
-    this.storage = o.storage ?? undefined;
-    this.crossTab = o.crossTab;
-    this.name = o.channelName;
-    this.key = this.name + ":refresh_token";
-    this.mode = o.mode;
-    if (typeof this.fetch != "function" || typeof this.crossTab != "boolean" || typeof this.name != "string"
-      || !(this.storage === undefined || (typeof this.storage == "object"))) ok = false;
-    const locks = this.crossTab && globalThis.navigator?.locks;
-    this.locks = typeof locks == "object" && locks !== null ? locks : undefined;
-    // A duration or count: a number >= 0, not infinite.
-    const count = (n) => (typeof n == "number" && n >= 0 && n < 1 / 0) || (ok = false);
-    [o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute, o.requestTimeout].map(count);
-    if (o.refreshMargin !== undefined) count(o.refreshMargin);
-    if (o.mode != "cookie" && o.mode != "body") ok = false;
+    this.fetch_ = o.fetch === undefined ? globalThis.fetch : o.fetch;
+    this.storage_ = o.storage ?? undefined;
+    this.crossTab_ = o.crossTab;
+    this.name_ = o.channelName;
+    this.key_ = this.name_ + ":refresh_token";
+    this.mode_ = o.mode;
+    if (typeof this.fetch_ != "function" || typeof this.crossTab_ != "boolean" || typeof this.name_ != "string"
+      || !(this.storage_ === undefined || (typeof this.storage_ == "object"))) ok = false;
+    const locks = this.crossTab_ && globalThis.navigator?.locks;
+    this.locks_ = (typeof locks == "object" && locks) || undefined;
+    // Durations and counts (`SLOTS`): numbers >= 0, not infinite; the first, the margin, may be
+    // `undefined` (its default depends on the token).
+    const slots = SLOTS.map((k) => o[k]);
+    slots.map((n, i) => (typeof n == "number" && n >= 0 && n < 1 / 0) || (!i && n === undefined) || (ok = false));
+    if (o.mode != COOKIE_MODE && o.mode != BODY_MODE) ok = false;
     /**
-     * What Rust reads, if the options are valid: 0-4 the durations (0 `undefined` for the
-     * default), 5 whether the mode is "body", 6 whether there is a lock.
+     * What Rust reads, if the options are valid (by `Slot`): the options of `SLOTS` (a duration,
+     * or `undefined` for the default margin), whether the mode is "body", whether there is a lock.
      */
-    this.options = ok ? [o.refreshMargin, o.retryBaseDelay, o.retryMaxDelay, o.maxRefreshesPerMinute,
-      o.requestTimeout, o.mode == "body", !!this.locks] : undefined;
-    this.deferred = new Map();
-    this.listeners = [];
+    this.options = ok ? [...slots, o.mode == BODY_MODE, !!this.locks_] : undefined;
+    this.deferred_ = new Map();
+    this.listeners_ = [];
   }
 
   /** Starts listening: wake-up events, the channel. `dispatch(tag, value)` is Rust's. */
-  open(dispatch, timeout) {
-    this.dispatch = dispatch;
-    this.timeout = timeout;
-    this.wake = (e) => (e.type != "visibilitychange" || document.visibilityState == "visible")
-      && dispatch(1, e.type == "online");
-    if (this.crossTab) {
+  open_(dispatch, timeout) {
+    this.dispatch_ = dispatch;
+    this.timeout_ = timeout;
+    this.wake_ = (e) => (e.type != "visibilitychange" || document.visibilityState == "visible")
+      && dispatch(WAKE, e.type == "online");
+    if (this.crossTab_) {
       try {
-        this.channel = new BroadcastChannel(this.name);
-        // 2: a token (`access` a string), 3: a logout; anything else is not ours.
-        this.channel.onmessage = ({ data }) => data?.type == "logout" ? dispatch(3)
-          : data?.type == "token" && typeof data.access == "string" && dispatch(2, data);
+        this.channel_ = new BroadcastChannel(this.name_);
+        // A token (`access` a string) or a logout; anything else is not ours.
+        this.channel_.onmessage = ({ data }) => data?.type == "logout" ? dispatch(LOGOUT_MESSAGE)
+          : data?.type == "token" && typeof data.access == "string" && dispatch(TOKEN_MESSAGE, data);
       } catch {}
     }
-    wake("addEventListener", this.wake);
+    wake("addEventListener", this.wake_);
   }
 
   /** Stops everything (timer, listeners, channel) and rejects every pending promise with `e`. */
-  close(e) {
-    wake("removeEventListener", this.wake);
-    clearTimeout(this.timer);
-    this.listeners = [];
-    if (this.channel) {
-      this.channel.onmessage = null;
-      this.channel.close();
-      this.channel = undefined;
+  close_(e) {
+    wake("removeEventListener", this.wake_);
+    clearTimeout(this.timer_);
+    this.listeners_ = [];
+    if (this.channel_) {
+      this.channel_.onmessage = null;
+      this.channel_.close();
+      this.channel_ = undefined;
     }
-    for (const [, settle] of this.deferred) settle[1](e);
-    this.deferred.clear();
+    for (const [, settle] of this.deferred_) settle[1](e);
+    this.deferred_.clear();
   }
 
   /** A promise for operation `id`, settled by `settle(id, ...)`. */
-  defer(id) {
-    return new Promise((resolve, reject) => this.deferred.set(id, [resolve, reject]));
+  defer_(id) {
+    return new Promise((resolve, reject) => this.deferred_.set(id, [resolve, reject]));
   }
 
   /** Resolves (`ok`) or rejects the promise of `id`, if it is pending. */
-  settle(id, ok, value) {
-    const settle = this.deferred.get(id);
-    this.deferred.delete(id);
+  settle_(id, ok, value) {
+    const settle = this.deferred_.get(id);
+    this.deferred_.delete(id);
     settle?.[ok ? 0 : 1](value);
   }
 
   /** Reports the settlement of `value` (a value or a promise) to operation `id`. */
-  then(id, value) {
-    Promise.resolve(value).then((v) => this.dispatch(id * 4, v), (e) => this.dispatch(id * 4 + 1, e));
+  then_(id, value) {
+    Promise.resolve(value).then((v) => this.dispatch_(id * KINDS + FULFILLED, v),
+      (e) => this.dispatch_(id * KINDS + REJECTED, e));
   }
 
   /** `then(id, f())`, a synchronous throw counting as a rejection. */
-  run(id, f) {
+  run_(id, f) {
     let value;
     try {
       value = f();
     } catch (e) {
       value = Promise.reject(e);
     }
-    this.then(id, value);
+    this.then_(id, value);
   }
 
   /**
@@ -188,7 +205,7 @@ export class Host {
    * request made first, for the replay (a body can be sent only once; GET and HEAD have none):
    * `dispatch(7, [response, spare, generation])`, whose promise it settles to.
    */
-  send(request, access, generation) {
+  send_(request, access, generation) {
     try {
       let spare;
       if (access !== undefined) {
@@ -197,8 +214,8 @@ export class Host {
           request.headers.set("Authorization", "Bearer " + access);
         } catch {}
       }
-      const sent = Promise.resolve(this.fetch.call(globalThis, request));
-      return generation ? sent.then((r) => r?.status == 401 ? this.dispatch(7, [r, spare, generation]) : r) : sent;
+      const sent = Promise.resolve(this.fetch_.call(globalThis, request));
+      return generation ? sent.then((r) => r?.status == 401 ? this.dispatch_(KINDS + HANDED, [r, spare, generation]) : r) : sent;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -209,29 +226,29 @@ export class Host {
    * `b`; 1 refresh, 2 logout, with the refresh token `a` in the body unless `undefined`): POST,
    * JSON, the cookie transport's header and credentials, the request timeout. Returns its signal.
    */
-  post(id, which, a, b) {
+  post_(id, which, a, b) {
     const headers = {};
     const init = { method: "POST", headers };
     const body = which ? (a === undefined ? a : JSON.stringify({ refresh_token: a }))
-      : JSON.stringify({ username: a, password: b, transport: this.mode });
+      : JSON.stringify({ username: a, password: b, transport: this.mode_ });
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = body;
     }
-    if (this.mode == "cookie") {
-      headers["X-Silent-Refresh"] = "1";
+    if (this.mode_ == COOKIE_MODE) {
+      headers[CSRF_HEADER] = "1";
       init.credentials = "include";
     }
     try {
-      init.signal = AbortSignal.timeout(this.timeout);
+      init.signal = AbortSignal.timeout(this.timeout_);
     } catch {}
-    this.run(id, () => this.fetch.call(globalThis, new Request(this.endpoints[which], init)));
+    this.run_(id, () => this.fetch_.call(globalThis, new Request(this.endpoints_[which], init)));
     return init.signal;
   }
 
   /** Reads a response body as JSON for operation `id`; returns its `Retry-After` header, if any. */
-  json(id, response) {
-    this.run(id, () => response.json());
+  json_(id, response) {
+    this.run_(id, () => response.json());
     try {
       return response.headers.get("retry-after");
     } catch {}
@@ -245,15 +262,15 @@ export class Host {
    * refresh may be due): then it goes to Rust, `dispatch(7, [undefined, request])`. Any other
    * request is sent as it is.
    */
-  request(input, init, access, generation) {
+  request_(input, init, access, generation) {
     try {
       const request = new Request(input, init);
       // Absolute and serialized (no credentials: `Request` throws on them), so the part before
       // `?` or `#` is the origin and path, as the endpoints are.
       const url = request.url;
-      return !this.origins.some((o) => url.startsWith(o)) || this.endpoints.includes(url.split(/[?#]/)[0])
-        || request.headers.has("authorization") ? this.send(request)
-        : access === null ? this.dispatch(7, [, request]) : this.send(request, access, generation);
+      return !this.origins_.some((o) => url.startsWith(o)) || this.endpoints_.includes(url.split(/[?#]/)[0])
+        || request.headers.has("authorization") ? this.send_(request)
+        : access === null ? this.dispatch_(KINDS + HANDED, [, request]) : this.send_(request, access, generation);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -264,74 +281,72 @@ export class Host {
    * `generation` may be attached without asking Rust while `performance.now() < mono` and
    * `Date.now() < wall` (see `AuthClient.fetch`).
    */
-  fresh(access, generation, mono, wall) {
-    this.access = access;
-    this.generation = generation;
-    this.mono = mono;
-    this.wall = wall;
+  fresh_(access, generation, mono, wall) {
+    this.access_ = access;
+    this.generation_ = generation;
+    this.mono_ = mono;
+    this.wall_ = wall;
   }
 
   /**
    * True if the page sees the Worker's session hint saying the session is over: `sr_session=0`
    * in `document.cookie` (set beside the refresh cookie in cookie mode; visible when the page
-   * and the Worker share a host). Absent or unreadable: unknown, false.
+   * and the Worker share a host). Absent or unreadable: unknown, false (`undefined`).
    */
-  over() {
+  over_() {
     try {
-      return /(?:^|;\s*)sr_session=0(?:;|$)/.test(document.cookie);
-    } catch {
-      return false;
-    }
+      return document.cookie.split(/; */).includes(SESSION_HINT_COOKIE + "=0");
+    } catch {}
   }
 
-  /** Storage operation `op` (0 get, 1 set to `value`, 2 remove) for `id`; false without storage. */
-  store(id, op, value) {
-    const s = this.storage;
+  /** Calls storage method `method` (`STORAGE`; set: to `value`) for operation `id`; false without storage. */
+  store_(id, method, value) {
+    const s = this.storage_;
     if (s === undefined) return false;
     // The get/set/remove of a custom object, or Web Storage's (`localStorage`) getItem/setItem/removeItem.
-    const name = ["get", "set", "remove"][op] + (typeof s.getItem == "function" ? "Item" : "");
-    this.run(id, () => s[name](this.key, value));
+    const name = STORAGE[method] + (typeof s.getItem == "function" ? "Item" : "");
+    this.run_(id, () => s[name](this.key_, value));
     return true;
   }
 
   /** Takes the Web Lock for flight `id`; it is held until `settle(id, ...)`. */
-  lock(id) {
-    const hold = this.defer(id);
-    this.run(id, () => this.locks.request(this.name, () => (this.dispatch(id * 4 + 2), hold)));
+  lock_(id) {
+    const hold = this.defer_(id);
+    this.run_(id, () => this.locks_.request(this.name_, () => (this.dispatch_(id * KINDS + LOCKED), hold)));
   }
 
   /** Arms the one timer (`ms` >= 0) or clears it. */
-  arm(ms) {
-    clearTimeout(this.timer);
-    this.timer = ms < 0 ? undefined : setTimeout(() => this.dispatch(0), ms);
+  arm_(ms) {
+    clearTimeout(this.timer_);
+    this.timer_ = ms < 0 ? undefined : setTimeout(() => this.dispatch_(TIMER), ms);
   }
 
   /** Posts `{type: "token", access, lifetime, remaining, refresh}` to the other tabs, or `{type: "logout"}`. */
-  tell(access, lifetime, remaining, refresh) {
-    this.channel?.postMessage(access === undefined ? { type: "logout" }
+  tell_(access, lifetime, remaining, refresh) {
+    this.channel_?.postMessage(access === undefined ? { type: "logout" }
       : { type: "token", access, lifetime, remaining, refresh });
   }
 
   /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */
-  listen(add, type, listener) {
+  listen_(add, type, listener) {
     if (!add) {
-      this.listeners = this.listeners.filter(([t, f]) => t !== type || f !== listener);
+      this.listeners_ = this.listeners_.filter(([t, f]) => t !== type || f !== listener);
       return true;
     }
     const ok = EVENTS.includes(type) && typeof listener == "function";
-    if (ok) this.listeners.push([type, listener]);
+    if (ok) this.listeners_.push([type, listener]);
     return ok;
   }
 
   /** Calls the listeners of event `kind` (see `emit` in js.rs) with its event object; a throwing one is ignored. */
-  emit(kind, a, b) {
+  emit_(kind, a, b) {
     const type = EVENTS[kind];
     const source = SOURCES[a];
     const event = [{ type, source, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
       { type, source }][kind];
     // Read afresh at each step: a listener may add or remove listeners.
-    for (let i = 0; i < this.listeners.length; i++) {
-      const [t, f] = this.listeners[i];
+    for (let i = 0; i < this.listeners_.length; i++) {
+      const [t, f] = this.listeners_[i];
       if (t === type) {
         try {
           f(event);
@@ -349,7 +364,7 @@ export const connect = (client) => ((create = client), AuthClient);
 
 /** The public class (its TypeScript declaration is in mod.rs). Every method forwards to Rust. */
 export class AuthClient {
-  /** The host, and the client's function `(op, a, b) => result` (op codes in runtime.rs). */
+  /** The host, and the client's function `(method, a, b) => result` (see `Method`). */
   #h;
   #c;
 
@@ -361,71 +376,71 @@ export class AuthClient {
     this.#c = c;
   }
 
-  /** Calls method `op`; throws the `Error` it returns. */
-  #x(op, a, b) {
-    const r = this.#c(op, a, b);
+  /** Calls `method`; throws the `Error` it returns. */
+  #x(method, a, b) {
+    const r = this.#c(method, a, b);
     if (r instanceof Error) throw r;
     return r;
   }
 
   login(username, password) {
-    return this.#x(0, username, password);
+    return this.#x(LOGIN, username, password);
   }
 
   setSession(tokens) {
-    this.#x(1, tokens);
+    this.#x(SET_SESSION, tokens);
   }
 
   restore() {
-    return this.#x(2);
+    return this.#x(RESTORE);
   }
 
   /** Without entering Rust while the token published by Rust is fresh (the common case). */
   fetch(input, init) {
     const h = this.#h;
-    return performance.now() < h.mono && Date.now() < h.wall ? h.request(input, init, h.access, h.generation)
-      : this.#x(3, input, init);
+    return performance.now() < h.mono_ && Date.now() < h.wall_ ? h.request_(input, init, h.access_, h.generation_)
+      : this.#x(FETCH, input, init);
   }
 
   refresh() {
-    return this.#x(4);
+    return this.#x(REFRESH);
   }
 
   logout() {
-    return this.#x(5);
+    return this.#x(LOGOUT);
   }
 
   on(type, listener) {
-    this.#x(6, type, listener);
+    this.#x(ON, type, listener);
   }
 
   off(type, listener) {
-    this.#x(7, type, listener);
+    this.#x(OFF, type, listener);
   }
 
   dispose() {
-    this.#x(8);
+    this.#x(DISPOSE);
   }
 
   /** Same as `dispose()` (the client's memory goes with the object). */
   free() {
-    this.#x(8);
+    this.#x(DISPOSE);
   }
 
   get signedIn() {
-    return this.#x(9);
+    return this.#x(SIGNED_IN);
   }
 
   get expiresAt() {
-    return this.#x(10);
+    return this.#x(EXPIRES_AT);
   }
 
   get nextRefreshAt() {
-    return this.#x(11);
+    return this.#x(NEXT_REFRESH_AT);
   }
 
   get refreshCount() {
-    return this.#x(12);
+    return this.#x(REFRESH_COUNT);
   }
 }
 if (Symbol.dispose) AuthClient.prototype[Symbol.dispose] = AuthClient.prototype.free;

@@ -20,37 +20,37 @@ extern "C" {
     /// Starts listening (page events, channel); every callback calls `dispatch(tag, value)`.
     /// (The host is made in JavaScript, by the public `AuthClient`, from the options object.)
     #[wasm_bindgen(method)]
-    pub fn open(this: &Host, dispatch: &JsValue, timeout_ms: f64);
+    pub fn open_(this: &Host, dispatch: &JsValue, timeout_ms: f64);
     /// Removes every timer, listener and channel and rejects the pending promises with `error`.
     #[wasm_bindgen(method)]
-    pub fn close(this: &Host, error: &JsValue);
+    pub fn close_(this: &Host, error: &JsValue);
     /// A promise for operation `id`.
     #[wasm_bindgen(method)]
-    pub fn defer(this: &Host, id: u32) -> JsValue;
+    pub fn defer_(this: &Host, id: u32) -> JsValue;
     /// Settles the promise of `id` (resolves if `ok`).
     #[wasm_bindgen(method)]
-    pub fn settle(this: &Host, id: u32, ok: bool, value: &JsValue);
+    pub fn settle_(this: &Host, id: u32, ok: bool, value: &JsValue);
     /// Reports the settlement of `value` to operation `id`.
     #[wasm_bindgen(method)]
-    pub fn then(this: &Host, id: u32, value: &JsValue);
+    pub fn then_(this: &Host, id: u32, value: &JsValue);
     /// Fetches `request`, with `Authorization: Bearer <access>` unless `undefined`; a promise.
     /// If `generation` (the token's), a 401 comes back as
     /// `dispatch(7, [response, spare, generation])`, whose promise it settles to.
     #[wasm_bindgen(method)]
-    pub fn send(this: &Host, request: &JsValue, access: &JsValue, generation: u32) -> JsValue;
+    pub fn send_(this: &Host, request: &JsValue, access: &JsValue, generation: u32) -> JsValue;
     /// POSTs to endpoint `which` for `id` (login: `a`, `b` the credentials; else `a` the refresh
     /// token or `undefined`); returns the timeout's signal.
     #[wasm_bindgen(method)]
-    pub fn post(this: &Host, id: u32, which: u32, a: &JsValue, b: &JsValue) -> JsValue;
+    pub fn post_(this: &Host, id: u32, which: u32, a: &JsValue, b: &JsValue) -> JsValue;
     /// Reads `response`'s body as JSON for `id`; returns its `Retry-After` header, if any.
     #[wasm_bindgen(method)]
-    pub fn json(this: &Host, id: u32, response: &JsValue) -> JsValue;
+    pub fn json_(this: &Host, id: u32, response: &JsValue) -> JsValue;
     /// `fetch(input, init)`, a promise: `new Request(input, init)`, sent as it is unless the
     /// client attaches the token to it (bearer origin, not an endpoint, no `Authorization` of
     /// the caller's); then `send(request, access, generation)`, or, if `access` is `null`,
     /// `dispatch(7, [undefined, request])`, whose promise it settles to.
     #[wasm_bindgen(method)]
-    pub fn request(
+    pub fn request_(
         this: &Host,
         input: &JsValue,
         init: &JsValue,
@@ -61,23 +61,24 @@ extern "C" {
     /// may be attached without asking Rust while `performance.now() < mono` and
     /// `Date.now() < wall`.
     #[wasm_bindgen(method)]
-    pub fn fresh(this: &Host, access: &JsValue, generation: u32, mono: f64, wall: f64);
+    pub fn fresh_(this: &Host, access: &JsValue, generation: u32, mono: f64, wall: f64);
     /// True if the page can read the Worker's session hint and it says the session is over
     /// (`sr_session=0`); false when it is absent, `1` or unreadable.
     #[wasm_bindgen(method)]
-    pub fn over(this: &Host) -> bool;
-    /// Storage operation `op` (0 get, 1 set, 2 remove) for `id`; false without a storage.
+    pub fn over_(this: &Host) -> bool;
+    /// Calls storage method `method` ([`StorageMethod`](crate::core::client::interface::StorageMethod))
+    /// for `id`; false without a storage.
     #[wasm_bindgen(method)]
-    pub fn store(this: &Host, id: u32, op: u32, value: &JsValue) -> bool;
+    pub fn store_(this: &Host, id: u32, method: u32, value: &JsValue) -> bool;
     /// Requests the Web Lock for flight `id`, held until `settle(id, ..)`.
     #[wasm_bindgen(method)]
-    pub fn lock(this: &Host, id: u32);
+    pub fn lock_(this: &Host, id: u32);
     /// Arms the timer in `ms` (cleared if negative).
     #[wasm_bindgen(method)]
-    pub fn arm(this: &Host, ms: f64);
+    pub fn arm_(this: &Host, ms: f64);
     /// Posts a `token` message to the other tabs, or `logout` if `access` is `undefined`.
     #[wasm_bindgen(method)]
-    pub fn tell(
+    pub fn tell_(
         this: &Host,
         access: &JsValue,
         lifetime: Option<f64>,
@@ -87,13 +88,13 @@ extern "C" {
     /// Adds (`add`) a listener, or removes one; false for an unknown event type or a
     /// non-function (when adding).
     #[wasm_bindgen(method)]
-    pub fn listen(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
+    pub fn listen_(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
     /// Calls the listeners of event `kind` (0 `refresh` with `{source, expiresAt: b}`,
     /// 1 `expired` with `{error: a}`, 2 `error` with `{error: a, retryIn: b}`, 3 `logout` with
     /// `{source}`; `source` is named by its index `a`: 0 "network", 1 "tab", 2 "restore",
     /// 3 "local").
     #[wasm_bindgen(method)]
-    pub fn emit(this: &Host, kind: u32, a: &JsValue, b: &JsValue);
+    pub fn emit_(this: &Host, kind: u32, a: &JsValue, b: &JsValue);
     /// `target[key]`.
     pub fn get(target: &JsValue, key: &str) -> JsValue;
     /// `value` if it is a number, else `NaN` (cheaper in glue than `JsValue::as_f64`).

@@ -35,11 +35,11 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
 
 /// The package's panic handler: a trap, without formatting the message (that would pull
-/// `core::fmt` into the wasm). Panics are bugs; a trap surfaces as a `RuntimeError` in JS.
+/// `::core::fmt` into the wasm). Panics are bugs; a trap surfaces as a `RuntimeError` in JS.
 #[cfg(all(feature = "pkg", not(feature = "server"), target_arch = "wasm32"))]
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
+fn panic(_: &::core::panic::PanicInfo) -> ! {
+    ::core::arch::wasm32::unreachable()
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -56,7 +56,7 @@ export interface TokenStorage {
 
 /** Options of `new AuthClient(options)`. Durations are milliseconds. */
 export interface AuthClientOptions {
-  /** Origin (and path prefix) of the auth endpoints; "" (default) for the page's origin. */
+  /** Origin (and path prefix) of the auth endpoints, "" for the page's origin; default "". */
   baseUrl?: string;
   /** Refresh-token transport; default "cookie". */
   mode?: AuthMode;
@@ -78,9 +78,11 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
   channelName?: string;
-  /** Endpoint paths; defaults "/auth/login", "/auth/refresh", "/auth/logout". */
+  /** Path of the login endpoint under `baseUrl`; default "/auth/login". */
   loginPath?: string;
+  /** Path of the refresh endpoint under `baseUrl`; default "/auth/refresh". */
   refreshPath?: string;
+  /** Path of the logout endpoint under `baseUrl`; default "/auth/logout". */
   logoutPath?: string;
   /** Origins to which `fetch` attaches the access token; default the origin of `baseUrl`. */
   bearerOrigins?: string[];

@@ -1,12 +1,14 @@
 //! Reads the JavaScript options object once, at construction, into the core's
 //! [`ClientConfig`] and the adapter's [`Settings`].
 //!
-//! The JS side (the `Host` constructor in `glue.js`) lays the options over their defaults and
-//! checks them (types, ranges, URLs, origins, the mode); they are read here.
+//! The JS side (the `Host` constructor in `glue.js`) lays the options over their defaults (a
+//! copy generated from the core's, see [`interface`](crate::core::client::interface)) and checks
+//! them (types, ranges, URLs, origins, the mode); it hands Rust the values listed by [`Slot`].
 
 use wasm_bindgen::JsValue;
 
 use crate::browser::js::{error, get, number, Host};
+use crate::core::client::interface::Slot;
 use crate::core::client::{ClientConfig, ErrorCode, Transport};
 
 /// The adapter's settings; see `AuthClientOptions` in the TypeScript declarations.
@@ -27,16 +29,17 @@ pub fn parse(host: Host) -> Result<(ClientConfig, Settings), JsValue> {
     if read.is_undefined() {
         return Err(error(ErrorCode::InvalidOptions));
     }
-    let option = |i| get(&read, i);
+    let option = |key: &str| get(&read, key);
     // Checked by the host: numbers >= 0, finite (`as` truncates fractions).
-    let number = |i| number(&option(i)) as u64;
+    let number = |slot| number(&option(slot)) as u64;
     let config = ClientConfig {
-        refresh_margin_ms: (!option("0").is_undefined()).then(|| number("0")),
-        retry_base_ms: number("1").max(1),
-        retry_max_ms: number("2").max(1),
-        max_refreshes_per_minute: number("3") as u32,
+        refresh_margin_ms: (!option(const { Slot::RefreshMargin.key() }).is_undefined())
+            .then(|| number(const { Slot::RefreshMargin.key() })),
+        retry_base_ms: number(const { Slot::RetryBaseDelay.key() }).max(1),
+        retry_max_ms: number(const { Slot::RetryMaxDelay.key() }).max(1),
+        max_refreshes_per_minute: number(const { Slot::MaxRefreshesPerMinute.key() }) as u32,
     };
-    let transport = if option("5") == JsValue::TRUE {
+    let transport = if option(const { Slot::BodyMode.key() }) == JsValue::TRUE {
         Transport::Body
     } else {
         Transport::Cookie
@@ -44,9 +47,9 @@ pub fn parse(host: Host) -> Result<(ClientConfig, Settings), JsValue> {
     Ok((
         config,
         Settings {
-            timeout_ms: number("4").max(1) as f64,
+            timeout_ms: number(const { Slot::RequestTimeout.key() }).max(1) as f64,
             transport,
-            locks: option("6") == JsValue::TRUE,
+            locks: option(const { Slot::Locks.key() }) == JsValue::TRUE,
             host,
         },
     ))

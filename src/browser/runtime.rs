@@ -10,22 +10,22 @@
 //! machine with drop glue at each `await`. So every asynchronous operation is an [`Op`] kept in a
 //! table under a numeric id, and every JavaScript callback (promise reactions, the timer, page
 //! events, channel messages, the lock grant) calls the *same* closure with a numeric tag:
-//! `tag = id * 4 + kind`. [`Inner::dispatch`] decodes the tag and advances the operation one step
+//! `tag = id * KINDS + kind` ([`interface`](crate::core::client::interface)). [`Inner::dispatch`] decodes the tag and advances the operation one step
 //! ([`Inner::resume`]). Each step is short, synchronous Rust that asks the engine, starts the
 //! next JavaScript promise, and returns the operation's new state. The promise handed to the
 //! caller of operation `id` is kept on the JS side and settled by id.
 //!
 //! The methods of the public `AuthClient` (JavaScript in `glue.js`) call one other closure, the
-//! owner's, with an op code ([`Inner::call`]). `fetch` calls it only when needed: after every
+//! owner's, with a method number ([`Inner::call`]). `fetch` calls it only when needed: after every
 //! call into Rust, the client publishes its token and until when it may be sent without asking
 //! the engine ([`Inner::publish`]); meanwhile `fetch` attaches it in JavaScript.
 //!
 //! Discipline: a `RefCell` borrow never spans a call into JavaScript (a listener or an injected
 //! function may call back into the client; the dispatcher is an `Fn` closure and may re-enter).
 
+use ::core::cell::{Cell, RefCell, RefMut};
 use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell, RefMut};
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
@@ -33,59 +33,64 @@ use wasm_bindgen::JsValue;
 use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
 use crate::browser::options::Settings;
 use crate::core::client::classify::{error_code, parse_retry_after};
+use crate::core::client::interface::{Kind, Method, Signal, StorageMethod, KINDS};
 use crate::core::client::schedule::lifetime_from_claims;
 use crate::core::client::{
-    Begin, ClientConfig, ElapsedClock, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome,
-    Step, Ticket, Transport,
+    Begin, ClientConfig, ElapsedClock, Endpoint, Engine, ErrorCode, EventKind, Failure, Finished,
+    LockCheck, Outcome, Source, Step, Ticket, Transport,
 };
 
 /// Longest delay `setTimeout` accepts (2^31 - 1 ms); longer waits are re-armed.
 const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
-/// Tag kinds of an operation's callbacks: `tag = id * 4 + kind` (3, with any id but 0: a
-/// request of `fetch` handed over, see [`Inner::fetch_handed`]; `glue.js` uses tag 7).
-const FULFILLED: u32 = 0;
-const REJECTED: u32 = 1;
-const LOCKED: u32 = 2;
-/// Tags of the client's own callbacks (id 0; 2: a channel message).
-const TIMER: u32 = 0;
-const WAKE: u32 = 1;
-const TOKEN_MESSAGE: u32 = 2;
-/// Events, by their index in `glue.js`.
-const REFRESH: u32 = 0;
-const EXPIRED: u32 = 1;
-const ERROR: u32 = 2;
-const LOGOUT: u32 = 3;
-/// Sources of `refresh` and `logout` events, by their index in `glue.js`.
-const NETWORK: u32 = 0;
-const TAB: u32 = 1;
-const RESTORE: u32 = 2;
-const LOCAL: u32 = 3;
+/// Kinds of an operation's callbacks (`tag = id * KINDS + kind`, see [`Kind`]).
+const FULFILLED: u32 = Kind::Fulfilled as u32;
+const REJECTED: u32 = Kind::Rejected as u32;
+const LOCKED: u32 = Kind::Locked as u32;
+/// The client's own callbacks (id 0, see [`Signal`]).
+const TIMER: u32 = Signal::Timer as u32;
+const WAKE: u32 = Signal::Wake as u32;
+const TOKEN_MESSAGE: u32 = Signal::TokenMessage as u32;
+/// Events, by their index in `glue.js` ([`EventKind::NAMES`]).
+const REFRESH: u32 = EventKind::Refresh as u32;
+const EXPIRED: u32 = EventKind::Expired as u32;
+const ERROR: u32 = EventKind::Error as u32;
+const LOGOUT: u32 = EventKind::Logout as u32;
+/// Sources of `refresh` and `logout` events ([`Source::NAMES`]).
+const NETWORK: u32 = Source::Network as u32;
+const TAB: u32 = Source::Tab as u32;
+const RESTORE: u32 = Source::Restore as u32;
+const LOCAL: u32 = Source::Local as u32;
 /// Endpoint indexes.
-const LOGIN: u32 = 0;
-const REFRESH_ENDPOINT: u32 = 1;
-const LOGOUT_ENDPOINT: u32 = 2;
+const LOGIN: u32 = Endpoint::Login as u32;
+const REFRESH_ENDPOINT: u32 = Endpoint::Refresh as u32;
+const LOGOUT_ENDPOINT: u32 = Endpoint::Logout as u32;
+/// Storage methods.
+const GET: u32 = StorageMethod::Get as u32;
+const SET: u32 = StorageMethod::Set as u32;
+const REMOVE: u32 = StorageMethod::Remove as u32;
 
 /// The closures handed to JavaScript: the dispatcher, `(tag, value) => ...`, and the owner,
-/// `(op, a, b) => result` ([`Inner::call`]). One type for both: every closure type costs its own
+/// `(method, a, b) => result` ([`Inner::call`]). One type for both: every closure type costs its own
 /// shims.
 type Dispatcher = Closure<dyn Fn(u32, JsValue, JsValue) -> JsValue>;
 
-/// Methods of the public `AuthClient`, by the op code `glue.js` calls [`Inner::call`] with.
-const LOGIN_OP: u32 = 0;
-const SET_SESSION_OP: u32 = 1;
-const RESTORE_OP: u32 = 2;
-const FETCH_OP: u32 = 3;
-const REFRESH_OP: u32 = 4;
-const LOGOUT_OP: u32 = 5;
-const ON_OP: u32 = 6;
-const OFF_OP: u32 = 7;
-const DISPOSE_OP: u32 = 8;
-const SIGNED_IN_OP: u32 = 9;
-const EXPIRES_AT_OP: u32 = 10;
-const NEXT_REFRESH_AT_OP: u32 = 11;
-/// The last: any op code from 12 on.
-const REFRESH_COUNT_OP: u32 = 12;
+/// The methods of the public `AuthClient`, by the number `glue.js` calls [`Inner::call`] with
+/// ([`Method`]).
+const LOGIN_METHOD: u32 = Method::Login as u32;
+const SET_SESSION_METHOD: u32 = Method::SetSession as u32;
+const RESTORE_METHOD: u32 = Method::Restore as u32;
+const FETCH_METHOD: u32 = Method::Fetch as u32;
+const REFRESH_METHOD: u32 = Method::Refresh as u32;
+const LOGOUT_METHOD: u32 = Method::Logout as u32;
+const ON_METHOD: u32 = Method::On as u32;
+const OFF_METHOD: u32 = Method::Off as u32;
+const DISPOSE_METHOD: u32 = Method::Dispose as u32;
+const SIGNED_IN_METHOD: u32 = Method::SignedIn as u32;
+const EXPIRES_AT_METHOD: u32 = Method::ExpiresAt as u32;
+const NEXT_REFRESH_AT_METHOD: u32 = Method::NextRefreshAt as u32;
+/// The last: any number from it on.
+const REFRESH_COUNT_METHOD: u32 = Method::RefreshCount as u32;
 
 /// The owner of a client: held (through the owner closure) by the public `AuthClient` only, so
 /// that the client is disposed when that object is garbage-collected.
@@ -127,8 +132,9 @@ enum Wait {
     Promise,
     /// The refresh in flight.
     Flight,
-    /// `fetch`: the response to the request with the token (then: the replay, `Promise`).
-    Sent,
+    /// `fetch`: the response to the request with the token (then: the replay, `Promise`); the
+    /// flight: the response to the refresh request.
+    Response,
     /// `fetch`: the refresh after a 401.
     AfterFlight,
     /// A storage read.
@@ -142,13 +148,13 @@ enum Wait {
 /// An asynchronous operation in progress.
 enum Op {
     /// `auth.fetch(input, init)`: `request` is the request until it is sent with the token, then
-    /// its spare, for the replay; `reply` the 401 kept while the refresh after it runs; `sent`
+    /// its spare, for the replay; `reply` the 401 kept while the refresh after it runs; `carried`
     /// the generation of the token it carried.
     Fetch {
         wait: Wait,
         request: JsValue,
         reply: JsValue,
-        sent: u32,
+        carried: u32,
     },
     /// `login(username, password)`; `status` once the response is in.
     Login {
@@ -158,7 +164,7 @@ enum Op {
     /// `logout()`.
     Logout { wait: Wait },
     /// `restore()` and `refresh()` (`restore` tells which).
-    Begin { wait: Wait, restore: bool },
+    Refresh { wait: Wait, restore: bool },
     /// The refresh owned by `ticket`.
     Flight(Flight),
     /// A storage write: reports failures.
@@ -236,13 +242,13 @@ impl Inner {
                 dispatcher,
             }
         });
-        me.host().open(me.dispatcher.as_ref(), me.s.timeout_ms);
+        me.host().open_(me.dispatcher.as_ref(), me.s.timeout_ms);
         me.now();
         let owner = Owner(me);
-        let call: Dispatcher = Closure::new(move |op, a, b| {
+        let call: Dispatcher = Closure::new(move |method, a, b| {
             let me = &owner.0;
             me.enter();
-            let result = me.call(op, a, b);
+            let result = me.call(method, a, b);
             me.leave(result)
         });
         call.into_js_value()
@@ -255,7 +261,7 @@ impl Inner {
     fn enter(&self) {
         let depth = self.depth.get();
         if depth == 0 {
-            self.host().fresh(&U, 0, 0.0, 0.0);
+            self.host().fresh_(&U, 0, 0.0, 0.0);
         }
         self.depth.set(depth + 1);
     }
@@ -292,34 +298,34 @@ impl Inner {
         };
         let (access, generation) = self.current().unwrap_or((U, 0));
         self.host()
-            .fresh(&access, generation, until(mono), until(wall));
+            .fresh_(&access, generation, until(mono), until(wall));
     }
 
-    /// Method `op` of the public `AuthClient` (see the op codes), with its arguments `a`, `b`:
+    /// Method `method` of the public `AuthClient` ([`Method`]), with its arguments `a`, `b`:
     /// its result, or the `Error` it throws (`glue.js` throws an `Error` it gets back).
-    fn call(self: &Rc<Self>, op: u32, a: JsValue, b: JsValue) -> JsValue {
+    fn call(self: &Rc<Self>, method: u32, a: JsValue, b: JsValue) -> JsValue {
         let done = |r: Result<(), JsValue>| r.err().unwrap_or(U);
         let number = |v: Option<f64>| v.map_or(U, JsValue::from_f64);
-        match op {
-            LOGIN_OP => self.login(&a, &b),
-            SET_SESSION_OP => done(self.set_session(&a)),
-            RESTORE_OP => self.begin(true),
-            FETCH_OP => self.fetch(&a, &b),
-            REFRESH_OP => self.begin(false),
-            LOGOUT_OP => self.logout(),
-            ON_OP => done(self.on(&a, &b)),
-            OFF_OP => {
-                self.host().listen(false, &a, &b);
+        match method {
+            LOGIN_METHOD => self.login(&a, &b),
+            SET_SESSION_METHOD => done(self.set_session(&a)),
+            RESTORE_METHOD => self.refresh_or_restore(true),
+            FETCH_METHOD => self.fetch(&a, &b),
+            REFRESH_METHOD => self.refresh_or_restore(false),
+            LOGOUT_METHOD => self.logout(),
+            ON_METHOD => done(self.on(&a, &b)),
+            OFF_METHOD => {
+                self.host().listen_(false, &a, &b);
                 U
             }
-            DISPOSE_OP => {
+            DISPOSE_METHOD => {
                 self.dispose();
                 U
             }
-            SIGNED_IN_OP => self.signed_in().into(),
-            EXPIRES_AT_OP => number(self.expires_at()),
-            NEXT_REFRESH_AT_OP => number(self.next_refresh_at()),
-            REFRESH_COUNT_OP.. => self.engine().refresh_count().into(),
+            SIGNED_IN_METHOD => self.signed_in().into(),
+            EXPIRES_AT_METHOD => number(self.expires_at()),
+            NEXT_REFRESH_AT_METHOD => number(self.next_refresh_at()),
+            REFRESH_COUNT_METHOD.. => self.engine().refresh_count().into(),
         }
     }
 
@@ -364,15 +370,15 @@ impl Inner {
     /// A new operation id and the promise its caller gets.
     fn promise(&self) -> (u32, JsValue) {
         let id = self.id();
-        (id, self.host().defer(id))
+        (id, self.host().defer_(id))
     }
 
     fn resolve(&self, id: u32, value: &JsValue) {
-        self.host().settle(id, true, value);
+        self.host().settle_(id, true, value);
     }
 
     fn reject(&self, id: u32, reason: &JsValue) {
-        self.host().settle(id, false, reason);
+        self.host().settle_(id, false, reason);
     }
 
     fn insert(&self, id: u32, op: Op) {
@@ -382,7 +388,7 @@ impl Inner {
     /// Every JavaScript callback lands here; only a handed-over request gets an answer (its
     /// promise).
     fn dispatch(self: Rc<Self>, tag: u32, value: JsValue) -> JsValue {
-        let (id, kind) = (tag / 4, tag % 4);
+        let (id, kind) = (tag / KINDS, tag % KINDS);
         if id == 0 {
             match kind {
                 _ if self.disposed.get() => {}
@@ -417,14 +423,14 @@ impl Inner {
                 wait,
                 request,
                 reply,
-                sent,
+                carried,
             } => {
-                self.fetch_step(id, wait, &request, &reply, sent);
+                self.fetch_step(id, wait, &request, &reply, carried);
                 None
             }
             Op::Login { signal, status } => self.login_step(id, ev, signal, status),
             Op::Logout { wait } => self.logout_step(id, ev, wait),
-            Op::Begin { wait, restore } => self.begin_step(id, ev, wait, restore),
+            Op::Refresh { wait, restore } => self.refresh_step(id, ev, wait, restore),
             Op::Flight(flight) => self.flight_step(id, ev, flight),
             Op::Store => {
                 if let Ev::Err = ev {
@@ -488,7 +494,7 @@ impl Inner {
         if let Some(e) = self.disposed_error() {
             return Err(e);
         }
-        if self.host().listen(true, kind, listener) {
+        if self.host().listen_(true, kind, listener) {
             Ok(())
         } else {
             Err(error(ErrorCode::InvalidOptions))
@@ -498,12 +504,12 @@ impl Inner {
     /// Emits `refresh` from `source` (an index, see `NETWORK`).
     fn emit_refresh(&self, source: u32) {
         let expires = self.expires_at().map_or(U, JsValue::from_f64);
-        self.host().emit(REFRESH, &source_value(source), &expires);
+        self.host().emit_(REFRESH, &source_value(source), &expires);
     }
 
     fn emit_error(&self, err: &JsValue, retry_in: Option<u64>) {
         let retry_in = retry_in.map_or(U, |ms| JsValue::from_f64(ms as f64));
-        self.host().emit(ERROR, err, &retry_in);
+        self.host().emit_(ERROR, err, &retry_in);
     }
 
     // ----- the timer and the page -----
@@ -521,7 +527,7 @@ impl Inner {
         let delay = want.map_or(-1.0, |at| {
             at.saturating_sub(self.now()).min(MAX_TIMER_MS) as f64
         });
-        self.host().arm(delay);
+        self.host().arm_(delay);
     }
 
     fn on_timer(self: Rc<Self>) {
@@ -582,7 +588,7 @@ impl Inner {
         let ms = |v: Option<u64>| v.map(|ms| ms as f64);
         let refresh = self.refresh_token();
         self.host()
-            .tell(&access, ms(lifetime), ms(remaining), &refresh);
+            .tell_(&access, ms(lifetime), ms(remaining), &refresh);
     }
 
     /// A token from another tab: `{type: "token", access, lifetime?, remaining?, refresh?}`
@@ -613,7 +619,7 @@ impl Inner {
         self.refresh_token.set(U);
         self.arm();
         if was {
-            self.host().emit(LOGOUT, &source_value(source), &U);
+            self.host().emit_(LOGOUT, &source_value(source), &U);
         }
     }
 
@@ -635,7 +641,7 @@ impl Inner {
         } else {
             self.current().unwrap_or((U, 0))
         };
-        self.host().request(input, init, &access, generation)
+        self.host().request_(input, init, &access, generation)
     }
 
     /// A request of `fetch` handed over as `[response, request, generation]`, a promise: a
@@ -651,12 +657,12 @@ impl Inner {
         }
         let reply = get(value, "0");
         let request = get(value, "1");
-        let sent = number(&get(value, "2")) as u32;
+        let carried = number(&get(value, "2")) as u32;
         let now = self.now();
         let (wait, step) = if reply.is_undefined() {
             (Wait::Flight, self.engine().before_send(now))
         } else {
-            (Wait::AfterFlight, self.engine().unauthorized(sent, now))
+            (Wait::AfterFlight, self.engine().unauthorized(carried, now))
         };
         if self.wait_for(id, step) {
             self.insert(
@@ -665,25 +671,25 @@ impl Inner {
                     wait,
                     request,
                     reply,
-                    sent,
+                    carried,
                 },
             );
         } else {
             // Nothing to wait for: go on as if a refresh had just ended.
-            self.fetch_step(id, wait, &request, &reply, sent);
+            self.fetch_step(id, wait, &request, &reply, carried);
         }
         promise
     }
 
     /// After the refresh a fetch waited for (if any): send with the current token (`Flight`),
     /// or replay once with a newer token than the 401's, else hand over the 401 (`AfterFlight`).
-    fn fetch_step(&self, id: u32, wait: Wait, request: &JsValue, reply: &JsValue, sent: u32) {
+    fn fetch_step(&self, id: u32, wait: Wait, request: &JsValue, reply: &JsValue, carried: u32) {
         let (access, generation) = self.current().unwrap_or((U, 0));
         let value = if wait == Wait::Flight {
-            self.host().send(request, &access, generation)
-        } else if generation != 0 && generation != sent {
+            self.host().send_(request, &access, generation)
+        } else if generation != 0 && generation != carried {
             // The replay: a 401 to it goes to the caller.
-            self.host().send(request, &access, 0)
+            self.host().send_(request, &access, 0)
         } else {
             reply.clone()
         };
@@ -705,7 +711,7 @@ impl Inner {
             retry_after: None,
         };
         self.insert(id, Op::Flight(flight));
-        self.host().then(id, &U);
+        self.host().then_(id, &U);
         self.arm();
         id
     }
@@ -716,7 +722,7 @@ impl Inner {
             // only if the lock is refused.
             (Wait::Promise, _) if self.s.locks => {
                 f.wait = Wait::Lock;
-                self.host().lock(id);
+                self.host().lock_(id);
                 Some(Op::Flight(f))
             }
             (Wait::Promise | Wait::Lock, _) => self.flight_locked(id, f),
@@ -728,14 +734,14 @@ impl Inner {
                 }
                 self.flight_post(id, f)
             }
-            (Wait::Sent, Ev::Ok(response)) => {
+            (Wait::Response, Ev::Ok(response)) => {
                 f.status = status(&response);
-                let retry_after = self.host().json(id, &response);
+                let retry_after = self.host().json_(id, &response);
                 f.retry_after = text(&retry_after).as_deref().and_then(parse_retry_after);
                 f.wait = Wait::Json;
                 Some(Op::Flight(f))
             }
-            (Wait::Sent, _) => {
+            (Wait::Response, _) => {
                 let failure = if aborted(&f.signal) {
                     Failure::Timeout
                 } else {
@@ -785,7 +791,7 @@ impl Inner {
             return self.flight_end(id, f, None);
         }
         // Another tab may have rotated the token into the shared storage.
-        if self.storage(id, 0, &U) {
+        if self.storage(id, GET, &U) {
             f.wait = Wait::Storage;
             return Some(Op::Flight(f));
         }
@@ -809,8 +815,8 @@ impl Inner {
             U
         };
         self.engine().sent(self.now());
-        f.signal = self.host().post(id, REFRESH_ENDPOINT, &token, &U);
-        f.wait = Wait::Sent;
+        f.signal = self.host().post_(id, REFRESH_ENDPOINT, &token, &U);
+        f.wait = Wait::Response;
         Some(Op::Flight(f))
     }
 
@@ -857,7 +863,7 @@ impl Inner {
             Finished::Expired => {
                 self.forget_refresh_token();
                 let err = error(ErrorCode::SessionExpired);
-                self.host().emit(EXPIRED, &err, &U);
+                self.host().emit_(EXPIRED, &err, &U);
                 Some(err)
             }
             Finished::NoSession => {
@@ -889,20 +895,20 @@ impl Inner {
     /// `refresh()` (resolves once a new token is held), or `restore()` (resolves to `true` if a
     /// session was found: the cookie, or a stored refresh token; `false` at once, without a
     /// request, in cookie mode when the Worker's session hint says the session is over).
-    fn begin(self: &Rc<Self>, restore: bool) -> JsValue {
+    fn refresh_or_restore(self: &Rc<Self>, restore: bool) -> JsValue {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
         } else if restore && self.signed_in() {
             self.resolve(id, &JsValue::TRUE);
-        } else if restore && !self.body_mode() && self.host().over() {
+        } else if restore && !self.body_mode() && self.host().over_() {
             // The Worker's hint says the session is over: asking would only be refused.
             self.resolve(id, &JsValue::FALSE);
         } else if restore && self.body_mode() && !self.refresh_token().is_string() {
-            if self.storage(id, 0, &U) {
+            if self.storage(id, GET, &U) {
                 self.insert(
                     id,
-                    Op::Begin {
+                    Op::Refresh {
                         wait: Wait::Storage,
                         restore,
                     },
@@ -910,20 +916,20 @@ impl Inner {
             } else {
                 self.resolve(id, &JsValue::FALSE);
             }
-        } else if let Some(op) = self.begin_flight(id, restore) {
+        } else if let Some(op) = self.refresh_flight(id, restore) {
             self.insert(id, op);
         }
         promise
     }
 
-    fn begin_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op> {
+    fn refresh_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op> {
         let now = self.now();
-        let begin = if restore {
+        let answer = if restore {
             self.engine().restore(now)
         } else {
             self.engine().manual(now)
         };
-        let step = match begin {
+        let step = match answer {
             Begin::Start(ticket) => Step::Start(ticket),
             Begin::Join => Step::Await,
             Begin::Refused(code) => {
@@ -935,17 +941,17 @@ impl Inner {
             self.resolve(id, &JsValue::from(self.signed_in()));
             return None;
         }
-        Some(Op::Begin {
+        Some(Op::Refresh {
             wait: Wait::Flight,
             restore,
         })
     }
 
-    fn begin_step(self: &Rc<Self>, id: u32, ev: Ev, wait: Wait, restore: bool) -> Option<Op> {
+    fn refresh_step(self: &Rc<Self>, id: u32, ev: Ev, wait: Wait, restore: bool) -> Option<Op> {
         let value = match (wait, ev) {
             (Wait::Storage, Ev::Ok(stored)) if stored.is_string() => {
                 self.refresh_token.set(stored);
-                return self.begin_flight(id, restore);
+                return self.refresh_flight(id, restore);
             }
             (Wait::Storage, _) => JsValue::FALSE,
             (_, Ev::Flight(Some(e))) => {
@@ -972,7 +978,7 @@ impl Inner {
             self.reject(id, &e);
             return promise;
         }
-        let signal = self.host().post(id, LOGIN, username, password);
+        let signal = self.host().post_(id, LOGIN, username, password);
         self.insert(
             id,
             Op::Login {
@@ -993,7 +999,7 @@ impl Inner {
         let timeout = aborted(&signal);
         let (status, ev) = match (status, ev) {
             (None, Ev::Ok(response)) => {
-                let _ = self.host().json(id, &response);
+                let _ = self.host().json_(id, &response);
                 return Some(Op::Login {
                     signal,
                     status: Some(self::status(&response)),
@@ -1030,7 +1036,7 @@ impl Inner {
         }
         match read_tokens(&body) {
             Some(tokens) if !self.disposed.get() => {
-                self.begin_session(tokens);
+                self.start_session(tokens);
                 self.resolve(id, &U);
             }
             _ => self.reject(
@@ -1051,12 +1057,12 @@ impl Inner {
             return Err(e);
         }
         let tokens = read_tokens(tokens).ok_or_else(|| error(ErrorCode::InvalidOptions))?;
-        self.begin_session(tokens);
+        self.start_session(tokens);
         Ok(())
     }
 
     /// Starts a session (and persists the refresh token in body mode).
-    fn begin_session(&self, (token, lifetime, refresh): (JsValue, Option<u64>, JsValue)) {
+    fn start_session(&self, (token, lifetime, refresh): (JsValue, Option<u64>, JsValue)) {
         self.engine().start_session(token, lifetime, self.now());
         if self.body_mode() && refresh.is_string() {
             self.refresh_token.set(refresh.clone());
@@ -1076,8 +1082,8 @@ impl Inner {
         }
         let memory = self.refresh_token();
         self.signed_out(LOCAL);
-        self.host().tell(&U, None, None, &U);
-        let op = if !memory.is_string() && self.storage(id, 0, &U) {
+        self.host().tell_(&U, None, None, &U);
+        let op = if !memory.is_string() && self.storage(id, GET, &U) {
             Some(Op::Logout {
                 wait: Wait::Storage,
             })
@@ -1110,7 +1116,7 @@ impl Inner {
         } else {
             U
         };
-        self.host().post(id, LOGOUT_ENDPOINT, &token, &U);
+        self.host().post_(id, LOGOUT_ENDPOINT, &token, &U);
         Some(Op::Logout {
             wait: Wait::Promise,
         })
@@ -1128,21 +1134,21 @@ impl Inner {
         self.waiters().clear();
         self.timer.set(None);
         self.ops().clear();
-        self.host().close(&error(ErrorCode::Disposed));
+        self.host().close_(&error(ErrorCode::Disposed));
     }
 
     // ----- storage (body mode) -----
 
-    /// Storage operation `op` (0 get, 1 set to `value`, 2 remove) for operation `id`, which it
-    /// resumes; false without a storage (or in cookie mode).
-    fn storage(&self, id: u32, op: u32, value: &JsValue) -> bool {
-        self.body_mode() && self.host().store(id, op, value)
+    /// Calls storage method `method` (`GET`, `SET` to `value`, `REMOVE`) for operation `id`,
+    /// which it resumes; false without a storage (or in cookie mode).
+    fn storage(&self, id: u32, method: u32, value: &JsValue) -> bool {
+        self.body_mode() && self.host().store_(id, method, value)
     }
 
     /// Persists `value` (a string) or removes the stored token (`undefined`), reporting failures.
     fn store(&self, value: &JsValue) {
         let id = self.id();
-        if self.storage(id, if value.is_string() { 1 } else { 2 }, value) {
+        if self.storage(id, if value.is_string() { SET } else { REMOVE }, value) {
             self.insert(id, Op::Store);
         }
     }

@@ -3,6 +3,7 @@
 //! runs one module.
 
 mod client_engine;
+mod client_interface;
 mod client_machine;
 mod client_policy;
 mod fuzz_regressions;

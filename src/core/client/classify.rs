@@ -32,9 +32,6 @@ pub enum Failure {
     },
     /// A 2xx response that is not a token response.
     BadResponse,
-    /// Body transport without a refresh token to present (none was issued, stored or shared):
-    /// no request is sent, and the session is as over as after `invalid_grant`.
-    NoRefreshToken,
 }
 
 /// The decision for a failure.
@@ -57,7 +54,6 @@ pub fn classify(failure: &Failure) -> Verdict {
         Failure::Network | Failure::Timeout | Failure::BadResponse => Verdict::Retry {
             retry_after_ms: None,
         },
-        Failure::NoRefreshToken => Verdict::SessionOver,
         Failure::Http {
             status,
             error,
@@ -82,7 +78,6 @@ pub fn error_code(failure: &Failure) -> ErrorCode {
         Failure::Network => ErrorCode::Network,
         Failure::Timeout => ErrorCode::Timeout,
         Failure::BadResponse => ErrorCode::BadResponse,
-        Failure::NoRefreshToken => ErrorCode::SessionExpired,
         Failure::Http { .. } => match classify(failure) {
             Verdict::SessionOver => ErrorCode::SessionExpired,
             Verdict::Retry { .. } => ErrorCode::Server,

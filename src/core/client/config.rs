@@ -12,7 +12,7 @@ pub enum Transport {
 
 impl Transport {
     /// The value of the login request's `transport` member.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Transport::Cookie => "cookie",
             Transport::Body => "body",

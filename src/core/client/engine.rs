@@ -137,7 +137,7 @@ pub struct Engine<T = Secret> {
     retry_at: Option<u64>,
     breaker: CircuitBreaker,
     limit_reported: bool,
-    sent: u32,
+    requests: u32,
 }
 
 impl<T: PartialEq> Engine<T> {
@@ -155,7 +155,7 @@ impl<T: PartialEq> Engine<T> {
             retry_at: None,
             breaker,
             limit_reported: false,
-            sent: 0,
+            requests: 0,
         }
     }
 
@@ -280,7 +280,7 @@ impl<T: PartialEq> Engine<T> {
 
     /// Number of refresh requests sent so far.
     pub fn refresh_count(&self) -> u32 {
-        self.sent
+        self.requests
     }
 
     /// When the timer should next call [`Engine::timer`] (monotonic ms): the refresh time, or the
@@ -309,7 +309,7 @@ impl<T: PartialEq> Engine<T> {
 
     // ----- decision points -----
 
-    fn try_begin(&mut self, now: u64, automatic: bool, restore: bool) -> Step {
+    fn try_start(&mut self, now: u64, automatic: bool, restore: bool) -> Step {
         if self.flight.is_some() {
             return Step::Await;
         }
@@ -345,7 +345,7 @@ impl<T: PartialEq> Engine<T> {
         if !self.send_due(now) {
             return Step::Proceed;
         }
-        self.try_begin(now, true, false)
+        self.try_start(now, true, false)
     }
 
     /// Whether [`before_send`](Self::before_send) has anything to do (else it is
@@ -370,16 +370,16 @@ impl<T: PartialEq> Engine<T> {
         })
     }
 
-    /// After a 401 to a request that carried the token of `sent_generation` (0: none):
+    /// After a 401 to a request that carried the token of generation `carried` (0: none):
     /// replay if a newer token exists, else one refresh (or join the one in flight).
-    pub fn unauthorized(&mut self, sent_generation: u32, now: u64) -> Step {
+    pub fn unauthorized(&mut self, carried: u32, now: u64) -> Step {
         let Some(held) = &self.token else {
             return Step::Proceed;
         };
-        if held.generation != sent_generation {
+        if held.generation != carried {
             return Step::Replay;
         }
-        self.try_begin(now, true, false)
+        self.try_start(now, true, false)
     }
 
     /// The timer fired: refresh if due.
@@ -388,7 +388,7 @@ impl<T: PartialEq> Engine<T> {
         {
             return Step::Proceed;
         }
-        self.try_begin(now, true, false)
+        self.try_start(now, true, false)
     }
 
     /// The page became visible, was shown again, or came online (`online`: ends the backoff).
@@ -401,10 +401,10 @@ impl<T: PartialEq> Engine<T> {
         if self.token.is_none() || self.flight.is_some() || !self.due(now) {
             return Step::Proceed;
         }
-        self.try_begin(now, true, false)
+        self.try_start(now, true, false)
     }
 
-    fn begin(step: Step) -> Begin {
+    fn answer(step: Step) -> Begin {
         match step {
             Step::Start(ticket) => Begin::Start(ticket),
             Step::Refused { code, .. } => Begin::Refused(code),
@@ -418,14 +418,14 @@ impl<T: PartialEq> Engine<T> {
         if self.token.is_none() {
             return Begin::Refused(ErrorCode::NotSignedIn);
         }
-        Self::begin(self.try_begin(now, false, false))
+        Self::answer(self.try_start(now, false, false))
     }
 
     /// `restore()` while signed out: a refresh without an access token (the cookie, or a stored
     /// refresh token, may hold a session).
     pub fn restore(&mut self, now: u64) -> Begin {
         let restore = self.token.is_none();
-        Self::begin(self.try_begin(now, false, restore))
+        Self::answer(self.try_start(now, false, restore))
     }
 
     /// The cross-tab lock is held: is the refresh still needed?
@@ -444,13 +444,29 @@ impl<T: PartialEq> Engine<T> {
     /// The refresh request of `ticket` is being sent at `now` (counted by the circuit breaker).
     pub fn sent(&mut self, now: u64) {
         self.breaker.record(now);
-        self.sent = self.sent.saturating_add(1);
+        self.requests = self.requests.saturating_add(1);
     }
 
     /// Ends the flight of `ticket` without a result (the adapter failed before sending).
     pub fn abandon(&mut self, ticket: Ticket) {
         if self.flight == Some(ticket) {
             self.flight = None;
+        }
+    }
+
+    /// The refresh of `ticket` cannot be made: there is no refresh token to present (body
+    /// transport, none issued, stored or shared). As final as `invalid_grant`: the session is
+    /// over ([`Finished::Expired`]), or for `restore()` there is none ([`Finished::NoSession`]).
+    pub fn no_refresh_token(&mut self, ticket: Ticket) -> Finished {
+        if self.flight != Some(ticket) || self.epoch != ticket.epoch {
+            return Finished::Discarded;
+        }
+        self.flight = None;
+        if ticket.restore {
+            Finished::NoSession
+        } else {
+            self.sign_out();
+            Finished::Expired
         }
     }
 

@@ -32,8 +32,8 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order: the browser package's JavaScript gets a code as its
-    /// index here (`code as u32`) and keeps a copy of the codes and messages (checked against
-    /// this list by tests/browser.rs).
+    /// index here (`code as u32`) and keeps a copy of the codes and messages, generated from this
+    /// list (see [`interface`](crate::core::client::interface)).
     pub const ALL: [ErrorCode; 12] = [
         ErrorCode::Network,
         ErrorCode::Timeout,

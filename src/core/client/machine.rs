@@ -29,6 +29,7 @@ use crate::core::client::classify::{error_code, parse_retry_after, Failure};
 use crate::core::client::config::Transport;
 use crate::core::client::engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 use crate::core::client::error::ErrorCode;
+use crate::core::client::interface::StorageMethod;
 use crate::core::client::options::{Options, Scope};
 use crate::core::client::schedule::lifetime_from_claims;
 
@@ -162,12 +163,12 @@ pub enum StorageAction<H> {
 }
 
 impl<H> StorageAction<H> {
-    /// The action's index in the Rust/JS interface: 0 read, 1 write, 2 remove.
-    pub fn index(&self) -> u32 {
+    /// The storage method that carries it out.
+    pub fn method(&self) -> StorageMethod {
         match self {
-            StorageAction::Read => 0,
-            StorageAction::Write(_) => 1,
-            StorageAction::Remove => 2,
+            StorageAction::Read => StorageMethod::Get,
+            StorageAction::Write(_) => StorageMethod::Set,
+            StorageAction::Remove => StorageMethod::Remove,
         }
     }
 }
@@ -1047,8 +1048,8 @@ impl<H: Clone + PartialEq> Client<H> {
             (true, Some(token)) => Body::Token(token),
             (true, None) => {
                 // Nothing to refresh with: the session is over (or, for restore(), none).
-                let outcome = Outcome::Failure(Failure::NoRefreshToken);
-                return self.flight_end(id, ticket, Some((outcome, None)));
+                let finished = self.engine.no_refresh_token(ticket);
+                return self.flight_finished(id, finished);
             }
         };
         self.engine.sent(self.now);
@@ -1058,7 +1059,7 @@ impl<H: Clone + PartialEq> Client<H> {
     }
 
     /// The flight is over: record the outcome (none: another tab refreshed, or the ticket is
-    /// void), share the new token, release the lock, notify, resume the waiters.
+    /// void), share the new token, then [`flight_finished`](Self::flight_finished).
     fn flight_end(&mut self, id: u32, ticket: Ticket, outcome: Option<(Outcome<H>, Option<H>)>) {
         let finished = match outcome {
             Some((outcome, rotated)) => {
@@ -1074,6 +1075,11 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             None => Finished::Discarded,
         };
+        self.flight_finished(id, finished);
+    }
+
+    /// The flight `id` ended as `finished`: release the lock, notify, resume the waiters.
+    fn flight_finished(&mut self, id: u32, finished: Finished) {
         if self.locks {
             self.effect(Effect::Release(id));
         }

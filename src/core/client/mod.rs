@@ -10,6 +10,8 @@
 //!
 //! - [`machine`]: [`Client`], the state machine the adapter drives (inputs in, effects out).
 //! - [`options`]: the options' names, defaults and validation ([`Options`]).
+//! - [`interface`]: the numbers and names the Rust and the JavaScript halves of the browser
+//!   package exchange (the JavaScript copy is checked by a test).
 //! - [`config`]: [`ClientConfig`], the decision parameters with their defaults.
 //! - [`schedule`]: token lifetime, refresh margin and refresh time.
 //! - [`classify`]: what a failed refresh means (retry, session over, rejected).
@@ -23,6 +25,7 @@ pub mod classify;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod interface;
 pub mod machine;
 pub mod options;
 pub mod schedule;

@@ -39,6 +39,45 @@ pub const DEFAULT_CHANNEL_NAME: &str = "silent-refresh";
 /// Suffix of the storage key after the channel name.
 pub const STORAGE_KEY_SUFFIX: &str = ":refresh_token";
 
+/// A default value of an option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// A string.
+    Text(&'static str),
+    /// A number.
+    Number(u64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// The options that have a default, and their defaults (the others are off or derived when
+/// absent), in the order of [`OPTION_NAMES`].
+pub const DEFAULTS: [(&str, DefaultValue); 11] = [
+    ("baseUrl", DefaultValue::Text("")),
+    ("mode", DefaultValue::Text(Transport::Cookie.as_str())),
+    (
+        "requestTimeout",
+        DefaultValue::Number(DEFAULT_REQUEST_TIMEOUT_MS),
+    ),
+    (
+        "retryBaseDelay",
+        DefaultValue::Number(ClientConfig::DEFAULT.retry_base_ms),
+    ),
+    (
+        "retryMaxDelay",
+        DefaultValue::Number(ClientConfig::DEFAULT.retry_max_ms),
+    ),
+    (
+        "maxRefreshesPerMinute",
+        DefaultValue::Number(ClientConfig::DEFAULT.max_refreshes_per_minute as u64),
+    ),
+    ("crossTab", DefaultValue::Bool(true)),
+    ("channelName", DefaultValue::Text(DEFAULT_CHANNEL_NAME)),
+    ("loginPath", DefaultValue::Text(protocol::LOGIN_PATH)),
+    ("refreshPath", DefaultValue::Text(protocol::REFRESH_PATH)),
+    ("logoutPath", DefaultValue::Text(protocol::LOGOUT_PATH)),
+];
+
 /// One member of the options object, as the adapter reads it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OptionValue<H> {

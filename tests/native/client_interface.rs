@@ -1,0 +1,215 @@
+//! The Rust⇄JavaScript interface of the browser package is defined once, in Rust: the block
+//! between `// <interface>` and `// </interface>` in src/browser/glue.js must be exactly what
+//! [`render`] makes of the definitions (run with `UPDATE_INTERFACE=1` to rewrite it), and the
+//! TypeScript declarations must document the options in their order with their defaults.
+
+use std::fmt::Write as _;
+
+use silent_refresh::core::client::interface::{Kind, Method, Signal, Slot, StorageMethod, KINDS};
+use silent_refresh::core::client::options::{DefaultValue, DEFAULTS, OPTION_NAMES};
+use silent_refresh::core::client::{Endpoint, ErrorCode, EventKind, Source, Transport};
+use silent_refresh::core::protocol;
+
+const GLUE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/glue.js");
+const TYPES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/mod.rs");
+const START: &str = "// <interface>\n";
+const END: &str = "// </interface>\n";
+
+/// `SetSession` -> `SET_SESSION`.
+fn constant(name: impl std::fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{name:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// `const A = 0, B = 1, ...;`, wrapped at 100 columns.
+fn numbered<T: std::fmt::Debug + Copy>(all: &[T], number: impl Fn(T) -> u32) -> String {
+    let mut out = String::from("const");
+    let mut line = out.len();
+    for (i, &v) in all.iter().enumerate() {
+        let item = format!(
+            " {} = {}{}",
+            constant(v),
+            number(v),
+            if i + 1 == all.len() { ";" } else { "," }
+        );
+        if line + item.len() > 100 {
+            out += "\n ";
+            line = 1;
+        }
+        line += item.len();
+        out += &item;
+    }
+    out + "\n"
+}
+
+fn strings(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// The block glue.js must carry.
+fn render() -> String {
+    let mut js = String::new();
+    js += &numbered(&Method::ALL, |m| m as u32);
+    js += &numbered(&Kind::ALL, |k| k as u32);
+    writeln!(js, "const KINDS = {KINDS};").unwrap();
+    js += &numbered(&Signal::ALL, |s| s as u32);
+    let endpoints = [Endpoint::Login, Endpoint::Refresh, Endpoint::Logout];
+    for (i, e) in endpoints.into_iter().enumerate() {
+        assert_eq!(e as usize, i, "glue.js keeps the endpoints in this order");
+    }
+    writeln!(js, "const EVENTS = {};", strings(&EventKind::NAMES)).unwrap();
+    writeln!(js, "const SOURCES = {};", strings(&Source::NAMES)).unwrap();
+    let storage = [
+        StorageMethod::Get,
+        StorageMethod::Set,
+        StorageMethod::Remove,
+    ];
+    for (i, m) in storage.into_iter().enumerate() {
+        assert_eq!(m as usize, i);
+    }
+    writeln!(js, "const STORAGE = {};", strings(&StorageMethod::NAMES)).unwrap();
+    assert_eq!(
+        Slot::BodyMode as usize,
+        Slot::OPTIONS.len(),
+        "after the copied options"
+    );
+    assert_eq!(Slot::Locks as usize, Slot::OPTIONS.len() + 1);
+    writeln!(js, "const SLOTS = {};", strings(&Slot::OPTIONS)).unwrap();
+    writeln!(
+        js,
+        "const COOKIE_MODE = {:?}, BODY_MODE = {:?};",
+        Transport::Cookie.as_str(),
+        Transport::Body.as_str()
+    )
+    .unwrap();
+    js += "const DEFAULTS = {\n";
+    for (name, value) in DEFAULTS {
+        let value = match value {
+            DefaultValue::Text(s) => format!("{s:?}"),
+            DefaultValue::Number(n) => n.to_string(),
+            DefaultValue::Bool(b) => b.to_string(),
+        };
+        writeln!(js, "  {name}: {value},").unwrap();
+    }
+    js += "};\n";
+    writeln!(
+        js,
+        "const CSRF_HEADER = {:?}, SESSION_HINT_COOKIE = {:?};",
+        protocol::CSRF_HEADER,
+        protocol::SESSION_HINT_COOKIE
+    )
+    .unwrap();
+    js += "const ERRORS = [\n";
+    for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+        assert_eq!(code as usize, i, "ALL is in declaration order");
+        let short = code.code().strip_prefix("ERR_").expect("ERR_ prefix");
+        writeln!(js, "  \"{short}:{}\",", code.message()).unwrap();
+    }
+    js += "];\n";
+    js
+}
+
+#[test]
+fn glue_js_carries_the_interface_rust_defines() {
+    let glue = std::fs::read_to_string(GLUE).unwrap();
+    let start = glue.find(START).expect("glue.js has `// <interface>`") + START.len();
+    let end = start
+        + glue[start..]
+            .find(END)
+            .expect("glue.js has `// </interface>`");
+    let want = render();
+    if std::env::var_os("UPDATE_INTERFACE").is_some() {
+        let updated = format!("{}{want}{}", &glue[..start], &glue[end..]);
+        std::fs::write(GLUE, updated).unwrap();
+        return;
+    }
+    let have = &glue[start..end];
+    if have != want {
+        let first = have
+            .lines()
+            .zip(want.lines())
+            .find(|(h, w)| h != w)
+            .map_or_else(String::new, |(h, w)| {
+                format!("\n  glue.js: {h}\n  Rust:    {w}")
+            });
+        panic!(
+            "src/browser/glue.js's interface block differs from the Rust definitions{first}\n\
+             (rewrite it with UPDATE_INTERFACE=1 cargo test client_interface)"
+        );
+    }
+}
+
+/// The members of `AuthClientOptions` in the TypeScript declarations, each with its doc comment.
+fn declared_options() -> Vec<(String, String)> {
+    let types = std::fs::read_to_string(TYPES).unwrap();
+    let start = types
+        .find("export interface AuthClientOptions {")
+        .expect("AuthClientOptions");
+    let body = &types[start..];
+    let body = &body[..body.find("\n}").unwrap()];
+    let mut members = Vec::new();
+    let mut doc = String::new();
+    for line in body.lines().skip(1).map(str::trim) {
+        if let Some(comment) = line.strip_prefix("/**") {
+            doc = comment.trim_end_matches("*/").trim().to_owned();
+        } else if let Some((name, _)) = line.split_once("?:") {
+            members.push((name.to_owned(), std::mem::take(&mut doc)));
+        }
+    }
+    members
+}
+
+#[test]
+fn the_declarations_document_every_option_in_order_with_its_default() {
+    let declared = declared_options();
+    let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names, OPTION_NAMES,
+        "AuthClientOptions lists the options in order"
+    );
+    for (name, value) in DEFAULTS {
+        let doc = &declared.iter().find(|(n, _)| n == name).unwrap().1;
+        let value = match value {
+            DefaultValue::Text(s) => format!("{s:?}"),
+            DefaultValue::Number(n) => n.to_string(),
+            DefaultValue::Bool(b) => b.to_string(),
+        };
+        assert!(
+            doc.contains(&format!("default {value}")),
+            "the declaration of {name} documents `default {value}`: {doc:?}"
+        );
+    }
+}
+
+#[test]
+fn the_package_mangles_by_the_naming_rule_of_glue_js() {
+    let build = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-browser.sh");
+    let build = std::fs::read_to_string(build).unwrap();
+    assert!(
+        build.contains("mangle='^[a-z][A-Za-z]*_$'"),
+        "scripts/build-browser.sh renames exactly the properties whose names end in `_`"
+    );
+    let glue = std::fs::read_to_string(GLUE).unwrap();
+    // The names Rust reads from JavaScript objects by string must survive the renaming.
+    for name in [
+        "options",
+        "access_token",
+        "expires_in",
+        "refresh_token",
+        "error",
+        "status",
+    ] {
+        assert!(!name.ends_with('_'), "{name}");
+    }
+    assert!(
+        glue.contains("this.options ="),
+        "the host's options keep their name"
+    );
+}

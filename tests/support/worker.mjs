@@ -12,6 +12,8 @@
 // - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, PASSWORD_PEPPER, ADMIN_TOKEN,
 //   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
 //   developer's .dev.vars is neither read nor touched.
+// - ready: false starts a Worker whose configuration is meant to be refused (any answer means
+//   it is up; by default it must answer the JWKS with 200).
 // - config: another wrangler.toml to run instead of the top-level one (the benchmarks' jose
 //   Worker); vars and secrets apply the same way.
 // - rotationStore: "kv" or "durable-object" (ROTATION_STORE); default: $SILENT_REFRESH_ROTATION_STORE,
@@ -76,7 +78,7 @@ export function generateSecrets() {
 }
 
 /** Starts the Worker; see the top of this file. */
-export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir, ready = true } = {}) {
   if (!config && !existsSync(join(root, "build/worker/index.js"))) {
     throw new Error("build/worker is missing: run `make build` first");
   }
@@ -143,7 +145,8 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
       const res = await fetch(`${url}/.well-known/jwks.json`, { signal: AbortSignal.timeout(2000) });
-      if (res.status === 200) break;
+      // ready: false (a deliberately broken configuration) takes any answer as "up".
+      if (res.status === 200 || !ready) break;
       await res.arrayBuffer();
     } catch { /* not up yet */ }
     if (Date.now() > deadline) {

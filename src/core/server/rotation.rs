@@ -123,7 +123,7 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
 }
 
 /// The route of the object that owns the state `call` acts on (`None`: there is nothing to act
-/// on, the answer is [`Answer::Done`]: a revocation of a malformed token). A refresh token
+/// on, the answer is [`Answer::Done`]: a logout or revocation of a malformed token). A refresh token
 /// carries its route; a subject's route is derived from it; a logout-all takes the subject of
 /// its access token, whose signature and claims are checked here (the epoch is checked by the
 /// object). Errors are those the service itself would answer for the same input.
@@ -139,10 +139,11 @@ pub fn route_of(cfg: &Config, call: &Call, now: u64) -> Result<Option<[u8; ROUTE
             check_sub(sub)?;
             sub.clone()
         }
-        Call::Refresh { token, .. } | Call::Logout { token } => {
-            return Ok(Some(RefreshToken::parse(token)?.route()))
+        Call::Refresh { token, .. } => return Ok(Some(RefreshToken::parse(token)?.route())),
+        // A token that is not ours has no family to revoke: done, as the service answers.
+        Call::Logout { token } | Call::Revoke { token } => {
+            return Ok(RefreshToken::parse(token).ok().map(|t| t.route()))
         }
-        Call::Revoke { token } => return Ok(RefreshToken::parse(token).ok().map(|t| t.route())),
         Call::LogoutAll { access_token, .. } => subject_of(cfg, access_token, now)?,
     };
     Ok(Some(RefreshToken::route_of(&cfg.refresh_secret, &sub)))

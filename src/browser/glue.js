@@ -22,34 +22,17 @@ const SOURCES = ["network", "tab", "restore", "local"];
 const STORAGE = ["get", "set", "remove"];
 const SLOTS = ["refreshMargin", "retryBaseDelay", "retryMaxDelay", "maxRefreshesPerMinute", "requestTimeout"];
 const COOKIE_MODE = "cookie", BODY_MODE = "body";
-const DEFAULTS = {
-  baseUrl: "",
-  mode: "cookie",
-  requestTimeout: 10000,
-  retryBaseDelay: 1000,
-  retryMaxDelay: 60000,
-  maxRefreshesPerMinute: 10,
-  crossTab: true,
-  channelName: "silent-refresh",
-  loginPath: "/auth/login",
-  refreshPath: "/auth/refresh",
-  logoutPath: "/auth/logout",
-};
+const DEFAULTS = { baseUrl: "", mode: "cookie", requestTimeout: 10000, retryBaseDelay: 1000,
+  retryMaxDelay: 60000, maxRefreshesPerMinute: 10, crossTab: true, channelName: "silent-refresh",
+  loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout" };
+const STORAGE_KEY_SUFFIX = ":refresh_token";
 const CSRF_HEADER = "X-Silent-Refresh", SESSION_HINT_COOKIE = "sr_session";
-const ERRORS = [
-  "NETWORK:network error",
-  "TIMEOUT:request timed out",
-  "SERVER:server temporarily unavailable",
-  "REJECTED:request rejected by the server",
-  "BAD_RESPONSE:unexpected response from the server",
-  "SESSION_EXPIRED:session expired",
-  "NOT_SIGNED_IN:not signed in",
-  "INVALID_CREDENTIALS:invalid username or password",
-  "REFRESH_LIMIT:too many refreshes, circuit breaker open",
-  "DISPOSED:client disposed",
-  "INVALID_OPTIONS:invalid options",
-  "STORAGE:storage failed",
-];
+const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
+  "SERVER:server temporarily unavailable", "REJECTED:request rejected by the server",
+  "BAD_RESPONSE:unexpected response from the server", "SESSION_EXPIRED:session expired",
+  "NOT_SIGNED_IN:not signed in", "INVALID_CREDENTIALS:invalid username or password",
+  "REFRESH_LIMIT:too many refreshes, circuit breaker open", "DISPOSED:client disposed",
+  "INVALID_OPTIONS:invalid options", "STORAGE:storage failed"];
 // </interface>
 
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
@@ -119,7 +102,7 @@ export class Host {
     this.storage_ = o.storage ?? undefined;
     this.crossTab_ = o.crossTab;
     this.name_ = o.channelName;
-    this.key_ = this.name_ + ":refresh_token";
+    this.key_ = this.name_ + STORAGE_KEY_SUFFIX;
     this.mode_ = o.mode;
     if (typeof this.fetch_ != "function" || typeof this.crossTab_ != "boolean" || typeof this.name_ != "string"
       || !(this.storage_ === undefined || (typeof this.storage_ == "object"))) ok = false;
@@ -383,17 +366,9 @@ export class AuthClient {
     return r;
   }
 
-  login(username, password) {
-    return this.#x(LOGIN, username, password);
-  }
-
-  setSession(tokens) {
-    this.#x(SET_SESSION, tokens);
-  }
-
-  restore() {
-    return this.#x(RESTORE);
-  }
+  login(username, password) { return this.#x(LOGIN, username, password); }
+  setSession(tokens) { this.#x(SET_SESSION, tokens); }
+  restore() { return this.#x(RESTORE); }
 
   /** Without entering Rust while the token published by Rust is fresh (the common case). */
   fetch(input, init) {
@@ -402,45 +377,16 @@ export class AuthClient {
       : this.#x(FETCH, input, init);
   }
 
-  refresh() {
-    return this.#x(REFRESH);
-  }
-
-  logout() {
-    return this.#x(LOGOUT);
-  }
-
-  on(type, listener) {
-    this.#x(ON, type, listener);
-  }
-
-  off(type, listener) {
-    this.#x(OFF, type, listener);
-  }
-
-  dispose() {
-    this.#x(DISPOSE);
-  }
-
+  refresh() { return this.#x(REFRESH); }
+  logout() { return this.#x(LOGOUT); }
+  on(type, listener) { this.#x(ON, type, listener); }
+  off(type, listener) { this.#x(OFF, type, listener); }
+  dispose() { this.#x(DISPOSE); }
   /** Same as `dispose()` (the client's memory goes with the object). */
-  free() {
-    this.#x(DISPOSE);
-  }
-
-  get signedIn() {
-    return this.#x(SIGNED_IN);
-  }
-
-  get expiresAt() {
-    return this.#x(EXPIRES_AT);
-  }
-
-  get nextRefreshAt() {
-    return this.#x(NEXT_REFRESH_AT);
-  }
-
-  get refreshCount() {
-    return this.#x(REFRESH_COUNT);
-  }
+  free() { this.#x(DISPOSE); }
+  get signedIn() { return this.#x(SIGNED_IN); }
+  get expiresAt() { return this.#x(EXPIRES_AT); }
+  get nextRefreshAt() { return this.#x(NEXT_REFRESH_AT); }
+  get refreshCount() { return this.#x(REFRESH_COUNT); }
 }
 if (Symbol.dispose) AuthClient.prototype[Symbol.dispose] = AuthClient.prototype.free;

@@ -579,3 +579,35 @@ fn abandon_releases_the_flight() {
     assert!(!e.refreshing());
     assert!(matches!(e.unauthorized(e.generation(), 1), Step::Start(_)));
 }
+
+#[test]
+fn a_401_is_replayed_only_with_a_newer_token() {
+    use silent_refresh::core::client::engine::replays;
+    assert!(replays(2, 1), "a newer token");
+    assert!(!replays(1, 1), "the refused token itself: no replay");
+    assert!(!replays(0, 1), "no token at all");
+    let mut e = signed_in();
+    assert!(!e.replays(1));
+    e.start_session(secret("b"), Some(15 * MIN), 2_000);
+    assert!(e.replays(1));
+    e.sign_out();
+    assert!(!e.replays(1));
+}
+
+#[test]
+fn no_refresh_token_ends_the_session_or_finds_none() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 5_000));
+    assert_eq!(e.no_refresh_token(t), Finished::Expired);
+    assert!(!e.signed_in());
+    assert!(!e.refreshing());
+    let Begin::Start(t) = e.restore(6_000) else {
+        panic!()
+    };
+    assert_eq!(e.no_refresh_token(t), Finished::NoSession);
+    assert_eq!(
+        e.no_refresh_token(t),
+        Finished::Discarded,
+        "the ticket is spent"
+    );
+}

@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 
 use silent_refresh::core::client::interface::{Kind, Method, Signal, Slot, StorageMethod, KINDS};
-use silent_refresh::core::client::options::{DefaultValue, DEFAULTS, OPTION_NAMES};
+use silent_refresh::core::client::options::{
+    DefaultValue, DEFAULTS, OPTION_NAMES, STORAGE_KEY_SUFFIX,
+};
 use silent_refresh::core::client::{Endpoint, ErrorCode, EventKind, Source, Transport};
 use silent_refresh::core::protocol;
 
@@ -27,17 +29,16 @@ fn constant(name: impl std::fmt::Debug) -> String {
     out
 }
 
-/// `const A = 0, B = 1, ...;`, wrapped at 100 columns.
-fn numbered<T: std::fmt::Debug + Copy>(all: &[T], number: impl Fn(T) -> u32) -> String {
-    let mut out = String::from("const");
+/// `open` followed by `items` separated by commas, wrapped at 100 columns, then `close`.
+fn wrapped(open: &str, items: &[String], close: &str) -> String {
+    let mut out = String::from(open);
     let mut line = out.len();
-    for (i, &v) in all.iter().enumerate() {
-        let item = format!(
-            " {} = {}{}",
-            constant(v),
-            number(v),
-            if i + 1 == all.len() { ";" } else { "," }
-        );
+    for (i, item) in items.iter().enumerate() {
+        let item = if i + 1 == items.len() {
+            format!(" {item}{close}")
+        } else {
+            format!(" {item},")
+        };
         if line + item.len() > 100 {
             out += "\n ";
             line = 1;
@@ -46,6 +47,15 @@ fn numbered<T: std::fmt::Debug + Copy>(all: &[T], number: impl Fn(T) -> u32) -> 
         out += &item;
     }
     out + "\n"
+}
+
+/// `const A = 0, B = 1, ...;`.
+fn numbered<T: std::fmt::Debug + Copy>(all: &[T], number: impl Fn(T) -> u32) -> String {
+    let items: Vec<String> = all
+        .iter()
+        .map(|&v| format!("{} = {}", constant(v), number(v)))
+        .collect();
+    wrapped("const", &items, ";")
 }
 
 fn strings(names: &[&str]) -> String {
@@ -89,16 +99,16 @@ fn render() -> String {
         Transport::Body.as_str()
     )
     .unwrap();
-    js += "const DEFAULTS = {\n";
-    for (name, value) in DEFAULTS {
-        let value = match value {
-            DefaultValue::Text(s) => format!("{s:?}"),
-            DefaultValue::Number(n) => n.to_string(),
-            DefaultValue::Bool(b) => b.to_string(),
-        };
-        writeln!(js, "  {name}: {value},").unwrap();
-    }
-    js += "};\n";
+    let defaults: Vec<String> = DEFAULTS
+        .iter()
+        .map(|(name, value)| match value {
+            DefaultValue::Text(s) => format!("{name}: {s:?}"),
+            DefaultValue::Number(n) => format!("{name}: {n}"),
+            DefaultValue::Bool(b) => format!("{name}: {b}"),
+        })
+        .collect();
+    js += &wrapped("const DEFAULTS = {", &defaults, " };");
+    writeln!(js, "const STORAGE_KEY_SUFFIX = {STORAGE_KEY_SUFFIX:?};").unwrap();
     writeln!(
         js,
         "const CSRF_HEADER = {:?}, SESSION_HINT_COOKIE = {:?};",
@@ -106,13 +116,13 @@ fn render() -> String {
         protocol::SESSION_HINT_COOKIE
     )
     .unwrap();
-    js += "const ERRORS = [\n";
+    let mut errors = Vec::new();
     for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
         assert_eq!(code as usize, i, "ALL is in declaration order");
         let short = code.code().strip_prefix("ERR_").expect("ERR_ prefix");
-        writeln!(js, "  \"{short}:{}\",", code.message()).unwrap();
+        errors.push(format!("\"{short}:{}\"", code.message()));
     }
-    js += "];\n";
+    js += &wrapped("const ERRORS = [", &errors, "];");
     js
 }
 

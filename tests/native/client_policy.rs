@@ -279,3 +279,32 @@ fn elapsed_clock_ignores_wall_clock_offset_and_setbacks_but_sees_sleep() {
     // Garbage readings never move it backwards.
     assert_eq!(c.observe(f64::NAN, f64::NAN), 600_600);
 }
+
+#[test]
+fn requests_without_a_response_or_without_a_token_are_timeouts_when_the_timeout_fired() {
+    use silent_refresh::core::client::classify::login_error;
+    assert_eq!(Failure::no_response(true), Failure::Timeout);
+    assert_eq!(Failure::no_response(false), Failure::Network);
+    assert_eq!(Failure::no_token(true), Failure::Timeout);
+    assert_eq!(Failure::no_token(false), Failure::BadResponse);
+    assert_eq!(
+        login_error(401, Some("invalid_credentials".into()), false),
+        (ErrorCode::InvalidCredentials, Some(401))
+    );
+    assert_eq!(
+        login_error(429, None, false),
+        (ErrorCode::Server, Some(429))
+    );
+    assert_eq!(
+        login_error(200, None, false),
+        (ErrorCode::BadResponse, None)
+    );
+    assert_eq!(login_error(204, None, true), (ErrorCode::Timeout, None));
+}
+
+#[test]
+fn only_cookie_transport_believes_the_session_hint() {
+    use silent_refresh::core::client::Transport;
+    assert!(Transport::Cookie.believes_session_hint());
+    assert!(!Transport::Body.believes_session_hint());
+}

@@ -34,6 +34,52 @@ pub enum Failure {
     BadResponse,
 }
 
+impl Failure {
+    /// A request that got no response: its timeout fired, or else the network failed.
+    pub fn no_response(timed_out: bool) -> Failure {
+        if timed_out {
+            Failure::Timeout
+        } else {
+            Failure::Network
+        }
+    }
+
+    /// A 2xx whose body is no token response: cut short by the request's timeout, or else not
+    /// what the protocol promises.
+    pub fn no_token(timed_out: bool) -> Failure {
+        if timed_out {
+            Failure::Timeout
+        } else {
+            Failure::BadResponse
+        }
+    }
+}
+
+/// What a response to a login request means when it is not a 2xx with a token response: the
+/// stable code to reject `login()` with, and the status to report with it. A 401 is
+/// `ERR_INVALID_CREDENTIALS` (the protocol's answer to a wrong username or password); any other
+/// refusal is classified as a refresh's would be (`ERR_SERVER` for 5xx, 429 and
+/// `temporarily_unavailable`, else `ERR_REJECTED`); a 2xx without a token is `ERR_BAD_RESPONSE`,
+/// or `ERR_TIMEOUT` when the timeout cut the body short (no status then).
+pub fn login_error(
+    status: u16,
+    error: Option<String>,
+    timed_out: bool,
+) -> (ErrorCode, Option<u16>) {
+    if (200..300).contains(&status) {
+        return (error_code(&Failure::no_token(timed_out)), None);
+    }
+    let code = match status {
+        401 => ErrorCode::InvalidCredentials,
+        _ => error_code(&Failure::Http {
+            status,
+            error,
+            retry_after_ms: None,
+        }),
+    };
+    (code, Some(status))
+}
+
 /// The decision for a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {

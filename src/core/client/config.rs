@@ -19,6 +19,13 @@ impl Transport {
         }
     }
 
+    /// Whether `restore()` believes the server's session hint (`sr_session`, readable by the
+    /// page): in cookie transport, where the server sets it beside the refresh cookie. A hint
+    /// saying the session is over then answers `false` without a request.
+    pub fn believes_session_hint(self) -> bool {
+        self == Transport::Cookie
+    }
+
     /// Parses `"cookie"` or `"body"`.
     pub fn parse(text: &str) -> Option<Transport> {
         match text {

@@ -25,6 +25,14 @@ use crate::core::client::config::ClientConfig;
 use crate::core::client::error::ErrorCode;
 use crate::core::client::schedule::{Deadlines, Secret};
 
+/// After a 401 to a request that carried the token of generation `carried`, and once the refresh
+/// it caused (if any) is over, with the token of generation `held` (0: none): whether to replay
+/// the request with it. Only with a token newer than the one refused, and only once (a 401 to the
+/// replay goes to the caller, as it is).
+pub fn replays(held: u32, carried: u32) -> bool {
+    held != 0 && held != carried
+}
+
 /// The right to perform one refresh, handed out by [`Step::Start`] or [`Begin::Start`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ticket {
@@ -380,6 +388,12 @@ impl<T: PartialEq> Engine<T> {
             return Step::Replay;
         }
         self.try_start(now, true, false)
+    }
+
+    /// Whether a request refused with a 401 while carrying the token of generation `carried` is
+    /// replayed now (see [`replays`]).
+    pub fn replays(&self, carried: u32) -> bool {
+        replays(self.access().map_or(0, |(_, g)| g), carried)
     }
 
     /// The timer fired: refresh if due.

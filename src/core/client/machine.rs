@@ -25,7 +25,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::core::client::classify::{error_code, parse_retry_after, Failure};
+use crate::core::client::classify::{error_code, login_error, parse_retry_after, Failure};
 use crate::core::client::config::Transport;
 use crate::core::client::engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 use crate::core::client::error::ErrorCode;
@@ -622,33 +622,16 @@ impl<H: Clone + PartialEq> Client<H> {
 
     fn login_settled(&mut self, id: u32, settled: Settled<H>) {
         let result = match settled {
-            Settled::Response(r) if !(200..300).contains(&r.status) => {
-                let code = match r.status {
-                    401 => ErrorCode::InvalidCredentials,
-                    status => error_code(&Failure::Http {
-                        status,
-                        error: r.error,
-                        retry_after_ms: None,
-                    }),
-                };
-                Err(AuthError {
-                    code,
-                    status: Some(r.status),
-                })
-            }
-            Settled::Response(Response {
-                tokens: Some(tokens),
-                ..
-            }) => {
-                self.start_session(tokens);
+            Settled::Response(r) if (200..300).contains(&r.status) && r.tokens.is_some() => {
+                self.start_session(r.tokens.expect("a token response"));
                 Ok(Answer::Undefined)
             }
-            // A 2xx without a token: cut by the timeout, or not a token response.
             Settled::Response(r) => {
-                Err(error_code(&timeout_or(r.timed_out, Failure::BadResponse)).into())
+                let (code, status) = login_error(r.status, r.error, r.timed_out);
+                Err(AuthError { code, status })
             }
             Settled::NoResponse { timed_out } => {
-                Err(error_code(&timeout_or(timed_out, Failure::Network)).into())
+                Err(error_code(&Failure::no_response(timed_out)).into())
             }
             _ => Err(ErrorCode::Network.into()),
         };
@@ -679,7 +662,7 @@ impl<H: Clone + PartialEq> Client<H> {
         if !live {
         } else if self.signed_in() {
             self.settle(id, Ok(Answer::Bool(true)));
-        } else if !self.body_mode() && hint_over {
+        } else if self.transport.believes_session_hint() && hint_over {
             // The server's hint says the session is over: asking would only be refused.
             self.settle(id, Ok(Answer::Bool(false)));
         } else if self.body_mode() && self.refresh_token.is_none() {
@@ -884,7 +867,7 @@ impl<H: Clone + PartialEq> Client<H> {
         match unauthorized {
             None => self.send(Some(id), request, token, generation),
             // The replay: a 401 to it goes to the caller.
-            Some((_, carried)) if generation != 0 && generation != carried => {
+            Some((_, carried)) if self.engine.replays(carried) => {
                 self.send(Some(id), request, token, 0)
             }
             Some((response, _)) => self.settle(id, Ok(Answer::Handle(response))),
@@ -1031,10 +1014,9 @@ impl<H: Clone + PartialEq> Client<H> {
             (Wait::Response, settled) => {
                 let (outcome, rotated) = match settled {
                     Settled::Response(r) => response_outcome(r),
-                    Settled::NoResponse { timed_out } => (
-                        Outcome::Failure(timeout_or(timed_out, Failure::Network)),
-                        None,
-                    ),
+                    Settled::NoResponse { timed_out } => {
+                        (Outcome::Failure(Failure::no_response(timed_out)), None)
+                    }
                     _ => (Outcome::Failure(Failure::Network), None),
                 };
                 self.flight_end(id, ticket, Some((outcome, rotated)));
@@ -1185,14 +1167,6 @@ enum Wake<H> {
     Settled(Settled<H>),
 }
 
-fn timeout_or(timed_out: bool, otherwise: Failure) -> Failure {
-    if timed_out {
-        Failure::Timeout
-    } else {
-        otherwise
-    }
-}
-
 /// What a response to a refresh request means, and the rotated refresh token it carries.
 fn response_outcome<H>(r: Response<H>) -> (Outcome<H>, Option<H>) {
     let failure = match r.tokens {
@@ -1212,8 +1186,7 @@ fn response_outcome<H>(r: Response<H>) -> (Outcome<H>, Option<H>) {
                 t.refresh,
             );
         }
-        // A 2xx without a token: cut by the timeout, or not a token response.
-        None => timeout_or(r.timed_out, Failure::BadResponse),
+        None => Failure::no_token(r.timed_out),
     };
     (Outcome::Failure(failure), None)
 }

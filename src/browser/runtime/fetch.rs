@@ -1,0 +1,89 @@
+//! `auth.fetch` when the fast path is off, and the 401s of managed requests.
+
+use alloc::rc::Rc;
+
+use wasm_bindgen::JsValue;
+
+use super::*;
+
+impl Inner {
+    // ----- fetch -----
+
+    /// `auth.fetch(input, init)` when the fast path is off (see [`Inner::publish`]): with the
+    /// token unless a refresh may be due, then the request is handed back
+    /// ([`Inner::fetch_handed`]). (On the fast path, the JavaScript side sends the request with
+    /// the published token and comes back only with a 401.)
+    pub(super) fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
+        if let Some(e) = self.disposed_error() {
+            let (id, promise) = self.promise();
+            self.reject(id, &e);
+            return promise;
+        }
+        let now = self.now();
+        let (access, generation) = if self.engine().send_due(now) {
+            (JsValue::NULL, 0)
+        } else {
+            self.current().unwrap_or((U, 0))
+        };
+        self.host().request_(input, init, &access, generation)
+    }
+
+    /// A request of `fetch` handed over as `[response, request, generation]`, a promise: a
+    /// managed request while a refresh may be due (no response: refresh first, or wait for the
+    /// one in flight), or the 401 to one sent with the token of `generation` (`request` its
+    /// spare): replay at once if a newer token is held, else after one refresh, or hand over the
+    /// 401.
+    pub(super) fn fetch_handed(self: &Rc<Self>, value: &JsValue) -> JsValue {
+        let (id, promise) = self.promise();
+        if let Some(e) = self.disposed_error() {
+            self.reject(id, &e);
+            return promise;
+        }
+        let reply = get(value, "0");
+        let request = get(value, "1");
+        let carried = number(&get(value, "2")) as u32;
+        let now = self.now();
+        let (wait, step) = if reply.is_undefined() {
+            (Wait::Flight, self.engine().before_send(now))
+        } else {
+            (Wait::AfterFlight, self.engine().unauthorized(carried, now))
+        };
+        if self.wait_for(id, step) {
+            self.insert(
+                id,
+                Op::Fetch {
+                    wait,
+                    request,
+                    reply,
+                    carried,
+                },
+            );
+        } else {
+            // Nothing to wait for: go on as if a refresh had just ended.
+            self.fetch_step(id, wait, &request, &reply, carried);
+        }
+        promise
+    }
+
+    /// After the refresh a fetch waited for (if any): send with the current token (`Flight`),
+    /// or replay once with a newer token than the 401's, else hand over the 401 (`AfterFlight`).
+    pub(super) fn fetch_step(
+        &self,
+        id: u32,
+        wait: Wait,
+        request: &JsValue,
+        reply: &JsValue,
+        carried: u32,
+    ) {
+        let (access, generation) = self.current().unwrap_or((U, 0));
+        let value = if wait == Wait::Flight {
+            self.host().send_(request, &access, generation)
+        } else if replays(generation, carried) {
+            // The replay: a 401 to it goes to the caller.
+            self.host().send_(request, &access, 0)
+        } else {
+            reply.clone()
+        };
+        self.resolve(id, &value);
+    }
+}

@@ -1,0 +1,201 @@
+//! The refresh in flight: the lock, the stored token, the request, the outcome.
+
+use alloc::rc::Rc;
+
+use wasm_bindgen::JsValue;
+
+use super::*;
+
+impl Inner {
+    // ----- the refresh -----
+
+    /// Starts the refresh of `ticket`; returns its operation id. It proceeds in a microtask, so
+    /// that waiters register first.
+    pub(super) fn start_flight(self: &Rc<Self>, ticket: Ticket) -> u32 {
+        let id = self.id();
+        self.flight.set(Some((ticket, id)));
+        let flight = Flight {
+            ticket,
+            wait: Wait::Promise,
+            signal: U,
+            status: 0,
+            retry_after: None,
+        };
+        self.insert(id, Op::Flight(flight));
+        self.host().then_(id, &U);
+        self.arm();
+        id
+    }
+
+    pub(super) fn flight_step(self: &Rc<Self>, id: u32, ev: Ev, mut f: Flight) -> Option<Op> {
+        match (f.wait, ev) {
+            // Start: take the cross-tab lock if there is one. The lock request settles early
+            // only if the lock is refused.
+            (Wait::Promise, _) if self.s.locks => {
+                f.wait = Wait::Lock;
+                self.host().lock_(id);
+                Some(Op::Flight(f))
+            }
+            (Wait::Promise | Wait::Lock, _) => self.flight_locked(id, f),
+            (Wait::Storage, ev) => {
+                match ev {
+                    Ev::Ok(v) if v.is_string() => self.refresh_token.set(v),
+                    Ev::Err => self.emit_error(&error(ErrorCode::Storage), None),
+                    _ => {}
+                }
+                self.flight_post(id, f)
+            }
+            (Wait::Response, Ev::Ok(response)) => {
+                f.status = status(&response);
+                let retry_after = self.host().json_(id, &response);
+                f.retry_after = text(&retry_after).as_deref().and_then(parse_retry_after);
+                f.wait = Wait::Json;
+                Some(Op::Flight(f))
+            }
+            (Wait::Response, _) => {
+                let failure = Failure::no_response(aborted(&f.signal));
+                self.flight_end(id, f, Some((Outcome::Failure(failure), U)))
+            }
+            (_, ev) => {
+                let body = match ev {
+                    Ev::Ok(v) => v,
+                    _ => U,
+                };
+                let outcome = match ((200..300).contains(&f.status), read_tokens(&body)) {
+                    (true, Some((access, lifetime_ms, refresh))) => (
+                        Outcome::Success {
+                            access,
+                            lifetime_ms,
+                        },
+                        refresh,
+                    ),
+                    (true, None) => {
+                        let failure = Failure::no_token(aborted(&f.signal));
+                        (Outcome::Failure(failure), U)
+                    }
+                    (false, _) => {
+                        let failure = Failure::Http {
+                            status: f.status,
+                            error: text(&get(&body, "error")),
+                            retry_after_ms: f.retry_after,
+                        };
+                        (Outcome::Failure(failure), U)
+                    }
+                };
+                self.flight_end(id, f, Some(outcome))
+            }
+        }
+    }
+
+    /// Holding the lock (or without one): re-check, then read the stored refresh token.
+    pub(super) fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
+        let check = self.engine().lock_acquired(f.ticket, self.now());
+        if check != LockCheck::Proceed {
+            return self.flight_end(id, f, None);
+        }
+        // Another tab may have rotated the token into the shared storage.
+        if self.storage(id, GET, &U) {
+            f.wait = Wait::Storage;
+            return Some(Op::Flight(f));
+        }
+        self.flight_post(id, f)
+    }
+
+    pub(super) fn flight_post(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
+        let token = if self.body_mode() {
+            let token = self.refresh_token();
+            if !token.is_string() {
+                // Nothing to refresh with: the session is over (for restore(): there is none).
+                let finished = self.engine().no_refresh_token(f.ticket);
+                return self.flight_finished(id, f, finished);
+            }
+            token
+        } else {
+            U
+        };
+        self.engine().sent(self.now());
+        f.signal = self.host().post_(id, REFRESH_ENDPOINT, &token, &U);
+        f.wait = Wait::Response;
+        Some(Op::Flight(f))
+    }
+
+    /// The flight is over: record the outcome (none: another tab refreshed, or the ticket is
+    /// void), share the new token, release the lock, notify, wake the waiters.
+    pub(super) fn flight_end(
+        self: &Rc<Self>,
+        id: u32,
+        f: Flight,
+        outcome: Option<(Outcome<JsValue>, JsValue)>,
+    ) -> Option<Op> {
+        let finished = outcome.map_or(Finished::Discarded, |(outcome, rotated)| {
+            let finished = self
+                .engine()
+                .finish(f.ticket, outcome, self.now(), js::random());
+            if matches!(finished, Finished::Refreshed | Finished::Restored) {
+                if rotated.is_string() && self.body_mode() {
+                    self.refresh_token.set(rotated.clone());
+                    self.store(&rotated);
+                }
+                self.broadcast_token();
+            }
+            finished
+        });
+        self.flight_finished(id, f, finished)
+    }
+
+    /// The flight ended as `finished`: release the lock, notify, wake the waiters.
+    pub(super) fn flight_finished(
+        self: &Rc<Self>,
+        id: u32,
+        f: Flight,
+        finished: Finished,
+    ) -> Option<Op> {
+        // Releases the lock, if this flight holds it.
+        self.resolve(id, &U);
+        if self
+            .flight
+            .get()
+            .is_some_and(|(ticket, _)| ticket == f.ticket)
+        {
+            self.flight.set(None);
+        }
+        let failed = match finished {
+            Finished::Discarded => None,
+            Finished::Refreshed => {
+                self.emit_refresh(NETWORK);
+                None
+            }
+            Finished::Restored => {
+                self.emit_refresh(RESTORE);
+                None
+            }
+            Finished::Expired => {
+                self.forget_refresh_token();
+                let err = error(ErrorCode::SessionExpired);
+                self.host().emit_(EXPIRED, &err, &U);
+                Some(err)
+            }
+            Finished::NoSession => {
+                self.forget_refresh_token();
+                None
+            }
+            Finished::Retry { code, delay_ms } => {
+                let err = error(code);
+                self.emit_error(&err, Some(delay_ms));
+                Some(err)
+            }
+            Finished::Failed(code) => Some(error(code)),
+        };
+        self.arm();
+        let waiting: Vec<u32> = {
+            let mut waiters = self.waiters();
+            let mine = waiters.iter().filter(|w| w.0 == id).map(|w| w.1).collect();
+            waiters.retain(|w| w.0 != id);
+            mine
+        };
+        for w in waiting {
+            self.resume(w, Ev::Flight(failed.clone()));
+        }
+        None
+    }
+}

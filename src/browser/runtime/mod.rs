@@ -1,0 +1,347 @@
+//! The client at run time: the [`Engine`] plus everything it cannot do itself: the clock, the
+//! one timer, the client's own HTTP requests, event listeners, the cross-tab lock and channel,
+//! wake-up listeners and the pluggable storage. The JavaScript plumbing of each is a method of
+//! the [`Host`](crate::browser::js::Host); the decisions are made here and in the core.
+//!
+//! # Why an explicit state machine instead of `async`
+//!
+//! The package must stay under 20 KB gzip. Rust futures with `wasm-bindgen-futures` cost about
+//! 5 KB gzip of runtime before any of our code, and every `async fn` becomes a large state
+//! machine with drop glue at each `await`. So every asynchronous operation is an [`Op`] kept in a
+//! table under a numeric id, and every JavaScript callback (promise reactions, the timer, page
+//! events, channel messages, the lock grant) calls the *same* closure with a numeric tag:
+//! `tag = id * KINDS + kind` ([`interface`](crate::core::client::interface)). [`Inner::dispatch`] decodes the tag and advances the operation one step
+//! ([`Inner::resume`]). Each step is short, synchronous Rust that asks the engine, starts the
+//! next JavaScript promise, and returns the operation's new state. The promise handed to the
+//! caller of operation `id` is kept on the JS side and settled by id.
+//!
+//! The methods of the public `AuthClient` (JavaScript in `glue.js`) call one other closure, the
+//! owner's, with a method number ([`Inner::call`]). `fetch` calls it only when needed: after every
+//! call into Rust, the client publishes its token and until when it may be sent without asking
+//! the engine ([`Inner::publish`]); meanwhile `fetch` attaches it in JavaScript.
+//!
+//! Discipline: a `RefCell` borrow never spans a call into JavaScript (a listener or an injected
+//! function may call back into the client; the dispatcher is an `Fn` closure and may re-enter).
+//!
+//! This file holds the state, the operation table and the dispatcher; `entry` the entry points
+//! from JavaScript, `state` the clock, events, timer, page events and other tabs, `fetch` the
+//! requests of `auth.fetch`, `flight` the refresh in flight, `session` the methods that start
+//! or end a session and the storage.
+
+use ::core::cell::{Cell, RefCell, RefMut};
+use alloc::rc::{Rc, Weak};
+use alloc::vec::Vec;
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsValue;
+
+use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
+use crate::browser::options::Settings;
+use crate::core::client::classify::{error_code, parse_retry_after};
+use crate::core::client::engine::replays;
+use crate::core::client::interface::{Kind, Method, Signal, StorageMethod, KINDS};
+use crate::core::client::schedule::lifetime_from_claims;
+use crate::core::client::{
+    Begin, ClientConfig, ElapsedClock, Endpoint, Engine, ErrorCode, EventKind, Failure, Finished,
+    LockCheck, Outcome, Source, Step, Ticket, Transport,
+};
+
+mod entry;
+mod fetch;
+mod flight;
+mod session;
+mod state;
+
+/// Longest delay `setTimeout` accepts (2^31 - 1 ms); longer waits are re-armed.
+const MAX_TIMER_MS: u64 = 0x7fff_ffff;
+
+/// Kinds of an operation's callbacks (`tag = id * KINDS + kind`, see [`Kind`]).
+const FULFILLED: u32 = Kind::Fulfilled as u32;
+const REJECTED: u32 = Kind::Rejected as u32;
+const LOCKED: u32 = Kind::Locked as u32;
+/// The client's own callbacks (id 0, see [`Signal`]).
+const TIMER: u32 = Signal::Timer as u32;
+const WAKE: u32 = Signal::Wake as u32;
+const TOKEN_MESSAGE: u32 = Signal::TokenMessage as u32;
+/// Events, by their index in `glue.js` ([`EventKind::NAMES`]).
+const REFRESH: u32 = EventKind::Refresh as u32;
+const EXPIRED: u32 = EventKind::Expired as u32;
+const ERROR: u32 = EventKind::Error as u32;
+const LOGOUT: u32 = EventKind::Logout as u32;
+/// Sources of `refresh` and `logout` events ([`Source::NAMES`]).
+const NETWORK: u32 = Source::Network as u32;
+const TAB: u32 = Source::Tab as u32;
+const RESTORE: u32 = Source::Restore as u32;
+const LOCAL: u32 = Source::Local as u32;
+/// Endpoint indexes.
+const LOGIN: u32 = Endpoint::Login as u32;
+const REFRESH_ENDPOINT: u32 = Endpoint::Refresh as u32;
+const LOGOUT_ENDPOINT: u32 = Endpoint::Logout as u32;
+/// Storage methods.
+const GET: u32 = StorageMethod::Get as u32;
+const SET: u32 = StorageMethod::Set as u32;
+const REMOVE: u32 = StorageMethod::Remove as u32;
+
+/// The closures handed to JavaScript: the dispatcher, `(tag, value) => ...`, and the owner,
+/// `(method, a, b) => result` ([`Inner::call`]). One type for both: every closure type costs its own
+/// shims.
+type Dispatcher = Closure<dyn Fn(u32, JsValue, JsValue) -> JsValue>;
+
+/// The methods of the public `AuthClient`, by the number `glue.js` calls [`Inner::call`] with
+/// ([`Method`]).
+const LOGIN_METHOD: u32 = Method::Login as u32;
+const SET_SESSION_METHOD: u32 = Method::SetSession as u32;
+const RESTORE_METHOD: u32 = Method::Restore as u32;
+const FETCH_METHOD: u32 = Method::Fetch as u32;
+const REFRESH_METHOD: u32 = Method::Refresh as u32;
+const LOGOUT_METHOD: u32 = Method::Logout as u32;
+const ON_METHOD: u32 = Method::On as u32;
+const OFF_METHOD: u32 = Method::Off as u32;
+const DISPOSE_METHOD: u32 = Method::Dispose as u32;
+const SIGNED_IN_METHOD: u32 = Method::SignedIn as u32;
+const EXPIRES_AT_METHOD: u32 = Method::ExpiresAt as u32;
+const NEXT_REFRESH_AT_METHOD: u32 = Method::NextRefreshAt as u32;
+/// The last: any number from it on.
+const REFRESH_COUNT_METHOD: u32 = Method::RefreshCount as u32;
+
+/// A token response `{access_token, expires_in?, refresh_token?}`: the access token (a
+/// JavaScript string), its lifetime (`expires_in`, else the JWT's `exp - iat`) and the refresh
+/// token (or `undefined`); `None` without a non-empty string `access_token`.
+fn read_tokens(value: &JsValue) -> Option<(JsValue, Option<u64>, JsValue)> {
+    let access = get(value, "access_token");
+    let claims = js::claims(&access);
+    if claims.is_undefined() {
+        return None;
+    }
+    // NaN (not a number) is no positive lifetime either: the JWT's times are read then.
+    let lifetime = lifetime_from_claims(
+        Some(number(&get(value, "expires_in"))),
+        number(&get(&claims, "0")),
+        number(&get(&claims, "1")),
+    );
+    let refresh = get(value, "refresh_token");
+    Some((
+        access,
+        lifetime,
+        if refresh.is_string() { refresh } else { U },
+    ))
+}
+
+/// What an operation is waiting for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The settlement of a JavaScript promise.
+    Promise,
+    /// The refresh in flight.
+    Flight,
+    /// `fetch`: the response to the request with the token (then: the replay, `Promise`); the
+    /// flight: the response to the refresh request.
+    Response,
+    /// `fetch`: the refresh after a 401.
+    AfterFlight,
+    /// A storage read.
+    Storage,
+    /// The flight: the lock.
+    Lock,
+    /// The flight: the response body.
+    Json,
+}
+
+/// An asynchronous operation in progress.
+enum Op {
+    /// `auth.fetch(input, init)`: `request` is the request until it is sent with the token, then
+    /// its spare, for the replay; `reply` the 401 kept while the refresh after it runs; `carried`
+    /// the generation of the token it carried.
+    Fetch {
+        wait: Wait,
+        request: JsValue,
+        reply: JsValue,
+        carried: u32,
+    },
+    /// `login(username, password)`; `status` once the response is in.
+    Login {
+        signal: JsValue,
+        status: Option<u16>,
+    },
+    /// `logout()`.
+    Logout { wait: Wait },
+    /// `restore()` and `refresh()` (`restore` tells which).
+    Refresh { wait: Wait, restore: bool },
+    /// The refresh owned by `ticket`.
+    Flight(Flight),
+    /// A storage write: reports failures.
+    Store,
+}
+
+struct Flight {
+    ticket: Ticket,
+    wait: Wait,
+    signal: JsValue,
+    status: u16,
+    retry_after: Option<u64>,
+}
+
+/// What resumes an operation.
+enum Ev {
+    /// A promise fulfilled.
+    Ok(JsValue),
+    /// A promise rejected (with what, no step needs).
+    Err,
+    /// The refresh it waited for ended; with the `Error` it failed with, if it did.
+    Flight(Option<JsValue>),
+    /// The Web Lock was granted.
+    Lock,
+}
+
+/// The shared state behind an `AuthClient`.
+pub struct Inner {
+    s: Settings,
+    core: RefCell<Engine<JsValue>>,
+    clock: Cell<ElapsedClock>,
+    /// Body mode: the current refresh token (a string, or `undefined`).
+    refresh_token: Cell<JsValue>,
+    /// The refresh in flight: its ticket and operation id.
+    flight: Cell<Option<(Ticket, u32)>>,
+    /// Operations waiting for a flight: (flight id, waiting op id).
+    waiters: RefCell<Vec<(u32, u32)>>,
+    ops: RefCell<Vec<(u32, Op)>>,
+    next_id: Cell<u32>,
+    /// The deadline (engine clock) the timer is armed for.
+    timer: Cell<Option<u64>>,
+    disposed: Cell<bool>,
+    /// How many calls from JavaScript are running (see [`Inner::enter`]).
+    depth: Cell<u32>,
+    dispatcher: Dispatcher,
+}
+
+impl Inner {
+    // The state behind `RefCell`s is reached through these helpers rather than `borrow_mut` at
+    // each use: every call site of `borrow_mut` carries its own panic location, which adds up.
+
+    fn engine(&self) -> RefMut<'_, Engine<JsValue>> {
+        self.core.borrow_mut()
+    }
+
+    fn ops(&self) -> RefMut<'_, Vec<(u32, Op)>> {
+        self.ops.borrow_mut()
+    }
+
+    fn waiters(&self) -> RefMut<'_, Vec<(u32, u32)>> {
+        self.waiters.borrow_mut()
+    }
+
+    /// The refresh token (body mode), a string or `undefined`.
+    fn refresh_token(&self) -> JsValue {
+        let token = self.refresh_token.take();
+        self.refresh_token.set(token.clone());
+        token
+    }
+
+    fn host(&self) -> &Host {
+        &self.s.host
+    }
+
+    fn body_mode(&self) -> bool {
+        self.s.transport == Transport::Body
+    }
+
+    // ----- plumbing: ids, promises, dispatch -----
+
+    fn id(&self) -> u32 {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1).max(1));
+        id
+    }
+
+    /// A new operation id and the promise its caller gets.
+    fn promise(&self) -> (u32, JsValue) {
+        let id = self.id();
+        (id, self.host().defer_(id))
+    }
+
+    fn resolve(&self, id: u32, value: &JsValue) {
+        self.host().settle_(id, true, value);
+    }
+
+    fn reject(&self, id: u32, reason: &JsValue) {
+        self.host().settle_(id, false, reason);
+    }
+
+    fn insert(&self, id: u32, op: Op) {
+        self.ops().push((id, op));
+    }
+
+    /// Every JavaScript callback lands here; only a handed-over request gets an answer (its
+    /// promise).
+    fn dispatch(self: Rc<Self>, tag: u32, value: JsValue) -> JsValue {
+        let (id, kind) = (tag / KINDS, tag % KINDS);
+        if id == 0 {
+            match kind {
+                _ if self.disposed.get() => {}
+                TIMER => self.on_timer(),
+                WAKE => self.on_wake(value == JsValue::TRUE),
+                TOKEN_MESSAGE => self.on_token_message(&value),
+                _ => self.signed_out(TAB),
+            }
+            return U;
+        }
+        let ev = match kind {
+            FULFILLED => Ev::Ok(value),
+            REJECTED => Ev::Err,
+            LOCKED => Ev::Lock,
+            _ => return self.fetch_handed(&value),
+        };
+        self.resume(id, ev);
+        U
+    }
+
+    /// Advances operation `id` by one step.
+    fn resume(self: &Rc<Self>, id: u32, ev: Ev) {
+        let op = {
+            let mut ops = self.ops();
+            let Some(i) = ops.iter().position(|o| o.0 == id) else {
+                return;
+            };
+            ops.swap_remove(i).1
+        };
+        let next = match op {
+            Op::Fetch {
+                wait,
+                request,
+                reply,
+                carried,
+            } => {
+                self.fetch_step(id, wait, &request, &reply, carried);
+                None
+            }
+            Op::Login { signal, status } => self.login_step(id, ev, signal, status),
+            Op::Logout { wait } => self.logout_step(id, ev, wait),
+            Op::Refresh { wait, restore } => self.refresh_step(id, ev, wait, restore),
+            Op::Flight(flight) => self.flight_step(id, ev, flight),
+            Op::Store => {
+                if let Ev::Err = ev {
+                    self.emit_error(&error(ErrorCode::Storage), None);
+                }
+                None
+            }
+        };
+        if let Some(op) = next {
+            self.insert(id, op);
+        }
+    }
+}
+
+/// An event source (see `NETWORK`) as `emit` takes it.
+fn source_value(source: u32) -> JsValue {
+    JsValue::from_f64(source as f64)
+}
+
+/// A response's HTTP status (0 if it is not a response).
+fn status(response: &JsValue) -> u16 {
+    // `as` saturates, and makes NaN 0.
+    number(&get(response, "status")) as u16
+}
+
+fn aborted(signal: &JsValue) -> bool {
+    get(signal, "aborted") == JsValue::TRUE
+}

@@ -1,0 +1,287 @@
+//! `refresh()`, `restore()`, `login()`, `setSession()`, `logout()`, `dispose()` and the
+//! pluggable storage.
+
+use alloc::rc::Rc;
+
+use wasm_bindgen::JsValue;
+
+use super::*;
+
+impl Inner {
+    // ----- refresh(), restore() -----
+
+    /// `refresh()` (resolves once a new token is held), or `restore()` (resolves to `true` if a
+    /// session was found: the cookie, or a stored refresh token; `false` at once, without a
+    /// request, in cookie mode when the Worker's session hint says the session is over).
+    pub(super) fn refresh_or_restore(self: &Rc<Self>, restore: bool) -> JsValue {
+        let (id, promise) = self.promise();
+        if let Some(e) = self.disposed_error() {
+            self.reject(id, &e);
+        } else if restore && self.signed_in() {
+            self.resolve(id, &JsValue::TRUE);
+        } else if restore && self.s.transport.believes_session_hint() && self.host().over_() {
+            // The Worker's hint says the session is over: asking would only be refused.
+            self.resolve(id, &JsValue::FALSE);
+        } else if restore && self.body_mode() && !self.refresh_token().is_string() {
+            if self.storage(id, GET, &U) {
+                self.insert(
+                    id,
+                    Op::Refresh {
+                        wait: Wait::Storage,
+                        restore,
+                    },
+                );
+            } else {
+                self.resolve(id, &JsValue::FALSE);
+            }
+        } else if let Some(op) = self.refresh_flight(id, restore) {
+            self.insert(id, op);
+        }
+        promise
+    }
+
+    pub(super) fn refresh_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op> {
+        let now = self.now();
+        let answer = if restore {
+            self.engine().restore(now)
+        } else {
+            self.engine().manual(now)
+        };
+        let step = match answer {
+            Begin::Start(ticket) => Step::Start(ticket),
+            Begin::Join => Step::Await,
+            Begin::Refused(code) => {
+                self.reject(id, &error(code));
+                return None;
+            }
+        };
+        if !self.wait_for(id, step) {
+            self.resolve(id, &JsValue::from(self.signed_in()));
+            return None;
+        }
+        Some(Op::Refresh {
+            wait: Wait::Flight,
+            restore,
+        })
+    }
+
+    pub(super) fn refresh_step(
+        self: &Rc<Self>,
+        id: u32,
+        ev: Ev,
+        wait: Wait,
+        restore: bool,
+    ) -> Option<Op> {
+        let value = match (wait, ev) {
+            (Wait::Storage, Ev::Ok(stored)) if stored.is_string() => {
+                self.refresh_token.set(stored);
+                return self.refresh_flight(id, restore);
+            }
+            (Wait::Storage, _) => JsValue::FALSE,
+            (_, Ev::Flight(Some(e))) => {
+                self.reject(id, &e);
+                return None;
+            }
+            _ if restore => JsValue::from(self.signed_in()),
+            _ if self.signed_in() => U,
+            _ => {
+                self.reject(id, &error(ErrorCode::NotSignedIn));
+                return None;
+            }
+        };
+        self.resolve(id, &value);
+        None
+    }
+
+    // ----- login, setSession, logout -----
+
+    /// `login(username, password)`.
+    pub fn login(self: &Rc<Self>, username: &JsValue, password: &JsValue) -> JsValue {
+        let (id, promise) = self.promise();
+        if let Some(e) = self.disposed_error() {
+            self.reject(id, &e);
+            return promise;
+        }
+        let signal = self.host().post_(id, LOGIN, username, password);
+        self.insert(
+            id,
+            Op::Login {
+                signal,
+                status: None,
+            },
+        );
+        promise
+    }
+
+    pub(super) fn login_step(
+        self: &Rc<Self>,
+        id: u32,
+        ev: Ev,
+        signal: JsValue,
+        status: Option<u16>,
+    ) -> Option<Op> {
+        let timeout = aborted(&signal);
+        let (status, ev) = match (status, ev) {
+            (None, Ev::Ok(response)) => {
+                let _ = self.host().json_(id, &response);
+                return Some(Op::Login {
+                    signal,
+                    status: Some(self::status(&response)),
+                });
+            }
+            (None, _) => {
+                self.reject(
+                    id,
+                    &error(if timeout {
+                        ErrorCode::Timeout
+                    } else {
+                        ErrorCode::Network
+                    }),
+                );
+                return None;
+            }
+            (Some(status), ev) => (status, ev),
+        };
+        let body = match ev {
+            Ev::Ok(v) => v,
+            _ => U,
+        };
+        if !(200..300).contains(&status) {
+            let code = match status {
+                401 => ErrorCode::InvalidCredentials,
+                _ => error_code(&Failure::Http {
+                    status,
+                    error: text(&get(&body, "error")),
+                    retry_after_ms: None,
+                }),
+            };
+            self.reject(id, &http_error(code, status));
+            return None;
+        }
+        match read_tokens(&body) {
+            Some(tokens) if !self.disposed.get() => {
+                self.start_session(tokens);
+                self.resolve(id, &U);
+            }
+            _ => self.reject(
+                id,
+                &error(match () {
+                    _ if self.disposed.get() => ErrorCode::Disposed,
+                    _ if timeout => ErrorCode::Timeout,
+                    _ => ErrorCode::BadResponse,
+                }),
+            ),
+        }
+        None
+    }
+
+    /// `setSession(tokens)`.
+    pub fn set_session(&self, tokens: &JsValue) -> Result<(), JsValue> {
+        if let Some(e) = self.disposed_error() {
+            return Err(e);
+        }
+        let tokens = read_tokens(tokens).ok_or_else(|| error(ErrorCode::InvalidOptions))?;
+        self.start_session(tokens);
+        Ok(())
+    }
+
+    /// Starts a session (and persists the refresh token in body mode).
+    pub(super) fn start_session(
+        &self,
+        (token, lifetime, refresh): (JsValue, Option<u64>, JsValue),
+    ) {
+        self.engine().start_session(token, lifetime, self.now());
+        if self.body_mode() && refresh.is_string() {
+            self.refresh_token.set(refresh.clone());
+            self.store(&refresh);
+        }
+        self.broadcast_token();
+        self.arm();
+    }
+
+    /// `logout()`: signs out here and in the other tabs at once, then revokes the session on
+    /// the server; resolves to whether the server confirmed.
+    pub fn logout(self: &Rc<Self>) -> JsValue {
+        let (id, promise) = self.promise();
+        if let Some(e) = self.disposed_error() {
+            self.reject(id, &e);
+            return promise;
+        }
+        let memory = self.refresh_token();
+        self.signed_out(LOCAL);
+        self.host().tell_(&U, None, None, &U);
+        let op = if !memory.is_string() && self.storage(id, GET, &U) {
+            Some(Op::Logout {
+                wait: Wait::Storage,
+            })
+        } else {
+            self.logout_step(id, Ev::Ok(memory), Wait::Storage)
+        };
+        if let Some(op) = op {
+            self.insert(id, op);
+        }
+        promise
+    }
+
+    pub(super) fn logout_step(self: &Rc<Self>, id: u32, ev: Ev, wait: Wait) -> Option<Op> {
+        let value = match ev {
+            Ev::Ok(v) => v,
+            _ => U,
+        };
+        if wait == Wait::Promise {
+            // The server's answer.
+            self.resolve(id, &JsValue::from((200..300).contains(&status(&value))));
+            return None;
+        }
+        let token = if self.body_mode() {
+            if !value.is_string() {
+                self.resolve(id, &JsValue::FALSE);
+                return None;
+            }
+            self.store(&U);
+            value
+        } else {
+            U
+        };
+        self.host().post_(id, LOGOUT_ENDPOINT, &token, &U);
+        Some(Op::Logout {
+            wait: Wait::Promise,
+        })
+    }
+
+    /// `dispose()`: removes every timer, listener and channel, rejects pending operations with
+    /// `ERR_DISPOSED` and releases a held lock; the client is unusable after.
+    pub fn dispose(&self) {
+        if self.disposed.replace(true) {
+            return;
+        }
+        self.engine().sign_out();
+        self.flight.set(None);
+        self.refresh_token.set(U);
+        self.waiters().clear();
+        self.timer.set(None);
+        self.ops().clear();
+        self.host().close_(&error(ErrorCode::Disposed));
+    }
+
+    // ----- storage (body mode) -----
+
+    /// Calls storage method `method` (`GET`, `SET` to `value`, `REMOVE`) for operation `id`,
+    /// which it resumes; false without a storage (or in cookie mode).
+    pub(super) fn storage(&self, id: u32, method: u32, value: &JsValue) -> bool {
+        self.body_mode() && self.host().store_(id, method, value)
+    }
+
+    /// Persists `value` (a string) or removes the stored token (`undefined`), reporting failures.
+    pub(super) fn store(&self, value: &JsValue) {
+        let id = self.id();
+        if self.storage(id, if value.is_string() { SET } else { REMOVE }, value) {
+            self.insert(id, Op::Store);
+        }
+    }
+
+    pub(super) fn forget_refresh_token(&self) {
+        self.refresh_token.set(U);
+        self.store(&U);
+    }
+}

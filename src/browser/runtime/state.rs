@@ -1,0 +1,189 @@
+//! The clock, the state as JavaScript reads it, events, the timer and page events, and the other
+//! tabs.
+
+use alloc::rc::Rc;
+
+use wasm_bindgen::JsValue;
+
+use super::*;
+
+impl Inner {
+    // ----- clock, state, events -----
+
+    pub(super) fn now(&self) -> u64 {
+        self.now_at(js::performance_now(), js::date_now())
+    }
+
+    /// The engine clock, given readings of `performance.now()` and `Date.now()`.
+    pub(super) fn now_at(&self, mono: f64, wall: f64) -> u64 {
+        let mut clock = self.clock.get();
+        let now = clock.observe(mono, wall);
+        self.clock.set(clock);
+        now
+    }
+
+    /// Converts an engine instant into Unix milliseconds, for display.
+    pub(super) fn wall(&self, at: Option<u64>) -> Option<f64> {
+        Some(js::date_now() + (at? as f64 - self.now() as f64))
+    }
+
+    /// Whether a session is held.
+    pub fn signed_in(&self) -> bool {
+        self.engine().signed_in()
+    }
+
+    /// Expiry of the access token, Unix ms.
+    pub fn expires_at(&self) -> Option<f64> {
+        let at = self.engine().expires_at();
+        self.wall(at)
+    }
+
+    /// Time of the next scheduled refresh (or retry), Unix ms.
+    pub fn next_refresh_at(&self) -> Option<f64> {
+        let at = self.engine().deadline();
+        self.wall(at)
+    }
+
+    /// The current access token and its generation.
+    pub(super) fn current(&self) -> Option<(JsValue, u32)> {
+        self.engine().access().map(|(t, g)| (t.clone(), g))
+    }
+
+    pub(super) fn disposed_error(&self) -> Option<JsValue> {
+        self.disposed.get().then(|| error(ErrorCode::Disposed))
+    }
+
+    /// `on(type, listener)`.
+    pub fn on(&self, kind: &JsValue, listener: &JsValue) -> Result<(), JsValue> {
+        if let Some(e) = self.disposed_error() {
+            return Err(e);
+        }
+        if self.host().listen_(true, kind, listener) {
+            Ok(())
+        } else {
+            Err(error(ErrorCode::InvalidOptions))
+        }
+    }
+
+    /// Emits `refresh` from `source` (an index, see `NETWORK`).
+    pub(super) fn emit_refresh(&self, source: u32) {
+        let expires = self.expires_at().map_or(U, JsValue::from_f64);
+        self.host().emit_(REFRESH, &source_value(source), &expires);
+    }
+
+    pub(super) fn emit_error(&self, err: &JsValue, retry_in: Option<u64>) {
+        let retry_in = retry_in.map_or(U, |ms| JsValue::from_f64(ms as f64));
+        self.host().emit_(ERROR, err, &retry_in);
+    }
+
+    // ----- the timer and the page -----
+
+    /// Arms the one timer for the engine's deadline (or clears it).
+    pub(super) fn arm(&self) {
+        let want = if self.disposed.get() {
+            None
+        } else {
+            self.engine().deadline()
+        };
+        if self.timer.replace(want) == want {
+            return;
+        }
+        let delay = want.map_or(-1.0, |at| {
+            at.saturating_sub(self.now()).min(MAX_TIMER_MS) as f64
+        });
+        self.host().arm_(delay);
+    }
+
+    pub(super) fn on_timer(self: Rc<Self>) {
+        self.timer.set(None);
+        let step = self.engine().timer(self.now());
+        self.automatic(step);
+    }
+
+    /// A wake-up event (`online`, or the page shown or made visible).
+    pub(super) fn on_wake(self: Rc<Self>, online: bool) {
+        let step = self.engine().wake(self.now(), online);
+        self.automatic(step);
+    }
+
+    /// Carries out a step nobody waits for (timer, wake-up), then re-arms the timer.
+    pub(super) fn automatic(self: Rc<Self>, step: Step) {
+        self.wait_for(0, step);
+        self.arm();
+    }
+
+    /// Carries out `step` for operation `id` (0: nobody); whether `id` now waits for a flight.
+    pub(super) fn wait_for(self: &Rc<Self>, id: u32, step: Step) -> bool {
+        let flight = match step {
+            Step::Start(ticket) => Some(self.start_flight(ticket)),
+            Step::Await => self.flight.get().map(|f| f.1),
+            Step::Refused { code, report } => {
+                if report {
+                    self.emit_error(&error(code), None);
+                }
+                None
+            }
+            Step::Proceed | Step::Replay => None,
+        };
+        match flight {
+            Some(f) if id != 0 => {
+                self.waiters().push((f, id));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    // ----- other tabs -----
+
+    /// Shares the current token (and in body mode the refresh token) with the other tabs.
+    pub(super) fn broadcast_token(&self) {
+        let (access, lifetime, remaining) = {
+            let core = self.engine();
+            let Some((token, _)) = core.access() else {
+                return;
+            };
+            (
+                token.clone(),
+                core.lifetime_ms(),
+                core.remaining_ms(self.now()),
+            )
+        };
+        let ms = |v: Option<u64>| v.map(|ms| ms as f64);
+        let refresh = self.refresh_token();
+        self.host()
+            .tell_(&access, ms(lifetime), ms(remaining), &refresh);
+    }
+
+    /// A token from another tab: `{type: "token", access, lifetime?, remaining?, refresh?}`
+    /// (`access` a string).
+    pub(super) fn on_token_message(self: Rc<Self>, data: &JsValue) {
+        let access = get(data, "access");
+        let ms = |key| {
+            Some(number(&get(data, key)))
+                .filter(|v| *v >= 0.0)
+                .map(|v| v as u64)
+        };
+        let adopted = self
+            .engine()
+            .adopt(access, ms("lifetime"), ms("remaining"), self.now());
+        if adopted.is_some() {
+            let refresh = get(data, "refresh");
+            if self.body_mode() && refresh.is_string() {
+                self.refresh_token.set(refresh);
+            }
+            self.arm();
+            self.emit_refresh(TAB);
+        }
+    }
+
+    /// Local effects of a logout (here: `source` "local", or in another tab: "tab").
+    pub(super) fn signed_out(&self, source: u32) {
+        let was = self.engine().sign_out();
+        self.refresh_token.set(U);
+        self.arm();
+        if was {
+            self.host().emit_(LOGOUT, &source_value(source), &U);
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! silent-refresh: refresh tokens done right at the edge.
 //!
 //! One crate, three layers:
-//! - [`core`](crate::core): platform-free logic (no I/O, time passed in): the browser client's
-//!   decisions as a state machine ([`core::client`](crate::core::client)); rotation, reuse
+//! - [`core`]: platform-free logic (no I/O, time passed in): the browser client's
+//!   decisions as a state machine ([`core::client`]); rotation, reuse
 //!   detection, the KV record layout and access-token signing for servers (feature `server`, on by
 //!   default).
 //! - `browser` (feature `browser`): the wasm-bindgen adapter published as the npm package.

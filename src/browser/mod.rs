@@ -203,7 +203,7 @@ export class AuthClient {
 
 /// Creates the client behind a new `AuthClient`: `host` is its JavaScript side (the public class
 /// is written in `glue.js`, which calls this through `connect`). Returns the function every
-/// method of the class calls ([`Inner::call`]), or the `AuthError` `ERR_INVALID_OPTIONS` to throw.
+/// method of the class calls, or the `AuthError` `ERR_INVALID_OPTIONS` to throw.
 ///
 /// The only export besides wasm-bindgen's own: every exported method would cost a shim in the
 /// wasm and a wrapper in the JS.

@@ -92,7 +92,7 @@ pub enum Outcome<T = Secret> {
     Success {
         /// The new access token.
         access: T,
-        /// Its lifetime (see [`crate::core::client::schedule::lifetime_ms`]).
+        /// Its lifetime (see [`crate::core::client::schedule::lifetime_from_claims`]).
         lifetime_ms: Option<u64>,
     },
     /// No token.

@@ -19,7 +19,7 @@
 //! response to login means (401: `ERR_INVALID_CREDENTIALS`; 2xx without a token:
 //! `ERR_BAD_RESPONSE`, or `ERR_TIMEOUT` when the timeout cut the body), that a body-mode refresh
 //! without a refresh token ends the session, which `fetch` requests get the token
-//! ([`Scope`](crate::core::client::options::Scope)), when a 401 is replayed, that `restore()` in
+//! ([`Scope`]), when a 401 is replayed, that `restore()` in
 //! cookie mode believes the session hint, and everything the [`Engine`] decides.
 
 use alloc::string::String;

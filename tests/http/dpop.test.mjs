@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
-import { call, isError } from "./helpers.mjs";
+import { call, expectNoGrace, isError } from "./helpers.mjs";
 
 let w;
 before(async () => {
@@ -41,15 +41,16 @@ async function proof(key, method, url, opts = {}) {
   return `${input}.${b64u(new Uint8Array(sig))}`;
 }
 
-const url = (path) => `${w.url}${path}`;
+// The helpers below talk to `w` unless given another instance (`on`).
+const url = (path, on = w) => `${on.url}${path}`;
 
 /** POST /auth/refresh with a JSON body and, when given, a DPoP header. */
-async function refresh(token, dpop) {
-  return call(w, "POST", "/auth/refresh", { json: { refresh_token: token }, headers: dpop ? { dpop } : {} });
+async function refresh(token, dpop, on = w) {
+  return call(on, "POST", "/auth/refresh", { json: { refresh_token: token }, headers: dpop ? { dpop } : {} });
 }
 
-async function refreshWith(key, token) {
-  return refresh(token, await proof(key, "POST", url("/auth/refresh")));
+async function refreshWith(key, token, on = w) {
+  return refresh(token, await proof(key, "POST", url("/auth/refresh", on)), on);
 }
 
 /** GET /api/me with `Authorization: DPoP` and a proof naming the token. */
@@ -71,9 +72,9 @@ function isBoundTokens(res, key, what = "") {
   return res.body;
 }
 
-async function boundLogin(key) {
-  const dpop = await proof(key, "POST", url("/auth/login"));
-  const res = await call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" }, headers: { dpop } });
+async function boundLogin(key, on = w) {
+  const dpop = await proof(key, "POST", url("/auth/login", on));
+  const res = await call(on, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" }, headers: { dpop } });
   return isBoundTokens(res, key, "bound login");
 }
 
@@ -103,13 +104,6 @@ describe("DPoP at the token endpoints", () => {
     const t1 = isBoundTokens(await refreshWith(key, t0), key, "first rotation").refresh_token;
     const t2 = isBoundTokens(await refreshWith(key, t1), key, "second rotation").refresh_token;
     assert.equal(new Set([t0, t1, t2]).size, 3);
-  });
-
-  test("a missing proof is invalid_dpop_proof and leaves the session alive", async () => {
-    const key = await newKey();
-    const t0 = (await boundLogin(key)).refresh_token;
-    isError(await refresh(t0), 400, "invalid_dpop_proof", "no proof");
-    isBoundTokens(await refreshWith(key, t0), key, "then with a proof");
   });
 
   test("the refresh token with another key's proof is theft: invalid_grant, family ended", async () => {
@@ -142,15 +136,46 @@ describe("DPoP at the token endpoints", () => {
     isBoundTokens(await refreshWith(key, t1), key, "a fresh proof works");
   });
 
+  test("an invalid proof at login issues nothing; the preflight allows the DPoP header", async () => {
+    const key = await newKey();
+    const dpop = await proof(key, "POST", url("/auth/refresh"));
+    const res = await call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" }, headers: { dpop } });
+    isError(res, 400, "invalid_dpop_proof", "login proof for another endpoint");
+    const pre = await call(w, "OPTIONS", "/auth/refresh", {
+      headers: { origin: "http://127.0.0.1:8787", "access-control-request-method": "POST", "access-control-request-headers": "content-type, dpop" },
+    });
+    assert.equal(pre.status, 204);
+    assert.match(pre.headers.get("access-control-allow-headers") ?? "", /\bDPoP\b/);
+  });
+});
+
+describe("DPoP: refused requests change nothing", () => {
+  // Grace 0 (see expectNoGrace): had a refused request rotated t0, the follow-up would be reuse.
+  let w0;
+  before(async () => {
+    w0 = await startWorker({ vars: { GRACE_SECONDS: "0" } });
+  });
+  after(async () => {
+    await w0?.stop();
+  });
+
+  test("a missing proof is invalid_dpop_proof and leaves the session alive", async () => {
+    const key = await newKey();
+    const t0 = (await boundLogin(key, w0)).refresh_token;
+    isError(await refresh(t0, undefined, w0), 400, "invalid_dpop_proof", "no proof");
+    expectNoGrace(w0);
+    isBoundTokens(await refreshWith(key, t0, w0), key, "then with a proof");
+  });
+
   test("invalid proofs are invalid_dpop_proof and change nothing", async () => {
     const key = await newKey();
     const other = await newKey();
-    const t0 = (await boundLogin(key)).refresh_token;
-    const refreshUrl = url("/auth/refresh");
+    const t0 = (await boundLogin(key, w0)).refresh_token;
+    const refreshUrl = url("/auth/refresh", w0);
     const good = await proof(key, "POST", refreshUrl);
     const [h, p] = good.split(".");
     const cases = {
-      "htu of another endpoint": await proof(key, "POST", url("/auth/login")),
+      "htu of another endpoint": await proof(key, "POST", url("/auth/login", w0)),
       "htu of another host": await proof(key, "POST", "https://elsewhere.test/auth/refresh"),
       "htm GET": await proof(key, "GET", refreshUrl),
       "iat 5 minutes old": await proof(key, "POST", refreshUrl, { claims: { iat: nowSec() - 300 } }),
@@ -164,22 +189,11 @@ describe("DPoP at the token endpoints", () => {
       "not a JWS": "garbage",
     };
     for (const [what, dpop] of Object.entries(cases)) {
-      isError(await refresh(t0, dpop), 400, "invalid_dpop_proof", what);
+      isError(await refresh(t0, dpop, w0), 400, "invalid_dpop_proof", what);
     }
     // Nothing happened to the family: t0 is still the current token.
-    isBoundTokens(await refreshWith(key, t0), key, "after the refused proofs");
-  });
-
-  test("an invalid proof at login issues nothing; the preflight allows the DPoP header", async () => {
-    const key = await newKey();
-    const dpop = await proof(key, "POST", url("/auth/refresh"));
-    const res = await call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" }, headers: { dpop } });
-    isError(res, 400, "invalid_dpop_proof", "login proof for another endpoint");
-    const pre = await call(w, "OPTIONS", "/auth/refresh", {
-      headers: { origin: "http://127.0.0.1:8787", "access-control-request-method": "POST", "access-control-request-headers": "content-type, dpop" },
-    });
-    assert.equal(pre.status, 204);
-    assert.match(pre.headers.get("access-control-allow-headers") ?? "", /\bDPoP\b/);
+    expectNoGrace(w0);
+    isBoundTokens(await refreshWith(key, t0, w0), key, "after the refused proofs");
   });
 });
 

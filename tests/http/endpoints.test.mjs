@@ -2,11 +2,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
-import { call, cookieToken, isError, isTokens, refresh, session } from "./helpers.mjs";
+import { call, cookieToken, endlessPost, expectNoGrace, isError, isTokens, refresh, session } from "./helpers.mjs";
 
 let w;
 before(async () => {
-  w = await startWorker({ vars: { ALLOWED_ORIGINS: "https://app.example" } });
+  // Grace 0: the checks that a refused request changed nothing need it (see expectNoGrace).
+  w = await startWorker({ vars: { ALLOWED_ORIGINS: "https://app.example", GRACE_SECONDS: "0" } });
 });
 after(async () => {
   await w?.stop();
@@ -151,7 +152,8 @@ describe("cookie transport and CSRF", () => {
       isError(await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}`, headers }), 403, "forbidden_origin", what);
       isError(await call(w, "POST", "/auth/logout", { cookie: `sr_refresh=${t0}`, headers }), 403, "forbidden_origin", what);
     }
-    // The token was not touched: it still rotates (the first rotation, not a replay).
+    // The token was not touched: it is still the current one (a rotated one would be reuse now).
+    expectNoGrace(w);
     isTokens(await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${t0}`, headers: { "x-silent-refresh": "1" } }), { cookie: true });
   });
 
@@ -297,18 +299,15 @@ describe("body limits and media types", () => {
   });
 
   test("an oversized streamed body without Content-Length is 413 while reading", async () => {
-    const chunk = new TextEncoder().encode("a".repeat(4096));
-    let sent = 0;
-    const stream = new ReadableStream({
-      pull(c) {
-        if (sent++ < 8) c.enqueue(chunk);
-        else c.close();
-      },
-    });
-    const res = await fetch(`${w.url}/auth/refresh`, { method: "POST", body: stream, duplex: "half", headers: { "content-type": "application/json" } });
-    const body = await res.json();
-    assert.equal(res.status, 413);
-    assert.equal(body.error, "payload_too_large");
+    // The body is 9 KB so far (the limit is 8 KB) and never ends: only a Worker that counts while
+    // reading can answer. It starts with a live token, which must come out untouched.
+    const t = await session(w);
+    const kvBefore = w.kvValues();
+    const start = `{"refresh_token":"${t.refresh_token}","pad":"`;
+    isError(await endlessPost(w, "/auth/refresh", { start, bytes: 9 * 1024 }), 413, "payload_too_large");
+    assert.deepEqual(w.kvValues(), kvBefore, "nothing written");
+    expectNoGrace(w);
+    isTokens(await refresh(w, t.refresh_token), {}, "the token in the refused body is still the current one");
   });
 
   test("a streamed body without Content-Length within the limit is read in full", async () => {
@@ -322,7 +321,9 @@ describe("body limits and media types", () => {
         else c.close();
       },
     });
-    const res = await fetch(`${w.url}/auth/refresh?via=stream`, { method: "POST", body: stream, duplex: "half", headers: { "content-type": "application/json" } });
+    const res = await fetch(`${w.url}/auth/refresh?via=stream`, {
+      method: "POST", body: stream, duplex: "half", headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(30_000),
+    });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.match(body.refresh_token, /^srt_[A-Za-z0-9_-]{43}$/);
@@ -360,6 +361,7 @@ describe("CORS", () => {
     const res = await call(w, "POST", "/auth/refresh", { json: { refresh_token: t.refresh_token }, headers: { origin: "https://evil.example" } });
     isError(res, 403, "forbidden_origin");
     assert.equal(res.headers.get("access-control-allow-origin"), null);
-    isTokens(await refresh(w, t.refresh_token)); // untouched
+    expectNoGrace(w);
+    isTokens(await refresh(w, t.refresh_token), {}, "the refused token is still the current one");
   });
 });

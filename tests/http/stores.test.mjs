@@ -6,7 +6,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
-import { call, isError, isTokens, refresh, session } from "./helpers.mjs";
+import { call, expectNoGrace, isError, isTokens, refresh, session } from "./helpers.mjs";
 
 const MODE = process.env.SILENT_REFRESH_ROTATION_STORE ?? "kv";
 const strictOnly = MODE === "durable-object" ? false : "strict mode only (runs in the durable-object pass)";
@@ -90,7 +90,9 @@ describe("strict mode placement", { skip: strictOnly }, () => {
 
 describe("strict mode faults", { skip: strictOnly }, () => {
   test("an unreachable object answers 503 with Retry-After, issues nothing, and the token works afterwards", async () => {
-    const healthy = await startWorker({ rotationStore: "durable-object" });
+    // Grace 0 (see expectNoGrace): had the failed refresh rotated the token, it would be reuse after.
+    const vars = { GRACE_SECONDS: "0" };
+    const healthy = await startWorker({ rotationStore: "durable-object", vars });
     let broken;
     try {
       const t = await session(healthy, "fault-user");
@@ -104,7 +106,7 @@ describe("strict mode faults", { skip: strictOnly }, () => {
         .replace('main = "build/worker/index.js"', `main = "${join(process.cwd(), "build/worker/index.js")}"`)
         .replace('directory = "build/site"', `directory = "${join(process.cwd(), "build/site")}"`);
       writeFileSync(config, toml);
-      broken = await startWorker({ config, stateDir: healthy.stateDir, secrets: healthy.secrets, vars: { ROTATION_STORE: "durable-object" } });
+      broken = await startWorker({ config, stateDir: healthy.stateDir, secrets: healthy.secrets, vars: { ...vars, ROTATION_STORE: "durable-object" } });
       const kvBefore = broken.kvValues();
       const res = await refresh(broken, t.refresh_token);
       isError(res, 503, "temporarily_unavailable", "object unreachable");
@@ -112,7 +114,8 @@ describe("strict mode faults", { skip: strictOnly }, () => {
       assert.equal(res.body.refresh_token, undefined, "nothing issued");
       assert.deepEqual(broken.kvValues(), kvBefore, "nothing written");
       await broken.stop({ keepState: true });
-      broken = await startWorker({ rotationStore: "durable-object", stateDir: healthy.stateDir, secrets: healthy.secrets });
+      broken = await startWorker({ rotationStore: "durable-object", vars, stateDir: healthy.stateDir, secrets: healthy.secrets });
+      expectNoGrace(broken);
       const next = isTokens(await refresh(broken, t.refresh_token), {}, "the presented token after recovery");
       isTokens(await refresh(broken, next.refresh_token), {}, "and its successor");
     } finally {

@@ -7,8 +7,9 @@
 //   await w.stop();
 //
 // startWorker({ vars, secrets, quiet, config }) resolves to
-//   { url, port, inspectorPort, adminToken, secrets, stateDir, kvValues(), logs(), stop() }
-// - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes).
+//   { url, port, inspectorPort, adminToken, secrets, vars, stateDir, kvValues(), logs(), stop() }
+// - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes); the
+//   result's `vars` are those the instance runs with (ROTATION_STORE included).
 // - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, PASSWORD_PEPPER, ADMIN_TOKEN,
 //   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
 //   developer's .dev.vars is neither read nor touched.
@@ -155,7 +156,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, port, inspectorPort, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, stateDir: dir, rotationStore: mode, kvValues, logs: () => output, stop };
+  return { url, port, inspectorPort, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, vars, stateDir: dir, rotationStore: mode, kvValues, logs: () => output, stop };
 }
 
 // Leave nothing running if a test process ends without calling stop().

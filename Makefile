@@ -53,7 +53,7 @@ $(WORKER_WASM): $(RUST_SRC) scripts/build-worker.sh
 # The static assets the Worker serves: www/ plus the package under /pkg/.
 $(SITE): $(PKG_WASM) $(shell find www -type f)
 	@rm -rf build/site && mkdir -p build/site && cp -r www/. build/site/ && \
-	  mkdir -p build/site/pkg && cp pkg/*.js pkg/*.wasm pkg/*.d.ts build/site/pkg/
+	  mkdir -p build/site/pkg && cp pkg/*.js pkg/*.mjs pkg/*.wasm pkg/*.d.ts build/site/pkg/
 
 clean:
 	rm -rf target build pkg .wrangler

@@ -104,6 +104,10 @@ export class Host {
     this.name_ = o.channelName;
     this.key_ = this.name_ + STORAGE_KEY_SUFFIX;
     this.mode_ = o.mode;
+    // DPoP: the optional module `silent-refresh/dpop` (dpop.js), if given.
+    this.db_ = this.name_ + ":dpop";
+    this.dpop_ = o.dpop;
+    if (this.dpop_ !== undefined && typeof this.dpop_?.send != "function") ok = false;
     if (typeof this.fetch_ != "function" || typeof this.crossTab_ != "boolean" || typeof this.name_ != "string"
       || !(this.storage_ === undefined || (typeof this.storage_ == "object"))) ok = false;
     const locks = this.crossTab_ && globalThis.navigator?.locks;
@@ -132,8 +136,10 @@ export class Host {
       try {
         this.channel_ = new BroadcastChannel(this.name_);
         // A token (`access` a string) or a logout; anything else is not ours.
-        this.channel_.onmessage = ({ data }) => data?.type == "logout" ? dispatch(LOGOUT_MESSAGE)
-          : data?.type == "token" && typeof data.access == "string" && dispatch(TOKEN_MESSAGE, data);
+        // A token comes with whether it is DPoP-bound; the key is read afresh after either.
+        this.channel_.onmessage = ({ data }) => data?.type == "logout" ? ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE))
+          : data?.type == "token" && typeof data.access == "string"
+            && ((this.bound_ = !!data.dpop), (this.dk_ = undefined), dispatch(TOKEN_MESSAGE, data));
       } catch {}
     }
     wake("addEventListener", this.wake_);
@@ -190,14 +196,19 @@ export class Host {
    */
   send_(request, access, generation) {
     try {
-      let spare;
+      let spare, sent;
       if (access !== undefined) {
         spare = /^(GET|HEAD)$/.test(request.method) ? request : request.clone();
-        try {
-          request.headers.set("Authorization", "Bearer " + access);
-        } catch {}
+        // A DPoP-bound token: `Authorization: DPoP`, a proof naming it, one retry for a nonce.
+        if (this.bound_) sent = (this.dk_ ??= this.dpop_?.key(this.db_)).then((k) => this.dpop_.send(this.fetch_, k,
+          (retry) => (retry ? spare.clone() : request), access));
+        else {
+          try {
+            request.headers.set("Authorization", "Bearer " + access);
+          } catch {}
+        }
       }
-      const sent = Promise.resolve(this.fetch_.call(globalThis, request));
+      sent ??= Promise.resolve(this.fetch_.call(globalThis, request));
       return generation ? sent.then((r) => r?.status == 401 ? this.dispatch_(KINDS + HANDED, [r, spare, generation]) : r) : sent;
     } catch (e) {
       return Promise.reject(e);
@@ -225,13 +236,19 @@ export class Host {
     try {
       init.signal = AbortSignal.timeout(this.timeout_);
     } catch {}
-    this.run_(id, () => this.fetch_.call(globalThis, new Request(this.endpoints_[which], init)));
+    const make = () => new Request(this.endpoints_[which], init);
+    // With DPoP, a proof by the key (a new one at login if there is none; a lost key is not
+    // replaced: the session ends, see classify.rs); the key goes with the session at logout.
+    this.run_(id, () => this.dpop_ ? (this.dk_ = this.dpop_.key(this.db_, !which)).then((k) => this.dpop_.send(this.fetch_, k, make))
+      .finally(() => which == 2 && this.drop_()) : this.fetch_.call(globalThis, make()));
     return init.signal;
   }
 
   /** Reads a response body as JSON for operation `id`; returns its `Retry-After` header, if any. */
   json_(id, response) {
-    this.run_(id, () => response.json());
+    // A token response says whether its access token is DPoP-bound (`token_type`, any case).
+    this.run_(id, () => response.json().then((b) => (typeof b?.access_token == "string"
+      && (this.bound_ = /^dpop$/i.test(b.token_type)), b)));
     try {
       return response.headers.get("retry-after");
     } catch {}
@@ -292,6 +309,12 @@ export class Host {
     return true;
   }
 
+  /** Forgets the DPoP key and removes it from IndexedDB. */
+  drop_() {
+    this.dk_ = this.bound_ = undefined;
+    this.dpop_?.remove(this.db_);
+  }
+
   /** Takes the Web Lock for flight `id`; it is held until `settle(id, ...)`. */
   lock_(id) {
     const hold = this.defer_(id);
@@ -304,10 +327,10 @@ export class Host {
     this.timer_ = ms < 0 ? undefined : setTimeout(() => this.dispatch_(TIMER), ms);
   }
 
-  /** Posts `{type: "token", access, lifetime, remaining, refresh}` to the other tabs, or `{type: "logout"}`. */
+  /** Posts `{type: "token", access, lifetime, remaining, refresh, dpop}` to the other tabs, or `{type: "logout"}`. */
   tell_(access, lifetime, remaining, refresh) {
     this.channel_?.postMessage(access === undefined ? { type: "logout" }
-      : { type: "token", access, lifetime, remaining, refresh });
+      : { type: "token", access, lifetime, remaining, refresh, dpop: this.bound_ });
   }
 
   /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */
@@ -324,6 +347,9 @@ export class Host {
   /** Calls the listeners of event `kind` (see `emit` in js.rs) with its event object; a throwing one is ignored. */
   emit_(kind, a, b) {
     const type = EVENTS[kind];
+    // The DPoP key ends with the session (at logout, once the logout request is sent).
+    if (type == "expired") this.drop_();
+    if (type == "logout") this.dk_ = undefined;
     const source = SOURCES[a];
     const event = [{ type, source, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
       { type, source }][kind];

@@ -86,6 +86,15 @@ export interface AuthClientOptions {
   logoutPath?: string;
   /** Origins to which `fetch` attaches the access token; default the origin of `baseUrl`. */
   bearerOrigins?: string[];
+  /** DPoP (RFC 9449): the module `silent-refresh/dpop`, which binds sessions to a non-extractable key; default none (Bearer). */
+  dpop?: DpopModule;
+}
+
+/** The module `silent-refresh/dpop` (`import * as dpop from "silent-refresh/dpop"`). */
+export interface DpopModule {
+  key(name: string, create?: boolean): Promise<unknown>;
+  remove(name: string): Promise<void>;
+  send(fetch: (request: Request) => Promise<Response>, key: unknown, make: (retry: number) => Request, access?: string): Promise<Response>;
 }
 
 /** A token response, as returned by POST /auth/login or /auth/sessions. */

@@ -228,6 +228,8 @@ fn a_401_for_an_older_token_is_replayed_without_refreshing() {
 fn invalid_grant_or_401_from_the_refresh_endpoint_ends_the_session() {
     for outcome in [
         fail(400, Some("invalid_grant"), None),
+        // A lost DPoP key (no proof sent) or proofs refused for good: the end, never a loop.
+        fail(400, Some("invalid_dpop_proof"), None),
         fail(401, None, None),
     ] {
         let mut e = signed_in();

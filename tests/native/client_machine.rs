@@ -34,7 +34,7 @@ fn resolve(url: &str, part: UrlPart) -> Option<String> {
 }
 
 /// Options from `(name, value)` pairs, the rest undefined.
-fn values(pairs: &[(&str, OptionValue<V>)]) -> [OptionValue<V>; 15] {
+fn values(pairs: &[(&str, OptionValue<V>)]) -> [OptionValue<V>; OPTION_NAMES.len()] {
     OPTION_NAMES.map(|name| {
         pairs
             .iter()
@@ -961,6 +961,9 @@ fn invalid_options_are_refused() {
         ("loginPath", Number(1.0)),
         ("bearerOrigins", Number(5.0)),
         ("bearerOrigins", List(vec!["not a url".into()])),
+        ("dpop", Bool(true)),
+        ("dpop", Function("f".into())),
+        ("dpop", Null),
     ];
     for (name, value) in bad {
         assert_eq!(

@@ -1,7 +1,8 @@
 //! What a failed refresh means.
 //!
 //! The rule of the protocol (docs/PROTOCOL.md): `400 invalid_grant` from the refresh endpoint,
-//! or any 401 from it, ends the session. Network failures, timeouts, 408, 429, 5xx and
+//! or any 401 from it, ends the session; so does `400 invalid_dpop_proof` (RFC 9449: the DPoP
+//! key is lost, or the client's proofs are refused for good). Network failures, timeouts, 408, 429, 5xx and
 //! `temporarily_unavailable` are transient: keep the session and retry later (honouring
 //! `Retry-After`). Any other 4xx (a misconfigured endpoint, `forbidden_origin`, ...) will not
 //! heal by retrying soon, but is no proof the session is over either: it is retried at the
@@ -110,7 +111,12 @@ pub fn classify(failure: &Failure) -> Verdict {
             };
             match (*status, error.as_deref()) {
                 (_, Some("temporarily_unavailable")) => retry,
-                (_, Some("invalid_grant")) | (401, _) => Verdict::SessionOver,
+                // A proof refused at the refresh endpoint: the DPoP key is lost (no proof was
+                // sent) or the server will not take this client's proofs (its clock is off
+                // by more than the server's window): neither heals by retrying.
+                (_, Some("invalid_grant" | "invalid_dpop_proof")) | (401, _) => {
+                    Verdict::SessionOver
+                }
                 (408 | 429, _) | (500..=599, _) => retry,
                 _ => Verdict::Rejected,
             }

@@ -13,7 +13,7 @@ use crate::core::client::error::ErrorCode;
 use crate::core::protocol;
 
 /// The options' names, in the order [`Options::parse`] takes their values.
-pub const OPTION_NAMES: [&str; 15] = [
+pub const OPTION_NAMES: [&str; 16] = [
     "baseUrl",
     "mode",
     "refreshMargin",
@@ -29,6 +29,7 @@ pub const OPTION_NAMES: [&str; 15] = [
     "refreshPath",
     "logoutPath",
     "bearerOrigins",
+    "dpop",
 ];
 
 /// Default of `requestTimeout`, ms.
@@ -154,6 +155,9 @@ pub struct Options<H> {
     pub storage_key: String,
     /// Which `fetch` requests are managed, and the endpoints' URLs.
     pub scope: Scope,
+    /// The DPoP module (`silent-refresh/dpop`): proofs on the client's requests and, for
+    /// DPoP-bound access tokens, on managed requests; `None`: Bearer.
+    pub dpop: Option<H>,
 }
 
 /// A duration or count: a number >= 0, finite (fractions truncated).
@@ -178,12 +182,12 @@ impl<H: Clone> Options<H> {
     /// `undefined` nor an object) and applies the defaults. `resolve(url, part)` is the
     /// platform's URL parser (relative URLs against the page), `None` for an invalid URL.
     pub fn parse(
-        values: Option<&[OptionValue<H>; 15]>,
+        values: Option<&[OptionValue<H>; OPTION_NAMES.len()]>,
         mut resolve: impl FnMut(&str, UrlPart) -> Option<String>,
     ) -> Result<Options<H>, ErrorCode> {
         use OptionValue::*;
         let invalid = ErrorCode::InvalidOptions;
-        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins] =
+        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop] =
             values.ok_or(invalid)?;
         let transport = match mode {
             Undefined => Transport::Cookie,
@@ -210,6 +214,11 @@ impl<H: Clone> Options<H> {
         let storage = match storage {
             Undefined | Null => None,
             Object(s) => Some(s.clone()),
+            _ => return Err(invalid),
+        };
+        let dpop = match dpop {
+            Undefined => None,
+            Object(m) => Some(m.clone()),
             _ => return Err(invalid),
         };
         let cross_tab = match cross_tab {
@@ -249,6 +258,7 @@ impl<H: Clone> Options<H> {
             storage_key: channel_name.clone() + STORAGE_KEY_SUFFIX,
             channel_name,
             scope: Scope { origins, endpoints },
+            dpop,
         })
     }
 }

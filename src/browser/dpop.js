@@ -1,0 +1,112 @@
+// DPoP (RFC 9449) for the browser package: the client's key and its proofs, in WebCrypto, not in
+// wasm. The optional module `silent-refresh/dpop` (scripts/package-npm.mjs bundles it): an app
+// passes it as the option `dpop`, and glue.js calls its `key`, `remove` and `send`.
+//
+// The key: an ECDSA P-256 pair generated non-extractable, kept in IndexedDB (database `name`,
+// the client's `channelName` + ":dpop", one object store) so that a reload keeps the session and
+// every tab of the origin uses the same key. Where IndexedDB is missing or cannot store a
+// `CryptoKey` (Safari's private browsing and Lockdown Mode refuse to), the key lives as long as
+// the page: the session then ends with the page. Only `indexedDB`, `crypto.subtle`, `URL`,
+// `btoa` and `TextEncoder`: the same in windows, Web Workers and Service Workers.
+
+const STORE = "dpop";
+/** Generation and signing parameters (each call reads the members it needs). */
+const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+/** Keys kept for the page's lifetime, by database name, where IndexedDB could not store them. */
+const page = new Map();
+/** The last `DPoP-Nonce` each origin sent. */
+const nonces = new Map();
+
+const utf8 = (text) => new TextEncoder().encode(text);
+const b64u = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/[+/=]/g, (c) => (c == "+" ? "-" : c == "/" ? "_" : ""));
+const part = (value) => b64u(utf8(JSON.stringify(value)));
+
+/** Runs `f(store)` in one transaction on database `name` (`write`: read-write); its request's result. */
+const idb = (name, write, f) => new Promise((resolve, reject) => {
+  const open = indexedDB.open(name);
+  open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    try {
+      const tx = db.transaction(STORE, write ? "readwrite" : "readonly");
+      const request = f(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(request.result);
+      tx.onabort = () => reject(tx.error);
+    } catch (e) {
+      reject(e);
+    }
+    // Closes once the transaction is over.
+    db.close();
+  };
+});
+
+/** The stored key `[privateKey, publicJwk]` of database `name`, or `undefined`. */
+const stored = (name) => page.get(name) ?? idb(name, 0, (s) => s.get(0)).catch(() => {});
+
+/**
+ * The key of database `name`: the stored one; else, if `create`, a new one, stored (if another
+ * tab stored one first, that one) or, where IndexedDB cannot keep it, kept for the page's
+ * lifetime; else `undefined` (the key is lost).
+ */
+export async function key(name, create) {
+  let k = await stored(name);
+  // Without WebCrypto (an insecure context): no key, no proofs, a Bearer session.
+  if (!k && create && globalThis.crypto?.subtle) {
+    const pair = await crypto.subtle.generateKey(EC, false, ["sign"]);
+    const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    k = [pair.privateKey, { kty, crv, x, y }];
+    try {
+      await idb(name, 1, (s) => s.add(k, 0));
+    } catch {
+      // Another tab's key (the add failed on it), else none could be stored.
+      const other = await stored(name);
+      other ? (k = other) : page.set(name, k);
+    }
+  }
+  return k;
+}
+
+/** Removes the key of database `name`. */
+export function remove(name) {
+  page.delete(name);
+  return idb(name, 1, (s) => s.delete(0)).catch(() => {});
+}
+
+/**
+ * A proof by key `k` for `method url` (`htu` without query and fragment), with the origin's last
+ * nonce and, given the access token `access`, its hash (`ath`).
+ */
+async function proof(k, method, url, access) {
+  const { origin, pathname } = new URL(url);
+  const claims = { jti: b64u(crypto.getRandomValues(new Uint8Array(16))), htm: method,
+    htu: origin + pathname, iat: Math.floor(Date.now() / 1000), nonce: nonces.get(origin) };
+  if (access) claims.ath = b64u(await crypto.subtle.digest("SHA-256", utf8(access)));
+  const input = part({ typ: "dpop+jwt", alg: "ES256", jwk: k[1] }) + "." + part(claims);
+  return input + "." + b64u(await crypto.subtle.sign(EC, k[0], utf8(input)));
+}
+
+/** Whether `response` asks for a proof with a fresh nonce (400 at a token endpoint, 401 at a resource). */
+const asksNonce = async (response) => response.status == 401
+  ? /use_dpop_nonce/.test(response.headers.get("www-authenticate"))
+  : response.status == 400 && (await response.clone().json().catch(() => 0))?.error == "use_dpop_nonce";
+
+/**
+ * Sends `make(0)` with `fetch` and a proof by key `k` (none without a key), and with
+ * `Authorization: DPoP <access>` if `access` is given. Remembers the origin's `DPoP-Nonce`; if
+ * the answer asks for a proof with it, sends `make(1)` once more with a new proof: one retry per
+ * request, never more.
+ */
+export async function send(fetch, k, make, access) {
+  for (let retry = 0; ; retry++) {
+    const request = make(retry);
+    const { origin } = new URL(request.url);
+    if (k) request.headers.set("DPoP", await proof(k, request.method, request.url, access));
+    if (access) request.headers.set("Authorization", "DPoP " + access);
+    const response = await fetch.call(globalThis, request);
+    const nonce = response.headers.get("dpop-nonce");
+    if (nonce) nonces.set(origin, nonce);
+    if (retry || !nonce || !k || !(await asksNonce(response))) return response;
+  }
+}

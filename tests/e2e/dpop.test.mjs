@@ -1,0 +1,147 @@
+// End-to-end DPoP: the package with its DPoP module (silent-refresh/dpop) in headless Chromium
+// against the real Worker in workerd. Each page loads the package from the Worker's /pkg/ and makes
+// a body-mode client with localStorage and the DPoP module; proofs are made by the page's
+// WebCrypto with the non-extractable key in IndexedDB.
+import { after, before, describe, test, within } from "../support/test.mjs";
+import assert from "node:assert/strict";
+import { startWorker } from "../support/worker.mjs";
+import { launchBrowser } from "../support/browser.mjs";
+
+let worker;
+let browser;
+
+before(async () => {
+  worker = await startWorker();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await worker?.stop();
+});
+
+const NAME = "dpop-e2e";
+const evaluate = (page, fn, arg, what) => within(page.evaluate(fn, arg), 30_000, what);
+
+/** A page of the Worker's origin with `window.auth`: a body-mode client with DPoP. */
+async function openClient(context, page) {
+  page ??= await context.newPage();
+  await page.goto(worker.url + "/style.css");
+  await evaluate(page, async (name) => {
+    const m = await import("/pkg/silent_refresh.js");
+    await m.default();
+    window.dpop = await import("/pkg/silent_refresh_dpop.mjs");
+    window.auth = new m.AuthClient({ mode: "body", storage: localStorage, channelName: name, dpop: window.dpop });
+    window.claims = (t) => JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    window.me = async () => (await window.auth.fetch("/api/me")).status;
+  }, NAME, "client");
+  return page;
+}
+
+/** The public JWK of the key stored in IndexedDB (`null` if none). */
+const storedKey = (page) => evaluate(page, (name) => new Promise((resolve, reject) => {
+  const open = indexedDB.open(name + ":dpop");
+  open.onupgradeneeded = () => open.result.createObjectStore("dpop");
+  open.onsuccess = () => {
+    const get = open.result.transaction("dpop").objectStore("dpop").get(0);
+    get.onsuccess = () => resolve(get.result ? { jwk: get.result[1], extractable: get.result[0].extractable } : null);
+    get.onerror = () => reject(get.error);
+  };
+  open.onerror = () => reject(open.error);
+}), NAME, "stored key");
+
+/** Counts POST /auth/refresh and records the DPoP headers the context sends. */
+function watch(context) {
+  const seen = { refreshes: 0, proofs: [] };
+  context.on("request", (req) => {
+    const path = new URL(req.url()).pathname;
+    if (req.method() === "POST" && path === "/auth/refresh") seen.refreshes++;
+    const dpop = req.headers()["dpop"];
+    if (dpop) seen.proofs.push({ path, dpop, authorization: req.headers()["authorization"] });
+  });
+  return seen;
+}
+
+const login = (page) => evaluate(page, async () => {
+  await window.auth.login("demo", "demo-password");
+  return localStorage.getItem("dpop-e2e:refresh_token");
+}, undefined, "login");
+
+describe("DPoP in Chromium against the Worker", () => {
+  test("a bound session: proofs on login, refresh and auth.fetch; it survives a reload", async () => {
+    const context = await browser.newContext();
+    const seen = watch(context);
+    const page = await openClient(context);
+    assert.ok(await login(page), "refresh token stored");
+    const key = await storedKey(page);
+    assert.ok(key?.jwk?.x, "a key in IndexedDB");
+    assert.equal(key.extractable, false, "the private key is not extractable");
+    assert.equal(key.jwk.d, undefined, "no private member stored beside it");
+    assert.equal(await evaluate(page, () => window.me(), undefined, "me"), 200, "bound token with its proof");
+    const fetched = seen.proofs.find((p) => p.path === "/api/me");
+    assert.match(fetched?.authorization ?? "", /^DPoP /, "Authorization: DPoP");
+    assert.ok(seen.proofs.some((p) => p.path === "/auth/login"), "proof at login");
+
+    await page.reload();
+    await openClient(context, page);
+    assert.equal(await evaluate(page, () => window.auth.restore(), undefined, "restore"), true, "restored after a reload");
+    assert.equal(seen.refreshes, 1);
+    assert.ok(seen.proofs.some((p) => p.path === "/auth/refresh"), "proof at refresh");
+    assert.deepEqual((await storedKey(page)).jwk, key.jwk, "the same key");
+    assert.equal(await evaluate(page, () => window.me(), undefined, "me"), 200);
+    await context.close();
+  });
+
+  test("two tabs share one key and one refresh; logout removes the key", async () => {
+    const context = await browser.newContext();
+    const seen = watch(context);
+    const a = await openClient(context);
+    await login(a);
+    const b = await openClient(context);
+    assert.equal(await evaluate(b, () => window.auth.restore(), undefined, "restore b"), true);
+    assert.equal(seen.refreshes, 1);
+    // One refresh in A; B gets the token through the channel and uses it with the shared key.
+    const got = evaluate(b, () => new Promise((resolve) => window.auth.on("refresh", (e) => resolve(e.source))), undefined, "b hears");
+    await evaluate(a, () => window.auth.refresh(), undefined, "refresh a");
+    assert.equal(await got, "tab");
+    assert.equal(seen.refreshes, 2, "one refresh for both tabs");
+    assert.equal(await evaluate(b, () => window.me(), undefined, "me b"), 200, "B's proof matches the token's key");
+    assert.equal(await evaluate(a, () => window.me(), undefined, "me a"), 200);
+    assert.equal(seen.refreshes, 2);
+
+    assert.equal(await evaluate(a, () => window.auth.logout(), undefined, "logout"), true);
+    await a.waitForFunction(() => new Promise((resolve) => {
+      const open = indexedDB.open("dpop-e2e:dpop");
+      open.onsuccess = () => {
+        const get = open.result.transaction("dpop").objectStore("dpop").get(0);
+        get.onsuccess = () => resolve(get.result === undefined);
+      };
+    }), undefined, { timeout: 20_000 });
+    assert.equal(await storedKey(b), null, "the key is gone for every tab");
+    await context.close();
+  });
+
+  test("a refresh token copied out of storage and presented with another key is refused", async () => {
+    const victim = await browser.newContext();
+    const page = await openClient(victim);
+    const stolen = await login(page);
+    const thief = await browser.newContext();
+    const answers = [];
+    thief.on("response", (r) => {
+      if (new URL(r.url()).pathname === "/auth/refresh") answers.push(r.json().then((b) => [r.status(), b.error]));
+    });
+    const other = await openClient(thief);
+    const answer = await evaluate(other, async (token) => {
+      // The thief's page has a key of its own, and the victim's refresh token in its storage.
+      await window.dpop.key("dpop-e2e:dpop", true);
+      localStorage.setItem("dpop-e2e:refresh_token", token);
+      return [await window.auth.restore(), window.auth.signedIn, localStorage.getItem("dpop-e2e:refresh_token")];
+    }, stolen, "thief restore");
+    assert.deepEqual(answer, [false, false, null], "refused; the copied token is forgotten");
+    assert.deepEqual(await Promise.all(answers), [[400, "invalid_grant"]], "the Worker refused the proof by another key");
+    // The Worker treats it as theft: the victim's session is over too.
+    assert.equal(await evaluate(page, () => window.auth.refresh().then(() => "ok", (e) => e.code), undefined, "victim"), "ERR_SESSION_EXPIRED");
+    await victim.close();
+    await thief.close();
+  });
+});

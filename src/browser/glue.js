@@ -16,9 +16,9 @@ const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LOGOUT = 
   DISPOSE = 8, SIGNED_IN = 9, EXPIRES_AT = 10, NEXT_REFRESH_AT = 11, REFRESH_COUNT = 12;
 const FULFILLED = 0, REJECTED = 1, LOCKED = 2, HANDED = 3;
 const KINDS = 4;
-const TIMER = 0, WAKE = 1, TOKEN_MESSAGE = 2, LOGOUT_MESSAGE = 3;
+const TIMER = 0, WAKE = 1, LOGOUT_MESSAGE = 2;
 const EVENTS = ["refresh", "expired", "error", "logout"];
-const SOURCES = ["network", "tab", "restore", "local"];
+const SOURCES = ["network", "restore", "local"];
 const STORAGE = ["get", "set", "remove"];
 const SLOTS = ["refreshMargin", "retryBaseDelay", "retryMaxDelay", "maxRefreshesPerMinute", "requestTimeout"];
 const COOKIE_MODE = "cookie", BODY_MODE = "body";
@@ -135,11 +135,9 @@ export class Host {
     if (this.crossTab_) {
       try {
         this.channel_ = new BroadcastChannel(this.name_);
-        // A token (`access` a string) or a logout; anything else is not ours.
-        // A token comes with whether it is DPoP-bound; the key is read afresh after either.
-        this.channel_.onmessage = ({ data }) => data?.type == "logout" ? ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE))
-          : data?.type == "token" && typeof data.access == "string"
-            && ((this.bound_ = !!data.dpop), (this.dk_ = undefined), dispatch(TOKEN_MESSAGE, data));
+        // Another tab's logout, a hint Rust checks (the DPoP key is read afresh after it);
+        // anything else is not ours.
+        this.channel_.onmessage = ({ data }) => data?.type == "logout" && ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE));
       } catch {}
     }
     wake("addEventListener", this.wake_);
@@ -327,10 +325,9 @@ export class Host {
     this.timer_ = ms < 0 ? undefined : setTimeout(() => this.dispatch_(TIMER), ms);
   }
 
-  /** Posts `{type: "token", access, lifetime, remaining, refresh, dpop}` to the other tabs, or `{type: "logout"}`. */
-  tell_(access, lifetime, remaining, refresh) {
-    this.channel_?.postMessage(access === undefined ? { type: "logout" }
-      : { type: "token", access, lifetime, remaining, refresh, dpop: this.bound_ });
+  /** Posts `{type: "logout"}` to the other tabs: no token, ever (any script of the origin may listen). */
+  tell_() {
+    this.channel_?.postMessage({ type: "logout" });
   }
 
   /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */

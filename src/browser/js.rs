@@ -76,23 +76,16 @@ extern "C" {
     /// Arms the timer in `ms` (cleared if negative).
     #[wasm_bindgen(method)]
     pub fn arm_(this: &Host, ms: f64);
-    /// Posts a `token` message to the other tabs, or `logout` if `access` is `undefined`.
+    /// Posts `{type: "logout"}` to the other tabs (no token, ever: a hint they check).
     #[wasm_bindgen(method)]
-    pub fn tell_(
-        this: &Host,
-        access: &JsValue,
-        lifetime: Option<f64>,
-        remaining: Option<f64>,
-        refresh: &JsValue,
-    );
+    pub fn tell_(this: &Host);
     /// Adds (`add`) a listener, or removes one; false for an unknown event type or a
     /// non-function (when adding).
     #[wasm_bindgen(method)]
     pub fn listen_(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
     /// Calls the listeners of event `kind` (0 `refresh` with `{source, expiresAt: b}`,
     /// 1 `expired` with `{error: a}`, 2 `error` with `{error: a, retryIn: b}`, 3 `logout` with
-    /// `{source}`; `source` is named by its index `a`: 0 "network", 1 "tab", 2 "restore",
-    /// 3 "local").
+    /// `{source}`; `source` is named by its index `a`: 0 "network", 1 "restore", 2 "local").
     #[wasm_bindgen(method)]
     pub fn emit_(this: &Host, kind: u32, a: &JsValue, b: &JsValue);
     /// `target[key]`.

@@ -74,7 +74,7 @@ export interface AuthClientOptions {
   fetch?: (request: Request) => Promise<Response>;
   /** Body mode: persistence of the refresh token; default memory only. */
   storage?: TokenStorage | Storage;
-  /** Share tokens and logout with other tabs (Web Locks + BroadcastChannel); default true. */
+  /** One refresh at a time across tabs (Web Lock), logout hints on a BroadcastChannel that carry no token (a tab checks its own session); default true. */
   crossTab?: boolean;
   /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
   channelName?: string;
@@ -119,14 +119,17 @@ export interface AuthError extends Error {
   status?: number;
 }
 
-/** A new access token: from a refresh request, another tab, or restore(). */
-export interface RefreshEvent { type: "refresh"; source: "network" | "tab" | "restore"; expiresAt?: number }
-/** The session ended (the server no longer accepts the refresh token). */
+/** A new access token: from a refresh request, or restore(). */
+export interface RefreshEvent { type: "refresh"; source: "network" | "restore"; expiresAt?: number }
+/**
+ * The session ended: the server no longer accepts the refresh token, or (after another tab's
+ * logout) the shared storage holds none.
+ */
 export interface ExpiredEvent { type: "expired"; error: AuthError }
 /** A refresh failed but the session is kept; retried in `retryIn` ms. */
 export interface AuthErrorEvent { type: "error"; error: AuthError; retryIn?: number }
-/** Signed out, here ("local") or in another tab ("tab"). */
-export interface LogoutEvent { type: "logout"; source: "local" | "tab" }
+/** Signed out here with logout(). (Another tab's logout reaches this one as `expired`.) */
+export interface LogoutEvent { type: "logout"; source: "local" }
 
 export interface AuthEventMap {
   refresh: RefreshEvent;

@@ -468,24 +468,67 @@ const scenarios = {
     } finally { globalThis.setTimeout = realSetTimeout; }
   },
 
-  // Tokens shared over BroadcastChannel: another client on the same channel adopts them and
-  // follows a logout (two clients in one page stand in for two tabs).
-  async channel(AuthClient) {
+  // The tab channel carries no credentials, and a hostile page of the same origin (a plain
+  // BroadcastChannel, no package) listening and posting on it learns nothing and changes nothing.
+  // Two clients in one page stand in for two tabs.
+  async hostileChannel(AuthClient) {
     const s = makeServer({ mode: "body" });
-    const name = "sr-channel-test";
+    const name = "sr-hostile-test";
+    const hostile = new BroadcastChannel(name);
+    const seen = [];
+    hostile.onmessage = (e) => seen.push(e.data);
     const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
-    const b = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    const events = record(a);
+    // A signed-out tab is never signed in by a message.
+    const other = `${b64u('{"alg":"EdDSA"}')}.${b64u(JSON.stringify({ sub: "mallory", iat: 1, exp: 4e9 }))}.c2ln`;
+    hostile.postMessage({ type: "token", access: other, lifetime: 9e5, remaining: 9e5, refresh: "srt_evil" });
+    await sleep(100);
+    eq(a.signedIn, false, "no sign-in by a message");
+    await a.login("u", "pw");
+    const mine = [...s.valid.keys()][0];
+    // Forged, malformed and other-subject messages: ignored.
+    for (const m of [{ type: "token", access: other, lifetime: 9e5, remaining: 9e5, refresh: "srt_evil" },
+      { type: "token", access: mine }, null, "logout", { type: 1 }, [], { type: "Logout" }]) hostile.postMessage(m);
+    await sleep(100);
+    eq((await a.fetch("/api/me")).status, 200, "still its own session");
+    eq(s.log.at(-1).auth, "Bearer " + mine, "its own token");
+    eq(s.refreshes(), 0, "no request for any of them");
+    // A forged logout is checked (one refresh) and changes no session.
+    hostile.postMessage({ type: "logout" });
+    await until(() => s.refreshes() === 1, 10_000, "the check");
+    await until(() => events.some((e) => e.type === "refresh"), 10_000, "the check's answer");
+    eq(a.signedIn, true, "still signed in");
+    assert(!events.some((e) => e.type === "logout" || e.type === "expired"), "no logout, no expiry");
+    eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_1", "with its own refresh token, not the forged one");
+    await a.refresh();
+    await a.logout();
+    await until(() => seen.length > 0, 10_000, "the logout message");
+    await sleep(50);
+    // The page saw one logout hint and no token of any kind.
+    eq(JSON.stringify(seen), '[{"type":"logout"}]', "what the channel carried");
+    a.dispose(); hostile.close();
+  },
+
+  // Another tab's logout reaches a tab sharing the storage: the hint makes it read the storage
+  // under the lock, find no token, and end its session without presenting one.
+  async logoutAcrossTabs(AuthClient) {
+    const s = makeServer({ mode: "body" });
+    sessionStorage.clear();
+    const name = "sr-logout-test";
+    const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name, storage: sessionStorage });
+    const b = new AuthClient({ ...s.options(), crossTab: true, channelName: name, storage: sessionStorage });
     const events = record(b);
     await a.login("u", "pw");
-    await until(() => b.signedIn, 10_000, "b adopts a's token");
-    eq((await b.fetch("/api/me")).status, 200, "b uses it");
+    eq(b.signedIn, false, "a login signs no other tab in");
+    eq(await b.restore(), true, "b restores from the shared storage");
     await a.refresh();
-    await until(() => events.filter((e) => e.type === "refresh" && e.source === "tab").length === 2, 10_000, "second token");
     await b.refresh();
-    eq(s.refreshes(), 2, "b refreshes with the rotated refresh token a shared");
+    eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_3", "b presents the token a rotated into storage");
+    const before = s.refreshes();
     await a.logout();
-    await until(() => !b.signedIn, 10_000, "logout reaches b");
-    assert(events.some((e) => e.type === "logout" && e.source === "tab"), "logout event in b");
+    await until(() => !b.signedIn, 10_000, "the logout reaches b");
+    assert(events.some((e) => e.type === "expired"), "b's session ended");
+    eq(s.refreshes(), before, "b presented no token");
     a.dispose(); b.dispose();
   },
 

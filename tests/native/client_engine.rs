@@ -48,7 +48,7 @@ fn start(step: Step) -> Ticket {
 
 /// Runs a refresh the way the adapter does: lock, send, finish.
 fn run(e: &mut Engine, ticket: Ticket, now: u64, outcome: Outcome) -> Finished {
-    assert_eq!(e.lock_acquired(ticket, now), LockCheck::Proceed);
+    assert_eq!(e.lock_acquired(ticket), LockCheck::Proceed);
     e.sent(now);
     e.finish(ticket, outcome, now, 0.0)
 }
@@ -418,7 +418,7 @@ fn a_result_arriving_after_logout_is_discarded() {
         Finished::Discarded
     );
     assert!(!e.signed_in());
-    assert_eq!(e.lock_acquired(t, 5_100), LockCheck::Stale);
+    assert_eq!(e.lock_acquired(t), LockCheck::Stale);
     // Also after logout and a new login in between.
     let t2 = match e.restore(6_000) {
         Begin::Start(t) => t,
@@ -459,71 +459,61 @@ fn coming_online_ends_the_backoff() {
 }
 
 #[test]
-fn after_the_lock_a_token_from_another_tab_makes_the_request_unnecessary() {
-    let mut e = signed_in();
-    let due = e.deadline().unwrap();
-    let t = start(e.timer(due));
-    // While waiting for the lock, the other tab's refresh result arrives over the channel.
-    assert!(e
-        .adopt(
-            secret("from-tab"),
-            Some(15 * MIN),
-            Some(15 * MIN - 20),
-            due + 30
-        )
-        .is_some());
-    assert_eq!(e.lock_acquired(t, due + 40), LockCheck::Fresh);
-    assert_eq!(e.refresh_count(), 0);
-    assert!(!e.refreshing());
-    assert_eq!(e.access().unwrap().0.expose(), "from-tab");
-    assert_eq!(e.finish(t, ok("x", 1), due + 50, 0.0), Finished::Discarded);
-}
-
-#[test]
-fn adoption_takes_only_tokens_that_outlive_ours() {
-    let mut e = signed_in();
-    assert_eq!(
-        e.adopt(secret("older"), Some(15 * MIN), Some(10 * MIN), 2_000),
-        None
-    );
-    assert_eq!(
-        e.adopt(secret("dead"), Some(15 * MIN), Some(0), 2_000),
-        None
-    );
-    assert_eq!(
-        e.adopt(secret("a1"), Some(15 * MIN), Some(15 * MIN), 9_000),
-        None,
-        "same token"
-    );
-    assert!(e
-        .adopt(secret("newer"), Some(15 * MIN), Some(15 * MIN), 2_000)
-        .is_some());
-    // A signed-out tab adopts any live token: login in one tab signs in the others.
+fn a_logout_message_never_signs_a_signed_out_tab_in() {
     let mut e = engine();
-    assert!(e
-        .adopt(secret("t"), Some(15 * MIN), Some(5 * MIN), 0)
-        .is_some());
-    assert!(e.signed_in());
-    assert_eq!(
-        e.deadline(),
-        Some(5 * MIN - 90_000),
-        "refresh time from the remaining time, margin from the lifetime"
-    );
+    assert_eq!(e.logout_hint(1_000), Step::Proceed);
+    assert!(!e.signed_in());
+    assert!(!e.refreshing());
+    assert_eq!(e.refresh_count(), 0);
 }
 
 #[test]
-fn a_failure_superseded_by_another_tabs_token_is_ignored() {
+fn a_logout_message_is_checked_by_one_refresh_that_keeps_a_live_session() {
     let mut e = signed_in();
-    let t = start(e.unauthorized(e.generation(), 0));
-    assert_eq!(e.lock_acquired(t, 0), LockCheck::Proceed);
-    e.sent(0);
-    assert!(e
-        .adopt(secret("from-tab"), Some(15 * MIN), Some(15 * MIN), 2_000)
-        .is_some());
+    // Not taken on trust: the tab refreshes (under the lock, after reading the shared storage).
+    let t = start(e.logout_hint(2_000));
+    assert!(e.signed_in(), "nothing ends before the check");
+    // More messages while the check runs join it: one request, whatever a page posts.
+    assert_eq!(e.logout_hint(2_001), Step::Await);
+    assert_eq!(e.logout_hint(2_002), Step::Await);
     assert_eq!(
-        e.finish(t, fail(400, Some("invalid_grant"), None), 2_010, 0.0),
-        Finished::Discarded
+        run(&mut e, t, 2_100, ok("a2", 15 * MIN)),
+        Finished::Refreshed
     );
+    assert!(e.signed_in(), "a forged logout changes no session");
+    assert_eq!(e.refresh_count(), 1);
+}
+
+#[test]
+fn a_logout_message_ends_the_session_when_the_check_finds_it_over() {
+    // The server says so.
+    let mut e = signed_in();
+    let t = start(e.logout_hint(2_000));
+    assert_eq!(
+        run(&mut e, t, 2_100, fail(400, Some("invalid_grant"), None)),
+        Finished::Expired
+    );
+    assert!(!e.signed_in());
+    // The shared storage holds no refresh token (the other tab removed it): no request.
+    let mut e = signed_in();
+    let t = start(e.logout_hint(2_000));
+    assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
+    assert_eq!(e.no_refresh_token(t), Finished::Expired);
+    assert!(!e.signed_in());
+    assert_eq!(e.refresh_count(), 0);
+}
+
+#[test]
+fn logout_messages_cannot_exceed_the_circuit_breaker() {
+    let mut e = signed_in();
+    let mut sent = 0;
+    for i in 0..50 {
+        if let Step::Start(t) = e.logout_hint(2_000 + i) {
+            run(&mut e, t, 2_000 + i, ok("a", 15 * MIN));
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, e.config().max_refreshes_per_minute);
     assert!(e.signed_in());
 }
 

@@ -266,14 +266,13 @@ fn login_without_a_response_is_a_network_error_or_a_timeout() {
 }
 
 #[test]
-fn login_starts_a_session_shares_it_and_arms_the_timer() {
+fn login_starts_a_session_tells_no_tab_and_arms_the_timer() {
     let mut c = storage_client();
     let e = login(&mut c, 1_000, "a1", Some("srt_1"));
     assert!(e.iter().any(|x| matches!(x,
         Effect::Storage { action: StorageAction::Write(t), .. } if t == "srt_1")));
-    assert!(e.iter().any(|x| matches!(x,
-        Effect::Broadcast(Message::Token { access, lifetime: Some(900_000), refresh: Some(r), .. })
-            if access == "a1" && r == "srt_1")));
+    // No message: no token ever goes to the other tabs (any script of the origin may listen).
+    assert!(!e.iter().any(|x| matches!(x, Effect::Broadcast(_))));
     // Refresh 90 s (10 % of 15 min) before expiry.
     assert!(e.contains(&Effect::Timer(Some(15 * MIN - 90_000))));
     assert_eq!(c.next_refresh_at(), Some(1_000 + 15 * MIN - 90_000));
@@ -564,7 +563,8 @@ fn a_result_after_logout_is_discarded() {
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.logout(20));
     assert_eq!(events(&e), vec![Event::Logout(Source::Local)]);
-    assert!(e.contains(&Effect::Broadcast(Message::Logout)));
+    // The other tabs are told once the server has answered, not before.
+    assert!(!e.contains(&Effect::Broadcast(Message::Logout)));
     assert!(matches!(
         &e[..],
         [
@@ -663,7 +663,7 @@ fn restore_in_body_mode_reads_the_storage_and_ignores_the_hint() {
         _ => None,
     });
     let f = f.unwrap();
-    let (_, e) = list(c.settled(1, 0.5, f, Settled::Read(None)));
+    let (_, e) = list(c.settled(1, 0.5, f, Settled::Read(Some("srt_3".into()))));
     assert!(
         matches!(&e[..], [Effect::Post { id, body: Body::Token(t), .. }] if *id == f && t == "srt_3")
     );
@@ -713,72 +713,79 @@ fn the_refresh_takes_the_lock_and_releases_it() {
 }
 
 #[test]
-fn a_token_from_another_tab_while_waiting_for_the_lock_saves_the_request() {
-    let o = parse(&[]).unwrap();
+fn a_tab_that_waited_for_the_lock_refreshes_with_the_stored_token() {
+    let o = parse(&[
+        ("mode", text("body")),
+        ("storage", OptionValue::Object("store".into())),
+    ])
+    .unwrap();
     let mut c = Client::new(&o, true);
-    login(&mut c, 0, "a1", None);
+    login(&mut c, 0, "a1", Some("srt_1"));
     let due = c.next_refresh_at().unwrap();
     let (_, e) = list(c.timer(due));
     let f = match e[..] {
         [Effect::Lock(f), ..] | [_, Effect::Lock(f), ..] => f,
         _ => panic!("{e:?}"),
     };
-    let (_, e) = list(c.tab_message(
-        due + 5,
-        Some("token"),
-        Some("t2".into()),
-        900_000.0,
-        899_990.0,
-        None,
-    ));
-    assert!(matches!(
-        events(&e)[..],
-        [Event::Refresh {
-            source: Source::Tab,
-            ..
-        }]
-    ));
     let (_, e) = list(c.lock_granted(due + 6, f));
-    assert_eq!(posts(&e), 0);
-    assert!(e.contains(&Effect::Release(f)));
-    assert_eq!(c.refresh_count(), 0);
+    assert!(e.contains(&Effect::Storage {
+        id: f,
+        action: StorageAction::Read
+    }));
+    // Another tab rotated the family meanwhile: the stored token, never the one in memory.
+    let (_, e) = list(c.settled(due + 7, 0.5, f, Settled::Read(Some("srt_9".into()))));
+    assert!(e
+        .iter()
+        .any(|x| matches!(x, Effect::Post { body: Body::Token(t), .. } if t == "srt_9")));
 }
 
 #[test]
-fn tab_messages_are_checked() {
+fn no_stored_token_under_the_lock_ends_the_session_without_a_request() {
+    let mut c = storage_client();
+    login(&mut c, 0, "a1", Some("srt_1"));
+    let (p, e) = list(c.refresh(10));
+    let f = e
+        .iter()
+        .find_map(|x| match x {
+            Effect::Storage { id, action: StorageAction::Read } => Some(*id),
+            _ => None,
+        })
+        .expect("reads the storage first");
+    let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(None)));
+    assert_eq!(posts(&e), 0, "the rotated-away token in memory is never presented");
+    assert!(matches!(events(&e)[..], [Event::Expired(_)]));
+    assert!(!c.signed_in());
+    assert!(settled_with(&e, p.unwrap()).is_some());
+}
+
+#[test]
+fn tab_messages_are_hints() {
+    // A signed-out tab: nothing is ever signed in by a message.
     let mut c = body_client();
-    for (kind, access) in [
-        (Some("token"), None),
-        (Some("nonsense"), Some("t")),
-        (None, Some("t")),
-    ] {
-        let (_, e) = list(c.tab_message(0, kind, access.map(str::to_owned), 1e3, 1e3, None));
-        assert!(e.is_empty(), "{kind:?} {access:?}");
+    for kind in [Some("token"), Some("logout"), Some("nonsense"), None] {
+        let (_, e) = list(c.tab_message(0, kind));
+        assert!(e.is_empty(), "{kind:?}");
         assert!(!c.signed_in());
     }
-    let (_, e) = list(c.tab_message(
-        0,
-        Some("token"),
-        Some("t".into()),
-        60e3,
-        60e3,
-        Some("srt_5".into()),
-    ));
-    assert!(c.signed_in(), "a signed-out tab adopts a live token");
-    assert!(matches!(
-        events(&e)[..],
-        [Event::Refresh {
-            source: Source::Tab,
-            ..
-        }]
-    ));
-    // It refreshes with the refresh token that came along.
-    let (_, e) = list(c.refresh(1));
-    assert!(e
-        .iter()
-        .any(|x| matches!(x, Effect::Post { body: Body::Token(t), .. } if t == "srt_5")));
-    let (_, e) = list(c.tab_message(2, Some("logout"), None, f64::NAN, f64::NAN, None));
-    assert_eq!(events(&e), vec![Event::Logout(Source::Tab)]);
+    // A signed-in tab: a logout is checked with a refresh; the rest is ignored.
+    login(&mut c, 0, "a1", Some("srt_1"));
+    for kind in [Some("token"), Some("nonsense"), None] {
+        let (_, e) = list(c.tab_message(1, kind));
+        assert!(e.is_empty(), "{kind:?}");
+    }
+    let (_, e) = list(c.tab_message(2, Some("logout")));
+    assert!(events(&e).is_empty(), "no logout on a message's word");
+    assert!(c.signed_in());
+    let f = post_id(&e, Endpoint::Refresh);
+    // The session is alive: nothing changes but the token.
+    let (_, e) = list(c.settled(3, 0.5, f, ok("a2", Some("srt_2"))));
+    assert!(matches!(events(&e)[..], [Event::Refresh { source: Source::Network, .. }]));
+    assert!(c.signed_in());
+    // The session is over: the check ends it.
+    let (_, e) = list(c.tab_message(4, Some("logout")));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(5, 0.5, f, response(401, None)));
+    assert!(matches!(events(&e)[..], [Event::Expired(_)]));
     assert!(!c.signed_in());
 }
 

@@ -38,10 +38,11 @@ impl Inner {
             }
             (Wait::Promise | Wait::Lock, _) => self.flight_locked(id, f),
             (Wait::Storage, ev) => {
+                // The storage is the truth: no token there means another tab signed out (or
+                // the app removed it); only a failed read falls back on the one in memory.
                 match ev {
-                    Ev::Ok(v) if v.is_string() => self.refresh_token.set(v),
-                    Ev::Err => self.emit_error(&error(ErrorCode::Storage), None),
-                    _ => {}
+                    Ev::Ok(v) => self.refresh_token.set(if v.is_string() { v } else { U }),
+                    _ => self.emit_error(&error(ErrorCode::Storage), None),
                 }
                 self.flight_post(id, f)
             }
@@ -89,7 +90,7 @@ impl Inner {
 
     /// Holding the lock (or without one): re-check, then read the stored refresh token.
     pub(super) fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
-        let check = self.engine().lock_acquired(f.ticket, self.now());
+        let check = self.engine().lock_acquired(f.ticket);
         if check != LockCheck::Proceed {
             return self.flight_end(id, f, None);
         }
@@ -102,25 +103,26 @@ impl Inner {
     }
 
     pub(super) fn flight_post(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
-        let token = if self.body_mode() {
-            let token = self.refresh_token();
-            if !token.is_string() {
-                // Nothing to refresh with: the session is over (for restore(): there is none).
-                let finished = self.engine().no_refresh_token(f.ticket);
-                return self.flight_finished(id, f, finished);
-            }
-            token
+        // Body mode: the refresh token (none in cookie mode).
+        let token = self.refresh_token();
+        // Nothing to refresh with: no refresh token, or in cookie mode the server's hint says
+        // the session is over. The session is over (for restore(): there is none).
+        if if self.body_mode() {
+            !token.is_string()
         } else {
-            U
-        };
+            self.s.transport.believes_session_hint() && self.host().over_()
+        } {
+            let finished = self.engine().no_refresh_token(f.ticket);
+            return self.flight_finished(id, f, finished);
+        }
         self.engine().sent(self.now());
         f.signal = self.host().post_(id, REFRESH_ENDPOINT, &token, &U);
         f.wait = Wait::Response;
         Some(Op::Flight(f))
     }
 
-    /// The flight is over: record the outcome (none: another tab refreshed, or the ticket is
-    /// void), share the new token, release the lock, notify, wake the waiters.
+    /// The flight is over: record the outcome (none: the ticket is void), keep the rotated
+    /// refresh token, release the lock, notify, wake the waiters.
     pub(super) fn flight_end(
         self: &Rc<Self>,
         id: u32,
@@ -136,7 +138,6 @@ impl Inner {
                     self.refresh_token.set(rotated.clone());
                     self.store(&rotated);
                 }
-                self.broadcast_token();
             }
             finished
         });

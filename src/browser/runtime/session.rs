@@ -195,12 +195,14 @@ impl Inner {
             self.refresh_token.set(refresh.clone());
             self.store(&refresh);
         }
-        self.broadcast_token();
         self.arm();
     }
 
-    /// `logout()`: signs out here and in the other tabs at once, then revokes the session on
-    /// the server; resolves to whether the server confirmed.
+    /// `logout()`: signs out here at once, then revokes the session on the server (any refresh
+    /// token of the family revokes it, a rotated-away one too); resolves to whether the server
+    /// confirmed. Then it tells the other tabs, which check their own session (see
+    /// [`Engine::logout_hint`]): by then the storage holds no token and the server has ended the
+    /// session.
     pub fn logout(self: &Rc<Self>) -> JsValue {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
@@ -209,7 +211,6 @@ impl Inner {
         }
         let memory = self.refresh_token();
         self.signed_out(LOCAL);
-        self.host().tell_(&U, None, None, &U);
         let op = if !memory.is_string() && self.storage(id, GET, &U) {
             Some(Op::Logout {
                 wait: Wait::Storage,
@@ -228,16 +229,13 @@ impl Inner {
             Ev::Ok(v) => v,
             _ => U,
         };
-        if wait == Wait::Promise {
-            // The server's answer.
+        if wait == Wait::Promise || self.body_mode() && !value.is_string() {
+            // The server's answer (or nothing to revoke with): now tell the other tabs.
+            self.host().tell_();
             self.resolve(id, &JsValue::from((200..300).contains(&status(&value))));
             return None;
         }
         let token = if self.body_mode() {
-            if !value.is_string() {
-                self.resolve(id, &JsValue::FALSE);
-                return None;
-            }
             self.store(&U);
             value
         } else {

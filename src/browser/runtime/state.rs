@@ -136,48 +136,13 @@ impl Inner {
 
     // ----- other tabs -----
 
-    /// Shares the current token (and in body mode the refresh token) with the other tabs.
-    pub(super) fn broadcast_token(&self) {
-        let (access, lifetime, remaining) = {
-            let core = self.engine();
-            let Some((token, _)) = core.access() else {
-                return;
-            };
-            (
-                token.clone(),
-                core.lifetime_ms(),
-                core.remaining_ms(self.now()),
-            )
-        };
-        let ms = |v: Option<u64>| v.map(|ms| ms as f64);
-        let refresh = self.refresh_token();
-        self.host()
-            .tell_(&access, ms(lifetime), ms(remaining), &refresh);
+    /// Another tab signed out: a hint, checked by a refresh ([`Engine::logout_hint`]).
+    pub(super) fn on_logout_message(self: Rc<Self>) {
+        let step = self.engine().logout_hint(self.now());
+        self.automatic(step);
     }
 
-    /// A token from another tab: `{type: "token", access, lifetime?, remaining?, refresh?}`
-    /// (`access` a string).
-    pub(super) fn on_token_message(self: Rc<Self>, data: &JsValue) {
-        let access = get(data, "access");
-        let ms = |key| {
-            Some(number(&get(data, key)))
-                .filter(|v| *v >= 0.0)
-                .map(|v| v as u64)
-        };
-        let adopted = self
-            .engine()
-            .adopt(access, ms("lifetime"), ms("remaining"), self.now());
-        if adopted.is_some() {
-            let refresh = get(data, "refresh");
-            if self.body_mode() && refresh.is_string() {
-                self.refresh_token.set(refresh);
-            }
-            self.arm();
-            self.emit_refresh(TAB);
-        }
-    }
-
-    /// Local effects of a logout (here: `source` "local", or in another tab: "tab").
+    /// Local effects of a logout (`source`: "local").
     pub(super) fn signed_out(&self, source: u32) {
         let was = self.engine().sign_out();
         self.refresh_token.set(U);

@@ -8,10 +8,11 @@
 //!   request carried;
 //! - when its single timer fires ([`Engine::deadline`] says when): [`Engine::timer`];
 //! - on `visibilitychange`/`pageshow`/`online`: [`Engine::wake`];
-//! - for `refresh()` and `restore()`: [`Engine::manual`], [`Engine::restore`].
+//! - for `refresh()` and `restore()`: [`Engine::manual`], [`Engine::restore`];
+//! - on another tab's logout message: [`Engine::logout_hint`].
 //!
 //! Whoever receives [`Step::Start`] owns the refresh: it takes the cross-tab lock, asks
-//! [`Engine::lock_acquired`] whether another tab refreshed meanwhile, calls [`Engine::sent`]
+//! [`Engine::lock_acquired`] whether the ticket still holds, calls [`Engine::sent`]
 //! when the request goes out and [`Engine::finish`] with the result. Everyone else gets
 //! [`Step::Await`] and waits for that one refresh (single-flight).
 //!
@@ -79,8 +80,6 @@ pub enum Begin {
 pub enum LockCheck {
     /// Still needed: send the refresh request.
     Proceed,
-    /// Another tab refreshed while this one waited for the lock: the flight is over, no request.
-    Fresh,
     /// The ticket is void (logout, or a new session, happened meanwhile): do nothing.
     Stale,
 }
@@ -208,38 +207,15 @@ impl<T: PartialEq> Engine<T> {
         self.hold(access, lifetime_ms, None, now)
     }
 
-    /// A token shared by another tab, with `remaining_ms` of its `lifetime_ms` left. Adopted if
-    /// this tab has none or it outlives this tab's; then `Some(generation)`.
-    pub fn adopt(
-        &mut self,
-        access: T,
-        lifetime_ms: Option<u64>,
-        remaining_ms: Option<u64>,
-        now: u64,
-    ) -> Option<u32> {
-        if remaining_ms == Some(0) {
-            return None;
+    /// Another tab says it signed out. A message proves nothing (any script of the origin can
+    /// post one, and none carries a token): a signed-in tab checks by refreshing, which ends its
+    /// session only if the shared storage or the server says it is over; a signed-out tab does
+    /// nothing (a message never signs a tab in).
+    pub fn logout_hint(&mut self, now: u64) -> Step {
+        if self.token.is_none() {
+            return Step::Proceed;
         }
-        if let Some(held) = &self.token {
-            let ours = held.deadlines.map(|d| d.expires_at);
-            let theirs = remaining_ms.map(|r| now.saturating_add(r));
-            let outlives = match (ours, theirs) {
-                (Some(a), Some(b)) => b > a,
-                (_, None) => false,
-                (None, Some(_)) => true,
-            };
-            if held.access == access || !outlives {
-                return None;
-            }
-            // A newer token of the same session: a refresh in flight may continue (its lock
-            // re-check will find this token); backoff is over.
-            self.failures = 0;
-            self.retry_at = None;
-        } else {
-            self.epoch = self.epoch.wrapping_add(1);
-            self.reset_flight();
-        }
-        Some(self.hold(access, lifetime_ms, remaining_ms, now))
+        self.try_start(now, true, false)
     }
 
     /// Ends the session (logout, here or in another tab). Returns whether there was one.
@@ -442,15 +418,12 @@ impl<T: PartialEq> Engine<T> {
         Self::answer(self.try_start(now, false, restore))
     }
 
-    /// The cross-tab lock is held: is the refresh still needed?
-    pub fn lock_acquired(&mut self, ticket: Ticket, now: u64) -> LockCheck {
+    /// The cross-tab lock is held: is the refresh still wanted? (Tabs share no tokens: a tab
+    /// that waited for the lock refreshes all the same, with the refresh token the shared storage
+    /// or the cookie now holds.)
+    pub fn lock_acquired(&self, ticket: Ticket) -> LockCheck {
         if self.flight != Some(ticket) {
             return LockCheck::Stale;
-        }
-        let fresh = self.generation != ticket.generation && self.token.is_some() && !self.due(now);
-        if fresh {
-            self.flight = None;
-            return LockCheck::Fresh;
         }
         LockCheck::Proceed
     }
@@ -514,10 +487,6 @@ impl<T: PartialEq> Engine<T> {
                 }
             }
             Outcome::Failure(failure) => {
-                if self.generation != ticket.generation {
-                    // Another tab's token arrived while this request was out: it supersedes.
-                    return Finished::Discarded;
-                }
                 let verdict = classify(&failure);
                 let code = error_code(&failure);
                 if ticket.restore {

@@ -99,20 +99,14 @@ pub enum Signal {
     Timer,
     /// A wake-up event; the value is whether it was `online`.
     Wake,
-    /// A token message from another tab; the value is its data.
-    TokenMessage,
-    /// A logout message from another tab.
+    /// A logout message from another tab (a hint: see
+    /// [`Engine::logout_hint`](crate::core::client::Engine::logout_hint)).
     LogoutMessage,
 }
 
 impl Signal {
     /// Every signal, by its number.
-    pub const ALL: [Signal; 4] = [
-        Signal::Timer,
-        Signal::Wake,
-        Signal::TokenMessage,
-        Signal::LogoutMessage,
-    ];
+    pub const ALL: [Signal; 3] = [Signal::Timer, Signal::Wake, Signal::LogoutMessage];
 }
 
 /// The storage's methods, by the number the adapter passes (the JavaScript calls the storage's

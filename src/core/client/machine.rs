@@ -86,8 +86,6 @@ impl EventKind {
 pub enum Source {
     /// A refresh request of this client.
     Network,
-    /// Another tab.
-    Tab,
     /// `restore()`.
     Restore,
     /// `logout()` here.
@@ -96,7 +94,7 @@ pub enum Source {
 
 impl Source {
     /// The sources' names, by `source as usize`.
-    pub const NAMES: [&'static str; 4] = ["network", "tab", "restore", "local"];
+    pub const NAMES: [&'static str; 3] = ["network", "restore", "local"];
 }
 
 /// An event to emit to the listeners.
@@ -173,28 +171,15 @@ impl<H> StorageAction<H> {
     }
 }
 
-/// A message to or from the other tabs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message<H> {
-    /// A new access token, its full lifetime and the time it has left (ms), and in body mode the
-    /// refresh token.
-    Token {
-        /// The access token.
-        access: H,
-        /// Its full lifetime.
-        lifetime: Option<u64>,
-        /// What is left of it when sent.
-        remaining: Option<u64>,
-        /// Body mode: the refresh token.
-        refresh: Option<H>,
-    },
+/// A message to or from the other tabs. It carries no token (any script of the origin can
+/// listen and post): a tab that receives one checks for itself ([`Engine::logout_hint`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
     /// Signed out.
     Logout,
 }
 
-impl Message<()> {
-    /// The `type` of a token message.
-    pub const TOKEN: &'static str = "token";
+impl Message {
     /// The `type` of a logout message.
     pub const LOGOUT: &'static str = "logout";
 }
@@ -266,7 +251,7 @@ pub enum Effect<H> {
         result: Result<Answer<H>, AuthError>,
     },
     /// Post a message to the other tabs.
-    Broadcast(Message<H>),
+    Broadcast(Message),
     /// Disposed: remove every timer, listener and channel; reject every pending promise with
     /// `ERR_DISPOSED`.
     Close,
@@ -565,20 +550,6 @@ impl<H: Clone + PartialEq> Client<H> {
         }
     }
 
-    /// Shares the current token (and in body mode the refresh token) with the other tabs.
-    fn broadcast_token(&mut self) {
-        let Some((access, _)) = self.engine.access() else {
-            return;
-        };
-        let message = Message::Token {
-            access: access.clone(),
-            lifetime: self.engine.lifetime_ms(),
-            remaining: self.engine.remaining_ms(self.now),
-            refresh: self.refresh_token.clone(),
-        };
-        self.effect(Effect::Broadcast(message));
-    }
-
     /// Starts a session (login, `setSession`) and persists the refresh token in body mode.
     fn start_session(&mut self, tokens: Tokens<H>) {
         let lifetime = lifetime_from_claims(Some(tokens.expires_in), tokens.exp, tokens.iat);
@@ -587,7 +558,6 @@ impl<H: Clone + PartialEq> Client<H> {
             self.refresh_token = tokens.refresh.clone();
             self.store(tokens.refresh);
         }
-        self.broadcast_token();
         self.arm();
     }
 
@@ -720,15 +690,16 @@ impl<H: Clone + PartialEq> Client<H> {
         self.settle(id, result);
     }
 
-    /// `logout()`: signs out here and in the other tabs at once, then revokes the session on the
-    /// server; resolves to whether the server confirmed.
+    /// `logout()`: signs out here at once, then revokes the session on the server (any refresh
+    /// token of the family revokes it); resolves to whether the server confirmed. Then it tells
+    /// the other tabs, which check their own session ([`Engine::logout_hint`]): by then the
+    /// storage holds no token and the server has ended the session.
     pub fn logout(&mut self, now: u64) -> Effects<H> {
         self.enter(now);
         let (id, live) = self.promise();
         if live {
             let memory = self.refresh_token.clone();
             self.signed_out(Source::Local);
-            self.effect(Effect::Broadcast(Message::Logout));
             if memory.is_none() && self.storage(id, StorageAction::Read) {
                 self.insert(id, Op::Logout(Wait::Storage));
             } else {
@@ -747,7 +718,7 @@ impl<H: Clone + PartialEq> Client<H> {
                 Body::Token(token)
             }
             // Nothing to revoke with.
-            (true, None) => return self.settle(id, Ok(Answer::Bool(false))),
+            (true, None) => return self.logout_done(id, false),
         };
         self.post(id, Endpoint::Logout, body);
         self.insert(id, Op::Logout(Wait::Response));
@@ -757,12 +728,15 @@ impl<H: Clone + PartialEq> Client<H> {
         match (wait, settled) {
             (Wait::Storage, Settled::Read(token)) => self.logout_revoke(id, token),
             (Wait::Storage, _) => self.logout_revoke(id, None),
-            (_, Settled::Response(r)) => {
-                let confirmed = (200..300).contains(&r.status);
-                self.settle(id, Ok(Answer::Bool(confirmed)));
-            }
-            _ => self.settle(id, Ok(Answer::Bool(false))),
+            (_, Settled::Response(r)) => self.logout_done(id, (200..300).contains(&r.status)),
+            _ => self.logout_done(id, false),
         }
+    }
+
+    /// The logout is over (`confirmed` by the server or not): tell the other tabs, settle.
+    fn logout_done(&mut self, id: u32, confirmed: bool) {
+        self.effect(Effect::Broadcast(Message::Logout));
+        self.settle(id, Ok(Answer::Bool(confirmed)));
     }
 
     /// `on(name, listener)` (and `off`): the event named `name`; `function`: the listener is a
@@ -903,31 +877,13 @@ impl<H: Clone + PartialEq> Client<H> {
         self.arm();
     }
 
-    /// A message from another tab: its `type` and, for a token, `access` (if a string),
-    /// `lifetime` and `remaining` (ms, NaN if not numbers) and `refresh` (if a string).
-    pub fn tab_message(
-        &mut self,
-        now: u64,
-        kind: Option<&str>,
-        access: Option<H>,
-        lifetime: f64,
-        remaining: f64,
-        refresh: Option<H>,
-    ) -> Effects<H> {
+    /// A message from another tab, by its `type`: a logout is a hint, checked with a refresh
+    /// ([`Engine::logout_hint`]); anything else is ignored.
+    pub fn tab_message(&mut self, now: u64, kind: Option<&str>) -> Effects<H> {
         self.enter(now);
-        let ms = |v: f64| (v >= 0.0).then_some(v as u64);
-        if self.disposed {
-        } else if kind == Some(Message::LOGOUT) {
-            self.signed_out(Source::Tab);
-        } else if let (Some(Message::TOKEN), Some(access)) = (kind, access) {
-            let adopted = self.engine.adopt(access, ms(lifetime), ms(remaining), now);
-            if adopted.is_some() {
-                if self.body_mode() && refresh.is_some() {
-                    self.refresh_token = refresh;
-                }
-                self.arm();
-                self.emit_refresh(Source::Tab);
-            }
+        if !self.disposed && kind == Some(Message::LOGOUT) {
+            let step = self.engine.logout_hint(now);
+            self.automatic(step);
         }
         self.done(None)
     }
@@ -992,7 +948,7 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             // Holding the lock (or it cannot be had, or there is none).
             (Wait::Flight | Wait::Lock, _) => {
-                if self.engine.lock_acquired(ticket, self.now) != LockCheck::Proceed {
+                if self.engine.lock_acquired(ticket) != LockCheck::Proceed {
                     return self.flight_end(id, ticket, None);
                 }
                 // Another tab may have rotated the token into the shared storage.
@@ -1005,9 +961,10 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             (Wait::Storage, settled) => {
                 match settled {
-                    Settled::Read(Some(token)) => self.refresh_token = Some(token),
-                    Settled::Failed => self.emit_error(ErrorCode::Storage, None),
-                    _ => {}
+                    // The storage is the truth: no token there means another tab signed out
+                    // (or the app removed it); only a failed read falls back on memory.
+                    Settled::Read(token) => self.refresh_token = token,
+                    _ => self.emit_error(ErrorCode::Storage, None),
                 }
                 self.flight_post(id, ticket);
             }
@@ -1051,7 +1008,6 @@ impl<H: Clone + PartialEq> Client<H> {
                         self.refresh_token = rotated.clone();
                         self.store(rotated);
                     }
-                    self.broadcast_token();
                 }
                 finished
             }

@@ -226,7 +226,10 @@ async function main() {
   for (const s of servers) {
     const seed = new Pool(await mint(s, 300, 16, 0));
     const w = await run(s, seed, 16, warmup);
-    const want = Math.ceil(w.rps * duration * 1.5) + 200;
+    // Plus the tokens lost by the runs themselves: a request still in flight when a run stops
+    // takes its token with it (at most one per connection per run, warm-up runs included).
+    const lost = concurrency.reduce((a, c) => a + c, 0) * reps * (runWarmup > 0 ? 2 : 1);
+    const want = Math.ceil(w.rps * duration * 1.5) + 200 + lost;
     log(`${s.name}: warm-up ${w.rps.toFixed(0)} req/s at 16 connections (${w.errors} errors); minting ${want} tokens`);
     const t0 = performance.now();
     const pool = new Pool(await mint(s, want, 32, 1000));

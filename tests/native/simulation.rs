@@ -11,6 +11,7 @@ use crate::sim_model::{Kv, LOCATIONS, RTT_MS};
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::error::{AuthError, RETRY_AFTER_SECONDS};
 use silent_refresh::core::server::password::Pbkdf2;
+use silent_refresh::core::server::records::{save, user_key, UserRecord};
 use silent_refresh::core::server::rotation::{execute, route_of, Answer, Call};
 use silent_refresh::core::server::store::MemoryStore;
 use silent_refresh::core::server::token::RefreshToken;
@@ -48,6 +49,8 @@ enum Action {
     Hold,
     Logout,
     LogoutAll,
+    /// Writes the user's record (what `POST /auth/users` stores; no password hashing here).
+    CreateUser,
     DeleteUser,
     /// Copies another actor's current refresh token (no request).
     Steal(usize),
@@ -191,6 +194,7 @@ fn scenarios() -> Vec<Scenario> {
             innocent: false,
             steps: |d| {
                 vec![
+                    step(START - 60_000, FRA, 0, Action::CreateUser),
                     step(START, FRA, 1, Action::Login),
                     step(L - 30_000, IAD, 1, Action::Refresh),
                     step(L, FRA, 0, Action::DeleteUser),
@@ -278,6 +282,19 @@ impl World<'_> {
 
     /// Account deletion as the Worker does it: the user record in KV; in strict mode also the
     /// end of the user's sessions in the object.
+    fn create_user(&self, loc: usize, now: u64) -> Result<(), AuthError> {
+        self.kv.set_now(now);
+        let record = UserRecord {
+            sub: USER.to_string(),
+            kdf: "pbkdf2-sha256-peppered".into(),
+            iter: 100_000,
+            salt: "c2FsdHNhbHRzYWx0c2FsdA".into(),
+            hash: "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into(),
+        };
+        pollster::block_on(save(&self.kv.at(loc), &user_key(USER), &record, None))?;
+        Ok(())
+    }
+
     fn delete_user(&self, loc: usize, now: u64) -> Result<(), AuthError> {
         self.kv.set_now(now);
         let svc = AuthService::new(self.cfg, self.kv.at(loc), Pbkdf2);
@@ -378,6 +395,7 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                     },
                 )
             }
+            Action::CreateUser => world.create_user(s.loc, now).map(|_| Answer::Done),
             Action::DeleteUser => world.delete_user(s.loc, now).map(|_| Answer::Done),
         };
         let a = &mut actors[s.actor];
@@ -416,7 +434,12 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                 if matches!(s.action, Action::Logout) {
                     a.token = None;
                 }
-                ended_at.get_or_insert(now);
+                if matches!(
+                    s.action,
+                    Action::Logout | Action::LogoutAll | Action::DeleteUser
+                ) {
+                    ended_at.get_or_insert(now);
+                }
             }
         }
         if is_refresh && !out.detected && world.reuse_marked() {

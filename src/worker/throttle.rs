@@ -3,8 +3,8 @@
 //! makes "check the block, then count the attempt" atomic. The decision itself is the core's
 //! [`Counter`]; this module only stores it (SQLite storage, one row) and carries calls.
 //!
-//! Protocol between the Worker and the object (internal, never exposed): `POST /attempt` or
-//! `POST /succeed` with `{"scope":"account"|"address","address":...}`; `/attempt` answers
+//! Protocol between the Worker and the object (internal, never exposed): `POST /attempt`,
+//! `/succeed` or `/refund` with `{"scope":"account"|"address","address":...}`; `/attempt` answers
 //! `{"retry_after_ms":n}` (0: allowed, counted).
 
 use crate::core::server::store::StoreError;
@@ -89,6 +89,10 @@ impl worker::DurableObject for LoginThrottle {
                 Verdict::Allowed => 0,
                 Verdict::Refused { retry_after_ms } => retry_after_ms,
             },
+            "/refund" => {
+                counter.refund(&Policy::of(scope));
+                0
+            }
             _ => {
                 counter.succeed(now, call.address.as_deref());
                 0
@@ -175,6 +179,10 @@ impl Throttle for DurableThrottle {
             0 => Verdict::Allowed,
             retry_after_ms => Verdict::Refused { retry_after_ms },
         })
+    }
+
+    async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError> {
+        self.call("refund", scope, key, None).await.map(|_| ())
     }
 
     async fn succeed(&self, key: &str, address: Option<&str>, _now: u64) -> Result<(), StoreError> {

@@ -67,6 +67,11 @@ describe("login throttling", () => {
     isError(await login("someone-else", "guess", freshIp()), 401, "invalid_credentials");
   });
 
+  test("successful logins do not count against their address (users behind one NAT)", async () => {
+    const ip = freshIp();
+    for (let i = 0; i < 25; i++) isTokens(await login("demo", "demo-password", ip), {}, `login ${i + 1}`);
+  });
+
   test("concurrent refused attempts are all 429 and do not extend the block", async () => {
     await createUser("victim5", "correct horse");
     const ip = freshIp();

@@ -426,3 +426,28 @@ fn every_refresh_token_that_is_not_a_live_one_is_invalid_grant() {
     }
     run(svc.refresh(&live, NOW)).unwrap();
 }
+
+#[test]
+fn successful_logins_never_slow_their_address_down() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let throttle = MemoryThrottle::new();
+    let free = Policy::of(Scope::Address).free;
+    for i in 0..free + 10 {
+        let name = format!("office{i}");
+        run(svc.create_user(&name, "correct horse", None)).unwrap();
+        run(svc.login(
+            &name,
+            "correct horse",
+            Some("192.0.2.50"),
+            &throttle,
+            NOW + u64::from(i),
+        ))
+        .unwrap();
+    }
+    assert_eq!(
+        throttle.counter(&address_key(Some("192.0.2.50"))).failures,
+        0
+    );
+}

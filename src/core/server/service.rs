@@ -156,8 +156,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// counted for the account and for the client's address (`client_ip`) with `throttle`:
     /// while either is blocked the answer is `too_many_attempts`, before any password hashing.
     /// Then the password is checked (the KDF runs for unknown users too, with the same
-    /// parameters). A success resets the account's counter and upgrades the stored hash to the
-    /// current parameters. Seeds the demo user on its first login attempt when configured. The
+    /// parameters). A success resets the account's counter, takes its attempt back from the
+    /// address's counter (successes never slow an address down) and upgrades the stored hash
+    /// to the current parameters. Seeds the demo user on its first login attempt when configured. The
     /// first half of [`login_with`](Self::login_with), for when the family starts where the
     /// rotation state lives (strict mode: the subject's object).
     pub async fn authenticate(
@@ -236,7 +237,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         if !constant_time_eq(&derived, &expected) {
             return Err(AuthError::InvalidCredentials);
         }
-        throttle.succeed(&account, Some(&address), now_ms).await?;
+        let (succeeded, refunded) = futures_util::future::join(
+            throttle.succeed(&account, Some(&address), now_ms),
+            throttle.refund(Scope::Address, &address),
+        )
+        .await;
+        succeeded?;
+        refunded?;
         if !peppered || user.iter < target {
             // Upgrade to the current parameters; a failed write only postpones it.
             let _ = self.write_user(username, password, &user.sub, target).await;

@@ -123,6 +123,13 @@ impl Counter {
         Verdict::Allowed
     }
 
+    /// Takes back the count of an attempt that turned out to be a successful login (an
+    /// address's counter: many users behind one NAT log in all day without being slowed).
+    pub fn refund(&mut self, policy: &Policy) {
+        self.failures = self.failures.saturating_sub(1);
+        self.blocked_until = self.last + policy.delay_ms(self.failures);
+    }
+
     /// A successful login: the counter starts again and `address` becomes known.
     pub fn succeed(&mut self, now: u64, address: Option<&str>) {
         self.failures = 0;
@@ -150,6 +157,8 @@ pub trait Throttle {
     ) -> Result<Verdict, StoreError>;
     /// [`Counter::succeed`] on the counter of `key`.
     async fn succeed(&self, key: &str, address: Option<&str>, now: u64) -> Result<(), StoreError>;
+    /// [`Counter::refund`] on the counter of `key`.
+    async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError>;
 }
 
 /// Counters in memory (native tests, tools).
@@ -183,6 +192,14 @@ impl Throttle for MemoryThrottle {
         Ok(counter.attempt(&Policy::of(scope), now, address))
     }
 
+    async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError> {
+        let mut map = self.counters.borrow_mut();
+        map.entry(key.to_string())
+            .or_default()
+            .refund(&Policy::of(scope));
+        Ok(())
+    }
+
     async fn succeed(&self, key: &str, address: Option<&str>, now: u64) -> Result<(), StoreError> {
         let mut map = self.counters.borrow_mut();
         map.entry(key.to_string())
@@ -193,6 +210,9 @@ impl Throttle for MemoryThrottle {
 }
 
 impl<T: Throttle> Throttle for &T {
+    async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError> {
+        (**self).refund(scope, key).await
+    }
     async fn attempt(
         &self,
         scope: Scope,

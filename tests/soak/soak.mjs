@@ -54,10 +54,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const agent = new http.Agent({ keepAlive: true, maxSockets: SESSIONS + 8 });
 
 /** One request over a keep-alive connection; resolves to { status, body, ms } (status 0 = network error). */
-function request(base, method, path, { json, bearer } = {}) {
+function request(base, method, path, { json, bearer, headers: extra = {} } = {}) {
   return new Promise((resolve) => {
     const started = performance.now();
-    const headers = {};
+    const headers = { ...extra };
     let payload;
     if (json !== undefined) {
       payload = Buffer.from(JSON.stringify(json));
@@ -251,7 +251,10 @@ async function main() {
       while (!timeUp()) {
         lifecycles++;
         const username = users[(id + lifecycles) % users.length];
-        const login = await request(base, "POST", "/auth/login", { json: { username, password: PASSWORD } });
+        // Each session is its own client (browser), with its own address as the edge reports it:
+        // login throttling counts attempts per address.
+        const client = { "cf-connecting-ip": `10.0.${id >> 8}.${id & 255}` };
+        const login = await request(base, "POST", "/auth/login", { json: { username, password: PASSWORD }, headers: client });
         stats.add("login", login);
         if (login.status !== 200) { loseOne(`login ${login.status}`); await sleep(50); continue; }
         let { access_token: access, refresh_token: refresh } = login.body;

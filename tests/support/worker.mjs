@@ -7,7 +7,8 @@
 //   await w.stop();
 //
 // startWorker({ vars, secrets, quiet, config }) resolves to
-//   { url, port, inspectorPort, adminToken, secrets, vars, stateDir, kvValues(), logs(), stop() }
+//   { url, port, inspectorPort, pgid, adminToken, secrets, vars, stateDir, kvValues(), logs(), stop() }
+//   (pgid: the process group of wrangler and workerd)
 // - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes); the
 //   result's `vars` are those the instance runs with (ROTATION_STORE included).
 // - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, PASSWORD_PEPPER, ADMIN_TOKEN,
@@ -156,7 +157,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, port, inspectorPort, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, vars, stateDir: dir, rotationStore: mode, kvValues, logs: () => output, stop };
+  return { url, port, inspectorPort, pgid: child.pid, adminToken: allSecrets.ADMIN_TOKEN, secrets: allSecrets, vars, stateDir: dir, rotationStore: mode, kvValues, logs: () => output, stop };
 }
 
 // Leave nothing running if a test process ends without calling stop().

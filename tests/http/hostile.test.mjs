@@ -126,6 +126,14 @@ const cases = [
   ["sessions control chars in sub", "POST", "/auth/sessions", () => ({ bearer: w.adminToken, json: { sub: "a\u0000b" } }), 400, "invalid_request"],
   ["users bad username", "POST", "/auth/users", () => ({ bearer: w.adminToken, json: { username: "../etc", password: "password-1" } }), 400, "invalid_request"],
   ["users existing", "POST", "/auth/users", () => ({ bearer: w.adminToken, json: { username: "victim", password: "password-2" } }), 409, "user_exists"],
+  ["password change without admin", "PATCH", "/auth/users/victim", () => ({ json: { password: "password-3" } }), 401, "unauthorized"],
+  ["password change too short", "PATCH", "/auth/users/victim", () => ({ bearer: w.adminToken, json: { password: "short" } }), 400, "invalid_request"],
+  ["password change no password", "PATCH", "/auth/users/victim", () => ({ bearer: w.adminToken, json: {} }), 400, "invalid_request"],
+  ["password change as form", "PATCH", "/auth/users/victim", () => ({ bearer: w.adminToken, form: { password: "password-3" } }), 415, "unsupported_media_type"],
+  ["password change unknown user", "PATCH", "/auth/users/ghost", () => ({ bearer: w.adminToken, json: { password: "password-3" } }), 404, "no_such_user"],
+  ["end sessions without admin", "DELETE", "/auth/sessions/victim", () => ({}), 401, "unauthorized"],
+  ["end sessions bad encoding", "DELETE", "/auth/sessions/%zz", () => ({ bearer: w.adminToken }), 400, "invalid_request"],
+  ["end sessions control char", "DELETE", "/auth/sessions/a%00b", () => ({ bearer: w.adminToken }), 400, "invalid_request"],
 ];
 
 /** The endpoints of docs/PROTOCOL.md's table: [method, path pattern, as written]. */

@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 
 use crate::browser::js::{error, get, number, Host};
 use crate::core::client::interface::Slot;
-use crate::core::client::{ClientConfig, ErrorCode, Transport};
+use crate::core::client::{ClientConfig, ErrorCode, StatusSet, Transport};
 
 /// The adapter's settings; see `AuthClientOptions` in the TypeScript declarations.
 pub struct Settings {
@@ -38,6 +38,7 @@ pub fn parse(host: Host) -> Result<(ClientConfig, Settings), JsValue> {
         retry_base_ms: number(const { Slot::RetryBaseDelay.key() }).max(1),
         retry_max_ms: number(const { Slot::RetryMaxDelay.key() }).max(1),
         max_refreshes_per_minute: number(const { Slot::MaxRefreshesPerMinute.key() }) as u32,
+        session_ending: StatusSet::DEFAULT,
     };
     let transport = if option(const { Slot::BodyMode.key() }) == JsValue::TRUE {
         Transport::Body

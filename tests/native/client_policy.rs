@@ -8,7 +8,7 @@ use silent_refresh::core::client::classify::{
     classify, error_code, parse_retry_after, MAX_RETRY_AFTER_MS,
 };
 use silent_refresh::core::client::schedule::{effective_margin, lifetime_from_claims, Deadlines};
-use silent_refresh::core::client::{ErrorCode, Failure, Verdict};
+use silent_refresh::core::client::{ErrorCode, Failure, StatusSet, Verdict};
 
 fn http(status: u16, error: Option<&str>, retry_after_ms: Option<u64>) -> Failure {
     Failure::Http {
@@ -192,8 +192,8 @@ fn classification_table() {
         ),
     ];
     for (failure, verdict, code) in cases {
-        assert_eq!(classify(failure), *verdict, "{failure:?}");
-        assert_eq!(error_code(failure), *code, "{failure:?}");
+        assert_eq!(classify(failure, StatusSet::DEFAULT), *verdict, "{failure:?}");
+        assert_eq!(error_code(failure, StatusSet::DEFAULT), *code, "{failure:?}");
     }
 }
 

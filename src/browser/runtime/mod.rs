@@ -37,7 +37,7 @@ use wasm_bindgen::JsValue;
 
 use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
 use crate::browser::options::Settings;
-use crate::core::client::classify::{error_code, parse_retry_after};
+use crate::core::client::classify::{error_code, parse_retry_after, StatusSet};
 use crate::core::client::engine::replays;
 use crate::core::client::interface::{Kind, Method, Signal, StorageMethod, KINDS};
 use crate::core::client::schedule::lifetime_from_claims;

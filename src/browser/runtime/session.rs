@@ -149,11 +149,14 @@ impl Inner {
         if !(200..300).contains(&status) {
             let code = match status {
                 401 => ErrorCode::InvalidCredentials,
-                _ => error_code(&Failure::Http {
-                    status,
-                    error: text(&get(&body, "error")),
-                    retry_after_ms: None,
-                }),
+                _ => error_code(
+                    &Failure::Http {
+                        status,
+                        error: text(&get(&body, "error")),
+                        retry_after_ms: None,
+                    },
+                    StatusSet::DEFAULT,
+                ),
             };
             self.reject(id, &http_error(code, status));
             return None;

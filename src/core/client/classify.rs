@@ -1,8 +1,10 @@
 //! What a failed refresh means.
 //!
 //! The rule of the protocol (docs/PROTOCOL.md): `400 invalid_grant` from the refresh endpoint,
-//! or any 401 from it, ends the session; so does `400 invalid_dpop_proof` (RFC 9449: the DPoP
-//! key is lost, or the client's proofs are refused for good). Network failures, timeouts, 408, 429, 5xx and
+//! or a status the app lists as session-ending ([`StatusSet`], `sessionEndingStatuses`: 401 by
+//! default, e.g. 401 and 403 for a backend that answers 403 to a revoked token), ends the
+//! session; so does `400 invalid_dpop_proof` (RFC 9449: the DPoP key is lost, or the client's
+//! proofs are refused for good). Network failures, timeouts, 408, 429, 5xx and
 //! `temporarily_unavailable` are transient: keep the session and retry later (honouring
 //! `Retry-After`). Any other 4xx (a misconfigured endpoint, `forbidden_origin`, ...) will not
 //! heal by retrying soon, but is no proof the session is over either: it is retried at the
@@ -14,6 +16,40 @@ use crate::core::client::error::ErrorCode;
 
 /// Longest `Retry-After` honoured (a larger value is clamped to this).
 pub const MAX_RETRY_AFTER_MS: u64 = 10 * 60_000;
+
+/// The refresh statuses that end the session (`sessionEndingStatuses`): a set of client error
+/// statuses, 400 to 463 (every 4xx status registered; 5xx are transient by definition). One
+/// 64-bit word: wasm has no wider integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusSet(u64);
+
+impl StatusSet {
+    /// No status.
+    pub const EMPTY: StatusSet = StatusSet(0);
+    /// The default: 401 (servers that answer a dead refresh token with 401 instead of
+    /// RFC 6749's `400 invalid_grant`).
+    pub const DEFAULT: StatusSet = StatusSet(1 << 1);
+
+    /// The set plus `status`; `None` unless `status` is a client error status from 400 to 463.
+    pub const fn with(self, status: u16) -> Option<StatusSet> {
+        if status < 400 || status > 463 {
+            return None;
+        }
+        Some(StatusSet(self.0 | 1 << (status - 400)))
+    }
+
+    /// Whether `status` is in the set.
+    pub fn contains(&self, status: u16) -> bool {
+        let bit = status.wrapping_sub(400);
+        bit < 64 && self.0 >> bit & 1 != 0
+    }
+}
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet::DEFAULT
+    }
+}
 
 /// Why a refresh request did not yield a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,15 +104,18 @@ pub fn login_error(
     timed_out: bool,
 ) -> (ErrorCode, Option<u16>) {
     if (200..300).contains(&status) {
-        return (error_code(&Failure::no_token(timed_out)), None);
+        return (error_code(&Failure::no_token(timed_out), StatusSet::DEFAULT), None);
     }
     let code = match status {
         401 => ErrorCode::InvalidCredentials,
-        _ => error_code(&Failure::Http {
-            status,
-            error,
-            retry_after_ms: None,
-        }),
+        _ => error_code(
+            &Failure::Http {
+                status,
+                error,
+                retry_after_ms: None,
+            },
+            StatusSet::DEFAULT,
+        ),
     };
     (code, Some(status))
 }
@@ -95,8 +134,8 @@ pub enum Verdict {
     Rejected,
 }
 
-/// Classifies a failed refresh.
-pub fn classify(failure: &Failure) -> Verdict {
+/// Classifies a failed refresh; `ending`: the statuses that end the session.
+pub fn classify(failure: &Failure, ending: StatusSet) -> Verdict {
     match failure {
         Failure::Network | Failure::Timeout | Failure::BadResponse => Verdict::Retry {
             retry_after_ms: None,
@@ -114,9 +153,8 @@ pub fn classify(failure: &Failure) -> Verdict {
                 // A proof refused at the refresh endpoint: the DPoP key is lost (no proof was
                 // sent) or the server will not take this client's proofs (its clock is off
                 // by more than the server's window): neither heals by retrying.
-                (_, Some("invalid_grant" | "invalid_dpop_proof")) | (401, _) => {
-                    Verdict::SessionOver
-                }
+                (_, Some("invalid_grant" | "invalid_dpop_proof")) => Verdict::SessionOver,
+                (status, _) if ending.contains(status) => Verdict::SessionOver,
                 (408 | 429, _) | (500..=599, _) => retry,
                 _ => Verdict::Rejected,
             }
@@ -124,13 +162,13 @@ pub fn classify(failure: &Failure) -> Verdict {
     }
 }
 
-/// The stable code reported for a failure.
-pub fn error_code(failure: &Failure) -> ErrorCode {
+/// The stable code reported for a failure (`ending` as for [`classify`]).
+pub fn error_code(failure: &Failure, ending: StatusSet) -> ErrorCode {
     match failure {
         Failure::Network => ErrorCode::Network,
         Failure::Timeout => ErrorCode::Timeout,
         Failure::BadResponse => ErrorCode::BadResponse,
-        Failure::Http { .. } => match classify(failure) {
+        Failure::Http { .. } => match classify(failure, ending) {
             Verdict::SessionOver => ErrorCode::SessionExpired,
             Verdict::Retry { .. } => ErrorCode::Server,
             Verdict::Rejected => ErrorCode::Rejected,

@@ -1,6 +1,8 @@
 //! The client's decision parameters: a plain struct with documented fields and defaults, filled
 //! once from the JavaScript options object by the adapter.
 
+use crate::core::client::classify::StatusSet;
+
 /// Where the refresh token lives between refreshes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -49,16 +51,19 @@ pub struct ClientConfig {
     pub retry_max_ms: u64,
     /// Circuit breaker: at most this many refresh requests in any 60 s window.
     pub max_refreshes_per_minute: u32,
+    /// Refresh statuses that end the session besides `400 invalid_grant`.
+    pub session_ending: StatusSet,
 }
 
 impl ClientConfig {
-    /// The defaults (those of the options `refreshMargin`, `retryBaseDelay`, `retryMaxDelay`
-    /// and `maxRefreshesPerMinute`).
+    /// The defaults (those of the options `refreshMargin`, `retryBaseDelay`, `retryMaxDelay`,
+    /// `maxRefreshesPerMinute` and `sessionEndingStatuses`).
     pub const DEFAULT: ClientConfig = ClientConfig {
         refresh_margin_ms: None,
         retry_base_ms: 1_000,
         retry_max_ms: 60_000,
         max_refreshes_per_minute: 10,
+        session_ending: StatusSet::DEFAULT,
     };
 }
 

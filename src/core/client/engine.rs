@@ -487,8 +487,17 @@ impl<T: PartialEq> Engine<T> {
                 }
             }
             Outcome::Failure(failure) => {
-                let verdict = classify(&failure);
-                let code = error_code(&failure);
+                let ending = self.config.session_ending;
+                let mut verdict = classify(&failure, ending);
+                let mut code = error_code(&failure, ending);
+                // A refusal that retrying will not heal, once the access token has expired (or
+                // when its expiry is unknown): nothing usable is left, so the session ends
+                // instead of being retried forever. Before expiry it is retried at the slowest
+                // pace, since the token still works.
+                if verdict == Verdict::Rejected && !ticket.restore && self.expires_at().is_none_or(|at| now >= at) {
+                    verdict = Verdict::SessionOver;
+                    code = ErrorCode::SessionExpired;
+                }
                 if ticket.restore {
                     // A rejection (e.g. 400 invalid_request: no cookie to present) also means
                     // there is no session to restore; only transient failures are errors.

@@ -25,7 +25,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::core::client::classify::{error_code, login_error, parse_retry_after, Failure};
+use crate::core::client::classify::{error_code, login_error, parse_retry_after, Failure, StatusSet};
 use crate::core::client::config::Transport;
 use crate::core::client::engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 use crate::core::client::error::ErrorCode;
@@ -601,7 +601,7 @@ impl<H: Clone + PartialEq> Client<H> {
                 Err(AuthError { code, status })
             }
             Settled::NoResponse { timed_out } => {
-                Err(error_code(&Failure::no_response(timed_out)).into())
+                Err(error_code(&Failure::no_response(timed_out), StatusSet::DEFAULT).into())
             }
             _ => Err(ErrorCode::Network.into()),
         };

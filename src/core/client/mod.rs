@@ -31,7 +31,7 @@ pub mod options;
 pub mod schedule;
 
 pub use backoff::CircuitBreaker;
-pub use classify::{Failure, Verdict};
+pub use classify::{Failure, StatusSet, Verdict};
 pub use config::{ClientConfig, Transport};
 pub use engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 pub use error::ErrorCode;

@@ -205,6 +205,7 @@ impl<H: Clone> Options<H> {
                 per_minute,
                 ClientConfig::DEFAULT.max_refreshes_per_minute.into(),
             )? as u32,
+            session_ending: ClientConfig::DEFAULT.session_ending,
         };
         let fetch = match fetch {
             Undefined => None,

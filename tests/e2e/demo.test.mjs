@@ -145,9 +145,12 @@ describe("demo page against the Worker", () => {
     const { context, refreshes } = await newContext();
     const page = await openDemo(context);
     await signIn(page);
+    const beforeRestore = refreshes.length;
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     assert.equal(await page.getAttribute("body", "data-state"), "signed-in", "session restored after reload");
+    // The restore refreshed, and the counter saw it: its silence after logout below means something.
+    assert.ok(refreshes.length > beforeRestore, "restore() after reload made a refresh request");
     assert.equal(await callMe(page), 200);
 
     const { value: token } = (await context.cookies()).find((c) => c.name === "sr_refresh");
@@ -219,6 +222,8 @@ describe("demo page against the Worker", () => {
     assert.equal(await page.getAttribute("body", "data-state"), "signed-in");
     assert.ok(events.includes("error"), "refresh failures were reported as errors");
     assert.ok(!events.includes("expired") && !events.includes("logout"), `session kept: ${events}`);
+    // At least one attempt (the token expired while offline), and no storm.
+    assert.ok(whileOffline >= 1, `refresh attempts while offline were counted (${whileOffline})`);
     assert.ok(whileOffline <= 6, `no refresh storm while offline (${whileOffline} attempts in ${ACCESS_TTL + 2} s)`);
     await context.close();
   });

@@ -1,5 +1,5 @@
-// Load and soak test of the built Worker in `wrangler dev` (issue 7; a separate command:
-// scripts/soak.sh). Not part of `make test`.
+// Load and soak test of the built Worker in `wrangler dev` (a separate command, scripts/soak.sh;
+// not part of `make test`).
 //
 // Starts the Worker with tests/support/worker.mjs (fresh local KV, generated secrets), creates
 // users through POST /auth/users, then runs SOAK_SESSIONS simulated sessions in a closed loop
@@ -381,6 +381,9 @@ async function main() {
       failures.push(`the Worker's workerd grew ${kbPerRequest.toFixed(1)} KB/request after warm-up (allowed ${rssAllowed.toFixed(0)})`);
     }
     if (total === 0) failures.push("no request was made");
+    // The checks after the run prove nothing about sessions that never existed.
+    if (kept.length === 0) failures.push("no session was kept to re-check after the run");
+    if (loggedOut.length === 0) failures.push("no session logged out, so none was re-tried after logout");
     const logs = w.logs();
     const panics = logs.split("\n").filter((l) => /panicked|RuntimeError|Uncaught/i.test(l));
     if (panics.length) failures.push(`the Worker log shows ${panics.length} panics/uncaught errors, first: ${panics[0]}`);

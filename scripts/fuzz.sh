@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser that sees untrusted input (issue 7), one cargo-fuzz target at a time, each
+# Fuzzes every parser that sees untrusted input, one cargo-fuzz target at a time, each
 # for a bounded time, and prints executions, exec/s and coverage per target.
 #
 #   scripts/fuzz.sh                      every target, 60 s each

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load and soak test (issue 7; a separate command, not part of `make test`): the built Worker in
+# Load and soak test (a separate command, not part of `make test`): the built Worker in
 # `wrangler dev` under closed-loop mixed traffic (login, refresh, /api/me, logout) from many
 # concurrent sessions on 127.0.0.1, then checks zero 5xx, zero lost sessions and stable workerd
 # memory, and prints the figures. The driver is tests/soak/soak.mjs (its header says what it checks).

@@ -4,10 +4,9 @@
 //! must answer, so `cargo test` guards it without nightly. The committed seed corpora
 //! (fuzz/seeds/<target>/) are also replayed through every parser: none may panic.
 //!
-//! Findings so far: no crash or wrong answer in the code. Two inputs first failed the targets'
-//! own properties, which were too strict; the behaviour they showed is documented and pinned
-//! (`duplicate_member_before_a_syntax_error` below; the other was in the JWT claim reader, which
-//! the browser package replaced by the browser's own JSON parser).
+//! Findings so far: no crash or wrong answer in the code. One input first failed its target's
+//! own property, which was too strict; the behaviour it showed is documented and pinned
+//! (`duplicate_member_before_a_syntax_error` below).
 
 use silent_refresh::core::b64;
 use silent_refresh::core::server::http::{

@@ -29,6 +29,8 @@ const notMeasured = (name) => `_Not measured in this run: ${(error(name) ?? "ste
 const md = [];
 const console_ = [];
 const verdicts = [];
+// Correctness checks of the run that failed: printed, and the exit status is 1.
+const wrong = [];
 
 md.push(`# Benchmarks
 
@@ -120,9 +122,15 @@ copy of the secrets: successor = HMAC-SHA256(REFRESH_SECRET, token) (in strict m
 12-byte route followed by the first 20 bytes of that HMAC), replay inside the grace
 window returns that same successor, reuse of an older token is rejected and revokes the family.
 `);
-    md.push(table(["Worker", "derived successor", "grace replay", "reuse rejected", "family revoked"],
-      Object.entries(load.checks).map(([n, c]) => [n, c.derivedSuccessor ? "ok" : "**FAIL**", c.graceReplay ? "ok" : "**FAIL**", c.reuseRejected ? "ok" : "**FAIL**", c.familyRevoked ? "ok" : "**FAIL**"])));
+    const columns = { derivedSuccessor: "derived successor", graceReplay: "grace replay", reuseRejected: "reuse rejected", familyRevoked: "family revoked" };
+    md.push(table(["Worker", ...Object.values(columns)],
+      Object.entries(load.checks).map(([n, c]) => [n, ...Object.keys(columns).map((k) => (c[k] === true ? "ok" : "**FAIL**"))])));
     md.push("");
+    for (const [n, c] of Object.entries(load.checks)) {
+      for (const [k, label] of Object.entries(columns)) if (c[k] !== true) wrong.push(`${n}: ${label}`);
+    }
+  } else {
+    wrong.push("the load step checked no Worker's rotation (no silent-refresh server with its secret)");
   }
   if (kv) {
     const prefixes = [...new Set(Object.values(kv).flatMap((o) => Object.keys(o)))].sort();
@@ -313,3 +321,7 @@ md.splice(machine.failed?.length ? 2 : 1, 0, `## Goals, as measured by this run\
 writeFileSync(outPath, md.join("\n").replace(/\n{3,}/g, "\n\n"));
 console.log("\n" + console_.join("\n"));
 console.log("\n" + verdicts.map((v) => "- " + v.replace(/\*\*/g, "")).join("\n"));
+if (wrong.length) {
+  console.error(`\nFAIL: correctness checks of this run failed: ${wrong.join("; ")}`);
+  process.exitCode = 1;
+}

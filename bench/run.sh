@@ -272,6 +272,9 @@ node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({
   "$(rustc --version)" "$chromium_version" \
   "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency)" \
   "$(($(date +%s) - started))" "${failed[*]}"
-node bench/report.mjs "$root/$results" "$root/docs/BENCHMARKS.md"
+# The report exits 1 when a correctness check of the run failed; the document is written anyway.
+report_ok=1
+node bench/report.mjs "$root/$results" "$root/docs/BENCHMARKS.md" || report_ok=0
 say "done in $(($(date +%s) - started)) s; wrote docs/BENCHMARKS.md"
 [ ${#failed[@]} -eq 0 ] || die "failed steps: ${failed[*]}"
+[ "$report_ok" -eq 1 ] || die "correctness checks failed (see above and docs/BENCHMARKS.md)"

@@ -168,14 +168,20 @@ fn a_successful_login_resets_the_accounts_counter() {
     run(svc.create_user("carol", "correct horse", None)).unwrap();
     let free = Policy::of(Scope::Account).free;
     for i in 0..free - 1 {
-        let _ = run(svc.login(
+        let e = run(svc.login(
             "carol",
             "wrong",
             Some("192.0.2.1"),
             &throttle,
             NOW + u64::from(i),
         ));
+        assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
     }
+    // The failures were counted, so the reset below is one.
+    assert_eq!(
+        throttle.counter(&account_key("carol")).failures,
+        u32::from(free - 1)
+    );
     run(svc.login(
         "carol",
         "correct horse",
@@ -232,7 +238,8 @@ fn unknown_and_stale_users_cost_the_same_iterations_as_current_ones() {
     run(svc.create_user("carol", "correct horse", None)).unwrap();
     let cost = |name: &str| {
         let before = hasher.iterations.get();
-        let _ = run(svc.login(name, "wrong", None, &MemoryThrottle::new(), NOW));
+        let e = run(svc.login(name, "wrong", None, &MemoryThrottle::new(), NOW));
+        assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials, "{name}");
         hasher.iterations.get() - before
     };
     let current = cost("carol");

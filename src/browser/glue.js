@@ -16,9 +16,9 @@ const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LOGOUT = 
   DISPOSE = 8, SIGNED_IN = 9, EXPIRES_AT = 10, NEXT_REFRESH_AT = 11, REFRESH_COUNT = 12;
 const FULFILLED = 0, REJECTED = 1, LOCKED = 2, HANDED = 3;
 const KINDS = 4;
-const TIMER = 0, WAKE = 1, LOGOUT_MESSAGE = 2;
+const TIMER = 0, WAKE = 1, LOGOUT_MESSAGE = 2, TOKEN_MESSAGE = 3;
 const EVENTS = ["refresh", "expired", "error", "logout"];
-const SOURCES = ["network", "restore", "local"];
+const SOURCES = ["network", "tab", "restore", "local"];
 const STORAGE = ["get", "set", "remove"];
 const SLOTS = ["refreshMargin", "retryBaseDelay", "retryMaxDelay", "maxRefreshesPerMinute", "requestTimeout"];
 const COOKIE_MODE = "cookie", BODY_MODE = "body";
@@ -42,8 +42,8 @@ export const get = (target, key) => target?.[key];
 export const number = (value) => (typeof value == "number" ? value : NaN);
 
 /**
- * The `exp` and `iat` claims of the JWT `token`, decoded but neither verified nor checked (Rust
- * checks them: `lifetime_from_claims`); none if it is no JWT. `undefined` unless `token` is a
+ * The `exp`, `iat` and `sub` claims of the JWT `token`, decoded but neither verified nor checked
+ * (Rust checks them: `lifetime_from_claims`, `same_subject`); none if it is no JWT. `undefined` unless `token` is a
  * non-empty string.
  */
 export function claims(token) {
@@ -53,11 +53,17 @@ export function claims(token) {
     const s = token.split(".");
     if (s.length == 3 && s[0] && /^[\w-]+$/.test(s[1])) {
       const p = JSON.parse(atob(s[1].replace(/-/g, "+").replace(/_/g, "/")));
-      return [p.exp, p.iat];
+      return [p.exp, p.iat, p.sub];
     }
   } catch {}
   return [];
 }
+
+/** The `sub` claim of the JWT `token` (decoded, not verified) if it is a non-empty string. */
+export const subject = (token) => {
+  const s = claims(token)?.[2];
+  if (typeof s == "string" && s) return s;
+};
 
 /** An `Error` with the stable `.code` of error `index` (and the HTTP `.status` that caused it, if any). */
 export function error(index, status) {
@@ -135,9 +141,10 @@ export class Host {
     if (this.crossTab_) {
       try {
         this.channel_ = new BroadcastChannel(this.name_);
-        // Another tab's logout, a hint Rust checks (the DPoP key is read afresh after it);
-        // anything else is not ours.
-        this.channel_.onmessage = ({ data }) => data?.type == "logout" && ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE));
+        // Another tab's logout (the DPoP key is read afresh after it) or new access token: hints
+        // Rust checks. Anything else is not ours.
+        this.channel_.onmessage = ({ data }) => data?.type == "logout" ? ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE))
+          : data?.type == "token" && dispatch(TOKEN_MESSAGE, data);
       } catch {}
     }
     wake("addEventListener", this.wake_);
@@ -325,9 +332,12 @@ export class Host {
     this.timer_ = ms < 0 ? undefined : setTimeout(() => this.dispatch_(TIMER), ms);
   }
 
-  /** Posts `{type: "logout"}` to the other tabs: no token, ever (any script of the origin may listen). */
-  tell_() {
-    this.channel_?.postMessage({ type: "logout" });
+  /**
+   * Posts `{type: "token", access, lifetime}` (an access token, never a refresh token: any script
+   * of the origin may listen) to the other tabs, or `{type: "logout"}`.
+   */
+  tell_(access, lifetime) {
+    this.channel_?.postMessage(access ? { type: "token", access, lifetime } : { type: "logout" });
   }
 
   /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */

@@ -76,23 +76,28 @@ extern "C" {
     /// Arms the timer in `ms` (cleared if negative).
     #[wasm_bindgen(method)]
     pub fn arm_(this: &Host, ms: f64);
-    /// Posts `{type: "logout"}` to the other tabs (no token, ever: a hint they check).
+    /// Posts `{type: "token", access, lifetime}` to the other tabs (an access token, never a
+    /// refresh token: a hint they check), or `{type: "logout"}` if `access` is `undefined`.
     #[wasm_bindgen(method)]
-    pub fn tell_(this: &Host);
+    pub fn tell_(this: &Host, access: &JsValue, lifetime: f64);
     /// Adds (`add`) a listener, or removes one; false for an unknown event type or a
     /// non-function (when adding).
     #[wasm_bindgen(method)]
     pub fn listen_(this: &Host, add: bool, kind: &JsValue, listener: &JsValue) -> bool;
     /// Calls the listeners of event `kind` (0 `refresh` with `{source, expiresAt: b}`,
     /// 1 `expired` with `{error: a}`, 2 `error` with `{error: a, retryIn: b}`, 3 `logout` with
-    /// `{source}`; `source` is named by its index `a`: 0 "network", 1 "restore", 2 "local").
+    /// `{source}`; `source` is named by its index `a`: 0 "network", 1 "tab", 2 "restore",
+    /// 3 "local").
     #[wasm_bindgen(method)]
     pub fn emit_(this: &Host, kind: u32, a: &JsValue, b: &JsValue);
     /// `target[key]`.
     pub fn get(target: &JsValue, key: &str) -> JsValue;
     /// `value` if it is a number, else `NaN` (cheaper in glue than `JsValue::as_f64`).
     pub fn number(value: &JsValue) -> f64;
-    /// `[exp, iat]` of the JWT `token` as decoded (not verified; unchecked, absent members if it
+    /// The `sub` of the JWT `token` as decoded (not verified) if a non-empty string, else
+    /// `undefined`.
+    pub fn subject(token: &JsValue) -> JsValue;
+    /// `[exp, iat, sub]` of the JWT `token` as decoded (not verified; unchecked, absent members if it
     /// is no JWT), or `undefined` unless `token` is a non-empty string.
     pub fn claims(token: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = error)]

@@ -74,7 +74,7 @@ export interface AuthClientOptions {
   fetch?: (request: Request) => Promise<Response>;
   /** Body mode: persistence of the refresh token; default memory only. */
   storage?: TokenStorage | Storage;
-  /** One refresh at a time across tabs (Web Lock), logout hints on a BroadcastChannel that carry no token (a tab checks its own session); default true. */
+  /** One refresh across tabs (Web Lock + BroadcastChannel: the new access token, never a refresh token; a tab takes it only if signed in as the same subject); default true. */
   crossTab?: boolean;
   /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
   channelName?: string;
@@ -119,8 +119,8 @@ export interface AuthError extends Error {
   status?: number;
 }
 
-/** A new access token: from a refresh request, or restore(). */
-export interface RefreshEvent { type: "refresh"; source: "network" | "restore"; expiresAt?: number }
+/** A new access token: from a refresh request, another tab's refresh, or restore(). */
+export interface RefreshEvent { type: "refresh"; source: "network" | "tab" | "restore"; expiresAt?: number }
 /**
  * The session ended: the server no longer accepts the refresh token, or (after another tab's
  * logout) the shared storage holds none.

@@ -479,20 +479,32 @@ const scenarios = {
     hostile.onmessage = (e) => seen.push(e.data);
     const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
     const events = record(a);
-    // A signed-out tab is never signed in by a message.
-    const other = `${b64u('{"alg":"EdDSA"}')}.${b64u(JSON.stringify({ sub: "mallory", iat: 1, exp: 4e9 }))}.c2ln`;
-    hostile.postMessage({ type: "token", access: other, lifetime: 9e5, remaining: 9e5, refresh: "srt_evil" });
+    const jwt = (claims) => `${b64u('{"alg":"EdDSA"}')}.${b64u(JSON.stringify(claims))}.c2ln`;
+    // A token of another subject that would outlive any of ours; one of our subject.
+    const other = jwt({ sub: "mallory", iat: 1, exp: 4e9 });
+    const ours = jwt({ sub: "u1", iat: 1, exp: 4e9, forged: true });
+    // A signed-out tab is never signed in by a message, not even one naming a plausible subject.
+    for (const access of [other, ours]) hostile.postMessage({ type: "token", access, lifetime: 9e5, refresh: "srt_evil" });
+    hostile.postMessage({ type: "logout" });
     await sleep(100);
     eq(a.signedIn, false, "no sign-in by a message");
+    eq(events.length, 0, "no event for a signed-out tab");
+    eq(s.refreshes(), 0, "no request for a signed-out tab");
     await a.login("u", "pw");
     const mine = [...s.valid.keys()][0];
-    // Forged, malformed and other-subject messages: ignored.
-    for (const m of [{ type: "token", access: other, lifetime: 9e5, remaining: 9e5, refresh: "srt_evil" },
-      { type: "token", access: mine }, null, "logout", { type: 1 }, [], { type: "Logout" }]) hostile.postMessage(m);
+    const expires = a.expiresAt;
+    // Another subject's token, and malformed messages: ignored.
+    for (const m of [{ type: "token", access: other, lifetime: 9e5, refresh: "srt_evil" },
+      { type: "token", access: jwt({ iat: 1, exp: 4e9 }), lifetime: 9e5 }, { type: "token", access: "x.y.z", lifetime: 9e5 },
+      { type: "token", access: mine }, { type: "token", access: ours }, { type: "token", access: ours, lifetime: -1 },
+      { type: "token", access: ours, lifetime: "9e5" }, { type: "token", access: 7, lifetime: 9e5 }, { type: "token" },
+      null, "logout", { type: 1 }, [], { type: "Logout" }]) hostile.postMessage(m);
     await sleep(100);
+    assert(Math.abs(a.expiresAt - expires) < 50, "its token unchanged");
     eq((await a.fetch("/api/me")).status, 200, "still its own session");
     eq(s.log.at(-1).auth, "Bearer " + mine, "its own token");
     eq(s.refreshes(), 0, "no request for any of them");
+    eq(events.length, 0, "no event for any of them");
     // A forged logout is checked (one refresh) and changes no session.
     hostile.postMessage({ type: "logout" });
     await until(() => s.refreshes() === 1, 10_000, "the check");
@@ -501,12 +513,48 @@ const scenarios = {
     assert(!events.some((e) => e.type === "logout" || e.type === "expired"), "no logout, no expiry");
     eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_1", "with its own refresh token, not the forged one");
     await a.refresh();
+    const rotated = s.rt;
+    // A token of its own subject that outlives its own is a hint it takes: used until refused,
+    // then the tab refreshes with its own refresh token (never one from a message).
+    hostile.postMessage({ type: "token", access: ours, lifetime: 9e5, refresh: "srt_evil" });
+    await until(() => events.some((e) => e.type === "refresh" && e.source === "tab"), 10_000, "the adoption");
+    const before = s.refreshes();
+    eq((await a.fetch("/api/me")).status, 200, "refused, refreshed, replayed");
+    eq(s.refreshes(), before + 1, "one refresh");
+    eq(JSON.parse(s.log.filter((e) => e.path === "/auth/refresh").at(-1).body).refresh_token, rotated, "its own refresh token");
     await a.logout();
-    await until(() => seen.length > 0, 10_000, "the logout message");
+    await until(() => seen.some((m) => m?.type === "logout"), 10_000, "the logout message");
     await sleep(50);
-    // The page saw one logout hint and no token of any kind.
-    eq(JSON.stringify(seen), '[{"type":"logout"}]', "what the channel carried");
+    // The page saw access tokens after each refresh and one logout hint: never a refresh token.
+    const heard = JSON.stringify(seen);
+    assert(!/srt_|refresh_token|"refresh"/.test(heard), "no refresh token on the channel: " + heard);
+    eq(seen.map((m) => m.type).join(), "token,token,token,logout", "what the channel carried");
+    assert(seen.slice(0, 3).every((m) => Object.keys(m).sort().join() === "access,lifetime,type" && s.valid.has(m.access)), "access tokens: " + heard);
     a.dispose(); hostile.close();
+  },
+
+  // Two tabs sharing a session (cookie): the tab that refreshes tells the other its access token,
+  // which takes it and does not refresh; the one waiting for the lock finds it and sends nothing.
+  async tokenAcrossTabs(AuthClient) {
+    const s = makeServer();
+    const name = "sr-token-test";
+    const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    const b = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    const events = record(b), eventsA = record(a);
+    await a.login("u", "pw");
+    eq(b.signedIn, false, "a login signs no other tab in");
+    eq(await b.restore(), true, "b restores the cookie's session");
+    await until(() => eventsA.some((e) => e.type === "refresh" && e.source === "tab"), 10_000, "a takes b's token");
+    const [before, own] = [s.refreshes(), b.refreshCount];
+    await a.refresh();
+    await until(() => events.some((e) => e.type === "refresh" && e.source === "tab"), 10_000, "b takes a's token");
+    eq(b.refreshCount, own, "b sent no refresh of its own");
+    eq(s.refreshes(), before + 1, "one refresh for both tabs");
+    const last = s.log.filter((e) => e.path === "/auth/refresh").length;
+    eq((await b.fetch("/api/me")).status, 200, "b uses a's token");
+    eq(s.log.at(-1).auth, (await (async () => { await a.fetch("/api/me"); return s.log.at(-1).auth; })()), "the same token in both tabs");
+    eq(s.log.filter((e) => e.path === "/auth/refresh").length, last, "no refresh since");
+    a.dispose(); b.dispose();
   },
 
   // Another tab's logout reaches a tab sharing the storage: the hint makes it read the storage
@@ -517,11 +565,14 @@ const scenarios = {
     const name = "sr-logout-test";
     const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name, storage: sessionStorage });
     const b = new AuthClient({ ...s.options(), crossTab: true, channelName: name, storage: sessionStorage });
-    const events = record(b);
+    const events = record(b), eventsA = record(a);
     await a.login("u", "pw");
     eq(b.signedIn, false, "a login signs no other tab in");
     eq(await b.restore(), true, "b restores from the shared storage");
+    await until(() => eventsA.some((e) => e.source === "tab"), 10_000, "b's token reaches a");
     await a.refresh();
+    // b takes a's access token (not its refresh token); its own refresh reads the storage.
+    await until(() => events.some((e) => e.type === "refresh" && e.source === "tab"), 10_000, "a's token reaches b");
     await b.refresh();
     eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_3", "b presents the token a rotated into storage");
     const before = s.refreshes();

@@ -92,7 +92,7 @@ describe("DPoP in Chromium against the Worker", () => {
     await context.close();
   });
 
-  test("two tabs share one key and the stored refresh token: many refreshes in turn, no reuse alarm, no token on the channel; logout removes the key and ends both", async () => {
+  test("two tabs share one key and one refresh: the tab that refreshes tells the other its access token (never the refresh token), the other takes it; no reuse alarm; logout removes the key and ends both", async () => {
     const context = await browser.newContext();
     const seen = watch(context);
     const a = await openClient(context);
@@ -103,22 +103,41 @@ describe("DPoP in Chromium against the Worker", () => {
       window.heard = [];
       new BroadcastChannel(name).onmessage = (e) => window.heard.push(e.data);
     }, NAME, "listener");
+    // Each tab counts the tokens it takes from the other.
+    for (const p of [a, b]) {
+      await evaluate(p, () => {
+        window.taken = 0;
+        window.auth.on("refresh", (e) => e.source === "tab" && window.taken++);
+      }, undefined, "counter");
+    }
+    const taken = (page, n) => page.waitForFunction((n) => window.taken >= n, n, { timeout: 20_000 });
     assert.equal(await evaluate(b, () => window.auth.restore(), undefined, "restore b"), true);
     assert.equal(seen.refreshes, 1);
-    // Each tab refreshes for itself with the token the other rotated into storage (read under
-    // the Web Lock): were a rotated-away token ever presented, reuse detection would end the
-    // session of both.
-    // (Within the circuit breaker: 10 refreshes a minute per tab, the restore included.)
-    const ROUNDS = 8;
+    await taken(a, 1);
+    // In turn, one tab refreshes (with the refresh token the other rotated into storage, read
+    // under the Web Lock: a rotated-away one would trip reuse detection and end both sessions)
+    // and the other takes its access token instead of refreshing.
+    const ROUNDS = 4;
+    const count = new Map([[a, 1], [b, 0]]);
     for (let i = 0; i < ROUNDS; i++) {
-      await Promise.all([evaluate(a, () => window.auth.refresh(), undefined, "refresh a"),
-        evaluate(b, () => window.auth.refresh(), undefined, "refresh b")]);
+      const [x, y] = i % 2 ? [b, a] : [a, b];
+      await evaluate(x, () => window.auth.refresh(), undefined, "refresh");
+      count.set(y, count.get(y) + 1);
+      await taken(y, count.get(y));
     }
-    assert.equal(seen.refreshes, 1 + 2 * ROUNDS);
+    assert.equal(seen.refreshes, 1 + ROUNDS, "one refresh for both tabs each time");
     assert.equal(await evaluate(b, () => window.me(), undefined, "me b"), 200, "B's proof matches the token's key");
     assert.equal(await evaluate(a, () => window.me(), undefined, "me a"), 200);
+    assert.equal(seen.refreshes, 1 + ROUNDS, "no refresh since");
     assert.deepEqual(await evaluate(a, () => [window.auth.signedIn], undefined, "a"), [true]);
-    assert.deepEqual(await evaluate(b, () => window.heard, undefined, "heard"), [], "nothing on the channel");
+    // The listener heard access tokens, never a refresh token.
+    const [heard, stored] = await evaluate(b, () => [window.heard, localStorage.getItem("dpop-e2e:refresh_token")], undefined, "heard");
+    assert.equal(heard.length, 1 + ROUNDS);
+    for (const m of heard) {
+      assert.deepEqual(Object.keys(m).sort(), ["access", "lifetime", "type"]);
+      assert.equal(m.type, "token");
+    }
+    assert.ok(stored && !JSON.stringify(heard).includes(stored), "the refresh token stays out of the channel");
 
     assert.equal(await evaluate(a, () => window.auth.logout(), undefined, "logout"), true);
     await a.waitForFunction(() => new Promise((resolve) => {
@@ -130,7 +149,7 @@ describe("DPoP in Chromium against the Worker", () => {
     }), undefined, { timeout: 20_000 });
     assert.equal(await storedKey(b), null, "the key is gone for every tab");
     await b.waitForFunction(() => !window.auth.signedIn, undefined, { timeout: 20_000 });
-    assert.deepEqual(await evaluate(b, () => window.heard, undefined, "heard"), [{ type: "logout" }], "one token-free hint");
+    assert.deepEqual((await evaluate(b, () => window.heard, undefined, "heard")).at(-1), { type: "logout" }, "then a token-free logout hint");
     await context.close();
   });
 

@@ -2,6 +2,7 @@
 //! replay after 401, backoff under failure, session end, discarding late results, the circuit
 //! breaker, wake-ups, the cross-tab lock re-check and `restore()`.
 
+use silent_refresh::core::client::engine::same_subject;
 use silent_refresh::core::client::{
     Begin, ClientConfig, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome, Secret, Step,
     Ticket,
@@ -602,4 +603,110 @@ fn no_refresh_token_ends_the_session_or_finds_none() {
         Finished::Discarded,
         "the ticket is spent"
     );
+}
+
+/// A token from another tab for subject `sub`, valid for `lifetime_ms` from `now`; this tab's
+/// subject is alice.
+fn offer(e: &mut Engine, token: &str, sub: &str, lifetime_ms: u64, now: u64) -> Option<u32> {
+    e.adopt(
+        secret(token),
+        Some(&sub),
+        Some(&"alice"),
+        Some(lifetime_ms),
+        now,
+    )
+}
+
+#[test]
+fn subjects_match_only_when_both_tokens_name_the_same_one() {
+    assert!(same_subject(Some(&"alice"), Some(&"alice")));
+    assert!(!same_subject(Some(&"alice"), Some(&"mallory")));
+    assert!(!same_subject(Some(&"alice"), None));
+    assert!(!same_subject(None, Some(&"alice")));
+    assert!(
+        !same_subject::<&str>(None, None),
+        "no subject on either side is no match"
+    );
+}
+
+#[test]
+fn after_the_lock_a_token_from_another_tab_makes_the_request_unnecessary() {
+    let mut e = signed_in();
+    let due = e.deadline().unwrap();
+    let t = start(e.timer(due));
+    // While waiting for the lock, the other tab's refresh result arrives over the channel.
+    assert!(offer(&mut e, "from-tab", "alice", 15 * MIN, due + 30).is_some());
+    assert_eq!(e.lock_acquired(t), LockCheck::Fresh);
+    assert_eq!(e.refresh_count(), 0);
+    assert!(!e.refreshing());
+    assert_eq!(e.access().unwrap().0.expose(), "from-tab");
+    assert_eq!(e.finish(t, ok("x", 1), due + 50, 0.0), Finished::Discarded);
+    // Without such a token, the tab that waited refreshes (with the stored refresh token).
+    let due = e.deadline().unwrap();
+    let t = start(e.timer(due));
+    assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
+}
+
+#[test]
+fn a_token_is_adopted_only_by_a_signed_in_tab_of_its_subject_if_it_outlives_ours() {
+    let mut e = signed_in();
+    // Another subject (a forged or foreign token): ignored, whatever it promises.
+    assert_eq!(offer(&mut e, "foreign", "mallory", 15 * MIN, 2_000), None);
+    // Malformed: no lifetime, or none left; no subject.
+    let alice = Some(&"alice");
+    assert_eq!(e.adopt(secret("t"), alice, alice, None, 2_000), None);
+    assert_eq!(offer(&mut e, "dead", "alice", 0, 2_000), None);
+    assert_eq!(
+        e.adopt(secret("t"), None, alice, Some(15 * MIN), 2_000),
+        None
+    );
+    // Not newer than ours (ours expires at 1 s + 15 min).
+    assert_eq!(offer(&mut e, "older", "alice", 10 * MIN, 2_000), None);
+    assert_eq!(
+        offer(&mut e, "a1", "alice", 15 * MIN, 9_000),
+        None,
+        "same token"
+    );
+    assert_eq!(e.access().unwrap().0.expose(), "a1", "nothing changed");
+    // A newer token of the same subject.
+    assert!(offer(&mut e, "newer", "alice", 15 * MIN, 2_000).is_some());
+    assert_eq!(e.access().unwrap().0.expose(), "newer");
+    assert_eq!(
+        e.deadline(),
+        Some(2_000 + 15 * MIN - 90_000),
+        "refresh time and margin from the lifetime, from now"
+    );
+    // A signed-out tab adopts nothing: a message never signs a tab in.
+    let mut e = engine();
+    assert_eq!(offer(&mut e, "t", "alice", 15 * MIN, 0), None);
+    assert!(!e.signed_in());
+}
+
+#[test]
+fn adopting_a_token_ends_the_backoff() {
+    let mut e = signed_in();
+    let Begin::Start(t) = e.manual(2_000) else {
+        panic!("a refresh")
+    };
+    assert!(matches!(
+        run(&mut e, t, 2_000, fail(503, None, None)),
+        Finished::Retry { .. }
+    ));
+    assert_eq!(e.fresh_for(2_100), None, "backing off");
+    assert!(offer(&mut e, "from-tab", "alice", 15 * MIN, 2_100).is_some());
+    assert!(e.fresh_for(2_100).is_some_and(|ms| ms > 0));
+}
+
+#[test]
+fn a_failure_superseded_by_another_tabs_token_is_ignored() {
+    let mut e = signed_in();
+    let t = start(e.unauthorized(e.generation(), 0));
+    assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
+    e.sent(0);
+    assert!(offer(&mut e, "from-tab", "alice", 15 * MIN, 2_000).is_some());
+    assert_eq!(
+        e.finish(t, fail(400, Some("invalid_grant"), None), 2_010, 0.0),
+        Finished::Discarded
+    );
+    assert!(e.signed_in());
 }

@@ -72,6 +72,7 @@ fn tokens(access: &str, refresh: Option<&str>, lifetime_s: f64) -> Tokens<V> {
         expires_in: lifetime_s,
         exp: f64::NAN,
         iat: f64::NAN,
+        sub: Some("alice".to_owned()),
         refresh: refresh.map(str::to_owned),
     }
 }
@@ -747,46 +748,177 @@ fn no_stored_token_under_the_lock_ends_the_session_without_a_request() {
     let f = e
         .iter()
         .find_map(|x| match x {
-            Effect::Storage { id, action: StorageAction::Read } => Some(*id),
+            Effect::Storage {
+                id,
+                action: StorageAction::Read,
+            } => Some(*id),
             _ => None,
         })
         .expect("reads the storage first");
     let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(None)));
-    assert_eq!(posts(&e), 0, "the rotated-away token in memory is never presented");
+    assert_eq!(
+        posts(&e),
+        0,
+        "the rotated-away token in memory is never presented"
+    );
     assert!(matches!(events(&e)[..], [Event::Expired(_)]));
     assert!(!c.signed_in());
     assert!(settled_with(&e, p.unwrap()).is_some());
 }
 
+/// A message of `kind` from another tab: `access` for subject `sub`, valid for `lifetime` ms.
+fn message(
+    c: &mut Client<V>,
+    now: u64,
+    kind: Option<&str>,
+    access: Option<&str>,
+    sub: Option<&str>,
+    lifetime: f64,
+) -> Effects {
+    let (_, e) = list(c.tab_message(
+        now,
+        kind,
+        access.map(str::to_owned),
+        sub.map(str::to_owned),
+        lifetime,
+    ));
+    e
+}
+
 #[test]
 fn tab_messages_are_hints() {
-    // A signed-out tab: nothing is ever signed in by a message.
+    // A signed-out tab: nothing is ever signed in by a message, a token of any subject included.
     let mut c = body_client();
     for kind in [Some("token"), Some("logout"), Some("nonsense"), None] {
-        let (_, e) = list(c.tab_message(0, kind));
+        let e = message(&mut c, 0, kind, Some("t"), Some("alice"), 900_000.0);
         assert!(e.is_empty(), "{kind:?}");
         assert!(!c.signed_in());
     }
-    // A signed-in tab: a logout is checked with a refresh; the rest is ignored.
+    // A signed-in tab: a logout is checked with a refresh; malformed messages and tokens of
+    // another subject are ignored.
     login(&mut c, 0, "a1", Some("srt_1"));
-    for kind in [Some("token"), Some("nonsense"), None] {
-        let (_, e) = list(c.tab_message(1, kind));
-        assert!(e.is_empty(), "{kind:?}");
+    let expires = c.expires_at();
+    for (kind, access, sub, lifetime) in [
+        (Some("token"), None, Some("alice"), 900_000.0),
+        (Some("token"), Some("forged"), Some("mallory"), 900_000.0),
+        (Some("token"), Some("forged"), None, 900_000.0),
+        (Some("token"), Some("t"), Some("alice"), f64::NAN),
+        (Some("token"), Some("t"), Some("alice"), -1.0),
+        (Some("nonsense"), Some("t"), Some("alice"), 900_000.0),
+        (None, Some("t"), Some("alice"), 900_000.0),
+    ] {
+        let e = message(&mut c, 1, kind, access, sub, lifetime);
+        assert!(e.is_empty(), "{kind:?} {access:?} {sub:?} {lifetime}");
+        assert_eq!(c.expires_at(), expires);
     }
-    let (_, e) = list(c.tab_message(2, Some("logout")));
+    let e = message(&mut c, 2, Some("logout"), None, None, f64::NAN);
     assert!(events(&e).is_empty(), "no logout on a message's word");
     assert!(c.signed_in());
     let f = post_id(&e, Endpoint::Refresh);
     // The session is alive: nothing changes but the token.
     let (_, e) = list(c.settled(3, 0.5, f, ok("a2", Some("srt_2"))));
-    assert!(matches!(events(&e)[..], [Event::Refresh { source: Source::Network, .. }]));
+    assert!(matches!(
+        events(&e)[..],
+        [Event::Refresh {
+            source: Source::Network,
+            ..
+        }]
+    ));
     assert!(c.signed_in());
     // The session is over: the check ends it.
-    let (_, e) = list(c.tab_message(4, Some("logout")));
+    let e = message(&mut c, 4, Some("logout"), None, None, f64::NAN);
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.settled(5, 0.5, f, response(401, None)));
     assert!(matches!(events(&e)[..], [Event::Expired(_)]));
     assert!(!c.signed_in());
+}
+
+#[test]
+fn a_refresh_shares_the_access_token_never_the_refresh_token() {
+    let mut c = storage_client();
+    login(&mut c, 0, "a1", Some("srt_1"));
+    let (_, e) = list(c.refresh(1_000));
+    let f = e
+        .iter()
+        .find_map(|x| match x {
+            Effect::Storage {
+                id,
+                action: StorageAction::Read,
+            } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    let (_, e) = list(c.settled(1_001, 0.5, f, Settled::Read(Some("srt_1".into()))));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(1_002, 0.5, f, ok("a2", Some("srt_2"))));
+    let sent: Vec<_> = e
+        .iter()
+        .filter_map(|x| match x {
+            Effect::Broadcast(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![Message::Token {
+            access: "a2".into(),
+            lifetime: Some(900_000),
+        }]
+    );
+    // The rotated refresh token goes to the storage only.
+    assert!(e.iter().any(|x| matches!(x,
+        Effect::Storage { action: StorageAction::Write(t), .. } if t == "srt_2")));
+}
+
+#[test]
+fn another_tabs_token_is_adopted_and_saves_the_waiting_tab_its_request() {
+    let o = parse(&[]).unwrap();
+    let mut c = Client::new(&o, true);
+    login(&mut c, 0, "a1", None);
+    let due = c.next_refresh_at().unwrap();
+    let (_, e) = list(c.timer(due));
+    let f = match e[..] {
+        [Effect::Lock(f), ..] | [_, Effect::Lock(f), ..] => f,
+        _ => panic!("{e:?}"),
+    };
+    // While this tab waits for the lock, the tab holding it refreshes and tells.
+    let e = message(
+        &mut c,
+        due + 5,
+        Some("token"),
+        Some("t2"),
+        Some("alice"),
+        899_990.0,
+    );
+    assert!(matches!(
+        events(&e)[..],
+        [Event::Refresh {
+            source: Source::Tab,
+            ..
+        }]
+    ));
+    let (_, e) = list(c.lock_granted(due + 6, f));
+    assert_eq!(posts(&e), 0, "one refresh across the tabs");
+    assert!(e.contains(&Effect::Release(f)));
+    assert_eq!(c.refresh_count(), 0);
+    // A token of another subject would not have done it.
+    let due = c.next_refresh_at().unwrap();
+    let (_, e) = list(c.timer(due));
+    let f = match e[..] {
+        [Effect::Lock(f), ..] | [_, Effect::Lock(f), ..] => f,
+        _ => panic!("{e:?}"),
+    };
+    let e = message(
+        &mut c,
+        due + 5,
+        Some("token"),
+        Some("t3"),
+        Some("mallory"),
+        900_000.0,
+    );
+    assert!(e.is_empty());
+    let (_, e) = list(c.lock_granted(due + 6, f));
+    assert_eq!(post_id(&e, Endpoint::Refresh), f);
 }
 
 #[test]

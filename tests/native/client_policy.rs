@@ -192,8 +192,16 @@ fn classification_table() {
         ),
     ];
     for (failure, verdict, code) in cases {
-        assert_eq!(classify(failure, StatusSet::DEFAULT), *verdict, "{failure:?}");
-        assert_eq!(error_code(failure, StatusSet::DEFAULT), *code, "{failure:?}");
+        assert_eq!(
+            classify(failure, StatusSet::DEFAULT),
+            *verdict,
+            "{failure:?}"
+        );
+        assert_eq!(
+            error_code(failure, StatusSet::DEFAULT),
+            *code,
+            "{failure:?}"
+        );
     }
 }
 

@@ -58,13 +58,28 @@ fn with(set: StatusSet, status: u16) -> StatusSet {
 fn status_set_holds_error_statuses_only() {
     let d = StatusSet::DEFAULT;
     assert!(d.contains(401));
-    for s in [0, 200, 302, 399, 400, 403, 500, 501, 599, 600, 1401, u16::MAX] {
+    for s in [
+        0,
+        200,
+        302,
+        399,
+        400,
+        403,
+        500,
+        501,
+        599,
+        600,
+        1401,
+        u16::MAX,
+    ] {
         assert!(!d.contains(s), "{s}");
     }
     let s = with(with(StatusSet::EMPTY, 401), 403);
     assert!(s.contains(401) && s.contains(403) && !s.contains(402) && !s.contains(404));
     let edges = with(with(StatusSet::EMPTY, 400), 463);
-    assert!(edges.contains(400) && edges.contains(463) && !edges.contains(401) && !edges.contains(464));
+    assert!(
+        edges.contains(400) && edges.contains(463) && !edges.contains(401) && !edges.contains(464)
+    );
     for bad in [0, 200, 399, 464, 499, 500, 503, 599, 600, 1000, u16::MAX] {
         assert_eq!(StatusSet::EMPTY.with(bad), None, "{bad}");
     }
@@ -75,14 +90,46 @@ fn status_set_holds_error_statuses_only() {
 fn listed_statuses_end_the_session_and_invalid_grant_always_does() {
     let both = with(StatusSet::DEFAULT, 403);
     let cases = [
-        (http(403, None), StatusSet::DEFAULT, Verdict::Rejected, ErrorCode::Rejected),
-        (http(403, None), both, Verdict::SessionOver, ErrorCode::SessionExpired),
-        (http(401, None), StatusSet::EMPTY, Verdict::Rejected, ErrorCode::Rejected),
-        (http(400, Some("invalid_grant")), StatusSet::EMPTY, Verdict::SessionOver, ErrorCode::SessionExpired),
+        (
+            http(403, None),
+            StatusSet::DEFAULT,
+            Verdict::Rejected,
+            ErrorCode::Rejected,
+        ),
+        (
+            http(403, None),
+            both,
+            Verdict::SessionOver,
+            ErrorCode::SessionExpired,
+        ),
+        (
+            http(401, None),
+            StatusSet::EMPTY,
+            Verdict::Rejected,
+            ErrorCode::Rejected,
+        ),
+        (
+            http(400, Some("invalid_grant")),
+            StatusSet::EMPTY,
+            Verdict::SessionOver,
+            ErrorCode::SessionExpired,
+        ),
         // A listed status ends the session even where it would be transient (the app said so);
         // `temporarily_unavailable` is always transient.
-        (http(429, None), with(StatusSet::EMPTY, 429), Verdict::SessionOver, ErrorCode::SessionExpired),
-        (http(400, Some("temporarily_unavailable")), with(StatusSet::EMPTY, 400), Verdict::Retry { retry_after_ms: None }, ErrorCode::Server),
+        (
+            http(429, None),
+            with(StatusSet::EMPTY, 429),
+            Verdict::SessionOver,
+            ErrorCode::SessionExpired,
+        ),
+        (
+            http(400, Some("temporarily_unavailable")),
+            with(StatusSet::EMPTY, 400),
+            Verdict::Retry {
+                retry_after_ms: None,
+            },
+            ErrorCode::Server,
+        ),
     ];
     for (failure, set, verdict, code) in cases {
         assert_eq!(classify(&failure, set), verdict, "{failure:?}");
@@ -97,15 +144,26 @@ fn listed_statuses_end_the_session_and_invalid_grant_always_does() {
 #[test]
 fn a_refusal_before_expiry_is_retried_slowly_and_after_expiry_ends_the_session() {
     let expiry = 1_000 + 15 * MIN;
-    for failure in [http(403, None), http(400, Some("invalid_request")), http(404, None)] {
+    for failure in [
+        http(403, None),
+        http(400, Some("invalid_request")),
+        http(404, None),
+    ] {
         let mut e = signed_in(StatusSet::DEFAULT, Some(15 * MIN));
         assert_eq!(
             refused(&mut e, 5_000, failure.clone()),
-            Finished::Retry { code: ErrorCode::Rejected, delay_ms: MIN },
+            Finished::Retry {
+                code: ErrorCode::Rejected,
+                delay_ms: MIN
+            },
             "{failure:?} while the token works"
         );
         assert!(e.signed_in());
-        assert_eq!(refused(&mut e, expiry, failure.clone()), Finished::Expired, "{failure:?} at expiry");
+        assert_eq!(
+            refused(&mut e, expiry, failure.clone()),
+            Finished::Expired,
+            "{failure:?} at expiry"
+        );
         assert!(!e.signed_in());
         assert_eq!(e.deadline(), None, "nothing scheduled after the end");
     }
@@ -139,7 +197,10 @@ fn a_refusal_with_an_unknown_expiry_ends_the_session() {
     let t = start(e.unauthorized(e.generation(), 5_000));
     assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
     e.sent(5_000);
-    assert_eq!(e.finish(t, Outcome::Failure(http(403, None)), 5_000, 0.0), Finished::Expired);
+    assert_eq!(
+        e.finish(t, Outcome::Failure(http(403, None)), 5_000, 0.0),
+        Finished::Expired
+    );
     assert!(!e.signed_in());
 }
 
@@ -152,5 +213,8 @@ fn restore_refused_still_means_no_session() {
     };
     assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
     e.sent(5_000);
-    assert_eq!(e.finish(t, Outcome::Failure(http(403, None)), 5_000, 0.0), Finished::NoSession);
+    assert_eq!(
+        e.finish(t, Outcome::Failure(http(403, None)), 5_000, 0.0),
+        Finished::NoSession
+    );
 }

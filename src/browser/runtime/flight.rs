@@ -88,7 +88,8 @@ impl Inner {
         }
     }
 
-    /// Holding the lock (or without one): re-check, then read the stored refresh token.
+    /// Holding the lock (or without one): re-check (another tab's token may have been adopted
+    /// meanwhile: no request), then read the stored refresh token.
     pub(super) fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
         let check = self.engine().lock_acquired(f.ticket);
         if check != LockCheck::Proceed {
@@ -121,8 +122,9 @@ impl Inner {
         Some(Op::Flight(f))
     }
 
-    /// The flight is over: record the outcome (none: the ticket is void), keep the rotated
-    /// refresh token, release the lock, notify, wake the waiters.
+    /// The flight is over: record the outcome (none: the ticket is void, or another tab's token
+    /// made it unnecessary), keep the rotated refresh token, share the new access token, release
+    /// the lock, notify, wake the waiters.
     pub(super) fn flight_end(
         self: &Rc<Self>,
         id: u32,
@@ -138,6 +140,7 @@ impl Inner {
                     self.refresh_token.set(rotated.clone());
                     self.store(&rotated);
                 }
+                self.broadcast_token();
             }
             finished
         });

@@ -62,6 +62,7 @@ const LOCKED: u32 = Kind::Locked as u32;
 /// The client's own callbacks (id 0, see [`Signal`]).
 const TIMER: u32 = Signal::Timer as u32;
 const WAKE: u32 = Signal::Wake as u32;
+const TOKEN_MESSAGE: u32 = Signal::TokenMessage as u32;
 /// Events, by their index in `glue.js` ([`EventKind::NAMES`]).
 const REFRESH: u32 = EventKind::Refresh as u32;
 const EXPIRED: u32 = EventKind::Expired as u32;
@@ -69,6 +70,7 @@ const ERROR: u32 = EventKind::Error as u32;
 const LOGOUT: u32 = EventKind::Logout as u32;
 /// Sources of `refresh` and `logout` events ([`Source::NAMES`]).
 const NETWORK: u32 = Source::Network as u32;
+const TAB: u32 = Source::Tab as u32;
 const RESTORE: u32 = Source::Restore as u32;
 const LOCAL: u32 = Source::Local as u32;
 /// Endpoint indexes.
@@ -278,6 +280,7 @@ impl Inner {
                 _ if self.disposed.get() => {}
                 TIMER => self.on_timer(),
                 WAKE => self.on_wake(value == JsValue::TRUE),
+                TOKEN_MESSAGE => self.on_token_message(&value),
                 _ => self.on_logout_message(),
             }
             return U;

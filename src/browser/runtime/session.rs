@@ -234,7 +234,7 @@ impl Inner {
         };
         if wait == Wait::Promise || self.body_mode() && !value.is_string() {
             // The server's answer (or nothing to revoke with): now tell the other tabs.
-            self.host().tell_();
+            self.host().tell_(&U, 0.0);
             self.resolve(id, &JsValue::from((200..300).contains(&status(&value))));
             return None;
         }

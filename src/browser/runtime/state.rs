@@ -136,6 +136,43 @@ impl Inner {
 
     // ----- other tabs -----
 
+    /// Tells the other tabs the access token this tab has just got by refreshing (never the
+    /// refresh token): `{type: "token", access, lifetime}` (ms, -1 if unknown).
+    pub(super) fn broadcast_token(&self) {
+        let (access, lifetime) = {
+            let core = self.engine();
+            let Some((token, _)) = core.access() else {
+                return;
+            };
+            (token.clone(), core.lifetime_ms())
+        };
+        self.host()
+            .tell_(&access, lifetime.map_or(-1.0, |ms| ms as f64));
+    }
+
+    /// Another tab's new access token, `{type: "token", access, lifetime}`: a hint, adopted only
+    /// if it names this tab's subject and outlives this tab's token ([`Engine::adopt`]). (It is
+    /// used the way this tab uses its own: Bearer, or DPoP-bound with the key the tabs share.)
+    pub(super) fn on_token_message(self: Rc<Self>, data: &JsValue) {
+        let access = get(data, "access");
+        let lifetime = number(&get(data, "lifetime"));
+        let sub = |token: &JsValue| Some(js::subject(token)).filter(JsValue::is_string);
+        let ours = self.current().and_then(|(token, _)| sub(&token));
+        let theirs = sub(&access);
+        let now = self.now();
+        let adopted = self.engine().adopt(
+            access,
+            theirs.as_ref(),
+            ours.as_ref(),
+            (lifetime >= 0.0).then_some(lifetime as u64),
+            now,
+        );
+        if adopted.is_some() {
+            self.arm();
+            self.emit_refresh(TAB);
+        }
+    }
+
     /// Another tab signed out: a hint, checked by a refresh ([`Engine::logout_hint`]).
     pub(super) fn on_logout_message(self: Rc<Self>) {
         let step = self.engine().logout_hint(self.now());

@@ -104,7 +104,10 @@ pub fn login_error(
     timed_out: bool,
 ) -> (ErrorCode, Option<u16>) {
     if (200..300).contains(&status) {
-        return (error_code(&Failure::no_token(timed_out), StatusSet::DEFAULT), None);
+        return (
+            error_code(&Failure::no_token(timed_out), StatusSet::DEFAULT),
+            None,
+        );
     }
     let code = match status {
         401 => ErrorCode::InvalidCredentials,

@@ -9,10 +9,12 @@
 //! - when its single timer fires ([`Engine::deadline`] says when): [`Engine::timer`];
 //! - on `visibilitychange`/`pageshow`/`online`: [`Engine::wake`];
 //! - for `refresh()` and `restore()`: [`Engine::manual`], [`Engine::restore`];
-//! - on another tab's logout message: [`Engine::logout_hint`].
+//! - on another tab's logout message: [`Engine::logout_hint`]; on another tab's new access
+//!   token: [`Engine::adopt`].
 //!
 //! Whoever receives [`Step::Start`] owns the refresh: it takes the cross-tab lock, asks
-//! [`Engine::lock_acquired`] whether the ticket still holds, calls [`Engine::sent`]
+//! [`Engine::lock_acquired`] whether the ticket still holds and whether another tab's token
+//! arrived meanwhile (then no request), calls [`Engine::sent`]
 //! when the request goes out and [`Engine::finish`] with the result. Everyone else gets
 //! [`Step::Await`] and waits for that one refresh (single-flight).
 //!
@@ -32,6 +34,12 @@ use crate::core::client::schedule::{Deadlines, Secret};
 /// replay goes to the caller, as it is).
 pub fn replays(held: u32, carried: u32) -> bool {
     held != 0 && held != carried
+}
+
+/// Whether a token another tab sent names the subject of this tab's session: both tokens name
+/// one (`sub`), the same.
+pub fn same_subject<S: PartialEq>(ours: Option<&S>, theirs: Option<&S>) -> bool {
+    ours.is_some() && ours == theirs
 }
 
 /// The right to perform one refresh, handed out by [`Step::Start`] or [`Begin::Start`].
@@ -80,6 +88,9 @@ pub enum Begin {
 pub enum LockCheck {
     /// Still needed: send the refresh request.
     Proceed,
+    /// Another tab refreshed while this one waited for the lock, and its token was adopted
+    /// ([`Engine::adopt`]): the flight is over, no request.
+    Fresh,
     /// The ticket is void (logout, or a new session, happened meanwhile): do nothing.
     Stale,
 }
@@ -179,17 +190,10 @@ impl<T: PartialEq> Engine<T> {
         self.retry_at = None;
     }
 
-    fn hold(
-        &mut self,
-        access: T,
-        lifetime_ms: Option<u64>,
-        remaining_ms: Option<u64>,
-        now: u64,
-    ) -> u32 {
+    fn hold(&mut self, access: T, lifetime_ms: Option<u64>, now: u64) -> u32 {
         self.generation = self.generation.wrapping_add(1);
         let deadlines = lifetime_ms.map(|lifetime| {
-            let remaining = remaining_ms.unwrap_or(lifetime).min(lifetime);
-            Deadlines::compute(now, lifetime, remaining, self.config.refresh_margin_ms)
+            Deadlines::compute(now, lifetime, lifetime, self.config.refresh_margin_ms)
         });
         self.token = Some(Held {
             access,
@@ -204,7 +208,7 @@ impl<T: PartialEq> Engine<T> {
     pub fn start_session(&mut self, access: T, lifetime_ms: Option<u64>, now: u64) -> u32 {
         self.epoch = self.epoch.wrapping_add(1);
         self.reset_flight();
-        self.hold(access, lifetime_ms, None, now)
+        self.hold(access, lifetime_ms, now)
     }
 
     /// Another tab says it signed out. A message proves nothing (any script of the origin can
@@ -216,6 +220,34 @@ impl<T: PartialEq> Engine<T> {
             return Step::Proceed;
         }
         self.try_start(now, true, false)
+    }
+
+    /// A new access token another tab has just obtained by refreshing, valid for `lifetime_ms`
+    /// from `now` (as that tab says); `subject` is the `sub` of its payload and `ours` the `sub`
+    /// of this tab's token. A message proves nothing (any script of the origin can post one), so
+    /// the token is only a hint: it is adopted only by a signed-in tab, only if the message is
+    /// well-formed (a lifetime), names this tab's subject ([`same_subject`]) and outlives this
+    /// tab's token; then `Some(generation)`, else `None` and nothing changes. A signed-out tab is
+    /// never signed in by a message: it signs in with `login()`, `setSession()` or `restore()`.
+    pub fn adopt<S: PartialEq>(
+        &mut self,
+        access: T,
+        subject: Option<&S>,
+        ours: Option<&S>,
+        lifetime_ms: Option<u64>,
+        now: u64,
+    ) -> Option<u32> {
+        let held = self.token.as_ref()?;
+        let theirs = now.checked_add(lifetime_ms.filter(|l| *l > 0)?)?;
+        let outlives = held.deadlines.is_none_or(|d| theirs > d.expires_at);
+        if !same_subject(ours, subject) || held.access == access || !outlives {
+            return None;
+        }
+        // A newer token of the same session: a refresh waiting for the lock finds it
+        // ([`LockCheck::Fresh`]); backoff is over.
+        self.failures = 0;
+        self.retry_at = None;
+        Some(self.hold(access, lifetime_ms, now))
     }
 
     /// Ends the session (logout, here or in another tab). Returns whether there was one.
@@ -418,12 +450,17 @@ impl<T: PartialEq> Engine<T> {
         Self::answer(self.try_start(now, false, restore))
     }
 
-    /// The cross-tab lock is held: is the refresh still wanted? (Tabs share no tokens: a tab
-    /// that waited for the lock refreshes all the same, with the refresh token the shared storage
-    /// or the cookie now holds.)
-    pub fn lock_acquired(&self, ticket: Ticket) -> LockCheck {
+    /// The cross-tab lock is held: is the refresh still wanted? Not if another tab's token was
+    /// adopted meanwhile ([`LockCheck::Fresh`]: an adopted token outlives the one that was due,
+    /// and is never due when adopted). Otherwise the tab refreshes with the refresh token the
+    /// shared storage or the cookie now holds.
+    pub fn lock_acquired(&mut self, ticket: Ticket) -> LockCheck {
         if self.flight != Some(ticket) {
             return LockCheck::Stale;
+        }
+        if self.generation != ticket.generation && self.token.is_some() {
+            self.flight = None;
+            return LockCheck::Fresh;
         }
         LockCheck::Proceed
     }
@@ -479,14 +516,18 @@ impl<T: PartialEq> Engine<T> {
                 self.retry_at = None;
                 if ticket.restore {
                     self.epoch = self.epoch.wrapping_add(1);
-                    self.hold(access, lifetime_ms, None, now);
+                    self.hold(access, lifetime_ms, now);
                     Finished::Restored
                 } else {
-                    self.hold(access, lifetime_ms, None, now);
+                    self.hold(access, lifetime_ms, now);
                     Finished::Refreshed
                 }
             }
             Outcome::Failure(failure) => {
+                if self.generation != ticket.generation {
+                    // Another tab's token was adopted while this request was out: it supersedes.
+                    return Finished::Discarded;
+                }
                 let ending = self.config.session_ending;
                 let mut verdict = classify(&failure, ending);
                 let mut code = error_code(&failure, ending);
@@ -494,7 +535,10 @@ impl<T: PartialEq> Engine<T> {
                 // when its expiry is unknown): nothing usable is left, so the session ends
                 // instead of being retried forever. Before expiry it is retried at the slowest
                 // pace, since the token still works.
-                if verdict == Verdict::Rejected && !ticket.restore && self.expires_at().is_none_or(|at| now >= at) {
+                if verdict == Verdict::Rejected
+                    && !ticket.restore
+                    && self.expires_at().is_none_or(|at| now >= at)
+                {
                     verdict = Verdict::SessionOver;
                     code = ErrorCode::SessionExpired;
                 }

@@ -102,11 +102,19 @@ pub enum Signal {
     /// A logout message from another tab (a hint: see
     /// [`Engine::logout_hint`](crate::core::client::Engine::logout_hint)).
     LogoutMessage,
+    /// A token message from another tab (a hint: see
+    /// [`Engine::adopt`](crate::core::client::Engine::adopt)); the value is its data.
+    TokenMessage,
 }
 
 impl Signal {
     /// Every signal, by its number.
-    pub const ALL: [Signal; 3] = [Signal::Timer, Signal::Wake, Signal::LogoutMessage];
+    pub const ALL: [Signal; 4] = [
+        Signal::Timer,
+        Signal::Wake,
+        Signal::LogoutMessage,
+        Signal::TokenMessage,
+    ];
 }
 
 /// The storage's methods, by the number the adapter passes (the JavaScript calls the storage's

@@ -25,7 +25,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::core::client::classify::{error_code, login_error, parse_retry_after, Failure, StatusSet};
+use crate::core::client::classify::{
+    error_code, login_error, parse_retry_after, Failure, StatusSet,
+};
 use crate::core::client::config::Transport;
 use crate::core::client::engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 use crate::core::client::error::ErrorCode;
@@ -86,6 +88,8 @@ impl EventKind {
 pub enum Source {
     /// A refresh request of this client.
     Network,
+    /// Another tab's refresh (its access token, adopted: [`Engine::adopt`]).
+    Tab,
     /// `restore()`.
     Restore,
     /// `logout()` here.
@@ -94,7 +98,7 @@ pub enum Source {
 
 impl Source {
     /// The sources' names, by `source as usize`.
-    pub const NAMES: [&'static str; 3] = ["network", "restore", "local"];
+    pub const NAMES: [&'static str; 4] = ["network", "tab", "restore", "local"];
 }
 
 /// An event to emit to the listeners.
@@ -171,15 +175,25 @@ impl<H> StorageAction<H> {
     }
 }
 
-/// A message to or from the other tabs. It carries no token (any script of the origin can
-/// listen and post): a tab that receives one checks for itself ([`Engine::logout_hint`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Message {
+/// A message to or from the other tabs. It never carries a refresh token (any script of the
+/// origin can listen and post), and a tab that receives one takes it as a hint:
+/// [`Engine::adopt`], [`Engine::logout_hint`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message<H> {
+    /// A new access token, just obtained by a refresh, and its lifetime (ms).
+    Token {
+        /// The access token.
+        access: H,
+        /// Its lifetime.
+        lifetime: Option<u64>,
+    },
     /// Signed out.
     Logout,
 }
 
-impl Message {
+impl Message<()> {
+    /// The `type` of a token message.
+    pub const TOKEN: &'static str = "token";
     /// The `type` of a logout message.
     pub const LOGOUT: &'static str = "logout";
 }
@@ -251,7 +265,7 @@ pub enum Effect<H> {
         result: Result<Answer<H>, AuthError>,
     },
     /// Post a message to the other tabs.
-    Broadcast(Message),
+    Broadcast(Message<H>),
     /// Disposed: remove every timer, listener and channel; reject every pending promise with
     /// `ERR_DISPOSED`.
     Close,
@@ -287,6 +301,8 @@ pub struct Tokens<H> {
     pub exp: f64,
     /// The JWT's `iat`.
     pub iat: f64,
+    /// The JWT's `sub`, if a string.
+    pub sub: Option<H>,
     /// The refresh token.
     pub refresh: Option<H>,
 }
@@ -368,6 +384,8 @@ pub struct Client<H> {
     storage: bool,
     /// Body mode: the current refresh token.
     refresh_token: Option<H>,
+    /// The `sub` of the current access token, if it names one.
+    subject: Option<H>,
     /// The operation id of the refresh in flight.
     flight: Option<u32>,
     /// Operations waiting for a flight: (flight id, waiting id).
@@ -393,6 +411,7 @@ impl<H: Clone + PartialEq> Client<H> {
             locks: locks && options.cross_tab,
             storage: options.storage.is_some() && options.transport == Transport::Body,
             refresh_token: None,
+            subject: None,
             flight: None,
             waiters: Vec::new(),
             ops: Vec::new(),
@@ -554,6 +573,7 @@ impl<H: Clone + PartialEq> Client<H> {
     fn start_session(&mut self, tokens: Tokens<H>) {
         let lifetime = lifetime_from_claims(Some(tokens.expires_in), tokens.exp, tokens.iat);
         self.engine.start_session(tokens.access, lifetime, self.now);
+        self.subject = tokens.sub;
         if self.body_mode() && tokens.refresh.is_some() {
             self.refresh_token = tokens.refresh.clone();
             self.store(tokens.refresh);
@@ -565,6 +585,7 @@ impl<H: Clone + PartialEq> Client<H> {
     fn signed_out(&mut self, source: Source) {
         let was = self.engine.sign_out();
         self.refresh_token = None;
+        self.subject = None;
         self.arm();
         if was {
             self.emit(Event::Logout(source));
@@ -877,13 +898,46 @@ impl<H: Clone + PartialEq> Client<H> {
         self.arm();
     }
 
+    /// Tells the other tabs the access token this tab just got by refreshing (never the refresh
+    /// token).
+    fn broadcast_token(&mut self) {
+        let Some((access, _)) = self.engine.access() else {
+            return;
+        };
+        let message = Message::Token {
+            access: access.clone(),
+            lifetime: self.engine.lifetime_ms(),
+        };
+        self.effect(Effect::Broadcast(message));
+    }
+
     /// A message from another tab, by its `type`: a logout is a hint, checked with a refresh
-    /// ([`Engine::logout_hint`]); anything else is ignored.
-    pub fn tab_message(&mut self, now: u64, kind: Option<&str>) -> Effects<H> {
+    /// ([`Engine::logout_hint`]); a token (`access` if a string, the `sub` of its payload if a
+    /// non-empty string, `lifetime` in ms, NaN if not a number) is a hint too, adopted only if it
+    /// names this tab's subject and outlives this tab's token ([`Engine::adopt`]); anything else
+    /// is ignored.
+    pub fn tab_message(
+        &mut self,
+        now: u64,
+        kind: Option<&str>,
+        access: Option<H>,
+        sub: Option<H>,
+        lifetime: f64,
+    ) -> Effects<H> {
         self.enter(now);
-        if !self.disposed && kind == Some(Message::LOGOUT) {
+        if self.disposed {
+        } else if kind == Some(Message::LOGOUT) {
             let step = self.engine.logout_hint(now);
             self.automatic(step);
+        } else if let (Some(Message::TOKEN), Some(access)) = (kind, access) {
+            let lifetime = (lifetime >= 0.0).then_some(lifetime as u64);
+            let ours = self.subject.as_ref();
+            let adopted = self.engine.adopt(access, sub.as_ref(), ours, lifetime, now);
+            if adopted.is_some() {
+                self.subject = sub;
+                self.arm();
+                self.emit_refresh(Source::Tab);
+            }
         }
         self.done(None)
     }
@@ -969,14 +1023,16 @@ impl<H: Clone + PartialEq> Client<H> {
                 self.flight_post(id, ticket);
             }
             (Wait::Response, settled) => {
-                let (outcome, rotated) = match settled {
+                let result = match settled {
                     Settled::Response(r) => response_outcome(r),
-                    Settled::NoResponse { timed_out } => {
-                        (Outcome::Failure(Failure::no_response(timed_out)), None)
-                    }
-                    _ => (Outcome::Failure(Failure::Network), None),
+                    Settled::NoResponse { timed_out } => (
+                        Outcome::Failure(Failure::no_response(timed_out)),
+                        None,
+                        None,
+                    ),
+                    _ => (Outcome::Failure(Failure::Network), None, None),
                 };
-                self.flight_end(id, ticket, Some((outcome, rotated)));
+                self.flight_end(id, ticket, Some(result));
             }
         }
     }
@@ -998,16 +1054,19 @@ impl<H: Clone + PartialEq> Client<H> {
     }
 
     /// The flight is over: record the outcome (none: another tab refreshed, or the ticket is
-    /// void), share the new token, then [`flight_finished`](Self::flight_finished).
-    fn flight_end(&mut self, id: u32, ticket: Ticket, outcome: Option<(Outcome<H>, Option<H>)>) {
+    /// void), keep the rotated refresh token, share the new access token, then
+    /// [`flight_finished`](Self::flight_finished).
+    fn flight_end(&mut self, id: u32, ticket: Ticket, outcome: Option<Outcome3<H>>) {
         let finished = match outcome {
-            Some((outcome, rotated)) => {
+            Some((outcome, rotated, sub)) => {
                 let finished = self.engine.finish(ticket, outcome, self.now, self.random);
                 if matches!(finished, Finished::Refreshed | Finished::Restored) {
+                    self.subject = sub;
                     if self.body_mode() && rotated.is_some() {
                         self.refresh_token = rotated.clone();
                         self.store(rotated);
                     }
+                    self.broadcast_token();
                 }
                 finished
             }
@@ -1123,8 +1182,12 @@ enum Wake<H> {
     Settled(Settled<H>),
 }
 
-/// What a response to a refresh request means, and the rotated refresh token it carries.
-fn response_outcome<H>(r: Response<H>) -> (Outcome<H>, Option<H>) {
+/// A refresh's outcome, the rotated refresh token and the `sub` of the new access token.
+type Outcome3<H> = (Outcome<H>, Option<H>, Option<H>);
+
+/// What a response to a refresh request means, the rotated refresh token it carries and the `sub`
+/// of its access token.
+fn response_outcome<H>(r: Response<H>) -> Outcome3<H> {
     let failure = match r.tokens {
         _ if !(200..300).contains(&r.status) => Failure::Http {
             status: r.status,
@@ -1140,9 +1203,10 @@ fn response_outcome<H>(r: Response<H>) -> (Outcome<H>, Option<H>) {
                     lifetime_ms,
                 },
                 t.refresh,
+                t.sub,
             );
         }
         None => Failure::no_token(r.timed_out),
     };
-    (Outcome::Failure(failure), None)
+    (Outcome::Failure(failure), None, None)
 }

@@ -32,7 +32,8 @@ const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
   "BAD_RESPONSE:unexpected response from the server", "SESSION_EXPIRED:session expired",
   "NOT_SIGNED_IN:not signed in", "INVALID_CREDENTIALS:invalid username or password",
   "REFRESH_LIMIT:too many refreshes, circuit breaker open", "DISPOSED:client disposed",
-  "INVALID_OPTIONS:invalid options", "STORAGE:storage failed"];
+  "INVALID_OPTIONS:invalid options", "STORAGE:storage failed",
+  "TOO_MANY_ATTEMPTS:too many login attempts, try again later"];
 // </interface>
 
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
@@ -65,12 +66,16 @@ export const subject = (token) => {
   if (typeof s == "string" && s) return s;
 };
 
-/** An `Error` with the stable `.code` of error `index` (and the HTTP `.status` that caused it, if any). */
-export function error(index, status) {
+/**
+ * An `Error` with the stable `.code` of error `index` (and the HTTP `.status` that caused it, and
+ * `.retryAfter` in ms, if any: NaN for none).
+ */
+export function error(index, status, retryAfter) {
   const [code, message] = ERRORS[index].split(":");
   const e = new Error(message);
   e.code = "ERR_" + code;
   if (status !== undefined) e.status = status;
+  if (retryAfter >= 0) e.retryAfter = retryAfter;
   return e;
 }
 

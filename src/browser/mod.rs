@@ -111,12 +111,18 @@ export interface TokenResponse {
 export type AuthErrorCode =
   | "ERR_NETWORK" | "ERR_TIMEOUT" | "ERR_SERVER" | "ERR_REJECTED" | "ERR_BAD_RESPONSE"
   | "ERR_SESSION_EXPIRED" | "ERR_NOT_SIGNED_IN" | "ERR_INVALID_CREDENTIALS"
-  | "ERR_REFRESH_LIMIT" | "ERR_DISPOSED" | "ERR_INVALID_OPTIONS" | "ERR_STORAGE";
+  | "ERR_REFRESH_LIMIT" | "ERR_DISPOSED" | "ERR_INVALID_OPTIONS" | "ERR_STORAGE"
+  | "ERR_TOO_MANY_ATTEMPTS";
 
 /** An Error with a stable code (and the HTTP status that caused it, if any). */
 export interface AuthError extends Error {
   code: AuthErrorCode;
   status?: number;
+  /**
+   * ERR_TOO_MANY_ATTEMPTS (login refused with 429 by the login throttle): how long to wait, in
+   * ms, from the server's Retry-After (up to 15 minutes); absent if the server did not say.
+   */
+  retryAfter?: number;
 }
 
 /** A new access token: from a refresh request, another tab's refresh, or restore(). */
@@ -160,7 +166,9 @@ export class AuthClient {
      */
     fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
     /**
-     * Signs in with a username and password (POST loginPath).
+     * Signs in with a username and password (POST loginPath). Rejects with
+     * ERR_INVALID_CREDENTIALS (401), ERR_TOO_MANY_ATTEMPTS (429, the login throttle: `retryAfter`
+     * says how long to wait, in ms), or the network and server errors of a refresh.
      */
     login(username: string, password: string): Promise<void>;
     /**

@@ -69,6 +69,7 @@ export function makeServer(o = {}) {
     s.log.push(entry);
     const route = served ? url.pathname : "";
     if (route === "/auth/login") {
+      if (s.throttle) return json(429, { error: "too_many_attempts" }, s.throttle === true ? {} : { "retry-after": s.throttle });
       const b = JSON.parse(body);
       if (b.password !== "pw") return json(401, { error: "invalid_credentials" });
       eq(b.transport, s.mode, "login transport");
@@ -531,6 +532,45 @@ const scenarios = {
     eq(seen.map((m) => m.type).join(), "token,token,token,logout", "what the channel carried");
     assert(seen.slice(0, 3).every((m) => Object.keys(m).sort().join() === "access,lifetime,type" && s.valid.has(m.access)), "access tokens: " + heard);
     a.dispose(); hostile.close();
+  },
+
+  // The Worker's login throttle: 429 too_many_attempts with Retry-After (up to 15 minutes).
+  async throttledLogin(AuthClient) {
+    const s = makeServer();
+    const auth = new AuthClient(s.options());
+    const refusal = async () => {
+      try {
+        await auth.login("u", "pw");
+      } catch (e) {
+        return e;
+      }
+      throw new Error("login resolved");
+    };
+    s.throttle = "900";
+    let e = await refusal();
+    assert(e instanceof Error, "an Error");
+    eq(e.code, "ERR_TOO_MANY_ATTEMPTS", "code");
+    eq(e.status, 429, "status");
+    eq(e.retryAfter, 900_000, "the server's wait in ms, uncapped");
+    eq(auth.signedIn, false, "not signed in");
+    s.throttle = "Wed, 21 Oct 2026 07:28:00 GMT";
+    e = await refusal();
+    eq(e.code, "ERR_TOO_MANY_ATTEMPTS", "code without a usable Retry-After");
+    assert(!("retryAfter" in e), "no wait it cannot know");
+    s.throttle = true;
+    e = await refusal();
+    eq([e.code, e.status, "retryAfter" in e].join(), "ERR_TOO_MANY_ATTEMPTS,429,false", "without Retry-After");
+    // Other refusals keep their codes, without retryAfter.
+    s.throttle = false;
+    try {
+      await auth.login("u", "wrong");
+      throw new Error("login resolved");
+    } catch (e) {
+      eq([e.code, e.status, "retryAfter" in e].join(), "ERR_INVALID_CREDENTIALS,401,false", "wrong password");
+    }
+    await auth.login("u", "pw");
+    eq(auth.signedIn, true, "signed in once the throttle lets it");
+    auth.dispose();
   },
 
   // Two tabs sharing a session (cookie): the tab that refreshes tells the other its access token,

@@ -161,7 +161,11 @@ fn sends(effects: &Effects) -> Vec<(Option<u32>, V, Option<V>, u32)> {
 }
 
 fn err(code: ErrorCode, status: Option<u16>) -> Result<Answer<V>, AuthError> {
-    Err(AuthError { code, status })
+    Err(AuthError {
+        code,
+        status,
+        retry_after_ms: None,
+    })
 }
 
 /// Logs in at `now` with a 15-minute token `access` (and `refresh` in body mode).
@@ -257,6 +261,29 @@ fn a_2xx_at_login_without_a_token_is_a_bad_response_or_a_timeout() {
 }
 
 #[test]
+fn a_throttled_login_rejects_with_too_many_attempts_and_the_wait() {
+    let mut c = client(&[]);
+    let id = c.login(0, "u".into(), "pw".into()).promise.unwrap();
+    let throttled = Settled::Response(Response {
+        status: 429,
+        timed_out: false,
+        error: Some("too_many_attempts".into()),
+        retry_after: Some("900".into()),
+        tokens: None,
+    });
+    let (_, e) = list(c.settled(5, 0.5, id, throttled));
+    assert_eq!(
+        settled_with(&e, id),
+        Some(Err(AuthError {
+            code: ErrorCode::TooManyAttempts,
+            status: Some(429),
+            retry_after_ms: Some(900_000),
+        }))
+    );
+    assert!(!c.signed_in());
+}
+
+#[test]
 fn login_without_a_response_is_a_network_error_or_a_timeout() {
     let mut c = client(&[]);
     for (timed_out, code) in [(false, ErrorCode::Network), (true, ErrorCode::Timeout)] {
@@ -284,10 +311,7 @@ fn set_session_takes_a_token_response_only() {
     let mut c = client(&[]);
     assert_eq!(
         c.set_session(0, None).unwrap_err(),
-        AuthError {
-            code: ErrorCode::InvalidOptions,
-            status: None
-        }
+        AuthError::from(ErrorCode::InvalidOptions)
     );
     let e: Effects = c
         .set_session(0, Some(tokens("a1", None, 60.0)))
@@ -492,10 +516,7 @@ fn a_refresh_answered_2xx_without_a_token_is_retried_as_a_bad_response() {
     let (p, e) = list(c.refresh(10));
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.settled(20, 0.0, f, response(200, None)));
-    let error = AuthError {
-        code: ErrorCode::BadResponse,
-        status: None,
-    };
+    let error = AuthError::from(ErrorCode::BadResponse);
     assert_eq!(
         events(&e),
         vec![Event::Error {
@@ -523,10 +544,7 @@ fn invalid_grant_ends_the_session_and_forgets_the_refresh_token() {
     let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(Some("srt_9".into()))));
     assert!(matches!(&e[..], [Effect::Post { body: Body::Token(t), .. }] if t == "srt_9"));
     let (_, e) = list(c.settled(20, 0.5, f, error_response(400, "invalid_grant")));
-    let expired = AuthError {
-        code: ErrorCode::SessionExpired,
-        status: None,
-    };
+    let expired = AuthError::from(ErrorCode::SessionExpired);
     assert_eq!(events(&e), vec![Event::Expired(expired)]);
     assert_eq!(settled_with(&e, p.unwrap()), Some(Err(expired)));
     assert!(e.iter().any(|x| matches!(
@@ -547,10 +565,7 @@ fn body_mode_without_a_refresh_token_ends_the_session_without_a_request() {
     let (p, e) = list(c.refresh(10));
     assert_eq!(posts(&e), 0, "no request");
     assert_eq!(c.refresh_count(), 0);
-    let expired = AuthError {
-        code: ErrorCode::SessionExpired,
-        status: None,
-    };
+    let expired = AuthError::from(ErrorCode::SessionExpired);
     assert_eq!(events(&e), vec![Event::Expired(expired)]);
     assert_eq!(settled_with(&e, p.unwrap()), Some(Err(expired)));
     assert!(!c.signed_in());
@@ -961,10 +976,7 @@ fn storage_failures_are_reported() {
         _ => None,
     });
     let (_, e) = list(c.settled(1, 0.5, write.unwrap(), Settled::Failed));
-    let error = AuthError {
-        code: ErrorCode::Storage,
-        status: None,
-    };
+    let error = AuthError::from(ErrorCode::Storage);
     assert_eq!(
         events(&e),
         vec![Event::Error {

@@ -296,18 +296,60 @@ fn requests_without_a_response_or_without_a_token_are_timeouts_when_the_timeout_
     assert_eq!(Failure::no_token(true), Failure::Timeout);
     assert_eq!(Failure::no_token(false), Failure::BadResponse);
     assert_eq!(
-        login_error(401, Some("invalid_credentials".into()), false),
-        (ErrorCode::InvalidCredentials, Some(401))
+        login_error(401, Some("invalid_credentials".into()), None, false),
+        (ErrorCode::InvalidCredentials, Some(401), None)
     );
     assert_eq!(
-        login_error(429, None, false),
-        (ErrorCode::Server, Some(429))
+        login_error(
+            503,
+            Some("temporarily_unavailable".into()),
+            Some(5_000),
+            false
+        ),
+        (ErrorCode::Server, Some(503), None)
     );
     assert_eq!(
-        login_error(200, None, false),
-        (ErrorCode::BadResponse, None)
+        login_error(200, None, None, false),
+        (ErrorCode::BadResponse, None, None)
     );
-    assert_eq!(login_error(204, None, true), (ErrorCode::Timeout, None));
+    assert_eq!(
+        login_error(204, None, None, true),
+        (ErrorCode::Timeout, None, None)
+    );
+}
+
+#[test]
+fn a_throttled_login_is_too_many_attempts_with_the_servers_wait_however_long() {
+    use silent_refresh::core::client::classify::{login_error, parse_retry_after, retry_after_ms};
+    let throttled = |header| {
+        let wait = Some(header).and_then(retry_after_ms);
+        login_error(429, Some("too_many_attempts".into()), wait, false)
+    };
+    // The login throttle's longest lockout, 15 minutes: reported as it is (a refresh's backoff
+    // caps Retry-After at 10 minutes).
+    assert_eq!(
+        throttled("900"),
+        (ErrorCode::TooManyAttempts, Some(429), Some(900_000))
+    );
+    assert_eq!(parse_retry_after("900"), Some(600_000));
+    assert_eq!(
+        throttled(" 1 "),
+        (ErrorCode::TooManyAttempts, Some(429), Some(1_000))
+    );
+    // No usable Retry-After (an HTTP-date, garbage): no wait to report.
+    for header in ["Wed, 21 Oct 2026 07:28:00 GMT", "-1", "", "12345678901"] {
+        assert_eq!(
+            throttled(header),
+            (ErrorCode::TooManyAttempts, Some(429), None),
+            "{header:?}"
+        );
+    }
+    // Any 429 at login, whatever its body says.
+    assert_eq!(
+        login_error(429, None, None, false),
+        (ErrorCode::TooManyAttempts, Some(429), None)
+    );
+    assert_eq!(ErrorCode::TooManyAttempts.code(), "ERR_TOO_MANY_ATTEMPTS");
 }
 
 #[test]

@@ -37,7 +37,9 @@ use wasm_bindgen::JsValue;
 
 use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
 use crate::browser::options::Settings;
-use crate::core::client::classify::{error_code, parse_retry_after, StatusSet};
+use crate::core::client::classify::{
+    error_code, login_error, parse_retry_after, retry_after_ms, StatusSet,
+};
 use crate::core::client::engine::replays;
 use crate::core::client::interface::{Kind, Method, Signal, StorageMethod, KINDS};
 use crate::core::client::schedule::lifetime_from_claims;
@@ -162,6 +164,7 @@ enum Op {
     Login {
         signal: JsValue,
         status: Option<u16>,
+        retry_after: Option<u64>,
     },
     /// `logout()`.
     Logout { wait: Wait },
@@ -314,7 +317,11 @@ impl Inner {
                 self.fetch_step(id, wait, &request, &reply, carried);
                 None
             }
-            Op::Login { signal, status } => self.login_step(id, ev, signal, status),
+            Op::Login {
+                signal,
+                status,
+                retry_after,
+            } => self.login_step(id, ev, signal, status, retry_after),
             Op::Logout { wait } => self.logout_step(id, ev, wait),
             Op::Refresh { wait, restore } => self.refresh_step(id, ev, wait, restore),
             Op::Flight(flight) => self.flight_step(id, ev, flight),

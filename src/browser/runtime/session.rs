@@ -108,36 +108,36 @@ impl Inner {
             Op::Login {
                 signal,
                 status: None,
+                retry_after: None,
             },
         );
         promise
     }
 
+    /// The response to the login request, then its body: a session, or the error the core
+    /// names ([`login_error`]).
     pub(super) fn login_step(
         self: &Rc<Self>,
         id: u32,
         ev: Ev,
         signal: JsValue,
         status: Option<u16>,
+        retry_after: Option<u64>,
     ) -> Option<Op> {
         let timeout = aborted(&signal);
         let (status, ev) = match (status, ev) {
             (None, Ev::Ok(response)) => {
-                let _ = self.host().json_(id, &response);
                 return Some(Op::Login {
+                    retry_after: text(&self.host().json_(id, &response))
+                        .as_deref()
+                        .and_then(retry_after_ms),
                     signal,
                     status: Some(self::status(&response)),
                 });
             }
             (None, _) => {
-                self.reject(
-                    id,
-                    &error(if timeout {
-                        ErrorCode::Timeout
-                    } else {
-                        ErrorCode::Network
-                    }),
-                );
+                let failure = Failure::no_response(timeout);
+                self.reject(id, &error(error_code(&failure, StatusSet::DEFAULT)));
                 return None;
             }
             (Some(status), ev) => (status, ev),
@@ -146,34 +146,16 @@ impl Inner {
             Ev::Ok(v) => v,
             _ => U,
         };
-        if !(200..300).contains(&status) {
-            let code = match status {
-                401 => ErrorCode::InvalidCredentials,
-                _ => error_code(
-                    &Failure::Http {
-                        status,
-                        error: text(&get(&body, "error")),
-                        retry_after_ms: None,
-                    },
-                    StatusSet::DEFAULT,
-                ),
-            };
-            self.reject(id, &http_error(code, status));
-            return None;
-        }
         match read_tokens(&body) {
-            Some(tokens) if !self.disposed.get() => {
+            Some(tokens) if (200..300).contains(&status) && !self.disposed.get() => {
                 self.start_session(tokens);
                 self.resolve(id, &U);
             }
-            _ => self.reject(
-                id,
-                &error(match () {
-                    _ if self.disposed.get() => ErrorCode::Disposed,
-                    _ if timeout => ErrorCode::Timeout,
-                    _ => ErrorCode::BadResponse,
-                }),
-            ),
+            _ => {
+                let (code, status, wait) =
+                    login_error(status, text(&get(&body, "error")), retry_after, timeout);
+                self.reject(id, &http_error(code, status, wait));
+            }
         }
         None
     }

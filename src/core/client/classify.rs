@@ -93,24 +93,30 @@ impl Failure {
 }
 
 /// What a response to a login request means when it is not a 2xx with a token response: the
-/// stable code to reject `login()` with, and the status to report with it. A 401 is
-/// `ERR_INVALID_CREDENTIALS` (the protocol's answer to a wrong username or password); any other
-/// refusal is classified as a refresh's would be (`ERR_SERVER` for 5xx, 429 and
+/// stable code to reject `login()` with, the status to report with it, and for how long (ms) to
+/// wait before trying again. A 401 is `ERR_INVALID_CREDENTIALS` (the protocol's answer to a wrong
+/// username or password); a 429 is `ERR_TOO_MANY_ATTEMPTS` (the login throttle), with the
+/// server's `Retry-After` (`retry_after_ms`, see [`retry_after_ms`]) as it is, however long; any other
+/// refusal is classified as a refresh's would be (`ERR_SERVER` for 5xx and
 /// `temporarily_unavailable`, else `ERR_REJECTED`); a 2xx without a token is `ERR_BAD_RESPONSE`,
 /// or `ERR_TIMEOUT` when the timeout cut the body short (no status then).
+#[inline(always)]
 pub fn login_error(
     status: u16,
     error: Option<String>,
+    retry_after_ms: Option<u64>,
     timed_out: bool,
-) -> (ErrorCode, Option<u16>) {
+) -> (ErrorCode, Option<u16>, Option<u64>) {
     if (200..300).contains(&status) {
         return (
             error_code(&Failure::no_token(timed_out), StatusSet::DEFAULT),
+            None,
             None,
         );
     }
     let code = match status {
         401 => ErrorCode::InvalidCredentials,
+        429 => return (ErrorCode::TooManyAttempts, Some(status), retry_after_ms),
         _ => error_code(
             &Failure::Http {
                 status,
@@ -120,7 +126,7 @@ pub fn login_error(
             StatusSet::DEFAULT,
         ),
     };
-    (code, Some(status))
+    (code, Some(status), None)
 }
 
 /// The decision for a failure.
@@ -183,6 +189,11 @@ pub fn error_code(failure: &Failure, ending: StatusSet) -> ErrorCode {
 /// [`MAX_RETRY_AFTER_MS`]. HTTP-dates are not honoured (they would need the wall clock, which
 /// the client deliberately ignores) and yield `None`.
 pub fn parse_retry_after(value: &str) -> Option<u64> {
+    Some(retry_after_ms(value)?.min(MAX_RETRY_AFTER_MS))
+}
+
+/// A `Retry-After` value in delay-seconds form (at most 10 digits) in ms, uncapped.
+pub fn retry_after_ms(value: &str) -> Option<u64> {
     let digits = value.trim_ascii();
     if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -190,5 +201,5 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     let seconds = digits
         .bytes()
         .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
-    Some(seconds.saturating_mul(1000).min(MAX_RETRY_AFTER_MS))
+    Some(seconds.saturating_mul(1000))
 }

@@ -28,13 +28,16 @@ pub enum ErrorCode {
     InvalidOptions,
     /// The pluggable storage threw or rejected.
     Storage,
+    /// Login refused for now (429: too many attempts for this account or address); the error's
+    /// `retryAfter` says for how long, if the server said (`Retry-After`).
+    TooManyAttempts,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order: the browser package's JavaScript gets a code as its
     /// index here (`code as u32`) and keeps a copy of the codes and messages, generated from this
     /// list (see [`interface`](crate::core::client::interface)).
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::Network,
         ErrorCode::Timeout,
         ErrorCode::Server,
@@ -47,6 +50,7 @@ impl ErrorCode {
         ErrorCode::Disposed,
         ErrorCode::InvalidOptions,
         ErrorCode::Storage,
+        ErrorCode::TooManyAttempts,
     ];
 
     /// The stable code, e.g. `ERR_NETWORK`.
@@ -64,6 +68,7 @@ impl ErrorCode {
             ErrorCode::Disposed => "ERR_DISPOSED",
             ErrorCode::InvalidOptions => "ERR_INVALID_OPTIONS",
             ErrorCode::Storage => "ERR_STORAGE",
+            ErrorCode::TooManyAttempts => "ERR_TOO_MANY_ATTEMPTS",
         }
     }
 
@@ -82,6 +87,7 @@ impl ErrorCode {
             ErrorCode::Disposed => "client disposed",
             ErrorCode::InvalidOptions => "invalid options",
             ErrorCode::Storage => "storage failed",
+            ErrorCode::TooManyAttempts => "too many login attempts, try again later",
         }
     }
 }

@@ -26,7 +26,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::core::client::classify::{
-    error_code, login_error, parse_retry_after, Failure, StatusSet,
+    error_code, login_error, parse_retry_after, retry_after_ms, Failure, StatusSet,
 };
 use crate::core::client::config::Transport;
 use crate::core::client::engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
@@ -38,18 +38,25 @@ use crate::core::client::schedule::lifetime_from_claims;
 /// Longest delay a timer takes (`setTimeout`'s limit, 2^31 - 1 ms); longer waits are re-armed.
 pub const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
-/// An error for a caller: a stable code, and the HTTP status that caused it, if any.
+/// An error for a caller: a stable code, the HTTP status that caused it, if any, and for
+/// `ERR_TOO_MANY_ATTEMPTS` how long to wait (ms, `retryAfter`), if the server said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthError {
     /// The stable code.
     pub code: ErrorCode,
     /// The HTTP status that caused it.
     pub status: Option<u16>,
+    /// How long to wait before trying again (ms).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl From<ErrorCode> for AuthError {
     fn from(code: ErrorCode) -> AuthError {
-        AuthError { code, status: None }
+        AuthError {
+            code,
+            status: None,
+            retry_after_ms: None,
+        }
     }
 }
 
@@ -618,8 +625,14 @@ impl<H: Clone + PartialEq> Client<H> {
                 Ok(Answer::Undefined)
             }
             Settled::Response(r) => {
-                let (code, status) = login_error(r.status, r.error, r.timed_out);
-                Err(AuthError { code, status })
+                let retry_after = r.retry_after.as_deref().and_then(retry_after_ms);
+                let (code, status, retry_after_ms) =
+                    login_error(r.status, r.error, retry_after, r.timed_out);
+                Err(AuthError {
+                    code,
+                    status,
+                    retry_after_ms,
+                })
             }
             Settled::NoResponse { timed_out } => {
                 Err(error_code(&Failure::no_response(timed_out), StatusSet::DEFAULT).into())

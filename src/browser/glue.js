@@ -181,9 +181,9 @@ export class Host {
     settle?.[ok ? 0 : 1](value);
   }
 
-  /** Reports the settlement of `value` (a value or a promise) to operation `id`. */
+  /** Reports the settlement of `value` (a value or a promise) to operation `id`; a promise of the report. */
   then_(id, value) {
-    Promise.resolve(value).then((v) => this.dispatch_(id * KINDS + FULFILLED, v),
+    return Promise.resolve(value).then((v) => this.dispatch_(id * KINDS + FULFILLED, v),
       (e) => this.dispatch_(id * KINDS + REJECTED, e));
   }
 
@@ -195,7 +195,7 @@ export class Host {
     } catch (e) {
       value = Promise.reject(e);
     }
-    this.then_(id, value);
+    return this.then_(id, value);
   }
 
   /**
@@ -315,7 +315,8 @@ export class Host {
     if (s === undefined) return false;
     // The get/set/remove of a custom object, or Web Storage's (`localStorage`) getItem/setItem/removeItem.
     const name = STORAGE[method] + (typeof s.getItem == "function" ? "Item" : "");
-    this.run_(id, () => s[name](this.key_, value));
+    // The last write, which the Web Lock waits for (see `lock_`).
+    this.write_ = this.run_(id, () => s[name](this.key_, value));
     return true;
   }
 
@@ -325,9 +326,14 @@ export class Host {
     this.dpop_?.remove(this.db_);
   }
 
-  /** Takes the Web Lock for flight `id`; it is held until `settle(id, ...)`. */
+  /**
+   * Takes the Web Lock for flight `id`; it is held until `settle(id, ...)`, and then until the
+   * last storage write has settled: the rotated refresh token, written as the flight ends (an
+   * async storage could otherwise let another tab read its predecessor, which would trip reuse
+   * detection).
+   */
   lock_(id) {
-    const hold = this.defer_(id);
+    const hold = this.defer_(id).then(() => this.write_);
     this.run_(id, () => this.locks_.request(this.name_, () => (this.dispatch_(id * KINDS + LOCKED), hold)));
   }
 

@@ -534,6 +534,45 @@ const scenarios = {
     a.dispose(); hostile.close();
   },
 
+  // An async storage whose write of a rotated refresh token takes its time: the Web Lock is held
+  // until it has settled, so the next tab to refresh reads the new token, not its predecessor
+  // (which the server would take for a reuse).
+  async lockWaitsForTheWrite(AuthClient) {
+    const s = makeServer({ mode: "body" });
+    const name = "sr-write-test";
+    const store = new Map();
+    let writing = null;
+    const storage = {
+      get: async (k) => store.get(k) ?? null,
+      set: async (k, v) => { if (writing) await writing.wait; store.set(k, v); },
+      remove: async (k) => { store.delete(k); },
+    };
+    const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name, storage });
+    const b = new AuthClient({ ...s.options(), crossTab: true, channelName: name, storage });
+    const eventsA = record(a), eventsB = record(b);
+    await a.login("u", "pw");
+    await until(() => store.get(name + ":refresh_token") === "srt_1", 10_000, "srt_1 stored");
+    eq(await b.restore(), true, "b restores from the storage");
+    await until(() => eventsA.some((e) => e.source === "tab"), 10_000, "b's token reaches a");
+    await until(() => store.get(name + ":refresh_token") === "srt_2", 10_000, "srt_2 stored");
+    writing = gate();
+    await a.refresh();
+    eq(s.rt, "srt_3", "a rotated");
+    eq(store.get(name + ":refresh_token"), "srt_2", "its write is pending");
+    await until(() => eventsB.some((e) => e.source === "tab"), 10_000, "a's token reaches b");
+    const before = s.refreshes();
+    const refreshed = b.refresh();
+    await sleep(300);
+    eq(s.refreshes(), before, "b waits for the lock while a's write is pending");
+    writing.open();
+    await refreshed;
+    eq(s.refreshes(), before + 1, "then b refreshes");
+    eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_3", "with the token a wrote");
+    eq(b.signedIn && a.signedIn, true, "no reuse: both signed in");
+    assert(![...eventsA, ...eventsB].some((e) => e.type === "expired"), "no session ended");
+    a.dispose(); b.dispose();
+  },
+
   // The Worker's login throttle: 429 too_many_attempts with Retry-After (up to 15 minutes).
   async throttledLogin(AuthClient) {
     const s = makeServer();

@@ -729,6 +729,50 @@ fn the_refresh_takes_the_lock_and_releases_it() {
 }
 
 #[test]
+fn the_lock_is_held_until_the_rotated_refresh_token_is_stored() {
+    let o = parse(&[
+        ("mode", text("body")),
+        ("storage", OptionValue::Object("store".into())),
+    ])
+    .unwrap();
+    for outcome in [Settled::Done, Settled::Failed] {
+        let mut c = Client::new(&o, true);
+        login(&mut c, 0, "a1", Some("srt_1"));
+        let (_, e) = list(c.refresh(10));
+        let f = match e[..] {
+            [Effect::Timer(None), Effect::Lock(f)] => f,
+            _ => panic!("{e:?}"),
+        };
+        let _ = list(c.lock_granted(11, f));
+        let (_, e) = list(c.settled(12, 0.5, f, Settled::Read(Some("srt_1".into()))));
+        assert_eq!(post_id(&e, Endpoint::Refresh), f);
+        let (_, e) = list(c.settled(13, 0.5, f, ok("a2", Some("srt_2"))));
+        // The write starts; an async storage may take its time: the lock stays held, so no
+        // other tab reads the storage before it holds srt_2.
+        assert!(e.contains(&Effect::Storage {
+            id: f,
+            action: StorageAction::Write("srt_2".into())
+        }));
+        assert!(!e.contains(&Effect::Release(f)), "{e:?}");
+        assert!(matches!(
+            events(&e)[..],
+            [Event::Refresh {
+                source: Source::Network,
+                ..
+            }]
+        ));
+        // Settled (written, or failed: then reported): the lock goes.
+        let (_, e) = list(c.settled(20, 0.5, f, outcome.clone()));
+        assert!(e.contains(&Effect::Release(f)), "{e:?}");
+        assert_eq!(
+            events(&e).len(),
+            usize::from(outcome == Settled::Failed),
+            "a failed write is reported"
+        );
+    }
+}
+
+#[test]
 fn a_tab_that_waited_for_the_lock_refreshes_with_the_stored_token() {
     let o = parse(&[
         ("mode", text("body")),

@@ -377,8 +377,11 @@ enum Op<H> {
     Refresh { restore: bool },
     /// The refresh request of `ticket`.
     Flight { ticket: Ticket, wait: Wait },
-    /// A storage write (failures are reported).
-    Store,
+    /// A storage write (failures are reported). `release`: the write of the refresh token the
+    /// flight of the same id rotated, which holds that flight's lock until it settles (another
+    /// tab must not read the storage before it holds the new token: it would present the
+    /// rotated-away one and trip reuse detection).
+    Store { release: bool },
 }
 
 /// The browser package's client; see the module documentation.
@@ -532,10 +535,18 @@ impl<H: Clone + PartialEq> Client<H> {
     /// Persists the refresh token (or removes it: `None`); failures are reported.
     fn store(&mut self, token: Option<H>) {
         let id = self.id();
+        self.store_as(id, token, false);
+    }
+
+    /// Persists (or removes) the refresh token as operation `id`; `release`: see [`Op::Store`].
+    /// Whether a write started.
+    fn store_as(&mut self, id: u32, token: Option<H>, release: bool) -> bool {
         let action = token.map_or(StorageAction::Remove, StorageAction::Write);
-        if self.storage(id, action) {
-            self.insert(id, Op::Store);
+        let started = self.storage(id, action);
+        if started {
+            self.insert(id, Op::Store { release });
         }
+        started
     }
 
     fn forget_refresh_token(&mut self) {
@@ -1070,6 +1081,7 @@ impl<H: Clone + PartialEq> Client<H> {
     /// void), keep the rotated refresh token, share the new access token, then
     /// [`flight_finished`](Self::flight_finished).
     fn flight_end(&mut self, id: u32, ticket: Ticket, outcome: Option<Outcome3<H>>) {
+        let mut writing = false;
         let finished = match outcome {
             Some((outcome, rotated, sub)) => {
                 let finished = self.engine.finish(ticket, outcome, self.now, self.random);
@@ -1077,7 +1089,7 @@ impl<H: Clone + PartialEq> Client<H> {
                     self.subject = sub;
                     if self.body_mode() && rotated.is_some() {
                         self.refresh_token = rotated.clone();
-                        self.store(rotated);
+                        writing = self.store_as(id, rotated, self.locks);
                     }
                     self.broadcast_token();
                 }
@@ -1085,12 +1097,18 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             None => Finished::Discarded,
         };
-        self.flight_finished(id, finished);
+        self.finish_flight(id, finished, !writing);
     }
 
     /// The flight `id` ended as `finished`: release the lock, notify, resume the waiters.
     fn flight_finished(&mut self, id: u32, finished: Finished) {
-        if self.locks {
+        self.finish_flight(id, finished, true);
+    }
+
+    /// [`flight_finished`](Self::flight_finished); the lock is released later (by the pending
+    /// write of the rotated refresh token) unless `release`.
+    fn finish_flight(&mut self, id: u32, finished: Finished, release: bool) {
+        if self.locks && release {
             self.effect(Effect::Release(id));
         }
         if self.flight == Some(id) {
@@ -1177,8 +1195,13 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             (Op::Refresh { restore }, Wake::Settled(s)) => self.refresh_settled(id, restore, s),
             (Op::Flight { ticket, wait }, wake) => self.flight_step(id, ticket, wait, wake),
-            (Op::Store, Wake::Settled(Settled::Failed)) => {
-                self.emit_error(ErrorCode::Storage, None)
+            (Op::Store { release }, Wake::Settled(settled)) => {
+                if settled == Settled::Failed {
+                    self.emit_error(ErrorCode::Storage, None);
+                }
+                if release {
+                    self.effect(Effect::Release(id));
+                }
             }
             _ => {}
         }

@@ -24,7 +24,8 @@ const SLOTS = ["refreshMargin", "retryBaseDelay", "retryMaxDelay", "maxRefreshes
 const COOKIE_MODE = "cookie", BODY_MODE = "body";
 const DEFAULTS = { baseUrl: "", mode: "cookie", requestTimeout: 10000, retryBaseDelay: 1000,
   retryMaxDelay: 60000, maxRefreshesPerMinute: 10, crossTab: true, channelName: "silent-refresh",
-  loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout" };
+  loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout",
+  refreshEncoding: "form" };
 const STORAGE_KEY_SUFFIX = ":refresh_token";
 const CSRF_HEADER = "X-Silent-Refresh", SESSION_HINT_COOKIE = "sr_session";
 const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
@@ -128,6 +129,11 @@ export class Host {
     const slots = SLOTS.map((k) => o[k]);
     slots.map((n, i) => (typeof n == "number" && n >= 0 && n < 1 / 0) || (!i && n === undefined) || (ok = false));
     if (o.mode != COOKIE_MODE && o.mode != BODY_MODE) ok = false;
+    // The refresh request's encoding (RFC 6749's form, or JSON) and optional members.
+    this.form_ = o.refreshEncoding == "form";
+    this.clientId_ = o.clientId;
+    this.scope_ = o.scope;
+    if (!this.form_ && o.refreshEncoding != "json" || [o.clientId, o.scope].some((v) => v !== undefined && typeof v != "string")) ok = false;
     /**
      * What Rust reads, if the options are valid (by `Slot`): the options of `SLOTS` (a duration,
      * or `undefined` for the default margin), whether the mode is "body", whether there is a lock.
@@ -227,17 +233,22 @@ export class Host {
 
   /**
    * A request of the client itself to endpoint `which` (0 login with username `a` and password
-   * `b`; 1 refresh, 2 logout, with the refresh token `a` in the body unless `undefined`): POST,
-   * JSON, the cookie transport's header and credentials, the request timeout. Returns its signal.
+   * `b`, JSON; 1 refresh, RFC 6749 §6's members with the refresh token `a` unless `undefined`, as
+   * a form or JSON (`refreshEncoding`); 2 logout, JSON with the refresh token `a` unless
+   * `undefined`): POST, the cookie transport's header and credentials, the request timeout.
+   * Returns its signal.
    */
   post_(id, which, a, b) {
     const headers = {};
     const init = { method: "POST", headers };
-    const body = which ? (a === undefined ? a : JSON.stringify({ refresh_token: a }))
-      : JSON.stringify({ username: a, password: b, transport: this.mode_ });
-    if (body !== undefined) {
+    const body = which == 1 ? { grant_type: "refresh_token", refresh_token: a, client_id: this.clientId_, scope: this.scope_ }
+      : which ? a === undefined ? a : { refresh_token: a } : { username: a, password: b, transport: this.mode_ };
+    if (which == 1 && this.form_) {
+      // The browser sets Content-Type: application/x-www-form-urlencoded;charset=UTF-8.
+      init.body = new URLSearchParams(Object.entries(body).filter((e) => e[1] !== undefined));
+    } else if (body) {
       headers["Content-Type"] = "application/json";
-      init.body = body;
+      init.body = JSON.stringify(body);
     }
     if (this.mode_ == COOKIE_MODE) {
       headers[CSRF_HEADER] = "1";

@@ -88,6 +88,12 @@ export interface AuthClientOptions {
   bearerOrigins?: string[];
   /** DPoP (RFC 9449): the module `silent-refresh/dpop`, which binds sessions to a non-extractable key; default none (Bearer). */
   dpop?: DpopModule;
+  /** Refresh request encoding; default "form" (RFC 6749: `grant_type=refresh_token&refresh_token=…`, no token in cookie mode); "json": the same members as JSON. */
+  refreshEncoding?: "form" | "json";
+  /** `client_id` sent with refresh requests (a public OAuth 2 client); default none. */
+  clientId?: string;
+  /** `scope` sent with refresh requests; default none. */
+  scope?: string;
 }
 
 /** The module `silent-refresh/dpop` (`import * as dpop from "silent-refresh/dpop"`). */

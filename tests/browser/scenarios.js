@@ -65,7 +65,7 @@ export function makeServer(o = {}) {
     s.count[path] = (s.count[path] ?? 0) + 1;
     const body = req.method === "GET" ? "" : await req.clone().text();
     const entry = { path, auth: req.headers.get("authorization"), xsr: req.headers.get("x-silent-refresh"),
-                    credentials: req.credentials, body, t: performance.now() };
+                    credentials: req.credentials, type: req.headers.get("content-type"), body, t: performance.now() };
     s.log.push(entry);
     const route = served ? url.pathname : "";
     if (route === "/auth/login") {
@@ -89,7 +89,8 @@ export function makeServer(o = {}) {
         case "invalid_grant": return json(400, { error: "invalid_grant" });
       }
       if (s.mode === "body") {
-        const presented = body ? JSON.parse(body).refresh_token : undefined;
+        // The package's default request is RFC 6749 §6's form (the scenarios check its shape).
+        const presented = new URLSearchParams(body).get("refresh_token") ?? undefined;
         if (presented !== s.rt) return json(400, { error: "invalid_grant" });
       } else if (!s.cookie) return json(400, { error: "invalid_grant" });
       return json(200, s.issue());
@@ -177,7 +178,8 @@ const scenarios = {
       eq(e.xsr, "1", "X-Silent-Refresh on " + e.path);
       eq(e.credentials, "include", "credentials on " + e.path);
     }
-    eq(r.at(-1).body, "", "refresh without a body in cookie mode");
+    eq(r.at(-1).body, "grant_type=refresh_token", "refresh in cookie mode: RFC 6749's form without the token");
+    eq(r.at(-1).type, "application/x-www-form-urlencoded;charset=UTF-8", "refresh in cookie mode: a form");
     const fresh = new AuthClient(s.options());
     eq(await fresh.restore(), true, "restored from the cookie");
     eq(fresh.signedIn, true, "signed in after restore");
@@ -512,7 +514,9 @@ const scenarios = {
     await until(() => events.some((e) => e.type === "refresh"), 10_000, "the check's answer");
     eq(a.signedIn, true, "still signed in");
     assert(!events.some((e) => e.type === "logout" || e.type === "expired"), "no logout, no expiry");
-    eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_1", "with its own refresh token, not the forged one");
+    eq(new URLSearchParams(s.log.at(-1).body).get("refresh_token"), "srt_1", "with its own refresh token, not the forged one");
+    eq(s.log.at(-1).body, "grant_type=refresh_token&refresh_token=srt_1", "RFC 6749's form in body mode");
+    eq(s.log.at(-1).type, "application/x-www-form-urlencoded;charset=UTF-8", "refresh in body mode: a form");
     await a.refresh();
     const rotated = s.rt;
     // A token of its own subject that outlives its own is a hint it takes: used until refused,
@@ -522,7 +526,7 @@ const scenarios = {
     const before = s.refreshes();
     eq((await a.fetch("/api/me")).status, 200, "refused, refreshed, replayed");
     eq(s.refreshes(), before + 1, "one refresh");
-    eq(JSON.parse(s.log.filter((e) => e.path === "/auth/refresh").at(-1).body).refresh_token, rotated, "its own refresh token");
+    eq(new URLSearchParams(s.log.filter((e) => e.path === "/auth/refresh").at(-1).body).get("refresh_token"), rotated, "its own refresh token");
     await a.logout();
     await until(() => seen.some((m) => m?.type === "logout"), 10_000, "the logout message");
     await sleep(50);
@@ -567,7 +571,7 @@ const scenarios = {
     writing.open();
     await refreshed;
     eq(s.refreshes(), before + 1, "then b refreshes");
-    eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_3", "with the token a wrote");
+    eq(new URLSearchParams(s.log.at(-1).body).get("refresh_token"), "srt_3", "with the token a wrote");
     eq(b.signedIn && a.signedIn, true, "no reuse: both signed in");
     assert(![...eventsA, ...eventsB].some((e) => e.type === "expired"), "no session ended");
     a.dispose(); b.dispose();
@@ -653,7 +657,7 @@ const scenarios = {
     // b takes a's access token (not its refresh token); its own refresh reads the storage.
     await until(() => events.some((e) => e.type === "refresh" && e.source === "tab"), 10_000, "a's token reaches b");
     await b.refresh();
-    eq(JSON.parse(s.log.at(-1).body).refresh_token, "srt_3", "b presents the token a rotated into storage");
+    eq(new URLSearchParams(s.log.at(-1).body).get("refresh_token"), "srt_3", "b presents the token a rotated into storage");
     const before = s.refreshes();
     await a.logout();
     await until(() => !b.signedIn, 10_000, "the logout reaches b");

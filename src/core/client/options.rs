@@ -13,7 +13,7 @@ use crate::core::client::error::ErrorCode;
 use crate::core::protocol;
 
 /// The options' names, in the order [`Options::parse`] takes their values.
-pub const OPTION_NAMES: [&str; 16] = [
+pub const OPTION_NAMES: [&str; 19] = [
     "baseUrl",
     "mode",
     "refreshMargin",
@@ -30,7 +30,14 @@ pub const OPTION_NAMES: [&str; 16] = [
     "logoutPath",
     "bearerOrigins",
     "dpop",
+    "refreshEncoding",
+    "clientId",
+    "scope",
 ];
+
+/// Encodings of the refresh request (`refreshEncoding`): RFC 6749's form, the default, or the
+/// same members as a JSON object.
+pub const REFRESH_ENCODINGS: [&str; 2] = ["form", "json"];
 
 /// Default of `requestTimeout`, ms.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
@@ -53,7 +60,7 @@ pub enum DefaultValue {
 
 /// The options that have a default, and their defaults (the others are off or derived when
 /// absent), in the order of [`OPTION_NAMES`].
-pub const DEFAULTS: [(&str, DefaultValue); 11] = [
+pub const DEFAULTS: [(&str, DefaultValue); 12] = [
     ("baseUrl", DefaultValue::Text("")),
     ("mode", DefaultValue::Text(Transport::Cookie.as_str())),
     (
@@ -77,6 +84,7 @@ pub const DEFAULTS: [(&str, DefaultValue); 11] = [
     ("loginPath", DefaultValue::Text(protocol::LOGIN_PATH)),
     ("refreshPath", DefaultValue::Text(protocol::REFRESH_PATH)),
     ("logoutPath", DefaultValue::Text(protocol::LOGOUT_PATH)),
+    ("refreshEncoding", DefaultValue::Text(REFRESH_ENCODINGS[0])),
 ];
 
 /// One member of the options object, as the adapter reads it.
@@ -158,6 +166,12 @@ pub struct Options<H> {
     /// The DPoP module (`silent-refresh/dpop`): proofs on the client's requests and, for
     /// DPoP-bound access tokens, on managed requests; `None`: Bearer.
     pub dpop: Option<H>,
+    /// The refresh request is JSON (`refreshEncoding: "json"`) rather than RFC 6749's form.
+    pub refresh_json: bool,
+    /// `client_id` of the refresh request (a public OAuth 2 client), if any.
+    pub client_id: Option<String>,
+    /// `scope` of the refresh request, if any.
+    pub scope_param: Option<String>,
 }
 
 /// A duration or count: a number >= 0, finite (fractions truncated).
@@ -187,7 +201,7 @@ impl<H: Clone> Options<H> {
     ) -> Result<Options<H>, ErrorCode> {
         use OptionValue::*;
         let invalid = ErrorCode::InvalidOptions;
-        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop] =
+        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop, encoding, client_id, scope_param] =
             values.ok_or(invalid)?;
         let transport = match mode {
             Undefined => Transport::Cookie,
@@ -222,6 +236,18 @@ impl<H: Clone> Options<H> {
             Object(m) => Some(m.clone()),
             _ => return Err(invalid),
         };
+        let refresh_json = match encoding {
+            Undefined => false,
+            Text(s) if REFRESH_ENCODINGS.contains(&s.as_str()) => s == REFRESH_ENCODINGS[1],
+            _ => return Err(invalid),
+        };
+        let optional = |v: &OptionValue<H>| match v {
+            Undefined => Ok(None),
+            Text(s) => Ok(Some(s.clone())),
+            _ => Err(invalid),
+        };
+        let client_id = optional(client_id)?;
+        let scope_param = optional(scope_param)?;
         let cross_tab = match cross_tab {
             Undefined => true,
             Bool(b) => *b,
@@ -260,6 +286,9 @@ impl<H: Clone> Options<H> {
             channel_name,
             scope: Scope { origins, endpoints },
             dpop,
+            refresh_json,
+            client_id,
+            scope_param,
         })
     }
 }

@@ -44,6 +44,7 @@ fn panic(_: &::core::panic::PanicInfo) -> ! {
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
+/// <reference lib="esnext.disposable" />
 /** Where the refresh token lives: an HttpOnly cookie (same-origin apps) or JSON bodies. */
 export type AuthMode = "cookie" | "body";
 
@@ -52,6 +53,13 @@ export interface TokenStorage {
   get(key: string): string | null | undefined | Promise<string | null | undefined>;
   set(key: string, value: string): void | Promise<void>;
   remove(key: string): void | Promise<void>;
+}
+
+/** Web Storage's shape (`localStorage`, `sessionStorage`), declared here so that no DOM library is needed. */
+export interface WebStorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
 }
 
 /** Options of `new AuthClient(options)`. Durations are milliseconds. */
@@ -73,7 +81,7 @@ export interface AuthClientOptions {
   /** The fetch function used for every request; default globalThis.fetch. */
   fetch?: (request: Request) => Promise<Response>;
   /** Body mode: persistence of the refresh token; default memory only. */
-  storage?: TokenStorage | Storage;
+  storage?: TokenStorage | WebStorageLike;
   /** One refresh across tabs (Web Lock + BroadcastChannel: the new access token, never a refresh token; a tab takes it only if signed in as the same subject); default true. */
   crossTab?: boolean;
   /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
@@ -189,11 +197,11 @@ export class AuthClient {
     /**
      * Removes a listener added with `on`.
      */
-    off(kind: AuthEventType, listener: AuthEventListener): void;
+    off<K extends AuthEventType>(kind: K, listener: (event: AuthEventMap[K]) => void): void;
     /**
      * Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
      */
-    on(kind: AuthEventType, listener: AuthEventListener): void;
+    on<K extends AuthEventType>(kind: K, listener: (event: AuthEventMap[K]) => void): void;
     /**
      * Refreshes now (joining a refresh in flight); resolves once a new token is held.
      */

@@ -43,11 +43,16 @@ test("package.json: every exports target is shipped; metadata a registry page ne
   assert.doesNotMatch(manifest.description, /Worker/, "the package contains no Worker");
 });
 
-test("tsc --strict: every option, method, event payload and error field of the d.ts", async () => {
-  const dir = await projectDir("types");
-  // tsc prints the errors; an unused @ts-expect-error is an error too.
-  await run(bin("tsc"), ["-p", "tsconfig.json"], { cwd: dir });
-});
+for (const [config, what] of [
+  ["tsconfig.json", "every option, method, event payload and error field of the d.ts (lib DOM)"],
+  ["tsconfig.worker.json", "in a Web Worker (lib WebWorker, no DOM, no ESNext.Disposable)"],
+]) {
+  test(`tsc --strict: ${what}`, async () => {
+    const dir = await projectDir(`types-${config}`, "types");
+    // tsc prints the errors; an unused @ts-expect-error is an error too.
+    await run(bin("tsc"), ["-p", config], { cwd: dir });
+  });
+}
 
 test("plain Node imports both entries without a browser; the inline entry instantiates its wasm", async () => {
   const dir = await projectDir("node", "types");

@@ -22,6 +22,8 @@ CARGO_TARGET_DIR=target/browser CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
 # 1 KiB is never touched (it lets wasm-opt fold address offsets).
 wasm-opt -Oz --converge --low-memory-unused $WASM_OPT_FEATURES --strip-debug --strip-producers --strip-target-features \
   pkg/silent_refresh_bg.wasm -o pkg/silent_refresh_bg.wasm
+# Short import names in the wasm and the glue alike (wasm-bindgen's carry hashes that do not compress).
+node scripts/shorten-imports.mjs pkg/silent_refresh_bg.wasm pkg/silent_refresh.js
 # One module instead of the glue plus pkg/snippets/**: the snippet is inlined, comments and
 # whitespace go (the readable sources are src/browser/glue.js and the .d.ts). Its entry connects
 # the public class `AuthClient` of glue.js to the wasm export `client` and exports the class with

@@ -1,0 +1,95 @@
+// Shortens the import names of the package's wasm and its wasm-bindgen glue alike:
+// `node scripts/shorten-imports.mjs pkg/silent_refresh_bg.wasm pkg/silent_refresh.js`.
+// wasm-bindgen names each import `__wbg_<name>_<16 hex digits>` and each module by its path
+// ("./silent_refresh_bg.js", "./snippets/<crate>-<hash>/src/browser/glue.js"); the hashes do not
+// compress, and every name is in both files. The modules become `a`, `b`, ... and the imports of
+// wasm-bindgen's own module `a0`, `a1`, ... (the glue's own exports keep their names: the glue
+// module is passed as it is). Every renamed name must occur in the JS as a key: else this fails.
+import fs from "node:fs";
+
+const [wasmPath, jsPath] = process.argv.slice(2);
+const wasm = fs.readFileSync(wasmPath);
+let js = fs.readFileSync(jsPath, "utf8");
+
+let p = 8;
+const leb = () => {
+  let r = 0, s = 0, x;
+  do {
+    x = wasm[p++];
+    r += (x & 127) * 2 ** s;
+    s += 7;
+  } while (x & 128);
+  return r;
+};
+const encodeLeb = (n) => {
+  const out = [];
+  do {
+    let x = n % 128;
+    n = Math.floor(n / 128);
+    if (n) x |= 128;
+    out.push(x);
+  } while (n);
+  return Buffer.from(out);
+};
+const name = () => {
+  const n = leb();
+  const s = wasm.subarray(p, p + n).toString();
+  p += n;
+  return s;
+};
+const encodeName = (s) => Buffer.concat([encodeLeb(Buffer.byteLength(s)), Buffer.from(s)]);
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+
+const out = [wasm.subarray(0, 8)];
+const modules = new Map();
+let renamed = 0;
+while (p < wasm.length) {
+  const start = p;
+  const id = wasm[p++];
+  const len = leb();
+  const end = p + len;
+  if (id != 2) {
+    out.push(wasm.subarray(start, end));
+    p = end;
+    continue;
+  }
+  const count = leb();
+  const body = [encodeLeb(count)];
+  for (let i = 0; i < count; i++) {
+    const module = name();
+    const field = name();
+    const descStart = p;
+    const kind = wasm[p++];
+    if (kind != 0) throw new Error(`import ${module} ${field}: only functions are expected`);
+    leb();
+    if (!modules.has(module)) modules.set(module, { short: String.fromCharCode(97 + modules.size), fields: new Map() });
+    const m = modules.get(module);
+    let short = field;
+    // wasm-bindgen's generated imports; a snippet's own exports keep their names.
+    if (!module.startsWith("./snippets/")) {
+      if (!m.fields.has(field)) m.fields.set(field, m.short + m.fields.size);
+      short = m.fields.get(field);
+    }
+    body.push(encodeName(m.short), encodeName(short), wasm.subarray(descStart, p));
+  }
+  if (p != end) throw new Error("import section: unexpected trailing bytes");
+  const section = Buffer.concat(body);
+  out.push(Buffer.from([2]), encodeLeb(section.length), section);
+}
+
+// The JS: the module keys of the imports object, then the import keys.
+for (const [module, m] of modules) {
+  const key = new RegExp(`"${escape(module)}"(\\s*):`, "g");
+  if (!key.test(js)) throw new Error(`${jsPath}: no key "${module}"`);
+  js = js.replace(key, `${m.short}$1:`);
+  for (const [field, short] of m.fields) {
+    const re = new RegExp(`(^|[^\\w$])${escape(field)}(\\s*):`, "g");
+    const before = js;
+    js = js.replace(re, `$1${short}$2:`);
+    if (js == before) throw new Error(`${jsPath}: no key ${field}`);
+    renamed++;
+  }
+}
+fs.writeFileSync(wasmPath, Buffer.concat(out));
+fs.writeFileSync(jsPath, js);
+console.log(`[build] imports: ${modules.size} modules and ${renamed} names shortened`);

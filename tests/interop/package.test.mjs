@@ -45,6 +45,7 @@ test("package.json: every exports target is shipped; metadata a registry page ne
 
 for (const [config, what] of [
   ["tsconfig.json", "every option, method, event payload and error field of the d.ts (lib DOM)"],
+  ["tsconfig.full.json", "the options for other servers, listeners typed per event, the AuthError class"],
   ["tsconfig.worker.json", "in a Web Worker (lib WebWorker, no DOM, no ESNext.Disposable)"],
 ]) {
   test(`tsc --strict: ${what}`, async () => {

@@ -1,0 +1,68 @@
+// A certified OpenID provider (oidc-provider from npm) configured as a provider for a single-page
+// app would be: one public client (no secret, PKCE required), the authorization-code and
+// refresh-token grants, refresh-token rotation, short-lived (opaque) access tokens, revocation,
+// CORS for the app's origin at the token and revocation endpoints. Its built-in development
+// login and consent pages stand in for a real login. Plus a resource API on another port that
+// accepts only access tokens the provider issued and that are still valid.
+//
+//   const oidc = await startOidc({ pageOrigin, redirectUri, accessTtl });
+//   oidc.issuer, oidc.api, oidc.provider (the Provider, to inspect or revoke), await oidc.close()
+import Provider from "oidc-provider";
+import { createServer } from "node:http";
+import { freePort } from "../../support/worker.mjs";
+
+export const CLIENT_ID = "spa";
+
+export async function startOidc({ pageOrigin, redirectUri, accessTtl = 10 }) {
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: CLIENT_ID,
+      token_endpoint_auth_method: "none",
+      application_type: "web",
+      redirect_uris: [redirectUri],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+    }],
+    scopes: ["openid", "offline_access"],
+    features: { revocation: { enabled: true }, devInteractions: { enabled: true } },
+    rotateRefreshToken: true,
+    ttl: { AccessToken: accessTtl, RefreshToken: 3600, Grant: 3600, Session: 3600, Interaction: 600, AuthorizationCode: 60, IdToken: 3600 },
+    clientBasedCORS: (_ctx, origin) => origin === pageOrigin,
+    findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
+    cookies: { keys: ["interop-test-cookie-key"] },
+  });
+  // The provider's development defaults print notices; they are expected here.
+  provider.on("server_error", (_ctx, err) => console.error("oidc-provider server_error:", err));
+  const server = await new Promise((ok) => {
+    const s = provider.listen(port, "127.0.0.1", () => ok(s));
+  });
+
+  // The resource API: `GET /api/me` with `Authorization: Bearer <access token>`, CORS for the page.
+  const apiPort = await freePort();
+  const cors = { "access-control-allow-origin": pageOrigin, "vary": "Origin" };
+  const api = createServer(async (req, res) => {
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, { ...cors, "access-control-allow-headers": "authorization", "access-control-allow-methods": "GET" });
+      return res.end();
+    }
+    const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? "")?.[1];
+    const token = bearer && (await provider.AccessToken.find(bearer));
+    if (req.url !== "/api/me" || !token || token.isExpired) {
+      res.writeHead(401, { ...cors, "content-type": "application/json", "www-authenticate": 'Bearer error="invalid_token"' });
+      return res.end(JSON.stringify({ error: "invalid_token" }));
+    }
+    res.writeHead(200, { ...cors, "content-type": "application/json" });
+    res.end(JSON.stringify({ sub: token.accountId, client_id: token.clientId }));
+  });
+  await new Promise((ok) => api.listen(apiPort, "127.0.0.1", ok));
+
+  const close = async () => {
+    for (const s of [server, api]) {
+      s.closeAllConnections();
+      await new Promise((ok) => s.close(ok));
+    }
+  };
+  return { issuer, api: `http://127.0.0.1:${apiPort}`, provider, close };
+}

@@ -32,7 +32,7 @@ glue=$(cd pkg && find snippets -name glue.js)
 printf '%s\n' "import { client } from \"./silent_refresh.js\";" \
   "import { connect } from \"./$glue\";" "connect(client);" \
   "export { default, initSync } from \"./silent_refresh.js\";" \
-  "export { AuthClient } from \"./$glue\";" >pkg/entry.js
+  "export { AuthClient, AuthError } from \"./$glue\";" >pkg/entry.js
 # Properties only glue.js and wasm-bindgen's calls of it use are renamed too (not the options'
 # names, nor any a browser API shares: `timeout`, `request`, `close`, `json`, `then`, ...).
 mangle='^[a-z][A-Za-z]*_$'

@@ -34,14 +34,15 @@ const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
   "NOT_SIGNED_IN:not signed in", "INVALID_CREDENTIALS:invalid username or password",
   "REFRESH_LIMIT:too many refreshes, circuit breaker open", "DISPOSED:client disposed",
   "INVALID_OPTIONS:invalid options", "STORAGE:storage failed",
-  "TOO_MANY_ATTEMPTS:too many login attempts, try again later"];
+  "TOO_MANY_ATTEMPTS:too many login attempts, try again later",
+  "NOT_INITIALIZED:init() has not loaded the package yet"];
 // </interface>
 
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
 export const get = (target, key) => target?.[key];
 
-/** `value` if it is a number, else `NaN`. */
-export const number = (value) => (typeof value == "number" ? value : NaN);
+/** `value` if it is a number or a decimal string of one (`expires_in: "3600"`), else `NaN`. */
+export const number = (value) => (typeof value == "number" ? value : typeof value == "string" && /^\d+(\.\d*)?$/.test(value) ? +value : NaN);
 
 /**
  * The `exp`, `iat` and `sub` claims of the JWT `token`, decoded but neither verified nor checked
@@ -68,14 +69,26 @@ export const subject = (token) => {
 };
 
 /**
- * An `Error` with the stable `.code` of error `index` (and the HTTP `.status` that caused it, and
+ * The class of every error the client throws or reports: `code`, the stable code; for an error
+ * an HTTP answer caused, its `status` and the server's OAuth `error` value as `oauthError`.
+ */
+export class AuthError extends Error {
+  constructor(code, message, status, oauthError) {
+    super(message ?? code);
+    this.name = "AuthError";
+    this.code = code;
+    if (status !== undefined) this.status = status;
+    if (typeof oauthError == "string") this.oauthError = oauthError;
+  }
+}
+
+/**
+ * An `AuthError` of error `index` (with the HTTP `status` and `oauthError` that caused it, and
  * `.retryAfter` in ms, if any: NaN for none).
  */
-export function error(index, status, retryAfter) {
+export function error(index, status, retryAfter, oauthError) {
   const [code, message] = ERRORS[index].split(":");
-  const e = new Error(message);
-  e.code = "ERR_" + code;
-  if (status !== undefined) e.status = status;
+  const e = new AuthError("ERR_" + code, message, status, oauthError);
   if (retryAfter >= 0) e.retryAfter = retryAfter;
   return e;
 }
@@ -106,6 +119,8 @@ export class Host {
     // Without trailing slashes: "https://api.example.com/" + "/auth/login".
     const base = typeof o.baseUrl == "string" ? o.baseUrl.replace(/\/+$/, "") : (ok = false);
     this.endpoints_ = [o.loginPath, o.refreshPath, o.logoutPath].map((p) => url(base + p, "href"));
+    // Body mode: logout revokes at `revokePath` with RFC 7009's form, if set.
+    this.revoke_ = o.revokePath === undefined || o.mode != BODY_MODE ? undefined : url(base + o.revokePath, "href");
     const list = o.bearerOrigins;
     if (list !== undefined && !(list?.length >= 0)) ok = false;
     this.origins_ = list === undefined ? [url(this.endpoints_[0], "origin")]
@@ -133,12 +148,23 @@ export class Host {
     this.form_ = o.refreshEncoding == "form";
     this.clientId_ = o.clientId;
     this.scope_ = o.scope;
-    if (!this.form_ && o.refreshEncoding != "json" || [o.clientId, o.scope].some((v) => v !== undefined && typeof v != "string")) ok = false;
+    this.map_ = o.mapTokenResponse;
+    if (!this.form_ && o.refreshEncoding != "json" || [o.clientId, o.scope, o.revokePath].some((v) => v !== undefined && typeof v != "string")
+      || this.map_ !== undefined && typeof this.map_ != "function") ok = false;
+    // `sessionEndingStatuses` (integers 400-463) as two 32-bit words of a bit set (bit n: 400 + n).
+    const ending = o.sessionEndingStatuses, words = [0, 0];
+    if (ending !== undefined) {
+      if (!Array.isArray(ending)) ok = false;
+      else for (const s of ending) {
+        if (!(Number.isInteger(s) && s >= 400 && s < 464)) ok = false;
+        else words[(s - 400) >> 5] = (words[(s - 400) >> 5] | 1 << (s - 400)) >>> 0;
+      }
+    }
     /**
      * What Rust reads, if the options are valid (by `Slot`): the options of `SLOTS` (a duration,
      * or `undefined` for the default margin), whether the mode is "body", whether there is a lock.
      */
-    this.options = ok ? [...slots, o.mode == BODY_MODE, !!this.locks_] : undefined;
+    this.options = ok ? [...slots, o.mode == BODY_MODE, !!this.locks_, ...(ending === undefined ? [] : words)] : undefined;
     this.deferred_ = new Map();
     this.listeners_ = [];
   }
@@ -241,9 +267,12 @@ export class Host {
   post_(id, which, a, b) {
     const headers = {};
     const init = { method: "POST", headers };
-    const body = which == 1 ? { grant_type: "refresh_token", refresh_token: a, client_id: this.clientId_, scope: this.scope_ }
+    // Body-mode logout with `revokePath`: RFC 7009's form there.
+    const revoke = which == 2 && a !== undefined && this.revoke_;
+    const body = revoke ? { token: a, token_type_hint: "refresh_token", client_id: this.clientId_ }
+      : which == 1 ? { grant_type: "refresh_token", refresh_token: a, client_id: this.clientId_, scope: this.scope_ }
       : which ? a === undefined ? a : { refresh_token: a } : { username: a, password: b, transport: this.mode_ };
-    if (which == 1 && this.form_) {
+    if (revoke || which == 1 && this.form_) {
       // The browser sets Content-Type: application/x-www-form-urlencoded;charset=UTF-8.
       init.body = new URLSearchParams(Object.entries(body).filter((e) => e[1] !== undefined));
     } else if (body) {
@@ -257,7 +286,7 @@ export class Host {
     try {
       init.signal = AbortSignal.timeout(this.timeout_);
     } catch {}
-    const make = () => new Request(this.endpoints_[which], init);
+    const make = () => new Request(revoke || this.endpoints_[which], init);
     // With DPoP, a proof by the key (a new one at login if there is none; a lost key is not
     // replaced: the session ends, see classify.rs); the key goes with the session at logout.
     this.run_(id, () => this.dpop_ ? (this.dk_ = this.dpop_.key(this.db_, !which)).then((k) => this.dpop_.send(this.fetch_, k, make))
@@ -268,8 +297,9 @@ export class Host {
   /** Reads a response body as JSON for operation `id`; returns its `Retry-After` header, if any. */
   json_(id, response) {
     // A token response says whether its access token is DPoP-bound (`token_type`, any case).
-    this.run_(id, () => response.json().then((b) => (typeof b?.access_token == "string"
-      && (this.bound_ = /^dpop$/i.test(b.token_type)), b)));
+    // A success body goes through `mapTokenResponse` first, if set.
+    this.run_(id, () => response.json().then((b) => (response.ok && this.map_ && (b = this.map_(b)),
+      typeof b?.access_token == "string" && (this.bound_ = /^dpop$/i.test(b.token_type)), b)));
     try {
       return response.headers.get("retry-after");
     } catch {}
@@ -408,7 +438,13 @@ export class AuthClient {
 
   constructor(options) {
     const h = new Host(options);
-    const c = create(h);
+    let c;
+    try {
+      c = create(h);
+    } catch {
+      // The wasm is not instantiated: init() has not been called, or has not finished.
+      throw error(ERRORS.length - 1);
+    }
     if (typeof c != "function") throw c;
     this.#h = h;
     this.#c = c;

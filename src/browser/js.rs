@@ -101,7 +101,8 @@ extern "C" {
     /// is no JWT), or `undefined` unless `token` is a non-empty string.
     pub fn claims(token: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = error)]
-    fn js_error(code: u32, status: Option<u16>, retry_after: f64) -> JsValue;
+    fn js_error(code: u32, status: Option<u16>, retry_after: f64, oauth_error: &JsValue)
+        -> JsValue;
 }
 
 #[wasm_bindgen]
@@ -149,16 +150,22 @@ pub const U: JsValue = JsValue::UNDEFINED;
 /// [`ErrorCode`]; `glue.js` holds a copy of both, indexed as [`ErrorCode::ALL`]).
 #[inline(never)]
 pub fn error(code: ErrorCode) -> JsValue {
-    js_error(code as u32, None, f64::NAN)
+    js_error(code as u32, None, f64::NAN, &U)
 }
 
-/// Like [`error`], with the HTTP `.status` that caused it, if any, and `.retryAfter` (ms), if
-/// known.
+/// Like [`error`], with the HTTP `.status` that caused it, if any, `.retryAfter` (ms), if known,
+/// and the server's `error` member (`.oauthError`, if a string).
 #[inline(never)]
-pub fn http_error(code: ErrorCode, status: Option<u16>, retry_after_ms: Option<u64>) -> JsValue {
+pub fn http_error(
+    code: ErrorCode,
+    status: Option<u16>,
+    retry_after_ms: Option<u64>,
+    oauth_error: &JsValue,
+) -> JsValue {
     js_error(
         code as u32,
         status,
         retry_after_ms.map_or(f64::NAN, |ms| ms as f64),
+        oauth_error,
     )
 }

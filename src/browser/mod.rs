@@ -102,6 +102,12 @@ export interface AuthClientOptions {
   clientId?: string;
   /** `scope` sent with refresh requests; default none. */
   scope?: string;
+  /** Refresh statuses that end the session, 400-463 (`400 invalid_grant` always does); default [401]. */
+  sessionEndingStatuses?: number[];
+  /** Turns a login or refresh success body into a token response (e.g. `{accessToken}` to `{access_token}`); default none. */
+  mapTokenResponse?: (body: any) => TokenResponse;
+  /** Body mode: `logout()` revokes there with RFC 7009's form (`token`, `token_type_hint`, `client_id`) instead of `logoutPath`; default none. */
+  revokePath?: string;
 }
 
 /** The module `silent-refresh/dpop` (`import * as dpop from "silent-refresh/dpop"`). */
@@ -114,9 +120,9 @@ export interface DpopModule {
 /** A token response, as returned by POST /auth/login or /auth/sessions. */
 export interface TokenResponse {
   access_token: string;
-  /** Lifetime in seconds; if absent, read from the JWT's exp - iat. */
-  expires_in?: number;
-  /** Body mode only. */
+  /** Lifetime in seconds (a number or a decimal string); if absent, read from the JWT's exp - iat; an opaque token without it is refreshed after a 401 only. */
+  expires_in?: number | string;
+  /** Body mode only; a refresh answer without one keeps the current refresh token. */
   refresh_token?: string;
   token_type?: string;
 }
@@ -126,12 +132,18 @@ export type AuthErrorCode =
   | "ERR_NETWORK" | "ERR_TIMEOUT" | "ERR_SERVER" | "ERR_REJECTED" | "ERR_BAD_RESPONSE"
   | "ERR_SESSION_EXPIRED" | "ERR_NOT_SIGNED_IN" | "ERR_INVALID_CREDENTIALS"
   | "ERR_REFRESH_LIMIT" | "ERR_DISPOSED" | "ERR_INVALID_OPTIONS" | "ERR_STORAGE"
-  | "ERR_TOO_MANY_ATTEMPTS";
+  | "ERR_TOO_MANY_ATTEMPTS" | "ERR_NOT_INITIALIZED";
 
-/** An Error with a stable code (and the HTTP status that caused it, if any). */
-export interface AuthError extends Error {
+/**
+ * The class of every error the client throws or reports (`e instanceof AuthError`): a stable
+ * code, and for an error an HTTP answer caused, its status and the server's OAuth `error` value.
+ */
+export class AuthError extends Error {
+  constructor(code: AuthErrorCode, message?: string, status?: number, oauthError?: string);
+  name: "AuthError";
   code: AuthErrorCode;
   status?: number;
+  oauthError?: string;
   /**
    * ERR_TOO_MANY_ATTEMPTS (login refused with 429 by the login throttle): how long to wait, in
    * ms, from the server's Retry-After (up to 15 minutes); absent if the server did not say.

@@ -38,7 +38,15 @@ pub fn parse(host: Host) -> Result<(ClientConfig, Settings), JsValue> {
         retry_base_ms: number(const { Slot::RetryBaseDelay.key() }).max(1),
         retry_max_ms: number(const { Slot::RetryMaxDelay.key() }).max(1),
         max_refreshes_per_minute: number(const { Slot::MaxRefreshesPerMinute.key() }) as u32,
-        session_ending: StatusSet::DEFAULT,
+        // Two 32-bit words of the bit set, checked by the host; absent: the default.
+        session_ending: if option(const { Slot::SessionEndingLow.key() }).is_undefined() {
+            StatusSet::DEFAULT
+        } else {
+            StatusSet::from_bits(
+                number(const { Slot::SessionEndingLow.key() })
+                    | number(const { Slot::SessionEndingHigh.key() }) << 32,
+            )
+        },
     };
     let transport = if option(const { Slot::BodyMode.key() }) == JsValue::TRUE {
         Transport::Body

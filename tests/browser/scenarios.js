@@ -77,6 +77,8 @@ export function makeServer(o = {}) {
     }
     if (route === "/auth/refresh") {
       entry.received = true;
+      // The package's default request is RFC 6749 §6's form (the scenarios check its shape).
+      const form = new URLSearchParams(body);
       if (s.refreshGate) await s.refreshGate.wait;
       let mode = s.refresh;
       if (mode === "cycle") mode = ["network", "timeout", "500", "503"][s.cycle++ % 4];
@@ -89,8 +91,7 @@ export function makeServer(o = {}) {
         case "invalid_grant": return json(400, { error: "invalid_grant" });
       }
       if (s.mode === "body") {
-        // The package's default request is RFC 6749 §6's form (the scenarios check its shape).
-        const presented = new URLSearchParams(body).get("refresh_token") ?? undefined;
+        const presented = form.get("refresh_token") ?? undefined;
         if (presented !== s.rt) return json(400, { error: "invalid_grant" });
       } else if (!s.cookie) return json(400, { error: "invalid_grant" });
       return json(200, s.issue());

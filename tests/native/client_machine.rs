@@ -1168,3 +1168,40 @@ fn invalid_options_are_refused() {
         );
     }
 }
+
+#[test]
+fn adapter_options_for_other_backends_are_read_and_checked() {
+    let list = |v: &[&str]| OptionValue::List(v.iter().map(|s| s.to_string()).collect());
+    let o = parse(&[
+        ("mode", text("body")),
+        ("sessionEndingStatuses", list(&["401", "403", "463"])),
+        ("mapTokenResponse", OptionValue::Function("map".into())),
+        ("revokePath", text("/token/revocation")),
+    ])
+    .unwrap();
+    let ending = o.config.session_ending;
+    assert!(ending.contains(401) && ending.contains(403) && ending.contains(463));
+    assert!(!ending.contains(400) && !ending.contains(404) && !ending.contains(429));
+    assert_eq!(o.map_token_response.as_deref(), Some("map"));
+    assert_eq!(o.revoke_path.as_deref(), Some("/token/revocation"));
+    let o = parse(&[]).unwrap();
+    assert!(o.config.session_ending.contains(401) && !o.config.session_ending.contains(403));
+    assert_eq!((o.map_token_response, o.revoke_path), (None, None));
+    for bad in [
+        ("sessionEndingStatuses", list(&["399"])),
+        ("sessionEndingStatuses", list(&["464"])),
+        ("sessionEndingStatuses", list(&["500"])),
+        ("sessionEndingStatuses", list(&["4o1"])),
+        ("sessionEndingStatuses", OptionValue::Number(401.0)),
+        ("mapTokenResponse", OptionValue::Object("o".into())),
+        ("mapTokenResponse", text("f")),
+        ("revokePath", OptionValue::Number(1.0)),
+    ] {
+        let what = format!("{bad:?}");
+        assert_eq!(
+            parse(&[bad]).err(),
+            Some(ErrorCode::InvalidOptions),
+            "{what}"
+        );
+    }
+}

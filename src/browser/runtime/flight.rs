@@ -20,6 +20,7 @@ impl Inner {
             signal: U,
             status: 0,
             retry_after: None,
+            oauth_error: U,
         };
         self.insert(id, Op::Flight(flight));
         self.host().then_(id, &U);
@@ -75,9 +76,10 @@ impl Inner {
                         (Outcome::Failure(failure), U)
                     }
                     (false, _) => {
+                        f.oauth_error = get(&body, "error");
                         let failure = Failure::Http {
                             status: f.status,
-                            error: text(&get(&body, "error")),
+                            error: text(&f.oauth_error),
                             retry_after_ms: f.retry_after,
                         };
                         (Outcome::Failure(failure), U)
@@ -163,6 +165,14 @@ impl Inner {
         {
             self.flight.set(None);
         }
+        // An error a refusal caused carries its status and the server's `error`.
+        let err = |code| {
+            if f.status >= 300 {
+                http_error(code, Some(f.status), None, &f.oauth_error)
+            } else {
+                error(code)
+            }
+        };
         let failed = match finished {
             Finished::Discarded => None,
             Finished::Refreshed => {
@@ -175,7 +185,7 @@ impl Inner {
             }
             Finished::Expired => {
                 self.forget_refresh_token();
-                let err = error(ErrorCode::SessionExpired);
+                let err = err(ErrorCode::SessionExpired);
                 self.host().emit_(EXPIRED, &err, &U);
                 Some(err)
             }
@@ -184,11 +194,11 @@ impl Inner {
                 None
             }
             Finished::Retry { code, delay_ms } => {
-                let err = error(code);
+                let err = err(code);
                 self.emit_error(&err, Some(delay_ms));
                 Some(err)
             }
-            Finished::Failed(code) => Some(error(code)),
+            Finished::Failed(code) => Some(err(code)),
         };
         self.arm();
         let waiting: Vec<u32> = {

@@ -182,6 +182,8 @@ struct Flight {
     signal: JsValue,
     status: u16,
     retry_after: Option<u64>,
+    /// The `error` member of a refusal's body.
+    oauth_error: JsValue,
 }
 
 /// What resumes an operation.

@@ -152,9 +152,10 @@ impl Inner {
                 self.resolve(id, &U);
             }
             _ => {
+                let oauth_error = get(&body, "error");
                 let (code, status, wait) =
-                    login_error(status, text(&get(&body, "error")), retry_after, timeout);
-                self.reject(id, &http_error(code, status, wait));
+                    login_error(status, text(&oauth_error), retry_after, timeout);
+                self.reject(id, &http_error(code, status, wait, &oauth_error));
             }
         }
         None

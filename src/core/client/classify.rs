@@ -38,6 +38,11 @@ impl StatusSet {
         Some(StatusSet(self.0 | 1 << (status - 400)))
     }
 
+    /// The set whose bit `n` stands for status `400 + n` (the adapter's encoding of the option).
+    pub const fn from_bits(bits: u64) -> StatusSet {
+        StatusSet(bits)
+    }
+
     /// Whether `status` is in the set.
     pub fn contains(&self, status: u16) -> bool {
         let bit = status.wrapping_sub(400);

@@ -31,13 +31,16 @@ pub enum ErrorCode {
     /// Login refused for now (429: too many attempts for this account or address); the error's
     /// `retryAfter` says for how long, if the server said (`Retry-After`).
     TooManyAttempts,
+    /// `new AuthClient()` before `init()` has loaded the wasm. Last in [`ErrorCode::ALL`]: the
+    /// JavaScript side, which raises it without Rust, takes the last entry of its copy.
+    NotInitialized,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order: the browser package's JavaScript gets a code as its
     /// index here (`code as u32`) and keeps a copy of the codes and messages, generated from this
     /// list (see [`interface`](crate::core::client::interface)).
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Network,
         ErrorCode::Timeout,
         ErrorCode::Server,
@@ -51,6 +54,7 @@ impl ErrorCode {
         ErrorCode::InvalidOptions,
         ErrorCode::Storage,
         ErrorCode::TooManyAttempts,
+        ErrorCode::NotInitialized,
     ];
 
     /// The stable code, e.g. `ERR_NETWORK`.
@@ -69,6 +73,7 @@ impl ErrorCode {
             ErrorCode::InvalidOptions => "ERR_INVALID_OPTIONS",
             ErrorCode::Storage => "ERR_STORAGE",
             ErrorCode::TooManyAttempts => "ERR_TOO_MANY_ATTEMPTS",
+            ErrorCode::NotInitialized => "ERR_NOT_INITIALIZED",
         }
     }
 
@@ -88,6 +93,7 @@ impl ErrorCode {
             ErrorCode::InvalidOptions => "invalid options",
             ErrorCode::Storage => "storage failed",
             ErrorCode::TooManyAttempts => "too many login attempts, try again later",
+            ErrorCode::NotInitialized => "init() has not loaded the package yet",
         }
     }
 }

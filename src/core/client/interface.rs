@@ -154,11 +154,16 @@ pub enum Slot {
     BodyMode,
     /// Whether the Web Lock is used (`crossTab` and the Web Locks API is there).
     Locks,
+    /// `sessionEndingStatuses` as a [`StatusSet`](crate::core::client::StatusSet): its bits
+    /// for 400-431 (`undefined`: the default set).
+    SessionEndingLow,
+    /// The same for 432-463.
+    SessionEndingHigh,
 }
 
 impl Slot {
     /// Every slot, by its index.
-    pub const ALL: [Slot; 7] = [
+    pub const ALL: [Slot; 9] = [
         Slot::RefreshMargin,
         Slot::RetryBaseDelay,
         Slot::RetryMaxDelay,
@@ -166,6 +171,8 @@ impl Slot {
         Slot::RequestTimeout,
         Slot::BodyMode,
         Slot::Locks,
+        Slot::SessionEndingLow,
+        Slot::SessionEndingHigh,
     ];
 
     /// The slot's index as a property key (a constant string, cheaper for the adapter to pass
@@ -179,6 +186,8 @@ impl Slot {
             Slot::RequestTimeout => "4",
             Slot::BodyMode => "5",
             Slot::Locks => "6",
+            Slot::SessionEndingLow => "7",
+            Slot::SessionEndingHigh => "8",
         }
     }
 

@@ -13,7 +13,7 @@ use crate::core::client::error::ErrorCode;
 use crate::core::protocol;
 
 /// The options' names, in the order [`Options::parse`] takes their values.
-pub const OPTION_NAMES: [&str; 19] = [
+pub const OPTION_NAMES: [&str; 22] = [
     "baseUrl",
     "mode",
     "refreshMargin",
@@ -33,6 +33,9 @@ pub const OPTION_NAMES: [&str; 19] = [
     "refreshEncoding",
     "clientId",
     "scope",
+    "sessionEndingStatuses",
+    "mapTokenResponse",
+    "revokePath",
 ];
 
 /// Encodings of the refresh request (`refreshEncoding`): RFC 6749's form, the default, or the
@@ -172,6 +175,10 @@ pub struct Options<H> {
     pub client_id: Option<String>,
     /// `scope` of the refresh request, if any.
     pub scope_param: Option<String>,
+    /// The caller's `mapTokenResponse`, applied to login and refresh success bodies.
+    pub map_token_response: Option<H>,
+    /// `revokePath`: body-mode logout revokes there with RFC 7009's form.
+    pub revoke_path: Option<String>,
 }
 
 /// A duration or count: a number >= 0, finite (fractions truncated).
@@ -201,7 +208,7 @@ impl<H: Clone> Options<H> {
     ) -> Result<Options<H>, ErrorCode> {
         use OptionValue::*;
         let invalid = ErrorCode::InvalidOptions;
-        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop, encoding, client_id, scope_param] =
+        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop, encoding, client_id, scope_param, ending, map, revoke] =
             values.ok_or(invalid)?;
         let transport = match mode {
             Undefined => Transport::Cookie,
@@ -247,6 +254,25 @@ impl<H: Clone> Options<H> {
             _ => Err(invalid),
         };
         let client_id = optional(client_id)?;
+        let revoke_path = optional(revoke)?;
+        let map_token_response = match map {
+            Undefined => None,
+            Function(f) => Some(f.clone()),
+            _ => return Err(invalid),
+        };
+        let session_ending = match ending {
+            Undefined => ClientConfig::DEFAULT.session_ending,
+            List(list) => {
+                list.iter()
+                    .try_fold(crate::core::client::StatusSet::EMPTY, |set, s| {
+                        s.parse::<u16>()
+                            .ok()
+                            .and_then(|s| set.with(s))
+                            .ok_or(invalid)
+                    })?
+            }
+            _ => return Err(invalid),
+        };
         let scope_param = optional(scope_param)?;
         let cross_tab = match cross_tab {
             Undefined => true,
@@ -275,6 +301,10 @@ impl<H: Clone> Options<H> {
             .iter()
             .map(|o| resolve(o, UrlPart::Origin).ok_or(invalid))
             .collect::<Result<_, _>>()?;
+        let config = ClientConfig {
+            session_ending,
+            ..config
+        };
         Ok(Options {
             config,
             transport,
@@ -289,6 +319,8 @@ impl<H: Clone> Options<H> {
             refresh_json,
             client_id,
             scope_param,
+            map_token_response,
+            revoke_path,
         })
     }
 }

@@ -55,13 +55,17 @@ for (const [config, what] of [
   });
 }
 
-test("plain Node imports both entries without a browser; the inline entry instantiates its wasm", async () => {
+test("plain Node imports both entries without a browser; the inline entry instantiates its wasm; errors are AuthErrors, ERR_NOT_INITIALIZED before init()", async () => {
   const dir = await projectDir("node", "types");
   const script = `
     const main = await import("silent-refresh");
     const inline = await import("silent-refresh/inline");
+    const thrown = (C, f) => { try { f(); } catch (e) { return [e instanceof C, e.name, e.code]; } };
+    const early = thrown(main.AuthError, () => new main.AuthClient({ baseUrl: "https://api.example" }));
     await inline.default();
-    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient]));`;
+    const invalid = thrown(inline.AuthError, () => new inline.AuthClient({ baseUrl: "https://api.example", mode: "nope" }));
+    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient, early, invalid]));`;
   const out = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: dir });
-  assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1)), ["function", "function", "function"]);
+  assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1)), ["function", "function", "function",
+    [true, "AuthError", "ERR_NOT_INITIALIZED"], [true, "AuthError", "ERR_INVALID_OPTIONS"]]);
 });

@@ -162,8 +162,15 @@ fn fresh_for_is_how_long_send_due_stays_false() {
     };
     assert_eq!(
         engine().fresh_for(10 * MIN),
+        None,
+        "no token yet: the first fetch asks (a lazy restore may be due)"
+    );
+    let mut out = signed_in();
+    out.sign_out();
+    assert_eq!(
+        out.fresh_for(10 * MIN),
         Some(u64::MAX),
-        "no token: never due"
+        "signed out: never due"
     );
     let mut unknown = engine();
     unknown.start_session(secret("a1"), None, 0);
@@ -709,4 +716,99 @@ fn a_failure_superseded_by_another_tabs_token_is_ignored() {
         Finished::Discarded
     );
     assert!(e.signed_in());
+}
+
+#[test]
+fn lazy_restore_asks_once_per_page() {
+    let mut e = engine();
+    assert!(e.lazy_pending());
+    assert_eq!(
+        e.fresh_for(0),
+        None,
+        "a signed-out page's first fetch asks the engine"
+    );
+    let t = start(e.lazy_restore(0, true));
+    assert!(!e.lazy_pending(), "asked once");
+    assert_eq!(e.fresh_for(1), Some(u64::MAX));
+    assert_eq!(e.lazy_restore(1, true), Step::Proceed, "later calls go on");
+    assert_eq!(run(&mut e, t, 10, ok("r1", 15 * MIN)), Finished::Restored);
+    assert!(e.signed_in());
+
+    // No session: the request goes out without a token, and the next does not ask again.
+    let mut e = engine();
+    let t = start(e.lazy_restore(0, true));
+    assert_eq!(
+        run(&mut e, t, 10, fail(400, Some("invalid_grant"), None)),
+        Finished::NoSession
+    );
+    assert_eq!(e.lazy_restore(11, true), Step::Proceed);
+    assert_eq!(e.lazy_restore(12, true), Step::Proceed);
+    assert!(!e.signed_in());
+}
+
+#[test]
+fn lazy_restore_not_possible_costs_no_request() {
+    // Body mode, or the server's hint says the session is over: no request, and no second ask.
+    let mut e = engine();
+    assert_eq!(e.lazy_restore(0, false), Step::Proceed);
+    assert!(!e.lazy_pending());
+    assert_eq!(e.lazy_restore(1, true), Step::Proceed);
+    assert!(
+        matches!(e.restore(2), Begin::Start(_)),
+        "nothing was in flight"
+    );
+}
+
+#[test]
+fn explicit_restore_sign_in_and_sign_out_end_the_lazy_restore() {
+    let mut e = engine();
+    let Begin::Start(t) = e.restore(0) else {
+        panic!()
+    };
+    assert!(!e.lazy_pending(), "restore() was asked for");
+    assert_eq!(
+        run(&mut e, t, 10, fail(400, Some("invalid_grant"), None)),
+        Finished::NoSession
+    );
+    assert_eq!(e.lazy_restore(11, true), Step::Proceed);
+
+    let mut e = signed_in();
+    assert!(!e.lazy_pending(), "signed in");
+    e.sign_out();
+    assert!(
+        !e.lazy_pending(),
+        "a session that ended is not restored behind the page's back"
+    );
+    assert_eq!(e.lazy_restore(2_000, true), Step::Proceed);
+}
+
+#[test]
+fn a_tab_message_lets_a_signed_out_tab_try_its_own_cookie_again() {
+    let mut e = signed_in();
+    e.sign_out();
+    e.session_hint();
+    assert!(e.lazy_pending());
+    let t = start(e.lazy_restore(2_000, true));
+    // Hearing more messages while that restore flies joins it: one request.
+    e.session_hint();
+    assert_eq!(e.lazy_restore(2_001, true), Step::Await);
+    assert_eq!(
+        run(&mut e, t, 2_010, ok("r2", 15 * MIN)),
+        Finished::Restored
+    );
+    // Signed in: a message no longer re-arms anything.
+    e.session_hint();
+    assert!(!e.lazy_pending());
+    assert_eq!(e.lazy_restore(2_020, true), Step::Proceed);
+
+    // A failed restore: one request per message at most, never a loop.
+    let mut e = signed_in();
+    e.sign_out();
+    e.session_hint();
+    let t = start(e.lazy_restore(3_000, true));
+    assert_eq!(
+        run(&mut e, t, 3_010, fail(401, None, None)),
+        Finished::NoSession
+    );
+    assert_eq!(e.lazy_restore(3_011, true), Step::Proceed);
 }

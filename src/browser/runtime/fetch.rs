@@ -20,7 +20,7 @@ impl Inner {
             return promise;
         }
         let now = self.now();
-        let (access, generation) = if self.engine().send_due(now) {
+        let (access, generation) = if self.engine().send_due(now) || self.engine().lazy_pending() {
             (JsValue::NULL, 0)
         } else {
             self.current().unwrap_or((U, 0))
@@ -44,7 +44,13 @@ impl Inner {
         let carried = number(&get(value, "2")) as u32;
         let now = self.now();
         let (wait, step) = if reply.is_undefined() {
-            (Wait::Flight, self.engine().before_send(now))
+            let step = if self.signed_in() {
+                self.engine().before_send(now)
+            } else {
+                let possible = self.lazy_possible();
+                self.engine().lazy_restore(now, possible)
+            };
+            (Wait::Flight, step)
         } else {
             (Wait::AfterFlight, self.engine().unauthorized(carried, now))
         };

@@ -34,10 +34,31 @@ impl Inner {
             } else {
                 self.resolve(id, &JsValue::FALSE);
             }
+        } else if !restore && self.engine().lazy_pending() {
+            // Signed out: the first refresh() restores first if it may (cookie mode).
+            let possible = self.lazy_possible();
+            let step = self.engine().lazy_restore(self.now(), possible);
+            if self.wait_for(id, step) {
+                self.insert(
+                    id,
+                    Op::Refresh {
+                        wait: Wait::Flight,
+                        restore,
+                    },
+                );
+            } else {
+                self.reject(id, &error(ErrorCode::NotSignedIn));
+            }
         } else if let Some(op) = self.refresh_flight(id, restore) {
             self.insert(id, op);
         }
         promise
+    }
+
+    /// Whether a lazy restore may ask ([`Engine::lazy_restore`]): cookie mode, unless the
+    /// Worker's session hint says the session is over.
+    pub(super) fn lazy_possible(&self) -> bool {
+        self.s.transport.believes_session_hint() && !self.host().over_()
     }
 
     pub(super) fn refresh_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op> {

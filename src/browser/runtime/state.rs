@@ -153,7 +153,15 @@ impl Inner {
     /// Another tab's new access token, `{type: "token", access, lifetime}`: a hint, adopted only
     /// if it names this tab's subject and outlives this tab's token ([`Engine::adopt`]). (It is
     /// used the way this tab uses its own: Bearer, or DPoP-bound with the key the tabs share.)
+    /// A signed-out tab never takes it: the message is a hint to restore with its own cookie.
     pub(super) fn on_token_message(self: Rc<Self>, data: &JsValue) {
+        if !self.signed_in() {
+            let now = self.now();
+            let possible = self.lazy_possible();
+            self.engine().session_hint();
+            let step = self.engine().lazy_restore(now, possible);
+            return self.automatic(step);
+        }
         let access = get(data, "access");
         let lifetime = number(&get(data, "lifetime"));
         let sub = |token: &JsValue| Some(js::subject(token)).filter(JsValue::is_string);

@@ -156,6 +156,9 @@ pub struct Engine<T = Secret> {
     breaker: CircuitBreaker,
     limit_reported: bool,
     requests: u32,
+    /// Signed out: the next `auth.fetch`/`refresh()` may try a lazy restore
+    /// ([`Engine::lazy_restore`]).
+    lazy: bool,
 }
 
 impl<T: PartialEq> Engine<T> {
@@ -173,6 +176,7 @@ impl<T: PartialEq> Engine<T> {
             retry_at: None,
             breaker,
             limit_reported: false,
+            lazy: true,
             requests: 0,
         }
     }
@@ -253,6 +257,7 @@ impl<T: PartialEq> Engine<T> {
     /// Ends the session (logout, here or in another tab). Returns whether there was one.
     pub fn sign_out(&mut self) -> bool {
         self.epoch = self.epoch.wrapping_add(1);
+        self.lazy = false;
         self.reset_flight();
         self.token.take().is_some()
     }
@@ -372,11 +377,12 @@ impl<T: PartialEq> Engine<T> {
 
     /// How long from `now` [`before_send`](Self::before_send) keeps answering
     /// [`Step::Proceed`] if nothing else happens (so requests may go out without asking):
-    /// `None` while a refresh is due ([`send_due`](Self::send_due)), `Some(u64::MAX)` if none
+    /// `None` while a refresh is due ([`send_due`](Self::send_due)) or a lazy restore is pending
+    /// ([`lazy_pending`](Self::lazy_pending)), `Some(u64::MAX)` if none
     /// falls due (signed out, or the token's lifetime is unknown). Changes nothing.
     pub fn fresh_for(&self, now: u64) -> Option<u64> {
         let Some(held) = &self.token else {
-            return Some(u64::MAX);
+            return (!self.lazy).then_some(u64::MAX);
         };
         if self.retry_at.is_some() {
             return None;
@@ -443,10 +449,42 @@ impl<T: PartialEq> Engine<T> {
         Self::answer(self.try_start(now, false, false))
     }
 
+    /// Whether a signed-out client's next `auth.fetch` or `refresh()` asks
+    /// [`lazy_restore`](Self::lazy_restore) first. Changes nothing.
+    pub fn lazy_pending(&self) -> bool {
+        self.token.is_none() && self.lazy
+    }
+
+    /// Lazy restore: the first `auth.fetch` or `refresh()` of a signed-out client (and the first
+    /// after a [`session_hint`](Self::session_hint)) restores first, as `restore()` does, if
+    /// `possible` (cookie mode, and the server's session hint does not say the session is over).
+    /// Once: whatever the answer, the next call goes on without asking (never a loop); a refused
+    /// or failed restore leaves the request to go out without a token.
+    pub fn lazy_restore(&mut self, now: u64, possible: bool) -> Step {
+        if !self.lazy_pending() {
+            return Step::Proceed;
+        }
+        self.lazy = false;
+        match possible.then(|| self.try_start(now, false, true)) {
+            Some(step @ (Step::Start(_) | Step::Await)) => step,
+            _ => Step::Proceed,
+        }
+    }
+
+    /// A signed-out tab heard another tab's token message: a session may exist now. The message
+    /// signs nothing in (any script of the origin can post one); it only lets the next
+    /// [`lazy_restore`](Self::lazy_restore) try the tab's own refresh cookie again.
+    pub fn session_hint(&mut self) {
+        if self.token.is_none() {
+            self.lazy = true;
+        }
+    }
+
     /// `restore()` while signed out: a refresh without an access token (the cookie, or a stored
     /// refresh token, may hold a session).
     pub fn restore(&mut self, now: u64) -> Begin {
         let restore = self.token.is_none();
+        self.lazy = false;
         Self::answer(self.try_start(now, false, restore))
     }
 

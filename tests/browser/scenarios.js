@@ -641,6 +641,55 @@ const scenarios = {
     a.dispose(); b.dispose();
   },
 
+  // Lazy restore in cookie mode: a signed-out client's first auth.fetch or refresh() restores
+  // with the cookie first (once per page, not when sr_session=0); a signed-out tab that hears
+  // another tab's token restores with its own cookie, never with the token it heard.
+  async lazyRestore(AuthClient) {
+    const s = makeServer();
+    const name = "sr-lazy-test";
+    const api = () => s.log.filter((e) => e.path === "/api/me");
+    const early = new AuthClient(s.options());
+    eq((await early.fetch("/api/me")).status, 401, "no session: the request goes out without a token");
+    eq(s.refreshes(), 1, "after one restore attempt");
+    eq(api().at(-1).auth, null, "without a token");
+    eq((await early.fetch("/api/me")).status, 401, "again");
+    eq(s.refreshes(), 1, "once per page: no second attempt");
+    await early.refresh().then(() => assert(false, "refresh() resolved"), (e) => eq(e.code, "ERR_NOT_SIGNED_IN", "refresh() while signed out"));
+    eq(s.refreshes(), 1, "refresh() does not ask again either");
+    // A signed-out tab that has used its one attempt, then hears another tab sign in and refresh.
+    const b = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    const events = record(b);
+    eq((await b.fetch("/api/me")).status, 401, "b: no session yet");
+    const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    await a.login("u", "pw");
+    const before = s.refreshes();
+    await a.refresh();
+    await until(() => b.signedIn, 10_000, "b restores after hearing a");
+    eq(s.refreshes(), before + 2, "a's refresh and b's own restore");
+    assert(events.some((e) => e.type === "refresh" && e.source === "restore"), "b restored: " + JSON.stringify(events));
+    eq((await b.fetch("/api/me")).status, 200, "b works");
+    const heard = s.log.filter((e) => e.path === "/auth/refresh").at(-1);
+    eq(heard.body, "grant_type=refresh_token", "b asked with its own cookie");
+    // A page opened after the sign-in: its first auth.fetch gets 200 without restore().
+    const later = new AuthClient(s.options());
+    eq((await later.fetch("/api/me")).status, 200, "restored on the first fetch");
+    eq(later.signedIn, true, "signed in");
+    assert(api().at(-1).auth?.startsWith("Bearer "), "with a token");
+    const viaRefresh = new AuthClient(s.options());
+    await viaRefresh.refresh();
+    eq(viaRefresh.signedIn, true, "the first refresh() restores too");
+    // The hint says the session is over: no request, the fetch goes out without a token.
+    document.cookie = "sr_session=0; Path=/; SameSite=Strict";
+    const over = new AuthClient(s.options());
+    const n = s.refreshes();
+    eq((await over.fetch("/api/me")).status, 401, "hint 0: no token");
+    eq(s.refreshes(), n, "hint 0: no refresh request");
+    document.cookie = "sr_session=; Max-Age=0; Path=/";
+    // Explicit restore() still works after a lazy attempt.
+    eq(await over.restore(), true, "restore() after the lazy attempt");
+    for (const c of [early, a, b, later, viaRefresh, over]) c.dispose();
+  },
+
   // Another tab's logout reaches a tab sharing the storage: the hint makes it read the storage
   // under the lock, find no token, and end its session without presenting one.
   async logoutAcrossTabs(AuthClient) {

@@ -222,7 +222,10 @@ export class AuthClient {
      * Looks for an existing session (the refresh cookie, or a stored refresh token) and signs in
      * with it; resolves to whether one was found. In cookie mode it resolves `false` without a
      * request when the page can read the Worker's session hint and it says the session is over
-     * (`sr_session=0`, see docs/PROTOCOL.md).
+     * (`sr_session=0`, see docs/PROTOCOL.md). Cookie mode also restores lazily: the first managed
+     * `fetch` or `refresh()` of a signed-out client restores first (once per page, not when the
+     * hint says `sr_session=0`), and a signed-out tab that hears another tab's token restores
+     * with its own cookie. Body mode reads `storage` only here.
      */
     restore(): Promise<boolean>;
     /**

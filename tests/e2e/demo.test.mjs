@@ -229,4 +229,25 @@ describe("demo page against the Worker", () => {
     assert.ok(whileOffline <= 6, `no refresh storm while offline (${whileOffline} attempts in ${ACCESS_TTL + 2} s)`);
     await context.close();
   });
+  test("8. a tab opened after sign-in elsewhere gets 200 from auth.fetch without calling restore()", async () => {
+    const { context, refreshes } = await newContext();
+    const page = await openDemo(context);
+    await signIn(page);
+    // A second page of the origin with a client of its own that never calls restore().
+    const other = await context.newPage();
+    await other.goto(worker.url + "/pkg/silent_refresh.js");
+    const before = refreshes.length;
+    const seen = await evaluate(other, async () => {
+      const { default: init, AuthClient } = await import("/pkg/silent_refresh.js");
+      await init();
+      const auth = new AuthClient({ baseUrl: "", mode: "cookie" });
+      const signedIn = auth.signedIn;
+      const first = (await auth.fetch("/api/me")).status;
+      const second = (await auth.fetch("/api/me")).status;
+      return { signedIn, first, second, after: auth.signedIn };
+    }, "a fresh client's first auth.fetch");
+    assert.deepEqual(seen, { signedIn: false, first: 200, second: 200, after: true });
+    assert.equal(refreshes.length - before, 1, "one refresh: the lazy restore");
+    await context.close();
+  });
 });

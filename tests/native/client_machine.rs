@@ -334,7 +334,7 @@ fn the_token_goes_to_the_bearer_origins_only_and_never_to_the_endpoints() {
     let mut c = client(&[]);
     login(&mut c, 0, "a1", None);
     let fetch = |c: &mut Client<V>, url: &str, authorization: bool| {
-        let (promise, e) = list(c.fetch(10, url.into(), url, authorization));
+        let (promise, e) = list(c.fetch(10, url.into(), url, authorization, false));
         assert_eq!(promise, None, "sent at once, its promise is the answer");
         let s = sends(&e);
         assert_eq!(s.len(), 1);
@@ -398,7 +398,7 @@ fn the_token_goes_to_the_bearer_origins_only_and_never_to_the_endpoints() {
 fn only_a_401_to_a_request_with_the_token_is_taken_back() {
     let mut c = client(&[]);
     login(&mut c, 0, "a1", None);
-    let (_, e) = list(c.fetch(10, "req".into(), "https://app.example/api", false));
+    let (_, e) = list(c.fetch(10, "req".into(), "https://app.example/api", false, false));
     assert_eq!(sends(&e), vec![(None, "req".into(), Some("a1".into()), 1)]);
     for status in [200, 403, 500] {
         let (promise, e) = list(c.fetch_response(20, status, 1, "res".into(), "spare".into()));
@@ -438,7 +438,7 @@ fn a_401_refreshes_once_and_replays_once_with_the_new_token() {
 fn a_401_for_an_older_token_is_replayed_at_once() {
     let mut c = client(&[]);
     login(&mut c, 0, "a1", None);
-    let (_, e) = list(c.refresh(5));
+    let (_, e) = list(c.refresh(5, false));
     let f = post_id(&e, Endpoint::Refresh);
     let _ = c.settled(6, 0.5, f, ok("a2", None));
     // A request that left with a1 (generation 1) comes back 401 after a2 arrived.
@@ -496,10 +496,16 @@ fn a_due_token_is_refreshed_before_the_request_goes_out() {
     let mut c = client(&[]);
     login(&mut c, 0, "a1", None);
     let due = c.next_refresh_at().unwrap();
-    let (promise, e) = list(c.fetch(due, "req".into(), "https://app.example/api", false));
+    let (promise, e) = list(c.fetch(due, "req".into(), "https://app.example/api", false, false));
     let flight = post_id(&e, Endpoint::Refresh);
     assert!(sends(&e).is_empty());
-    let (p2, e2) = list(c.fetch(due + 1, "req2".into(), "https://app.example/api", false));
+    let (p2, e2) = list(c.fetch(
+        due + 1,
+        "req2".into(),
+        "https://app.example/api",
+        false,
+        false,
+    ));
     assert_eq!(posts(&e2), 0, "the second waits for the same refresh");
     let (_, e) = list(c.settled(due + 5, 0.5, flight, ok("a2", None)));
     let s = sends(&e);
@@ -513,7 +519,7 @@ fn a_due_token_is_refreshed_before_the_request_goes_out() {
 fn a_refresh_answered_2xx_without_a_token_is_retried_as_a_bad_response() {
     let mut c = client(&[("retryBaseDelay", OptionValue::Number(1000.0))]);
     login(&mut c, 0, "a1", None);
-    let (p, e) = list(c.refresh(10));
+    let (p, e) = list(c.refresh(10, false));
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.settled(20, 0.0, f, response(200, None)));
     let error = AuthError::from(ErrorCode::BadResponse);
@@ -532,7 +538,7 @@ fn a_refresh_answered_2xx_without_a_token_is_retried_as_a_bad_response() {
 fn invalid_grant_ends_the_session_and_forgets_the_refresh_token() {
     let mut c = storage_client();
     login(&mut c, 0, "a1", Some("srt_1"));
-    let (p, e) = list(c.refresh(10));
+    let (p, e) = list(c.refresh(10, false));
     let read = e.iter().find_map(|x| match x {
         Effect::Storage {
             id,
@@ -562,7 +568,7 @@ fn body_mode_without_a_refresh_token_ends_the_session_without_a_request() {
     let mut c = body_client();
     // A session from setSession without a refresh token: nothing to refresh with.
     let _ = c.set_session(0, Some(tokens("a1", None, 900.0))).unwrap();
-    let (p, e) = list(c.refresh(10));
+    let (p, e) = list(c.refresh(10, false));
     assert_eq!(posts(&e), 0, "no request");
     assert_eq!(c.refresh_count(), 0);
     let expired = AuthError::from(ErrorCode::SessionExpired);
@@ -575,7 +581,7 @@ fn body_mode_without_a_refresh_token_ends_the_session_without_a_request() {
 fn a_result_after_logout_is_discarded() {
     let mut c = client(&[]);
     login(&mut c, 0, "a1", None);
-    let (p, e) = list(c.refresh(10));
+    let (p, e) = list(c.refresh(10, false));
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.logout(20));
     assert_eq!(events(&e), vec![Event::Logout(Source::Local)]);
@@ -714,7 +720,7 @@ fn the_refresh_takes_the_lock_and_releases_it() {
     let mut c = Client::new(&o, true);
     assert!(c.uses_locks());
     login(&mut c, 0, "a1", None);
-    let (_, e) = list(c.refresh(10));
+    let (_, e) = list(c.refresh(10, false));
     let f = match e[..] {
         [Effect::Timer(None), Effect::Lock(f)] => f,
         _ => panic!("{e:?}"),
@@ -738,7 +744,7 @@ fn the_lock_is_held_until_the_rotated_refresh_token_is_stored() {
     for outcome in [Settled::Done, Settled::Failed] {
         let mut c = Client::new(&o, true);
         login(&mut c, 0, "a1", Some("srt_1"));
-        let (_, e) = list(c.refresh(10));
+        let (_, e) = list(c.refresh(10, false));
         let f = match e[..] {
             [Effect::Timer(None), Effect::Lock(f)] => f,
             _ => panic!("{e:?}"),
@@ -803,7 +809,7 @@ fn a_tab_that_waited_for_the_lock_refreshes_with_the_stored_token() {
 fn no_stored_token_under_the_lock_ends_the_session_without_a_request() {
     let mut c = storage_client();
     login(&mut c, 0, "a1", Some("srt_1"));
-    let (p, e) = list(c.refresh(10));
+    let (p, e) = list(c.refresh(10, false));
     let f = e
         .iter()
         .find_map(|x| match x {
@@ -840,6 +846,7 @@ fn message(
         access.map(str::to_owned),
         sub.map(str::to_owned),
         lifetime,
+        false,
     ));
     e
 }
@@ -896,7 +903,7 @@ fn tab_messages_are_hints() {
 fn a_refresh_shares_the_access_token_never_the_refresh_token() {
     let mut c = storage_client();
     login(&mut c, 0, "a1", Some("srt_1"));
-    let (_, e) = list(c.refresh(1_000));
+    let (_, e) = list(c.refresh(1_000, false));
     let f = e
         .iter()
         .find_map(|x| match x {
@@ -1034,7 +1041,7 @@ fn storage_failures_are_reported() {
 fn dispose_closes_and_refuses_everything_after() {
     let mut c = client(&[]);
     login(&mut c, 0, "a1", None);
-    let (_, e) = list(c.refresh(1));
+    let (_, e) = list(c.refresh(1, false));
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.dispose());
     assert_eq!(e, vec![Effect::Close]);
@@ -1042,7 +1049,7 @@ fn dispose_closes_and_refuses_everything_after() {
     let (_, e) = list(c.settled(2, 0.5, f, ok("late", None)));
     assert!(e.is_empty(), "a result after dispose is ignored");
     let disposed = Some(err(ErrorCode::Disposed, None));
-    let (p, e) = list(c.fetch(3, "r".into(), "https://app.example/api", false));
+    let (p, e) = list(c.fetch(3, "r".into(), "https://app.example/api", false, false));
     assert_eq!(settled_with(&e, p.unwrap()), disposed);
     let (p, e) = list(c.login(3, "u".into(), "pw".into()));
     assert_eq!(settled_with(&e, p.unwrap()), disposed);
@@ -1204,4 +1211,121 @@ fn adapter_options_for_other_backends_are_read_and_checked() {
             "{what}"
         );
     }
+}
+
+const API: &str = "https://app.example/api";
+
+#[test]
+fn cookie_mode_restores_lazily_on_the_first_fetch_once() {
+    let mut c = client(&[]);
+    let (p, e) = list(c.fetch(0, "req".into(), API, false, false));
+    let f = post_id(&e, Endpoint::Refresh);
+    assert!(sends(&e).is_empty(), "the request waits for the restore");
+    let (_, e) = list(c.settled(2, 0.5, f, ok("r1", None)));
+    assert_eq!(sends(&e), vec![(p, "req".into(), Some("r1".into()), 1)]);
+    assert!(c.signed_in());
+
+    // No session: the request goes out without a token, and the next asks nothing.
+    let mut c = client(&[]);
+    let (p, e) = list(c.fetch(0, "req".into(), API, false, false));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(2, 0.5, f, error_response(400, "invalid_grant")));
+    assert_eq!(sends(&e), vec![(p, "req".into(), None, 0)]);
+    let (p, e) = list(c.fetch(3, "req2".into(), API, false, false));
+    assert_eq!(posts(&e), 0, "once per page");
+    assert_eq!(p, None);
+    assert_eq!(sends(&e), vec![(None, "req2".into(), None, 0)]);
+    let (p, e) = list(c.refresh(4, false));
+    assert_eq!(posts(&e), 0);
+    assert_eq!(
+        settled_with(&e, p.unwrap()),
+        Some(err(ErrorCode::NotSignedIn, None))
+    );
+}
+
+#[test]
+fn lazy_restore_asks_nothing_when_the_hint_says_over_or_in_body_mode() {
+    for (mut c, hint_over) in [(client(&[]), true), (body_client(), false)] {
+        let (_, e) = list(c.fetch(0, "req".into(), API, false, hint_over));
+        assert_eq!(posts(&e), 0);
+        assert_eq!(sends(&e).len(), 1);
+        assert_eq!(sends(&e)[0].2, None, "without a token");
+        let (p, e) = list(c.refresh(1, hint_over));
+        assert_eq!(posts(&e), 0);
+        assert_eq!(
+            settled_with(&e, p.unwrap()),
+            Some(err(ErrorCode::NotSignedIn, None))
+        );
+    }
+}
+
+#[test]
+fn the_first_refresh_of_a_signed_out_cookie_client_restores() {
+    let mut c = client(&[]);
+    let (p, e) = list(c.refresh(0, false));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(2, 0.5, f, ok("r1", None)));
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Ok(Answer::Undefined)));
+    assert!(c.signed_in());
+}
+
+#[test]
+fn a_token_message_makes_a_signed_out_cookie_tab_restore_with_its_own_cookie() {
+    let mut c = client(&[]);
+    let (_, e) = list(c.fetch(0, "req".into(), API, false, true));
+    assert_eq!(
+        posts(&e),
+        0,
+        "hint 0: the lazy restore is spent without a request"
+    );
+    let (_, e) = list(c.tab_message(
+        1,
+        Some("token"),
+        Some("theirs".into()),
+        Some("alice".into()),
+        900_000.0,
+        false,
+    ));
+    let f = post_id(&e, Endpoint::Refresh);
+    assert!(!c.signed_in(), "the message signs nothing in");
+    // More messages while it flies: no second request.
+    let (_, e) = list(c.tab_message(
+        2,
+        Some("token"),
+        Some("theirs".into()),
+        Some("alice".into()),
+        900_000.0,
+        false,
+    ));
+    assert_eq!(posts(&e), 0);
+    let (_, e) = list(c.settled(3, 0.5, f, ok("mine", None)));
+    assert!(c.signed_in());
+    assert_eq!(
+        c.engine().access().map(|(t, _)| t.clone()),
+        Some("mine".to_owned()),
+        "its own token, not the heard one"
+    );
+    assert!(matches!(
+        events(&e)[..],
+        [Event::Refresh {
+            source: Source::Restore,
+            ..
+        }]
+    ));
+    // A logout message, or a token message while the hint reads sr_session=0: no request.
+    let mut c = client(&[]);
+    let (_, e) = list(c.fetch(0, "req".into(), API, false, true));
+    assert_eq!(posts(&e), 0);
+    let (_, e) = list(c.tab_message(1, Some("logout"), None, None, f64::NAN, false));
+    assert_eq!(posts(&e), 0);
+    let (_, e) = list(c.tab_message(
+        2,
+        Some("token"),
+        Some("t".into()),
+        Some("alice".into()),
+        900_000.0,
+        true,
+    ));
+    assert_eq!(posts(&e), 0);
+    assert!(!c.signed_in());
 }

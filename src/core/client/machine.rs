@@ -692,14 +692,25 @@ impl<H: Clone + PartialEq> Client<H> {
         self.done(Some(id))
     }
 
-    /// `refresh()`: resolves once a new token is held (joining a refresh in flight).
-    pub fn refresh(&mut self, now: u64) -> Effects<H> {
+    /// `refresh()`: resolves once a new token is held (joining a refresh in flight). Signed
+    /// out, the first one restores first if it may ([`Engine::lazy_restore`]; `hint_over` as
+    /// for [`restore`](Self::restore)).
+    pub fn refresh(&mut self, now: u64, hint_over: bool) -> Effects<H> {
         self.enter(now);
         let (id, live) = self.promise();
-        if live {
+        if !live {
+        } else if self.engine.lazy_pending() {
+            let step = self.engine.lazy_restore(now, self.lazy_possible(hint_over));
+            self.wait_for(Some((id, Op::Refresh { restore: false })), step);
+        } else {
             self.refresh_op(id, false);
         }
         self.done(Some(id))
+    }
+
+    /// Whether a lazy restore may ask: cookie mode, unless the session hint says it is over.
+    fn lazy_possible(&self, hint_over: bool) -> bool {
+        self.transport.believes_session_hint() && !hint_over
     }
 
     fn refresh_op(&mut self, id: u32, restore: bool) {
@@ -818,7 +829,18 @@ impl<H: Clone + PartialEq> Client<H> {
     /// `auth.fetch(input, init)` for `request`, whose absolute URL is `url`; `authorization`:
     /// the caller set an `Authorization` header. A managed request (see [`Scope::manages`]) is
     /// sent with the access token, after a refresh if one is due; any other as it is.
-    pub fn fetch(&mut self, now: u64, request: H, url: &str, authorization: bool) -> Effects<H> {
+    ///
+    /// Signed out, the first managed request restores first if it may
+    /// ([`Engine::lazy_restore`]; `hint_over` as for [`restore`](Self::restore)), then goes out
+    /// with whatever token that left.
+    pub fn fetch(
+        &mut self,
+        now: u64,
+        request: H,
+        url: &str,
+        authorization: bool,
+        hint_over: bool,
+    ) -> Effects<H> {
         self.enter(now);
         if self.disposed {
             let (id, _) = self.promise();
@@ -826,9 +848,13 @@ impl<H: Clone + PartialEq> Client<H> {
         }
         if !self.scope.manages(url, authorization) {
             self.send(None, request, None, 0);
-        } else if self.engine.send_due(now) {
+        } else if self.engine.send_due(now) || self.engine.lazy_pending() {
             let id = self.id();
-            let step = self.engine.before_send(now);
+            let step = if self.signed_in() {
+                self.engine.before_send(now)
+            } else {
+                self.engine.lazy_restore(now, self.lazy_possible(hint_over))
+            };
             let op = Op::Fetch {
                 request,
                 unauthorized: None,
@@ -939,7 +965,8 @@ impl<H: Clone + PartialEq> Client<H> {
     /// ([`Engine::logout_hint`]); a token (`access` if a string, the `sub` of its payload if a
     /// non-empty string, `lifetime` in ms, NaN if not a number) is a hint too, adopted only if it
     /// names this tab's subject and outlives this tab's token ([`Engine::adopt`]); anything else
-    /// is ignored.
+    /// is ignored. A signed-out tab takes no token: a token message is a hint to restore with
+    /// its own cookie ([`Engine::session_hint`]; `hint_over` as for [`restore`](Self::restore)).
     pub fn tab_message(
         &mut self,
         now: u64,
@@ -947,9 +974,14 @@ impl<H: Clone + PartialEq> Client<H> {
         access: Option<H>,
         sub: Option<H>,
         lifetime: f64,
+        hint_over: bool,
     ) -> Effects<H> {
         self.enter(now);
         if self.disposed {
+        } else if kind == Some(Message::TOKEN) && access.is_some() && !self.signed_in() {
+            self.engine.session_hint();
+            let step = self.engine.lazy_restore(now, self.lazy_possible(hint_over));
+            self.automatic(step);
         } else if kind == Some(Message::LOGOUT) {
             let step = self.engine.logout_hint(now);
             self.automatic(step);

@@ -294,13 +294,23 @@ fn login_without_a_response_is_a_network_error_or_a_timeout() {
 }
 
 #[test]
-fn login_starts_a_session_tells_no_tab_and_arms_the_timer() {
+fn login_starts_a_session_tells_the_tabs_its_access_token_and_arms_the_timer() {
     let mut c = storage_client();
     let e = login(&mut c, 1_000, "a1", Some("srt_1"));
     assert!(e.iter().any(|x| matches!(x,
         Effect::Storage { action: StorageAction::Write(t), .. } if t == "srt_1")));
-    // No message: no token ever goes to the other tabs (any script of the origin may listen).
-    assert!(!e.iter().any(|x| matches!(x, Effect::Broadcast(_))));
+    // The other tabs hear the access token (a signed-out one restores with its own cookie), and
+    // never the refresh token (any script of the origin may listen).
+    let messages: Vec<_> = e
+        .iter()
+        .filter_map(|x| match x {
+            Effect::Broadcast(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages.len(), 1, "{e:?}");
+    assert!(matches!(messages[0], Message::Token { access, .. } if access == "a1"));
+    assert!(!format!("{messages:?}").contains("srt_1"));
     // Refresh 90 s (10 % of 15 min) before expiry.
     assert!(e.contains(&Effect::Timer(Some(15 * MIN - 90_000))));
     assert_eq!(c.next_refresh_at(), Some(1_000 + 15 * MIN - 90_000));

@@ -170,6 +170,7 @@ impl Inner {
         match read_tokens(&body) {
             Some(tokens) if (200..300).contains(&status) && !self.disposed.get() => {
                 self.start_session(tokens);
+                self.broadcast_token();
                 self.resolve(id, &U);
             }
             _ => {

@@ -136,8 +136,8 @@ impl Inner {
 
     // ----- other tabs -----
 
-    /// Tells the other tabs the access token this tab has just got by refreshing (never the
-    /// refresh token): `{type: "token", access, lifetime}` (ms, -1 if unknown).
+    /// Tells the other tabs the access token this tab has just got by signing in or refreshing
+    /// (never the refresh token): `{type: "token", access, lifetime}` (ms, -1 if unknown).
     pub(super) fn broadcast_token(&self) {
         let (access, lifetime) = {
             let core = self.engine();

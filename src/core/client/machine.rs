@@ -633,6 +633,9 @@ impl<H: Clone + PartialEq> Client<H> {
         let result = match settled {
             Settled::Response(r) if (200..300).contains(&r.status) && r.tokens.is_some() => {
                 self.start_session(r.tokens.expect("a token response"));
+                // Signed-in tabs of the same subject take it; signed-out ones restore with their
+                // own cookie.
+                self.broadcast_token();
                 Ok(Answer::Undefined)
             }
             Settled::Response(r) => {
@@ -948,8 +951,8 @@ impl<H: Clone + PartialEq> Client<H> {
         self.arm();
     }
 
-    /// Tells the other tabs the access token this tab just got by refreshing (never the refresh
-    /// token).
+    /// Tells the other tabs the access token this tab just got by signing in or refreshing
+    /// (never the refresh token).
     fn broadcast_token(&mut self) {
         let Some((access, _)) = self.engine.access() else {
             return;

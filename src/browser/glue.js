@@ -342,11 +342,14 @@ export class Host {
   /**
    * True if the page sees the Worker's session hint saying the session is over: `sr_session=0`
    * in `document.cookie` (set beside the refresh cookie in cookie mode; visible when the page
-   * and the Worker share a host). Absent or unreadable: unknown, false (`undefined`).
+   * and the Worker share a host), and no `sr_session=1` beside it: a sibling subdomain can plant
+   * a `0` for the parent domain, which must not hide this host's live session. Absent or
+   * unreadable: unknown, false (`undefined`).
    */
   over_() {
     try {
-      return document.cookie.split(/; */).includes(SESSION_HINT_COOKIE + "=0");
+      const c = document.cookie.split(/; */), n = SESSION_HINT_COOKIE + "=";
+      return c.includes(n + 0) && !c.includes(n + 1);
     } catch {}
   }
 

@@ -24,7 +24,7 @@ before(async () => {
     const path = new URL(req.url, "http://x").pathname;
     const file = path === "/scenarios.js" ? join(here, "scenarios.js")
       : path.startsWith("/pkg/") ? normalize(join(pkg, path.slice(5))) : null;
-    if (path === "/") {
+    if (path === "/app/") {
       res.writeHead(200, { "content-type": "text/html", "cache-control": "no-store" });
       return res.end(PAGE);
     }
@@ -53,7 +53,8 @@ for (const name of names) {
       const page = await context.newPage();
       const errors = [];
       page.on("pageerror", (e) => errors.push(e));
-      await page.goto(base + "/");
+      // Under /app/, so that a scenario can set two cookies of one name (Path=/ and Path=/app).
+      await page.goto(base + "/app/");
       await page.evaluate(async (name) => {
         const { default: init, AuthClient } = await import("/pkg/silent_refresh.js");
         await init();

@@ -172,6 +172,16 @@ const scenarios = {
     eq(await auth.restore(), false, "no cookie, no session");
     eq(s.refreshes(), 1, "hint 1: restore asks the server");
     document.cookie = "sr_session=; Max-Age=0; Path=/";
+    // A planted "0" (a sibling subdomain's cookie for the parent domain) beside this host's "1"
+    // does not hide the session. Two cookies of one name stand in for the two domains: one on
+    // "/", one on the page's path (/app/).
+    document.cookie = "sr_session=0; Path=/; SameSite=Strict";
+    document.cookie = "sr_session=1; Path=/app; SameSite=Strict";
+    eq(document.cookie.split(/; */).filter((c) => c.startsWith("sr_session=")).sort().join(), "sr_session=0,sr_session=1", "both cookies visible");
+    eq(await auth.restore(), false, "no refresh cookie, no session");
+    eq(s.refreshes(), 2, "a planted 0 beside a 1: restore still asks the server");
+    document.cookie = "sr_session=; Max-Age=0; Path=/app";
+    document.cookie = "sr_session=; Max-Age=0; Path=/";
     await auth.login("u", "pw");
     await auth.refresh();
     const r = s.log.filter((e) => e.path.startsWith("/auth/"));

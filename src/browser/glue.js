@@ -461,7 +461,8 @@ export class AuthClient {
   }
 
   login(username, password) { return this.#x(LOGIN, username, password); }
-  setSession(tokens) { this.#x(SET_SESSION, tokens); }
+  /** With DPoP, tokens whose `token_type` is DPoP were bound to the key by whoever got them (see dpop.js). */
+  setSession(tokens) { this.#x(SET_SESSION, tokens); this.#h.bound_ = /^dpop$/i.test(tokens.token_type); }
   restore() { return this.#x(RESTORE); }
 
   /** Without entering Rust while the token published by Rust is fresh (the common case). */

@@ -7,11 +7,11 @@
 // revoked at the provider, and revokes its refresh token on logout() (RFC 7009).
 import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
 import { freePort } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";
 import { projectDir, serveStatic } from "./support.mjs";
 import { CLIENT_ID, startOidc } from "./servers/oidc.mjs";
+import { answered, signIn as signInAt, startClient as startClientOf } from "./oidc-flow.mjs";
 
 const ACCESS_TTL = 8; // seconds: the package refreshes half-way, 4 s after a token is issued
 let oidc, site, browser, redirectUri;
@@ -31,85 +31,8 @@ after(async () => {
   await oidc?.close();
 });
 
-/**
- * A fresh context signed in at the provider through the authorization-code flow with PKCE; the
- * page (the redirect target) exchanges the code like a single-page app. Records every request to
- * the token and revocation endpoints with its decoded form and its answer.
- */
-async function signIn() {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  // Recorded when sent (in order); `status` and `body` arrive with the answer (see `answered`).
-  const calls = [];
-  page.on("request", (req) => {
-    const path = new URL(req.url()).pathname;
-    if (req.method() !== "POST" || !req.url().startsWith(oidc.issuer) || !["/token", "/token/revocation"].includes(path)) return;
-    const call = { path, type: req.headers()["content-type"], form: Object.fromEntries(new URLSearchParams(req.postData() ?? "")) };
-    calls.push(call);
-    req.response().then(async (res) => {
-      let body;
-      try { body = await res.json(); } catch { body = null; }
-      Object.assign(call, { status: res.status(), body });
-    }, () => Object.assign(call, { status: 0, body: null }));
-  });
-  const verifier = randomBytes(32).toString("base64url");
-  const url = new URL(`${oidc.issuer}/auth`);
-  for (const [k, v] of Object.entries({
-    client_id: CLIENT_ID, response_type: "code", redirect_uri: redirectUri, scope: "openid offline_access",
-    prompt: "consent", state: randomBytes(8).toString("hex"),
-    code_challenge: createHash("sha256").update(verifier).digest("base64url"), code_challenge_method: "S256",
-  })) url.searchParams.set(k, v);
-  await page.goto(url.href);
-  await page.fill('input[name="login"]', "demo");
-  await page.fill('input[name="password"]', "any");
-  await page.click('button[type="submit"]');
-  await page.click('button:has-text("Continue")');
-  await page.waitForURL((u) => u.href.startsWith(redirectUri) && u.searchParams.has("code"));
-  await page.waitForSelector('body[data-ready="true"]', { state: "attached" });
-  const code = new URL(page.url()).searchParams.get("code");
-  const tokens = await page.evaluate(async ({ issuer, code, verifier, redirectUri, clientId }) => {
-    const res = await fetch(`${issuer}/token`, {
-      method: "POST",
-      body: new URLSearchParams({ grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri, client_id: clientId }),
-    });
-    return res.json();
-  }, { issuer: oidc.issuer, code, verifier, redirectUri, clientId: CLIENT_ID });
-  assert.ok(tokens.access_token && tokens.refresh_token, `code exchange: ${JSON.stringify(tokens)}`);
-  await answered(calls);
-  calls.length = 0; // the code exchange is the test's, not the package's
-  return { context, page, calls, tokens };
-}
-
-/** Waits until every recorded call has its answer. */
-async function answered(calls) {
-  const deadline = Date.now() + 10_000;
-  while (calls.some((c) => c.status === undefined)) {
-    if (Date.now() > deadline) throw new Error("a call to the provider got no answer");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Creates `window.auth` for the provider in `page`, recording its events in `window.events`, and hands it `tokens`. */
-async function startClient(page, tokens) {
-  await page.evaluate(({ issuer, api, clientId, tokens }) => {
-    window.events = [];
-    window.auth = new window.sr.AuthClient({
-      mode: "body",
-      baseUrl: issuer,
-      refreshPath: "/token",
-      revokePath: "/token/revocation",
-      clientId,
-      scope: "openid offline_access",
-      bearerOrigins: [api],
-    });
-    for (const type of ["refresh", "expired", "error", "logout"]) {
-      window.auth.on(type, (e) => window.events.push({
-        type: e.type, source: e.source, code: e.error?.code, status: e.error?.status, oauthError: e.error?.oauthError,
-      }));
-    }
-    window.auth.setSession(tokens);
-  }, { issuer: oidc.issuer, api: oidc.api, clientId: CLIENT_ID, tokens });
-}
+const signIn = () => signInAt(browser, oidc, redirectUri);
+const startClient = (page, tokens) => startClientOf(page, oidc, tokens);
 
 const me = (page) => page.evaluate(async (api) => {
   const res = await window.auth.fetch(`${api}/api/me`);

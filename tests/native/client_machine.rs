@@ -139,7 +139,7 @@ fn events(effects: &Effects) -> Vec<Event> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Emit(ev) => Some(*ev),
+            Effect::Emit(ev) => Some(ev.clone()),
             _ => None,
         })
         .collect()
@@ -165,6 +165,7 @@ fn err(code: ErrorCode, status: Option<u16>) -> Result<Answer<V>, AuthError> {
         code,
         status,
         retry_after_ms: None,
+        oauth_error: None,
     })
 }
 
@@ -213,7 +214,11 @@ fn a_401_at_login_is_invalid_credentials() {
     let (_, e) = list(c.settled(5, 0.5, id, error_response(401, "invalid_credentials")));
     assert_eq!(
         settled_with(&e, id),
-        Some(err(ErrorCode::InvalidCredentials, Some(401)))
+        Some(Err(AuthError {
+            status: Some(401),
+            oauth_error: Some("invalid_credentials".into()),
+            ..ErrorCode::InvalidCredentials.into()
+        }))
     );
     assert!(!c.signed_in());
 }
@@ -231,7 +236,11 @@ fn other_refusals_at_login_are_classified_with_their_status() {
         let (_, e) = list(c.settled(5, 0.5, id, error_response(status, error)));
         assert_eq!(
             settled_with(&e, id),
-            Some(err(code, Some(status))),
+            Some(Err(AuthError {
+                status: Some(status),
+                oauth_error: Some(error.into()),
+                ..code.into()
+            })),
             "{status}"
         );
     }
@@ -278,6 +287,7 @@ fn a_throttled_login_rejects_with_too_many_attempts_and_the_wait() {
             code: ErrorCode::TooManyAttempts,
             status: Some(429),
             retry_after_ms: Some(900_000),
+            oauth_error: Some("too_many_attempts".into()),
         }))
     );
     assert!(!c.signed_in());
@@ -390,7 +400,7 @@ fn the_token_goes_to_the_bearer_origins_only_and_never_to_the_endpoints() {
     // Listed origins replace the default.
     let mut c = client(&[(
         "bearerOrigins",
-        OptionValue::List(vec!["https://api.example".into(), "/".into()]),
+        OptionValue::List(vec![text("https://api.example"), text("/")]),
     )]);
     login(&mut c, 0, "a1", None);
     assert_eq!(
@@ -536,7 +546,7 @@ fn a_refresh_answered_2xx_without_a_token_is_retried_as_a_bad_response() {
     assert_eq!(
         events(&e),
         vec![Event::Error {
-            error,
+            error: error.clone(),
             retry_in: Some(500)
         }]
     );
@@ -560,8 +570,13 @@ fn invalid_grant_ends_the_session_and_forgets_the_refresh_token() {
     let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(Some("srt_9".into()))));
     assert!(matches!(&e[..], [Effect::Post { body: Body::Token(t), .. }] if t == "srt_9"));
     let (_, e) = list(c.settled(20, 0.5, f, error_response(400, "invalid_grant")));
-    let expired = AuthError::from(ErrorCode::SessionExpired);
-    assert_eq!(events(&e), vec![Event::Expired(expired)]);
+    // The error carries the refusal's status and the server's `error` member.
+    let expired = AuthError {
+        status: Some(400),
+        oauth_error: Some("invalid_grant".into()),
+        ..ErrorCode::SessionExpired.into()
+    };
+    assert_eq!(events(&e), vec![Event::Expired(expired.clone())]);
     assert_eq!(settled_with(&e, p.unwrap()), Some(Err(expired)));
     assert!(e.iter().any(|x| matches!(
         x,
@@ -582,7 +597,7 @@ fn body_mode_without_a_refresh_token_ends_the_session_without_a_request() {
     assert_eq!(posts(&e), 0, "no request");
     assert_eq!(c.refresh_count(), 0);
     let expired = AuthError::from(ErrorCode::SessionExpired);
-    assert_eq!(events(&e), vec![Event::Expired(expired)]);
+    assert_eq!(events(&e), vec![Event::Expired(expired.clone())]);
     assert_eq!(settled_with(&e, p.unwrap()), Some(Err(expired)));
     assert!(!c.signed_in());
 }
@@ -1172,7 +1187,8 @@ fn invalid_options_are_refused() {
         ("channelName", Bool(true)),
         ("loginPath", Number(1.0)),
         ("bearerOrigins", Number(5.0)),
-        ("bearerOrigins", List(vec!["not a url".into()])),
+        ("bearerOrigins", List(vec![text("not a url")])),
+        ("bearerOrigins", List(vec![Number(1.0)])),
         ("dpop", Bool(true)),
         ("dpop", Function("f".into())),
         ("dpop", Null),
@@ -1188,10 +1204,10 @@ fn invalid_options_are_refused() {
 
 #[test]
 fn adapter_options_for_other_backends_are_read_and_checked() {
-    let list = |v: &[&str]| OptionValue::List(v.iter().map(|s| s.to_string()).collect());
+    let list = |v: &[f64]| OptionValue::List(v.iter().map(|n| OptionValue::Number(*n)).collect());
     let o = parse(&[
         ("mode", text("body")),
-        ("sessionEndingStatuses", list(&["401", "403", "463"])),
+        ("sessionEndingStatuses", list(&[401.0, 403.0, 463.0])),
         ("mapTokenResponse", OptionValue::Function("map".into())),
         ("revokePath", text("/token/revocation")),
     ])
@@ -1200,15 +1216,26 @@ fn adapter_options_for_other_backends_are_read_and_checked() {
     assert!(ending.contains(401) && ending.contains(403) && ending.contains(463));
     assert!(!ending.contains(400) && !ending.contains(404) && !ending.contains(429));
     assert_eq!(o.map_token_response.as_deref(), Some("map"));
-    assert_eq!(o.revoke_path.as_deref(), Some("/token/revocation"));
+    let revoke = format!("{PAGE}/token/revocation");
+    assert_eq!(o.revoke_url, Some(revoke), "resolved against the base URL");
+    let cookie = parse(&[("revokePath", text("/token/revocation"))]).unwrap();
+    assert_eq!(
+        cookie.revoke_url, None,
+        "cookie mode revokes with the cookie"
+    );
     let o = parse(&[]).unwrap();
     assert!(o.config.session_ending.contains(401) && !o.config.session_ending.contains(403));
-    assert_eq!((o.map_token_response, o.revoke_path), (None, None));
+    assert_eq!((o.map_token_response, o.revoke_url), (None, None));
     for bad in [
-        ("sessionEndingStatuses", list(&["399"])),
-        ("sessionEndingStatuses", list(&["464"])),
-        ("sessionEndingStatuses", list(&["500"])),
-        ("sessionEndingStatuses", list(&["4o1"])),
+        ("sessionEndingStatuses", list(&[399.0])),
+        ("sessionEndingStatuses", list(&[464.0])),
+        ("sessionEndingStatuses", list(&[500.0])),
+        ("sessionEndingStatuses", list(&[401.5])),
+        ("sessionEndingStatuses", list(&[f64::NAN])),
+        (
+            "sessionEndingStatuses",
+            OptionValue::List(vec![text("401")]),
+        ),
         ("sessionEndingStatuses", OptionValue::Number(401.0)),
         ("mapTokenResponse", OptionValue::Object("o".into())),
         ("mapTokenResponse", text("f")),
@@ -1338,4 +1365,60 @@ fn a_token_message_makes_a_signed_out_cookie_tab_restore_with_its_own_cookie() {
     ));
     assert_eq!(posts(&e), 0);
     assert!(!c.signed_in());
+}
+
+#[test]
+fn a_refusal_reports_its_status_and_the_servers_error() {
+    let mut c = client(&[("retryBaseDelay", OptionValue::Number(1000.0))]);
+    login(&mut c, 0, "a1", None);
+    let (p, e) = list(c.refresh(10, false));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(20, 0.0, f, error_response(503, "temporarily_unavailable")));
+    let error = AuthError {
+        status: Some(503),
+        oauth_error: Some("temporarily_unavailable".into()),
+        ..ErrorCode::Server.into()
+    };
+    assert!(
+        matches!(&events(&e)[..], [Event::Error { error: reported, retry_in: Some(_) }] if *reported == error),
+        "{e:?}"
+    );
+    assert_eq!(settled_with(&e, p.unwrap()), Some(Err(error)));
+    // The next failure without a response says nothing of the earlier refusal.
+    let due = c.next_refresh_at().unwrap();
+    let (_, e) = list(c.timer(due));
+    let f = post_id(&e, Endpoint::Refresh);
+    let (_, e) = list(c.settled(due + 5, 0.0, f, Settled::NoResponse { timed_out: false }));
+    assert!(
+        matches!(&events(&e)[..], [Event::Error { error, .. }] if *error == ErrorCode::Network.into()),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn in_cookie_mode_no_refresh_is_sent_while_the_hint_says_the_session_is_over() {
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    let due = c.next_refresh_at().unwrap();
+    // Another tab signed out: the server's hint cookie now says so.
+    c.session_hint(true);
+    let (_, e) = list(c.timer(due));
+    assert_eq!(posts(&e), 0, "no request the server would refuse");
+    assert_eq!(
+        events(&e),
+        vec![Event::Expired(ErrorCode::SessionExpired.into())]
+    );
+    assert!(!c.signed_in());
+    // Without the hint the same refresh goes out.
+    let mut c = client(&[]);
+    login(&mut c, 0, "a1", None);
+    c.session_hint(false);
+    let (_, e) = list(c.timer(due));
+    assert_eq!(posts(&e), 1);
+    // Body mode has no hint: it is ignored there.
+    let mut c = body_client();
+    login(&mut c, 0, "a1", Some("srt_1"));
+    c.session_hint(true);
+    let (_, e) = list(c.timer(due));
+    assert_eq!(posts(&e), 1);
 }

@@ -178,10 +178,7 @@ fn a_successful_login_resets_the_accounts_counter() {
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
     }
     // The failures were counted, so the reset below is one.
-    assert_eq!(
-        throttle.counter(&account_key("carol")).failures,
-        u32::from(free - 1)
-    );
+    assert_eq!(throttle.counter(&account_key("carol")).failures, free - 1);
     run(svc.login(
         "carol",
         "correct horse",

@@ -38,9 +38,10 @@ use crate::core::client::schedule::lifetime_from_claims;
 /// Longest delay a timer takes (`setTimeout`'s limit, 2^31 - 1 ms); longer waits are re-armed.
 pub const MAX_TIMER_MS: u64 = 0x7fff_ffff;
 
-/// An error for a caller: a stable code, the HTTP status that caused it, if any, and for
-/// `ERR_TOO_MANY_ATTEMPTS` how long to wait (ms, `retryAfter`), if the server said.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An error for a caller: a stable code, the HTTP status that caused it and the server's OAuth
+/// `error` member, if any, and for `ERR_TOO_MANY_ATTEMPTS` how long to wait (ms, `retryAfter`),
+/// if the server said.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthError {
     /// The stable code.
     pub code: ErrorCode,
@@ -48,6 +49,8 @@ pub struct AuthError {
     pub status: Option<u16>,
     /// How long to wait before trying again (ms).
     pub retry_after_ms: Option<u64>,
+    /// The `error` member of the response's body (`oauthError`), if a string.
+    pub oauth_error: Option<String>,
 }
 
 impl From<ErrorCode> for AuthError {
@@ -56,6 +59,21 @@ impl From<ErrorCode> for AuthError {
             code,
             status: None,
             retry_after_ms: None,
+            oauth_error: None,
+        }
+    }
+}
+
+impl AuthError {
+    /// Error `code`, caused by a refusal with `status` and the body's `error` member, if any.
+    fn refusal(code: ErrorCode, cause: &Option<(u16, Option<String>)>) -> AuthError {
+        match cause {
+            Some((status, error)) => AuthError {
+                status: Some(*status),
+                oauth_error: error.clone(),
+                ..code.into()
+            },
+            None => code.into(),
         }
     }
 }
@@ -109,7 +127,7 @@ impl Source {
 }
 
 /// An event to emit to the listeners.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// `refresh`: a new access token, expiring at `expires_at` (elapsed-time clock), if known.
     Refresh {
@@ -398,6 +416,11 @@ pub struct Client<H> {
     subject: Option<H>,
     /// The operation id of the refresh in flight.
     flight: Option<u32>,
+    /// The status and `error` member of the refusal that ends the flight, if one does.
+    cause: Option<(u16, Option<String>)>,
+    /// The page reads the server's session hint and it says the session is over
+    /// ([`Client::session_hint`]).
+    hint_over: bool,
     /// Operations waiting for a flight: (flight id, waiting id).
     waiters: Vec<(u32, u32)>,
     ops: Vec<(u32, Op<H>)>,
@@ -423,6 +446,8 @@ impl<H: Clone + PartialEq> Client<H> {
             refresh_token: None,
             subject: None,
             flight: None,
+            cause: None,
+            hint_over: false,
             waiters: Vec::new(),
             ops: Vec::new(),
             next_id: 1,
@@ -573,11 +598,8 @@ impl<H: Clone + PartialEq> Client<H> {
         self.emit(Event::Refresh { source, expires_at });
     }
 
-    fn emit_error(&mut self, code: ErrorCode, retry_in: Option<u64>) {
-        self.emit(Event::Error {
-            error: code.into(),
-            retry_in,
-        });
+    fn emit_error(&mut self, error: AuthError, retry_in: Option<u64>) {
+        self.emit(Event::Error { error, retry_in });
     }
 
     fn current(&self) -> (Option<H>, u32) {
@@ -640,12 +662,14 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             Settled::Response(r) => {
                 let retry_after = r.retry_after.as_deref().and_then(retry_after_ms);
+                let oauth_error = r.error.clone();
                 let (code, status, retry_after_ms) =
                     login_error(r.status, r.error, retry_after, r.timed_out);
                 Err(AuthError {
                     code,
                     status,
                     retry_after_ms,
+                    oauth_error,
                 })
             }
             Settled::NoResponse { timed_out } => {
@@ -676,6 +700,7 @@ impl<H: Clone + PartialEq> Client<H> {
     /// session is over; in cookie mode the answer is then `false` without a request.
     pub fn restore(&mut self, now: u64, hint_over: bool) -> Effects<H> {
         self.enter(now);
+        self.session_hint(hint_over);
         let (id, live) = self.promise();
         if !live {
         } else if self.signed_in() {
@@ -703,7 +728,10 @@ impl<H: Clone + PartialEq> Client<H> {
         let (id, live) = self.promise();
         if !live {
         } else if self.engine.lazy_pending() {
-            let step = self.engine.lazy_restore(now, self.lazy_possible(hint_over));
+            let step = {
+                let possible = self.lazy_possible(hint_over);
+                self.engine.lazy_restore(now, possible)
+            };
             self.wait_for(Some((id, Op::Refresh { restore: false })), step);
         } else {
             self.refresh_op(id, false);
@@ -712,8 +740,17 @@ impl<H: Clone + PartialEq> Client<H> {
     }
 
     /// Whether a lazy restore may ask: cookie mode, unless the session hint says it is over.
-    fn lazy_possible(&self, hint_over: bool) -> bool {
+    fn lazy_possible(&mut self, hint_over: bool) -> bool {
+        self.hint_over = hint_over;
         self.transport.believes_session_hint() && !hint_over
+    }
+
+    /// What the page now reads of the server's session hint: `over` if it says the session is
+    /// over (`sr_session=0` and no `sr_session=1`). The adapter reports it before each input that
+    /// can send a refresh (the timer, a wake-up, the lock granted): in cookie mode a refresh is
+    /// not sent while the hint says the session is over; it ends the session instead.
+    pub fn session_hint(&mut self, over: bool) {
+        self.hint_over = over;
     }
 
     fn refresh_op(&mut self, id: u32, restore: bool) {
@@ -856,7 +893,10 @@ impl<H: Clone + PartialEq> Client<H> {
             let step = if self.signed_in() {
                 self.engine.before_send(now)
             } else {
-                self.engine.lazy_restore(now, self.lazy_possible(hint_over))
+                {
+                    let possible = self.lazy_possible(hint_over);
+                    self.engine.lazy_restore(now, possible)
+                }
             };
             let op = Op::Fetch {
                 request,
@@ -983,7 +1023,10 @@ impl<H: Clone + PartialEq> Client<H> {
         if self.disposed {
         } else if kind == Some(Message::TOKEN) && access.is_some() && !self.signed_in() {
             self.engine.session_hint();
-            let step = self.engine.lazy_restore(now, self.lazy_possible(hint_over));
+            let step = {
+                let possible = self.lazy_possible(hint_over);
+                self.engine.lazy_restore(now, possible)
+            };
             self.automatic(step);
         } else if kind == Some(Message::LOGOUT) {
             let step = self.engine.logout_hint(now);
@@ -1011,7 +1054,7 @@ impl<H: Clone + PartialEq> Client<H> {
             Step::Await => self.flight,
             Step::Refused { code, report } => {
                 if report {
-                    self.emit_error(code, None);
+                    self.emit_error(code.into(), None);
                 }
                 None
             }
@@ -1077,13 +1120,19 @@ impl<H: Clone + PartialEq> Client<H> {
                     // The storage is the truth: no token there means another tab signed out
                     // (or the app removed it); only a failed read falls back on memory.
                     Settled::Read(token) => self.refresh_token = token,
-                    _ => self.emit_error(ErrorCode::Storage, None),
+                    _ => self.emit_error(ErrorCode::Storage.into(), None),
                 }
                 self.flight_post(id, ticket);
             }
             (Wait::Response, settled) => {
                 let result = match settled {
-                    Settled::Response(r) => response_outcome(r),
+                    Settled::Response(r) => {
+                        // An error a refusal causes carries its status and the server's `error`.
+                        if r.status >= 300 {
+                            self.cause = Some((r.status, r.error.clone()));
+                        }
+                        response_outcome(r)
+                    }
                     Settled::NoResponse { timed_out } => (
                         Outcome::Failure(Failure::no_response(timed_out)),
                         None,
@@ -1098,9 +1147,13 @@ impl<H: Clone + PartialEq> Client<H> {
 
     fn flight_post(&mut self, id: u32, ticket: Ticket) {
         let body = match (self.body_mode(), self.refresh_token.clone()) {
-            (false, _) => Body::Empty,
+            // In cookie mode the server's hint may say the session is over (the refresh cookie
+            // is gone): asking would only be refused.
+            (false, _) if !(self.transport.believes_session_hint() && self.hint_over) => {
+                Body::Empty
+            }
             (true, Some(token)) => Body::Token(token),
-            (true, None) => {
+            _ => {
                 // Nothing to refresh with: the session is over (or, for restore(), none).
                 let finished = self.engine.no_refresh_token(ticket);
                 return self.flight_finished(id, finished);
@@ -1149,6 +1202,8 @@ impl<H: Clone + PartialEq> Client<H> {
         if self.flight == Some(id) {
             self.flight = None;
         }
+        let cause = self.cause.take();
+        let error = |code| AuthError::refusal(code, &cause);
         let failed = match finished {
             Finished::Discarded | Finished::NoSession => None,
             Finished::Refreshed => {
@@ -1160,15 +1215,16 @@ impl<H: Clone + PartialEq> Client<H> {
                 None
             }
             Finished::Expired => {
-                let error = ErrorCode::SessionExpired.into();
-                self.emit(Event::Expired(error));
+                let error = error(ErrorCode::SessionExpired);
+                self.emit(Event::Expired(error.clone()));
                 Some(error)
             }
             Finished::Retry { code, delay_ms } => {
-                self.emit_error(code, Some(delay_ms));
-                Some(code.into())
+                let error = error(code);
+                self.emit_error(error.clone(), Some(delay_ms));
+                Some(error)
             }
-            Finished::Failed(code) => Some(code.into()),
+            Finished::Failed(code) => Some(error(code)),
         };
         if matches!(finished, Finished::Expired | Finished::NoSession) {
             self.forget_refresh_token();
@@ -1184,7 +1240,7 @@ impl<H: Clone + PartialEq> Client<H> {
         });
         for w in waiting {
             if let Some(op) = self.take(w) {
-                self.resume(w, op, Wake::Flight(failed));
+                self.resume(w, op, Wake::Flight(failed.clone()));
             }
         }
     }
@@ -1232,7 +1288,7 @@ impl<H: Clone + PartialEq> Client<H> {
             (Op::Flight { ticket, wait }, wake) => self.flight_step(id, ticket, wait, wake),
             (Op::Store { release }, Wake::Settled(settled)) => {
                 if settled == Settled::Failed {
-                    self.emit_error(ErrorCode::Storage, None);
+                    self.emit_error(ErrorCode::Storage.into(), None);
                 }
                 if release {
                     self.effect(Effect::Release(id));

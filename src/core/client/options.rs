@@ -8,6 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::core::client::classify::StatusSet;
 use crate::core::client::config::{ClientConfig, Transport};
 use crate::core::client::error::ErrorCode;
 use crate::core::protocol;
@@ -107,8 +108,8 @@ pub enum OptionValue<H> {
     Function(H),
     /// An object that is not a function.
     Object(H),
-    /// Array-like (`bearerOrigins`): each element as a string.
-    List(Vec<String>),
+    /// Array-like (`bearerOrigins`, `sessionEndingStatuses`): its elements.
+    List(Vec<OptionValue<H>>),
     /// Anything else.
     Other,
 }
@@ -177,8 +178,8 @@ pub struct Options<H> {
     pub scope_param: Option<String>,
     /// The caller's `mapTokenResponse`, applied to login and refresh success bodies.
     pub map_token_response: Option<H>,
-    /// `revokePath`: body-mode logout revokes there with RFC 7009's form.
-    pub revoke_path: Option<String>,
+    /// The URL `revokePath` names, in body mode: logout revokes there with RFC 7009's form.
+    pub revoke_url: Option<String>,
 }
 
 /// A duration or count: a number >= 0, finite (fractions truncated).
@@ -255,6 +256,7 @@ impl<H: Clone> Options<H> {
         };
         let client_id = optional(client_id)?;
         let revoke_path = optional(revoke)?;
+        let revoke_path = revoke_path.filter(|_| transport == Transport::Body);
         let map_token_response = match map {
             Undefined => None,
             Function(f) => Some(f.clone()),
@@ -262,15 +264,13 @@ impl<H: Clone> Options<H> {
         };
         let session_ending = match ending {
             Undefined => ClientConfig::DEFAULT.session_ending,
-            List(list) => {
-                list.iter()
-                    .try_fold(crate::core::client::StatusSet::EMPTY, |set, s| {
-                        s.parse::<u16>()
-                            .ok()
-                            .and_then(|s| set.with(s))
-                            .ok_or(invalid)
-                    })?
-            }
+            // Integers 400-463.
+            List(list) => list.iter().try_fold(StatusSet::EMPTY, |set, s| match *s {
+                Number(n) if (400.0..464.0).contains(&n) && n == (n as u16) as f64 => {
+                    set.with(n as u16).ok_or(invalid)
+                }
+                _ => Err(invalid),
+            })?,
             _ => return Err(invalid),
         };
         let scope_param = optional(scope_param)?;
@@ -292,15 +292,21 @@ impl<H: Clone> Options<H> {
             endpoint(refresh, protocol::REFRESH_PATH)?,
             endpoint(logout, protocol::LOGOUT_PATH)?,
         ];
+        let revoke_url = match revoke_path {
+            Some(path) => Some(endpoint(&Text(path), "")?),
+            None => None,
+        };
         let origins = match origins {
-            Undefined => ::core::slice::from_ref(&endpoints[0]),
-            List(list) => list.as_slice(),
+            Undefined => Vec::from([resolve(&endpoints[0], UrlPart::Origin).ok_or(invalid)?]),
+            List(list) => list
+                .iter()
+                .map(|o| match o {
+                    Text(o) => resolve(o, UrlPart::Origin).ok_or(invalid),
+                    _ => Err(invalid),
+                })
+                .collect::<Result<_, _>>()?,
             _ => return Err(invalid),
         };
-        let origins = origins
-            .iter()
-            .map(|o| resolve(o, UrlPart::Origin).ok_or(invalid))
-            .collect::<Result<_, _>>()?;
         let config = ClientConfig {
             session_ending,
             ..config
@@ -320,7 +326,7 @@ impl<H: Clone> Options<H> {
             client_id,
             scope_param,
             map_token_response,
-            revoke_path,
+            revoke_url,
         })
     }
 }

@@ -32,6 +32,14 @@ fn signed_in(ending: StatusSet, lifetime_ms: Option<u64>) -> Engine {
     e
 }
 
+/// The ticket handed back by a lock re-check that lets the refresh proceed.
+fn proceed(check: LockCheck) -> Ticket {
+    match check {
+        LockCheck::Proceed(t) => t,
+        other => panic!("expected Proceed, got {other:?}"),
+    }
+}
+
 fn start(step: Step) -> Ticket {
     match step {
         Step::Start(t) => t,
@@ -45,7 +53,7 @@ fn refused(e: &mut Engine, now: u64, failure: Failure) -> Finished {
         silent_refresh::core::client::Begin::Start(t) => t,
         other => panic!("expected Start, got {other:?}"),
     };
-    assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
+    let t = proceed(e.lock_acquired(t));
     e.sent(now);
     e.finish(t, Outcome::Failure(failure), now, 0.0)
 }
@@ -195,7 +203,7 @@ fn a_refusal_with_an_unknown_expiry_ends_the_session() {
     // An opaque token without expires_in is refreshed after a 401 only: by then it is dead.
     let mut e = signed_in(StatusSet::DEFAULT, None);
     let t = start(e.unauthorized(e.generation(), 5_000));
-    assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
+    let t = proceed(e.lock_acquired(t));
     e.sent(5_000);
     assert_eq!(
         e.finish(t, Outcome::Failure(http(403, None)), 5_000, 0.0),
@@ -211,7 +219,7 @@ fn restore_refused_still_means_no_session() {
         silent_refresh::core::client::Begin::Start(t) => t,
         other => panic!("{other:?}"),
     };
-    assert_eq!(e.lock_acquired(t), LockCheck::Proceed);
+    let t = proceed(e.lock_acquired(t));
     e.sent(5_000);
     assert_eq!(
         e.finish(t, Outcome::Failure(http(403, None)), 5_000, 0.0),

@@ -13,7 +13,7 @@ impl Inner {
     /// that waiters register first.
     pub(super) fn start_flight(self: &Rc<Self>, ticket: Ticket) -> u32 {
         let id = self.id();
-        self.flight.set(Some((ticket, id)));
+        self.flight.set(Some(id));
         let flight = Flight {
             ticket,
             wait: Wait::Promise,
@@ -56,7 +56,7 @@ impl Inner {
             }
             (Wait::Response, _) => {
                 let failure = Failure::no_response(aborted(&f.signal));
-                self.flight_end(id, f, Some((Outcome::Failure(failure), U)))
+                self.flight_end(id, f, (Outcome::Failure(failure), U))
             }
             (_, ev) => {
                 let body = match ev {
@@ -85,7 +85,7 @@ impl Inner {
                         (Outcome::Failure(failure), U)
                     }
                 };
-                self.flight_end(id, f, Some(outcome))
+                self.flight_end(id, f, outcome)
             }
         }
     }
@@ -93,10 +93,11 @@ impl Inner {
     /// Holding the lock (or without one): re-check (another tab's token may have been adopted
     /// meanwhile: no request), then read the stored refresh token.
     pub(super) fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
-        let check = self.engine().lock_acquired(f.ticket);
-        if check != LockCheck::Proceed {
-            return self.flight_end(id, f, None);
-        }
+        let LockCheck::Proceed(ticket) = self.engine().lock_acquired(f.ticket) else {
+            // The flight is over: void, or another tab's token made it unnecessary.
+            return self.flight_finished(id, f.status, &f.oauth_error, Finished::Discarded);
+        };
+        f.ticket = ticket;
         // Another tab may have rotated the token into the shared storage.
         if self.storage(id, GET, &U) {
             f.wait = Wait::Storage;
@@ -116,7 +117,7 @@ impl Inner {
             self.s.transport.believes_session_hint() && self.host().over_()
         } {
             let finished = self.engine().no_refresh_token(f.ticket);
-            return self.flight_finished(id, f, finished);
+            return self.flight_finished(id, f.status, &f.oauth_error, finished);
         }
         self.engine().sent(self.now());
         f.signal = self.host().post_(id, REFRESH_ENDPOINT, &token, &U);
@@ -124,51 +125,45 @@ impl Inner {
         Some(Op::Flight(f))
     }
 
-    /// The flight is over: record the outcome (none: the ticket is void, or another tab's token
-    /// made it unnecessary), keep the rotated refresh token, share the new access token, release
-    /// the lock, notify, wake the waiters.
+    /// The flight is over: record the outcome, keep the rotated refresh token, share the new
+    /// access token, release the lock, notify, wake the waiters.
     pub(super) fn flight_end(
         self: &Rc<Self>,
         id: u32,
         f: Flight,
-        outcome: Option<(Outcome<JsValue>, JsValue)>,
+        (outcome, rotated): (Outcome<JsValue>, JsValue),
     ) -> Option<Op> {
-        let finished = outcome.map_or(Finished::Discarded, |(outcome, rotated)| {
-            let finished = self
-                .engine()
-                .finish(f.ticket, outcome, self.now(), js::random());
-            if matches!(finished, Finished::Refreshed | Finished::Restored) {
-                if rotated.is_string() && self.body_mode() {
-                    self.refresh_token.set(rotated.clone());
-                    self.store(&rotated);
-                }
-                self.broadcast_token();
+        let finished = self
+            .engine()
+            .finish(f.ticket, outcome, self.now(), js::random());
+        if matches!(finished, Finished::Refreshed | Finished::Restored) {
+            if rotated.is_string() && self.body_mode() {
+                self.refresh_token.set(rotated.clone());
+                self.store(&rotated);
             }
-            finished
-        });
-        self.flight_finished(id, f, finished)
+            self.broadcast_token();
+        }
+        self.flight_finished(id, f.status, &f.oauth_error, finished)
     }
 
-    /// The flight ended as `finished`: release the lock, notify, wake the waiters.
+    /// The flight `id` ended as `finished` (`status` and `oauth_error`: the refusal's, if one
+    /// ended it): release the lock, notify, wake the waiters.
     pub(super) fn flight_finished(
         self: &Rc<Self>,
         id: u32,
-        f: Flight,
+        status: u16,
+        oauth_error: &JsValue,
         finished: Finished,
     ) -> Option<Op> {
         // Releases the lock, if this flight holds it.
         self.resolve(id, &U);
-        if self
-            .flight
-            .get()
-            .is_some_and(|(ticket, _)| ticket == f.ticket)
-        {
+        if self.flight.get() == Some(id) {
             self.flight.set(None);
         }
         // An error a refusal caused carries its status and the server's `error`.
         let err = |code| {
-            if f.status >= 300 {
-                http_error(code, Some(f.status), None, &f.oauth_error)
+            if status >= 300 {
+                http_error(code, Some(status), None, oauth_error)
             } else {
                 error(code)
             }

@@ -205,8 +205,8 @@ pub struct Inner {
     clock: Cell<ElapsedClock>,
     /// Body mode: the current refresh token (a string, or `undefined`).
     refresh_token: Cell<JsValue>,
-    /// The refresh in flight: its ticket and operation id.
-    flight: Cell<Option<(Ticket, u32)>>,
+    /// The operation id of the refresh in flight (its [`Flight`] holds the ticket).
+    flight: Cell<Option<u32>>,
     /// Operations waiting for a flight: (flight id, waiting op id).
     waiters: RefCell<Vec<(u32, u32)>>,
     ops: RefCell<Vec<(u32, Op)>>,

@@ -116,7 +116,7 @@ impl Inner {
     pub(super) fn wait_for(self: &Rc<Self>, id: u32, step: Step) -> bool {
         let flight = match step {
             Step::Start(ticket) => Some(self.start_flight(ticket)),
-            Step::Await => self.flight.get().map(|f| f.1),
+            Step::Await => self.flight.get(),
             Step::Refused { code, report } => {
                 if report {
                     self.emit_error(&error(code), None);

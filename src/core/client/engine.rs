@@ -42,8 +42,13 @@ pub fn same_subject<S: PartialEq>(ours: Option<&S>, theirs: Option<&S>) -> bool 
     ours.is_some() && ours == theirs
 }
 
-/// The right to perform one refresh, handed out by [`Step::Start`] or [`Begin::Start`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The right to perform one refresh, handed out by [`Step::Start`] or [`Begin::Start`]. It is
+/// neither `Copy` nor `Clone`: each flight ends once, by handing its ticket to
+/// [`Engine::finish`], [`Engine::no_refresh_token`] or [`Engine::abandon`], or by
+/// [`Engine::lock_acquired`] keeping it (the flight is void or another tab's token made it
+/// unnecessary).
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a flight ends with finish, no_refresh_token or abandon"]
 pub struct Ticket {
     id: u32,
     epoch: u32,
@@ -52,7 +57,8 @@ pub struct Ticket {
 }
 
 /// What a request (or the timer, or a wake-up) should do now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
 pub enum Step {
     /// Go ahead: send with the current token (or, after a 401, give the response to the caller).
     Proceed,
@@ -73,7 +79,8 @@ pub enum Step {
 }
 
 /// The answer to an explicit `refresh()` or `restore()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
 pub enum Begin {
     /// Perform this refresh.
     Start(Ticket),
@@ -84,10 +91,11 @@ pub enum Begin {
 }
 
 /// The re-check made once the cross-tab lock is held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
 pub enum LockCheck {
-    /// Still needed: send the refresh request.
-    Proceed,
+    /// Still needed: send the refresh request; the ticket, handed back.
+    Proceed(Ticket),
     /// Another tab refreshed while this one waited for the lock, and its token was adopted
     /// ([`Engine::adopt`]): the flight is over, no request.
     Fresh,
@@ -150,7 +158,8 @@ pub struct Engine<T = Secret> {
     epoch: u32,
     generation: u32,
     next_ticket: u32,
-    flight: Option<Ticket>,
+    /// The id of the ticket of the refresh in flight.
+    flight: Option<u32>,
     failures: u32,
     retry_at: Option<u64>,
     breaker: CircuitBreaker,
@@ -356,7 +365,7 @@ impl<T: PartialEq> Engine<T> {
             generation: self.generation,
             restore,
         };
-        self.flight = Some(ticket);
+        self.flight = Some(ticket.id);
         Step::Start(ticket)
     }
 
@@ -493,14 +502,19 @@ impl<T: PartialEq> Engine<T> {
     /// and is never due when adopted). Otherwise the tab refreshes with the refresh token the
     /// shared storage or the cookie now holds.
     pub fn lock_acquired(&mut self, ticket: Ticket) -> LockCheck {
-        if self.flight != Some(ticket) {
+        if !self.holds(&ticket) {
             return LockCheck::Stale;
         }
         if self.generation != ticket.generation && self.token.is_some() {
             self.flight = None;
             return LockCheck::Fresh;
         }
-        LockCheck::Proceed
+        LockCheck::Proceed(ticket)
+    }
+
+    /// Whether `ticket` is the one of the refresh in flight.
+    fn holds(&self, ticket: &Ticket) -> bool {
+        self.flight == Some(ticket.id)
     }
 
     /// The refresh request of `ticket` is being sent at `now` (counted by the circuit breaker).
@@ -511,7 +525,7 @@ impl<T: PartialEq> Engine<T> {
 
     /// Ends the flight of `ticket` without a result (the adapter failed before sending).
     pub fn abandon(&mut self, ticket: Ticket) {
-        if self.flight == Some(ticket) {
+        if self.holds(&ticket) {
             self.flight = None;
         }
     }
@@ -520,7 +534,7 @@ impl<T: PartialEq> Engine<T> {
     /// transport, none issued, stored or shared). As final as `invalid_grant`: the session is
     /// over ([`Finished::Expired`]), or for `restore()` there is none ([`Finished::NoSession`]).
     pub fn no_refresh_token(&mut self, ticket: Ticket) -> Finished {
-        if self.flight != Some(ticket) || self.epoch != ticket.epoch {
+        if !self.holds(&ticket) || self.epoch != ticket.epoch {
             return Finished::Discarded;
         }
         self.flight = None;
@@ -541,7 +555,7 @@ impl<T: PartialEq> Engine<T> {
         now: u64,
         random: f64,
     ) -> Finished {
-        if self.flight != Some(ticket) || self.epoch != ticket.epoch {
+        if !self.holds(&ticket) || self.epoch != ticket.epoch {
             return Finished::Discarded;
         }
         self.flight = None;

@@ -1049,8 +1049,12 @@ impl<H: Clone + PartialEq> Client<H> {
     /// Carries out `step` for the operation `waiter` (if any: its id and state), which then
     /// waits for the flight, if there is one; otherwise it goes on at once.
     fn wait_for(&mut self, waiter: Option<(u32, Op<H>)>, step: Step) {
+        let mut started = None;
         let flight = match step {
-            Step::Start(ticket) => Some(self.start_flight(ticket)),
+            Step::Start(ticket) => {
+                started = Some(self.start_flight(ticket));
+                started
+            }
             Step::Await => self.flight,
             Step::Refused { code, report } => {
                 if report {
@@ -1069,7 +1073,7 @@ impl<H: Clone + PartialEq> Client<H> {
                 None => self.resume(id, op, Wake::Flight(None)),
             }
         }
-        if let (Step::Start(_), Some(f)) = (step, flight) {
+        if let Some(f) = started {
             self.flight_advance(f, Wake::Start);
         }
     }
@@ -1104,9 +1108,10 @@ impl<H: Clone + PartialEq> Client<H> {
             }
             // Holding the lock (or it cannot be had, or there is none).
             (Wait::Flight | Wait::Lock, _) => {
-                if self.engine.lock_acquired(ticket) != LockCheck::Proceed {
-                    return self.flight_end(id, ticket, None);
-                }
+                let LockCheck::Proceed(ticket) = self.engine.lock_acquired(ticket) else {
+                    // The flight is over (void, or another tab's token arrived meanwhile).
+                    return self.finish_flight(id, Finished::Discarded, true);
+                };
                 // Another tab may have rotated the token into the shared storage.
                 if self.storage(id, StorageAction::Read) {
                     let wait = Wait::Storage;

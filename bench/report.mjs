@@ -16,6 +16,8 @@ const native = read("token-native");
 const v8 = read("token-v8");
 const sizes = read("sizes");
 const client = read("client");
+const dpopClient = read("dpop-client");
+const dpopLoad = read("dpop-load");
 
 const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : "–");
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
@@ -313,6 +315,95 @@ if (client) {
   console_.push(`client  ready ${f1(client.readyMs)} ms (init ${f1(client.initMs)} ms) | fetch ${f0(client.perCallPlainUs)} µs, auth.fetch ${f0(client.perCallWrappedUs)} µs, ratio ${client.ratio.toFixed(3)}`);
 } else {
   md.push(notMeasured("client") + "\n");
+}
+
+// --- 5. DPoP --------------------------------------------------------------------------------
+md.push(`## 5. DPoP (RFC 9449): what binding sessions to a key costs
+
+**In the browser** (\`bench/browser/dpop-overhead.mjs\`): headless Chromium against a loopback
+Node server, three kinds of sequential calls to \`GET /api/ping\` interleaved in blocks of 100 (the
+order rotated each round): plain \`fetch\`, \`auth.fetch\` with a DPoP-bound session (the module
+\`silent-refresh/dpop\`, \`setSession\` with \`token_type: "DPoP"\`, the key in IndexedDB) and
+\`auth.fetch\` with a Bearer session. Once without delay (the bare loopback call) and once with the
+server answering after a timer, for a call of about 2 ms where the machine is idle (the case the
+target is set for). The server checks afterwards that every DPoP call carried
+\`Authorization: DPoP\` and a proof that verifies, by the stored key, naming the call (\`htm\`,
+\`htu\`, \`ath\`), with a fresh \`jti\`; the run fails otherwise. Then the pieces of a proof, each
+the mean of many calls in the same page.
+`);
+if (dpopClient) {
+  const rows = dpopClient.ratios.map((r) => [
+    r.delayMs ? `server answers after ${r.delayMs} ms` : "no delay",
+    `${f0(r.perCallPlainUs)} µs`, `${f0(r.perCallDpopUs)} µs`, `${f0(r.perCallBearerUs)} µs`,
+    `${r.ratioDpop.toFixed(3)} (${r.runs.map((x) => (x.dpopMs / x.plainMs).toFixed(3)).join(", ")})`,
+    r.ratioBearer.toFixed(3),
+  ]);
+  md.push(table(["call", "fetch, per call", "auth.fetch DPoP, per call", "auth.fetch Bearer, per call", `DPoP ÷ fetch, median (each of ${dpopClient.reps} runs)`, "Bearer ÷ fetch"], rows));
+  md.push("");
+  const p = dpopClient.parts;
+  md.push(table(["piece of a DPoP auth.fetch", "µs"], [
+    ["the whole proof: the DPoP module's \`send\` with \`ath\`, minus the same \`Request\` answered without a proof", f0(p.proofUs)],
+    ["  of which: ES256 signature (\`crypto.subtle.sign\`)", f0(p.signUs)],
+    ["  of which: \`ath\` (\`crypto.subtle.digest\` SHA-256 of the access token)", f0(p.athUs)],
+    ["  the rest: \`jti\` (getRandomValues), JSON and base64url of header and claims, URL parsing, headers", f0(p.proofUs - p.signUs - p.athUs)],
+    ["reading the key from IndexedDB (per refresh, login and logout; \`auth.fetch\` keeps the key)", f0(p.idbUs)],
+  ]));
+  md.push("");
+  const slow = dpopClient.ratios.find((r) => r.delayMs > 0);
+
+  if (slow) {
+    verdicts.push(`\`auth.fetch\` ÷ \`fetch\` with DPoP-bound tokens at most 1.15 on a call of about 2 ms: ${slow.ratioDpop <= 1.15 ? "**yes**" : "**no**"} (${slow.ratioDpop.toFixed(3)} with fetch at ${f0(slow.perCallPlainUs)} µs a call; ${dpopClient.ratios[0].ratioDpop.toFixed(3)} on the bare loopback call).`);
+  }
+  console_.push(`dpop client  ` + dpopClient.ratios.map((r) => `delay ${r.delayMs} ms: fetch ${f0(r.perCallPlainUs)} µs, DPoP ×${r.ratioDpop.toFixed(3)}, Bearer ×${r.ratioBearer.toFixed(3)}`).join(" | ") +
+    ` | proof ${f0(p.proofUs)} µs (sign ${f0(p.signUs)}, ath ${f0(p.athUs)}), IndexedDB read ${f0(p.idbUs)} µs`);
+} else {
+  md.push(notMeasured("dpop-client") + "\n");
+}
+md.push(`**At the Worker** (\`dpop-load\`): one Worker (KV mode, without \`[assets]\`) in \`wrangler dev\`,
+refreshes of Bearer sessions and of DPoP-bound sessions interleaved run by run, as in section 1
+(a distinct live refresh token per request). Each DPoP request carries its own proof, made in Node
+with WebCrypto just before the run and never reused (a \`jti\` is single use), so the figures time
+the Worker's side only: the proof's checks, Web Crypto \`importKey\` + \`verify\`, and the replay
+cache's KV read and write (\`j:\` keys). Before the timed phase the Worker is checked: a session
+minted with a proof is DPoP with \`cnf.jkt\` = the key's thumbprint, a refresh with a proof by
+the key rotates, one without a proof or with a replayed proof is refused (\`invalid_dpop_proof\`),
+one with another key's proof is refused (\`invalid_grant\`) and revokes the family; during the
+runs every 200 must say \`token_type: "DPoP"\`.
+`);
+if (dpopLoad) {
+  const g = (s, c) => dpopLoad.summary.find((x) => x.server === s && x.connections === c);
+  const { duration, reps, concurrency } = dpopLoad.config;
+  md.push(`${reps} runs of ${duration} s per kind and concurrency, medians; errors summed.\n`);
+  md.push(table(["conn.", "Bearer req/s", "DPoP req/s", "DPoP ÷ Bearer, req/s", "Bearer p50 / p99 ms", "DPoP p50 / p99 ms", "errors / requests (Bearer, DPoP)"],
+    concurrency.map((c) => {
+      const b = g("bearer", c), d = g("dpop", c);
+      return [String(c), f0(b.rps), f0(d.rps), ratio(d.rps, b.rps), `${f2(b.p50)} / ${f2(b.p99)}`, `${f2(d.p50)} / ${f2(d.p99)}`, `${b.errors} / ${b.requests}, ${d.errors} / ${d.requests}`];
+    })));
+  md.push("");
+  const columns = { bound: "bound at mint", rotates: "rotates with a proof", noProofRefused: "no proof refused", replayRefused: "replayed proof refused", otherKeyRefused: "other key refused", familyRevoked: "family revoked" };
+  const c = dpopLoad.checks?.dpop;
+  if (c) {
+    md.push(table(Object.values(columns), [Object.keys(columns).map((k) => (c[k] === true ? "ok" : "**FAIL**"))]));
+    md.push("");
+    for (const [k, label] of Object.entries(columns)) if (c[k] !== true) wrong.push(`DPoP: ${label}`);
+  } else {
+    wrong.push("the DPoP load step checked no DPoP binding");
+  }
+  for (const [n, ck] of Object.entries(dpopLoad.checks ?? {})) {
+    if (n === "dpop") continue;
+    for (const [k, v] of Object.entries(ck)) if (v === false) wrong.push(`DPoP load, ${n}: ${k}`);
+  }
+  for (const s of dpopLoad.summary) {
+    if (s.unbound) wrong.push(`DPoP load: ${s.unbound} answers at ${s.connections} connections were not DPoP-bound`);
+    if (s.exhausted) wrong.push(`DPoP load, ${s.server}: tokens or proofs ran out ${s.exhausted} times at ${s.connections} connections`);
+  }
+  verdicts.push(`Refresh throughput with DPoP ÷ Bearer, same Worker: ${concurrency.map((c) => `${(g("dpop", c).rps / g("bearer", c).rps).toFixed(2)}× at ${c}`).join(", ")}.`);
+  for (const c of concurrency) {
+    const b = g("bearer", c), d = g("dpop", c);
+    console_.push(`dpop refresh c=${String(c).padStart(2)}  bearer ${f0(b.rps).padStart(6)} req/s p99 ${f2(b.p99)} | dpop ${f0(d.rps).padStart(6)} req/s p99 ${f2(d.p99)} (×${(d.rps / b.rps).toFixed(2)}) err ${b.errors}/${d.errors}`);
+  }
+} else {
+  md.push(notMeasured("dpop-load") + "\n");
 }
 
 // --- goals ----------------------------------------------------------------------------------

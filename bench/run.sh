@@ -11,10 +11,16 @@
 #   4. load         POST refresh at 1/16/64 connections: our Worker (KV mode and strict mode,
 #                   one Durable Object per subject) and the jose Worker in `wrangler dev`
 #                   (workerd, local KV and objects), and the Express + jsonwebtoken server
+#   5. DPoP         dpop-client: Chromium, auth.fetch ÷ fetch with DPoP-bound tokens and what a
+#                   proof costs (bench/browser/dpop-overhead.mjs); dpop-load: our Worker's refresh
+#                   throughput with DPoP-bound sessions against Bearer ones, interleaved in one
+#                   workerd, at the same connection levels (proofs made in Node before each run)
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1),
-# BENCH_SKIP (comma list of: token,sizes,client,load).
+# BENCH_SKIP (comma list of: token,sizes,client,load,dpop-client,dpop-load). A run that skips a
+# step writes its report to target/bench/BENCHMARKS.md, not docs/BENCHMARKS.md (whose figures
+# all come from one whole run).
 # Every server is started in its own process group and stopped by that group on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -253,6 +259,52 @@ if ! skip load; then
   step load load
 fi
 
+# --- 5. DPoP: the client's cost in Chromium, the Worker's refresh throughput -------------------
+dpop_client() {
+  node bench/browser/dpop-overhead.mjs "$root" "$results/dpop-client.json" 2>"$work/dpop-client.log" ||
+    { cp "$work/dpop-client.log" "$results/dpop-client.error"; return 1; }
+  cat "$work/dpop-client.log" >&2
+}
+dpop_load() {
+  local port inspector admin secret
+  read -r port inspector < <(node -e '
+    const net = require("net");
+    const one = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
+    (async () => { const ps = new Set(); while (ps.size < 2) ps.add(await one()); console.log([...ps].join(" ")); })();')
+  mkdir -p "$work/dpop"
+  node scripts/dev-vars.mjs "$work/dpop/.dev.vars" >/dev/null
+  cp target/bench/ours.wrangler.toml "$work/dpop/wrangler.toml"
+  WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 WRANGLER_LOG_PATH="$work/dpop/logs" start_server "DPoP Worker" "$work/dpop.log" \
+    node_modules/.bin/wrangler dev -c "$work/dpop/wrangler.toml" --ip 127.0.0.1 --port "$port" \
+    --inspector-port "$inspector" --persist-to "$work/dpop/state" --show-interactive-dev-session=false \
+    --log-level warn --var "ISSUER:http://127.0.0.1:$port" --var "ROTATION_STORE:kv"
+  wait_http "http://127.0.0.1:$port/.well-known/jwks.json" "$work/dpop.log"
+  admin=$(sed -n 's/^ADMIN_TOKEN=//p' "$work/dpop/.dev.vars")
+  secret=$(sed -n 's/^REFRESH_SECRET=//p' "$work/dpop/.dev.vars")
+  # One Worker, two kinds of sessions: Bearer and DPoP-bound refreshes interleaved run by run.
+  cat >"$work/dpop-load.json" <<EOF
+{
+  "servers": [
+    { "name": "bearer", "url": "http://127.0.0.1:$port", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
+    { "name": "dpop", "url": "http://127.0.0.1:$port", "kind": "silent-refresh-dpop", "adminToken": "$admin" }
+  ],
+  "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup, "runWarmup": $run_warmup
+}
+EOF
+  say "DPoP load: ${reps} x [${concurrency}] connections x ${duration} s, Bearer and DPoP sessions interleaved"
+  (cd bench && node load/refresh-load.mjs "$root/$work/dpop-load.json" "$root/$results/dpop-load.json") ||
+    { echo "the DPoP load run failed; the Worker's log is $work/dpop.log" >"$results/dpop-load.error"; return 1; }
+  cleanup
+}
+if ! skip dpop-client; then
+  say "DPoP: client cost in Chromium"
+  step dpop-client dpop_client
+fi
+if ! skip dpop-load; then
+  say "DPoP: refresh endpoint under load"
+  step dpop-load dpop_load
+fi
+
 # --- report ------------------------------------------------------------------------------------
 say "report"
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -270,11 +322,13 @@ node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({
 }, null, 2))' "$results/machine.json" "$(nproc)" "$cpu" "$mem" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   "$(node_modules/.bin/wrangler --version 2>/dev/null | tail -1)" "$(node_modules/.bin/workerd --version 2>/dev/null | sed "s/^workerd //")" \
   "$(rustc --version)" "$chromium_version" \
-  "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency)" \
+  "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency${BENCH_SKIP:+ BENCH_SKIP=$BENCH_SKIP})" \
   "$(($(date +%s) - started))" "${failed[*]}"
 # The report exits 1 when a correctness check of the run failed; the document is written anyway.
 report_ok=1
-node bench/report.mjs "$root/$results" "$root/docs/BENCHMARKS.md" || report_ok=0
-say "done in $(($(date +%s) - started)) s; wrote docs/BENCHMARKS.md"
+doc=docs/BENCHMARKS.md
+[ -z "${BENCH_SKIP:-}" ] || doc=target/bench/BENCHMARKS.md
+node bench/report.mjs "$root/$results" "$root/$doc" || report_ok=0
+say "done in $(($(date +%s) - started)) s; wrote $doc"
 [ ${#failed[@]} -eq 0 ] || die "failed steps: ${failed[*]}"
 [ "$report_ok" -eq 1 ] || die "correctness checks failed (see above and docs/BENCHMARKS.md)"

@@ -5,9 +5,14 @@
 // from the pool. A rotating server answers with the successor, which goes to the back of the
 // pool (a token of another family is always ahead of it), so no token is ever presented twice.
 // The Express baseline does not rotate: its token goes back to the pool unchanged.
+// Kind "silent-refresh-dpop" is our Worker with DPoP-bound sessions: minted with a proof, every
+// refresh carrying a proof by the same key. The proofs are made in Node (WebCrypto) just before
+// each run, one per request (a proof's jti is single use, its iat good for 60 s), so only the
+// Worker's side is timed: proof checks, signature verification, the replay cache's KV read and
+// write. Every 200 must say token_type DPoP.
 //
 // Usage: node refresh-load.mjs CONFIG.json OUT.json
-//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "express", adminToken?, refreshSecret?, routed? }],
+//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "silent-refresh-dpop" | "express", adminToken?, refreshSecret?, routed? }],
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
 //             runWarmup: untimed seconds before each timed run }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
@@ -42,6 +47,27 @@ class Pool {
   }
 }
 
+// --- DPoP proofs (RFC 9449), made with Node's WebCrypto --------------------------------------
+const b64u = (bytes) => Buffer.from(bytes).toString("base64url");
+/** A non-extractable P-256 key and its public JWK. */
+async function dpopKey() {
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  return { privateKey: pair.privateKey, jwk: { kty, crv, x, y } };
+}
+/** A proof by `key` for `method htu`, dated now. */
+async function dpopProof(key, htu, method = "POST") {
+  const header = { typ: "dpop+jwt", alg: "ES256", jwk: key.jwk };
+  const claims = { jti: b64u(crypto.getRandomValues(new Uint8Array(16))), htm: method, htu, iat: Math.floor(Date.now() / 1000) };
+  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
+  const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.privateKey, new TextEncoder().encode(input));
+  return `${input}.${b64u(new Uint8Array(sig))}`;
+}
+/** RFC 7638 thumbprint of a public EC JWK. */
+const thumbprint = ({ crv, kty, x, y }) => createHash("sha256").update(JSON.stringify({ crv, kty, x, y })).digest("base64url");
+/** The key every DPoP-bound session of the run is bound to (the Worker imports it per request, caches nothing). */
+let sessionKey;
+
 /** How each kind of server mints a token, presents one and returns the next one to use. */
 const KINDS = {
   "silent-refresh": {
@@ -52,6 +78,18 @@ const KINDS = {
     refreshPath: "/auth/refresh",
     refreshBody: (token) => JSON.stringify({ refresh_token: token }),
     next: (json) => json.refresh_token,
+  },
+  "silent-refresh-dpop": {
+    dpop: true,
+    mintPath: "/auth/sessions",
+    mintHeaders: async (s) => ({
+      "content-type": "application/json", authorization: `Bearer ${s.adminToken}`, dpop: await dpopProof(sessionKey, s.url + "/auth/sessions"),
+    }),
+    mintBody: (i) => JSON.stringify({ sub: `bench-dpop-user-${i}` }),
+    minted: (json) => (json.token_type === "DPoP" ? json.refresh_token : undefined),
+    refreshPath: "/auth/refresh",
+    refreshBody: (token) => JSON.stringify({ refresh_token: token }),
+    next: (json) => (json.token_type === "DPoP" ? json.refresh_token : undefined),
   },
   express: {
     mintPath: "/login",
@@ -75,7 +113,7 @@ async function mint(server, n, concurrency = 16, offset = 0) {
       const i = offset + next++;
       const res = await fetch(server.url + kind.mintPath, {
         method: "POST",
-        headers: kind.mintHeaders(server),
+        headers: await kind.mintHeaders(server),
         body: kind.mintBody(i),
       });
       const text = await res.text();
@@ -84,7 +122,9 @@ async function mint(server, n, concurrency = 16, offset = 0) {
         next--;
         continue;
       }
-      out.push(kind.minted(JSON.parse(text)));
+      const token = kind.minted(JSON.parse(text));
+      if (typeof token !== "string") throw new Error(`${server.name}: minting answered ${text.slice(0, 200)}`);
+      out.push(token);
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -104,14 +144,24 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+/** The last throughput of each DPoP server (req/s), to size the next run's proofs. */
+const lastRps = new Map();
+
 /** One timed run of `duration` seconds at `connections`; returns the figures. */
-function run(server, pool, connections, duration) {
+async function run(server, pool, connections, duration) {
   const kind = KINDS[server.kind];
   const latencies = [];
   let ok = 0;
   let bad = 0;
   let exhausted = 0;
+  let unbound = 0;
   const statuses = {};
+  // DPoP: one fresh proof per request, made before the run (never timed), with room to spare.
+  let proofs;
+  if (kind.dpop) {
+    const want = Math.ceil((lastRps.get(server.name) ?? 3000) * duration * 2) + 4 * connections + 200;
+    proofs = new Pool(await Promise.all(Array.from({ length: want }, () => dpopProof(sessionKey, server.url + kind.refreshPath))));
+  }
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -132,6 +182,11 @@ function run(server, pool, connections, duration) {
                 token = "srt_exhausted";
               }
               context.token = token;
+              if (proofs) {
+                const dpop = proofs.take();
+                if (dpop === undefined) exhausted++;
+                return { ...req, headers: { ...req.headers, dpop: dpop ?? "exhausted" }, body: kind.refreshBody(token) };
+              }
               return { ...req, body: kind.refreshBody(token) };
             },
             onResponse: (status, body, context) => {
@@ -144,6 +199,7 @@ function run(server, pool, connections, duration) {
                 next = undefined;
               }
               if (typeof next === "string") pool.put(next);
+              else if (kind.dpop) unbound++;
             },
           },
         ],
@@ -152,6 +208,7 @@ function run(server, pool, connections, duration) {
         if (err) return reject(err);
         latencies.sort((a, b) => a - b);
         const seconds = (result.finish - result.start) / 1000;
+        if (kind.dpop) lastRps.set(server.name, ok / seconds);
         resolve({
           connections,
           seconds,
@@ -164,6 +221,7 @@ function run(server, pool, connections, duration) {
           socketErrors: result.errors,
           timeouts: result.timeouts,
           exhausted,
+          unbound,
           statuses,
         });
       },
@@ -216,11 +274,51 @@ async function checkRotation(server) {
   return { ...ok, tokenKey: "t:" + createHash("sha256").update(token).digest("base64url") };
 }
 
+/**
+ * Checks that a DPoP server binds and refuses as docs/PROTOCOL.md says: a session minted with a
+ * proof answers token_type DPoP with cnf.jkt = the key's thumbprint; a refresh with a proof by
+ * the key rotates; one without a proof or with a replayed proof is refused (invalid_dpop_proof);
+ * one with another key's proof is refused (invalid_grant) and revokes the family.
+ */
+async function checkDpop(server) {
+  const url = server.url;
+  const refresh = async (token, dpop) => {
+    const res = await fetch(url + "/auth/refresh", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(dpop ? { dpop } : {}) },
+      body: JSON.stringify({ refresh_token: token }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const res = await fetch(url + "/auth/sessions", { method: "POST", headers: await KINDS[server.kind].mintHeaders(server), body: JSON.stringify({ sub: "bench-dpop-check" }) });
+  const minted = await res.json();
+  const cnf = (t) => JSON.parse(Buffer.from(String(t).split(".")[1] ?? "", "base64url").toString() || "{}").cnf?.jkt;
+  const proof = await dpopProof(sessionKey, url + "/auth/refresh");
+  const first = await refresh(minted.refresh_token, proof);
+  const t1 = first.body.refresh_token;
+  const noProof = await refresh(t1);
+  const replayed = await refresh(t1, proof);
+  const other = await refresh(t1, await dpopProof(await dpopKey(), url + "/auth/refresh"));
+  const after = await refresh(t1, await dpopProof(sessionKey, url + "/auth/refresh"));
+  const ok = {
+    bound: res.status === 200 && minted.token_type === "DPoP" && cnf(minted.access_token) === thumbprint(sessionKey.jwk),
+    rotates: first.status === 200 && first.body.token_type === "DPoP" && typeof t1 === "string" && t1 !== minted.refresh_token,
+    noProofRefused: noProof.status === 400 && noProof.body.error === "invalid_dpop_proof",
+    replayRefused: replayed.status === 400 && replayed.body.error === "invalid_dpop_proof",
+    otherKeyRefused: other.status === 400 && other.body.error === "invalid_grant",
+    familyRevoked: after.status === 400 && after.body.error === "invalid_grant",
+  };
+  log(`${server.name}: DPoP check ${JSON.stringify(ok)}`);
+  return ok;
+}
+
 async function main() {
   const { servers, concurrency, duration, reps, warmup, runWarmup = 0 } = config;
   const pools = new Map();
   const checks = {};
+  sessionKey = await dpopKey();
   for (const s of servers) if (s.kind === "silent-refresh" && s.refreshSecret) checks[s.name] = await checkRotation(s);
+  for (const s of servers) if (s.kind === "silent-refresh-dpop") checks[s.name] = await checkDpop(s);
   // Warm-up (JIT, isolate, KV files) and a throughput estimate that sizes each pool so that
   // one run at the highest concurrency uses each family at most once.
   for (const s of servers) {
@@ -267,6 +365,8 @@ async function main() {
         p99: median(rs.map((r) => r.p99)),
         errors: rs.reduce((a, r) => a + r.errors, 0),
         requests: rs.reduce((a, r) => a + r.requests, 0),
+        exhausted: rs.reduce((a, r) => a + r.exhausted, 0),
+        unbound: rs.reduce((a, r) => a + (r.unbound ?? 0), 0),
         runs: rs.length,
       });
     }

@@ -1,0 +1,208 @@
+// The client's cost of DPoP in Chromium (Debian's, through playwright-core), against a loopback
+// Node server serving pkg/ and GET /api/ping:
+//   1. auth.fetch ÷ fetch with a DPoP-bound session (the module silent-refresh/dpop, setSession
+//      with token_type DPoP; the key in IndexedDB), and with a Bearer session for reference:
+//      1,200 sequential calls of each (interleaved blocks of 100, the order rotated), body read, at two server
+//      delays: none (the bare loopback call) and DELAY ms (a call of about 2 ms, the case the
+//      target is set for). Median of REPS runs of the ratio of the sums.
+//   2. What a proof costs, piece by piece, in the same page: ES256 signing (crypto.subtle.sign),
+//      the `ath` hash (SHA-256 of the access token), reading the key from IndexedDB (once per
+//      refresh; auth.fetch keeps it), and the DPoP module's whole `send` with a fetch that answers
+//      at once (the proof with `ath`, headers), each the mean of N calls.
+// Correctness, checked after the timed part (a failure fails the run): every DPoP auth.fetch
+// carried `Authorization: DPoP <the token>` and a proof that verifies under its `jwk`, by the
+// stored key, with htm GET, htu the URL without query, ath of the token, iat within 60 s and a
+// jti never seen before; every Bearer auth.fetch carried `Bearer`; no client refreshed.
+//
+// Usage: node bench/browser/dpop-overhead.mjs ROOT OUT.json   (serves ROOT/pkg)
+// Knobs: BENCH_DPOP_REPS (3), BENCH_DPOP_DELAY_MS (2), BENCH_DPOP_N (500).
+import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, normalize } from "node:path";
+import { chromium } from "playwright-core";
+
+const [root, outPath] = process.argv.slice(2);
+const CALLS = 1200; // a multiple of 3 blocks: each kind as often in each position
+const BLOCK = 100;
+const REPS = Number(process.env.BENCH_DPOP_REPS || 3);
+const DELAY = Number(process.env.BENCH_DPOP_DELAY_MS || 2);
+const N = Number(process.env.BENCH_DPOP_N || 500);
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title>
+<script type="module">
+const m = await import("/pkg/silent_refresh.js");
+await m.default();
+window.__dpop = await import("/pkg/silent_refresh_dpop.mjs");
+window.__m = m;
+window.__ready = true;
+</script>`;
+
+/** Requests to /api/ping by Authorization scheme, and the DPoP ones' headers for the checks. */
+let seen = { Bearer: 0, DPoP: 0, none: 0, other: 0, dpop: [] };
+const types = { ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm" };
+const server = createServer((req, res) => {
+  const url = new URL(req.url, "http://127.0.0.1");
+  if (url.pathname === "/" || url.pathname === "/bench.html") {
+    res.writeHead(200, { "content-type": "text/html", "cache-control": "no-store" });
+    return res.end(PAGE);
+  }
+  if (url.pathname === "/api/ping") {
+    const [scheme, token] = (req.headers.authorization ?? "").split(" ");
+    if (scheme === "DPoP") seen.dpop.push({ token, proof: req.headers.dpop, url: url.href });
+    seen[scheme in seen ? scheme : scheme ? "other" : "none"]++;
+    const answer = () => {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end('{"ok":true}');
+    };
+    const delay = Number(url.searchParams.get("delay") || 0);
+    return delay > 0 ? setTimeout(answer, delay) : answer();
+  }
+  if (url.pathname.startsWith("/pkg/")) {
+    const file = normalize(join(root, url.pathname));
+    if (file.startsWith(join(root, "pkg")) && existsSync(file)) {
+      res.writeHead(200, { "content-type": types[file.slice(file.lastIndexOf("."))] || "application/octet-stream", "cache-control": "no-store" });
+      return res.end(readFileSync(file));
+    }
+  }
+  res.writeHead(url.pathname === "/favicon.ico" ? 204 : 404).end();
+});
+await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const b64u = (b) => Buffer.from(b).toString("base64url");
+const thumbprint = ({ crv, kty, x, y }) => createHash("sha256").update(JSON.stringify({ crv, kty, x, y })).digest("base64url");
+
+/** Every problem with the DPoP requests recorded (empty: all good). */
+async function checkProofs(records, token, jkt) {
+  const problems = [];
+  const jtis = new Set();
+  const now = Date.now() / 1000;
+  for (const { token: t, proof, url } of records) {
+    const parts = (proof ?? "").split(".");
+    if (t !== token) { problems.push("Authorization: DPoP with another token"); continue; }
+    if (parts.length !== 3) { problems.push("no proof"); continue; }
+    const [h, p] = parts.slice(0, 2).map((s) => JSON.parse(Buffer.from(s, "base64url")));
+    const key = await crypto.subtle.importKey("jwk", h.jwk, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    const valid = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, Buffer.from(parts[2], "base64url"),
+      new TextEncoder().encode(parts[0] + "." + parts[1]));
+    const u = new URL(url);
+    const want = {
+      signature: valid, typ: h.typ === "dpop+jwt" && h.alg === "ES256", key: thumbprint(h.jwk) === jkt, htm: p.htm === "GET",
+      htu: p.htu === origin + u.pathname, ath: p.ath === b64u(createHash("sha256").update(token).digest()),
+      iat: Math.abs(now - p.iat) <= 60, jti: typeof p.jti === "string" && !jtis.has(p.jti),
+    };
+    jtis.add(p.jti);
+    for (const [k, v] of Object.entries(want)) if (!v) problems.push(k);
+  }
+  return [...new Set(problems)];
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => console.error("[dpop-client] page error:", e.message));
+  await page.goto(`${origin}/bench.html`);
+  await page.waitForFunction(() => window.__ready, null, { timeout: 30_000 });
+  // Two clients: DPoP-bound (the key created in IndexedDB first, as a code exchange would) and Bearer.
+  const { token, jwk } = await page.evaluate(async () => {
+    const b64 = (o) => btoa(JSON.stringify(o)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const now = Math.floor(Date.now() / 1000);
+    const token = `${b64({ alg: "EdDSA", typ: "at+jwt", kid: "bench" })}.${b64({ sub: "bench", iat: now, exp: now + 3600 })}.c2ln`;
+    const k = await window.__dpop.key("bench:dpop", true);
+    const session = (type) => ({ access_token: token, expires_in: 3600, refresh_token: "srt_" + "A".repeat(43), token_type: type });
+    window.__bound = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench", dpop: window.__dpop, crossTab: false });
+    window.__bound.setSession(session("DPoP"));
+    window.__bearer = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench-bearer", crossTab: false });
+    window.__bearer.setSession(session("Bearer"));
+    return { token, jwk: k[1] };
+  });
+  const jkt = thumbprint(jwk);
+
+  // 1. The ratios, at each delay.
+  const ratios = [];
+  for (const delay of [0, DELAY]) {
+    const runs = [];
+    for (let r = 0; r < REPS; r++) {
+      seen = { Bearer: 0, DPoP: 0, none: 0, other: 0, dpop: [] };
+      const run = await page.evaluate(async ({ CALLS, BLOCK, delay }) => {
+        const url = `/api/ping?delay=${delay}`;
+        const loop = (f) => async (n) => {
+          for (let i = 0; i < n; i++) await (await f(url)).text();
+        };
+        const kinds = { plain: loop((u) => fetch(u)), dpop: loop((u) => window.__bound.fetch(u)), bearer: loop((u) => window.__bearer.fetch(u)) };
+        for (const f of Object.values(kinds)) await f(BLOCK); // warm-up
+        const ms = { plain: 0, dpop: 0, bearer: 0 };
+        const order = Object.entries(kinds);
+        for (let i = 0; i < CALLS / BLOCK; i++) {
+          // Each kind in each position of the round equally often (a position may cost more).
+          for (const [k, f] of [...order.slice(i % 3), ...order.slice(0, i % 3)]) {
+            const t = performance.now();
+            await f(BLOCK);
+            ms[k] += performance.now() - t;
+          }
+        }
+        return { ...ms, refreshes: window.__bound.refreshCount + window.__bearer.refreshCount };
+      }, { CALLS, BLOCK, delay });
+      const expected = CALLS + BLOCK;
+      const problems = await checkProofs(seen.dpop, token, jkt);
+      if (seen.DPoP !== expected || seen.Bearer !== expected || seen.none !== expected || seen.other) {
+        throw new Error(`requests by scheme ${JSON.stringify({ ...seen, dpop: seen.dpop.length })}, expected ${expected} of each`);
+      }
+      if (problems.length) throw new Error(`DPoP proofs wrong: ${problems.join(", ")}`);
+      if (run.refreshes !== 0) throw new Error("a client refreshed during the measurement");
+      runs.push(run);
+    }
+    const row = {
+      delayMs: delay,
+      perCallPlainUs: (median(runs.map((r) => r.plain)) * 1000) / CALLS,
+      perCallDpopUs: (median(runs.map((r) => r.dpop)) * 1000) / CALLS,
+      perCallBearerUs: (median(runs.map((r) => r.bearer)) * 1000) / CALLS,
+      ratioDpop: median(runs.map((r) => r.dpop / r.plain)),
+      ratioBearer: median(runs.map((r) => r.bearer / r.plain)),
+      runs: runs.map((r) => ({ plainMs: r.plain, dpopMs: r.dpop, bearerMs: r.bearer })),
+    };
+    ratios.push(row);
+    console.error(`[dpop-client] delay ${delay} ms: fetch ${row.perCallPlainUs.toFixed(0)} µs, auth.fetch DPoP ${row.perCallDpopUs.toFixed(0)} µs (×${row.ratioDpop.toFixed(3)}), Bearer ${row.perCallBearerUs.toFixed(0)} µs (×${row.ratioBearer.toFixed(3)})`);
+  }
+
+  // 2. The pieces of a proof (the page's clock is coarse: means over N).
+  const parts = await page.evaluate(async ({ n, token }) => {
+    const dpop = window.__dpop;
+    const k = await dpop.key("bench:dpop");
+    const bytes = new TextEncoder().encode("x".repeat(330));
+    const time = async (f) => {
+      await f();
+      const t = performance.now();
+      for (let i = 0; i < n; i++) await f();
+      return ((performance.now() - t) * 1000) / n;
+    };
+    const ok = async () => new Response("{}");
+    const make = () => new Request(location.origin + "/api/ping");
+    return {
+      signUs: await time(() => crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, k[0], bytes)),
+      athUs: await time(() => crypto.subtle.digest("SHA-256", new TextEncoder().encode(token))),
+      idbUs: await time(() => dpop.key("bench:dpop")),
+      sendUs: await time(() => dpop.send(ok, k, make, token)),
+      baselineUs: await time(() => ok(make())),
+    };
+  }, { n: N, token });
+  parts.proofUs = parts.sendUs - parts.baselineUs;
+  console.error(`[dpop-client] per proof: ${parts.proofUs.toFixed(0)} µs (sign ${parts.signUs.toFixed(0)}, ath ${parts.athUs.toFixed(0)}); IndexedDB key read ${parts.idbUs.toFixed(0)} µs (per refresh only)`);
+  await ctx.close();
+  writeFileSync(outPath, JSON.stringify({ chromium: browser.version(), calls: CALLS, reps: REPS, n: N, ratios, parts }, null, 2));
+} finally {
+  await browser.close();
+  server.close();
+}

@@ -278,7 +278,8 @@ describe("resources", () => {
     for (const headers of [{}, { authorization: "Basic abc" }, { authorization: `Bearer ${t.refresh_token}` }, { authorization: "Bearer a.b.c" }, { authorization: `Bearer ${t.access_token}x` }]) {
       const res = await call(w, "GET", "/api/me", { headers });
       isError(res, 401, "invalid_token", JSON.stringify(headers));
-      assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+      // Both schemes: Bearer with the error, and DPoP with the algorithms it takes (RFC 9449 §7.1).
+      assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token", DPoP algs="ES256"');
     }
   });
 

@@ -147,10 +147,12 @@ impl AuthError {
                 vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())]
             }
             AuthError::TooManyAttempts(seconds) => vec![("Retry-After", seconds.to_string())],
+            // Both schemes the resources take (RFC 9449 §7.1): a Bearer client learns that it
+            // may bind its tokens, and with which algorithms.
             AuthError::InvalidToken => {
                 vec![(
                     "WWW-Authenticate",
-                    r#"Bearer error="invalid_token""#.to_string(),
+                    format!(r#"Bearer error="invalid_token", DPoP algs="{ALGS_PARAM}""#),
                 )]
             }
             AuthError::ResourceDpopProof(_) | AuthError::DpopBinding => {

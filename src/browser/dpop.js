@@ -7,31 +7,33 @@
 // every tab of the origin uses the same key. Where IndexedDB is missing or cannot store a
 // `CryptoKey` (Safari's private browsing and Lockdown Mode refuse to), the key lives as long as
 // the page: the session then ends with the page. Only `indexedDB`, `crypto.subtle`, `URL`,
-// `btoa` and `TextEncoder`: the same in windows, Web Workers and Service Workers.
+// `btoa` and `TextEncoder`: the same in windows, Web Workers and Service Workers. The object
+// store is named "dpop" too.
 
-const STORE = "dpop";
 /** Generation and signing parameters (each call reads the members it needs). */
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 /** Keys kept for the page's lifetime, by database name, where IndexedDB could not store them. */
 const page = new Map();
 /** The last `DPoP-Nonce` each origin sent. */
 const nonces = new Map();
+/** WebCrypto, where the context has it (a secure one). */
+const subtle = globalThis.crypto?.subtle;
 
 const utf8 = (text) => new TextEncoder().encode(text);
 const b64u = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
-  .replace(/[+/=]/g, (c) => (c == "+" ? "-" : c == "/" ? "_" : ""));
+  .replace(/=/g, "").replace(/\+/g, "-").replace(/\//g, "_");
 const part = (value) => b64u(utf8(JSON.stringify(value)));
 
-/** Runs `f(store)` in one transaction on database `name` (`write`: read-write); its request's result. */
-const idb = (name, write, f) => new Promise((resolve, reject) => {
+/** Runs `f(store)` in one transaction on database `name` (`mode`: "readwrite", else read-only); its request's result. */
+const idb = (name, f, mode) => new Promise((resolve, reject) => {
   const open = indexedDB.open(name);
-  open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+  open.onupgradeneeded = () => open.result.createObjectStore("dpop");
   open.onerror = () => reject(open.error);
   open.onsuccess = () => {
     const db = open.result;
     try {
-      const tx = db.transaction(STORE, write ? "readwrite" : "readonly");
-      const request = f(tx.objectStore(STORE));
+      const tx = db.transaction("dpop", mode);
+      const request = f(tx.objectStore("dpop"));
       tx.oncomplete = () => resolve(request.result);
       tx.onabort = () => reject(tx.error);
     } catch (e) {
@@ -43,7 +45,7 @@ const idb = (name, write, f) => new Promise((resolve, reject) => {
 });
 
 /** The stored key `[privateKey, publicJwk]` of database `name`, or `undefined`. */
-const stored = (name) => page.get(name) ?? idb(name, 0, (s) => s.get(0)).catch(() => {});
+const stored = (name) => page.get(name) ?? idb(name, (s) => s.get(0)).catch(() => {});
 
 /**
  * The key of database `name`: the stored one; else, if `create`, a new one, stored (if another
@@ -53,12 +55,12 @@ const stored = (name) => page.get(name) ?? idb(name, 0, (s) => s.get(0)).catch((
 export async function key(name, create) {
   let k = await stored(name);
   // Without WebCrypto (an insecure context): no key, no proofs, a Bearer session.
-  if (!k && create && globalThis.crypto?.subtle) {
-    const pair = await crypto.subtle.generateKey(EC, false, ["sign"]);
-    const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  if (!k && create && subtle) {
+    const pair = await subtle.generateKey(EC, false, ["sign"]);
+    const { kty, crv, x, y } = await subtle.exportKey("jwk", pair.publicKey);
     k = [pair.privateKey, { kty, crv, x, y }];
     try {
-      await idb(name, 1, (s) => s.add(k, 0));
+      await idb(name, (s) => s.add(k, 0), "readwrite");
     } catch {
       // Another tab's key (the add failed on it), else none could be stored.
       const other = await stored(name);
@@ -71,26 +73,8 @@ export async function key(name, create) {
 /** Removes the key of database `name`. */
 export function remove(name) {
   page.delete(name);
-  return idb(name, 1, (s) => s.delete(0)).catch(() => {});
+  return idb(name, (s) => s.delete(0), "readwrite").catch(() => {});
 }
-
-/**
- * A proof by key `k` for `method url` (`htu` without query and fragment), with the origin's last
- * nonce and, given the access token `access`, its hash (`ath`).
- */
-async function proof(k, method, url, access) {
-  const { origin, pathname } = new URL(url);
-  const claims = { jti: b64u(crypto.getRandomValues(new Uint8Array(16))), htm: method,
-    htu: origin + pathname, iat: Math.floor(Date.now() / 1000), nonce: nonces.get(origin) };
-  if (access) claims.ath = b64u(await crypto.subtle.digest("SHA-256", utf8(access)));
-  const input = part({ typ: "dpop+jwt", alg: "ES256", jwk: k[1] }) + "." + part(claims);
-  return input + "." + b64u(await crypto.subtle.sign(EC, k[0], utf8(input)));
-}
-
-/** Whether `response` asks for a proof with a fresh nonce (400 at a token endpoint, 401 at a resource). */
-const asksNonce = async (response) => response.status == 401
-  ? /use_dpop_nonce/.test(response.headers.get("www-authenticate"))
-  : response.status == 400 && (await response.clone().json().catch(() => 0))?.error == "use_dpop_nonce";
 
 /**
  * Sends `make(0)` with `fetch` and a proof by key `k` (none without a key), and with
@@ -101,12 +85,24 @@ const asksNonce = async (response) => response.status == 401
 export async function send(fetch, k, make, access) {
   for (let retry = 0; ; retry++) {
     const request = make(retry);
-    const { origin } = new URL(request.url);
-    if (k) request.headers.set("DPoP", await proof(k, request.method, request.url, access));
+    const { origin, pathname } = new URL(request.url);
+    // The proof: `htu` without query and fragment, the origin's last nonce and, given the access
+    // token, its hash (`ath`).
+    if (k) {
+      const claims = { jti: b64u(crypto.getRandomValues(new Uint8Array(16))), htm: request.method,
+        htu: origin + pathname, iat: Math.floor(Date.now() / 1000), nonce: nonces.get(origin) };
+      if (access) claims.ath = b64u(await subtle.digest("SHA-256", utf8(access)));
+      const input = part({ typ: "dpop+jwt", alg: "ES256", jwk: k[1] }) + "." + part(claims);
+      request.headers.set("DPoP", input + "." + b64u(await subtle.sign(EC, k[0], utf8(input))));
+    }
     if (access) request.headers.set("Authorization", "DPoP " + access);
     const response = await fetch.call(globalThis, request);
     const nonce = response.headers.get("dpop-nonce");
     if (nonce) nonces.set(origin, nonce);
-    if (retry || !nonce || !k || !(await asksNonce(response))) return response;
+    // Done unless the answer asks for a proof with a fresh nonce (400 `use_dpop_nonce` at a token
+    // endpoint, 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"` at a resource).
+    if (retry || !nonce || !k || !(response.status == 401
+      ? /use_dpop_nonce/.test(response.headers.get("www-authenticate"))
+      : response.status == 400 && (await response.clone().json().catch(() => 0))?.error == "use_dpop_nonce")) return response;
   }
 }

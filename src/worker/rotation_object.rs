@@ -85,7 +85,7 @@ impl<'a> SqlStore<'a> {
         Ok(())
     }
 
-    /// Deletes expired rows (called when a family starts, so the table stays bounded).
+    /// Deletes expired rows (see [`RotationObject::run`] for when, so the table stays bounded).
     pub fn sweep(&self) -> Result<(), StoreError> {
         if self.exists()? {
             self.sql
@@ -180,7 +180,14 @@ impl RotationObject {
         let cfg = config(&self.env)?;
         let now_ms = super::now_ms();
         let store = SqlStore::new(self.state.storage().sql(), now_ms / 1000, &self.ready);
-        if matches!(call, Call::StartFamily { .. }) {
+        // Expired rows go before a new family starts and before a DPoP proof is spent, so that
+        // spent proofs (kept for the proof window) do not pile up over a long session.
+        if matches!(
+            call,
+            Call::StartFamily { .. }
+                | Call::Refresh { dpop: Some(_), .. }
+                | Call::LogoutAll { dpop: Some(_), .. }
+        ) {
             store.sweep()?;
         }
         let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);

@@ -21,12 +21,12 @@ let worker, browser, site, nextPort, vitePort;
 const dirs = {};
 
 before(async () => {
-  const sitePort = await freePort();
+  // The site's server first, holding its port (`dirs` is read per request: tests mount later).
+  site = await serveStatic(dirs);
   nextPort = await freePort();
   vitePort = await freePort();
-  const origins = [sitePort, nextPort, vitePort].map((p) => `http://127.0.0.1:${p}`);
+  const origins = [site.url, ...[nextPort, vitePort].map((p) => `http://127.0.0.1:${p}`)];
   worker = await startWorker({ vars: { ALLOWED_ORIGINS: origins.join(",") } });
-  site = await serveStatic(dirs, sitePort);
   browser = await launchBrowser();
 });
 

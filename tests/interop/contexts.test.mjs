@@ -9,16 +9,16 @@
 //     the first is terminated restores the session with the same key.
 import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
-import { freePort, startWorker } from "../support/worker.mjs";
+import { startWorker } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";
 import { projectDir, serveStatic } from "./support.mjs";
 
 let worker, browser, site;
 
 before(async () => {
-  const port = await freePort();
-  worker = await startWorker({ vars: { ALLOWED_ORIGINS: `http://127.0.0.1:${port}` } });
-  site = await serveStatic({ "/": await projectDir("workers") }, port);
+  // The page's server first, holding its port, then the Worker that must know its origin.
+  site = await serveStatic({ "/": await projectDir("workers") });
+  worker = await startWorker({ vars: { ALLOWED_ORIGINS: site.url } });
   browser = await launchBrowser();
 });
 

@@ -19,7 +19,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { generateKeyPair, generateProof } from "dpop";
 import { calculateJwkThumbprint } from "jose";
-import { freePort } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";
 import { projectDir, serveStatic } from "./support.mjs";
 import { CLIENT_ID, startOidc } from "./servers/oidc.mjs";
@@ -32,13 +31,13 @@ const DB = NAME + ":dpop";
 let plain, nonced, site, browser, redirectUri;
 
 before(async () => {
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
+  // The page's server first, holding its port, then the servers that must know its origin.
+  site = await serveStatic({ "/oidc/": await projectDir("oidc") });
+  const origin = site.url;
   redirectUri = `${origin}/oidc/`;
   plain = await startOidc({ pageOrigin: origin, redirectUri, accessTtl: ACCESS_TTL });
   // Long-lived access tokens: no scheduled refresh comes between the requests a test counts.
   nonced = await startOidc({ pageOrigin: origin, redirectUri, accessTtl: 600, dpopNonce: true });
-  site = await serveStatic({ "/oidc/": await projectDir("oidc") }, port);
   browser = await launchBrowser();
 });
 

@@ -7,7 +7,6 @@
 // revoked at the provider, and revokes its refresh token on logout() (RFC 7009).
 import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
-import { freePort } from "../support/worker.mjs";
 import { launchBrowser } from "../support/browser.mjs";
 import { projectDir, serveStatic } from "./support.mjs";
 import { CLIENT_ID, startOidc } from "./servers/oidc.mjs";
@@ -17,11 +16,11 @@ const ACCESS_TTL = 8; // seconds: the package refreshes half-way, 4 s after a to
 let oidc, site, browser, redirectUri;
 
 before(async () => {
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
+  // The page's server first, holding its port, then the servers that must know its origin.
+  site = await serveStatic({ "/oidc/": await projectDir("oidc") });
+  const origin = site.url;
   redirectUri = `${origin}/oidc/`;
   oidc = await startOidc({ pageOrigin: origin, redirectUri, accessTtl: ACCESS_TTL });
-  site = await serveStatic({ "/oidc/": await projectDir("oidc") }, port);
   browser = await launchBrowser();
 });
 

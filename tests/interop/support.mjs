@@ -111,10 +111,15 @@ export function serveStatic(dirs, port = 0) {
     res.writeHead(404, { "content-type": "text/plain" });
     res.end("not found");
   });
-  return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok({
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()); }),
-  })));
+  // A port taken meanwhile (another server picked the one freePort() saw free) rejects, never hangs.
+  return new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(port, "127.0.0.1", () => ok({
+      url: `http://127.0.0.1:${server.address().port}`,
+      port: server.address().port,
+      close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()); }),
+    }));
+  });
 }
 
 /** Starts a server process in its own process group; resolves once `readyUrl` answers (any status). */

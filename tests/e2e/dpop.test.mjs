@@ -153,6 +153,47 @@ describe("DPoP in Chromium against the Worker", () => {
     await context.close();
   });
 
+  test("where IndexedDB cannot store a CryptoKey (as Safari's private browsing): the key lives with the page, the session works; after a reload it ends with one refused refresh, no loop", async () => {
+    const context = await browser.newContext();
+    // Fault injection: IndexedDB refuses to store a CryptoKey, as Safari's private browsing does.
+    await context.addInitScript(() => {
+      const add = IDBObjectStore.prototype.add;
+      IDBObjectStore.prototype.add = function (value, key) {
+        if (Array.isArray(value) && value.some((v) => v instanceof CryptoKey)) throw new DOMException("cannot store a CryptoKey", "DataCloneError");
+        return add.call(this, value, key);
+      };
+    });
+    const seen = watch(context);
+    const answers = [];
+    context.on("response", (r) => {
+      if (new URL(r.url()).pathname === "/auth/refresh") answers.push(r.json().then((b) => [r.status(), b.error ?? b.token_type]));
+    });
+    const errors = [];
+    const page = await openClient(context);
+    page.on("pageerror", (e) => errors.push(String(e)));
+    assert.ok(await login(page), "signed in");
+    assert.equal(await storedKey(page), null, "no key in IndexedDB");
+    assert.equal(await evaluate(page, () => window.me(), undefined, "me"), 200, "the page's key makes the proofs");
+    await evaluate(page, () => window.auth.refresh(), undefined, "refresh");
+    assert.equal(await evaluate(page, () => window.me(), undefined, "me"), 200);
+    assert.ok(seen.proofs.some((p) => p.path === "/auth/refresh"), "the refresh carried a proof");
+
+    await page.reload();
+    await openClient(context, page);
+    const restored = await evaluate(page, async () => {
+      window.events = [];
+      window.auth.on("expired", (e) => window.events.push(e.type));
+      return [await window.auth.restore(), window.auth.signedIn];
+    }, undefined, "restore");
+    assert.deepEqual(restored, [false, false], "the key went with the page: the session is over");
+    // Time for a loop to show itself, were there one.
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(seen.refreshes, 2, "one refresh before the reload, one after it");
+    assert.deepEqual(await Promise.all(answers), [[200, "DPoP"], [400, "invalid_dpop_proof"]]);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   test("a refresh token copied out of storage and presented with another key is refused", async () => {
     const victim = await browser.newContext();
     const page = await openClient(victim);

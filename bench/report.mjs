@@ -322,8 +322,8 @@ md.push(`## 5. DPoP (RFC 9449): what binding sessions to a key costs
 
 **In the browser** (\`bench/browser/dpop-overhead.mjs\`): headless Chromium against a loopback
 Node server, three kinds of sequential calls to \`GET /api/ping\` interleaved in blocks of 100 (the
-order rotated each round): plain \`fetch\`, \`auth.fetch\` with a DPoP-bound session (the module
-\`silent-refresh/dpop\`, \`setSession\` with \`token_type: "DPoP"\`, the key in IndexedDB) and
+order rotated each round): plain \`fetch\`, \`auth.fetch\` with a DPoP-bound session (\`dpop: true\`,
+the key made by \`dpopFetch\` and kept in IndexedDB, \`setSession\` with \`token_type: "DPoP"\`) and
 \`auth.fetch\` with a Bearer session. Once without delay (the bare loopback call) and once with the
 server answering after a timer, for a call of about 2 ms where the machine is idle (the case the
 target is set for). The server checks afterwards that every DPoP call carried
@@ -342,7 +342,7 @@ if (dpopClient) {
   md.push("");
   const p = dpopClient.parts;
   md.push(table(["piece of a DPoP auth.fetch", "µs"], [
-    ["the whole proof: the DPoP module's \`send\` with \`ath\`, minus the same \`Request\` answered without a proof", f0(p.proofUs)],
+    ["the whole proof: a DPoP-bound \`auth.fetch\` whose fetch answers at once, minus the same with a Bearer session", f0(p.proofUs)],
     ["  of which: ES256 signature (\`crypto.subtle.sign\`)", f0(p.signUs)],
     ["  of which: \`ath\` (\`crypto.subtle.digest\` SHA-256 of the access token)", f0(p.athUs)],
     ["  the rest: \`jti\` (getRandomValues), JSON and base64url of header and claims, URL parsing, headers", f0(p.proofUs - p.signUs - p.athUs)],

@@ -24,11 +24,15 @@ wasm-opt -Oz --converge --low-memory-unused $WASM_OPT_FEATURES --strip-debug --s
   pkg/silent_refresh_bg.wasm -o pkg/silent_refresh_bg.wasm
 # Short import names in the wasm and the glue alike (wasm-bindgen's carry hashes that do not compress).
 node scripts/shorten-imports.mjs pkg/silent_refresh_bg.wasm pkg/silent_refresh.js
+# wasm-bindgen's long diagnostic messages, shorter (the same information).
+node scripts/shorten-messages.mjs pkg/silent_refresh.js
 # One module instead of the glue plus pkg/snippets/**: the snippet is inlined, comments and
 # whitespace go (the readable sources are src/browser/glue.js and the .d.ts). Its entry connects
 # the public class `AuthClient` of glue.js to the wasm export `client` and exports the class with
 # wasm-bindgen's init functions.
 glue=$(cd pkg && find snippets -name glue.js)
+# glue.js imports the DPoP module beside it (wasm-bindgen copies only the snippet itself).
+cp src/browser/dpop.js "pkg/$(dirname "$glue")/dpop.js"
 printf '%s\n' "import { client } from \"./silent_refresh.js\";" \
   "import { connect } from \"./$glue\";" "connect(client);" \
   "export { default, initSync } from \"./silent_refresh.js\";" \

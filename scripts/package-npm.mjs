@@ -75,23 +75,3 @@ const gz = (b) => gzipSync(b, { level: 9 }).length;
 console.log(`[package] npm package ${manifest.name}@${version} in pkg/; inline entry silent_refresh_inline.mjs: ` +
   `${inline.length} B raw, ${gz(inline)} B gzip (wasm embedded, ${wasm.length} B of it before base64)`);
 
-// The DPoP module `silent-refresh/dpop` (src/browser/dpop.js): optional, loaded only by apps that
-// pass it as the option `dpop`, so it is not part of the default entry's budget; its size is
-// printed here.
-await build({
-  entryPoints: [at("src/browser/dpop.js")],
-  bundle: true,
-  format: "esm",
-  minify: true,
-  banner: { js: '/* @ts-self-types="./silent_refresh_dpop.d.ts" */' },
-  outfile: join(pkg, "silent_refresh_dpop.mjs"),
-  logLevel: "warning",
-});
-writeFileSync(join(pkg, "silent_refresh_dpop.d.ts"), `// DPoP (RFC 9449): pass this module as the option \`dpop\` of \`new AuthClient\`.
-import type { DpopModule } from "./silent_refresh.js";
-export declare const key: DpopModule["key"];
-export declare const remove: DpopModule["remove"];
-export declare const send: DpopModule["send"];
-`);
-const dpop = readFileSync(join(pkg, "silent_refresh_dpop.mjs"));
-console.log(`[package] DPoP module silent_refresh_dpop.mjs: ${dpop.length} B raw, ${gz(dpop)} B gzip`);

@@ -1,14 +1,15 @@
 // The client's cost of DPoP in Chromium (Debian's, through playwright-core), against a loopback
 // Node server serving pkg/ and GET /api/ping:
-//   1. auth.fetch ÷ fetch with a DPoP-bound session (the module silent-refresh/dpop, setSession
-//      with token_type DPoP; the key in IndexedDB), and with a Bearer session for reference:
+//   1. auth.fetch ÷ fetch with a DPoP-bound session (dpop: true, the key made by dpopFetch as a
+//      code exchange would, setSession with token_type DPoP), and with a Bearer session for reference:
 //      1,200 sequential calls of each (interleaved blocks of 100, the order rotated), body read, at two server
 //      delays: none (the bare loopback call) and DELAY ms (a call of about 2 ms, the case the
 //      target is set for). Median of REPS runs of the ratio of the sums.
 //   2. What a proof costs, piece by piece, in the same page: ES256 signing (crypto.subtle.sign),
 //      the `ath` hash (SHA-256 of the access token), reading the key from IndexedDB (once per
-//      refresh; auth.fetch keeps it), and the DPoP module's whole `send` with a fetch that answers
-//      at once (the proof with `ath`, headers), each the mean of N calls.
+//      refresh; auth.fetch keeps it), and a whole DPoP auth.fetch with a fetch that answers at
+//      once, less a Bearer auth.fetch with the same fetch (the proof with `ath`, headers), each
+//      the mean of N calls.
 // Correctness, checked after the timed part (a failure fails the run): every DPoP auth.fetch
 // carried `Authorization: DPoP <the token>` and a proof that verifies under its `jwk`, by the
 // stored key, with htm GET, htu the URL without query, ath of the token, iat within 60 s and a
@@ -33,7 +34,16 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title>
 <script type="module">
 const m = await import("/pkg/silent_refresh.js");
 await m.default();
-window.__dpop = await import("/pkg/silent_refresh_dpop.mjs");
+/** The stored key [privateKey, publicJwk] of database \`name\` (as the package keeps it). */
+window.__key = (name) => new Promise((ok, fail) => {
+  const open = indexedDB.open(name);
+  open.onerror = () => fail(open.error);
+  open.onsuccess = () => {
+    const get = open.result.transaction("dpop").objectStore("dpop").get(0);
+    get.onsuccess = () => (open.result.close(), ok(get.result));
+    get.onerror = () => fail(get.error);
+  };
+});
 window.__m = m;
 window.__ready = true;
 </script>`;
@@ -120,9 +130,11 @@ try {
     const b64 = (o) => btoa(JSON.stringify(o)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
     const now = Math.floor(Date.now() / 1000);
     const token = `${b64({ alg: "EdDSA", typ: "at+jwt", kid: "bench" })}.${b64({ sub: "bench", iat: now, exp: now + 3600 })}.c2ln`;
-    const k = await window.__dpop.key("bench:dpop", true);
     const session = (type) => ({ access_token: token, expires_in: 3600, refresh_token: "srt_" + "A".repeat(43), token_type: type });
-    window.__bound = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench", dpop: window.__dpop, crossTab: false });
+    window.__bound = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench", dpop: true, crossTab: false });
+    // The key, made and stored as a code exchange with dpopFetch would make it.
+    await window.__bound.dpopFetch(location.origin + "/favicon.ico");
+    const k = await window.__key("bench:dpop");
     window.__bound.setSession(session("DPoP"));
     window.__bearer = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench-bearer", crossTab: false });
     window.__bearer.setSession(session("Bearer"));
@@ -179,8 +191,14 @@ try {
 
   // 2. The pieces of a proof (the page's clock is coarse: means over N).
   const parts = await page.evaluate(async ({ n, token }) => {
-    const dpop = window.__dpop;
-    const k = await dpop.key("bench:dpop");
+    const k = await window.__key("bench:dpop");
+    const ok = async () => new Response("{}");
+    // Clients whose fetch answers at once: a DPoP-bound one (the stored key) and a Bearer one.
+    const session = (type) => ({ access_token: token, expires_in: 3600, token_type: type });
+    const bound = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench", dpop: true, crossTab: false, fetch: ok });
+    bound.setSession(session("DPoP"));
+    const bearer = new window.__m.AuthClient({ baseUrl: "", mode: "body", channelName: "bench-ok", dpop: false, crossTab: false, fetch: ok });
+    bearer.setSession(session("Bearer"));
     const bytes = new TextEncoder().encode("x".repeat(330));
     const time = async (f) => {
       await f();
@@ -188,14 +206,13 @@ try {
       for (let i = 0; i < n; i++) await f();
       return ((performance.now() - t) * 1000) / n;
     };
-    const ok = async () => new Response("{}");
-    const make = () => new Request(location.origin + "/api/ping");
+    const url = location.origin + "/api/ping";
     return {
       signUs: await time(() => crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, k[0], bytes)),
       athUs: await time(() => crypto.subtle.digest("SHA-256", new TextEncoder().encode(token))),
-      idbUs: await time(() => dpop.key("bench:dpop")),
-      sendUs: await time(() => dpop.send(ok, k, make, token)),
-      baselineUs: await time(() => ok(make())),
+      idbUs: await time(() => window.__key("bench:dpop")),
+      sendUs: await time(() => bound.fetch(url)),
+      baselineUs: await time(() => bearer.fetch(url)),
     };
   }, { n: N, token });
   parts.proofUs = parts.sendUs - parts.baselineUs;

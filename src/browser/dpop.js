@@ -1,12 +1,13 @@
 // DPoP (RFC 9449) for the browser package: the client's key and its proofs, in WebCrypto, not in
-// wasm. The optional module `silent-refresh/dpop` (scripts/package-npm.mjs bundles it): an app
-// passes it as the option `dpop`, and glue.js calls its `key`, `remove` and `send`.
+// wasm. glue.js imports it (one module in the package) and calls `key`, `remove` and `send` when
+// the option `dpop` is on (by default in body mode).
 //
 // The key: an ECDSA P-256 pair generated non-extractable, kept in IndexedDB (database `name`,
 // the client's `channelName` + ":dpop", one object store) so that a reload keeps the session and
 // every tab of the origin uses the same key. Where IndexedDB is missing or cannot store a
-// `CryptoKey` (Safari's private browsing and Lockdown Mode refuse to), the key lives as long as
-// the page: the session then ends with the page. Only `indexedDB`, `crypto.subtle`, `URL`,
+// `CryptoKey` (Safari's private browsing and Lockdown Mode refuse to), there is no key by default
+// (a Bearer session, which a reload keeps); with `dpop: true` the key lives as long as the page
+// and the session ends with the page. Only `indexedDB`, `crypto.subtle`, `URL`,
 // `btoa` and `TextEncoder`: the same in windows, Web Workers and Service Workers. The object
 // store is named "dpop" too.
 
@@ -50,9 +51,9 @@ const stored = (name) => page.get(name) ?? idb(name, (s) => s.get(0)).catch(() =
 /**
  * The key of database `name`: the stored one; else, if `create`, a new one, stored (if another
  * tab stored one first, that one) or, where IndexedDB cannot keep it, kept for the page's
- * lifetime; else `undefined` (the key is lost).
+ * lifetime if `always`, else none; else `undefined` (the key is lost).
  */
-export async function key(name, create) {
+export async function key(name, create, always) {
   let k = await stored(name);
   // Without WebCrypto (an insecure context): no key, no proofs, a Bearer session.
   if (!k && create && subtle) {
@@ -64,7 +65,7 @@ export async function key(name, create) {
     } catch {
       // Another tab's key (the add failed on it), else none could be stored.
       const other = await stored(name);
-      other ? (k = other) : page.set(name, k);
+      k = other ?? (always ? (page.set(name, k), k) : undefined);
     }
   }
   return k;

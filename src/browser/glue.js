@@ -2,8 +2,7 @@
 // whose methods forward to Rust (`Inner::call` in runtime.rs). It reads the options object,
 // builds the client's requests, wires timers, page events, the BroadcastChannel, the Web Lock,
 // storage and event listeners, and reports every callback to Rust as `dispatch(tag, value)`.
-// It decides nothing: what to send, when, and what a result means is decided in Rust. The one
-// shortcut, `AuthClient.fetch`, attaches the token Rust published for as long as Rust said.
+// It decides nothing: what to send, when, and what a result means is decided in Rust.
 // Written in JS because JS source is far smaller than the same calls compiled to wasm.
 // The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
 // the names an option, an event, a message or a browser API uses must not end in `_`.
@@ -11,6 +10,8 @@
 // The numbers and names Rust and this file share, generated from src/core/client/interface.rs
 // and the definitions it names: `cargo test` checks the block (tests/native/client_interface.rs),
 // `UPDATE_INTERFACE=1 cargo test client_interface` rewrites it.
+import { key, remove, send } from "./dpop.js";
+
 // <interface>
 const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LOGOUT = 5, ON = 6, OFF = 7,
   DISPOSE = 8, SIGNED_IN = 9, EXPIRES_AT = 10, NEXT_REFRESH_AT = 11, REFRESH_COUNT = 12;
@@ -131,10 +132,11 @@ export class Host {
     this.name_ = o.channelName;
     this.key_ = this.name_ + STORAGE_KEY_SUFFIX;
     this.mode_ = o.mode;
-    // DPoP: the optional module `silent-refresh/dpop` (dpop.js), if given.
+    // DPoP (dpop.js): `true` always, `false` never; by default in body mode, where the key can
+    // be stored (`dpop_` 1: no key for the page's lifetime).
     this.db_ = this.name_ + ":dpop";
-    this.dpop_ = o.dpop;
-    if (this.dpop_ !== undefined && typeof this.dpop_?.send != "function") ok = false;
+    this.dpop_ = o.dpop ?? (o.mode == BODY_MODE && 1);
+    if (o.dpop !== undefined && typeof o.dpop != "boolean") ok = false;
     if (typeof this.fetch_ != "function" || typeof this.crossTab_ != "boolean" || typeof this.name_ != "string"
       || !(this.storage_ === undefined || (typeof this.storage_ == "object"))) ok = false;
     const locks = this.crossTab_ && globalThis.navigator?.locks;
@@ -242,7 +244,7 @@ export class Host {
       if (access !== undefined) {
         spare = /^(GET|HEAD)$/.test(request.method) ? request : request.clone();
         // A DPoP-bound token: `Authorization: DPoP`, a proof naming it, one retry for a nonce.
-        if (this.bound_) sent = (this.dk_ ??= this.dpop_?.key(this.db_)).then((k) => this.dpop_.send(this.fetch_, k,
+        if (this.bound_) sent = (this.dk_ ??= key(this.db_)).then((k) => send(this.fetch_, k,
           (retry) => (retry ? spare.clone() : request), access));
         else {
           try {
@@ -289,7 +291,7 @@ export class Host {
     const make = () => new Request(revoke || this.endpoints_[which], init);
     // With DPoP, a proof by the key (a new one at login if there is none; a lost key is not
     // replaced: the session ends, see classify.rs); the key goes with the session at logout.
-    this.run_(id, () => this.dpop_ ? (this.dk_ = this.dpop_.key(this.db_, !which)).then((k) => this.dpop_.send(this.fetch_, k, make))
+    this.run_(id, () => this.dpop_ ? (this.dk_ = key(this.db_, !which, this.dpop_ === true)).then((k) => send(this.fetch_, k, make))
       .finally(() => which == 2 && this.drop_()) : this.fetch_.call(globalThis, make()));
     return init.signal;
   }
@@ -328,18 +330,6 @@ export class Host {
   }
 
   /**
-   * The fast path of `fetch`, published by Rust: the token `access` (or `undefined`) of
-   * `generation` may be attached without asking Rust while `performance.now() < mono` and
-   * `Date.now() < wall` (see `AuthClient.fetch`).
-   */
-  fresh_(access, generation, mono, wall) {
-    this.access_ = access;
-    this.generation_ = generation;
-    this.mono_ = mono;
-    this.wall_ = wall;
-  }
-
-  /**
    * True if the page sees the Worker's session hint saying the session is over: `sr_session=0`
    * in `document.cookie` (set beside the refresh cookie in cookie mode; visible when the page
    * and the Worker share a host), and no `sr_session=1` beside it: a sibling subdomain can plant
@@ -367,7 +357,7 @@ export class Host {
   /** Forgets the DPoP key and removes it from IndexedDB. */
   drop_() {
     this.dk_ = this.bound_ = undefined;
-    this.dpop_?.remove(this.db_);
+    if (this.dpop_) remove(this.db_);
   }
 
   /**
@@ -465,11 +455,13 @@ export class AuthClient {
   setSession(tokens) { this.#x(SET_SESSION, tokens); this.#h.bound_ = /^dpop$/i.test(tokens.token_type); }
   restore() { return this.#x(RESTORE); }
 
-  /** Without entering Rust while the token published by Rust is fresh (the common case). */
-  fetch(input, init) {
+  fetch(input, init) { return this.#x(FETCH, input, init); }
+
+  /** `fetch(input, init)` with a DPoP proof by the client's key, made if there is none (see the d.ts). */
+  dpopFetch(input, init) {
     const h = this.#h;
-    return performance.now() < h.mono_ && Date.now() < h.wall_ ? h.request_(input, init, h.access_, h.generation_)
-      : this.#x(FETCH, input, init);
+    // A copy for each attempt: a request with a body can be sent once.
+    return key(h.db_, 1, h.dpop_ === true).then((k, r = new Request(input, init)) => send(h.fetch_, k, () => r.clone()));
   }
 
   refresh() { return this.#x(REFRESH); }

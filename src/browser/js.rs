@@ -57,11 +57,6 @@ extern "C" {
         access: &JsValue,
         generation: u32,
     ) -> JsValue;
-    /// Publishes the fast path of `fetch`: the token `access` (or `undefined`) of `generation`
-    /// may be attached without asking Rust while `performance.now() < mono` and
-    /// `Date.now() < wall`.
-    #[wasm_bindgen(method)]
-    pub fn fresh_(this: &Host, access: &JsValue, generation: u32, mono: f64, wall: f64);
     /// True if the page can read the Worker's session hint and it says the session is over
     /// (`sr_session=0`); false when it is absent, `1` or unreadable.
     #[wasm_bindgen(method)]

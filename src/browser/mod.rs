@@ -94,8 +94,8 @@ export interface AuthClientOptions {
   logoutPath?: string;
   /** Origins to which `fetch` attaches the access token; default the origin of `baseUrl`. */
   bearerOrigins?: string[];
-  /** DPoP (RFC 9449): the module `silent-refresh/dpop`, which binds sessions to a non-extractable key; default none (Bearer). */
-  dpop?: DpopModule;
+  /** DPoP (RFC 9449): bind the session to a non-extractable P-256 key kept in IndexedDB, with a proof on every request of the client and, for DPoP-bound tokens, on `auth.fetch`; default on in body mode where the key can be stored (else Bearer), off in cookie mode; `true`: also where it cannot be stored (a key for the page's lifetime: the session ends with the page); `false`: never. */
+  dpop?: boolean;
   /** Refresh request encoding; default "form" (RFC 6749: `grant_type=refresh_token&refresh_token=…`, no token in cookie mode); "json": the same members as JSON. */
   refreshEncoding?: "form" | "json";
   /** `client_id` sent with refresh requests (a public OAuth 2 client); default none. */
@@ -108,13 +108,6 @@ export interface AuthClientOptions {
   mapTokenResponse?: (body: any) => TokenResponse;
   /** Body mode: `logout()` revokes there with RFC 7009's form (`token`, `token_type_hint`, `client_id`) instead of `logoutPath`; default none. */
   revokePath?: string;
-}
-
-/** The module `silent-refresh/dpop` (`import * as dpop from "silent-refresh/dpop"`). */
-export interface DpopModule {
-  key(name: string, create?: boolean): Promise<unknown>;
-  remove(name: string): Promise<void>;
-  send(fetch: (request: Request) => Promise<Response>, key: unknown, make: (retry: number) => Request, access?: string): Promise<Response>;
 }
 
 /** A token response, as returned by POST /auth/login or /auth/sessions. */
@@ -229,9 +222,20 @@ export class AuthClient {
      */
     restore(): Promise<boolean>;
     /**
-     * Starts a session from a token response obtained elsewhere (e.g. a server-side login).
+     * Starts a session from a token response obtained elsewhere (e.g. a server-side login, or an
+     * OAuth 2 code exchange made with `dpopFetch`). A `token_type` of "DPoP" says its tokens are
+     * bound to this client's key.
      */
     setSession(tokens: TokenResponse): void;
+    /**
+     * `fetch(input, init)` with a DPoP proof (RFC 9449) by this client's key, made and stored if
+     * there is none (as at login), and one retry if the server asks for a nonce; no access
+     * token. For a token request this package does not make itself, such as an OAuth 2
+     * authorization-code exchange, so that the tokens it returns are bound to the key the client
+     * uses afterwards (`setSession`). Without a key (no WebCrypto, or where the key cannot be
+     * stored and `dpop` is not `true`) the request goes without a proof.
+     */
+    dpopFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
     /**
      * When the access token expires (Unix ms, for display), if known.
      */

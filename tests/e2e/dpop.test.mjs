@@ -1,7 +1,7 @@
-// End-to-end DPoP: the package with its DPoP module (silent-refresh/dpop) in headless Chromium
-// against the real Worker in workerd. Each page loads the package from the Worker's /pkg/ and makes
-// a body-mode client with localStorage and the DPoP module; proofs are made by the page's
-// WebCrypto with the non-extractable key in IndexedDB.
+// End-to-end DPoP: the package's DPoP in headless Chromium against the real Worker in workerd.
+// Each page loads the package from the Worker's /pkg/ and makes a body-mode client with
+// localStorage (DPoP on by default there); proofs are made by the page's WebCrypto with the
+// non-extractable key in IndexedDB.
 import { after, before, describe, test, within } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { startWorker } from "../support/worker.mjs";
@@ -23,18 +23,20 @@ after(async () => {
 const NAME = "dpop-e2e";
 const evaluate = (page, fn, arg, what) => within(page.evaluate(fn, arg), 30_000, what);
 
-/** A page of the Worker's origin with `window.auth`: a body-mode client with DPoP. */
-async function openClient(context, page) {
+/**
+ * A page of the Worker's origin with `window.auth`: a body-mode client, with DPoP by default
+ * (`dpop`: the option, if given).
+ */
+async function openClient(context, page, dpop) {
   page ??= await context.newPage();
   await page.goto(worker.url + "/style.css");
-  await evaluate(page, async (name) => {
+  await evaluate(page, async ([name, dpop]) => {
     const m = await import("/pkg/silent_refresh.js");
     await m.default();
-    window.dpop = await import("/pkg/silent_refresh_dpop.mjs");
-    window.auth = new m.AuthClient({ mode: "body", storage: localStorage, channelName: name, dpop: window.dpop });
+    window.auth = new m.AuthClient({ mode: "body", storage: localStorage, channelName: name, ...(dpop === undefined ? {} : { dpop }) });
     window.claims = (t) => JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
     window.me = async () => (await window.auth.fetch("/api/me")).status;
-  }, NAME, "client");
+  }, [NAME, dpop], "client");
   return page;
 }
 
@@ -60,6 +62,15 @@ function watch(context) {
     if (dpop) seen.proofs.push({ path, dpop, authorization: req.headers()["authorization"] });
   });
   return seen;
+}
+
+/** Fault injection (an init script): IndexedDB refuses to store a CryptoKey, as Safari's private browsing does. */
+function refuseCryptoKeys() {
+  const add = IDBObjectStore.prototype.add;
+  IDBObjectStore.prototype.add = function (value, key) {
+    if (Array.isArray(value) && value.some((v) => v instanceof CryptoKey)) throw new DOMException("cannot store a CryptoKey", "DataCloneError");
+    return add.call(this, value, key);
+  };
 }
 
 const login = (page) => evaluate(page, async () => {
@@ -153,23 +164,32 @@ describe("DPoP in Chromium against the Worker", () => {
     await context.close();
   });
 
-  test("where IndexedDB cannot store a CryptoKey (as Safari's private browsing): the key lives with the page, the session works; after a reload it ends with one refused refresh, no loop", async () => {
+  test("where IndexedDB cannot store a CryptoKey (as Safari's private browsing), by default: no key, a Bearer session that a reload keeps", async () => {
     const context = await browser.newContext();
-    // Fault injection: IndexedDB refuses to store a CryptoKey, as Safari's private browsing does.
-    await context.addInitScript(() => {
-      const add = IDBObjectStore.prototype.add;
-      IDBObjectStore.prototype.add = function (value, key) {
-        if (Array.isArray(value) && value.some((v) => v instanceof CryptoKey)) throw new DOMException("cannot store a CryptoKey", "DataCloneError");
-        return add.call(this, value, key);
-      };
-    });
+    await context.addInitScript(refuseCryptoKeys);
+    const seen = watch(context);
+    const page = await openClient(context);
+    assert.ok(await login(page), "signed in");
+    assert.equal(await storedKey(page), null, "no key in IndexedDB");
+    assert.equal(await evaluate(page, () => window.me(), undefined, "me"), 200);
+    assert.deepEqual(seen.proofs, [], "no proof: a key that a reload would lose binds nothing");
+    await page.reload();
+    await openClient(context, page);
+    assert.deepEqual(await evaluate(page, async () => [await window.auth.restore(), await window.me()], undefined, "restore"), [true, 200], "the session survives the reload");
+    assert.equal(seen.refreshes, 1);
+    await context.close();
+  });
+
+  test("where IndexedDB cannot store a CryptoKey, with dpop: true: the key lives with the page, the session works; after a reload it ends with one refused refresh, no loop", async () => {
+    const context = await browser.newContext();
+    await context.addInitScript(refuseCryptoKeys);
     const seen = watch(context);
     const answers = [];
     context.on("response", (r) => {
       if (new URL(r.url()).pathname === "/auth/refresh") answers.push(r.json().then((b) => [r.status(), b.error ?? b.token_type]));
     });
     const errors = [];
-    const page = await openClient(context);
+    const page = await openClient(context, undefined, true);
     page.on("pageerror", (e) => errors.push(String(e)));
     assert.ok(await login(page), "signed in");
     assert.equal(await storedKey(page), null, "no key in IndexedDB");
@@ -179,7 +199,7 @@ describe("DPoP in Chromium against the Worker", () => {
     assert.ok(seen.proofs.some((p) => p.path === "/auth/refresh"), "the refresh carried a proof");
 
     await page.reload();
-    await openClient(context, page);
+    await openClient(context, page, true);
     const restored = await evaluate(page, async () => {
       window.events = [];
       window.auth.on("expired", (e) => window.events.push(e.type));
@@ -205,8 +225,9 @@ describe("DPoP in Chromium against the Worker", () => {
     });
     const other = await openClient(thief);
     const answer = await evaluate(other, async (token) => {
-      // The thief's page has a key of its own, and the victim's refresh token in its storage.
-      await window.dpop.key("dpop-e2e:dpop", true);
+      // The thief's page has a key of its own (dpopFetch makes one), and the victim's refresh
+      // token in its storage.
+      await window.auth.dpopFetch("/style.css");
       localStorage.setItem("dpop-e2e:refresh_token", token);
       return [await window.auth.restore(), window.auth.signedIn, localStorage.getItem("dpop-e2e:refresh_token")];
     }, stolen, "thief restore");

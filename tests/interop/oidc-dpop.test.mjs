@@ -1,7 +1,7 @@
-// The package's DPoP (the option `dpop`, module silent-refresh/dpop) against oidc-provider's
-// DPoP (RFC 9449), an implementation nobody here wrote, in headless Chromium. The page gets the
-// first tokens with the authorization-code flow and PKCE, the code exchange carrying a proof by the
-// key the package then uses (stored in IndexedDB under the client's channelName), and hands them
+// The package's DPoP (the option `dpop`) against oidc-provider's DPoP (RFC 9449), an
+// implementation nobody here wrote, in headless Chromium. The page gets the first tokens with the
+// authorization-code flow and PKCE, the code exchange carrying a proof by the key the package then
+// uses (`dpopFetch`) (stored in IndexedDB under the client's channelName), and hands them
 // to the package with setSession. Checked at the wire and at the provider:
 //   - the tokens are DPoP-bound (token_type DPoP; the provider binds the access token and, for a
 //     public client, the refresh token to the key's thumbprint);
@@ -91,7 +91,7 @@ async function assertProof(call, jkt, method, url, access) {
 describe("oidc-provider with DPoP", () => {
   test("bound tokens; scheduled and on-demand refreshes with proofs follow rotation; userinfo takes every access token with its proof; logout revokes and removes the key", async () => {
     const oidc = plain;
-    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: DB });
+    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: NAME });
     try {
       assert.equal(tokens.token_type, "DPoP");
       const jkt = await storedJkt(page);
@@ -157,7 +157,7 @@ describe("oidc-provider with DPoP", () => {
 
   test("a refresh token copied out of storage is refused with another key's proof and without a proof; the key holder still refreshes with it", async () => {
     const oidc = plain;
-    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: DB });
+    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: NAME });
     try {
       await startDpopClient(page, oidc, tokens, { storage: "local" });
       const stolen = await page.evaluate((name) => localStorage.getItem(name + ":refresh_token"), NAME);
@@ -190,7 +190,7 @@ describe("oidc-provider with DPoP", () => {
 
   test("server nonces at the token endpoint: the first refresh is answered 400 use_dpop_nonce and sent again exactly once with the nonce; later requests carry it", async () => {
     const oidc = nonced;
-    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: DB });
+    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: NAME });
     try {
       assert.equal(tokens.token_type, "DPoP");
       const jkt = await storedJkt(page);
@@ -225,7 +225,7 @@ describe("oidc-provider with DPoP", () => {
 
   test("server nonces at the resource: the first userinfo call is answered 401 use_dpop_nonce and sent again exactly once with the nonce; the refresh after it carries it", async () => {
     const oidc = nonced;
-    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: DB });
+    const { context, page, calls, tokens } = await signIn(browser, oidc, redirectUri, { dpop: NAME });
     try {
       const jkt = await storedJkt(page);
       await startDpopClient(page, oidc, tokens);

@@ -76,11 +76,23 @@ export async function signIn(browser, oidc, redirectUri, { dpop } = {}) {
       body: new URLSearchParams({ grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri, client_id: clientId }),
     });
     if (!dpop) return (await fetch(make())).json();
-    const own = await import("./node_modules/silent-refresh/silent_refresh_dpop.mjs?exchange");
-    return (await own.send(fetch, await own.key(dpop, true), make)).json();
+    // The package's own proof (dpopFetch), by the key of channel `dpop`: the client made later
+    // with that channel name uses the same key, so that the tokens are bound to it.
+    const exchange = new window.sr.AuthClient({ mode: "body", channelName: dpop, crossTab: false, dpop: true });
+    try {
+      return (await exchange.dpopFetch(make())).json();
+    } finally {
+      exchange.dispose();
+    }
   }, { issuer: oidc.issuer, code, verifier, redirectUri, clientId: CLIENT_ID, dpop });
   assert.ok(tokens.access_token && tokens.refresh_token, `code exchange: ${JSON.stringify(tokens)}`);
   await answered(calls);
+  if (dpop) {
+    // The app's next page, as a redirect after the exchange would load it: the package starts
+    // afresh (no provider nonce known yet); the key stays in IndexedDB.
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { state: "attached" });
+  }
   calls.length = 0; // the code exchange is the test's, not the package's
   return { context, page, calls, tokens };
 }
@@ -95,8 +107,8 @@ export async function answered(calls) {
 
 /**
  * Creates `window.auth` for the provider in `page` (body mode, RFC 6749 refresh at /token, RFC
- * 7009 revocation, the access token for `bearerOrigins`), with `extra` options (`dpop: true`
- * passes the page's `window.dpop`; `storage: "local"` passes localStorage), recording its events
+ * 7009 revocation, the access token for `bearerOrigins`), with `extra` options (`storage:
+ * "local"` passes localStorage), recording its events
  * in `window.events`, and hands it `tokens`.
  */
 export async function startClient(page, oidc, tokens, { bearerOrigins = [oidc.api], ...extra } = {}) {
@@ -111,7 +123,6 @@ export async function startClient(page, oidc, tokens, { bearerOrigins = [oidc.ap
       scope: "openid offline_access",
       bearerOrigins,
       ...extra,
-      ...(extra.dpop ? { dpop: window.dpop } : {}),
       ...(extra.storage ? { storage: localStorage } : {}),
     });
     for (const type of ["refresh", "expired", "error", "logout"]) {

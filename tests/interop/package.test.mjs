@@ -11,7 +11,6 @@ const SHIPPED = [
   "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
   "silent_refresh.d.ts", "silent_refresh.js", "silent_refresh_bg.wasm",
   "silent_refresh_inline.d.ts", "silent_refresh_inline.mjs",
-  "silent_refresh_dpop.d.ts", "silent_refresh_dpop.mjs",
 ];
 
 test("npm publish --dry-run ships exactly the entries, their types, the wasm, README and licences", async () => {
@@ -31,7 +30,7 @@ test("package.json: every exports target is shipped; metadata a registry page ne
   for (const t of [...targets, manifest.main, manifest.module, manifest.types]) {
     assert.ok(SHIPPED.includes(t.replace(/^\.\//, "")), `${t} is shipped`);
   }
-  for (const key of [".", "./inline", "./dpop"]) {
+  for (const key of [".", "./inline"]) {
     assert.deepEqual(Object.keys(manifest.exports[key]).slice(0, 2), ["types", "import"], `${key}: types first, then import`);
   }
   assert.equal(manifest.exports["./silent_refresh_bg.wasm"], "./silent_refresh_bg.wasm");

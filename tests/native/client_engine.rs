@@ -150,57 +150,6 @@ fn send_due_tells_without_changing_anything_whether_before_send_has_work() {
 }
 
 #[test]
-fn fresh_for_is_how_long_send_due_stays_false() {
-    // At every instant: not due exactly until `now + fresh_for(now)`, due from then on.
-    let agrees = |e: &Engine, now: u64| match e.fresh_for(now) {
-        None => assert!(e.send_due(now), "None only when due, at {now}"),
-        Some(u64::MAX) => {
-            assert!(
-                !e.send_due(now) && !e.send_due(u64::MAX - 1),
-                "never due, at {now}"
-            )
-        }
-        Some(ms) => {
-            assert!(
-                ms > 0 && !e.send_due(now + ms - 1),
-                "fresh until then, at {now}"
-            );
-            assert!(e.send_due(now + ms), "due from then on, at {now}");
-        }
-    };
-    assert_eq!(
-        engine().fresh_for(10 * MIN),
-        None,
-        "no token yet: the first fetch asks (a lazy restore may be due)"
-    );
-    let mut out = signed_in();
-    out.sign_out();
-    assert_eq!(
-        out.fresh_for(10 * MIN),
-        Some(u64::MAX),
-        "signed out: never due"
-    );
-    let mut unknown = engine();
-    unknown.start_session(secret("a1"), None, 0);
-    assert_eq!(
-        unknown.fresh_for(10 * MIN),
-        Some(u64::MAX),
-        "unknown lifetime"
-    );
-    let mut e = signed_in();
-    let due = e.deadline().unwrap();
-    for now in [0, 1_000, due - 1, due, due + 1, 20 * MIN] {
-        agrees(&e, now);
-    }
-    assert_eq!(e.fresh_for(due - 10), Some(10));
-    // Backing off after a failure: due (before_send asks) whatever the token's age.
-    let t = start(e.unauthorized(e.generation(), 10_000));
-    run(&mut e, t, 10_000, Outcome::Failure(Failure::Network));
-    assert_eq!(e.fresh_for(10_001), None);
-    agrees(&e, 10_001);
-}
-
-#[test]
 fn a_refresh_in_flight_does_not_hold_back_calls_while_the_token_is_fresh() {
     let mut e = signed_in();
     let _t = match e.manual(2_000) {
@@ -713,9 +662,9 @@ fn adopting_a_token_ends_the_backoff() {
         run(&mut e, t, 2_000, fail(503, None, None)),
         Finished::Retry { .. }
     ));
-    assert_eq!(e.fresh_for(2_100), None, "backing off");
+    assert!(e.send_due(2_100), "backing off: requests ask the engine");
     assert!(offer(&mut e, "from-tab", "alice", 15 * MIN, 2_100).is_some());
-    assert!(e.fresh_for(2_100).is_some_and(|ms| ms > 0));
+    assert!(!e.send_due(2_100), "the adopted token is fresh");
 }
 
 #[test]
@@ -736,14 +685,8 @@ fn a_failure_superseded_by_another_tabs_token_is_ignored() {
 fn lazy_restore_asks_once_per_page() {
     let mut e = engine();
     assert!(e.lazy_pending());
-    assert_eq!(
-        e.fresh_for(0),
-        None,
-        "a signed-out page's first fetch asks the engine"
-    );
     let t = start(e.lazy_restore(0, true));
     assert!(!e.lazy_pending(), "asked once");
-    assert_eq!(e.fresh_for(1), Some(u64::MAX));
     assert_eq!(e.lazy_restore(1, true), Step::Proceed, "later calls go on");
     assert_eq!(run(&mut e, t, 10, ok("r1", 15 * MIN)), Finished::Restored);
     assert!(e.signed_in());

@@ -1189,9 +1189,10 @@ fn invalid_options_are_refused() {
         ("bearerOrigins", Number(5.0)),
         ("bearerOrigins", List(vec![text("not a url")])),
         ("bearerOrigins", List(vec![Number(1.0)])),
-        ("dpop", Bool(true)),
+        ("dpop", Object("module".into())),
         ("dpop", Function("f".into())),
         ("dpop", Null),
+        ("dpop", text("true")),
     ];
     for (name, value) in bad {
         assert_eq!(
@@ -1421,4 +1422,19 @@ fn in_cookie_mode_no_refresh_is_sent_while_the_hint_says_the_session_is_over() {
     c.session_hint(true);
     let (_, e) = list(c.timer(due));
     assert_eq!(posts(&e), 1);
+}
+
+#[test]
+fn dpop_is_on_by_default_in_body_mode_where_the_key_can_be_stored() {
+    use silent_refresh::core::client::Dpop;
+    assert_eq!(parse(&[]).unwrap().dpop, Dpop::Off, "cookie mode");
+    assert_eq!(
+        parse(&[("mode", text("body"))]).unwrap().dpop,
+        Dpop::WhereStored
+    );
+    for mode in ["cookie", "body"] {
+        let with = |on| parse(&[("mode", text(mode)), ("dpop", OptionValue::Bool(on))]);
+        assert_eq!(with(true).unwrap().dpop, Dpop::Always, "{mode}");
+        assert_eq!(with(false).unwrap().dpop, Dpop::Off, "{mode}");
+    }
 }

@@ -1,5 +1,4 @@
-//! The entry points: creating a client, the calls of the public `AuthClient`, and the fast path
-//! of `fetch` published after each.
+//! The entry points: creating a client and the calls of the public `AuthClient`.
 
 use alloc::rc::Rc;
 
@@ -28,9 +27,7 @@ impl Inner {
                     let Some(me) = weak.upgrade() else {
                         return U;
                     };
-                    me.enter();
-                    let result = me.clone().dispatch(tag, value);
-                    me.leave(result)
+                    me.clone().dispatch(tag, value)
                 });
             Inner {
                 s,
@@ -43,7 +40,6 @@ impl Inner {
                 next_id: Cell::new(1),
                 timer: Cell::new(None),
                 disposed: Cell::new(false),
-                depth: Cell::new(0),
                 dispatcher,
             }
         });
@@ -52,58 +48,9 @@ impl Inner {
         let owner = Owner(me);
         let call: Dispatcher = Closure::new(move |method, a, b| {
             let me = &owner.0;
-            me.enter();
-            let result = me.call(method, a, b);
-            me.leave(result)
+            me.call(method, a, b)
         });
         call.into_js_value()
-    }
-
-    /// A call from JavaScript begins. While Rust runs, the fast path of `fetch` is off (a
-    /// listener or an injected function may call back into the client while the state changes);
-    /// the outermost call publishes it anew when it returns ([`Inner::leave`]).
-    #[inline(never)]
-    pub(super) fn enter(&self) {
-        let depth = self.depth.get();
-        if depth == 0 {
-            self.host().fresh_(&U, 0, 0.0, 0.0);
-        }
-        self.depth.set(depth + 1);
-    }
-
-    /// A call from JavaScript ends with `result`; the outermost publishes the fast path.
-    #[inline(never)]
-    pub(super) fn leave(&self, result: JsValue) -> JsValue {
-        let depth = self.depth.get() - 1;
-        self.depth.set(depth);
-        if depth == 0 {
-            self.publish();
-        }
-        result
-    }
-
-    /// Publishes the fast path of `fetch` to the host: the current token (or `undefined`), its
-    /// generation, and until when requests may go out with it without asking the engine, on
-    /// `performance.now()` and on `Date.now()` (both must hold): until the engine would call the
-    /// token due ([`Engine::fresh_for`]). The bounds are those of the engine clock's next reading
-    /// ([`ElapsedClock`] advances by the larger increment), less a millisecond for its rounding.
-    /// Off (0) once disposed or while a refresh is due.
-    pub(super) fn publish(&self) {
-        let (mono, wall) = (js::performance_now(), js::date_now());
-        let now = self.now_at(mono, wall);
-        let fresh = if self.disposed.get() {
-            None
-        } else {
-            self.engine().fresh_for(now)
-        };
-        let until = |t: f64| match fresh {
-            None => 0.0,
-            Some(u64::MAX) => f64::INFINITY,
-            Some(ms) => t + (ms - 1) as f64,
-        };
-        let (access, generation) = self.current().unwrap_or((U, 0));
-        self.host()
-            .fresh_(&access, generation, until(mono), until(wall));
     }
 
     /// Method `method` of the public `AuthClient` ([`Method`]), with its arguments `a`, `b`:

@@ -1,4 +1,4 @@
-//! `auth.fetch` when the fast path is off, and the 401s of managed requests.
+//! `auth.fetch`, and the 401s of managed requests.
 
 use alloc::rc::Rc;
 
@@ -9,10 +9,8 @@ use super::*;
 impl Inner {
     // ----- fetch -----
 
-    /// `auth.fetch(input, init)` when the fast path is off (see [`Inner::publish`]): with the
-    /// token unless a refresh may be due, then the request is handed back
-    /// ([`Inner::fetch_handed`]). (On the fast path, the JavaScript side sends the request with
-    /// the published token and comes back only with a 401.)
+    /// `auth.fetch(input, init)`: with the token unless a refresh may be due, then the request
+    /// is handed back ([`Inner::fetch_handed`]).
     pub(super) fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
         if let Some(e) = self.disposed_error() {
             let (id, promise) = self.promise();

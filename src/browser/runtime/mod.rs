@@ -16,9 +16,7 @@
 //! caller of operation `id` is kept on the JS side and settled by id.
 //!
 //! The methods of the public `AuthClient` (JavaScript in `glue.js`) call one other closure, the
-//! owner's, with a method number ([`Inner::call`]). `fetch` calls it only when needed: after every
-//! call into Rust, the client publishes its token and until when it may be sent without asking
-//! the engine ([`Inner::publish`]); meanwhile `fetch` attaches it in JavaScript.
+//! owner's, with a method number ([`Inner::call`]).
 //!
 //! Discipline: a `RefCell` borrow never spans a call into JavaScript (a listener or an injected
 //! function may call back into the client; the dispatcher is an `Fn` closure and may re-enter).
@@ -214,8 +212,6 @@ pub struct Inner {
     /// The deadline (engine clock) the timer is armed for.
     timer: Cell<Option<u64>>,
     disposed: Cell<bool>,
-    /// How many calls from JavaScript are running (see [`Inner::enter`]).
-    depth: Cell<u32>,
     dispatcher: Dispatcher,
 }
 

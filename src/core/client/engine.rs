@@ -384,23 +384,6 @@ impl<T: PartialEq> Engine<T> {
         self.token.is_some() && self.due(now)
     }
 
-    /// How long from `now` [`before_send`](Self::before_send) keeps answering
-    /// [`Step::Proceed`] if nothing else happens (so requests may go out without asking):
-    /// `None` while a refresh is due ([`send_due`](Self::send_due)) or a lazy restore is pending
-    /// ([`lazy_pending`](Self::lazy_pending)), `Some(u64::MAX)` if none
-    /// falls due (signed out, or the token's lifetime is unknown). Changes nothing.
-    pub fn fresh_for(&self, now: u64) -> Option<u64> {
-        let Some(held) = &self.token else {
-            return (!self.lazy).then_some(u64::MAX);
-        };
-        if self.retry_at.is_some() {
-            return None;
-        }
-        held.deadlines.map_or(Some(u64::MAX), |d| {
-            d.refresh_at.checked_sub(now).filter(|ms| *ms > 0)
-        })
-    }
-
     /// After a 401 to a request that carried the token of generation `carried` (0: none):
     /// replay if a newer token exists, else one refresh (or join the one in flight).
     pub fn unauthorized(&mut self, carried: u32, now: u64) -> Step {

@@ -26,7 +26,7 @@ pub enum Method {
     SetSession,
     /// `restore()`.
     Restore,
-    /// `fetch(input, init)`, when JavaScript may not attach the token itself.
+    /// `fetch(input, init)`.
     Fetch,
     /// `refresh()`.
     Refresh,

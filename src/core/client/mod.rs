@@ -39,5 +39,5 @@ pub use machine::{
     Answer, AuthError, Body, Client, Effect, Effects, Endpoint, Event, EventKind, Message,
     Response, Settled, Source, StorageAction, Tokens,
 };
-pub use options::{OptionValue, Options, Scope, UrlPart};
+pub use options::{Dpop, OptionValue, Options, Scope, UrlPart};
 pub use schedule::{ElapsedClock, Secret};

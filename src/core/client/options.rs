@@ -146,6 +146,20 @@ impl Scope {
     }
 }
 
+/// When the client binds its session to a key with DPoP (RFC 9449): a proof on each of its own
+/// requests and, for DPoP-bound access tokens, on managed requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dpop {
+    /// Never (`dpop: false`; the default in cookie mode, where no script sees the refresh token).
+    Off,
+    /// Where the key can be stored (IndexedDB takes a `CryptoKey`), else Bearer: the default in
+    /// body mode, so that a reload never loses a session to a lost key.
+    WhereStored,
+    /// Always (`dpop: true`): where the key cannot be stored, a key for the page's lifetime, and
+    /// the session ends with the page.
+    Always,
+}
+
 /// The validated options: the core's configuration and what the adapter needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options<H> {
@@ -167,9 +181,8 @@ pub struct Options<H> {
     pub storage_key: String,
     /// Which `fetch` requests are managed, and the endpoints' URLs.
     pub scope: Scope,
-    /// The DPoP module (`silent-refresh/dpop`): proofs on the client's requests and, for
-    /// DPoP-bound access tokens, on managed requests; `None`: Bearer.
-    pub dpop: Option<H>,
+    /// When the session is bound to a key with DPoP (`dpop`).
+    pub dpop: Dpop,
     /// The refresh request is JSON (`refreshEncoding: "json"`) rather than RFC 6749's form.
     pub refresh_json: bool,
     /// `client_id` of the refresh request (a public OAuth 2 client), if any.
@@ -240,8 +253,9 @@ impl<H: Clone> Options<H> {
             _ => return Err(invalid),
         };
         let dpop = match dpop {
-            Undefined => None,
-            Object(m) => Some(m.clone()),
+            Undefined if transport == Transport::Body => Dpop::WhereStored,
+            Undefined | Bool(false) => Dpop::Off,
+            Bool(true) => Dpop::Always,
             _ => return Err(invalid),
         };
         let refresh_json = match encoding {

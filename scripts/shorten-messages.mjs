@@ -1,0 +1,22 @@
+// Shortens the long diagnostic messages of wasm-bindgen's generated init code in the package's
+// JS: `node scripts/shorten-messages.mjs pkg/silent_refresh.js`. The messages keep what a
+// developer needs (what went wrong, what to pass instead) in fewer bytes: every byte of the
+// package counts (scripts/build-browser.sh). Each message must be found: else this fails (a new
+// wasm-bindgen changed them, and this list must follow).
+import fs from "node:fs";
+
+const [path] = process.argv.slice(2);
+let js = fs.readFileSync(path, "utf8");
+const messages = [
+  ["`WebAssembly.instantiateStreaming` failed because your server does not serve Wasm with `application/wasm` MIME type. Falling back to `WebAssembly.instantiate` which is slower. Original error:\\n",
+    "silent-refresh: serve the .wasm as application/wasm (falling back to a slower instantiate):"],
+  ["using deprecated parameters for `initSync()`; pass a single object instead",
+    "silent-refresh: initSync({ module })"],
+  ["using deprecated parameters for the initialization function; pass a single object instead",
+    "silent-refresh: init({ module_or_path })"],
+];
+for (const [long, short] of messages) {
+  if (!js.includes(long)) throw new Error(`shorten-messages: not found in ${path}: ${long}`);
+  js = js.replace(long, short);
+}
+fs.writeFileSync(path, js);

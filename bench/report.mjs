@@ -294,11 +294,9 @@ once \`await init()\` and \`new AuthClient({ baseUrl: "", mode: "body" })\` are 
 browser contexts (cold caches). Fetch overhead: 1,000 sequential \`auth.fetch("/api/ping")\` against
 1,000 plain \`fetch("/api/ping")\` (body read), interleaved in blocks of 100, with a valid session
 (so no refresh happens; the server checks that every \`auth.fetch\` carried the bearer token).
-On that common path \`auth.fetch\` does not enter wasm: Rust publishes the token and until when it
-may be sent without asking (see docs/DESIGN.md, Client), and the package's JavaScript builds the
-\`Request\` with the header and calls \`fetch\`; Rust runs on a 401, when the token is due and in
-backoff. What remains is that \`Request\` and header work, of the order of the variation of plain
-\`fetch\` itself between blocks, so single runs of this figure move by a few percent.
+Each \`auth.fetch\` enters wasm once (is a refresh due?) and the package's JavaScript builds the
+\`Request\` with the header and calls \`fetch\`. That work is of the order of the variation of
+plain \`fetch\` itself between blocks, so single runs of this figure move by a few percent.
 `);
 if (client) {
   md.push(table(["measure", "value"], [

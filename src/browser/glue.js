@@ -457,11 +457,11 @@ export class AuthClient {
 
   fetch(input, init) { return this.#x(FETCH, input, init); }
 
-  /** `fetch(input, init)` with a DPoP proof by the client's key, made if there is none (see the d.ts). */
+  /** `fetch(input, init)` with a DPoP proof by the client's key, made if there is none, if DPoP is on (see the d.ts). */
   dpopFetch(input, init) {
     const h = this.#h;
     // A copy for each attempt: a request with a body can be sent once.
-    return key(h.db_, 1, h.dpop_ === true).then((k, r = new Request(input, init)) => send(h.fetch_, k, () => r.clone()));
+    return Promise.resolve(h.dpop_ && key(h.db_, 1, h.dpop_ === true)).then((k, r = new Request(input, init)) => send(h.fetch_, k, () => r.clone()));
   }
 
   refresh() { return this.#x(REFRESH); }

@@ -232,8 +232,8 @@ export class AuthClient {
      * there is none (as at login), and one retry if the server asks for a nonce; no access
      * token. For a token request this package does not make itself, such as an OAuth 2
      * authorization-code exchange, so that the tokens it returns are bound to the key the client
-     * uses afterwards (`setSession`). Without a key (no WebCrypto, or where the key cannot be
-     * stored and `dpop` is not `true`) the request goes without a proof.
+     * uses afterwards (`setSession`). Without a key (DPoP off, no WebCrypto, or where the key
+     * cannot be stored and `dpop` is not `true`) the request goes without a proof.
      */
     dpopFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
     /**

@@ -773,6 +773,29 @@ const scenarios = {
       eq(err?.code, "ERR_INVALID_OPTIONS", "rejects " + JSON.stringify(bad));
     }
   },
+
+  // dpopFetch: a request with a proof by the client's key (made if there is none) when DPoP is
+  // on, by default in body mode: the key the client's own requests then use. None when it is off.
+  async dpopFetch(AuthClient) {
+    const s = makeServer({ mode: "body" });
+    const seen = [];
+    const fetch = (req) => (seen.push([new URL(req.url).pathname, req.headers.get("dpop")]), s.fetch(req));
+    const jwk = (proof) => JSON.stringify(JSON.parse(atob(proof.split(".")[0].replace(/-/g, "+").replace(/_/g, "/"))).jwk);
+    const auth = new AuthClient({ ...s.options(), fetch, channelName: "sr-dpop-fetch" });
+    const exchange = { method: "POST", body: JSON.stringify({ username: "u", password: "pw", transport: "body" }) };
+    eq((await auth.dpopFetch("/auth/login", exchange)).status, 200, "answered");
+    const [path, proof] = seen[0];
+    eq(path, "/auth/login", "the request as given");
+    assert(proof, "with a proof");
+    await auth.login("u", "pw");
+    eq(seen[1][0], "/auth/login", "then the client's login");
+    eq(jwk(seen[1][1]), jwk(proof), "by the same key");
+    await auth.logout();
+    const off = new AuthClient({ ...s.options(), fetch, dpop: false, channelName: "sr-dpop-fetch-off" });
+    await off.dpopFetch("/api/none");
+    eq(seen.at(-1)[1], null, "DPoP off: no proof");
+    off.dispose();
+  },
 };
 
 /** Runs scenario `name` with the package's `AuthClient`. */

@@ -347,10 +347,11 @@ if (dpopClient) {
     ["reading the key from IndexedDB (per refresh, login and logout; \`auth.fetch\` keeps the key)", f0(p.idbUs)],
   ]));
   md.push("");
-  const slow = dpopClient.ratios.find((r) => r.delayMs > 0);
-
-  if (slow) {
-    verdicts.push(`\`auth.fetch\` ÷ \`fetch\` with DPoP-bound tokens at most 1.15 on a call of about 2 ms: ${slow.ratioDpop <= 1.15 ? "**yes**" : "**no**"} (${slow.ratioDpop.toFixed(3)} with fetch at ${f0(slow.perCallPlainUs)} µs a call; ${dpopClient.ratios[0].ratioDpop.toFixed(3)} on the bare loopback call).`);
+  // The target is set for a call of about 2 ms: judged on the call whose plain fetch is nearest.
+  const near = [...dpopClient.ratios].sort((a, b) => Math.abs(a.perCallPlainUs - 2000) - Math.abs(b.perCallPlainUs - 2000))[0];
+  if (near) {
+    const others = dpopClient.ratios.filter((r) => r !== near).map((r) => `${r.ratioDpop.toFixed(3)} with fetch at ${f0(r.perCallPlainUs)} µs`);
+    verdicts.push(`\`auth.fetch\` ÷ \`fetch\` with DPoP-bound tokens at most 1.15 on a call of about 2 ms: ${near.ratioDpop <= 1.15 ? "**yes**" : "**no**"} (${near.ratioDpop.toFixed(3)} with fetch at ${f0(near.perCallPlainUs)} µs a call${others.length ? "; " + others.join("; ") : ""}; a proof costs ${f0(p.proofUs)} µs, of which ES256 signing ${f0(p.signUs)} µs).`);
   }
   console_.push(`dpop client  ` + dpopClient.ratios.map((r) => `delay ${r.delayMs} ms: fetch ${f0(r.perCallPlainUs)} µs, DPoP ×${r.ratioDpop.toFixed(3)}, Bearer ×${r.ratioBearer.toFixed(3)}`).join(" | ") +
     ` | proof ${f0(p.proofUs)} µs (sign ${f0(p.signUs)}, ath ${f0(p.athUs)}), IndexedDB read ${f0(p.idbUs)} µs`);

@@ -15,6 +15,8 @@
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 /** Keys kept for the page's lifetime, by database name, where IndexedDB could not store them. */
 const page = new Map();
+/** The access token whose hash (`ath`) was made last, and that hash. */
+let athOf, athIs;
 /** The last `DPoP-Nonce` each origin sent. */
 const nonces = new Map();
 /** WebCrypto, where the context has it (a secure one). */
@@ -92,8 +94,12 @@ export async function send(fetch, k, make, access) {
     if (k) {
       const claims = { jti: b64u(crypto.getRandomValues(new Uint8Array(16))), htm: request.method,
         htu: origin + pathname, iat: Math.floor(Date.now() / 1000), nonce: nonces.get(origin) };
-      if (access) claims.ath = b64u(await subtle.digest("SHA-256", utf8(access)));
-      const input = part({ typ: "dpop+jwt", alg: "ES256", jwk: k[1] }) + "." + part(claims);
+      // `ath` and the header are the same for every proof with the same token and key: made once.
+      if (access) {
+        const ath = access == athOf ? athIs : b64u(await subtle.digest("SHA-256", utf8(access)));
+        [athOf, athIs, claims.ath] = [access, ath, ath];
+      }
+      const input = (k.h ??= part({ typ: "dpop+jwt", alg: "ES256", jwk: k[1] })) + "." + part(claims);
       request.headers.set("DPoP", input + "." + b64u(await subtle.sign(EC, k[0], utf8(input))));
     }
     if (access) request.headers.set("Authorization", "DPoP " + access);

@@ -41,14 +41,15 @@ fn signed_in() -> Engine {
 }
 
 /// The ticket handed back by a lock re-check that lets the refresh proceed.
-fn proceed(check: LockCheck) -> Ticket {
+pub(crate) fn proceed(check: LockCheck) -> Ticket {
     match check {
         LockCheck::Proceed(t) => t,
         other => panic!("expected Proceed, got {other:?}"),
     }
 }
 
-fn start(step: Step) -> Ticket {
+/// The ticket of a step that starts a refresh.
+pub(crate) fn start(step: Step) -> Ticket {
     match step {
         Step::Start(t) => t,
         other => panic!("expected Start, got {other:?}"),

@@ -121,6 +121,22 @@ fn post_id(effects: &Effects, endpoint: Endpoint) -> u32 {
     ids[0]
 }
 
+/// The id of the one storage read among `effects`.
+fn read_id(effects: &Effects) -> u32 {
+    let ids: Vec<u32> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Storage {
+                id,
+                action: StorageAction::Read,
+            } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one storage read in {effects:?}");
+    ids[0]
+}
+
 fn posts(effects: &Effects) -> usize {
     effects
         .iter()
@@ -559,14 +575,8 @@ fn invalid_grant_ends_the_session_and_forgets_the_refresh_token() {
     let mut c = storage_client();
     login(&mut c, 0, "a1", Some("srt_1"));
     let (p, e) = list(c.refresh(10, false));
-    let read = e.iter().find_map(|x| match x {
-        Effect::Storage {
-            id,
-            action: StorageAction::Read,
-        } => Some(*id),
-        _ => None,
-    });
-    let f = read.expect("reads the stored token first (another tab may have rotated it)");
+    // It reads the stored token first (another tab may have rotated it).
+    let f = read_id(&e);
     let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(Some("srt_9".into()))));
     assert!(matches!(&e[..], [Effect::Post { body: Body::Token(t), .. }] if t == "srt_9"));
     let (_, e) = list(c.settled(20, 0.5, f, error_response(400, "invalid_grant")));
@@ -702,14 +712,7 @@ fn restore_in_body_mode_reads_the_storage_and_ignores_the_hint() {
     );
     let (_, e) = list(c.settled(1, 0.5, p, Settled::Read(Some("srt_3".into()))));
     // The refresh reads it again once it holds the lock (another tab may have rotated it).
-    let f = e.iter().find_map(|x| match x {
-        Effect::Storage {
-            id,
-            action: StorageAction::Read,
-        } => Some(*id),
-        _ => None,
-    });
-    let f = f.unwrap();
+    let f = read_id(&e);
     let (_, e) = list(c.settled(1, 0.5, f, Settled::Read(Some("srt_3".into()))));
     assert!(
         matches!(&e[..], [Effect::Post { id, body: Body::Token(t), .. }] if *id == f && t == "srt_3")
@@ -835,16 +838,8 @@ fn no_stored_token_under_the_lock_ends_the_session_without_a_request() {
     let mut c = storage_client();
     login(&mut c, 0, "a1", Some("srt_1"));
     let (p, e) = list(c.refresh(10, false));
-    let f = e
-        .iter()
-        .find_map(|x| match x {
-            Effect::Storage {
-                id,
-                action: StorageAction::Read,
-            } => Some(*id),
-            _ => None,
-        })
-        .expect("reads the storage first");
+    // It reads the storage first.
+    let f = read_id(&e);
     let (_, e) = list(c.settled(11, 0.5, f, Settled::Read(None)));
     assert_eq!(
         posts(&e),
@@ -929,16 +924,7 @@ fn a_refresh_shares_the_access_token_never_the_refresh_token() {
     let mut c = storage_client();
     login(&mut c, 0, "a1", Some("srt_1"));
     let (_, e) = list(c.refresh(1_000, false));
-    let f = e
-        .iter()
-        .find_map(|x| match x {
-            Effect::Storage {
-                id,
-                action: StorageAction::Read,
-            } => Some(*id),
-            _ => None,
-        })
-        .unwrap();
+    let f = read_id(&e);
     let (_, e) = list(c.settled(1_001, 0.5, f, Settled::Read(Some("srt_1".into()))));
     let f = post_id(&e, Endpoint::Refresh);
     let (_, e) = list(c.settled(1_002, 0.5, f, ok("a2", Some("srt_2"))));

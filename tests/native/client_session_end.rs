@@ -2,10 +2,10 @@
 //! (`sessionEndingStatuses`, a [`StatusSet`]), and no endless retries of a refusal once the
 //! access token has expired (a "zombie" session), while transient failures keep it.
 
+use crate::client_engine::{proceed, start};
 use silent_refresh::core::client::classify::{classify, error_code};
 use silent_refresh::core::client::{
-    ClientConfig, Engine, ErrorCode, Failure, Finished, LockCheck, Outcome, Secret, StatusSet,
-    Step, Ticket, Verdict,
+    ClientConfig, Engine, ErrorCode, Failure, Finished, Outcome, Secret, StatusSet, Verdict,
 };
 
 const MIN: u64 = 60_000;
@@ -30,21 +30,6 @@ fn signed_in(ending: StatusSet, lifetime_ms: Option<u64>) -> Engine {
     let mut e = engine(ending);
     e.start_session(Secret::new("a1".to_owned()), lifetime_ms, 1_000);
     e
-}
-
-/// The ticket handed back by a lock re-check that lets the refresh proceed.
-fn proceed(check: LockCheck) -> Ticket {
-    match check {
-        LockCheck::Proceed(t) => t,
-        other => panic!("expected Proceed, got {other:?}"),
-    }
-}
-
-fn start(step: Step) -> Ticket {
-    match step {
-        Step::Start(t) => t,
-        other => panic!("expected Start, got {other:?}"),
-    }
 }
 
 /// A refresh on demand at `now` answered with `failure`.

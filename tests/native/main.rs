@@ -4,7 +4,6 @@
 
 mod client_engine;
 mod client_interface;
-mod client_machine;
 mod client_policy;
 mod client_session_end;
 mod fuzz_regressions;

@@ -200,3 +200,50 @@ impl Slot {
         "requestTimeout",
     ];
 }
+
+/// The events a caller can listen to, in the order of [`EventKind::NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A new access token.
+    Refresh,
+    /// The session ended.
+    Expired,
+    /// A refresh failed; the session is kept.
+    Error,
+    /// Signed out.
+    Logout,
+}
+
+impl EventKind {
+    /// The events' names (`on(name, listener)`), by `kind as usize`.
+    pub const NAMES: [&'static str; 4] = ["refresh", "expired", "error", "logout"];
+}
+
+/// Where a `refresh` or `logout` event comes from, in the order of [`Source::NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A refresh request of this client.
+    Network,
+    /// Another tab's refresh (its access token, adopted: [`Engine::adopt`]).
+    Tab,
+    /// `restore()`.
+    Restore,
+    /// `logout()` here.
+    Local,
+}
+
+impl Source {
+    /// The sources' names, by `source as usize`.
+    pub const NAMES: [&'static str; 4] = ["network", "tab", "restore", "local"];
+}
+
+/// The client's own endpoints, by the index `glue.js` keeps their URLs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `loginPath`.
+    Login,
+    /// `refreshPath`.
+    Refresh,
+    /// `logoutPath`.
+    Logout,
+}

@@ -4,12 +4,10 @@
 //!
 //! Nothing here touches a browser. Time is a parameter (`now`, milliseconds on the caller's
 //! elapsed-time clock, see [`ElapsedClock`]), randomness is a parameter (`random` in `[0, 1)`),
-//! and every result arrives as a value. The adapter in `src/browser` feeds inputs to the
-//! [`Client`] and carries out the [`Effect`]s it returns: sending requests, arming one timer,
-//! taking the cross-tab lock, storage, events, settling the caller's promises.
+//! and every result arrives as a value. The browser runtime (`src/browser/runtime`, generic over
+//! its host) asks the [`Engine`] and carries out what it decides.
 //!
-//! - [`machine`]: [`Client`], the state machine the adapter drives (inputs in, effects out).
-//! - [`options`]: the options' names, defaults and validation ([`Options`]).
+//! - [`options`]: the options' names and defaults.
 //! - [`interface`]: the numbers and names the Rust and the JavaScript halves of the browser
 //!   package exchange (the JavaScript copy is checked by a test).
 //! - [`config`]: [`ClientConfig`], the decision parameters with their defaults.
@@ -17,8 +15,8 @@
 //! - [`classify`]: what a failed refresh means (retry, session over, rejected).
 //! - [`backoff`]: capped exponential backoff with jitter, and the [`CircuitBreaker`].
 //! - [`error`]: [`ErrorCode`], the stable codes thrown to JavaScript.
-//! - [`engine`]: [`Engine`], the session's decisions under the [`Client`] (single-flight,
-//!   replay, discarding results that arrive after logout).
+//! - [`engine`]: [`Engine`], the session's decisions (single-flight, replay, discarding results
+//!   that arrive after logout).
 
 pub mod backoff;
 pub mod classify;
@@ -26,7 +24,6 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod interface;
-pub mod machine;
 pub mod options;
 pub mod schedule;
 
@@ -35,9 +32,5 @@ pub use classify::{Failure, StatusSet, Verdict};
 pub use config::{ClientConfig, Transport};
 pub use engine::{Begin, Engine, Finished, LockCheck, Outcome, Step, Ticket};
 pub use error::ErrorCode;
-pub use machine::{
-    Answer, AuthError, Body, Client, Effect, Effects, Endpoint, Event, EventKind, Message,
-    Response, Settled, Source, StorageAction, Tokens,
-};
-pub use options::{Dpop, OptionValue, Options, Scope, UrlPart};
+pub use interface::{Endpoint, EventKind, Source};
 pub use schedule::{ElapsedClock, Secret};

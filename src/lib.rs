@@ -5,7 +5,8 @@
 //!   decisions as a state machine ([`core::client`]); rotation, reuse
 //!   detection, the KV record layout and access-token signing for servers (feature `server`, on by
 //!   default).
-//! - `browser` (feature `browser`): the wasm-bindgen adapter published as the npm package.
+//! - `browser` (feature `browser`): the wasm-bindgen adapter published as the npm package; its
+//!   runtime, generic over its host, is also compiled natively for tests.
 //! - `worker` (feature `worker`): the Cloudflare Worker adapter (routing, KV, HTTP).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -20,7 +21,9 @@ extern crate alloc;
 /// crate `::core` (e.g. `::core::cell::Cell`), never a bare `core::`.
 pub mod core;
 
-#[cfg(feature = "browser")]
+/// Compiled natively too (without its wasm-bindgen half), so that native tests drive the shipped
+/// runtime through a fake host.
+#[cfg(any(feature = "browser", not(target_arch = "wasm32")))]
 pub mod browser;
 
 #[cfg(feature = "worker")]

@@ -11,6 +11,7 @@ use alloc::string::String;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::browser::runtime;
 use crate::core::client::ErrorCode;
 
 #[wasm_bindgen(module = "/src/browser/glue.js")]
@@ -143,24 +144,109 @@ pub const U: JsValue = JsValue::UNDEFINED;
 
 /// An `Error` whose `.code` is the stable code and whose message is the code's (see
 /// [`ErrorCode`]; `glue.js` holds a copy of both, indexed as [`ErrorCode::ALL`]).
-#[inline(never)]
 pub fn error(code: ErrorCode) -> JsValue {
     js_error(code as u32, None, f64::NAN, &U)
 }
 
-/// Like [`error`], with the HTTP `.status` that caused it, if any, `.retryAfter` (ms), if known,
-/// and the server's `error` member (`.oauthError`, if a string).
-#[inline(never)]
-pub fn http_error(
-    code: ErrorCode,
-    status: Option<u16>,
-    retry_after_ms: Option<u64>,
-    oauth_error: &JsValue,
-) -> JsValue {
-    js_error(
-        code as u32,
-        status,
-        retry_after_ms.map_or(f64::NAN, |ms| ms as f64),
-        oauth_error,
-    )
+/// The browser: every method is the `glue.js` plumbing of the same name (with `_`), a global, or
+/// a `JsValue` method.
+impl runtime::Host for Host {
+    type Value = JsValue;
+
+    fn get(&self, target: &JsValue, key: &str) -> JsValue {
+        get(target, key)
+    }
+    fn number(&self, value: &JsValue) -> f64 {
+        number(value)
+    }
+    fn text(&self, value: &JsValue) -> Option<String> {
+        text(value)
+    }
+    fn is_string(&self, value: &JsValue) -> bool {
+        value.is_string()
+    }
+    fn is_undefined(&self, value: &JsValue) -> bool {
+        value.is_undefined()
+    }
+    fn is_true(&self, value: &JsValue) -> bool {
+        *value == JsValue::TRUE
+    }
+    fn boolean(&self, value: bool) -> JsValue {
+        JsValue::from_bool(value)
+    }
+    fn float(&self, value: f64) -> JsValue {
+        JsValue::from_f64(value)
+    }
+    fn null(&self) -> JsValue {
+        JsValue::NULL
+    }
+    fn claims(&self, token: &JsValue) -> JsValue {
+        claims(token)
+    }
+    fn subject(&self, token: &JsValue) -> JsValue {
+        subject(token)
+    }
+    fn error(&self, code: u32, status: Option<u16>, retry_after: f64, oauth: &JsValue) -> JsValue {
+        js_error(code, status, retry_after, oauth)
+    }
+    fn mono(&self) -> f64 {
+        performance_now()
+    }
+    fn wall(&self) -> f64 {
+        date_now()
+    }
+    fn random(&self) -> f64 {
+        random()
+    }
+    fn close(&self, error: &JsValue) {
+        self.close_(error)
+    }
+    fn defer(&self, id: u32) -> JsValue {
+        self.defer_(id)
+    }
+    fn settle(&self, id: u32, ok: bool, value: &JsValue) {
+        self.settle_(id, ok, value)
+    }
+    fn then(&self, id: u32, value: &JsValue) {
+        self.then_(id, value)
+    }
+    fn send(&self, request: &JsValue, access: &JsValue, generation: u32) -> JsValue {
+        self.send_(request, access, generation)
+    }
+    fn post(&self, id: u32, which: u32, a: &JsValue, b: &JsValue) -> JsValue {
+        self.post_(id, which, a, b)
+    }
+    fn json(&self, id: u32, response: &JsValue) -> JsValue {
+        self.json_(id, response)
+    }
+    fn request(
+        &self,
+        input: &JsValue,
+        init: &JsValue,
+        access: &JsValue,
+        generation: u32,
+    ) -> JsValue {
+        self.request_(input, init, access, generation)
+    }
+    fn over(&self) -> bool {
+        self.over_()
+    }
+    fn store(&self, id: u32, method: u32, value: &JsValue) -> bool {
+        self.store_(id, method, value)
+    }
+    fn lock(&self, id: u32) {
+        self.lock_(id)
+    }
+    fn arm(&self, ms: f64) {
+        self.arm_(ms)
+    }
+    fn tell(&self, access: &JsValue, lifetime: f64) {
+        self.tell_(access, lifetime)
+    }
+    fn listen(&self, add: bool, kind: &JsValue, listener: &JsValue) -> bool {
+        self.listen_(add, kind, listener)
+    }
+    fn emit(&self, kind: u32, a: &JsValue, b: &JsValue) {
+        self.emit_(kind, a, b)
+    }
 }

@@ -19,17 +19,25 @@
 //! Errors thrown or reported are `Error`s with a stable `.code` (and `.status` when an HTTP
 //! status caused them): see [`ErrorCode`](crate::core::client::ErrorCode).
 
+#[cfg(feature = "browser")]
 mod js;
+#[cfg(feature = "browser")]
 mod options;
-mod runtime;
+pub mod runtime;
 
+#[cfg(feature = "browser")]
+use alloc::rc::Rc;
+#[cfg(feature = "browser")]
 use wasm_bindgen::prelude::*;
 
-use runtime::Inner;
+#[cfg(feature = "browser")]
+use crate::core::client::ClientConfig;
+#[cfg(feature = "browser")]
+use runtime::{Inner, Settings};
 
 /// The allocator of the browser package: std's dlmalloc is about a quarter of the size budget;
 /// this free-list allocator is a tenth of that, and the client allocates little and rarely.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "browser", target_arch = "wasm32"))]
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
     lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
@@ -42,6 +50,7 @@ fn panic(_: &::core::panic::PanicInfo) -> ! {
     ::core::arch::wasm32::unreachable()
 }
 
+#[cfg(feature = "browser")]
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /// <reference lib="esnext.disposable" />
@@ -260,10 +269,47 @@ export class AuthClient {
 ///
 /// The only export besides wasm-bindgen's own: every exported method would cost a shim in the
 /// wasm and a wrapper in the JS.
+#[cfg(feature = "browser")]
 #[wasm_bindgen(skip_typescript)]
 pub fn client(host: JsValue) -> JsValue {
     match options::parse(host.unchecked_into()) {
-        Ok((config, settings)) => Inner::create(config, settings),
+        Ok((config, settings)) => create(config, settings),
         Err(e) => e,
     }
+}
+
+/// The closures handed to JavaScript: the dispatcher, `(tag, value) => ...`
+/// ([`Inner::dispatch`]), and the owner, `(method, a, b) => result` ([`Inner::call`]). One type
+/// for both: every closure type costs its own shims.
+#[cfg(feature = "browser")]
+type Dispatcher = Closure<dyn Fn(u32, JsValue, JsValue) -> JsValue>;
+
+/// The owner of a client: held (through the owner closure) by the public `AuthClient` only, so
+/// that the client is disposed when that object is garbage-collected (its dispatcher with it).
+#[cfg(feature = "browser")]
+struct Owner(Rc<Inner<js::Host>>, #[allow(dead_code)] Dispatcher);
+
+#[cfg(feature = "browser")]
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.dispose();
+    }
+}
+
+/// Installs the client's dispatcher, wake-up listeners and channel; returns the owner closure.
+#[cfg(feature = "browser")]
+fn create(config: ClientConfig, settings: Settings<js::Host>) -> JsValue {
+    let timeout = settings.timeout_ms;
+    let me = Rc::new(Inner::new(config, settings));
+    let weak = Rc::downgrade(&me);
+    let dispatcher: Dispatcher = Closure::new(move |tag: u32, value: JsValue, _: JsValue| {
+        let Some(me) = weak.upgrade() else {
+            return JsValue::UNDEFINED;
+        };
+        me.dispatch(tag, value)
+    });
+    me.host().open_(dispatcher.as_ref(), timeout);
+    let owner = Owner(me, dispatcher);
+    let call: Dispatcher = Closure::new(move |method, a, b| owner.0.call(method, a, b));
+    call.into_js_value()
 }

@@ -1,5 +1,5 @@
 //! Reads the JavaScript options object once, at construction, into the core's
-//! [`ClientConfig`] and the adapter's [`Settings`].
+//! [`ClientConfig`] and the runtime's [`Settings`].
 //!
 //! The JS side (the `Host` constructor in `glue.js`) lays the options over their defaults (a
 //! copy generated from the core's, see [`interface`](crate::core::client::interface)) and checks
@@ -8,23 +8,12 @@
 use wasm_bindgen::JsValue;
 
 use crate::browser::js::{error, get, number, Host};
+use crate::browser::runtime::Settings;
 use crate::core::client::interface::Slot;
 use crate::core::client::{ClientConfig, ErrorCode, StatusSet, Transport};
 
-/// The adapter's settings; see `AuthClientOptions` in the TypeScript declarations.
-pub struct Settings {
-    /// The JS side: endpoints, origins, fetch, storage, channel name, listeners.
-    pub host: Host,
-    /// Cookie or body transport of the refresh token.
-    pub transport: Transport,
-    /// Whether refreshes take the cross-tab Web Lock (cross-tab on, and `navigator.locks` exists).
-    pub locks: bool,
-    /// Timeout of the client's own requests (login, refresh, logout), ms.
-    pub timeout_ms: f64,
-}
-
 /// Reads the options `host` was made from; the error is the `ERR_INVALID_OPTIONS` to throw.
-pub fn parse(host: Host) -> Result<(ClientConfig, Settings), JsValue> {
+pub fn parse(host: Host) -> Result<(ClientConfig, Settings<Host>), JsValue> {
     let read = get(&host, "options");
     if read.is_undefined() {
         return Err(error(ErrorCode::InvalidOptions));

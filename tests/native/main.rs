@@ -3,8 +3,10 @@
 //! runs one module.
 
 mod client_engine;
+mod client_fake;
 mod client_interface;
 mod client_policy;
+mod client_runtime;
 mod client_session_end;
 mod fuzz_regressions;
 mod server_access;

@@ -2,62 +2,38 @@
 
 use alloc::rc::Rc;
 
-use wasm_bindgen::JsValue;
-
 use super::*;
 
-/// The owner of a client: held (through the owner closure) by the public `AuthClient` only, so
-/// that the client is disposed when that object is garbage-collected.
-struct Owner(Rc<Inner>);
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.0.dispose();
-    }
-}
-
-impl Inner {
-    /// Builds the client and installs its wake-up listeners and channel; returns the owner
-    /// closure (see [`Inner::call`]).
-    pub fn create(config: ClientConfig, s: Settings) -> JsValue {
-        let me = Rc::new_cyclic(|weak: &Weak<Inner>| {
-            let weak = weak.clone();
-            let dispatcher: Dispatcher =
-                Closure::new(move |tag: u32, value: JsValue, _: JsValue| {
-                    let Some(me) = weak.upgrade() else {
-                        return U;
-                    };
-                    me.clone().dispatch(tag, value)
-                });
-            Inner {
-                s,
-                core: RefCell::new(Engine::new(config)),
-                clock: Cell::new(ElapsedClock::default()),
-                refresh_token: Cell::new(U),
-                flight: Cell::new(None),
-                waiters: RefCell::new(Vec::new()),
-                ops: RefCell::new(Vec::new()),
-                next_id: Cell::new(1),
-                timer: Cell::new(None),
-                disposed: Cell::new(false),
-                dispatcher,
-            }
-        });
-        me.host().open_(me.dispatcher.as_ref(), me.s.timeout_ms);
+impl<H: Host> Inner<H> {
+    /// The client of `settings`, signed out. The caller (the browser's `client` export, or a
+    /// test) wires the host's callbacks to [`Inner::dispatch`] and starts listening.
+    pub fn new(config: ClientConfig, s: Settings<H>) -> Inner<H> {
+        let me = Inner {
+            s,
+            refresh_token: Cell::new(Default::default()),
+            core: RefCell::new(Engine::new(config)),
+            clock: Cell::new(ElapsedClock::default()),
+            flight: Cell::new(None),
+            waiters: RefCell::new(Vec::new()),
+            ops: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            timer: Cell::new(None),
+            disposed: Cell::new(false),
+        };
         me.now();
-        let owner = Owner(me);
-        let call: Dispatcher = Closure::new(move |method, a, b| {
-            let me = &owner.0;
-            me.call(method, a, b)
-        });
-        call.into_js_value()
+        me
+    }
+
+    /// The host.
+    pub fn host(&self) -> &H {
+        &self.s.host
     }
 
     /// Method `method` of the public `AuthClient` ([`Method`]), with its arguments `a`, `b`:
     /// its result, or the `Error` it throws (`glue.js` throws an `Error` it gets back).
-    pub(super) fn call(self: &Rc<Self>, method: u32, a: JsValue, b: JsValue) -> JsValue {
-        let done = |r: Result<(), JsValue>| r.err().unwrap_or(U);
-        let number = |v: Option<f64>| v.map_or(U, JsValue::from_f64);
+    pub fn call(self: &Rc<Self>, method: u32, a: V<H>, b: V<H>) -> V<H> {
+        let done = |r: Result<(), V<H>>| r.err().unwrap_or_default();
+        let number = |v: Option<f64>| v.map_or(self.u(), |v| self.host().float(v));
         match method {
             LOGIN_METHOD => self.login(&a, &b),
             SET_SESSION_METHOD => done(self.set_session(&a)),
@@ -67,17 +43,17 @@ impl Inner {
             LOGOUT_METHOD => self.logout(),
             ON_METHOD => done(self.on(&a, &b)),
             OFF_METHOD => {
-                self.host().listen_(false, &a, &b);
-                U
+                self.host().listen(false, &a, &b);
+                self.u()
             }
             DISPOSE_METHOD => {
                 self.dispose();
-                U
+                self.u()
             }
-            SIGNED_IN_METHOD => self.signed_in().into(),
+            SIGNED_IN_METHOD => self.host().boolean(self.signed_in()),
             EXPIRES_AT_METHOD => number(self.expires_at()),
             NEXT_REFRESH_AT_METHOD => number(self.next_refresh_at()),
-            REFRESH_COUNT_METHOD.. => self.engine().refresh_count().into(),
+            REFRESH_COUNT_METHOD.. => self.host().float(self.engine().refresh_count() as f64),
         }
     }
 }

@@ -2,16 +2,14 @@
 
 use alloc::rc::Rc;
 
-use wasm_bindgen::JsValue;
-
 use super::*;
 
-impl Inner {
+impl<H: Host> Inner<H> {
     // ----- fetch -----
 
     /// `auth.fetch(input, init)`: with the token unless a refresh may be due, then the request
     /// is handed back ([`Inner::fetch_handed`]).
-    pub(super) fn fetch(self: &Rc<Self>, input: &JsValue, init: &JsValue) -> JsValue {
+    pub(super) fn fetch(self: &Rc<Self>, input: &V<H>, init: &V<H>) -> V<H> {
         if let Some(e) = self.disposed_error() {
             let (id, promise) = self.promise();
             self.reject(id, &e);
@@ -19,11 +17,11 @@ impl Inner {
         }
         let now = self.now();
         let (access, generation) = if self.engine().send_due(now) || self.engine().lazy_pending() {
-            (JsValue::NULL, 0)
+            (self.host().null(), 0)
         } else {
-            self.current().unwrap_or((U, 0))
+            self.current().unwrap_or((self.u(), 0))
         };
-        self.host().request_(input, init, &access, generation)
+        self.host().request(input, init, &access, generation)
     }
 
     /// A request of `fetch` handed over as `[response, request, generation]`, a promise: a
@@ -31,17 +29,17 @@ impl Inner {
     /// one in flight), or the 401 to one sent with the token of `generation` (`request` its
     /// spare): replay at once if a newer token is held, else after one refresh, or hand over the
     /// 401.
-    pub(super) fn fetch_handed(self: &Rc<Self>, value: &JsValue) -> JsValue {
+    pub(super) fn fetch_handed(self: &Rc<Self>, value: &V<H>) -> V<H> {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
             return promise;
         }
-        let reply = get(value, "0");
-        let request = get(value, "1");
-        let carried = number(&get(value, "2")) as u32;
+        let reply = self.host().get(value, "0");
+        let request = self.host().get(value, "1");
+        let carried = self.host().number(&self.host().get(value, "2")) as u32;
         let now = self.now();
-        let (wait, step) = if reply.is_undefined() {
+        let (wait, step) = if self.host().is_undefined(&reply) {
             let step = if self.signed_in() {
                 self.engine().before_send(now)
             } else {
@@ -75,16 +73,16 @@ impl Inner {
         &self,
         id: u32,
         wait: Wait,
-        request: &JsValue,
-        reply: &JsValue,
+        request: &V<H>,
+        reply: &V<H>,
         carried: u32,
     ) {
-        let (access, generation) = self.current().unwrap_or((U, 0));
+        let (access, generation) = self.current().unwrap_or((self.u(), 0));
         let value = if wait == Wait::Flight {
-            self.host().send_(request, &access, generation)
+            self.host().send(request, &access, generation)
         } else if replays(generation, carried) {
             // The replay: a 401 to it goes to the caller.
-            self.host().send_(request, &access, 0)
+            self.host().send(request, &access, 0)
         } else {
             reply.clone()
         };

@@ -2,11 +2,9 @@
 
 use alloc::rc::Rc;
 
-use wasm_bindgen::JsValue;
-
 use super::*;
 
-impl Inner {
+impl<H: Host> Inner<H> {
     // ----- the refresh -----
 
     /// Starts the refresh of `ticket`; returns its operation id. It proceeds in a microtask, so
@@ -17,24 +15,29 @@ impl Inner {
         let flight = Flight {
             ticket,
             wait: Wait::Promise,
-            signal: U,
+            signal: self.u(),
             status: 0,
             retry_after: None,
-            oauth_error: U,
+            oauth_error: self.u(),
         };
         self.insert(id, Op::Flight(flight));
-        self.host().then_(id, &U);
+        self.host().then(id, &self.u());
         self.arm();
         id
     }
 
-    pub(super) fn flight_step(self: &Rc<Self>, id: u32, ev: Ev, mut f: Flight) -> Option<Op> {
+    pub(super) fn flight_step(
+        self: &Rc<Self>,
+        id: u32,
+        ev: Ev<V<H>>,
+        mut f: Flight<V<H>>,
+    ) -> Option<Op<V<H>>> {
         match (f.wait, ev) {
             // Start: take the cross-tab lock if there is one. The lock request settles early
             // only if the lock is refused.
             (Wait::Promise, _) if self.s.locks => {
                 f.wait = Wait::Lock;
-                self.host().lock_(id);
+                self.host().lock(id);
                 Some(Op::Flight(f))
             }
             (Wait::Promise | Wait::Lock, _) => self.flight_locked(id, f),
@@ -42,28 +45,36 @@ impl Inner {
                 // The storage is the truth: no token there means another tab signed out (or
                 // the app removed it); only a failed read falls back on the one in memory.
                 match ev {
-                    Ev::Ok(v) => self.refresh_token.set(if v.is_string() { v } else { U }),
-                    _ => self.emit_error(&error(ErrorCode::Storage), None),
+                    Ev::Ok(v) => self.refresh_token.set(if self.host().is_string(&v) {
+                        v
+                    } else {
+                        self.u()
+                    }),
+                    _ => self.emit_error(&self.error(ErrorCode::Storage), None),
                 }
                 self.flight_post(id, f)
             }
             (Wait::Response, Ev::Ok(response)) => {
-                f.status = status(&response);
-                let retry_after = self.host().json_(id, &response);
-                f.retry_after = text(&retry_after).as_deref().and_then(parse_retry_after);
+                f.status = self.status(&response);
+                let retry_after = self.host().json(id, &response);
+                f.retry_after = self
+                    .host()
+                    .text(&retry_after)
+                    .as_deref()
+                    .and_then(parse_retry_after);
                 f.wait = Wait::Json;
                 Some(Op::Flight(f))
             }
             (Wait::Response, _) => {
-                let failure = Failure::no_response(aborted(&f.signal));
-                self.flight_end(id, f, (Outcome::Failure(failure), U))
+                let failure = Failure::no_response(self.aborted(&f.signal));
+                self.flight_end(id, f, (Outcome::Failure(failure), self.u()))
             }
             (_, ev) => {
                 let body = match ev {
                     Ev::Ok(v) => v,
-                    _ => U,
+                    _ => self.u(),
                 };
-                let outcome = match ((200..300).contains(&f.status), read_tokens(&body)) {
+                let outcome = match ((200..300).contains(&f.status), self.read_tokens(&body)) {
                     (true, Some((access, lifetime_ms, refresh))) => (
                         Outcome::Success {
                             access,
@@ -72,17 +83,17 @@ impl Inner {
                         refresh,
                     ),
                     (true, None) => {
-                        let failure = Failure::no_token(aborted(&f.signal));
-                        (Outcome::Failure(failure), U)
+                        let failure = Failure::no_token(self.aborted(&f.signal));
+                        (Outcome::Failure(failure), self.u())
                     }
                     (false, _) => {
-                        f.oauth_error = get(&body, "error");
+                        f.oauth_error = self.host().get(&body, "error");
                         let failure = Failure::Http {
                             status: f.status,
-                            error: text(&f.oauth_error),
+                            error: self.host().text(&f.oauth_error),
                             retry_after_ms: f.retry_after,
                         };
-                        (Outcome::Failure(failure), U)
+                        (Outcome::Failure(failure), self.u())
                     }
                 };
                 self.flight_end(id, f, outcome)
@@ -92,35 +103,35 @@ impl Inner {
 
     /// Holding the lock (or without one): re-check (another tab's token may have been adopted
     /// meanwhile: no request), then read the stored refresh token.
-    pub(super) fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
+    pub(super) fn flight_locked(self: &Rc<Self>, id: u32, mut f: Flight<V<H>>) -> Option<Op<V<H>>> {
         let LockCheck::Proceed(ticket) = self.engine().lock_acquired(f.ticket) else {
             // The flight is over: void, or another tab's token made it unnecessary.
             return self.flight_finished(id, f.status, &f.oauth_error, Finished::Discarded);
         };
         f.ticket = ticket;
         // Another tab may have rotated the token into the shared storage.
-        if self.storage(id, GET, &U) {
+        if self.storage(id, GET, &self.u()) {
             f.wait = Wait::Storage;
             return Some(Op::Flight(f));
         }
         self.flight_post(id, f)
     }
 
-    pub(super) fn flight_post(self: &Rc<Self>, id: u32, mut f: Flight) -> Option<Op> {
+    pub(super) fn flight_post(self: &Rc<Self>, id: u32, mut f: Flight<V<H>>) -> Option<Op<V<H>>> {
         // Body mode: the refresh token (none in cookie mode).
         let token = self.refresh_token();
         // Nothing to refresh with: no refresh token, or in cookie mode the server's hint says
         // the session is over. The session is over (for restore(): there is none).
         if if self.body_mode() {
-            !token.is_string()
+            !self.host().is_string(&token)
         } else {
-            self.s.transport.believes_session_hint() && self.host().over_()
+            self.s.transport.believes_session_hint() && self.host().over()
         } {
             let finished = self.engine().no_refresh_token(f.ticket);
             return self.flight_finished(id, f.status, &f.oauth_error, finished);
         }
         self.engine().sent(self.now());
-        f.signal = self.host().post_(id, REFRESH_ENDPOINT, &token, &U);
+        f.signal = self.host().post(id, REFRESH_ENDPOINT, &token, &self.u());
         f.wait = Wait::Response;
         Some(Op::Flight(f))
     }
@@ -130,14 +141,14 @@ impl Inner {
     pub(super) fn flight_end(
         self: &Rc<Self>,
         id: u32,
-        f: Flight,
-        (outcome, rotated): (Outcome<JsValue>, JsValue),
-    ) -> Option<Op> {
+        f: Flight<V<H>>,
+        (outcome, rotated): (Outcome<V<H>>, V<H>),
+    ) -> Option<Op<V<H>>> {
         let finished = self
             .engine()
-            .finish(f.ticket, outcome, self.now(), js::random());
+            .finish(f.ticket, outcome, self.now(), self.host().random());
         if matches!(finished, Finished::Refreshed | Finished::Restored) {
-            if rotated.is_string() && self.body_mode() {
+            if self.host().is_string(&rotated) && self.body_mode() {
                 self.refresh_token.set(rotated.clone());
                 self.store(&rotated);
             }
@@ -152,20 +163,20 @@ impl Inner {
         self: &Rc<Self>,
         id: u32,
         status: u16,
-        oauth_error: &JsValue,
+        oauth_error: &V<H>,
         finished: Finished,
-    ) -> Option<Op> {
+    ) -> Option<Op<V<H>>> {
         // Releases the lock, if this flight holds it.
-        self.resolve(id, &U);
+        self.resolve(id, &self.u());
         if self.flight.get() == Some(id) {
             self.flight.set(None);
         }
         // An error a refusal caused carries its status and the server's `error`.
         let err = |code| {
             if status >= 300 {
-                http_error(code, Some(status), None, oauth_error)
+                self.http_error(code, Some(status), None, oauth_error)
             } else {
-                error(code)
+                self.error(code)
             }
         };
         let failed = match finished {
@@ -181,7 +192,7 @@ impl Inner {
             Finished::Expired => {
                 self.forget_refresh_token();
                 let err = err(ErrorCode::SessionExpired);
-                self.host().emit_(EXPIRED, &err, &U);
+                self.host().emit(EXPIRED, &err, &self.u());
                 Some(err)
             }
             Finished::NoSession => {

@@ -1,7 +1,10 @@
 //! The client at run time: the [`Engine`] plus everything it cannot do itself: the clock, the
 //! one timer, the client's own HTTP requests, event listeners, the cross-tab lock and channel,
-//! wake-up listeners and the pluggable storage. The JavaScript plumbing of each is a method of
-//! the [`Host`](crate::browser::js::Host); the decisions are made here and in the core.
+//! wake-up listeners and the pluggable storage. Each is a method of its [`Host`]: in the
+//! browser the JavaScript plumbing of `glue.js` (`src/browser/js.rs`), in native tests a
+//! recording fake (tests/native/client_runtime.rs). The runtime is generic over it and
+//! monomorphized once per build: the package has one implementation. The decisions are made
+//! here and in the core.
 //!
 //! # Why an explicit state machine instead of `async`
 //!
@@ -21,20 +24,15 @@
 //! Discipline: a `RefCell` borrow never spans a call into JavaScript (a listener or an injected
 //! function may call back into the client; the dispatcher is an `Fn` closure and may re-enter).
 //!
-//! This file holds the state, the operation table and the dispatcher; `entry` the entry points
-//! from JavaScript, `state` the clock, events, timer, page events and other tabs, `fetch` the
+//! This file holds the state, the operation table and the dispatcher; `host` the [`Host`]
+//! trait; `entry` the entry points from JavaScript, `state` the clock, events, timer, page events and other tabs, `fetch` the
 //! requests of `auth.fetch`, `flight` the refresh in flight, `session` the methods that start
 //! or end a session and the storage.
 
 use ::core::cell::{Cell, RefCell, RefMut};
-use alloc::rc::{Rc, Weak};
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 
-use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsValue;
-
-use crate::browser::js::{self, error, get, http_error, number, text, Host, U};
-use crate::browser::options::Settings;
 use crate::core::client::classify::{
     error_code, login_error, parse_retry_after, retry_after_ms, StatusSet,
 };
@@ -45,10 +43,12 @@ use crate::core::client::{
     Begin, ClientConfig, ElapsedClock, Endpoint, Engine, ErrorCode, EventKind, Failure, Finished,
     LockCheck, Outcome, Source, Step, Ticket, Transport,
 };
+pub use host::Host;
 
 mod entry;
 mod fetch;
 mod flight;
+mod host;
 mod session;
 mod state;
 
@@ -82,10 +82,21 @@ const GET: u32 = StorageMethod::Get as u32;
 const SET: u32 = StorageMethod::Set as u32;
 const REMOVE: u32 = StorageMethod::Remove as u32;
 
-/// The closures handed to JavaScript: the dispatcher, `(tag, value) => ...`, and the owner,
-/// `(method, a, b) => result` ([`Inner::call`]). One type for both: every closure type costs its own
-/// shims.
-type Dispatcher = Closure<dyn Fn(u32, JsValue, JsValue) -> JsValue>;
+/// A value of host `H`.
+pub type V<H> = <H as Host>::Value;
+
+/// The runtime's settings, read from the options at construction; see `AuthClientOptions` in the
+/// TypeScript declarations.
+pub struct Settings<H> {
+    /// The host: endpoints, origins, fetch, storage, channel, listeners, timer, clock.
+    pub host: H,
+    /// Cookie or body transport of the refresh token.
+    pub transport: Transport,
+    /// Whether refreshes take the cross-tab Web Lock (cross-tab on, and `navigator.locks` exists).
+    pub locks: bool,
+    /// Timeout of the client's own requests (login, refresh, logout), ms.
+    pub timeout_ms: f64,
+}
 
 /// The methods of the public `AuthClient`, by the number `glue.js` calls [`Inner::call`] with
 /// ([`Method`]).
@@ -103,29 +114,6 @@ const EXPIRES_AT_METHOD: u32 = Method::ExpiresAt as u32;
 const NEXT_REFRESH_AT_METHOD: u32 = Method::NextRefreshAt as u32;
 /// The last: any number from it on.
 const REFRESH_COUNT_METHOD: u32 = Method::RefreshCount as u32;
-
-/// A token response `{access_token, expires_in?, refresh_token?}`: the access token (a
-/// JavaScript string), its lifetime (`expires_in`, else the JWT's `exp - iat`) and the refresh
-/// token (or `undefined`); `None` without a non-empty string `access_token`.
-fn read_tokens(value: &JsValue) -> Option<(JsValue, Option<u64>, JsValue)> {
-    let access = get(value, "access_token");
-    let claims = js::claims(&access);
-    if claims.is_undefined() {
-        return None;
-    }
-    // NaN (not a number) is no positive lifetime either: the JWT's times are read then.
-    let lifetime = lifetime_from_claims(
-        Some(number(&get(value, "expires_in"))),
-        number(&get(&claims, "0")),
-        number(&get(&claims, "1")),
-    );
-    let refresh = get(value, "refresh_token");
-    Some((
-        access,
-        lifetime,
-        if refresh.is_string() { refresh } else { U },
-    ))
-}
 
 /// What an operation is waiting for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -148,19 +136,19 @@ enum Wait {
 }
 
 /// An asynchronous operation in progress.
-enum Op {
+enum Op<T> {
     /// `auth.fetch(input, init)`: `request` is the request until it is sent with the token, then
     /// its spare, for the replay; `reply` the 401 kept while the refresh after it runs; `carried`
     /// the generation of the token it carried.
     Fetch {
         wait: Wait,
-        request: JsValue,
-        reply: JsValue,
+        request: T,
+        reply: T,
         carried: u32,
     },
     /// `login(username, password)`; `status` once the response is in.
     Login {
-        signal: JsValue,
+        signal: T,
         status: Option<u16>,
         retry_after: Option<u64>,
     },
@@ -169,61 +157,60 @@ enum Op {
     /// `restore()` and `refresh()` (`restore` tells which).
     Refresh { wait: Wait, restore: bool },
     /// The refresh owned by `ticket`.
-    Flight(Flight),
+    Flight(Flight<T>),
     /// A storage write: reports failures.
     Store,
 }
 
-struct Flight {
+struct Flight<T> {
     ticket: Ticket,
     wait: Wait,
-    signal: JsValue,
+    signal: T,
     status: u16,
     retry_after: Option<u64>,
     /// The `error` member of a refusal's body.
-    oauth_error: JsValue,
+    oauth_error: T,
 }
 
 /// What resumes an operation.
-enum Ev {
+enum Ev<T> {
     /// A promise fulfilled.
-    Ok(JsValue),
+    Ok(T),
     /// A promise rejected (with what, no step needs).
     Err,
     /// The refresh it waited for ended; with the `Error` it failed with, if it did.
-    Flight(Option<JsValue>),
+    Flight(Option<T>),
     /// The Web Lock was granted.
     Lock,
 }
 
 /// The shared state behind an `AuthClient`.
-pub struct Inner {
-    s: Settings,
-    core: RefCell<Engine<JsValue>>,
+pub struct Inner<H: Host> {
+    s: Settings<H>,
+    core: RefCell<Engine<V<H>>>,
     clock: Cell<ElapsedClock>,
     /// Body mode: the current refresh token (a string, or `undefined`).
-    refresh_token: Cell<JsValue>,
+    refresh_token: Cell<V<H>>,
     /// The operation id of the refresh in flight (its [`Flight`] holds the ticket).
     flight: Cell<Option<u32>>,
     /// Operations waiting for a flight: (flight id, waiting op id).
     waiters: RefCell<Vec<(u32, u32)>>,
-    ops: RefCell<Vec<(u32, Op)>>,
+    ops: RefCell<Vec<(u32, Op<V<H>>)>>,
     next_id: Cell<u32>,
     /// The deadline (engine clock) the timer is armed for.
     timer: Cell<Option<u64>>,
     disposed: Cell<bool>,
-    dispatcher: Dispatcher,
 }
 
-impl Inner {
+impl<H: Host> Inner<H> {
     // The state behind `RefCell`s is reached through these helpers rather than `borrow_mut` at
     // each use: every call site of `borrow_mut` carries its own panic location, which adds up.
 
-    fn engine(&self) -> RefMut<'_, Engine<JsValue>> {
+    fn engine(&self) -> RefMut<'_, Engine<V<H>>> {
         self.core.borrow_mut()
     }
 
-    fn ops(&self) -> RefMut<'_, Vec<(u32, Op)>> {
+    fn ops(&self) -> RefMut<'_, Vec<(u32, Op<V<H>>)>> {
         self.ops.borrow_mut()
     }
 
@@ -232,14 +219,10 @@ impl Inner {
     }
 
     /// The refresh token (body mode), a string or `undefined`.
-    fn refresh_token(&self) -> JsValue {
+    fn refresh_token(&self) -> V<H> {
         let token = self.refresh_token.take();
         self.refresh_token.set(token.clone());
         token
-    }
-
-    fn host(&self) -> &Host {
-        &self.s.host
     }
 
     fn body_mode(&self) -> bool {
@@ -255,36 +238,39 @@ impl Inner {
     }
 
     /// A new operation id and the promise its caller gets.
-    fn promise(&self) -> (u32, JsValue) {
+    fn promise(&self) -> (u32, V<H>) {
         let id = self.id();
-        (id, self.host().defer_(id))
+        (id, self.host().defer(id))
     }
 
-    fn resolve(&self, id: u32, value: &JsValue) {
-        self.host().settle_(id, true, value);
+    fn resolve(&self, id: u32, value: &V<H>) {
+        self.host().settle(id, true, value);
     }
 
-    fn reject(&self, id: u32, reason: &JsValue) {
-        self.host().settle_(id, false, reason);
+    fn reject(&self, id: u32, reason: &V<H>) {
+        self.host().settle(id, false, reason);
     }
 
-    fn insert(&self, id: u32, op: Op) {
+    fn insert(&self, id: u32, op: Op<V<H>>) {
         self.ops().push((id, op));
     }
 
     /// Every JavaScript callback lands here; only a handed-over request gets an answer (its
     /// promise).
-    fn dispatch(self: Rc<Self>, tag: u32, value: JsValue) -> JsValue {
+    pub fn dispatch(self: Rc<Self>, tag: u32, value: V<H>) -> V<H> {
         let (id, kind) = (tag / KINDS, tag % KINDS);
         if id == 0 {
             match kind {
                 _ if self.disposed.get() => {}
                 TIMER => self.on_timer(),
-                WAKE => self.on_wake(value == JsValue::TRUE),
+                WAKE => {
+                    let online = self.host().is_true(&value);
+                    self.on_wake(online)
+                }
                 TOKEN_MESSAGE => self.on_token_message(&value),
                 _ => self.on_logout_message(),
             }
-            return U;
+            return Default::default();
         }
         let ev = match kind {
             FULFILLED => Ev::Ok(value),
@@ -293,11 +279,11 @@ impl Inner {
             _ => return self.fetch_handed(&value),
         };
         self.resume(id, ev);
-        U
+        self.u()
     }
 
     /// Advances operation `id` by one step.
-    fn resume(self: &Rc<Self>, id: u32, ev: Ev) {
+    fn resume(self: &Rc<Self>, id: u32, ev: Ev<V<H>>) {
         let op = {
             let mut ops = self.ops();
             let Some(i) = ops.iter().position(|o| o.0 == id) else {
@@ -325,7 +311,7 @@ impl Inner {
             Op::Flight(flight) => self.flight_step(id, ev, flight),
             Op::Store => {
                 if let Ev::Err = ev {
-                    self.emit_error(&error(ErrorCode::Storage), None);
+                    self.emit_error(&self.error(ErrorCode::Storage), None);
                 }
                 None
             }
@@ -334,19 +320,75 @@ impl Inner {
             self.insert(id, op);
         }
     }
-}
 
-/// An event source (see `NETWORK`) as `emit` takes it.
-fn source_value(source: u32) -> JsValue {
-    JsValue::from_f64(source as f64)
-}
+    /// An event source (see `NETWORK`) as `emit` takes it.
+    fn source_value(&self, source: u32) -> V<H> {
+        self.host().float(source as f64)
+    }
 
-/// A response's HTTP status (0 if it is not a response).
-fn status(response: &JsValue) -> u16 {
-    // `as` saturates, and makes NaN 0.
-    number(&get(response, "status")) as u16
-}
+    /// A response's HTTP status (0 if it is not a response).
+    fn status(&self, response: &V<H>) -> u16 {
+        // `as` saturates, and makes NaN 0.
+        self.host().number(&self.host().get(response, "status")) as u16
+    }
 
-fn aborted(signal: &JsValue) -> bool {
-    get(signal, "aborted") == JsValue::TRUE
+    fn aborted(&self, signal: &V<H>) -> bool {
+        self.host().is_true(&self.host().get(signal, "aborted"))
+    }
+
+    /// `undefined`.
+    fn u(&self) -> V<H> {
+        V::<H>::default()
+    }
+
+    /// An `Error` whose `.code` is the stable code (see [`ErrorCode`]).
+    #[inline(never)]
+    fn error(&self, code: ErrorCode) -> V<H> {
+        self.host().error(code as u32, None, f64::NAN, &self.u())
+    }
+
+    /// Like [`Inner::error`], with the HTTP `.status` that caused it, if any, `.retryAfter` (ms),
+    /// if known, and the server's `error` member (`.oauthError`, if a string).
+    #[inline(never)]
+    fn http_error(
+        &self,
+        code: ErrorCode,
+        status: Option<u16>,
+        retry_after_ms: Option<u64>,
+        oauth_error: &V<H>,
+    ) -> V<H> {
+        self.host().error(
+            code as u32,
+            status,
+            retry_after_ms.map_or(f64::NAN, |ms| ms as f64),
+            oauth_error,
+        )
+    }
+
+    /// A token response `{access_token, expires_in?, refresh_token?}`: the access token (a
+    /// JavaScript string), its lifetime (`expires_in`, else the JWT's `exp - iat`) and the refresh
+    /// token (or `undefined`); `None` without a non-empty string `access_token`.
+    fn read_tokens(&self, value: &V<H>) -> Option<(V<H>, Option<u64>, V<H>)> {
+        let access = self.host().get(value, "access_token");
+        let claims = self.host().claims(&access);
+        if self.host().is_undefined(&claims) {
+            return None;
+        }
+        // NaN (not a number) is no positive lifetime either: the JWT's times are read then.
+        let lifetime = lifetime_from_claims(
+            Some(self.host().number(&self.host().get(value, "expires_in"))),
+            self.host().number(&self.host().get(&claims, "0")),
+            self.host().number(&self.host().get(&claims, "1")),
+        );
+        let refresh = self.host().get(value, "refresh_token");
+        Some((
+            access,
+            lifetime,
+            if self.host().is_string(&refresh) {
+                refresh
+            } else {
+                self.u()
+            },
+        ))
+    }
 }

@@ -3,27 +3,25 @@
 
 use alloc::rc::Rc;
 
-use wasm_bindgen::JsValue;
-
 use super::*;
 
-impl Inner {
+impl<H: Host> Inner<H> {
     // ----- refresh(), restore() -----
 
     /// `refresh()` (resolves once a new token is held), or `restore()` (resolves to `true` if a
     /// session was found: the cookie, or a stored refresh token; `false` at once, without a
     /// request, in cookie mode when the Worker's session hint says the session is over).
-    pub(super) fn refresh_or_restore(self: &Rc<Self>, restore: bool) -> JsValue {
+    pub(super) fn refresh_or_restore(self: &Rc<Self>, restore: bool) -> V<H> {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
         } else if restore && self.signed_in() {
-            self.resolve(id, &JsValue::TRUE);
-        } else if restore && self.s.transport.believes_session_hint() && self.host().over_() {
+            self.resolve(id, &self.host().boolean(true));
+        } else if restore && self.s.transport.believes_session_hint() && self.host().over() {
             // The Worker's hint says the session is over: asking would only be refused.
-            self.resolve(id, &JsValue::FALSE);
-        } else if restore && self.body_mode() && !self.refresh_token().is_string() {
-            if self.storage(id, GET, &U) {
+            self.resolve(id, &self.host().boolean(false));
+        } else if restore && self.body_mode() && !self.host().is_string(&self.refresh_token()) {
+            if self.storage(id, GET, &self.u()) {
                 self.insert(
                     id,
                     Op::Refresh {
@@ -32,7 +30,7 @@ impl Inner {
                     },
                 );
             } else {
-                self.resolve(id, &JsValue::FALSE);
+                self.resolve(id, &self.host().boolean(false));
             }
         } else if !restore && self.engine().lazy_pending() {
             // Signed out: the first refresh() restores first if it may (cookie mode).
@@ -47,7 +45,7 @@ impl Inner {
                     },
                 );
             } else {
-                self.reject(id, &error(ErrorCode::NotSignedIn));
+                self.reject(id, &self.error(ErrorCode::NotSignedIn));
             }
         } else if let Some(op) = self.refresh_flight(id, restore) {
             self.insert(id, op);
@@ -58,10 +56,10 @@ impl Inner {
     /// Whether a lazy restore may ask ([`Engine::lazy_restore`]): cookie mode, unless the
     /// Worker's session hint says the session is over.
     pub(super) fn lazy_possible(&self) -> bool {
-        self.s.transport.believes_session_hint() && !self.host().over_()
+        self.s.transport.believes_session_hint() && !self.host().over()
     }
 
-    pub(super) fn refresh_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op> {
+    pub(super) fn refresh_flight(self: &Rc<Self>, id: u32, restore: bool) -> Option<Op<V<H>>> {
         let now = self.now();
         let answer = if restore {
             self.engine().restore(now)
@@ -72,12 +70,12 @@ impl Inner {
             Begin::Start(ticket) => Step::Start(ticket),
             Begin::Join => Step::Await,
             Begin::Refused(code) => {
-                self.reject(id, &error(code));
+                self.reject(id, &self.error(code));
                 return None;
             }
         };
         if !self.wait_for(id, step) {
-            self.resolve(id, &JsValue::from(self.signed_in()));
+            self.resolve(id, &self.host().boolean(self.signed_in()));
             return None;
         }
         Some(Op::Refresh {
@@ -89,24 +87,24 @@ impl Inner {
     pub(super) fn refresh_step(
         self: &Rc<Self>,
         id: u32,
-        ev: Ev,
+        ev: Ev<V<H>>,
         wait: Wait,
         restore: bool,
-    ) -> Option<Op> {
+    ) -> Option<Op<V<H>>> {
         let value = match (wait, ev) {
-            (Wait::Storage, Ev::Ok(stored)) if stored.is_string() => {
+            (Wait::Storage, Ev::Ok(stored)) if self.host().is_string(&stored) => {
                 self.refresh_token.set(stored);
                 return self.refresh_flight(id, restore);
             }
-            (Wait::Storage, _) => JsValue::FALSE,
+            (Wait::Storage, _) => self.host().boolean(false),
             (_, Ev::Flight(Some(e))) => {
                 self.reject(id, &e);
                 return None;
             }
-            _ if restore => JsValue::from(self.signed_in()),
-            _ if self.signed_in() => U,
+            _ if restore => self.host().boolean(self.signed_in()),
+            _ if self.signed_in() => self.u(),
             _ => {
-                self.reject(id, &error(ErrorCode::NotSignedIn));
+                self.reject(id, &self.error(ErrorCode::NotSignedIn));
                 return None;
             }
         };
@@ -117,13 +115,13 @@ impl Inner {
     // ----- login, setSession, logout -----
 
     /// `login(username, password)`.
-    pub fn login(self: &Rc<Self>, username: &JsValue, password: &JsValue) -> JsValue {
+    pub fn login(self: &Rc<Self>, username: &V<H>, password: &V<H>) -> V<H> {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
             return promise;
         }
-        let signal = self.host().post_(id, LOGIN, username, password);
+        let signal = self.host().post(id, LOGIN, username, password);
         self.insert(
             id,
             Op::Login {
@@ -140,66 +138,67 @@ impl Inner {
     pub(super) fn login_step(
         self: &Rc<Self>,
         id: u32,
-        ev: Ev,
-        signal: JsValue,
+        ev: Ev<V<H>>,
+        signal: V<H>,
         status: Option<u16>,
         retry_after: Option<u64>,
-    ) -> Option<Op> {
-        let timeout = aborted(&signal);
+    ) -> Option<Op<V<H>>> {
+        let timeout = self.aborted(&signal);
         let (status, ev) = match (status, ev) {
             (None, Ev::Ok(response)) => {
                 return Some(Op::Login {
-                    retry_after: text(&self.host().json_(id, &response))
+                    retry_after: self
+                        .host()
+                        .text(&self.host().json(id, &response))
                         .as_deref()
                         .and_then(retry_after_ms),
                     signal,
-                    status: Some(self::status(&response)),
+                    status: Some(self.status(&response)),
                 });
             }
             (None, _) => {
                 let failure = Failure::no_response(timeout);
-                self.reject(id, &error(error_code(&failure, StatusSet::DEFAULT)));
+                self.reject(id, &self.error(error_code(&failure, StatusSet::DEFAULT)));
                 return None;
             }
             (Some(status), ev) => (status, ev),
         };
         let body = match ev {
             Ev::Ok(v) => v,
-            _ => U,
+            _ => self.u(),
         };
-        match read_tokens(&body) {
+        match self.read_tokens(&body) {
             Some(tokens) if (200..300).contains(&status) && !self.disposed.get() => {
                 self.start_session(tokens);
                 self.broadcast_token();
-                self.resolve(id, &U);
+                self.resolve(id, &self.u());
             }
             _ => {
-                let oauth_error = get(&body, "error");
+                let oauth_error = self.host().get(&body, "error");
                 let (code, status, wait) =
-                    login_error(status, text(&oauth_error), retry_after, timeout);
-                self.reject(id, &http_error(code, status, wait, &oauth_error));
+                    login_error(status, self.host().text(&oauth_error), retry_after, timeout);
+                self.reject(id, &self.http_error(code, status, wait, &oauth_error));
             }
         }
         None
     }
 
     /// `setSession(tokens)`.
-    pub fn set_session(&self, tokens: &JsValue) -> Result<(), JsValue> {
+    pub fn set_session(&self, tokens: &V<H>) -> Result<(), V<H>> {
         if let Some(e) = self.disposed_error() {
             return Err(e);
         }
-        let tokens = read_tokens(tokens).ok_or_else(|| error(ErrorCode::InvalidOptions))?;
+        let tokens = self
+            .read_tokens(tokens)
+            .ok_or_else(|| self.error(ErrorCode::InvalidOptions))?;
         self.start_session(tokens);
         Ok(())
     }
 
     /// Starts a session (and persists the refresh token in body mode).
-    pub(super) fn start_session(
-        &self,
-        (token, lifetime, refresh): (JsValue, Option<u64>, JsValue),
-    ) {
+    pub(super) fn start_session(&self, (token, lifetime, refresh): (V<H>, Option<u64>, V<H>)) {
         self.engine().start_session(token, lifetime, self.now());
-        if self.body_mode() && refresh.is_string() {
+        if self.body_mode() && self.host().is_string(&refresh) {
             self.refresh_token.set(refresh.clone());
             self.store(&refresh);
         }
@@ -211,7 +210,7 @@ impl Inner {
     /// confirmed. Then it tells the other tabs, which check their own session (see
     /// [`Engine::logout_hint`]): by then the storage holds no token and the server has ended the
     /// session.
-    pub fn logout(self: &Rc<Self>) -> JsValue {
+    pub fn logout(self: &Rc<Self>) -> V<H> {
         let (id, promise) = self.promise();
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
@@ -219,7 +218,7 @@ impl Inner {
         }
         let memory = self.refresh_token();
         self.signed_out(LOCAL);
-        let op = if !memory.is_string() && self.storage(id, GET, &U) {
+        let op = if !self.host().is_string(&memory) && self.storage(id, GET, &self.u()) {
             Some(Op::Logout {
                 wait: Wait::Storage,
             })
@@ -232,24 +231,34 @@ impl Inner {
         promise
     }
 
-    pub(super) fn logout_step(self: &Rc<Self>, id: u32, ev: Ev, wait: Wait) -> Option<Op> {
+    pub(super) fn logout_step(
+        self: &Rc<Self>,
+        id: u32,
+        ev: Ev<V<H>>,
+        wait: Wait,
+    ) -> Option<Op<V<H>>> {
         let value = match ev {
             Ev::Ok(v) => v,
-            _ => U,
+            _ => self.u(),
         };
-        if wait == Wait::Promise || self.body_mode() && !value.is_string() {
+        if wait == Wait::Promise || self.body_mode() && !self.host().is_string(&value) {
             // The server's answer (or nothing to revoke with): now tell the other tabs.
-            self.host().tell_(&U, 0.0);
-            self.resolve(id, &JsValue::from((200..300).contains(&status(&value))));
+            self.host().tell(&self.u(), 0.0);
+            self.resolve(
+                id,
+                &self
+                    .host()
+                    .boolean((200..300).contains(&self.status(&value))),
+            );
             return None;
         }
         let token = if self.body_mode() {
-            self.store(&U);
+            self.store(&self.u());
             value
         } else {
-            U
+            self.u()
         };
-        self.host().post_(id, LOGOUT_ENDPOINT, &token, &U);
+        self.host().post(id, LOGOUT_ENDPOINT, &token, &self.u());
         Some(Op::Logout {
             wait: Wait::Promise,
         })
@@ -263,31 +272,39 @@ impl Inner {
         }
         self.engine().sign_out();
         self.flight.set(None);
-        self.refresh_token.set(U);
+        self.refresh_token.set(self.u());
         self.waiters().clear();
         self.timer.set(None);
         self.ops().clear();
-        self.host().close_(&error(ErrorCode::Disposed));
+        self.host().close(&self.error(ErrorCode::Disposed));
     }
 
     // ----- storage (body mode) -----
 
     /// Calls storage method `method` (`GET`, `SET` to `value`, `REMOVE`) for operation `id`,
     /// which it resumes; false without a storage (or in cookie mode).
-    pub(super) fn storage(&self, id: u32, method: u32, value: &JsValue) -> bool {
-        self.body_mode() && self.host().store_(id, method, value)
+    pub(super) fn storage(&self, id: u32, method: u32, value: &V<H>) -> bool {
+        self.body_mode() && self.host().store(id, method, value)
     }
 
     /// Persists `value` (a string) or removes the stored token (`undefined`), reporting failures.
-    pub(super) fn store(&self, value: &JsValue) {
+    pub(super) fn store(&self, value: &V<H>) {
         let id = self.id();
-        if self.storage(id, if value.is_string() { SET } else { REMOVE }, value) {
+        if self.storage(
+            id,
+            if self.host().is_string(&value) {
+                SET
+            } else {
+                REMOVE
+            },
+            value,
+        ) {
             self.insert(id, Op::Store);
         }
     }
 
     pub(super) fn forget_refresh_token(&self) {
-        self.refresh_token.set(U);
-        self.store(&U);
+        self.refresh_token.set(self.u());
+        self.store(&self.u());
     }
 }

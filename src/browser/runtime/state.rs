@@ -3,15 +3,13 @@
 
 use alloc::rc::Rc;
 
-use wasm_bindgen::JsValue;
-
 use super::*;
 
-impl Inner {
+impl<H: Host> Inner<H> {
     // ----- clock, state, events -----
 
     pub(super) fn now(&self) -> u64 {
-        self.now_at(js::performance_now(), js::date_now())
+        self.now_at(self.host().mono(), self.host().wall())
     }
 
     /// The engine clock, given readings of `performance.now()` and `Date.now()`.
@@ -24,7 +22,7 @@ impl Inner {
 
     /// Converts an engine instant into Unix milliseconds, for display.
     pub(super) fn wall(&self, at: Option<u64>) -> Option<f64> {
-        Some(js::date_now() + (at? as f64 - self.now() as f64))
+        Some(self.host().wall() + (at? as f64 - self.now() as f64))
     }
 
     /// Whether a session is held.
@@ -45,35 +43,36 @@ impl Inner {
     }
 
     /// The current access token and its generation.
-    pub(super) fn current(&self) -> Option<(JsValue, u32)> {
+    pub(super) fn current(&self) -> Option<(V<H>, u32)> {
         self.engine().access().map(|(t, g)| (t.clone(), g))
     }
 
-    pub(super) fn disposed_error(&self) -> Option<JsValue> {
-        self.disposed.get().then(|| error(ErrorCode::Disposed))
+    pub(super) fn disposed_error(&self) -> Option<V<H>> {
+        self.disposed.get().then(|| self.error(ErrorCode::Disposed))
     }
 
     /// `on(type, listener)`.
-    pub fn on(&self, kind: &JsValue, listener: &JsValue) -> Result<(), JsValue> {
+    pub fn on(&self, kind: &V<H>, listener: &V<H>) -> Result<(), V<H>> {
         if let Some(e) = self.disposed_error() {
             return Err(e);
         }
-        if self.host().listen_(true, kind, listener) {
+        if self.host().listen(true, kind, listener) {
             Ok(())
         } else {
-            Err(error(ErrorCode::InvalidOptions))
+            Err(self.error(ErrorCode::InvalidOptions))
         }
     }
 
     /// Emits `refresh` from `source` (an index, see `NETWORK`).
     pub(super) fn emit_refresh(&self, source: u32) {
-        let expires = self.expires_at().map_or(U, JsValue::from_f64);
-        self.host().emit_(REFRESH, &source_value(source), &expires);
+        let expires = self.expires_at().map_or(self.u(), |v| self.host().float(v));
+        self.host()
+            .emit(REFRESH, &self.source_value(source), &expires);
     }
 
-    pub(super) fn emit_error(&self, err: &JsValue, retry_in: Option<u64>) {
-        let retry_in = retry_in.map_or(U, |ms| JsValue::from_f64(ms as f64));
-        self.host().emit_(ERROR, err, &retry_in);
+    pub(super) fn emit_error(&self, err: &V<H>, retry_in: Option<u64>) {
+        let retry_in = retry_in.map_or(self.u(), |ms| self.host().float(ms as f64));
+        self.host().emit(ERROR, err, &retry_in);
     }
 
     // ----- the timer and the page -----
@@ -91,7 +90,7 @@ impl Inner {
         let delay = want.map_or(-1.0, |at| {
             at.saturating_sub(self.now()).min(MAX_TIMER_MS) as f64
         });
-        self.host().arm_(delay);
+        self.host().arm(delay);
     }
 
     pub(super) fn on_timer(self: Rc<Self>) {
@@ -119,7 +118,7 @@ impl Inner {
             Step::Await => self.flight.get(),
             Step::Refused { code, report } => {
                 if report {
-                    self.emit_error(&error(code), None);
+                    self.emit_error(&self.error(code), None);
                 }
                 None
             }
@@ -147,14 +146,14 @@ impl Inner {
             (token.clone(), core.lifetime_ms())
         };
         self.host()
-            .tell_(&access, lifetime.map_or(-1.0, |ms| ms as f64));
+            .tell(&access, lifetime.map_or(-1.0, |ms| ms as f64));
     }
 
     /// Another tab's new access token, `{type: "token", access, lifetime}`: a hint, adopted only
     /// if it names this tab's subject and outlives this tab's token ([`Engine::adopt`]). (It is
     /// used the way this tab uses its own: Bearer, or DPoP-bound with the key the tabs share.)
     /// A signed-out tab never takes it: the message is a hint to restore with its own cookie.
-    pub(super) fn on_token_message(self: Rc<Self>, data: &JsValue) {
+    pub(super) fn on_token_message(self: Rc<Self>, data: &V<H>) {
         if !self.signed_in() {
             let now = self.now();
             let possible = self.lazy_possible();
@@ -162,9 +161,10 @@ impl Inner {
             let step = self.engine().lazy_restore(now, possible);
             return self.automatic(step);
         }
-        let access = get(data, "access");
-        let lifetime = number(&get(data, "lifetime"));
-        let sub = |token: &JsValue| Some(js::subject(token)).filter(JsValue::is_string);
+        let access = self.host().get(data, "access");
+        let lifetime = self.host().number(&self.host().get(data, "lifetime"));
+        let sub =
+            |token: &V<H>| Some(self.host().subject(token)).filter(|v| self.host().is_string(v));
         let ours = self.current().and_then(|(token, _)| sub(&token));
         let theirs = sub(&access);
         let now = self.now();
@@ -190,10 +190,11 @@ impl Inner {
     /// Local effects of a logout (`source`: "local").
     pub(super) fn signed_out(&self, source: u32) {
         let was = self.engine().sign_out();
-        self.refresh_token.set(U);
+        self.refresh_token.set(self.u());
         self.arm();
         if was {
-            self.host().emit_(LOGOUT, &source_value(source), &U);
+            self.host()
+                .emit(LOGOUT, &self.source_value(source), &self.u());
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The options of `new AuthClient(options)`: their names and order and their defaults. glue.js
 //! carries a generated copy (see [`interface`](crate::core::client::interface)).
 
-
 use crate::core::client::config::{ClientConfig, Transport};
 use crate::core::protocol;
 

@@ -382,7 +382,25 @@ export class Host {
    * of the origin may listen) to the other tabs, or `{type: "logout"}`.
    */
   tell_(access, lifetime) {
-    this.channel_?.postMessage(access ? { type: "token", access, lifetime } : { type: "logout" });
+    const data = access ? { type: "token", access, lifetime } : { type: "logout" };
+    if (this.channel_) {
+      this.channel_.postMessage(data);
+      // The same message in localStorage, written before the flight releases the Web Lock: the
+      // tab that takes the lock next reads it there (`shared_`), whatever the message's timing.
+      try {
+        access ? localStorage.setItem(this.name_ + ":token", JSON.stringify({ ...data, at: Date.now() }))
+          : localStorage.removeItem(this.name_ + ":token");
+      } catch {}
+    }
+  }
+
+  /** The last token message `tell_` wrote, its lifetime counted from now; else `undefined`. */
+  shared_() {
+    try {
+      const d = JSON.parse(localStorage.getItem(this.name_ + ":token"));
+      d.lifetime -= Date.now() - d.at;
+      return d;
+    } catch {}
   }
 
   /** `on(type, listener)` (`add`), false for an unknown type or a non-function; or `off`. */

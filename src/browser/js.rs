@@ -73,9 +73,13 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn arm_(this: &Host, ms: f64);
     /// Posts `{type: "token", access, lifetime}` to the other tabs (an access token, never a
-    /// refresh token: a hint they check), or `{type: "logout"}` if `access` is `undefined`.
+    /// refresh token: a hint they check), or `{type: "logout"}` if `access` is `undefined`; and
+    /// writes the token message where `shared_` reads it (removes it at logout).
     #[wasm_bindgen(method)]
     pub fn tell_(this: &Host, access: &JsValue, lifetime: f64);
+    /// The last token message of the origin's tabs (see `tell_`), or `undefined`.
+    #[wasm_bindgen(method)]
+    pub fn shared_(this: &Host) -> JsValue;
     /// Adds (`add`) a listener, or removes one; false for an unknown event type or a
     /// non-function (when adding).
     #[wasm_bindgen(method)]
@@ -242,6 +246,9 @@ impl runtime::Host for Host {
     }
     fn tell(&self, access: &JsValue, lifetime: f64) {
         self.tell_(access, lifetime)
+    }
+    fn shared(&self) -> JsValue {
+        self.shared_()
     }
     fn listen(&self, add: bool, kind: &JsValue, listener: &JsValue) -> bool {
         self.listen_(add, kind, listener)

@@ -652,6 +652,47 @@ const scenarios = {
     a.dispose(); b.dispose();
   },
 
+  // Issue 20 item 10: the channel's message comes late on purpose (held until the end). The tab
+  // waiting for the Web Lock while the other refreshes learns of that refresh from what the
+  // other wrote before releasing the lock, and sends nothing.
+  async lateTokenMessage(AuthClient) {
+    const s = makeServer();
+    const name = "sr-late-test";
+    const held = gate(), RealChannel = globalThis.BroadcastChannel;
+    globalThis.BroadcastChannel = class extends RealChannel {
+      set onmessage(f) { super.onmessage = f && ((e) => held.wait.then(() => f(e))); }
+      get onmessage() { return super.onmessage; }
+    };
+    let b;
+    try {
+      b = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    } finally {
+      globalThis.BroadcastChannel = RealChannel;
+    }
+    const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
+    const events = record(b);
+    await a.login("u", "pw");
+    eq(await b.restore(), true, "b restores the cookie's session");
+    const [before, own] = [s.refreshes(), b.refreshCount];
+    s.refreshGate = gate();
+    const refreshA = a.refresh();
+    await until(() => s.log.filter((e) => e.received).length > before, 10_000, "a's refresh reaches the server");
+    // b wants a refresh too and waits for the lock a holds.
+    const refreshB = b.refresh();
+    await sleep(0);
+    s.refreshGate.open();
+    s.refreshGate = null;
+    await refreshA;
+    await refreshB;
+    eq(s.refreshes(), before + 1, "one refresh for both tabs");
+    eq(b.refreshCount, own, "b sent no refresh of its own");
+    assert(events.some((e) => e.type === "refresh" && e.source === "tab"), "b holds a's token before the message came");
+    eq((await b.fetch("/api/me")).status, 200, "b uses a's token");
+    held.open();
+    a.dispose(); b.dispose();
+    localStorage.removeItem(name + ":token");
+  },
+
   // Lazy restore in cookie mode: a signed-out client's first auth.fetch or refresh() restores
   // with the cookie first (once per page, not when sr_session=0); a signed-out tab that hears
   // another tab's token restores with its own cookie, never with the token it heard.

@@ -129,6 +129,8 @@ pub struct World {
     pub storage_fails: Cell<bool>,
     /// The session hint says the session is over (`sr_session=0`).
     pub hint_over: Cell<bool>,
+    /// The last token message a tab told (`Host::shared`).
+    pub shared: RefCell<Val>,
     /// Channel messages not yet delivered: (to tab, data).
     pub messages: RefCell<VecDeque<(usize, Val)>>,
     pub posts: RefCell<Vec<Post>>,
@@ -614,6 +616,11 @@ impl Host for Fake {
                 ("lifetime", Val::Num(lifetime)),
             ])
         };
+        *self.world.shared.borrow_mut() = if *access == Val::Undef {
+            Val::Undef
+        } else {
+            data.clone()
+        };
         for t in 0..self.world.tabs.borrow().len() {
             if t != self.tab {
                 self.world
@@ -622,6 +629,9 @@ impl Host for Fake {
                     .push_back((t, data.clone()));
             }
         }
+    }
+    fn shared(&self) -> Val {
+        self.world.shared.borrow().clone()
     }
     fn listen(&self, _add: bool, kind: &Val, _listener: &Val) -> bool {
         matches!(kind.str(), Some("refresh" | "expired" | "error" | "logout"))

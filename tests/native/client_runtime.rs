@@ -536,3 +536,50 @@ fn a_logout_message_makes_a_signed_in_tab_check_its_session() {
     assert_eq!(events(&w, 1, "expired").len(), 1);
     assert_eq!(w.posts_to(REFRESH).len(), 1, "without a request");
 }
+
+/// Issue 20 item 10: the waiting tab learns of the other's refresh from what that tab wrote
+/// before it released the lock, not from the channel message, which is held back here until
+/// both refreshes would be over.
+#[test]
+fn two_tabs_due_at_once_send_one_refresh_even_when_the_message_comes_late() {
+    let w = World::new();
+    let a = w.tab(Transport::Cookie);
+    let b = w.tab(Transport::Cookie);
+    login(&w, &a, "alice", None);
+    call(
+        &b,
+        Method::SetSession,
+        tokens(&jwt("alice", 0, LIFE), LIFE, None),
+        Val::Undef,
+    );
+    w.messages.borrow_mut().clear();
+    w.advance(DUE_MS);
+    assert_eq!(
+        w.posts_to(REFRESH).len(),
+        1,
+        "a holds the lock, b waits for it"
+    );
+    let new = jwt("alice", 540, 540 + LIFE);
+    w.answer(REFRESH, 200, tokens(&new, LIFE, None));
+    w.run();
+    assert_eq!(
+        w.messages.borrow().len(),
+        1,
+        "a's message is still undelivered"
+    );
+    assert_eq!(
+        w.posts_to(REFRESH).len(),
+        1,
+        "b took the lock after a and sent nothing"
+    );
+    assert_eq!(events(&w, 1, "refresh").len(), 1, "b holds a's token");
+    assert_eq!(events(&w, 1, "refresh")[0].0, Val::Num(1.0), "source tab");
+    let p = fetch(&b, "/api/me");
+    w.run();
+    assert_eq!(w.sent.borrow()[0].access, Val::s(&new));
+    // The late message changes nothing.
+    assert!(w.deliver());
+    assert_eq!(events(&w, 1, "refresh").len(), 1);
+    w.answer_fetch(200);
+    assert_eq!(status_of(&w, &p), 200.0);
+}

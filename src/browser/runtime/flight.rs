@@ -40,6 +40,13 @@ impl<H: Host> Inner<H> {
                 self.host().lock(id);
                 Some(Op::Flight(f))
             }
+            (Wait::Lock, Ev::Lock) => {
+                // The lock is granted: a tab that refreshed while this one waited wrote its
+                // token message before it released the lock. Read in order, the message is no
+                // longer raced by the lock grant (the channel's copy may arrive later).
+                self.adopt(&self.host().shared());
+                self.flight_locked(id, f)
+            }
             (Wait::Promise | Wait::Lock, _) => self.flight_locked(id, f),
             (Wait::Storage, ev) => {
                 // The storage is the truth: no token there means another tab signed out (or

@@ -95,8 +95,12 @@ pub trait Host {
     fn lock(&self, id: u32);
     /// Arms the one timer in `ms` (cleared if negative).
     fn arm(&self, ms: f64);
-    /// Tells the other tabs the access token (or a logout, if `undefined`).
+    /// Tells the other tabs the access token (or a logout, if `undefined`): a channel message,
+    /// and the same message where [`Host::shared`] reads it, written before this returns.
     fn tell(&self, access: &Self::Value, lifetime: f64);
+    /// The last token message any tab of the origin told ([`Host::tell`] writes it before the
+    /// flight that got the token releases the lock; a logout removes it), or `undefined`.
+    fn shared(&self) -> Self::Value;
     /// Adds or removes a listener; false for an unknown event or a non-function.
     fn listen(&self, add: bool, kind: &Self::Value, listener: &Self::Value) -> bool;
     /// Calls the listeners of event `kind`.

@@ -292,7 +292,7 @@ impl<H: Host> Inner<H> {
         let id = self.id();
         if self.storage(
             id,
-            if self.host().is_string(&value) {
+            if self.host().is_string(value) {
                 SET
             } else {
                 REMOVE

@@ -161,6 +161,12 @@ impl<H: Host> Inner<H> {
             let step = self.engine().lazy_restore(now, possible);
             return self.automatic(step);
         }
+        self.adopt(data);
+    }
+
+    /// Adopts the access token of a token message `data` if [`Engine::adopt`] takes it (then
+    /// emits `refresh` from the tab); a signed-out tab never does.
+    pub(super) fn adopt(&self, data: &V<H>) {
         let access = self.host().get(data, "access");
         let lifetime = self.host().number(&self.host().get(data, "lifetime"));
         let sub =

@@ -36,6 +36,7 @@ const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
   "REFRESH_LIMIT:too many refreshes, circuit breaker open", "DISPOSED:client disposed",
   "INVALID_OPTIONS:invalid options", "STORAGE:storage failed",
   "TOO_MANY_ATTEMPTS:too many login attempts, try again later",
+  "CROSS_ORIGIN_COOKIE:no answer from another origin in cookie mode; serve the auth endpoints on this page's origin, or use body mode",
   "NOT_INITIALIZED:init() has not loaded the package yet"];
 // </interface>
 
@@ -164,9 +165,13 @@ export class Host {
     }
     /**
      * What Rust reads, if the options are valid (by `Slot`): the options of `SLOTS` (a duration,
-     * or `undefined` for the default margin), whether the mode is "body", whether there is a lock.
+     * or `undefined` for the default margin), whether the mode is "body", whether there is a lock,
+     * whether cookie-mode requests go to another origin.
      */
-    this.options = ok ? [...slots, o.mode == BODY_MODE, !!this.locks_, ...(ending === undefined ? [] : words)] : undefined;
+    // Cookie mode with the endpoints on another origin than the page's (a failed request says so).
+    const here = globalThis.location?.origin;
+    this.options = ok ? [...slots, o.mode == BODY_MODE, !!this.locks_, o.mode == COOKIE_MODE && !!here && !this.endpoints_[1]?.startsWith(here + "/"),
+      ...(ending === undefined ? [] : words)] : undefined;
     this.deferred_ = new Map();
     this.listeners_ = [];
   }

@@ -134,7 +134,7 @@ export type AuthErrorCode =
   | "ERR_NETWORK" | "ERR_TIMEOUT" | "ERR_SERVER" | "ERR_REJECTED" | "ERR_BAD_RESPONSE"
   | "ERR_SESSION_EXPIRED" | "ERR_NOT_SIGNED_IN" | "ERR_INVALID_CREDENTIALS"
   | "ERR_REFRESH_LIMIT" | "ERR_DISPOSED" | "ERR_INVALID_OPTIONS" | "ERR_STORAGE"
-  | "ERR_TOO_MANY_ATTEMPTS" | "ERR_NOT_INITIALIZED";
+  | "ERR_TOO_MANY_ATTEMPTS" | "ERR_CROSS_ORIGIN_COOKIE" | "ERR_NOT_INITIALIZED";
 
 /**
  * The class of every error the client throws or reports (`e instanceof AuthError`): a stable

@@ -48,6 +48,7 @@ pub fn parse(host: Host) -> Result<(ClientConfig, Settings<Host>), JsValue> {
             timeout_ms: number(const { Slot::RequestTimeout.key() }).max(1) as f64,
             transport,
             locks: option(const { Slot::Locks.key() }) == JsValue::TRUE,
+            cross_origin: option(const { Slot::CrossOrigin.key() }) == JsValue::TRUE,
             host,
         },
     ))

@@ -127,6 +127,8 @@ pub struct World {
     /// Storage (body mode): the stored refresh token; whether calls fail.
     pub stored: RefCell<Option<String>>,
     pub storage_fails: Cell<bool>,
+    /// New tabs' own requests go to another origin (cookie mode).
+    pub cross_origin: Cell<bool>,
     /// The session hint says the session is over (`sr_session=0`).
     pub hint_over: Cell<bool>,
     /// The last token message a tab told (`Host::shared`).
@@ -180,6 +182,7 @@ impl World {
             transport: mode,
             locks,
             timeout_ms: 10_000.0,
+            cross_origin: self.cross_origin.get(),
         };
         let inner = Rc::new(Inner::new(config, settings));
         self.tabs.borrow_mut().push(Rc::downgrade(&inner));

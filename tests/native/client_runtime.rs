@@ -583,3 +583,37 @@ fn two_tabs_due_at_once_send_one_refresh_even_when_the_message_comes_late() {
     w.answer_fetch(200);
     assert_eq!(status_of(&w, &p), 200.0);
 }
+
+/// Issue 24 item 7: a cookie-mode client aimed at another origin says why its requests fail.
+#[test]
+fn a_cookie_client_on_another_origin_reports_err_cross_origin_cookie() {
+    let w = World::new();
+    w.cross_origin.set(true);
+    let tab = w.tab(Transport::Cookie);
+    let p = call(&tab, Method::Login, Val::s("u"), Val::s("p"));
+    w.fail(LOGIN);
+    assert_eq!(
+        rejected_code(&w, &p).as_deref(),
+        Some("ERR_CROSS_ORIGIN_COOKIE")
+    );
+    call(
+        &tab,
+        Method::SetSession,
+        tokens(&jwt("a", 0, LIFE), LIFE, None),
+        Val::Undef,
+    );
+    w.advance(DUE_MS);
+    w.fail(REFRESH);
+    let errors = events(&w, 0, "error");
+    assert_eq!(
+        errors[0].0.code().as_deref(),
+        Some("ERR_CROSS_ORIGIN_COOKIE")
+    );
+    assert!(errors[0].1 != Val::Undef, "retried as a network failure is");
+    // A same-origin client's failure is a network error.
+    let same = World::new();
+    let tab = same.tab(Transport::Cookie);
+    let p = call(&tab, Method::Login, Val::s("u"), Val::s("p"));
+    same.fail(LOGIN);
+    assert_eq!(rejected_code(&same, &p).as_deref(), Some("ERR_NETWORK"));
+}

@@ -180,6 +180,7 @@ impl<H: Host> Inner<H> {
         }
         // An error a refusal caused carries its status and the server's `error`.
         let err = |code| {
+            let code = reported(code, self.s.cross_origin);
             if status >= 300 {
                 self.http_error(code, Some(status), None, oauth_error)
             } else {

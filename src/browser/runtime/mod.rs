@@ -34,7 +34,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 
 use crate::core::client::classify::{
-    error_code, login_error, parse_retry_after, retry_after_ms, StatusSet,
+    error_code, login_error, parse_retry_after, reported, retry_after_ms, StatusSet,
 };
 use crate::core::client::engine::replays;
 use crate::core::client::interface::{Kind, Method, Signal, StorageMethod, KINDS};
@@ -96,6 +96,9 @@ pub struct Settings<H> {
     pub locks: bool,
     /// Timeout of the client's own requests (login, refresh, logout), ms.
     pub timeout_ms: f64,
+    /// Whether the client's own requests go to another origin in cookie mode (see
+    /// [`reported`](crate::core::client::classify::reported)).
+    pub cross_origin: bool,
 }
 
 /// The methods of the public `AuthClient`, by the number `glue.js` calls [`Inner::call`] with

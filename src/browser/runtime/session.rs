@@ -158,7 +158,8 @@ impl<H: Host> Inner<H> {
             }
             (None, _) => {
                 let failure = Failure::no_response(timeout);
-                self.reject(id, &self.error(error_code(&failure, StatusSet::DEFAULT)));
+                let code = error_code(&failure, StatusSet::DEFAULT);
+                self.reject(id, &self.error(reported(code, self.s.cross_origin)));
                 return None;
             }
             (Some(status), ev) => (status, ev),

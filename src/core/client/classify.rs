@@ -176,6 +176,18 @@ pub fn classify(failure: &Failure, ending: StatusSet) -> Verdict {
     }
 }
 
+/// The code reported for `code` by a client whose own requests go to another origin in cookie
+/// mode (`cross_origin_cookie`): a request without a response is [`ErrorCode::CrossOriginCookie`]
+/// (the browser hides a cross-origin answer the server did not allow with credentials, and the
+/// Worker never allows it); classification (retry, backoff) is unchanged.
+pub fn reported(code: ErrorCode, cross_origin_cookie: bool) -> ErrorCode {
+    if code == ErrorCode::Network && cross_origin_cookie {
+        ErrorCode::CrossOriginCookie
+    } else {
+        code
+    }
+}
+
 /// The stable code reported for a failure (`ending` as for [`classify`]).
 pub fn error_code(failure: &Failure, ending: StatusSet) -> ErrorCode {
     match failure {

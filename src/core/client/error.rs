@@ -31,6 +31,10 @@ pub enum ErrorCode {
     /// Login refused for now (429: too many attempts for this account or address); the error's
     /// `retryAfter` says for how long, if the server said (`Retry-After`).
     TooManyAttempts,
+    /// A request of a cookie-mode client to another origin got no response: the browser
+    /// withholds a cross-origin answer unless the server allows credentialed CORS, which the
+    /// Worker never does. Serve the auth endpoints on the page's own origin, or use body mode.
+    CrossOriginCookie,
     /// `new AuthClient()` before `init()` has loaded the wasm. Last in [`ErrorCode::ALL`]: the
     /// JavaScript side, which raises it without Rust, takes the last entry of its copy.
     NotInitialized,
@@ -40,7 +44,7 @@ impl ErrorCode {
     /// Every code, in declaration order: the browser package's JavaScript gets a code as its
     /// index here (`code as u32`) and keeps a copy of the codes and messages, generated from this
     /// list (see [`interface`](crate::core::client::interface)).
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Network,
         ErrorCode::Timeout,
         ErrorCode::Server,
@@ -54,6 +58,7 @@ impl ErrorCode {
         ErrorCode::InvalidOptions,
         ErrorCode::Storage,
         ErrorCode::TooManyAttempts,
+        ErrorCode::CrossOriginCookie,
         ErrorCode::NotInitialized,
     ];
 
@@ -73,6 +78,7 @@ impl ErrorCode {
             ErrorCode::InvalidOptions => "ERR_INVALID_OPTIONS",
             ErrorCode::Storage => "ERR_STORAGE",
             ErrorCode::TooManyAttempts => "ERR_TOO_MANY_ATTEMPTS",
+            ErrorCode::CrossOriginCookie => "ERR_CROSS_ORIGIN_COOKIE",
             ErrorCode::NotInitialized => "ERR_NOT_INITIALIZED",
         }
     }
@@ -93,6 +99,9 @@ impl ErrorCode {
             ErrorCode::InvalidOptions => "invalid options",
             ErrorCode::Storage => "storage failed",
             ErrorCode::TooManyAttempts => "too many login attempts, try again later",
+            ErrorCode::CrossOriginCookie => {
+                "no answer from another origin in cookie mode; serve the auth endpoints on this page's origin, or use body mode"
+            }
             ErrorCode::NotInitialized => "init() has not loaded the package yet",
         }
     }

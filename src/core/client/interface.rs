@@ -154,6 +154,9 @@ pub enum Slot {
     BodyMode,
     /// Whether the Web Lock is used (`crossTab` and the Web Locks API is there).
     Locks,
+    /// Whether the client's own requests go to another origin than the page's in cookie mode
+    /// (see [`reported`](crate::core::client::classify::reported)).
+    CrossOrigin,
     /// `sessionEndingStatuses` as a [`StatusSet`](crate::core::client::StatusSet): its bits
     /// for 400-431 (`undefined`: the default set).
     SessionEndingLow,
@@ -163,7 +166,7 @@ pub enum Slot {
 
 impl Slot {
     /// Every slot, by its index.
-    pub const ALL: [Slot; 9] = [
+    pub const ALL: [Slot; 10] = [
         Slot::RefreshMargin,
         Slot::RetryBaseDelay,
         Slot::RetryMaxDelay,
@@ -171,6 +174,7 @@ impl Slot {
         Slot::RequestTimeout,
         Slot::BodyMode,
         Slot::Locks,
+        Slot::CrossOrigin,
         Slot::SessionEndingLow,
         Slot::SessionEndingHigh,
     ];
@@ -186,8 +190,9 @@ impl Slot {
             Slot::RequestTimeout => "4",
             Slot::BodyMode => "5",
             Slot::Locks => "6",
-            Slot::SessionEndingLow => "7",
-            Slot::SessionEndingHigh => "8",
+            Slot::CrossOrigin => "7",
+            Slot::SessionEndingLow => "8",
+            Slot::SessionEndingHigh => "9",
         }
     }
 

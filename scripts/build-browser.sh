@@ -31,8 +31,9 @@ node scripts/shorten-messages.mjs pkg/silent_refresh.js
 # the public class `AuthClient` of glue.js to the wasm export `client` and exports the class with
 # wasm-bindgen's init functions.
 glue=$(cd pkg && find snippets -name glue.js)
-# glue.js imports the DPoP module beside it (wasm-bindgen copies only the snippet itself).
-cp src/browser/dpop.js "pkg/$(dirname "$glue")/dpop.js"
+# glue.js imports the modules beside it (wasm-bindgen copies only the snippet itself): DPoP, the
+# options, the shared names and the values.
+for m in dpop options names values; do cp "src/browser/$m.js" "pkg/$(dirname "$glue")/$m.js"; done
 printf '%s\n' "import { client } from \"./silent_refresh.js\";" \
   "import { connect } from \"./$glue\";" "connect(client);" \
   "export { default, initSync } from \"./silent_refresh.js\";" \

@@ -7,93 +7,15 @@
 // The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
 // the names an option, an event, a message or a browser API uses must not end in `_`.
 
-// The numbers and names Rust and this file share, generated from src/core/client/interface.rs
-// and the definitions it names: `cargo test` checks the block (tests/native/client_interface.rs),
-// `UPDATE_INTERFACE=1 cargo test client_interface` rewrites it.
 import { key, remove, send } from "./dpop.js";
-
-// <interface>
-const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LOGOUT = 5, ON = 6, OFF = 7,
-  DISPOSE = 8, SIGNED_IN = 9, EXPIRES_AT = 10, NEXT_REFRESH_AT = 11, REFRESH_COUNT = 12;
-const FULFILLED = 0, REJECTED = 1, LOCKED = 2, HANDED = 3;
-const KINDS = 4;
-const TIMER = 0, WAKE = 1, LOGOUT_MESSAGE = 2, TOKEN_MESSAGE = 3;
-const EVENTS = ["refresh", "expired", "error", "logout"];
-const SOURCES = ["network", "tab", "restore", "local"];
-const STORAGE = ["get", "set", "remove"];
-const SLOTS = ["refreshMargin", "retryBaseDelay", "retryMaxDelay", "maxRefreshesPerMinute", "requestTimeout"];
-const COOKIE_MODE = "cookie", BODY_MODE = "body";
-const DEFAULTS = { baseUrl: "", mode: "cookie", requestTimeout: 10000, retryBaseDelay: 1000,
-  retryMaxDelay: 60000, maxRefreshesPerMinute: 10, crossTab: true, channelName: "silent-refresh",
-  loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout",
-  refreshEncoding: "form" };
-const STORAGE_KEY_SUFFIX = ":refresh_token";
-const CSRF_HEADER = "X-Silent-Refresh", SESSION_HINT_COOKIE = "sr_session";
-const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
-  "SERVER:server temporarily unavailable", "REJECTED:request rejected by the server",
-  "BAD_RESPONSE:unexpected response from the server", "SESSION_EXPIRED:session expired",
-  "NOT_SIGNED_IN:not signed in", "INVALID_CREDENTIALS:invalid username or password",
-  "REFRESH_LIMIT:too many refreshes, circuit breaker open", "DISPOSED:client disposed",
-  "INVALID_OPTIONS:invalid options", "STORAGE:storage failed",
-  "TOO_MANY_ATTEMPTS:too many login attempts, try again later",
-  "CROSS_ORIGIN_COOKIE:no answer from another origin in cookie mode; serve the auth endpoints on this page's origin, or use body mode",
-  "NOT_INITIALIZED:init() has not loaded the package yet"];
-// </interface>
-
-/** `target[key]` (`undefined` for `undefined` and `null` targets). */
-export const get = (target, key) => target?.[key];
-
-/** `value` if it is a number or a decimal string of one (`expires_in: "3600"`), else `NaN`. */
-export const number = (value) => (typeof value == "number" ? value : typeof value == "string" && /^\d+(\.\d*)?$/.test(value) ? +value : NaN);
-
-/**
- * The `exp`, `iat` and `sub` claims of the JWT `token`, decoded but neither verified nor checked
- * (Rust checks them: `lifetime_from_claims`, `same_subject`); none if it is no JWT. `undefined` unless `token` is a
- * non-empty string.
- */
-export function claims(token) {
-  if (typeof token != "string" || !token) return;
-  try {
-    // header.payload.signature, the payload base64url JSON.
-    const s = token.split(".");
-    if (s.length == 3 && s[0] && /^[\w-]+$/.test(s[1])) {
-      const p = JSON.parse(atob(s[1].replace(/-/g, "+").replace(/_/g, "/")));
-      return [p.exp, p.iat, p.sub];
-    }
-  } catch {}
-  return [];
-}
-
-/** The `sub` claim of the JWT `token` (decoded, not verified) if it is a non-empty string. */
-export const subject = (token) => {
-  const s = claims(token)?.[2];
-  if (typeof s == "string" && s) return s;
-};
-
-/**
- * The class of every error the client throws or reports: `code`, the stable code; for an error
- * an HTTP answer caused, its `status` and the server's OAuth `error` value as `oauthError`.
- */
-export class AuthError extends Error {
-  constructor(code, message, status, oauthError) {
-    super(message ?? code);
-    this.name = "AuthError";
-    this.code = code;
-    if (status !== undefined) this.status = status;
-    if (typeof oauthError == "string") this.oauthError = oauthError;
-  }
-}
-
-/**
- * An `AuthError` of error `index` (with the HTTP `status` and `oauthError` that caused it, and
- * `.retryAfter` in ms, if any: NaN for none).
- */
-export function error(index, status, retryAfter, oauthError) {
-  const [code, message] = ERRORS[index].split(":");
-  const e = new AuthError("ERR_" + code, message, status, oauthError);
-  if (retryAfter >= 0) e.retryAfter = retryAfter;
-  return e;
-}
+import { fail, read } from "./options.js";
+import { LOGIN, SET_SESSION, RESTORE, FETCH, REFRESH, LOGOUT, ON, OFF, DISPOSE, SIGNED_IN, EXPIRES_AT,
+  NEXT_REFRESH_AT, REFRESH_COUNT, FULFILLED, REJECTED, LOCKED, HANDED, KINDS, TIMER, WAKE, LOGOUT_MESSAGE,
+  TOKEN_MESSAGE, EVENTS, SOURCES, STORAGE, COOKIE_MODE, BODY_MODE, CSRF_HEADER, SESSION_HINT_COOKIE, INVALID_OPTIONS,
+  NOT_INITIALIZED } from "./names.js";
+import { error } from "./values.js";
+// Values js.rs reads and makes, bound from this module.
+export { AuthError, claims, error, get, number, subject } from "./values.js";
 
 /** Adds or removes (`method`) the wake-up listener `h`. */
 function wake(method, h) {
@@ -104,74 +26,21 @@ function wake(method, h) {
 
 /** The JS side of one `AuthClient`. */
 export class Host {
-  /** Reads and checks `options` over the defaults; `ok` is false if one is invalid. */
+  /** Reads and checks `options` over the defaults (options.js): throws for a bad one. */
   constructor(options) {
-    let ok = options === undefined || (typeof options == "object" && options !== null);
-    const o = Object.assign({}, DEFAULTS, options);
-    // `new URL(url, location.href)[field]`: an absolute URL, or an origin followed by `/` (so that
-    // it is a prefix of exactly the URLs on that origin).
-    const url = (u, field) => {
-      try {
-        const v = new URL(u, globalThis.location?.href)[field];
-        return field == "href" ? v : v + "/";
-      } catch {
-        ok = false;
-      }
-    };
-    // Without trailing slashes: "https://api.example.com/" + "/auth/login".
-    const base = typeof o.baseUrl == "string" ? o.baseUrl.replace(/\/+$/, "") : (ok = false);
-    this.endpoints_ = [o.loginPath, o.refreshPath, o.logoutPath].map((p) => url(base + p, "href"));
-    // Body mode: logout revokes at `revokePath` with RFC 7009's form, if set.
-    this.revoke_ = o.revokePath === undefined || o.mode != BODY_MODE ? undefined : url(base + o.revokePath, "href");
-    const list = o.bearerOrigins;
-    if (list !== undefined && !(list?.length >= 0)) ok = false;
-    this.origins_ = list === undefined ? [url(this.endpoints_[0], "origin")]
-      : Array.from({ length: ok ? list.length : 0 }, (_, i) => url(list[i], "origin"));
-    this.fetch_ = o.fetch === undefined ? globalThis.fetch : o.fetch;
-    this.storage_ = o.storage ?? undefined;
-    this.crossTab_ = o.crossTab;
-    this.name_ = o.channelName;
-    this.key_ = this.name_ + STORAGE_KEY_SUFFIX;
-    this.mode_ = o.mode;
-    // DPoP (dpop.js): `true` always, `false` never; by default in body mode, where the key can
-    // be stored (`dpop_` 1: no key for the page's lifetime).
-    this.db_ = this.name_ + ":dpop";
-    this.dpop_ = o.dpop ?? (o.mode == BODY_MODE && 1);
-    if (o.dpop !== undefined && typeof o.dpop != "boolean") ok = false;
-    if (typeof this.fetch_ != "function" || typeof this.crossTab_ != "boolean" || typeof this.name_ != "string"
-      || !(this.storage_ === undefined || (typeof this.storage_ == "object"))) ok = false;
+    const [fields, slots, words] = read(options, globalThis.location?.href);
+    Object.assign(this, fields);
     const locks = this.crossTab_ && globalThis.navigator?.locks;
     this.locks_ = (typeof locks == "object" && locks) || undefined;
-    // Durations and counts (`SLOTS`): numbers >= 0, not infinite; the first, the margin, may be
-    // `undefined` (its default depends on the token).
-    const slots = SLOTS.map((k) => o[k]);
-    slots.map((n, i) => (typeof n == "number" && n >= 0 && n < 1 / 0) || (!i && n === undefined) || (ok = false));
-    if (o.mode != COOKIE_MODE && o.mode != BODY_MODE) ok = false;
-    // The refresh request's encoding (RFC 6749's form, or JSON) and optional members.
-    this.form_ = o.refreshEncoding == "form";
-    this.clientId_ = o.clientId;
-    this.scope_ = o.scope;
-    this.map_ = o.mapTokenResponse;
-    if (!this.form_ && o.refreshEncoding != "json" || [o.clientId, o.scope, o.revokePath].some((v) => v !== undefined && typeof v != "string")
-      || this.map_ !== undefined && typeof this.map_ != "function") ok = false;
-    // `sessionEndingStatuses` (integers 400-463) as two 32-bit words of a bit set (bit n: 400 + n).
-    const ending = o.sessionEndingStatuses, words = [0, 0];
-    if (ending !== undefined) {
-      if (!Array.isArray(ending)) ok = false;
-      else for (const s of ending) {
-        if (!(Number.isInteger(s) && s >= 400 && s < 464)) ok = false;
-        else words[(s - 400) >> 5] = (words[(s - 400) >> 5] | 1 << (s - 400)) >>> 0;
-      }
-    }
-    /**
-     * What Rust reads, if the options are valid (by `Slot`): the options of `SLOTS` (a duration,
-     * or `undefined` for the default margin), whether the mode is "body", whether there is a lock,
-     * whether cookie-mode requests go to another origin.
-     */
     // Cookie mode with the endpoints on another origin than the page's (a failed request says so).
     const here = globalThis.location?.origin;
-    this.options = ok ? [...slots, o.mode == BODY_MODE, !!this.locks_, o.mode == COOKIE_MODE && !!here && !this.endpoints_[1]?.startsWith(here + "/"),
-      ...(ending === undefined ? [] : words)] : undefined;
+    /**
+     * What Rust reads (by `Slot`): the options of `SLOTS` (a duration, or `undefined` for the
+     * default margin), whether the mode is "body", whether there is a lock, whether cookie-mode
+     * requests go to another origin, the session-ending statuses (none: the default).
+     */
+    this.options = [...slots, this.mode_ == BODY_MODE, !!this.locks_,
+      this.mode_ == COOKIE_MODE && !!here && !this.endpoints_[1].startsWith(here + "/"), ...words];
     this.deferred_ = new Map();
     this.listeners_ = [];
   }
@@ -440,6 +309,13 @@ export class Host {
   }
 }
 
+// A bad option throws an `AuthError` naming it (`option`) and its rule.
+fail((option, rule) => {
+  const e = error(INVALID_OPTIONS);
+  e.message = option + ": " + rule;
+  throw Object.assign(e, { option });
+});
+
 /** The wasm export that creates a client (`client` in mod.rs), set by `connect`. */
 let create;
 
@@ -459,7 +335,7 @@ export class AuthClient {
       c = create(h);
     } catch {
       // The wasm is not instantiated: init() has not been called, or has not finished.
-      throw error(ERRORS.length - 1);
+      throw error(NOT_INITIALIZED);
     }
     if (typeof c != "function") throw c;
     this.#h = h;

@@ -95,7 +95,7 @@ export interface AuthClientOptions {
   crossTab?: boolean;
   /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
   channelName?: string;
-  /** Path of the login endpoint under `baseUrl`; default "/auth/login". */
+  /** Path of the login endpoint under `baseUrl` (with or without its leading `/`; a full URL is taken as it is); default "/auth/login". */
   loginPath?: string;
   /** Path of the refresh endpoint under `baseUrl`; default "/auth/refresh". */
   refreshPath?: string;
@@ -117,6 +117,8 @@ export interface AuthClientOptions {
   mapTokenResponse?: (body: any) => TokenResponse;
   /** Body mode: `logout()` revokes there with RFC 7009's form (`token`, `token_type_hint`, `client_id`) instead of `logoutPath`; default none. */
   revokePath?: string;
+  /** Full URL of the token (refresh) endpoint, e.g. an OAuth 2 provider's: the same as `refreshPath` given as a URL (set one of the two); default none. */
+  tokenEndpoint?: string;
 }
 
 /** A token response, as returned by POST /auth/login or /auth/sessions. */
@@ -146,6 +148,11 @@ export class AuthError extends Error {
   code: AuthErrorCode;
   status?: number;
   oauthError?: string;
+  /**
+   * ERR_INVALID_OPTIONS from the constructor: the option at fault (`"bearerOrigins[1]"` for an
+   * element, `"options"` for the object itself); the message says the rule it breaks.
+   */
+  option?: string;
   /**
    * ERR_TOO_MANY_ATTEMPTS (login refused with 429 by the login throttle): how long to wait, in
    * ms, from the server's Retry-After (up to 15 minutes); absent if the server did not say.
@@ -205,7 +212,8 @@ export class AuthClient {
      */
     logout(): Promise<boolean>;
     /**
-     * Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option.
+     * Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option or an
+     * unknown one (`error.option` names it, the message says the rule or the closest known name).
      */
     constructor(options?: AuthClientOptions);
     /**

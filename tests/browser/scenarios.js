@@ -808,11 +808,17 @@ const scenarios = {
     eq(s.log.at(-1).auth, null, "no bearer to the page's origin");
     remote.dispose();
     for (const bad of [{ mode: "x" }, { refreshMargin: -1 }, { fetch: 3 }, { bearerOrigins: 5 }, { storage: "s" },
-      { crossTab: 1 }, { baseUrl: 1 }, { requestTimeout: Infinity }, 7, null]) {
+      { crossTab: 1 }, { baseUrl: 1 }, { requestTimeout: Infinity }, { clientID: "x" }, 7, null]) {
       let err;
       try { new AuthClient(bad); } catch (e) { err = e; }
       eq(err?.code, "ERR_INVALID_OPTIONS", "rejects " + JSON.stringify(bad));
+      // The option it names (options.js's unit tests check each rule).
+      eq(err.option, bad && typeof bad == "object" ? Object.keys(bad)[0] : "options", "names the option");
+      assert(err.message.startsWith(err.option + ": "), "says the rule: " + err.message);
     }
+    let err;
+    try { new AuthClient({ clientID: "x" }); } catch (e) { err = e; }
+    eq(err.message, "clientID: unknown option; did you mean clientId?", "suggests the closest name");
   },
 
   // dpopFetch: a request with a proof by the client's key (made if there is none) when DPoP is

@@ -1,5 +1,5 @@
 //! The Rust⇄JavaScript interface of the browser package is defined once, in Rust: the block
-//! between `// <interface>` and `// </interface>` in src/browser/glue.js must be exactly what
+//! between `// <interface>` and `// </interface>` in src/browser/names.js must be exactly what
 //! [`render`] makes of the definitions (run with `UPDATE_INTERFACE=1` to rewrite it), and the
 //! TypeScript declarations must document the options in their order with their defaults.
 
@@ -13,6 +13,7 @@ use silent_refresh::core::client::{Endpoint, ErrorCode, EventKind, Source, Trans
 use silent_refresh::core::protocol;
 
 const GLUE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/glue.js");
+const NAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/names.js");
 const TYPES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/mod.rs");
 const START: &str = "// <interface>\n";
 const END: &str = "// </interface>\n";
@@ -63,7 +64,7 @@ fn strings(names: &[&str]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// The block glue.js must carry.
+/// The block names.js must carry.
 fn render() -> String {
     let mut js = String::new();
     js += &numbered(&Method::ALL, |m| m as u32);
@@ -123,21 +124,31 @@ fn render() -> String {
         errors.push(format!("\"{short}:{}\"", code.message()));
     }
     js += &wrapped("const ERRORS = [", &errors, "];");
-    js
+    writeln!(
+        js,
+        "const INVALID_OPTIONS = {}, NOT_INITIALIZED = {};",
+        ErrorCode::InvalidOptions as u32,
+        ErrorCode::NotInitialized as u32
+    )
+    .unwrap();
+    js += &wrapped("const NAMES = [", &OPTION_NAMES.map(|n| format!("{n:?}")), "];");
+    // Every constant is exported (names.js is a module of its own).
+    js.replace("\nconst ", "\nexport const ")
+        .replacen("const ", "export const ", 1)
 }
 
 #[test]
-fn glue_js_carries_the_interface_rust_defines() {
-    let glue = std::fs::read_to_string(GLUE).unwrap();
-    let start = glue.find(START).expect("glue.js has `// <interface>`") + START.len();
+fn names_js_carries_the_interface_rust_defines() {
+    let glue = std::fs::read_to_string(NAMES).unwrap();
+    let start = glue.find(START).expect("names.js has `// <interface>`") + START.len();
     let end = start
         + glue[start..]
             .find(END)
-            .expect("glue.js has `// </interface>`");
+            .expect("names.js has `// </interface>`");
     let want = render();
     if std::env::var_os("UPDATE_INTERFACE").is_some() {
         let updated = format!("{}{want}{}", &glue[..start], &glue[end..]);
-        std::fs::write(GLUE, updated).unwrap();
+        std::fs::write(NAMES, updated).unwrap();
         return;
     }
     let have = &glue[start..end];
@@ -147,10 +158,10 @@ fn glue_js_carries_the_interface_rust_defines() {
             .zip(want.lines())
             .find(|(h, w)| h != w)
             .map_or_else(String::new, |(h, w)| {
-                format!("\n  glue.js: {h}\n  Rust:    {w}")
+                format!("\n  names.js: {h}\n  Rust:     {w}")
             });
         panic!(
-            "src/browser/glue.js's interface block differs from the Rust definitions{first}\n\
+            "src/browser/names.js's interface block differs from the Rust definitions{first}\n\
              (rewrite it with UPDATE_INTERFACE=1 cargo test client_interface)"
         );
     }

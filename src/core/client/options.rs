@@ -5,7 +5,7 @@ use crate::core::client::config::{ClientConfig, Transport};
 use crate::core::protocol;
 
 /// The options' names, in the order the TypeScript declarations list them.
-pub const OPTION_NAMES: [&str; 22] = [
+pub const OPTION_NAMES: [&str; 23] = [
     "baseUrl",
     "mode",
     "refreshMargin",
@@ -28,6 +28,7 @@ pub const OPTION_NAMES: [&str; 22] = [
     "sessionEndingStatuses",
     "mapTokenResponse",
     "revokePath",
+    "tokenEndpoint",
 ];
 
 /// Encodings of the refresh request (`refreshEncoding`): RFC 6749's form, the default, or the

@@ -72,20 +72,32 @@ describe("rotation and reuse", () => {
 
 describe("races", () => {
   for (const n of [20, 50]) {
-    test(`${n} concurrent refreshes of one token yield at most one live successor`, async () => {
+    test(`${n} concurrent refreshes of one token: one successor, and every answer inside the grace window a 200`, async () => {
       const t = await session(w);
-      const results = await Promise.all(Array.from({ length: n }, () => refresh(w, t.refresh_token)));
+      const start = performance.now();
+      const results = await Promise.all(Array.from({ length: n }, async () => {
+        const r = await refresh(w, t.refresh_token);
+        return Object.assign(r, { at: performance.now() - start });
+      }));
+      // The successor is a function of the token (an HMAC), so there is one by design; what a
+      // race could break is the answers. The rotation happened after the first request was
+      // sent, so every request answered within the grace window (2 s) of that moment reached the
+      // Worker inside it: the winner or a grace replay, 200 in both stores. A later one (a slow
+      // machine) may be refused as reuse.
       const successors = new Set();
       for (const r of results) {
         if (r.status === 200) successors.add(r.body.refresh_token);
-        else isError(r, 400, "invalid_grant", "a concurrent refresh");
+        else if (r.at < 2000) assert.fail(`answered ${r.status} after ${Math.round(r.at)} ms, inside the grace window`);
+        else isError(r, 400, "invalid_grant", "a concurrent refresh after the grace window");
       }
       assert.equal(successors.size, 1, `successors: ${successors.size}`);
-      const [s] = successors;
-      // The family goes on through the successor, and every access token handed out is valid.
-      const next = isTokens(await refresh(w, s));
+      assert.ok(results.some((r) => r.at < 2000), "at least one answer inside the grace window");
       for (const r of results.filter((r) => r.status === 200)) await verifyWithJose(r.body.access_token);
-      isTokens(await refresh(w, next.refresh_token));
+      if (results.every((r) => r.status === 200)) {
+        // The family goes on through the successor.
+        const [s] = successors;
+        isTokens(await refresh(w, isTokens(await refresh(w, s)).refresh_token));
+      }
     });
   }
 

@@ -20,6 +20,8 @@ fn every_route_resolves_to_its_own_endpoint() {
     }
     let m = resolve("DELETE", "/auth/users/a%40b", true).unwrap();
     assert_eq!((m.endpoint, m.segment), (Endpoint::DeleteUser, "a%40b"));
+    let m = resolve("DELETE", "/auth/sessions/a%40b", true).unwrap();
+    assert_eq!((m.endpoint, m.segment), (Endpoint::RevokeSubject, "a%40b"));
 }
 
 #[test]
@@ -31,6 +33,8 @@ fn a_path_no_route_has_is_not_found() {
         "/auth/login/",
         "/auth/users/",
         "/auth/users/a/b",
+        "/auth/sessions/",
+        "/auth/sessions/a/b",
         "/AUTH/LOGIN",
         "/api/me/x",
     ] {
@@ -98,6 +102,7 @@ fn without_an_admin_token_the_admin_routes_do_not_exist() {
         protocol::SESSIONS_PATH,
         protocol::USERS_PATH,
         "/auth/users/alice",
+        "/auth/sessions/alice",
     ];
     assert!(admin_paths.iter().all(|p| ROUTES
         .iter()

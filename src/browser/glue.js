@@ -1,9 +1,11 @@
 // Plumbing of the browser adapter (src/browser/js.rs binds it), and the public class `AuthClient`,
-// whose methods forward to Rust (`Inner::call` in runtime.rs). It reads the options object,
-// builds the client's requests, wires timers, page events, the BroadcastChannel, the Web Lock,
-// storage and event listeners, and reports every callback to Rust as `dispatch(tag, value)`.
-// It decides nothing: what to send, when, and what a result means is decided in Rust.
-// Written in JS because JS source is far smaller than the same calls compiled to wasm.
+// whose methods forward to Rust (`Inner::call` in src/browser/runtime). It builds the client's
+// requests, wires timers, page events, the BroadcastChannel, the Web Lock, storage and event
+// listeners, and reports every callback to Rust as `dispatch(tag, value)`. Rust decides when to
+// refresh, what a result means, and what ends a session. Three rules are still decided here,
+// where they cost fewer bytes than in wasm: which requests of `auth.fetch` are managed
+// (`request_`), the DPoP scheme and its nonce retry (`send_`, dpop.js), and what a body-mode
+// logout sends (`post_`). The options are read by options.js, the shared names are names.js's.
 // The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
 // the names an option, an event, a message or a browser API uses must not end in `_`.
 
@@ -166,7 +168,7 @@ export class Host {
     // With DPoP, a proof by the key (a new one at login if there is none; a lost key is not
     // replaced: the session ends, see classify.rs); the key goes with the session at logout.
     this.run_(id, () => this.dpop_ ? (this.dk_ = key(this.db_, !which, this.dpop_ === true)).then((k) => send(this.fetch_, k, make))
-      .finally(() => which == 2 && this.drop_()) : this.fetch_.call(globalThis, make()));
+      .finally(() => which == 2 && this.drop_(1)) : this.fetch_.call(globalThis, make()));
     return init.signal;
   }
 
@@ -228,10 +230,13 @@ export class Host {
     return true;
   }
 
-  /** Forgets the DPoP key and removes it from IndexedDB. */
-  drop_() {
-    this.dk_ = this.bound_ = undefined;
-    if (this.dpop_) remove(this.db_);
+  /** Forgets the DPoP key (to be read afresh), and if `gone` removes it from IndexedDB too. */
+  drop_(gone) {
+    this.dk_ = undefined;
+    if (gone) {
+      this.bound_ = undefined;
+      if (this.dpop_) remove(this.db_);
+    }
   }
 
   /**
@@ -291,9 +296,6 @@ export class Host {
   /** Calls the listeners of event `kind` (see `emit` in js.rs) with its event object; a throwing one is ignored. */
   emit_(kind, a, b) {
     const type = EVENTS[kind];
-    // The DPoP key ends with the session (at logout, once the logout request is sent).
-    if (type == "expired") this.drop_();
-    if (type == "logout") this.dk_ = undefined;
     const source = SOURCES[a];
     const event = [{ type, source, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
       { type, source }][kind];

@@ -69,6 +69,9 @@ extern "C" {
     /// Requests the Web Lock for flight `id`, held until `settle(id, ..)`.
     #[wasm_bindgen(method)]
     pub fn lock_(this: &Host, id: u32);
+    /// Forgets the DPoP key (read afresh when next needed); `gone`: removes it from IndexedDB too.
+    #[wasm_bindgen(method)]
+    pub fn drop_(this: &Host, gone: bool);
     /// Arms the timer in `ms` (cleared if negative).
     #[wasm_bindgen(method)]
     pub fn arm_(this: &Host, ms: f64);
@@ -240,6 +243,9 @@ impl runtime::Host for Host {
     }
     fn lock(&self, id: u32) {
         self.lock_(id)
+    }
+    fn drop_key(&self, gone: bool) {
+        self.drop_(gone)
     }
     fn arm(&self, ms: f64) {
         self.arm_(ms)

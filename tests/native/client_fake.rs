@@ -139,6 +139,8 @@ pub struct World {
     pub sent: RefCell<Vec<Sent>>,
     /// Events emitted: (tab, type, a, b).
     pub events: RefCell<Vec<(usize, &'static str, Val, Val)>>,
+    /// The DPoP key forgotten: (tab, removed from its store too).
+    pub dropped: RefCell<Vec<(usize, bool)>>,
     /// Every delay the timer was armed with: (tab, ms).
     pub armed: RefCell<Vec<(usize, f64)>>,
 }
@@ -600,6 +602,9 @@ impl Host for Fake {
     fn lock(&self, id: u32) {
         self.world.lock.borrow_mut().1.push_back((self.tab, id));
         self.world.grant();
+    }
+    fn drop_key(&self, gone: bool) {
+        self.world.dropped.borrow_mut().push((self.tab, gone));
     }
     fn arm(&self, ms: f64) {
         self.world.armed.borrow_mut().push((self.tab, ms));

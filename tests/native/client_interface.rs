@@ -131,7 +131,11 @@ fn render() -> String {
         ErrorCode::NotInitialized as u32
     )
     .unwrap();
-    js += &wrapped("const NAMES = [", &OPTION_NAMES.map(|n| format!("{n:?}")), "];");
+    js += &wrapped(
+        "const NAMES = [",
+        &OPTION_NAMES.map(|n| format!("{n:?}")),
+        "];",
+    );
     // Every constant is exported (names.js is a module of its own).
     js.replace("\nconst ", "\nexport const ")
         .replacen("const ", "export const ", 1)

@@ -251,6 +251,11 @@ fn logout_discards_the_refresh_in_flight() {
     w.answer(LOGOUT, 204, Val::Null);
     assert_eq!(w.state(&out), PromiseState::Resolved(Val::Bool(true)));
     assert_eq!(events(&w, 0, "logout").len(), 1);
+    assert_eq!(
+        *w.dropped.borrow(),
+        [(0, false)],
+        "the key forgotten, removed after the logout request"
+    );
 }
 
 #[test]

@@ -198,6 +198,8 @@ impl<H: Host> Inner<H> {
                 None
             }
             Finished::Expired => {
+                // The DPoP key ends with the session.
+                self.host().drop_key(true);
                 self.forget_refresh_token();
                 let err = err(ErrorCode::SessionExpired);
                 self.host().emit(EXPIRED, &err, &self.u());

@@ -93,6 +93,9 @@ pub trait Host {
     fn store(&self, id: u32, method: u32, value: &Self::Value) -> bool;
     /// Requests the Web Lock for flight `id` (granted: `LOCKED`; held until `settle(id, ..)`).
     fn lock(&self, id: u32);
+    /// The session ended: forget the DPoP key (read afresh when next needed); `gone` (the
+    /// session expired): remove it from its store too, so the next session gets a new one.
+    fn drop_key(&self, gone: bool);
     /// Arms the one timer in `ms` (cleared if negative).
     fn arm(&self, ms: f64);
     /// Tells the other tabs the access token (or a logout, if `undefined`): a channel message,

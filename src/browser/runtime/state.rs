@@ -199,6 +199,8 @@ impl<H: Host> Inner<H> {
         self.refresh_token.set(self.u());
         self.arm();
         if was {
+            // The key is removed once the logout request (which it signs) is sent.
+            self.host().drop_key(false);
             self.host()
                 .emit(LOGOUT, &self.source_value(source), &self.u());
         }

@@ -498,6 +498,16 @@ const scenarios = {
     hostile.onmessage = (e) => seen.push(e.data);
     const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
     const events = record(a);
+    // Instead of a sleep before each "nothing happened": a channel opened after `a`'s hears a
+    // mark posted after the hostile messages; one sender's messages are delivered in order, so
+    // by then `a` has handled every one of them (a client handles a message synchronously).
+    const witness = new BroadcastChannel(name), marks = [];
+    witness.onmessage = (e) => marks.push(e.data?.mark);
+    const flush = async () => {
+      const mark = Math.random();
+      hostile.postMessage({ type: "mark", mark });
+      await until(() => marks.includes(mark), 10_000, "the mark");
+    };
     const jwt = (claims) => `${b64u('{"alg":"EdDSA"}')}.${b64u(JSON.stringify(claims))}.c2ln`;
     // A token of another subject that would outlive any of ours; one of our subject.
     const other = jwt({ sub: "mallory", iat: 1, exp: 4e9 });
@@ -505,7 +515,7 @@ const scenarios = {
     // A signed-out tab is never signed in by a message, not even one naming a plausible subject.
     for (const access of [other, ours]) hostile.postMessage({ type: "token", access, lifetime: 9e5, refresh: "srt_evil" });
     hostile.postMessage({ type: "logout" });
-    await sleep(100);
+    await flush();
     eq(a.signedIn, false, "no sign-in by a message");
     eq(events.length, 0, "no event for a signed-out tab");
     eq(s.refreshes(), 0, "no request for a signed-out tab");
@@ -518,7 +528,7 @@ const scenarios = {
       { type: "token", access: mine }, { type: "token", access: ours }, { type: "token", access: ours, lifetime: -1 },
       { type: "token", access: ours, lifetime: "9e5" }, { type: "token", access: 7, lifetime: 9e5 }, { type: "token" },
       null, "logout", { type: 1 }, [], { type: "Logout" }]) hostile.postMessage(m);
-    await sleep(100);
+    await flush();
     assert(Math.abs(a.expiresAt - expires) < 50, "its token unchanged");
     eq((await a.fetch("/api/me")).status, 200, "still its own session");
     eq(s.log.at(-1).auth, "Bearer " + mine, "its own token");
@@ -552,7 +562,7 @@ const scenarios = {
     assert(!/srt_|refresh_token|"refresh"/.test(heard), "no refresh token on the channel: " + heard);
     eq(seen.map((m) => m.type).join(), "token,token,token,token,logout", "what the channel carried");
     assert(seen.slice(0, 4).every((m) => Object.keys(m).sort().join() === "access,lifetime,type" && s.valid.has(m.access)), "access tokens: " + heard);
-    a.dispose(); hostile.close();
+    a.dispose(); hostile.close(); witness.close();
   },
 
   // An async storage whose write of a rotated refresh token takes its time: the Web Lock is held
@@ -583,7 +593,13 @@ const scenarios = {
     await until(() => eventsB.some((e) => e.source === "tab"), 10_000, "a's token reaches b");
     const before = s.refreshes();
     const refreshed = b.refresh();
-    await sleep(300);
+    // Not a sleep: the Web Locks API shows b's request waiting while a holds the lock.
+    const waiting = async () => (await navigator.locks.query()).pending.some((l) => l.name === name);
+    for (let i = 0; !(await waiting()); i++) {
+      assert(i < 2000, "b asks for the lock");
+      await sleep(5);
+    }
+    assert((await navigator.locks.query()).held.some((l) => l.name === name), "a still holds it");
     eq(s.refreshes(), before, "b waits for the lock while a's write is pending");
     writing.open();
     await refreshed;

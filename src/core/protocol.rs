@@ -1,4 +1,5 @@
-//! The wire names both halves share: endpoint paths, cookie names and the CSRF header. The
+//! The wire names both halves share: endpoint paths, cookie names, the CSRF header and the OAuth
+//! `error` codes the client acts on. The
 //! Worker routes and sets cookies with these; the browser package builds its default endpoints
 //! and reads the session hint with them. Defined here once (this module is compiled into both).
 
@@ -30,3 +31,10 @@ pub const REFRESH_COOKIE: &str = "sr_refresh";
 pub const SESSION_HINT_COOKIE: &str = "sr_session";
 /// The header cookie-transport requests must carry (value `1`).
 pub const CSRF_HEADER: &str = "X-Silent-Refresh";
+
+/// OAuth `error`: the refresh token (or grant) is not valid: the session is over (RFC 6749 §5.2).
+pub const INVALID_GRANT: &str = "invalid_grant";
+/// OAuth `error`: a DPoP proof was refused (RFC 9449 §7.1): at the refresh endpoint, the session is over.
+pub const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
+/// OAuth `error`: try again later (RFC 6749 §5.2's `temporarily_unavailable`).
+pub const TEMPORARILY_UNAVAILABLE: &str = "temporarily_unavailable";

@@ -13,6 +13,7 @@
 use alloc::string::String;
 
 use crate::core::client::error::ErrorCode;
+use crate::core::protocol;
 
 /// Longest `Retry-After` honoured (a larger value is clamped to this).
 pub const MAX_RETRY_AFTER_MS: u64 = 10 * 60_000;
@@ -163,11 +164,13 @@ pub fn classify(failure: &Failure, ending: StatusSet) -> Verdict {
                 retry_after_ms: *retry_after_ms,
             };
             match (*status, error.as_deref()) {
-                (_, Some("temporarily_unavailable")) => retry,
+                (_, Some(protocol::TEMPORARILY_UNAVAILABLE)) => retry,
                 // A proof refused at the refresh endpoint: the DPoP key is lost (no proof was
                 // sent) or the server will not take this client's proofs (its clock is off
                 // by more than the server's window): neither heals by retrying.
-                (_, Some("invalid_grant" | "invalid_dpop_proof")) => Verdict::SessionOver,
+                (_, Some(protocol::INVALID_GRANT | protocol::INVALID_DPOP_PROOF)) => {
+                    Verdict::SessionOver
+                }
                 (status, _) if ending.contains(status) => Verdict::SessionOver,
                 (408 | 429, _) | (500..=599, _) => retry,
                 _ => Verdict::Rejected,

@@ -3,6 +3,7 @@
 //! Codes and statuses are the ones of `docs/PROTOCOL.md`. Descriptions are fixed, generic texts:
 //! they never contain a token, a password, a key or any other input.
 
+use crate::core::protocol;
 use crate::core::server::dpop::{DpopError, ALGS_PARAM};
 use crate::core::server::store::StoreError;
 use std::fmt;
@@ -63,11 +64,11 @@ impl AuthError {
         match self {
             AuthError::InvalidRequest(_) => "invalid_request",
             AuthError::UnsupportedGrantType => "unsupported_grant_type",
-            AuthError::InvalidGrant => "invalid_grant",
+            AuthError::InvalidGrant => protocol::INVALID_GRANT,
             AuthError::InvalidCredentials => "invalid_credentials",
             AuthError::InvalidToken | AuthError::DpopBinding => "invalid_token",
             AuthError::InvalidDpopProof(_) | AuthError::ResourceDpopProof(_) => {
-                "invalid_dpop_proof"
+                protocol::INVALID_DPOP_PROOF
             }
             AuthError::Unauthorized => "unauthorized",
             AuthError::ForbiddenOrigin(_) => "forbidden_origin",
@@ -78,7 +79,7 @@ impl AuthError {
             AuthError::PayloadTooLarge => "payload_too_large",
             AuthError::UnsupportedMediaType => "unsupported_media_type",
             AuthError::TooManyAttempts(_) => "too_many_attempts",
-            AuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            AuthError::TemporarilyUnavailable => protocol::TEMPORARILY_UNAVAILABLE,
             AuthError::ServerError(_) => "server_error",
         }
     }

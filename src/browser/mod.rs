@@ -91,7 +91,7 @@ export interface AuthClientOptions {
   fetch?: (request: Request) => Promise<Response>;
   /** Body mode: persistence of the refresh token; default memory only. */
   storage?: TokenStorage | WebStorageLike;
-  /** One refresh across tabs (Web Lock + BroadcastChannel: the new access token, never a refresh token; a tab takes it only if signed in as the same subject); default true. */
+  /** One refresh across tabs (Web Lock + BroadcastChannel: the new access token, never a refresh token, also kept in localStorage as `<channelName>:token` until it expires or a logout; a tab takes it only if signed in as the same subject); default true. */
   crossTab?: boolean;
   /** Name of the Web Lock and BroadcastChannel, prefix of the storage key; default "silent-refresh". */
   channelName?: string;

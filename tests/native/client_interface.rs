@@ -222,16 +222,48 @@ fn the_package_mangles_by_the_naming_rule_of_glue_js() {
         "scripts/build-browser.sh renames exactly the properties whose names end in `_`"
     );
     let glue = std::fs::read_to_string(GLUE).unwrap();
-    // The names Rust reads from JavaScript objects by string must survive the renaming.
-    for name in [
-        "options",
+    // The names Rust reads from JavaScript objects by string (`get(value, "name")` in the runtime
+    // and the options reader) must survive the renaming: none may end in `_`.
+    let mut read = Vec::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser");
+    let files = ["options.rs", "js.rs"]
+        .map(|f| format!("{dir}/{f}"))
+        .into_iter()
+        .chain(
+            std::fs::read_dir(format!("{dir}/runtime"))
+                .unwrap()
+                .map(|e| e.unwrap().path().display().to_string()),
+        );
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        for part in source.split("get(").skip(1) {
+            // `get(target, "name")` or `.get(target, "name")`.
+            let Some(args) = part.split(')').next() else {
+                continue;
+            };
+            if let Some((_, name)) = args.split_once(", \"") {
+                read.push(name.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    for must in [
         "access_token",
         "expires_in",
         "refresh_token",
         "error",
         "status",
+        "access",
     ] {
-        assert!(!name.ends_with('_'), "{name}");
+        assert!(
+            read.iter().any(|n| n == must),
+            "the scan finds {must}: {read:?}"
+        );
+    }
+    for name in &read {
+        assert!(
+            !name.ends_with('_'),
+            "Rust reads `{name}`, which the build would rename"
+        );
     }
     assert!(
         glue.contains("this.options ="),

@@ -157,6 +157,16 @@ const scenarios = {
     try { await auth.login("u", "wrong"); } catch (e) { err = e; }
     eq(err?.code, "ERR_INVALID_CREDENTIALS", "error code");
     eq(err?.status, 401, "error status");
+    // off() removes a listener (and only that one).
+    await auth.login("u", "pw");
+    let [heard, kept] = [0, 0];
+    const count = () => heard++, keep = () => kept++;
+    auth.on("refresh", count);
+    auth.on("refresh", keep);
+    await auth.refresh();
+    auth.off("refresh", count);
+    await auth.refresh();
+    eq([heard, kept].join(), "1,2", "off() removed that listener only");
     auth.dispose();
   },
 

@@ -293,9 +293,9 @@ pub fn client(host: JsValue) -> JsValue {
 type Dispatcher = Closure<dyn Fn(u32, JsValue, JsValue) -> JsValue>;
 
 /// The owner of a client: held (through the owner closure) by the public `AuthClient` only, so
-/// that the client is disposed when that object is garbage-collected (its dispatcher with it).
+/// that the client is disposed when that object is garbage-collected.
 #[cfg(feature = "browser")]
-struct Owner(Rc<Inner<js::Host>>, #[allow(dead_code)] Dispatcher);
+struct Owner(Rc<Inner<js::Host>>);
 
 #[cfg(feature = "browser")]
 impl Drop for Owner {
@@ -305,6 +305,8 @@ impl Drop for Owner {
 }
 
 /// Installs the client's dispatcher, wake-up listeners and channel; returns the owner closure.
+/// Both closures are handed to JavaScript, which frees them with the functions (the dispatcher
+/// holds the client weakly: a late callback finds it gone).
 #[cfg(feature = "browser")]
 fn create(config: ClientConfig, settings: Settings<js::Host>) -> JsValue {
     let timeout = settings.timeout_ms;
@@ -316,8 +318,8 @@ fn create(config: ClientConfig, settings: Settings<js::Host>) -> JsValue {
         };
         me.dispatch(tag, value)
     });
-    me.host().open_(dispatcher.as_ref(), timeout);
-    let owner = Owner(me, dispatcher);
+    me.host().open_(&dispatcher.into_js_value(), timeout);
+    let owner = Owner(me);
     let call: Dispatcher = Closure::new(move |method, a, b| owner.0.call(method, a, b));
     call.into_js_value()
 }

@@ -33,7 +33,7 @@ test("every refusal names the option and says the rule", () => {
     [{ crossTab: 1 }, "crossTab", /boolean/],
     [{ baseUrl: 1 }, "baseUrl", /string/],
     [{ baseUrl: "http://[::1" }, "baseUrl", /URL/],
-    [{ refreshPath: 7 }, "refreshPath", /path or URL/],
+    [{ refreshPath: 7 }, "refreshPath", /must be a string/],
     [{ dpop: "yes" }, "dpop", /boolean/],
     [{ refreshEncoding: "xml" }, "refreshEncoding", /"form" or "json"/],
     [{ clientId: 1 }, "clientId", /string/],

@@ -31,6 +31,7 @@ impl<H: Host> Inner<H> {
 
     /// Method `method` of the public `AuthClient` ([`Method`]), with its arguments `a`, `b`:
     /// its result, or the `Error` it throws (`glue.js` throws an `Error` it gets back).
+    #[inline(always)]
     pub fn call(self: &Rc<Self>, method: u32, a: V<H>, b: V<H>) -> V<H> {
         let done = |r: Result<(), V<H>>| r.err().unwrap_or_default();
         let number = |v: Option<f64>| v.map_or(self.u(), |v| self.host().float(v));

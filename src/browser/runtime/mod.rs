@@ -260,6 +260,7 @@ impl<H: Host> Inner<H> {
 
     /// Every JavaScript callback lands here; only a handed-over request gets an answer (its
     /// promise).
+    #[inline(always)]
     pub fn dispatch(self: Rc<Self>, tag: u32, value: V<H>) -> V<H> {
         let (id, kind) = (tag / KINDS, tag % KINDS);
         if id == 0 {

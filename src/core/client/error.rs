@@ -89,18 +89,18 @@ impl ErrorCode {
             ErrorCode::Network => "network error",
             ErrorCode::Timeout => "request timed out",
             ErrorCode::Server => "server temporarily unavailable",
-            ErrorCode::Rejected => "request rejected by the server",
-            ErrorCode::BadResponse => "unexpected response from the server",
+            ErrorCode::Rejected => "request refused",
+            ErrorCode::BadResponse => "unexpected response",
             ErrorCode::SessionExpired => "session expired",
             ErrorCode::NotSignedIn => "not signed in",
             ErrorCode::InvalidCredentials => "invalid username or password",
-            ErrorCode::RefreshLimit => "too many refreshes, circuit breaker open",
+            ErrorCode::RefreshLimit => "too many refreshes",
             ErrorCode::Disposed => "client disposed",
             ErrorCode::InvalidOptions => "invalid options",
             ErrorCode::Storage => "storage failed",
-            ErrorCode::TooManyAttempts => "too many login attempts, try again later",
+            ErrorCode::TooManyAttempts => "too many login attempts",
             ErrorCode::CrossOriginCookie => {
-                "no answer from another origin in cookie mode; serve the auth endpoints on this page's origin, or use body mode"
+                "cookie mode needs the auth endpoints on this origin, or body mode"
             }
             ErrorCode::NotInitialized => "init() has not loaded the package yet",
         }

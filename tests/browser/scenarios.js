@@ -233,6 +233,7 @@ const scenarios = {
       assert(statuses.every((x) => x === 200), "no call ever went out with an expired token: " + statuses);
       // None was answered 401 and replayed.
       eq(s.count["/api/me"], statuses.length, "one request per call");
+      const sent = s.log.filter((e) => e.path === "/auth/refresh").map((e) => e.t);
       // A call that finds the token due refreshes first, so the calls alone would pass the above
       // without a timer: with no call at all, the timer refreshes.
       const quiet = refreshed().length;
@@ -701,9 +702,11 @@ const scenarios = {
       globalThis.BroadcastChannel = RealChannel;
     }
     const a = new AuthClient({ ...s.options(), crossTab: true, channelName: name });
-    const events = record(b);
+    const events = record(b), eventsA = record(a);
     await a.login("u", "pw");
     eq(await b.restore(), true, "b restores the cookie's session");
+    // a takes b's newer token (its message is not delayed): a's refresh below is then its own.
+    await until(() => eventsA.some((e) => e.type === "refresh" && e.source === "tab"), 10_000, "a takes b's token");
     const [before, own] = [s.refreshes(), b.refreshCount];
     s.refreshGate = gate();
     const refreshA = a.refresh();

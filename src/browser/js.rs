@@ -160,40 +160,40 @@ pub fn error(code: ErrorCode) -> JsValue {
 impl runtime::Host for Host {
     type Value = JsValue;
 
-    fn get(&self, target: &JsValue, key: &str) -> JsValue {
+    fn get(target: &JsValue, key: &str) -> JsValue {
         get(target, key)
     }
-    fn number(&self, value: &JsValue) -> f64 {
+    fn number(value: &JsValue) -> f64 {
         number(value)
     }
-    fn text(&self, value: &JsValue) -> Option<String> {
+    fn text(value: &JsValue) -> Option<String> {
         text(value)
     }
-    fn is_string(&self, value: &JsValue) -> bool {
+    fn is_string(value: &JsValue) -> bool {
         value.is_string()
     }
-    fn is_undefined(&self, value: &JsValue) -> bool {
+    fn is_undefined(value: &JsValue) -> bool {
         value.is_undefined()
     }
-    fn is_true(&self, value: &JsValue) -> bool {
+    fn is_true(value: &JsValue) -> bool {
         *value == JsValue::TRUE
     }
-    fn boolean(&self, value: bool) -> JsValue {
+    fn boolean(value: bool) -> JsValue {
         JsValue::from_bool(value)
     }
-    fn float(&self, value: f64) -> JsValue {
+    fn float(value: f64) -> JsValue {
         JsValue::from_f64(value)
     }
-    fn null(&self) -> JsValue {
+    fn null() -> JsValue {
         JsValue::NULL
     }
-    fn claims(&self, token: &JsValue) -> JsValue {
+    fn claims(token: &JsValue) -> JsValue {
         claims(token)
     }
-    fn subject(&self, token: &JsValue) -> JsValue {
+    fn subject(token: &JsValue) -> JsValue {
         subject(token)
     }
-    fn error(&self, code: u32, status: Option<u16>, retry_after: f64, oauth: &JsValue) -> JsValue {
+    fn error(code: u32, status: Option<u16>, retry_after: f64, oauth: &JsValue) -> JsValue {
         js_error(code, status, retry_after, oauth)
     }
     fn mono(&self) -> f64 {

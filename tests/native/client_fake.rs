@@ -398,10 +398,10 @@ impl Fake {
 impl Host for Fake {
     type Value = Val;
 
-    fn get(&self, target: &Val, key: &str) -> Val {
+    fn get(target: &Val, key: &str) -> Val {
         target.get(key)
     }
-    fn number(&self, value: &Val) -> f64 {
+    fn number(value: &Val) -> f64 {
         match value {
             Val::Num(n) => *n,
             Val::Str(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') && !s.is_empty() => {
@@ -410,32 +410,32 @@ impl Host for Fake {
             _ => f64::NAN,
         }
     }
-    fn text(&self, value: &Val) -> Option<String> {
+    fn text(value: &Val) -> Option<String> {
         value.str().map(|s| {
             s.chars()
                 .map(|c| if c.is_ascii() { c } else { '\u{1a}' })
                 .collect()
         })
     }
-    fn is_string(&self, value: &Val) -> bool {
+    fn is_string(value: &Val) -> bool {
         matches!(value, Val::Str(_))
     }
-    fn is_undefined(&self, value: &Val) -> bool {
+    fn is_undefined(value: &Val) -> bool {
         *value == Val::Undef
     }
-    fn is_true(&self, value: &Val) -> bool {
+    fn is_true(value: &Val) -> bool {
         *value == Val::Bool(true)
     }
-    fn boolean(&self, value: bool) -> Val {
+    fn boolean(value: bool) -> Val {
         Val::Bool(value)
     }
-    fn float(&self, value: f64) -> Val {
+    fn float(value: f64) -> Val {
         Val::Num(value)
     }
-    fn null(&self) -> Val {
+    fn null() -> Val {
         Val::Null
     }
-    fn claims(&self, token: &Val) -> Val {
+    fn claims(token: &Val) -> Val {
         let Some(t) = token.str().filter(|t| !t.is_empty()) else {
             return Val::Undef;
         };
@@ -449,13 +449,13 @@ impl Host for Fake {
             _ => Val::obj(&[]),
         }
     }
-    fn subject(&self, token: &Val) -> Val {
-        match self.claims(token).get("2") {
+    fn subject(token: &Val) -> Val {
+        match Self::claims(token).get("2") {
             Val::Str(s) if !s.is_empty() => Val::Str(s),
             _ => Val::Undef,
         }
     }
-    fn error(&self, code: u32, status: Option<u16>, retry_after: f64, oauth: &Val) -> Val {
+    fn error(code: u32, status: Option<u16>, retry_after: f64, oauth: &Val) -> Val {
         let mut m = vec![("code", Val::s(ErrorCode::ALL[code as usize].code()))];
         if let Some(s) = status {
             m.push(("status", Val::Num(s as f64)));

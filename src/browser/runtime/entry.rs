@@ -34,7 +34,7 @@ impl<H: Host> Inner<H> {
     #[inline(always)]
     pub fn call(self: &Rc<Self>, method: u32, a: V<H>, b: V<H>) -> V<H> {
         let done = |r: Result<(), V<H>>| r.err().unwrap_or_default();
-        let number = |v: Option<f64>| v.map_or(self.u(), |v| self.host().float(v));
+        let number = |v: Option<f64>| v.map_or(self.u(), |v| H::float(v));
         match method {
             LOGIN_METHOD => self.login(&a, &b),
             SET_SESSION_METHOD => done(self.set_session(&a)),
@@ -51,10 +51,10 @@ impl<H: Host> Inner<H> {
                 self.dispose();
                 self.u()
             }
-            SIGNED_IN_METHOD => self.host().boolean(self.signed_in()),
+            SIGNED_IN_METHOD => H::boolean(self.signed_in()),
             EXPIRES_AT_METHOD => number(self.expires_at()),
             NEXT_REFRESH_AT_METHOD => number(self.next_refresh_at()),
-            REFRESH_COUNT_METHOD.. => self.host().float(self.engine().refresh_count() as f64),
+            REFRESH_COUNT_METHOD.. => H::float(self.engine().refresh_count() as f64),
         }
     }
 }

@@ -17,7 +17,7 @@ impl<H: Host> Inner<H> {
         }
         let now = self.now();
         let (access, generation) = if self.engine().send_due(now) || self.engine().lazy_pending() {
-            (self.host().null(), 0)
+            (H::null(), 0)
         } else {
             self.current().unwrap_or((self.u(), 0))
         };
@@ -35,11 +35,11 @@ impl<H: Host> Inner<H> {
             self.reject(id, &e);
             return promise;
         }
-        let reply = self.host().get(value, "0");
-        let request = self.host().get(value, "1");
-        let carried = self.host().number(&self.host().get(value, "2")) as u32;
+        let reply = H::get(value, "0");
+        let request = H::get(value, "1");
+        let carried = H::number(&H::get(value, "2")) as u32;
         let now = self.now();
-        let (wait, step) = if self.host().is_undefined(&reply) {
+        let (wait, step) = if H::is_undefined(&reply) {
             let step = if self.signed_in() {
                 self.engine().before_send(now)
             } else {

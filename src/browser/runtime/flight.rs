@@ -52,11 +52,10 @@ impl<H: Host> Inner<H> {
                 // The storage is the truth: no token there means another tab signed out (or
                 // the app removed it); only a failed read falls back on the one in memory.
                 match ev {
-                    Ev::Ok(v) => self.refresh_token.set(if self.host().is_string(&v) {
-                        v
-                    } else {
-                        self.u()
-                    }),
+                    Ev::Ok(v) => {
+                        self.refresh_token
+                            .set(if H::is_string(&v) { v } else { self.u() })
+                    }
                     _ => self.emit_error(&self.error(ErrorCode::Storage), None),
                 }
                 self.flight_post(id, f)
@@ -64,11 +63,7 @@ impl<H: Host> Inner<H> {
             (Wait::Response, Ev::Ok(response)) => {
                 f.status = self.status(&response);
                 let retry_after = self.host().json(id, &response);
-                f.retry_after = self
-                    .host()
-                    .text(&retry_after)
-                    .as_deref()
-                    .and_then(parse_retry_after);
+                f.retry_after = H::text(&retry_after).as_deref().and_then(parse_retry_after);
                 f.wait = Wait::Json;
                 Some(Op::Flight(f))
             }
@@ -94,10 +89,10 @@ impl<H: Host> Inner<H> {
                         (Outcome::Failure(failure), self.u())
                     }
                     (false, _) => {
-                        f.oauth_error = self.host().get(&body, "error");
+                        f.oauth_error = H::get(&body, "error");
                         let failure = Failure::Http {
                             status: f.status,
-                            error: self.host().text(&f.oauth_error),
+                            error: H::text(&f.oauth_error),
                             retry_after_ms: f.retry_after,
                         };
                         (Outcome::Failure(failure), self.u())
@@ -130,7 +125,7 @@ impl<H: Host> Inner<H> {
         // Nothing to refresh with: no refresh token, or in cookie mode the server's hint says
         // the session is over. The session is over (for restore(): there is none).
         if if self.body_mode() {
-            !self.host().is_string(&token)
+            !H::is_string(&token)
         } else {
             self.s.transport.believes_session_hint() && self.host().over()
         } {
@@ -155,7 +150,7 @@ impl<H: Host> Inner<H> {
             .engine()
             .finish(f.ticket, outcome, self.now(), self.host().random());
         if matches!(finished, Finished::Refreshed | Finished::Restored) {
-            if self.host().is_string(&rotated) && self.body_mode() {
+            if H::is_string(&rotated) && self.body_mode() {
                 self.refresh_token.set(rotated.clone());
                 self.store(&rotated);
             }

@@ -20,32 +20,31 @@ pub trait Host {
     // ----- values -----
 
     /// `target[key]` (`undefined` for `undefined` and `null`).
-    fn get(&self, target: &Self::Value, key: &str) -> Self::Value;
+    fn get(target: &Self::Value, key: &str) -> Self::Value;
     /// `value` if a number or a decimal string of one, else NaN.
-    fn number(&self, value: &Self::Value) -> f64;
+    fn number(value: &Self::Value) -> f64;
     /// A string as ASCII (others: U+001A), `None` if `value` is no string.
-    fn text(&self, value: &Self::Value) -> Option<String>;
+    fn text(value: &Self::Value) -> Option<String>;
     /// Whether `value` is a string.
-    fn is_string(&self, value: &Self::Value) -> bool;
+    fn is_string(value: &Self::Value) -> bool;
     /// Whether `value` is `undefined`.
-    fn is_undefined(&self, value: &Self::Value) -> bool;
+    fn is_undefined(value: &Self::Value) -> bool;
     /// Whether `value` is `true`.
-    fn is_true(&self, value: &Self::Value) -> bool;
+    fn is_true(value: &Self::Value) -> bool;
     /// A boolean.
-    fn boolean(&self, value: bool) -> Self::Value;
+    fn boolean(value: bool) -> Self::Value;
     /// A number.
-    fn float(&self, value: f64) -> Self::Value;
+    fn float(value: f64) -> Self::Value;
     /// `null`.
-    fn null(&self) -> Self::Value;
+    fn null() -> Self::Value;
     /// `[exp, iat, sub]` of a JWT, decoded and not verified (`[]` if no JWT), `undefined` unless
     /// `token` is a non-empty string.
-    fn claims(&self, token: &Self::Value) -> Self::Value;
+    fn claims(token: &Self::Value) -> Self::Value;
     /// The JWT's `sub` if a non-empty string, else `undefined`.
-    fn subject(&self, token: &Self::Value) -> Self::Value;
+    fn subject(token: &Self::Value) -> Self::Value;
     /// The `AuthError` of error `code` (`ErrorCode as u32`), with the HTTP `status`, the
     /// `retryAfter` in ms (NaN: none) and the server's `error` member.
     fn error(
-        &self,
         code: u32,
         status: Option<u16>,
         retry_after: f64,

@@ -268,7 +268,7 @@ impl<H: Host> Inner<H> {
                 _ if self.disposed.get() => {}
                 TIMER => self.on_timer(),
                 WAKE => {
-                    let online = self.host().is_true(&value);
+                    let online = H::is_true(&value);
                     self.on_wake(online)
                 }
                 TOKEN_MESSAGE => self.on_token_message(&value),
@@ -327,17 +327,17 @@ impl<H: Host> Inner<H> {
 
     /// An event source (see `NETWORK`) as `emit` takes it.
     fn source_value(&self, source: u32) -> V<H> {
-        self.host().float(source as f64)
+        H::float(source as f64)
     }
 
     /// A response's HTTP status (0 if it is not a response).
     fn status(&self, response: &V<H>) -> u16 {
         // `as` saturates, and makes NaN 0.
-        self.host().number(&self.host().get(response, "status")) as u16
+        H::number(&H::get(response, "status")) as u16
     }
 
     fn aborted(&self, signal: &V<H>) -> bool {
-        self.host().is_true(&self.host().get(signal, "aborted"))
+        H::is_true(&H::get(signal, "aborted"))
     }
 
     /// `undefined`.
@@ -348,7 +348,7 @@ impl<H: Host> Inner<H> {
     /// An `Error` whose `.code` is the stable code (see [`ErrorCode`]).
     #[inline(never)]
     fn error(&self, code: ErrorCode) -> V<H> {
-        self.host().error(code as u32, None, f64::NAN, &self.u())
+        H::error(code as u32, None, f64::NAN, &self.u())
     }
 
     /// Like [`Inner::error`], with the HTTP `.status` that caused it, if any, `.retryAfter` (ms),
@@ -361,7 +361,7 @@ impl<H: Host> Inner<H> {
         retry_after_ms: Option<u64>,
         oauth_error: &V<H>,
     ) -> V<H> {
-        self.host().error(
+        H::error(
             code as u32,
             status,
             retry_after_ms.map_or(f64::NAN, |ms| ms as f64),
@@ -373,22 +373,22 @@ impl<H: Host> Inner<H> {
     /// JavaScript string), its lifetime (`expires_in`, else the JWT's `exp - iat`) and the refresh
     /// token (or `undefined`); `None` without a non-empty string `access_token`.
     fn read_tokens(&self, value: &V<H>) -> Option<(V<H>, Option<u64>, V<H>)> {
-        let access = self.host().get(value, "access_token");
-        let claims = self.host().claims(&access);
-        if self.host().is_undefined(&claims) {
+        let access = H::get(value, "access_token");
+        let claims = H::claims(&access);
+        if H::is_undefined(&claims) {
             return None;
         }
         // NaN (not a number) is no positive lifetime either: the JWT's times are read then.
         let lifetime = lifetime_from_claims(
-            Some(self.host().number(&self.host().get(value, "expires_in"))),
-            self.host().number(&self.host().get(&claims, "0")),
-            self.host().number(&self.host().get(&claims, "1")),
+            Some(H::number(&H::get(value, "expires_in"))),
+            H::number(&H::get(&claims, "0")),
+            H::number(&H::get(&claims, "1")),
         );
-        let refresh = self.host().get(value, "refresh_token");
+        let refresh = H::get(value, "refresh_token");
         Some((
             access,
             lifetime,
-            if self.host().is_string(&refresh) {
+            if H::is_string(&refresh) {
                 refresh
             } else {
                 self.u()

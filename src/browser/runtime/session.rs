@@ -16,11 +16,11 @@ impl<H: Host> Inner<H> {
         if let Some(e) = self.disposed_error() {
             self.reject(id, &e);
         } else if restore && self.signed_in() {
-            self.resolve(id, &self.host().boolean(true));
+            self.resolve(id, &H::boolean(true));
         } else if restore && self.s.transport.believes_session_hint() && self.host().over() {
             // The Worker's hint says the session is over: asking would only be refused.
-            self.resolve(id, &self.host().boolean(false));
-        } else if restore && self.body_mode() && !self.host().is_string(&self.refresh_token()) {
+            self.resolve(id, &H::boolean(false));
+        } else if restore && self.body_mode() && !H::is_string(&self.refresh_token()) {
             if self.storage(id, GET, &self.u()) {
                 self.insert(
                     id,
@@ -30,7 +30,7 @@ impl<H: Host> Inner<H> {
                     },
                 );
             } else {
-                self.resolve(id, &self.host().boolean(false));
+                self.resolve(id, &H::boolean(false));
             }
         } else if !restore && self.engine().lazy_pending() {
             // Signed out: the first refresh() restores first if it may (cookie mode).
@@ -75,7 +75,7 @@ impl<H: Host> Inner<H> {
             }
         };
         if !self.wait_for(id, step) {
-            self.resolve(id, &self.host().boolean(self.signed_in()));
+            self.resolve(id, &H::boolean(self.signed_in()));
             return None;
         }
         Some(Op::Refresh {
@@ -92,16 +92,16 @@ impl<H: Host> Inner<H> {
         restore: bool,
     ) -> Option<Op<V<H>>> {
         let value = match (wait, ev) {
-            (Wait::Storage, Ev::Ok(stored)) if self.host().is_string(&stored) => {
+            (Wait::Storage, Ev::Ok(stored)) if H::is_string(&stored) => {
                 self.refresh_token.set(stored);
                 return self.refresh_flight(id, restore);
             }
-            (Wait::Storage, _) => self.host().boolean(false),
+            (Wait::Storage, _) => H::boolean(false),
             (_, Ev::Flight(Some(e))) => {
                 self.reject(id, &e);
                 return None;
             }
-            _ if restore => self.host().boolean(self.signed_in()),
+            _ if restore => H::boolean(self.signed_in()),
             _ if self.signed_in() => self.u(),
             _ => {
                 self.reject(id, &self.error(ErrorCode::NotSignedIn));
@@ -147,9 +147,7 @@ impl<H: Host> Inner<H> {
         let (status, ev) = match (status, ev) {
             (None, Ev::Ok(response)) => {
                 return Some(Op::Login {
-                    retry_after: self
-                        .host()
-                        .text(&self.host().json(id, &response))
+                    retry_after: H::text(&self.host().json(id, &response))
                         .as_deref()
                         .and_then(retry_after_ms),
                     signal,
@@ -175,9 +173,9 @@ impl<H: Host> Inner<H> {
                 self.resolve(id, &self.u());
             }
             _ => {
-                let oauth_error = self.host().get(&body, "error");
+                let oauth_error = H::get(&body, "error");
                 let (code, status, wait) =
-                    login_error(status, self.host().text(&oauth_error), retry_after, timeout);
+                    login_error(status, H::text(&oauth_error), retry_after, timeout);
                 self.reject(id, &self.http_error(code, status, wait, &oauth_error));
             }
         }
@@ -199,7 +197,7 @@ impl<H: Host> Inner<H> {
     /// Starts a session (and persists the refresh token in body mode).
     pub(super) fn start_session(&self, (token, lifetime, refresh): (V<H>, Option<u64>, V<H>)) {
         self.engine().start_session(token, lifetime, self.now());
-        if self.body_mode() && self.host().is_string(&refresh) {
+        if self.body_mode() && H::is_string(&refresh) {
             self.refresh_token.set(refresh.clone());
             self.store(&refresh);
         }
@@ -219,7 +217,7 @@ impl<H: Host> Inner<H> {
         }
         let memory = self.refresh_token();
         self.signed_out(LOCAL);
-        let op = if !self.host().is_string(&memory) && self.storage(id, GET, &self.u()) {
+        let op = if !H::is_string(&memory) && self.storage(id, GET, &self.u()) {
             Some(Op::Logout {
                 wait: Wait::Storage,
             })
@@ -242,15 +240,10 @@ impl<H: Host> Inner<H> {
             Ev::Ok(v) => v,
             _ => self.u(),
         };
-        if wait == Wait::Promise || self.body_mode() && !self.host().is_string(&value) {
+        if wait == Wait::Promise || self.body_mode() && !H::is_string(&value) {
             // The server's answer (or nothing to revoke with): now tell the other tabs.
             self.host().tell(&self.u(), 0.0);
-            self.resolve(
-                id,
-                &self
-                    .host()
-                    .boolean((200..300).contains(&self.status(&value))),
-            );
+            self.resolve(id, &H::boolean((200..300).contains(&self.status(&value))));
             return None;
         }
         let token = if self.body_mode() {
@@ -291,15 +284,7 @@ impl<H: Host> Inner<H> {
     /// Persists `value` (a string) or removes the stored token (`undefined`), reporting failures.
     pub(super) fn store(&self, value: &V<H>) {
         let id = self.id();
-        if self.storage(
-            id,
-            if self.host().is_string(value) {
-                SET
-            } else {
-                REMOVE
-            },
-            value,
-        ) {
+        if self.storage(id, if H::is_string(value) { SET } else { REMOVE }, value) {
             self.insert(id, Op::Store);
         }
     }

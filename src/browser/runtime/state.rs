@@ -65,13 +65,13 @@ impl<H: Host> Inner<H> {
 
     /// Emits `refresh` from `source` (an index, see `NETWORK`).
     pub(super) fn emit_refresh(&self, source: u32) {
-        let expires = self.expires_at().map_or(self.u(), |v| self.host().float(v));
+        let expires = self.expires_at().map_or(self.u(), |v| H::float(v));
         self.host()
             .emit(REFRESH, &self.source_value(source), &expires);
     }
 
     pub(super) fn emit_error(&self, err: &V<H>, retry_in: Option<u64>) {
-        let retry_in = retry_in.map_or(self.u(), |ms| self.host().float(ms as f64));
+        let retry_in = retry_in.map_or(self.u(), |ms| H::float(ms as f64));
         self.host().emit(ERROR, err, &retry_in);
     }
 
@@ -167,10 +167,9 @@ impl<H: Host> Inner<H> {
     /// Adopts the access token of a token message `data` if [`Engine::adopt`] takes it (then
     /// emits `refresh` from the tab); a signed-out tab never does.
     pub(super) fn adopt(&self, data: &V<H>) {
-        let access = self.host().get(data, "access");
-        let lifetime = self.host().number(&self.host().get(data, "lifetime"));
-        let sub =
-            |token: &V<H>| Some(self.host().subject(token)).filter(|v| self.host().is_string(v));
+        let access = H::get(data, "access");
+        let lifetime = H::number(&H::get(data, "lifetime"));
+        let sub = |token: &V<H>| Some(H::subject(token)).filter(|v| H::is_string(v));
         let ours = self.current().and_then(|(token, _)| sub(&token));
         let theirs = sub(&access);
         let now = self.now();

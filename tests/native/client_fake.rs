@@ -123,7 +123,7 @@ pub struct World {
     /// Microtasks: (tab, tag, value) to dispatch.
     pub queue: RefCell<VecDeque<(usize, u32, Val)>>,
     /// The Web Lock: its holder (tab, flight id) and the waiting requests in order.
-    pub lock: RefCell<(Option<(usize, u32)>, VecDeque<(usize, u32)>)>,
+    pub lock: RefCell<(Option<TabOp>, VecDeque<TabOp>)>,
     /// Storage (body mode): the stored refresh token; whether calls fail.
     pub stored: RefCell<Option<String>>,
     pub storage_fails: Cell<bool>,
@@ -144,6 +144,9 @@ pub struct World {
     /// Every delay the timer was armed with: (tab, ms).
     pub armed: RefCell<Vec<(usize, f64)>>,
 }
+
+/// An operation of a tab: (tab, operation id).
+pub type TabOp = (usize, u32);
 
 /// One tab's host.
 pub struct Fake {

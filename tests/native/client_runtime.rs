@@ -180,7 +180,7 @@ fn a_failed_refresh_is_retried_with_backoff_and_reported() {
         panic!("retryIn")
     };
     assert!(
-        retry_in >= 500.0 && retry_in <= 1_500.0,
+        (500.0..=1_500.0).contains(&retry_in),
         "about retryBaseDelay: {retry_in}"
     );
     assert!(signed_in(&tab), "a network failure keeps the session");

@@ -14,7 +14,7 @@ import { fail, read } from "./options.js";
 import { LOGIN, SET_SESSION, RESTORE, FETCH, REFRESH, LOGOUT, ON, OFF, DISPOSE, SIGNED_IN, EXPIRES_AT,
   NEXT_REFRESH_AT, REFRESH_COUNT, FULFILLED, REJECTED, LOCKED, HANDED, KINDS, TIMER, WAKE, LOGOUT_MESSAGE,
   TOKEN_MESSAGE, EVENTS, SOURCES, STORAGE, COOKIE_MODE, BODY_MODE, CSRF_HEADER, SESSION_HINT_COOKIE, INVALID_OPTIONS,
-  NOT_INITIALIZED } from "./names.js";
+  NOT_INITIALIZED, AT_REFRESH, AT_LOGOUT } from "./names.js";
 import { error } from "./values.js";
 // Values js.rs reads and makes, bound from this module.
 export { AuthError, claims, error, get, number, subject } from "./values.js";
@@ -146,11 +146,11 @@ export class Host {
     const headers = {};
     const init = { method: "POST", headers };
     // Body-mode logout with `revokePath`: RFC 7009's form there.
-    const revoke = which == 2 && a !== undefined && this.revoke_;
+    const revoke = which == AT_LOGOUT && a !== undefined && this.revoke_;
     const body = revoke ? { token: a, token_type_hint: "refresh_token", client_id: this.clientId_ }
-      : which == 1 ? { grant_type: "refresh_token", refresh_token: a, client_id: this.clientId_, scope: this.scope_ }
+      : which == AT_REFRESH ? { grant_type: "refresh_token", refresh_token: a, client_id: this.clientId_, scope: this.scope_ }
       : which ? a === undefined ? a : { refresh_token: a } : { username: a, password: b, transport: this.mode_ };
-    if (revoke || which == 1 && this.form_) {
+    if (revoke || which == AT_REFRESH && this.form_) {
       // The browser sets Content-Type: application/x-www-form-urlencoded;charset=UTF-8.
       init.body = new URLSearchParams(Object.entries(body).filter((e) => e[1] !== undefined));
     } else if (body) {
@@ -168,7 +168,7 @@ export class Host {
     // With DPoP, a proof by the key (a new one at login if there is none; a lost key is not
     // replaced: the session ends, see classify.rs); the key goes with the session at logout.
     this.run_(id, () => this.dpop_ ? (this.dk_ = key(this.db_, !which, this.dpop_ === true)).then((k) => send(this.fetch_, k, make))
-      .finally(() => which == 2 && this.drop_(1)) : this.fetch_.call(globalThis, make()));
+      .finally(() => which == AT_LOGOUT && this.drop_(1)) : this.fetch_.call(globalThis, make()));
     return init.signal;
   }
 

@@ -9,6 +9,7 @@ export const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LO
 export const FULFILLED = 0, REJECTED = 1, LOCKED = 2, HANDED = 3;
 export const KINDS = 4;
 export const TIMER = 0, WAKE = 1, LOGOUT_MESSAGE = 2, TOKEN_MESSAGE = 3;
+export const AT_LOGIN = 0, AT_REFRESH = 1, AT_LOGOUT = 2;
 export const EVENTS = ["refresh", "expired", "error", "logout"];
 export const SOURCES = ["network", "tab", "restore", "local"];
 export const STORAGE = ["get", "set", "remove"];

@@ -73,8 +73,13 @@ fn render() -> String {
     js += &numbered(&Signal::ALL, |s| s as u32);
     let endpoints = [Endpoint::Login, Endpoint::Refresh, Endpoint::Logout];
     for (i, e) in endpoints.into_iter().enumerate() {
-        assert_eq!(e as usize, i, "glue.js keeps the endpoints in this order");
+        assert_eq!(e as usize, i, "options.js keeps the endpoints' URLs in this order");
     }
+    let endpoints: Vec<String> = endpoints
+        .iter()
+        .map(|&e| format!("AT_{} = {}", constant(e), e as u32))
+        .collect();
+    js += &wrapped("const", &endpoints, ";");
     writeln!(js, "const EVENTS = {};", strings(&EventKind::NAMES)).unwrap();
     writeln!(js, "const SOURCES = {};", strings(&Source::NAMES)).unwrap();
     let storage = [

@@ -189,6 +189,10 @@ async fn login(
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let dpop = token_endpoint_proof(meta).await?;
+    if dpop.is_none() && svc.config.require_dpop {
+        // REQUIRE_DPOP: refused before any password work (the family start refuses it too).
+        return Err(AuthError::InvalidDpopProof(DpopError::Missing));
+    }
     let throttle = DurableThrottle::from_env(env)
         .ok_or(AuthError::ServerError("login throttle binding missing"))?;
     let sub = svc

@@ -240,7 +240,7 @@ async fn sessions(
             },
             now_ms(),
         )
-            .await?,
+        .await?,
     )?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }

@@ -15,10 +15,10 @@ use crate::core::b64;
 use crate::core::server::config::RotationStore;
 use crate::core::server::error::AuthError;
 use crate::core::server::records::{epoch_key, load, save, Epoch};
-use crate::core::server::route_limit::RouteLimiter;
 use crate::core::server::rotation::{
     decode_result, encode_result, execute, route_of, Answer, Call,
 };
+use crate::core::server::route_limit::RouteLimiter;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::{AuthService, Config, TokenResponse};
 use std::cell::{Cell, RefCell};

@@ -3,9 +3,9 @@
 
 use silent_refresh::core::server::access::{KeySet, SigningKey};
 use silent_refresh::core::server::config::DemoUser;
-use silent_refresh::core::server::secret::Secret;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::records::{FamilyRecord, TokenRecord};
+use silent_refresh::core::server::secret::Secret;
 use silent_refresh::core::server::token::RefreshToken;
 use silent_refresh::core::server::{Config, KvStore};
 
@@ -54,10 +54,10 @@ pub fn run<F: std::future::Future>(f: F) -> F::Output {
 /// family's random value and the token, as `AuthService::refresh` computes it.
 pub fn expected_successor(cfg: &Config, store: &impl KvStore, token: &str) -> String {
     let t = RefreshToken::parse(token).unwrap();
-    let rec: TokenRecord = serde_json::from_str(&run(store.get(&t.key())).unwrap().unwrap()).unwrap();
+    let rec: TokenRecord =
+        serde_json::from_str(&run(store.get(&t.key())).unwrap().unwrap()).unwrap();
     let fam: FamilyRecord =
-        serde_json::from_str(&run(store.get(&format!("f:{}", rec.fam))).unwrap().unwrap())
-            .unwrap();
+        serde_json::from_str(&run(store.get(&format!("f:{}", rec.fam))).unwrap().unwrap()).unwrap();
     let value = fam
         .k
         .map(|k| silent_refresh::core::b64::decode(&k).unwrap());

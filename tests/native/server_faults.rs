@@ -133,7 +133,10 @@ fn scenarios() -> Vec<Scenario> {
             after: |svc, c, _| {
                 // The presented token still works and yields the one successor.
                 let r = run(svc.refresh(&c.t0, (T0 + 6) * 1000)).unwrap();
-                assert_eq!(r.refresh_token.as_str(), successor(svc.config, svc.store, &c.t0));
+                assert_eq!(
+                    r.refresh_token.as_str(),
+                    successor(svc.config, svc.store, &c.t0)
+                );
                 run(svc.refresh(&r.refresh_token.as_str(), (T0 + 7) * 1000)).unwrap();
             },
         },
@@ -179,7 +182,10 @@ fn scenarios() -> Vec<Scenario> {
                 if !wrote {
                     // Nothing happened: the token still works (and its successor is the family's).
                     let r = run(svc.refresh(&c.t0, (T0 + 6) * 1000)).unwrap();
-                    assert_eq!(r.refresh_token.as_str(), successor(svc.config, svc.store, &c.t0));
+                    assert_eq!(
+                        r.refresh_token.as_str(),
+                        successor(svc.config, svc.store, &c.t0)
+                    );
                 }
                 run(svc.logout(&c.t0, T0 + 7)).unwrap();
                 assert_eq!(

@@ -103,7 +103,10 @@ impl Objects {
 
     fn end(&mut self, cfg: &Config, sub: &str, now: u64) {
         let call = Call::EndSessions { sub: sub.into() };
-        assert!(matches!(self.call(cfg, call, now), Ok(Answer::Epoch { .. })));
+        assert!(matches!(
+            self.call(cfg, call, now),
+            Ok(Answer::Epoch { .. })
+        ));
     }
 }
 
@@ -125,10 +128,19 @@ fn rotating_the_refresh_secret_ends_every_session_in_kv_mode() {
     make_legacy(&store, &old);
     let old1 = refresh(&cfg, &store, &old, T0 + 1).unwrap();
     rotated(&mut cfg, 43);
-    assert_eq!(refresh(&cfg, &store, &t1, T0 + 2), Err(AuthError::InvalidGrant));
+    assert_eq!(
+        refresh(&cfg, &store, &t1, T0 + 2),
+        Err(AuthError::InvalidGrant)
+    );
     // The grace replay of the predecessor too.
-    assert_eq!(refresh(&cfg, &store, &t0, T0 + 2), Err(AuthError::InvalidGrant));
-    assert_eq!(refresh(&cfg, &store, &old1, T0 + 2), Err(AuthError::InvalidGrant));
+    assert_eq!(
+        refresh(&cfg, &store, &t0, T0 + 2),
+        Err(AuthError::InvalidGrant)
+    );
+    assert_eq!(
+        refresh(&cfg, &store, &old1, T0 + 2),
+        Err(AuthError::InvalidGrant)
+    );
     // New sessions live under the new secret.
     let n0 = start(&cfg, &store, "alice", T0 + 3).refresh_token.as_str();
     assert!(refresh(&cfg, &store, &n0, T0 + 4).is_ok());
@@ -145,10 +157,20 @@ fn rotating_the_refresh_secret_ends_every_session_in_strict_mode_even_unmarked_o
     let route = RefreshToken::parse(&old).unwrap().route();
     make_legacy(&objects.0[&route], &old);
     rotated(&mut cfg, 43);
-    assert_eq!(objects.refresh(&cfg, &t1, T0 + 2), Err(AuthError::InvalidGrant));
-    assert_eq!(objects.refresh(&cfg, &old, T0 + 2), Err(AuthError::InvalidGrant));
+    assert_eq!(
+        objects.refresh(&cfg, &t1, T0 + 2),
+        Err(AuthError::InvalidGrant)
+    );
+    assert_eq!(
+        objects.refresh(&cfg, &old, T0 + 2),
+        Err(AuthError::InvalidGrant)
+    );
     let n0 = objects.start(&cfg, "alice", T0 + 3).refresh_token.as_str();
-    assert_ne!(RefreshToken::parse(&n0).unwrap().route(), route, "a new object");
+    assert_ne!(
+        RefreshToken::parse(&n0).unwrap().route(),
+        route,
+        "a new object"
+    );
     assert!(objects.refresh(&cfg, &n0, T0 + 4).is_ok());
 }
 
@@ -191,11 +213,17 @@ fn a_stolen_secret_and_an_old_token_do_not_give_the_live_token() {
             old.successor(&cfg.refresh_secret, None).as_str(),
             old.successor_routed(&cfg.refresh_secret, None).as_str(),
         ];
-        assert!(!guesses.contains(&t1), "{mode:?}: derived from secret + token");
+        assert!(
+            !guesses.contains(&t1),
+            "{mode:?}: derived from secret + token"
+        );
         // Positive control: with the family's value (kept only in its record) it is derivable,
         // so the value is what the attacker lacks.
         let store = objects.0.values().next().unwrap();
-        assert_eq!(crate::server_common::expected_successor(&cfg, store, &t0), t1);
+        assert_eq!(
+            crate::server_common::expected_successor(&cfg, store, &t0),
+            t1
+        );
         // Grace replays stay idempotent: the same successor, twice.
         assert_eq!(objects.refresh(&cfg, &t0, T0 + 2).unwrap(), t1);
         assert_eq!(objects.refresh(&cfg, &t0, T0 + 3).unwrap(), t1);
@@ -213,11 +241,21 @@ fn families_from_before_the_family_value_keep_their_derivation_and_their_replays
         .unwrap()
         .successor(&cfg.refresh_secret, None)
         .as_str();
-    assert_eq!(t1, legacy, "the earlier derivation, so no live session is lost at deploy");
-    assert_eq!(refresh(&cfg, &store, &t0, T0 + 2).unwrap(), t1, "grace replay");
+    assert_eq!(
+        t1, legacy,
+        "the earlier derivation, so no live session is lost at deploy"
+    );
+    assert_eq!(
+        refresh(&cfg, &store, &t0, T0 + 2).unwrap(),
+        t1,
+        "grace replay"
+    );
     let t2 = refresh(&cfg, &store, &t1, T0 + 3).unwrap();
     let (_, fam) = family_of(&store, &t2);
-    assert!(fam.k.is_none() && fam.sk.is_some(), "marked with its secret by the rotation");
+    assert!(
+        fam.k.is_none() && fam.sk.is_some(),
+        "marked with its secret by the rotation"
+    );
 }
 
 #[test]
@@ -268,7 +306,10 @@ fn a_first_login_in_a_new_object_starts_at_kvs_epoch() {
     // are checked) has the one of the last logout-all. The Worker sends it with StartFamily.
     let cfg = strict();
     let kv = MemoryStore::new();
-    let epoch = Epoch { n: 1_700_000_000_123, at: T0 };
+    let epoch = Epoch {
+        n: 1_700_000_000_123,
+        at: T0,
+    };
     run(kv.put("e:alice", &serde_json::to_string(&epoch).unwrap(), None)).unwrap();
     let mut objects = Objects::default();
     let call = Call::StartFamily {
@@ -381,7 +422,10 @@ fn an_account_change_that_fails_midway_is_finished_by_its_retry() {
             let used = store.op_count() - ops;
             if first.is_ok() {
                 // The fault fell after the last operation: every step was tried.
-                assert!(n >= used, "{change}: a fault at operation {n} went unnoticed");
+                assert!(
+                    n >= used,
+                    "{change}: a fault at operation {n} went unnoticed"
+                );
                 break;
             }
             assert_eq!(first, Err(AuthError::TemporarilyUnavailable));

@@ -440,3 +440,61 @@ fn an_account_change_that_fails_midway_is_finished_by_its_retry() {
         }
     }
 }
+
+#[test]
+fn the_new_variables_are_read_and_checked() {
+    use silent_refresh::core::server::access::SigningKey;
+    use silent_refresh::core::server::config::{Rule, Var};
+    let key = SigningKey::generate("k1");
+    let base = HashMap::from([
+        (
+            "SIGNING_KEYS",
+            serde_json::json!([key.private_jwk()]).to_string(),
+        ),
+        (
+            "REFRESH_SECRET",
+            silent_refresh::core::b64::encode(&key_bytes(9)),
+        ),
+        (
+            "PASSWORD_PEPPER",
+            silent_refresh::core::b64::encode(&key_bytes(10)),
+        ),
+    ]);
+    let build = |extra: &[(&'static str, &str)]| {
+        let mut v = base.clone();
+        v.extend(extra.iter().map(|(k, x)| (*k, x.to_string())));
+        Config::from_vars(|name| v.get(name).cloned())
+    };
+    let d = build(&[]).unwrap();
+    assert!(!d.require_dpop);
+    assert_eq!(d.sessions_not_before, 0);
+    assert_eq!(d.route_rate_limit, 100);
+    let c = build(&[
+        ("REQUIRE_DPOP", "on"),
+        ("SESSIONS_NOT_BEFORE", "1765000000"),
+        ("ROUTE_RATE_LIMIT", "0"),
+    ])
+    .unwrap();
+    assert!(c.require_dpop);
+    assert_eq!(c.sessions_not_before, 1_765_000_000);
+    assert_eq!(c.route_rate_limit, 0);
+    let e = build(&[("SESSIONS_NOT_BEFORE", "1765000000000")]).unwrap_err();
+    assert_eq!(
+        (e.variable, e.rule),
+        (
+            Var::SessionsNotBefore,
+            Rule::OutOfRange {
+                min: 0,
+                max: 9_999_999_999
+            }
+        ),
+        "milliseconds refused"
+    );
+    let e = build(&[("REQUIRE_DPOP", "yes")]).unwrap_err();
+    assert_eq!(e.variable, Var::RequireDpop);
+    let e = build(&[("ROUTE_RATE_LIMIT", "-1")]).unwrap_err();
+    assert_eq!(
+        (e.variable, e.rule),
+        (Var::RouteRateLimit, Rule::NotAnInteger)
+    );
+}

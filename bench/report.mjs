@@ -120,8 +120,9 @@ the difference is that one KV call and how much is the rest of the code.
   }
   if (load.checks && Object.keys(load.checks).length) {
     md.push(`Before the timed phase each Worker was checked against \`docs/DESIGN.md\` with the bench's own
-copy of the secrets: successor = HMAC-SHA256(REFRESH_SECRET, token) (in strict mode the token's
-12-byte route followed by the first 20 bytes of that HMAC), replay inside the grace
+copy of the secrets: successor = HMAC-SHA256(REFRESH_SECRET, token) for the jose Workers; for ours,
+whose successors also depend on a random value kept in the family record, a successor that is
+*not* that HMAC (in strict mode the token's 12-byte route kept), replay inside the grace
 window returns that same successor, reuse of an older token is rejected and revokes the family.
 `);
     const columns = { derivedSuccessor: "derived successor", graceReplay: "grace replay", reuseRejected: "reuse rejected", familyRevoked: "family revoked" };

@@ -223,8 +223,8 @@ load() {
   cat >"$work/load.json" <<EOF
 {
   "servers": [
-    { "name": "ours", "url": "http://127.0.0.1:$p_ours", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
-    { "name": "ours-strict", "url": "http://127.0.0.1:$p_strict", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "routed": true },
+    { "name": "ours", "url": "http://127.0.0.1:$p_ours", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "familyBound": true },
+    { "name": "ours-strict", "url": "http://127.0.0.1:$p_strict", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "routed": true, "familyBound": true },
     { "name": "jose", "url": "http://127.0.0.1:$p_jose", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
     { "name": "jose-bulk", "url": "http://127.0.0.1:$p_bulk", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
     { "name": "express", "url": "http://127.0.0.1:$p_express", "kind": "express" }
@@ -285,7 +285,7 @@ dpop_load() {
   cat >"$work/dpop-load.json" <<EOF
 {
   "servers": [
-    { "name": "bearer", "url": "http://127.0.0.1:$port", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
+    { "name": "bearer", "url": "http://127.0.0.1:$port", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "familyBound": true },
     { "name": "dpop", "url": "http://127.0.0.1:$port", "kind": "silent-refresh-dpop", "adminToken": "$admin" }
   ],
   "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup, "runWarmup": $run_warmup

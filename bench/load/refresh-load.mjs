@@ -12,7 +12,7 @@
 // write. Every 200 must say token_type DPoP.
 //
 // Usage: node refresh-load.mjs CONFIG.json OUT.json
-//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "silent-refresh-dpop" | "express", adminToken?, refreshSecret?, routed? }],
+//   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "silent-refresh-dpop" | "express", adminToken?, refreshSecret?, routed?, familyBound? }],
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
 //             runWarmup: untimed seconds before each timed run }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
@@ -241,8 +241,10 @@ async function run(server, pool, connections, duration) {
 
 /**
  * Checks that a silent-refresh-kind server rotates as docs/DESIGN.md says: the successor is
- * HMAC-SHA256(REFRESH_SECRET, token bytes), a replay inside the grace window returns the same
- * successor, and a reuse after that revokes the family (the successor stops working).
+ * HMAC-SHA256(REFRESH_SECRET, token bytes), or for a server whose successors are bound to a
+ * per-family random value (`familyBound`: ours) a successor that is *not* that HMAC (the
+ * secret and the token alone must not give it); a replay inside the grace window returns the
+ * same successor, and a reuse after that revokes the family (the successor stops working).
  * Returns the KV key the presented token was stored under (t: + base64url(SHA-256(token))).
  */
 async function checkRotation(server) {
@@ -264,9 +266,12 @@ async function checkRotation(server) {
   const s2 = await refresh(first.body.refresh_token); // rotates again: token is now two behind
   const reuse = await refresh(token); // outside "one behind": reuse -> family revoked
   const after = await refresh(s2.body.refresh_token);
+  const successor = server.familyBound ? first.body.refresh_token : expected;
   const ok = {
-    derivedSuccessor: first.status === 200 && first.body.refresh_token === expected,
-    graceReplay: replay.status === 200 && replay.body.refresh_token === expected,
+    derivedSuccessor: first.status === 200 && (server.familyBound
+      ? /^srt_[A-Za-z0-9_-]{43}$/.test(successor) && successor !== expected && (!server.routed || successor.slice(0, 20) === token.slice(0, 20))
+      : first.body.refresh_token === expected),
+    graceReplay: replay.status === 200 && replay.body.refresh_token === successor,
     reuseRejected: reuse.status === 400 && reuse.body.error === "invalid_grant",
     familyRevoked: after.status === 400 && after.body.error === "invalid_grant",
   };

@@ -189,6 +189,10 @@ async fn login(
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let dpop = token_endpoint_proof(meta).await?;
+    if dpop.is_none() && svc.config.require_dpop {
+        // REQUIRE_DPOP: refused before any password work (the family start refuses it too).
+        return Err(AuthError::InvalidDpopProof(DpopError::Missing));
+    }
     let throttle = DurableThrottle::from_env(env)
         .ok_or(AuthError::ServerError("login throttle binding missing"))?;
     let sub = svc
@@ -204,6 +208,7 @@ async fn login(
         sub,
         claims: Default::default(),
         dpop,
+        epoch: None,
     };
     let r = issued(rot.run(svc, start, now_ms()).await?)?;
     Ok(token_reply(svc, meta, &r, transport))
@@ -225,8 +230,17 @@ async fn sessions(
     let claims = p.object("claims")?.cloned().unwrap_or_default();
     let dpop = token_endpoint_proof(meta).await?;
     let r = issued(
-        rot.run(svc, Call::StartFamily { sub, claims, dpop }, now_ms())
-            .await?,
+        rot.run(
+            svc,
+            Call::StartFamily {
+                sub,
+                claims,
+                dpop,
+                epoch: None,
+            },
+            now_ms(),
+        )
+        .await?,
     )?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }
@@ -250,11 +264,11 @@ async fn delete_user(
     username: &str,
 ) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
-    let sub = svc.delete_user(username, now_ms()).await?;
-    if let (Some(sub), Rotation::Object(_)) = (sub, rot) {
-        // Strict mode: the sessions end in the user's object, which owns the epoch.
-        rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
-    }
+    // Sessions end first, where the rotation state lives (strict mode: the user's object),
+    // then the user goes: a failure leaves the user in place, and the retry finishes the job.
+    let sub = svc.user_subject(username).await?;
+    rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
+    svc.remove_user(username).await?;
     Ok(Reply::empty(204))
 }
 
@@ -268,10 +282,12 @@ async fn set_password(
     admin(svc, meta)?;
     let p = params(svc, req, meta, JSON).await?;
     let password = p.required("password", "password is required")?;
-    let sub = svc.set_password(username, password, now_ms()).await?;
-    if let Rotation::Object(_) = rot {
-        rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
-    }
+    // As for deletion: sessions end first, then the password changes.
+    Service::check_new_password(password)?;
+    let sub = svc.user_subject(username).await?;
+    rot.run(svc, Call::EndSessions { sub: sub.clone() }, now_ms())
+        .await?;
+    svc.replace_password(username, password, &sub).await?;
     Ok(Reply::empty(204))
 }
 

@@ -14,13 +14,14 @@ use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
 use crate::core::server::config::RotationStore;
 use crate::core::server::error::AuthError;
-use crate::core::server::records::{epoch_key, save};
+use crate::core::server::records::{epoch_key, load, save, Epoch};
 use crate::core::server::rotation::{
     decode_result, encode_result, execute, route_of, Answer, Call,
 };
+use crate::core::server::route_limit::RouteLimiter;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::{AuthService, Config, TokenResponse};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{
@@ -29,6 +30,11 @@ use worker::{
 
 /// The Durable Object binding of `wrangler.toml`.
 pub const OBJECT_BINDING: &str = "ROTATION";
+
+thread_local! {
+    /// Strict mode's per-route rate limit, for this isolate (see `core::server::route_limit`).
+    static ROUTE_LIMITER: RefCell<RouteLimiter> = RefCell::new(RouteLimiter::new());
+}
 
 /// The object's storage as the core's [`KvStore`]: one table `kv(k, v, exp)`, `exp` in Unix
 /// seconds (NULL: no expiry); expired rows read as absent.
@@ -223,14 +229,15 @@ impl Rotation {
         })
     }
 
-    /// Runs `call`. In strict mode an object that cannot be reached, is overloaded or answers
-    /// nonsense is `temporarily_unavailable`: nothing was issued, and the client retries. A new
-    /// epoch is copied to KV, where access-token checks read it.
-    /// `now_ms` is Unix milliseconds.
+    /// Runs `call`. In strict mode a route over its rate limit (`ROUTE_RATE_LIMIT`) is
+    /// `too_many_requests` before any call; an object that cannot be reached, is overloaded or
+    /// answers nonsense is `temporarily_unavailable`: nothing was issued, and the client
+    /// retries. A new family starts at no lower an epoch than KV's copy, and a new epoch is
+    /// copied to KV, where access-token checks read it. `now_ms` is Unix milliseconds.
     pub async fn run(
         &self,
         svc: &Service<'_>,
-        call: Call,
+        mut call: Call,
         now_ms: u64,
     ) -> Result<Answer, AuthError> {
         let ns = match self {
@@ -240,6 +247,13 @@ impl Rotation {
         let Some(route) = route_of(svc.config, &call, now_ms / 1000)? else {
             return Ok(Answer::Done);
         };
+        let limit = svc.config.route_rate_limit;
+        ROUTE_LIMITER
+            .with(|l| l.borrow_mut().check(&route, limit, now_ms))
+            .map_err(|wait_ms| AuthError::TooManyRequests(wait_ms.div_ceil(1000)))?;
+        if let Call::StartFamily { sub, epoch, .. } = &mut call {
+            *epoch = load::<Epoch>(&svc.store, &epoch_key(sub)).await?;
+        }
         let body = serde_json::to_string(&call).map_err(|_| AuthError::ServerError("call"))?;
         let hint = svc.config.rotation_location_hint;
         let text = send(ns, &b64::encode(&route), hint, &body)

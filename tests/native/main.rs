@@ -19,5 +19,6 @@ mod server_hardening;
 mod server_robustness;
 mod server_rotation;
 mod server_routes;
+mod server_secrets;
 mod sim_model;
 mod simulation;

@@ -3,8 +3,11 @@
 
 use silent_refresh::core::server::access::{KeySet, SigningKey};
 use silent_refresh::core::server::config::DemoUser;
+use silent_refresh::core::server::config::RotationStore;
+use silent_refresh::core::server::records::{FamilyRecord, TokenRecord};
 use silent_refresh::core::server::secret::Secret;
-use silent_refresh::core::server::Config;
+use silent_refresh::core::server::token::RefreshToken;
+use silent_refresh::core::server::{Config, KvStore};
 
 /// A fixed "now" for the tests (Unix seconds).
 pub const T0: u64 = 1_700_000_000;
@@ -45,4 +48,22 @@ pub fn key_bytes(seed: u8) -> Vec<u8> {
 /// Runs a future to completion.
 pub fn run<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
+}
+
+/// The successor the server derives for `token` (whose family is in `store`): the secret, the
+/// family's random value and the token, as `AuthService::refresh` computes it.
+pub fn expected_successor(cfg: &Config, store: &impl KvStore, token: &str) -> String {
+    let t = RefreshToken::parse(token).unwrap();
+    let rec: TokenRecord =
+        serde_json::from_str(&run(store.get(&t.key())).unwrap().unwrap()).unwrap();
+    let fam: FamilyRecord =
+        serde_json::from_str(&run(store.get(&format!("f:{}", rec.fam))).unwrap().unwrap()).unwrap();
+    let value = fam
+        .k
+        .map(|k| silent_refresh::core::b64::decode(&k).unwrap());
+    match cfg.rotation_store {
+        RotationStore::Kv => t.successor(&cfg.refresh_secret, value.as_deref()),
+        RotationStore::DurableObject => t.successor_routed(&cfg.refresh_secret, value.as_deref()),
+    }
+    .as_str()
 }

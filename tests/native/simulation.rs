@@ -280,8 +280,7 @@ impl World<'_> {
         }
     }
 
-    /// Account deletion as the Worker does it: the user record in KV; in strict mode also the
-    /// end of the user's sessions in the object.
+    /// A user record in KV.
     fn create_user(&self, loc: usize, now: u64) -> Result<(), AuthError> {
         self.kv.set_now(now);
         let record = UserRecord {
@@ -297,17 +296,13 @@ impl World<'_> {
 
     fn delete_user(&self, loc: usize, now: u64) -> Result<(), AuthError> {
         self.kv.set_now(now);
+        // As the Worker does it: the subject from KV, the sessions ended where the rotation
+        // state lives, then the user record removed (so a failed step leaves a retry to finish).
         let svc = AuthService::new(self.cfg, self.kv.at(loc), Pbkdf2);
-        pollster::block_on(svc.delete_user(USER, now))?;
-        if self.mode == Mode::Strict {
-            self.call(
-                loc,
-                now,
-                &Call::EndSessions {
-                    sub: USER.to_string(),
-                },
-            )?;
-        }
+        let sub = pollster::block_on(svc.user_subject(USER))?;
+        self.call(loc, now, &Call::EndSessions { sub })?;
+        self.kv.set_now(now);
+        pollster::block_on(svc.remove_user(USER))?;
         Ok(())
     }
 
@@ -365,6 +360,7 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                     sub: USER.to_string(),
                     claims: Default::default(),
                     dpop: None,
+                    epoch: None,
                 },
             ),
             Action::Refresh | Action::RefreshHeld => {

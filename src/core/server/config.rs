@@ -50,6 +50,12 @@ pub enum Var {
     RotationLocationHint,
     /// `PASSWORD_PEPPER` (secret).
     PasswordPepper,
+    /// `REQUIRE_DPOP`.
+    RequireDpop,
+    /// `SESSIONS_NOT_BEFORE`.
+    SessionsNotBefore,
+    /// `ROUTE_RATE_LIMIT`.
+    RouteRateLimit,
 }
 
 impl Var {
@@ -75,6 +81,9 @@ impl Var {
             Var::RotationStore => "ROTATION_STORE",
             Var::RotationLocationHint => "ROTATION_LOCATION_HINT",
             Var::PasswordPepper => "PASSWORD_PEPPER",
+            Var::RequireDpop => "REQUIRE_DPOP",
+            Var::SessionsNotBefore => "SESSIONS_NOT_BEFORE",
+            Var::RouteRateLimit => "ROUTE_RATE_LIMIT",
         }
     }
 }
@@ -254,7 +263,20 @@ pub struct Config {
     /// Strict mode: the region new rotation objects are created in (ROTATION_LOCATION_HINT, one
     /// of [`LOCATION_HINTS`]; unset: near the Worker that first calls the object).
     pub rotation_location_hint: Option<&'static str>,
+    /// Sessions must be bound to a DPoP key (REQUIRE_DPOP on/off, default off): a login or
+    /// session creation without a proof, and a refresh of an unbound family, are
+    /// `invalid_dpop_proof`.
+    pub require_dpop: bool,
+    /// Every session started, and every access token issued, before this time (Unix seconds)
+    /// is over (SESSIONS_NOT_BEFORE, default 0: none): the deployment-wide end of sessions.
+    pub sessions_not_before: u64,
+    /// Strict mode: calls to one subject's object that one Worker isolate lets through in 10
+    /// seconds (ROUTE_RATE_LIMIT, default [`DEFAULT_ROUTE_RATE_LIMIT`], 0: no limit).
+    pub route_rate_limit: u32,
 }
+
+/// Default of [`Config::route_rate_limit`].
+pub const DEFAULT_ROUTE_RATE_LIMIT: u32 = 100;
 
 /// The Durable Object location hints the runtime accepts.
 pub const LOCATION_HINTS: &[&str] = &[
@@ -284,6 +306,9 @@ impl Default for Config {
             demo_user: None,
             rotation_store: RotationStore::Kv,
             rotation_location_hint: None,
+            require_dpop: false,
+            sessions_not_before: 0,
+            route_rate_limit: DEFAULT_ROUTE_RATE_LIMIT,
         }
     }
 }
@@ -454,6 +479,21 @@ impl Config {
                     ConfigError::new(Var::RotationLocationHint, Rule::NotOneOf(LOCATION_HINTS)),
                 )?),
             },
+            require_dpop: word(
+                Var::RequireDpop,
+                "off",
+                &["on", "true", "1", "off", "false", "0"],
+            )? < 3,
+            sessions_not_before: number(
+                Var::SessionsNotBefore,
+                get(Var::SessionsNotBefore),
+                d.sessions_not_before,
+            )?,
+            route_rate_limit: number(
+                Var::RouteRateLimit,
+                get(Var::RouteRateLimit),
+                d.route_rate_limit,
+            )?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -508,6 +548,19 @@ impl Config {
             self.pbkdf2_iterations.into(),
             PBKDF2_STEP.into(),
             MAX_ITERATIONS.into(),
+        )?;
+        // Unix seconds: a value in milliseconds (13 digits) would end every session until 2286.
+        in_range(
+            Var::SessionsNotBefore,
+            self.sessions_not_before,
+            0,
+            9_999_999_999,
+        )?;
+        in_range(
+            Var::RouteRateLimit,
+            self.route_rate_limit.into(),
+            0,
+            100_000,
         )?;
         if self.keys.is_empty() {
             return fail(Var::SigningKeys, Rule::Keys(KeySetError::Empty));

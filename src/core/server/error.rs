@@ -52,6 +52,9 @@ pub enum AuthError {
     /// 429: too many login attempts for the account or from the address; retry after the
     /// given number of seconds. No password was checked.
     TooManyAttempts(u64),
+    /// 429: too many calls for one subject's rotation state (strict mode's per-route limit);
+    /// retry after the given number of seconds. Nothing was done.
+    TooManyRequests(u64),
     /// 503: the store failed or was rate limited; nothing was issued.
     TemporarilyUnavailable,
     /// 500: broken configuration or an internal failure that no request input can cause.
@@ -79,6 +82,7 @@ impl AuthError {
             AuthError::PayloadTooLarge => "payload_too_large",
             AuthError::UnsupportedMediaType => "unsupported_media_type",
             AuthError::TooManyAttempts(_) => "too_many_attempts",
+            AuthError::TooManyRequests(_) => "too_many_requests",
             AuthError::TemporarilyUnavailable => protocol::TEMPORARILY_UNAVAILABLE,
             AuthError::ServerError(_) => "server_error",
         }
@@ -102,7 +106,7 @@ impl AuthError {
             AuthError::UserExists => 409,
             AuthError::PayloadTooLarge => 413,
             AuthError::UnsupportedMediaType => 415,
-            AuthError::TooManyAttempts(_) => 429,
+            AuthError::TooManyAttempts(_) | AuthError::TooManyRequests(_) => 429,
             AuthError::TemporarilyUnavailable => 503,
             AuthError::ServerError(_) => 500,
         }
@@ -135,6 +139,9 @@ impl AuthError {
             AuthError::TooManyAttempts(_) => {
                 "too many login attempts; retry after the time in Retry-After"
             }
+            AuthError::TooManyRequests(_) => {
+                "too many requests for this session's state; retry after the time in Retry-After"
+            }
             AuthError::TemporarilyUnavailable => "storage is temporarily unavailable; retry later",
             AuthError::ServerError(_) => "internal server error",
         }
@@ -147,7 +154,9 @@ impl AuthError {
             AuthError::TemporarilyUnavailable => {
                 vec![("Retry-After", RETRY_AFTER_SECONDS.to_string())]
             }
-            AuthError::TooManyAttempts(seconds) => vec![("Retry-After", seconds.to_string())],
+            AuthError::TooManyAttempts(seconds) | AuthError::TooManyRequests(seconds) => {
+                vec![("Retry-After", seconds.to_string())]
+            }
             // Both schemes the resources take (RFC 9449 §7.1): a Bearer client learns that it
             // may bind its tokens, and with which algorithms.
             AuthError::InvalidToken => {

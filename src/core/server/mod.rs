@@ -19,6 +19,7 @@
 //! - [`password`]: password hashing (PBKDF2-HMAC-SHA256) behind a trait.
 //! - [`routes`]: the endpoint table (method, path, endpoint); 404, 405 and `Allow` derive from it.
 //! - [`rotation`]: the operations on rotation state as values, run where that state lives.
+//! - [`route_limit`]: strict mode's per-route rate limit, checked before calling an object.
 //! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
 //! - [`http`]: platform-free request parsing (JSON, form, cookies) and browser rules (CSRF, CORS).
 
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod password;
 pub mod records;
 pub mod rotation;
+pub mod route_limit;
 pub mod routes;
 pub mod secret;
 pub mod service;

@@ -47,6 +47,19 @@ pub struct FamilyRecord {
     /// Set at creation, never changed: every refresh must prove possession of this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// The family's random value (base64url of [`FAMILY_VALUE_LEN`] bytes), mixed into every
+    /// successor so that `REFRESH_SECRET` and an old token alone compute nothing. Set at
+    /// creation, never changed, never logged. `None`: a family started before it existed, which
+    /// keeps the earlier derivation until it ends.
+    ///
+    /// [`FAMILY_VALUE_LEN`]: crate::core::server::token::FAMILY_VALUE_LEN
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<String>,
+    /// The identifier of the `REFRESH_SECRET` the family was started under
+    /// ([`secret_id`](crate::core::server::token::secret_id)): under another secret the family
+    /// is over. `None` (a family started before it existed): set by its next rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sk: Option<String>,
     /// Custom claims given at session creation, copied into every access token.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub claims: serde_json::Map<String, serde_json::Value>,

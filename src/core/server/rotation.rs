@@ -12,7 +12,7 @@ use crate::core::server::dpop::{DpopError, Proof};
 use crate::core::server::error::AuthError;
 use crate::core::server::identity::check_sub;
 use crate::core::server::password::PasswordHasher;
-use crate::core::server::records::Epoch;
+use crate::core::server::records::{epoch_key, load, save, Epoch};
 use crate::core::server::service::{AuthService, TokenResponse};
 use crate::core::server::store::KvStore;
 use crate::core::server::token::{RefreshToken, ROUTE_LEN};
@@ -33,6 +33,12 @@ pub enum Call {
         /// The request's DPoP proof (checked against the request): binds the family.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dpop: Option<Proof>,
+        /// Strict mode: the subject's epoch as KV's copy has it (where access tokens are
+        /// checked). The object raises its own epoch to it first, so that the new family's
+        /// access tokens pass those checks even when the object is new (a first login after
+        /// `REFRESH_SECRET` changed routes the subject to a new object).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<Epoch>,
     },
     /// Rotates a refresh token.
     Refresh {
@@ -93,10 +99,25 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
 ) -> Result<Answer, AuthError> {
     let now = now_ms / 1000;
     Ok(match call {
-        Call::StartFamily { sub, claims, dpop } => Answer::Issued(
-            svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
-                .await?,
-        ),
+        Call::StartFamily {
+            sub,
+            claims,
+            dpop,
+            epoch,
+        } => {
+            if let Some(floor) = epoch {
+                check_sub(sub)?;
+                let key = epoch_key(sub);
+                let stored = load::<Epoch>(&svc.store, &key).await?.unwrap_or_default();
+                if stored.n < floor.n {
+                    save(&svc.store, &key, floor, None).await?;
+                }
+            }
+            Answer::Issued(
+                svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
+                    .await?,
+            )
+        }
         Call::Refresh { token, dpop } => {
             Answer::Issued(svc.refresh_with(token, dpop.as_ref(), now_ms).await?)
         }

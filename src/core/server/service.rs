@@ -22,7 +22,9 @@ use crate::core::server::records::{
 use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::throttle::{account_key, address_key, Scope, Throttle, Verdict};
-use crate::core::server::token::{fill_random, random_id, RefreshToken};
+use crate::core::server::token::{
+    fill_random, random_id, secret_id, RefreshToken, FAMILY_VALUE_LEN,
+};
 use serde_json::{Map, Value};
 
 /// Longest password accepted (bytes).
@@ -371,7 +373,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// Writes generation 0 of a new family: token record first, family record last. With a
-    /// proof, the family is bound to its key.
+    /// proof, the family is bound to its key; without one under `REQUIRE_DPOP`, nothing starts.
+    /// The family gets its random value (`k`) and the current secret's identifier (`sk`).
     async fn start_family(
         &self,
         sub: &str,
@@ -379,9 +382,15 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         dpop: Option<&Proof>,
         now: u64,
     ) -> Result<TokenResponse, AuthError> {
-        if let Some(proof) = dpop {
-            self.spend_proof(proof, now, AuthError::InvalidDpopProof)
-                .await?;
+        match dpop {
+            Some(proof) => {
+                self.spend_proof(proof, now, AuthError::InvalidDpopProof)
+                    .await?
+            }
+            None if self.config.require_dpop => {
+                return Err(AuthError::InvalidDpopProof(DpopError::Missing))
+            }
+            None => {}
         }
         let epoch = load::<Epoch>(&self.store, &epoch_key(sub))
             .await?
@@ -416,6 +425,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             rotated_ms: now * 1000,
             ep: epoch.n,
             jkt: dpop.map(|p| p.jkt.clone()),
+            k: Some(random_id(FAMILY_VALUE_LEN)?),
+            sk: Some(secret_id(&self.config.refresh_secret)),
             claims,
         };
         save(
@@ -507,8 +518,25 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         if f.ep != epoch.n || now >= f.abs || now >= t.idle {
             return Err(AuthError::InvalidGrant);
         }
+        let secret = &self.config.refresh_secret;
+        // Started under another REFRESH_SECRET, before the deployment-wide end of sessions, or
+        // (strict mode) routed to an object the current secret does not name for its subject,
+        // which no end of the subject's sessions would reach: over.
+        let current_sk = secret_id(secret);
+        if f.sk.as_ref().is_some_and(|sk| *sk != current_sk)
+            || f.created < self.config.sessions_not_before
+            || (self.config.rotation_store == RotationStore::DurableObject
+                && token.route() != RefreshToken::route_of(secret, &t.sub))
+        {
+            return Err(AuthError::InvalidGrant);
+        }
         match (&f.jkt, dpop) {
             (Some(_), None) => return Err(AuthError::InvalidDpopProof(DpopError::Missing)),
+            // REQUIRE_DPOP: a Bearer family (started before the policy) refreshes no more; a
+            // proof cannot bind it now.
+            (None, _) if self.config.require_dpop => {
+                return Err(AuthError::InvalidDpopProof(DpopError::Missing))
+            }
             (Some(bound), Some(proof)) if *bound != proof.jkt => {
                 self.mark_revoked(&t.fam, "dpop_key", f.abs, now).await?;
                 return Err(AuthError::InvalidGrant);
@@ -519,9 +547,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             }
             (None, None) => {}
         }
+        let value = match &f.k {
+            Some(k) => Some(b64::decode(k).ok_or(StoreError::Corrupt)?),
+            None => None,
+        };
         let successor = match self.config.rotation_store {
-            RotationStore::Kv => token.successor(&self.config.refresh_secret),
-            RotationStore::DurableObject => token.successor_routed(&self.config.refresh_secret),
+            RotationStore::Kv => token.successor(secret, value.as_deref()),
+            RotationStore::DurableObject => token.successor_routed(secret, value.as_deref()),
         };
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
@@ -543,6 +575,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             let family = FamilyRecord {
                 gen,
                 rotated_ms: now_ms,
+                // A family from before `sk` existed is marked with the secret it lives under.
+                sk: Some(current_sk),
                 ..f
             };
             save(
@@ -672,7 +706,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let epoch = load::<Epoch>(&self.store, &epoch_key(&verified.sub))
             .await?
             .unwrap_or_default();
-        if verified.epoch != epoch.n {
+        if verified.epoch != epoch.n || verified.iat < c.sessions_not_before {
             return Err(AuthError::InvalidToken);
         }
         match (verified.jkt.as_deref(), dpop) {
@@ -743,42 +777,71 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// `PATCH /auth/users/<username>` (admin): sets a new password and ends every session of
-    /// the user's subject (answered). `no_such_user` when there is no such user.
+    /// the user's subject (answered). `no_such_user` when there is no such user. The steps, in
+    /// the order that makes a retry finish a failed attempt (the Worker runs them with the
+    /// sessions ending where the rotation state lives): [`check_password`](Self::check_new_password),
+    /// [`user_subject`](Self::user_subject), [`end_sessions`](Self::end_sessions), then
+    /// [`replace_password`](Self::replace_password).
     pub async fn set_password(
         &self,
         username: &str,
         password: &str,
         now_ms: u64,
     ) -> Result<String, AuthError> {
+        Self::check_new_password(password)?;
+        let sub = self.user_subject(username).await?;
+        // Sessions end first: if the password write then fails, nothing lives on that the
+        // old password opened, and the user is still there for the retry.
+        self.end_sessions(&sub, now_ms).await?;
+        self.replace_password(username, password, &sub).await?;
+        Ok(sub)
+    }
+
+    /// `DELETE /auth/users/<username>` (admin): ends every session of the user's subject, then
+    /// deletes the user (answered: the subject). `no_such_user` when there is no such user,
+    /// like [`set_password`](Self::set_password). Sessions end first, so that a failure leaves
+    /// the user in place and a retry finds it and finishes. The epoch stays, so re-creating
+    /// the user does not revive the old sessions.
+    pub async fn delete_user(&self, username: &str, now_ms: u64) -> Result<String, AuthError> {
+        let sub = self.user_subject(username).await?;
+        self.end_sessions(&sub, now_ms).await?;
+        self.remove_user(username).await?;
+        Ok(sub)
+    }
+
+    /// The subject of user `username`: `no_such_user` when there is none.
+    pub async fn user_subject(&self, username: &str) -> Result<String, AuthError> {
         check_username(username)?;
-        check_password(password)?;
         let user = load::<UserRecord>(&self.store, &user_key(username))
             .await?
             .ok_or(AuthError::NoSuchUser)?;
-        // Sessions end first: if the password write then fails, nothing lives on that the
-        // old password opened.
-        self.end_sessions(&user.sub, now_ms).await?;
-        self.write_user(username, password, &user.sub, self.config.pbkdf2_iterations)
-            .await?;
         Ok(user.sub)
     }
 
-    /// `DELETE /auth/users/<username>` (admin): deletes a user and ends every session of its
-    /// subject (no error when absent; the subject is answered when there was one). The epoch
-    /// stays, so re-creating the user does not revive the old sessions.
-    pub async fn delete_user(
+    /// Checks a new password against the length rules.
+    pub fn check_new_password(password: &str) -> Result<(), AuthError> {
+        check_password(password)
+    }
+
+    /// Writes user `username`'s new password (its sessions already ended).
+    pub async fn replace_password(
         &self,
         username: &str,
-        now_ms: u64,
-    ) -> Result<Option<String>, AuthError> {
+        password: &str,
+        sub: &str,
+    ) -> Result<(), AuthError> {
         check_username(username)?;
-        let key = user_key(username);
-        let user = load::<UserRecord>(&self.store, &key).await?;
-        if let Some(user) = &user {
-            self.end_sessions(&user.sub, now_ms).await?;
-        }
-        self.store.delete(&key).await?;
-        Ok(user.map(|u| u.sub))
+        check_password(password)?;
+        self.write_user(username, password, sub, self.config.pbkdf2_iterations)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes user `username`'s record (its sessions already ended).
+    pub async fn remove_user(&self, username: &str) -> Result<(), AuthError> {
+        check_username(username)?;
+        self.store.delete(&user_key(username)).await?;
+        Ok(())
     }
 }
 

@@ -1,14 +1,22 @@
 //! Refresh tokens: `srt_` + 43 base64url characters (32 bytes).
 //!
 //! The first token of a family is random; each successor is
-//! `HMAC-SHA256(REFRESH_SECRET, predecessor bytes)`, so concurrent rotations of one token agree
-//! on one successor and a replay inside the grace window gets that same successor back, while
-//! no raw token is ever stored: KV keys hold `SHA-256(token)` only (see `docs/DESIGN.md`).
+//! `HMAC-SHA256(REFRESH_SECRET, "successor:" + family value + predecessor bytes)`, where the
+//! family value is 32 random bytes kept in the family record (never in a token, never logged):
+//! concurrent rotations of one token agree on one successor and a replay inside the grace
+//! window gets that same successor back, while no raw token is ever stored (KV keys hold
+//! `SHA-256(token)` only), and the secret with an old token alone computes nothing (see
+//! `docs/DESIGN.md`). Families started before the family value existed keep the earlier
+//! derivation, `HMAC-SHA256(REFRESH_SECRET, predecessor bytes)`, until they end.
+//!
+//! Every use of the secret is labelled, so no two can produce the same MAC input:
+//! `successor:` here, `route:` for routes, `secret-id:` for [`secret_id`], `demo-user-salt:`
+//! for the demo user's salt (`service.rs`).
 //!
 //! In strict mode (`ROTATION_STORE = "durable-object"`) a token is *routed*: its first
 //! [`ROUTE_LEN`] bytes name the Durable Object of its subject (`HMAC(REFRESH_SECRET, "route:" +
 //! sub)`, truncated), and a successor keeps them, the other 20 bytes (160 bits) being the
-//! truncated HMAC of the predecessor. The wire form is the same.
+//! truncated successor MAC. The wire form is the same.
 
 use crate::core::b64;
 use crate::core::server::error::AuthError;
@@ -22,6 +30,25 @@ pub const TOKEN_LEN: usize = PREFIX.len() + 43;
 
 /// Bytes at the start of a routed token that name its subject's Durable Object (96 bits).
 pub const ROUTE_LEN: usize = 12;
+
+/// Bytes of a family's random value (kept in its family record, mixed into every successor).
+pub const FAMILY_VALUE_LEN: usize = 32;
+
+/// Label of the secret's use for successors.
+const SUCCESSOR_LABEL: &[u8] = b"successor:";
+/// Label of the secret's use for routes.
+const ROUTE_LABEL: &str = "route:";
+/// Label of the secret's use for its own identifier.
+const SECRET_ID_LABEL: &[u8] = b"secret-id:";
+
+/// The identifier of a refresh secret kept in each family it starts (`sk`): base64url of the
+/// first 9 bytes of `HMAC-SHA256(secret, "secret-id:")`. It names the secret without giving
+/// anything that helps compute it; a family whose identifier is not the current secret's was
+/// started under an earlier secret and is over (rotating `REFRESH_SECRET` ends every session).
+pub fn secret_id(secret: &Secret) -> String {
+    let mac = hmac_sha256::HMAC::mac(SECRET_ID_LABEL, secret.expose());
+    b64::encode(&mac[..9])
+}
 
 /// A refresh token. `Debug` prints `[redacted]`; [`RefreshToken::as_str`] is for the response only.
 #[derive(Clone)]
@@ -57,17 +84,33 @@ impl RefreshToken {
         Ok(token)
     }
 
-    /// The successor of this token: `HMAC-SHA256(secret, self)`.
-    pub fn successor(&self, secret: &Secret) -> RefreshToken {
-        RefreshToken {
-            bytes: hmac_sha256::HMAC::mac(self.bytes, secret.expose()),
+    /// The successor MAC: `HMAC-SHA256(secret, "successor:" + family_value + self)` with the
+    /// family's value, or for a family that has none (started before it existed) the earlier
+    /// `HMAC-SHA256(secret, self)`.
+    fn successor_mac(&self, secret: &Secret, family_value: Option<&[u8]>) -> [u8; 32] {
+        match family_value {
+            Some(value) => {
+                let mut mac = hmac_sha256::HMAC::new(secret.expose());
+                mac.update(SUCCESSOR_LABEL);
+                mac.update(value);
+                mac.update(self.bytes);
+                mac.finalize()
+            }
+            None => hmac_sha256::HMAC::mac(self.bytes, secret.expose()),
         }
     }
 
-    /// The successor of a routed token: the same route, then the first 20 bytes of
-    /// `HMAC-SHA256(secret, self)`.
-    pub fn successor_routed(&self, secret: &Secret) -> RefreshToken {
-        let mac = hmac_sha256::HMAC::mac(self.bytes, secret.expose());
+    /// The successor of this token (see [`RefreshToken::successor_mac`]).
+    pub fn successor(&self, secret: &Secret, family_value: Option<&[u8]>) -> RefreshToken {
+        RefreshToken {
+            bytes: self.successor_mac(secret, family_value),
+        }
+    }
+
+    /// The successor of a routed token: the same route, then the first 20 bytes of the
+    /// successor MAC.
+    pub fn successor_routed(&self, secret: &Secret, family_value: Option<&[u8]>) -> RefreshToken {
+        let mac = self.successor_mac(secret, family_value);
         let mut bytes = self.bytes;
         bytes[ROUTE_LEN..].copy_from_slice(&mac[..32 - ROUTE_LEN]);
         RefreshToken { bytes }
@@ -82,7 +125,7 @@ impl RefreshToken {
 
     /// The route of `sub`'s tokens: `HMAC-SHA256(secret, "route:" + sub)`, truncated.
     pub fn route_of(secret: &Secret, sub: &str) -> [u8; ROUTE_LEN] {
-        let mac = hmac_sha256::HMAC::mac(format!("route:{sub}"), secret.expose());
+        let mac = hmac_sha256::HMAC::mac(format!("{ROUTE_LABEL}{sub}"), secret.expose());
         let mut route = [0u8; ROUTE_LEN];
         route.copy_from_slice(&mac[..ROUTE_LEN]);
         route
@@ -139,11 +182,18 @@ mod tests {
         assert_eq!(text.len(), TOKEN_LEN);
         assert_eq!(RefreshToken::parse(&text).unwrap(), t);
         let secret = Secret::new(vec![7u8; 32]);
-        assert_eq!(t.successor(&secret), t.successor(&secret));
-        assert_ne!(t.successor(&secret), t);
-        assert_ne!(
-            t.successor(&Secret::new(vec![8u8; 32])),
-            t.successor(&secret)
+        let value = [9u8; FAMILY_VALUE_LEN];
+        let next = t.successor(&secret, Some(&value));
+        assert_eq!(next, t.successor(&secret, Some(&value)));
+        assert_ne!(next, t);
+        assert_ne!(t.successor(&Secret::new(vec![8u8; 32]), Some(&value)), next);
+        // The family value is part of the derivation: the secret and the token alone (the
+        // earlier derivation, or another family's value) do not give the successor.
+        assert_ne!(t.successor(&secret, Some(&[10u8; FAMILY_VALUE_LEN])), next);
+        assert_ne!(t.successor(&secret, None), next);
+        assert_eq!(
+            t.successor(&secret, None).bytes,
+            hmac_sha256::HMAC::mac(t.bytes, secret.expose())
         );
         assert!(t.key().starts_with("t:") && t.key().len() == 2 + 43);
         assert_eq!(format!("{t:?}"), "RefreshToken([redacted])");
@@ -155,13 +205,16 @@ mod tests {
         let route = RefreshToken::route_of(&secret, "alice");
         assert_ne!(route, RefreshToken::route_of(&secret, "bob"));
         let t = RefreshToken::generate_routed(&route).unwrap();
-        let next = t.successor_routed(&secret);
+        let value = Some(&[3u8; FAMILY_VALUE_LEN][..]);
+        let next = t.successor_routed(&secret, value);
         assert_eq!(t.route(), route);
         assert_eq!(next.route(), route);
         assert_ne!(next, t);
-        assert_eq!(next, t.successor_routed(&secret));
+        assert_eq!(next, t.successor_routed(&secret, value));
         assert_eq!(RefreshToken::parse(&next.as_str()).unwrap(), next);
-        assert_eq!(next.successor_routed(&secret).route(), route);
+        assert_eq!(next.successor_routed(&secret, value).route(), route);
+        assert_ne!(next, t.successor_routed(&secret, None));
+        assert_ne!(secret_id(&secret), secret_id(&Secret::new(vec![8u8; 32])));
     }
 
     #[test]

@@ -730,7 +730,7 @@ fn cookie_names_are_compared_exactly_and_only_ascii_space_and_tab_are_optional()
     // A nameless pair whose value looks like our cookie, and pairs that are not tokens.
     for planted in [
         format!("={NAME}=evil"),
-        format!("{NAME}"),
+        NAME.to_string(),
         format!("x y={NAME}=evil"),
         format!("\"{NAME}\"=evil"),
     ] {
@@ -780,4 +780,57 @@ fn header_values_are_trimmed_of_ascii_space_and_tab_only() {
     ] {
         assert!(!check("1", Some(site)), "{site:?}");
     }
+}
+
+#[test]
+fn chained_pbkdf2_above_one_step_logs_in_refuses_a_wrong_password_and_upgrades() {
+    // 300,000 iterations: three chained calls of the 100,000 workerd allows per call.
+    let cfg = Config {
+        pbkdf2_iterations: 300_000,
+        ..config()
+    };
+    cfg.validate().unwrap();
+    let store = MemoryStore::new();
+    let hasher = Counting::default();
+    let svc = AuthService::new(&cfg, &store, &hasher);
+    run(svc.create_user("carol", "correct horse", None)).unwrap();
+    let u = user(&store, "carol");
+    assert_eq!(u.iter, 300_000);
+    // The stored hash is the chain, step by step: PBKDF2 of the peppered password, then of
+    // each step's output, 100,000 iterations each (docs/DESIGN.md), not one 300,000 call.
+    let salt = b64::decode(&u.salt).unwrap();
+    let mut input = hmac_sha256::HMAC::mac(b"correct horse", cfg.password_pepper.expose()).to_vec();
+    for _ in 0..3 {
+        input = run(Pbkdf2.derive(&input, &salt, 100_000)).unwrap().to_vec();
+    }
+    assert_eq!(b64::decode(&u.hash).unwrap(), input);
+    let login =
+        |pw: &str, t: u64| run(svc.login("carol", pw, CLIENT_IP, &MemoryThrottle::new(), t));
+    let before = hasher.iterations.get();
+    login("correct horse", NOW).unwrap();
+    assert_eq!(hasher.iterations.get() - before, 300_000);
+    assert_eq!(
+        login("correct horse!", NOW).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+    // A record written under 100,000 is upgraded to 300,000 by its next login.
+    let low = Config {
+        pbkdf2_iterations: 100_000,
+        ..config()
+    };
+    let store = MemoryStore::new();
+    run(AuthService::new(&low, &store, Pbkdf2).create_user("dave", "battery staple", None))
+        .unwrap();
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let login = |pw: &str| run(svc.login("dave", pw, CLIENT_IP, &MemoryThrottle::new(), NOW));
+    assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
+    assert_eq!(
+        user(&store, "dave").iter,
+        100_000,
+        "a failed login upgrades nothing"
+    );
+    login("battery staple").unwrap();
+    assert_eq!(user(&store, "dave").iter, 300_000);
+    login("battery staple").unwrap();
+    assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
 }

@@ -35,7 +35,7 @@ simulate: setup
 
 ## make exhaustive: every interleaving of up to three concurrent requests of one family at up to three locations, both modes (tests/native/exhaustive.rs); prints runs, states, time and what KV mode cannot promise
 exhaustive: setup
-	@$(ENV) cargo test --release --test native exhaustive::full -- --ignored --nocapture --exact 2>&1 | sed -n '/^Strict:/,/^test result/p'
+	@$(ENV) cargo test --test native exhaustive::full -- --ignored --nocapture --exact 2>&1 | sed -n '/^Strict:/,/^test result/p'
 
 ## make fuzz: cargo fuzz on the request parsers (JSON, form, cookie, bearer), the refresh-token decoder and base64url
 fuzz: setup

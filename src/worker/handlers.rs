@@ -5,6 +5,7 @@ use super::crypto::WebCryptoEs256;
 use super::http::{read_params, Meta, Reply};
 use super::rotation_object::Rotation;
 use super::throttle::DurableThrottle;
+use crate::core::server::throttle::address_keys;
 use super::{now, now_ms, Service};
 use crate::core::server::access::Verified;
 use crate::core::server::dpop::{self, DpopError, Expect, Proof};
@@ -191,6 +192,13 @@ async fn login(
     let dpop = token_endpoint_proof(meta).await?;
     let throttle = DurableThrottle::from_env(env)
         .ok_or(AuthError::ServerError("login throttle binding missing"))?;
+    if address_keys(meta.client_ip.as_deref()).is_none() {
+        // Cloudflare's edge always sets it: without it the Worker is not behind Cloudflare.
+        worker::console_error!(
+            "login refused: no usable CF-Connecting-IP ({} bytes); logins are counted per client address",
+            meta.client_ip.as_deref().map_or(0, str::len)
+        );
+    }
     let sub = svc
         .authenticate(
             username,

@@ -160,3 +160,55 @@ describe("login throttling", () => {
     assert.ok(Math.max(...waits) <= retryAfter(refused), `the block stays as it was: ${waits} vs ${retryAfter(refused)}`);
   });
 });
+
+describe("the login throttle object and its alarm", () => {
+  // The object forgets its counter with an alarm an hour (or 30 days) after the last attempt.
+  // To fire it now, the test stops workerd, moves every LoginThrottle alarm to the present in
+  // the local storage (workerd's alarm table and each object's own record of its alarm, both in
+  // nanoseconds) and starts workerd again on the same storage: overdue alarms run at start, in
+  // an instance that then stays loaded and serves the next login without being constructed again.
+  test("an alarm fired, then logins through the same objects keep working", async () => {
+    const { DatabaseSync } = await import("node:sqlite");
+    const { readdirSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    let x = await startWorker();
+    const ip = freshIp();
+    const loginX = (password) => call(x, "POST", "/auth/login", { json: { username: "demo", password }, headers: { "cf-connecting-ip": ip } });
+    try {
+      isTokens(await loginX("demo-password"));
+      isError(await loginX("wrong"), 401, "invalid_credentials");
+      await x.stop({ keepState: true });
+      const dir = join(x.stateDir, "state/v3/do");
+      const ns = readdirSync(dir).find((d) => d.endsWith("-LoginThrottle"));
+      assert.ok(ns, `no LoginThrottle storage in ${readdirSync(dir)}`);
+      const files = readdirSync(join(dir, ns)).filter((f) => f.endsWith(".sqlite"));
+      const now = BigInt(Date.now()) * 1_000_000n;
+      let alarms = 0;
+      const objects = files.filter((f) => f !== "metadata.sqlite");
+      for (const f of objects) {
+        const db = new DatabaseSync(join(dir, ns, f));
+        alarms += Number(db.prepare("UPDATE _cf_METADATA SET value = ? WHERE key = 1").run(now).changes);
+        db.close();
+      }
+      assert.ok(alarms >= 2, `alarms of the account's and the address's objects: ${alarms} in ${objects}`);
+      const scheduler = files.includes("metadata.sqlite") ? join(dir, ns, "metadata.sqlite") : join(dir, "metadata.sqlite");
+      const meta = new DatabaseSync(scheduler);
+      assert.ok(Number(meta.prepare("UPDATE _cf_ALARM SET scheduled_time = ?").run(now).changes) >= 2);
+      meta.close();
+      x = await startWorker({ stateDir: x.stateDir });
+      // Wait until the alarms ran (workerd deletes an alarm's row once its handler succeeded).
+      const pending = () => {
+        const db = new DatabaseSync(scheduler, { readOnly: true });
+        try { return Number(db.prepare("SELECT count(*) AS n FROM _cf_ALARM WHERE scheduled_time <= ?").get(now).n); } finally { db.close(); }
+      };
+      for (let i = 0; i < 100 && pending() > 0; i++) await sleep(100);
+      assert.equal(pending(), 0, "the alarms ran");
+      // The same objects, still loaded after their alarm: logins through them keep working
+      // (with delete_all() in the alarm their table was gone and every call failed: 503).
+      for (let i = 0; i < 5; i++) isError(await loginX("wrong"), 401, "invalid_credentials", `after the alarm ${i + 1}`);
+      isTokens(await loginX("demo-password"));
+    } finally {
+      await x.stop();
+    }
+  });
+});

@@ -195,7 +195,7 @@ describe("the login throttle object and its alarm", () => {
       const meta = new DatabaseSync(scheduler);
       assert.ok(Number(meta.prepare("UPDATE _cf_ALARM SET scheduled_time = ?").run(now).changes) >= 2);
       meta.close();
-      x = await startWorker({ stateDir: x.stateDir });
+      x = await startWorker({ stateDir: x.stateDir, secrets: x.secrets });
       // Wait until the alarms ran (workerd deletes an alarm's row once its handler succeeded).
       const pending = () => {
         const db = new DatabaseSync(scheduler, { readOnly: true });

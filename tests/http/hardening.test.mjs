@@ -211,3 +211,33 @@ describe("COOKIE_SECURE=never", () => {
     assert.equal(ok.status, 200, ok.text);
   });
 });
+
+describe("PBKDF2 above workerd's 100,000 iterations per call", () => {
+  test("PBKDF2_ITERATIONS=200000: a user created at 100,000 logs in, is upgraded to 200,000 (two chained calls), and wrong passwords fail", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    let x = await startWorker({ vars: { PBKDF2_ITERATIONS: "100000" } });
+    const ip = "203.0.113.200";
+    const loginX = (password) => call(x, "POST", "/auth/login", { json: { username: "chained", password }, headers: { "cf-connecting-ip": ip } });
+    // The user's record as stored in the local KV (the newest blob naming it).
+    const record = () => {
+      const dir = join(x.stateDir, "state/v3/kv/silent-refresh-local/blobs");
+      const texts = x.kvValues().map((b) => readFileSync(join(dir, b), "utf8")).filter((t) => t.includes('"kdf"'));
+      return texts.map((t) => JSON.parse(t)).map((r) => r.iter);
+    };
+    try {
+      const created = await call(x, "POST", "/auth/users", { bearer: x.adminToken, json: { username: "chained", password: "correct horse" } });
+      assert.equal(created.status, 201, created.text);
+      assert.deepEqual(record(), [100000]);
+      await x.stop({ keepState: true });
+      x = await startWorker({ vars: { PBKDF2_ITERATIONS: "200000" }, stateDir: x.stateDir, secrets: x.secrets });
+      isError(await loginX("wrong horse"), 401, "invalid_credentials", "wrong password, record at 100,000");
+      isTokens(await loginX("correct horse"), {}, "right password, record at 100,000");
+      assert.ok(record().includes(200000), `upgraded: ${record()}`);
+      isTokens(await loginX("correct horse"), {}, "right password, record at 200,000");
+      isError(await loginX("correct horse!"), 401, "invalid_credentials", "wrong password, record at 200,000");
+    } finally {
+      await x.stop();
+    }
+  });
+});

@@ -5,7 +5,6 @@ use super::crypto::WebCryptoEs256;
 use super::http::{read_params, Meta, Reply};
 use super::rotation_object::Rotation;
 use super::throttle::DurableThrottle;
-use crate::core::server::throttle::address_keys;
 use super::{now, now_ms, Service};
 use crate::core::server::access::Verified;
 use crate::core::server::dpop::{self, DpopError, Expect, Proof};
@@ -17,6 +16,7 @@ use crate::core::server::http::{
 };
 use crate::core::server::rotation::{Answer, Call};
 use crate::core::server::routes::{Endpoint, Matched};
+use crate::core::server::throttle::address_keys;
 use crate::core::server::TokenResponse;
 use serde_json::json;
 use web_sys::Request;

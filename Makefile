@@ -10,7 +10,7 @@ PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev test setup build bench soak fuzz simulate clean
+.PHONY: dev test setup build bench soak fuzz simulate exhaustive clean
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
@@ -32,6 +32,10 @@ soak: setup build
 ## make simulate: the simulation of many locations (KV and Durable Object modes); prints the table of docs/DESIGN.md
 simulate: setup
 	@$(ENV) SIM_TRIALS=300 cargo test --test native simulation::table -- --nocapture --exact 2>&1 | sed -n '/seeded runs per cell/,/^test result/p'
+
+## make exhaustive: every interleaving of up to three concurrent requests of one family at up to three locations, both modes (tests/native/exhaustive.rs); prints runs, states, time and what KV mode cannot promise
+exhaustive: setup
+	@$(ENV) cargo test --test native exhaustive::full -- --ignored --nocapture --exact 2>&1 | sed -n '/^Strict:/,/^test result/p'
 
 ## make fuzz: cargo fuzz on the request parsers (JSON, form, cookie, bearer), the refresh-token decoder and base64url
 fuzz: setup

@@ -16,6 +16,7 @@ use crate::core::server::http::{
 };
 use crate::core::server::rotation::{Answer, Call};
 use crate::core::server::routes::{Endpoint, Matched};
+use crate::core::server::throttle::address_keys;
 use crate::core::server::TokenResponse;
 use serde_json::json;
 use web_sys::Request;
@@ -195,6 +196,13 @@ async fn login(
     }
     let throttle = DurableThrottle::from_env(env)
         .ok_or(AuthError::ServerError("login throttle binding missing"))?;
+    if address_keys(meta.client_ip.as_deref()).is_none() {
+        // Cloudflare's edge always sets it: without it the Worker is not behind Cloudflare.
+        worker::console_error!(
+            "login refused: no usable CF-Connecting-IP ({} bytes); logins are counted per client address",
+            meta.client_ip.as_deref().map_or(0, str::len)
+        );
+    }
     let sub = svc
         .authenticate(
             username,

@@ -89,7 +89,7 @@ const UNREADABLE: AuthError = AuthError::InvalidRequest("unreadable body");
 /// anything), then while reading (chunked or lying clients).
 pub async fn read_body(req: &Request, meta: &Meta, limit: usize) -> Result<Vec<u8>, AuthError> {
     if let Some(len) = &meta.content_length {
-        match len.trim().parse::<u64>() {
+        match crate::core::server::http::ows(len).parse::<u64>() {
             Ok(n) if n > limit as u64 => return Err(AuthError::PayloadTooLarge),
             Ok(_) => {}
             Err(_) => return Err(AuthError::InvalidRequest("malformed Content-Length")),

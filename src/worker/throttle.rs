@@ -4,8 +4,13 @@
 //! [`Counter`]; this module only stores it (SQLite storage, one row) and carries calls.
 //!
 //! Protocol between the Worker and the object (internal, never exposed): `POST /attempt`,
-//! `/succeed` or `/refund` with `{"scope":"account"|"address","address":...}`; `/attempt` answers
-//! `{"retry_after_ms":n}` (0: allowed, counted).
+//! `/succeed` or `/refund` with `{"scope":<Scope::name>,"address":...}`; `/attempt` answers
+//! `{"retry_after_ms":n,"if_correct":b}` (0: allowed, counted; `if_correct`: the account's
+//! [`Verdict::IfCorrect`]).
+//!
+//! The object outlives its alarm: the alarm forgets the counter by deleting its row, never the
+//! table (an instance stays loaded after its alarm and is not constructed again), and every
+//! call makes sure the table exists before it reads.
 
 use crate::core::server::store::StoreError;
 use crate::core::server::throttle::{Counter, Policy, Scope, Throttle, Verdict, KNOWN_ADDRESS_MS};
@@ -24,10 +29,15 @@ struct Call {
     address: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Default, Serialize, Deserialize)]
 struct Answer {
     retry_after_ms: u64,
+    #[serde(default)]
+    if_correct: bool,
 }
+
+const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL)";
 
 #[derive(Deserialize)]
 struct Row {
@@ -42,10 +52,9 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     fn load(&self) -> worker::Result<Counter> {
-        let rows: Vec<Row> = self
-            .state
-            .storage()
-            .sql()
+        let sql = self.state.storage().sql();
+        sql.exec(CREATE_TABLE, None)?;
+        let rows: Vec<Row> = sql
             .exec("SELECT state FROM counter WHERE id = 0", None)?
             .to_array()?;
         Ok(rows
@@ -68,34 +77,37 @@ impl LoginThrottle {
 impl worker::DurableObject for LoginThrottle {
     fn new(state: State, _env: Env) -> Self {
         // Synchronous SQL: nothing else runs in the object before this returns.
-        let _ = state.storage().sql().exec(
-            "CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL)",
-            None,
-        );
+        let _ = state.storage().sql().exec(CREATE_TABLE, None);
         LoginThrottle { state }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let call: Call = req.json().await?;
-        let scope = match call.scope.as_str() {
-            "account" => Scope::Account,
-            _ => Scope::Address,
+        let Some(scope) = Scope::from_name(&call.scope) else {
+            return Response::error("unknown scope", 400);
         };
         let now = Date::now().as_millis();
         // No await between load and save: the check and the count are one step.
         let mut counter = self.load()?;
         let answer = match req.path().as_str() {
             "/attempt" => match counter.attempt(&Policy::of(scope), now, call.address.as_deref()) {
-                Verdict::Allowed => 0,
-                Verdict::Refused { retry_after_ms } => retry_after_ms,
+                Verdict::Allowed => Answer::default(),
+                Verdict::Refused { retry_after_ms } => Answer {
+                    retry_after_ms,
+                    if_correct: false,
+                },
+                Verdict::IfCorrect { retry_after_ms } => Answer {
+                    retry_after_ms,
+                    if_correct: true,
+                },
             },
             "/refund" => {
                 counter.refund(&Policy::of(scope));
-                0
+                Answer::default()
             }
             _ => {
                 counter.succeed(now, call.address.as_deref());
-                0
+                Answer::default()
             }
         };
         self.save(&counter)?;
@@ -107,13 +119,16 @@ impl worker::DurableObject for LoginThrottle {
             KNOWN_ADDRESS_MS
         };
         self.state.storage().set_alarm(keep as i64).await?;
-        Response::from_json(&Answer {
-            retry_after_ms: answer,
-        })
+        Response::from_json(&answer)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        self.state.storage().delete_all().await?;
+        // The row, not the table: this instance may stay loaded and serve the next attempt
+        // without running its constructor again.
+        self.state
+            .storage()
+            .sql()
+            .exec("DELETE FROM counter", None)?;
         Response::empty()
     }
 }
@@ -135,17 +150,14 @@ impl DurableThrottle {
         scope: Scope,
         key: &str,
         address: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Answer, StoreError> {
         let fail = |what: &str, e: worker::Error| {
             worker::console_error!("throttle {op} {what}: {e}");
             StoreError::Unavailable
         };
         let stub = self.0.get_by_name(key).map_err(|e| fail("stub", e))?;
         let body = serde_json::to_string(&Call {
-            scope: match scope {
-                Scope::Account => "account".into(),
-                Scope::Address => "address".into(),
-            },
+            scope: scope.name().into(),
             address: address.map(String::from),
         })
         .map_err(|_| StoreError::Corrupt)?;
@@ -162,8 +174,7 @@ impl DurableThrottle {
             worker::console_error!("throttle {op}: status {}", res.status_code());
             return Err(StoreError::Unavailable);
         }
-        let answer: Answer = res.json().await.map_err(|e| fail("answer", e))?;
-        Ok(answer.retry_after_ms)
+        res.json().await.map_err(|e| fail("answer", e))
     }
 }
 
@@ -176,8 +187,14 @@ impl Throttle for DurableThrottle {
         _now: u64,
     ) -> Result<Verdict, StoreError> {
         Ok(match self.call("attempt", scope, key, address).await? {
-            0 => Verdict::Allowed,
-            retry_after_ms => Verdict::Refused { retry_after_ms },
+            Answer {
+                retry_after_ms: 0, ..
+            } => Verdict::Allowed,
+            Answer {
+                retry_after_ms,
+                if_correct: true,
+            } => Verdict::IfCorrect { retry_after_ms },
+            Answer { retry_after_ms, .. } => Verdict::Refused { retry_after_ms },
         })
     }
 

@@ -1,11 +1,12 @@
-// Hardening on the wire, in workerd: login throttling (a Durable Object per account and per
-// address), account changes that end sessions, admin routes that exist only with ADMIN_TOKEN,
-// the __Host- cookie and planted cookies, invalid_grant for tokens that are not ours, the
-// millisecond grace window, and unsafe configuration refused.
+// Hardening on the wire, in workerd: account changes that end sessions, admin routes that
+// exist only with ADMIN_TOKEN, the __Host- cookie and planted cookies (names with Unicode
+// spaces and nameless pairs sent as raw UTF-8 bytes), invalid_grant for tokens that are not
+// ours, the millisecond grace window, and unsafe configuration refused. Login throttling:
+// throttle.test.mjs.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "../support/test.mjs";
 import { startWorker } from "../support/worker.mjs";
-import { call, isError, isTokens, refresh, session } from "./helpers.mjs";
+import { call, isError, isTokens, rawCall, refresh, session } from "./helpers.mjs";
 
 let w;
 before(async () => {
@@ -25,65 +26,7 @@ const createUser = async (username, password) => {
   assert.equal(res.status, 201, res.text);
 };
 
-describe("login throttling", () => {
-  test("after the free attempts an account answers 429 too_many_attempts with Retry-After", async () => {
-    await createUser("victim1", "correct horse");
-    const ip = freshIp();
-    for (let i = 0; i < 6; i++) isError(await login("victim1", "wrong", ip), 401, "invalid_credentials", `attempt ${i + 1}`);
-    const res = await login("victim1", "correct horse", ip);
-    isError(res, 429, "too_many_attempts");
-    assert.match(res.headers.get("retry-after") ?? "", /^[1-9][0-9]*$/);
-  });
-
-  test("the account's block holds across client addresses", async () => {
-    await createUser("victim2", "correct horse");
-    for (let i = 0; i < 6; i++) await login("victim2", "wrong", freshIp());
-    isError(await login("victim2", "correct horse", freshIp()), 429, "too_many_attempts");
-  });
-
-  test("a successful login resets the account's counter", async () => {
-    await createUser("victim3", "correct horse");
-    const ip = freshIp();
-    for (let i = 0; i < 4; i++) await login("victim3", "wrong", ip);
-    isTokens(await login("victim3", "correct horse", ip));
-    // Five more failures are free again (the sixth would set the delay).
-    for (let i = 0; i < 5; i++) isError(await login("victim3", "wrong", ip), 401, "invalid_credentials", `after reset ${i + 1}`);
-  });
-
-  test("an address that logged in before passes the account's block; others wait", async () => {
-    await createUser("victim4", "correct horse");
-    const home = freshIp();
-    isTokens(await login("victim4", "correct horse", home));
-    const attacker = freshIp();
-    for (let i = 0; i < 7; i++) await login("victim4", "wrong", attacker);
-    isError(await login("victim4", "correct horse", attacker), 429, "too_many_attempts");
-    isTokens(await login("victim4", "correct horse", home));
-  });
-
-  test("one address guessing many accounts is refused after the address's free attempts", async () => {
-    const ip = freshIp();
-    for (let i = 0; i < 21; i++) isError(await login(`nobody${i}`, "guess", ip), 401, "invalid_credentials", `account ${i}`);
-    isError(await login("someone-else", "guess", ip), 429, "too_many_attempts");
-    isError(await login("someone-else", "guess", freshIp()), 401, "invalid_credentials");
-  });
-
-  test("successful logins do not count against their address (users behind one NAT)", async () => {
-    const ip = freshIp();
-    for (let i = 0; i < 25; i++) isTokens(await login("demo", "demo-password", ip), {}, `login ${i + 1}`);
-  });
-
-  test("concurrent refused attempts are all 429 and do not extend the block", async () => {
-    await createUser("victim5", "correct horse");
-    const ip = freshIp();
-    for (let i = 0; i < 6; i++) await login("victim5", "wrong", ip);
-    // Concurrent refused attempts: all 429, and they do not extend the block (a refused
-    // attempt changes nothing), so the Retry-After does not grow.
-    const refused = await Promise.all(Array.from({ length: 10 }, () => login("victim5", "wrong", ip)));
-    for (const r of refused) isError(r, 429, "too_many_attempts");
-    const waits = refused.map((r) => Number(r.headers.get("retry-after")));
-    assert.ok(Math.max(...waits) <= 2, `the block stays at its first delay: ${waits}`);
-  });
-});
+// Login throttling: tests/http/throttle.test.mjs.
 
 describe("account changes end sessions", () => {
   test("deleting a user ends its sessions and re-creating it does not revive them", async () => {
@@ -207,5 +150,94 @@ describe("cookies", () => {
     const me = await call(s, "GET", "/api/me", { bearer: r.body.access_token });
     assert.equal(me.body.sub, "demo", "the victim stays in their own account");
     assert.ok(r.headers.getSetCookie().some((c) => /^sr_refresh=; Max-Age=0; Path=\/auth/.test(c)), "the stray cookie is cleared");
+  });
+
+  // A sibling subdomain can set any cookie whose name does not start with __Host-. workerd
+  // decodes header bytes as UTF-8, so these go out as raw bytes (fetch would refuse them).
+  const planted = [
+    ["U+2000 before the name", "\u2000__Host-sr_refresh"],
+    ["U+00A0 before the name", "\u00a0__Host-sr_refresh"],
+    ["U+00A0 after the name", "__Host-sr_refresh\u00a0"],
+    ["a nameless pair", "=__Host-sr_refresh"],
+  ];
+  const loginCookie = async () => {
+    const res = await call(s, "POST", "/auth/login", { json: { username: "demo", password: "demo-password", transport: "cookie" }, headers: csrf });
+    return res.headers.getSetCookie().find((c) => c.startsWith("__Host-sr_refresh=")).split(";")[0].split("=")[1];
+  };
+  const refreshRaw = (cookie) => rawCall(s, "POST", "/auth/refresh", { headers: { ...csrf, cookie } });
+
+  for (const [what, name] of planted) {
+    test(`a planted cookie named with ${what} does not sign a signed-out user in to the attacker's account`, async () => {
+      const attacker = await session(s, "attacker");
+      isError(await refreshRaw(`${name}=${attacker.refresh_token}`), 400, "invalid_request", what);
+      // Positive control: the same token under the real name is read.
+      const ok = await refreshRaw(`__Host-sr_refresh=${attacker.refresh_token}`);
+      assert.equal(ok.status, 200, ok.text);
+    });
+
+    test(`a planted cookie named with ${what} beside the real one neither signs the user out nor swaps the account`, async () => {
+      const token = await loginCookie();
+      const attacker = await session(s, "attacker");
+      const r = await refreshRaw(`${name}=${attacker.refresh_token}; __Host-sr_refresh=${token}`);
+      assert.equal(r.status, 200, r.text);
+      const me = await call(s, "GET", "/api/me", { bearer: r.body.access_token });
+      assert.equal(me.body.sub, "demo", "the user stays in their own account");
+    });
+  }
+});
+
+describe("COOKIE_SECURE=never", () => {
+  let n;
+  before(async () => {
+    n = await startWorker({ vars: { COOKIE_SECURE: "never" } });
+  });
+  after(async () => {
+    await n?.stop();
+  });
+
+  test("the refresh cookie is unprefixed, without Secure, on Path=/auth, and read back under that name only", async () => {
+    const csrf = { "x-silent-refresh": "1" };
+    const res = await call(n, "POST", "/auth/login", { json: { username: "demo", password: "demo-password", transport: "cookie" }, headers: csrf });
+    assert.equal(res.status, 200, res.text);
+    const set = res.headers.getSetCookie();
+    const plain = set.find((c) => c.startsWith("sr_refresh="));
+    assert.ok(plain, set.join("\n"));
+    assert.match(plain, /; Path=\/auth;/);
+    assert.doesNotMatch(plain, /; Secure/i);
+    assert.ok(!set.some((c) => c.startsWith("__Host-")), set.join("\n"));
+    const token = plain.split(";")[0].split("=")[1];
+    isError(await call(n, "POST", "/auth/refresh", { cookie: `__Host-sr_refresh=${token}`, headers: csrf }), 400, "invalid_request");
+    const ok = await call(n, "POST", "/auth/refresh", { cookie: `sr_refresh=${token}`, headers: csrf });
+    assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+describe("PBKDF2 above workerd's 100,000 iterations per call", () => {
+  test("PBKDF2_ITERATIONS=200000: a user created at 100,000 logs in, is upgraded to 200,000 (two chained calls), and wrong passwords fail", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    let x = await startWorker({ vars: { PBKDF2_ITERATIONS: "100000" } });
+    const ip = "203.0.113.200";
+    const loginX = (password) => call(x, "POST", "/auth/login", { json: { username: "chained", password }, headers: { "cf-connecting-ip": ip } });
+    // The user's record as stored in the local KV (the newest blob naming it).
+    const record = () => {
+      const dir = join(x.stateDir, "state/v3/kv/silent-refresh-local/blobs");
+      const texts = x.kvValues().map((b) => readFileSync(join(dir, b), "utf8")).filter((t) => t.includes('"kdf"'));
+      return texts.map((t) => JSON.parse(t)).map((r) => r.iter);
+    };
+    try {
+      const created = await call(x, "POST", "/auth/users", { bearer: x.adminToken, json: { username: "chained", password: "correct horse" } });
+      assert.equal(created.status, 201, created.text);
+      assert.deepEqual(record(), [100000]);
+      await x.stop({ keepState: true });
+      x = await startWorker({ vars: { PBKDF2_ITERATIONS: "200000" }, stateDir: x.stateDir, secrets: x.secrets });
+      isError(await loginX("wrong horse"), 401, "invalid_credentials", "wrong password, record at 100,000");
+      isTokens(await loginX("correct horse"), {}, "right password, record at 100,000");
+      assert.ok(record().includes(200000), `upgraded: ${record()}`);
+      isTokens(await loginX("correct horse"), {}, "right password, record at 200,000");
+      isError(await loginX("correct horse!"), 401, "invalid_credentials", "wrong password, record at 200,000");
+    } finally {
+      await x.stop();
+    }
   });
 });

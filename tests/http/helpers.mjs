@@ -118,6 +118,33 @@ export function endlessPost(w, path, { start = "", bytes, headers = {} }) {
   });
 }
 
+/**
+ * Sends one request over a raw socket with header values written as UTF-8 bytes (fetch refuses
+ * or re-encodes non-Latin-1 header values; an attacker's browser or script sends bytes).
+ * Options: headers, json (object). Resolves to { status, headers, body, text, setCookie }.
+ */
+export function rawCall(w, method, path, { headers = {}, json } = {}) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(w.port, "127.0.0.1");
+    let got = Buffer.alloc(0);
+    const fail = (e) => { clearTimeout(timer); socket.destroy(); reject(e); };
+    const timer = setTimeout(() => fail(new Error(`${path}: no answer within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+    socket.on("error", fail);
+    socket.on("close", () => fail(new Error(`${path}: connection closed after ${got.length} bytes of answer: ${got}`)));
+    socket.on("data", (d) => {
+      got = Buffer.concat([got, d]);
+      const res = parseResponse(got);
+      if (res) { clearTimeout(timer); socket.removeAllListeners("close"); socket.destroy(); resolve(res); }
+    });
+    socket.on("connect", () => {
+      const body = json === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(json));
+      const all = { ...(json === undefined ? {} : { "content-type": "application/json" }), ...headers, "content-length": String(body.length) };
+      const head = Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      socket.write(Buffer.concat([Buffer.from(`${method} ${path} HTTP/1.1\r\nhost: 127.0.0.1:${w.port}\r\n${head}\r\n`, "utf8"), body]));
+    });
+  });
+}
+
 /** A complete HTTP/1.1 response in `buf` (Content-Length or chunked), or null while incomplete. */
 function parseResponse(buf) {
   const end = buf.indexOf("\r\n\r\n");

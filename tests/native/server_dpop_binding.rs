@@ -4,7 +4,7 @@
 //! single use. Proofs here are taken as already checked against their request (that part is
 //! `server_dpop.rs`); what is tested is what the service does with their key and `jti`.
 
-use crate::server_common::{config, run, T0};
+use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
 use silent_refresh::core::server::password::Pbkdf2;
@@ -80,7 +80,7 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
     let r = run(svc.login_with(
         "demo",
         "demo-password",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         Some(&proof(KEY_A, T0)),
         T0 * 1000,
@@ -107,7 +107,7 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
     let plain = run(svc.login(
         "demo",
         "demo-password",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         T0 * 1000,
     ))
@@ -130,7 +130,7 @@ fn a_wrong_password_spends_no_proof_and_binds_nothing() {
     let got = run(svc.login_with(
         "demo",
         "wrong-password",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         Some(&p),
         T0 * 1000,

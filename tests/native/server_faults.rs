@@ -7,7 +7,7 @@
 //! recovers the presented token still works (or, when the fault hid a completed write, the
 //! state is exactly the completed operation's).
 
-use crate::server_common::{config, run, T0};
+use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::{Fault, FaultyStore, Op};
@@ -75,7 +75,7 @@ fn scenarios() -> Vec<Scenario> {
                 run(svc.login(
                     "carol",
                     "password-1",
-                    None,
+                    CLIENT_IP,
                     &MemoryThrottle::new(),
                     (T0) * 1000,
                 ))
@@ -85,7 +85,7 @@ fn scenarios() -> Vec<Scenario> {
                 let r = run(svc.login(
                     "carol",
                     "password-1",
-                    None,
+                    CLIENT_IP,
                     &MemoryThrottle::new(),
                     (T0 + 1) * 1000,
                 ))
@@ -100,7 +100,7 @@ fn scenarios() -> Vec<Scenario> {
                 run(svc.login(
                     "demo",
                     "demo-password",
-                    None,
+                    CLIENT_IP,
                     &MemoryThrottle::new(),
                     (T0) * 1000,
                 ))
@@ -110,7 +110,7 @@ fn scenarios() -> Vec<Scenario> {
                 run(svc.login(
                     "demo",
                     "demo-password",
-                    None,
+                    CLIENT_IP,
                     &MemoryThrottle::new(),
                     (T0 + 1) * 1000,
                 ))
@@ -280,7 +280,7 @@ fn a_store_that_stays_down_answers_503_everywhere_and_recovers() {
             run(svc.login(
                 "demo",
                 "demo-password",
-                None,
+                CLIENT_IP,
                 &MemoryThrottle::new(),
                 (T0) * 1000
             ))

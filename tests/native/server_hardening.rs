@@ -2,16 +2,16 @@
 //! sessions, the monotonic epoch, peppered and upgraded password hashes, and `invalid_grant` for
 //! every refresh token that is not a live one.
 
-use crate::server_common::{config, run, T0};
+use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::b64;
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2, HASH_LEN};
 use silent_refresh::core::server::records::{Epoch, UserRecord};
 use silent_refresh::core::server::store::MemoryStore;
 use silent_refresh::core::server::throttle::{
-    account_key, address_key, Counter, MemoryThrottle, Policy, Scope, Verdict,
+    account_key, address_keys, Counter, MemoryThrottle, Policy, Scope, Verdict,
 };
-use silent_refresh::core::server::{AuthError, AuthService, KvStore};
+use silent_refresh::core::server::{AuthError, AuthService, Config, KvStore};
 use std::cell::Cell;
 
 const MS: u64 = 1000;
@@ -33,6 +33,15 @@ impl PasswordHasher for &Counting {
         self.iterations
             .set(self.iterations.get() + u64::from(iterations));
         Pbkdf2.derive(password, salt, iterations).await
+    }
+}
+
+/// A hasher that does no work (tests of throttling with many attempts on unknown users).
+struct NoWork;
+
+impl PasswordHasher for NoWork {
+    async fn derive(&self, _: &[u8], _: &[u8], _: u32) -> Result<[u8; HASH_LEN], AuthError> {
+        Ok([0; HASH_LEN])
     }
 }
 
@@ -84,38 +93,240 @@ fn a_counter_is_forgotten_after_a_quiet_period() {
 }
 
 #[test]
-fn a_known_address_passes_the_accounts_block_and_an_unknown_one_does_not() {
+fn a_known_address_may_check_its_password_through_the_accounts_block_within_its_own_limit() {
     let p = Policy::of(Scope::Account);
     let mut c = Counter::default();
     c.succeed(NOW, Some("i:192.0.2.1"));
     for i in 0..=p.free + 3 {
         c.attempt(&p, NOW + 1 + u64::from(i), Some("i:198.51.100.7"));
     }
-    assert!(matches!(
-        c.attempt(&p, NOW + 20, Some("i:198.51.100.7")),
-        Verdict::Refused { .. }
-    ));
+    let stranger = c.attempt(&p, NOW + 20, Some("i:198.51.100.7"));
+    let Verdict::Refused { retry_after_ms } = stranger else {
+        panic!("a stranger passed the block: {stranger:?}");
+    };
+    // The known address gets the same wait (a wrong password is answered like the stranger's
+    // refusal), but may check the password, within its own limit.
+    for i in 0..Policy::of(Scope::Known).free {
+        assert_eq!(
+            c.attempt(&p, NOW + 20, Some("i:192.0.2.1")),
+            Verdict::IfCorrect { retry_after_ms },
+            "known attempt {i}"
+        );
+    }
+    let before = c.clone();
+    let mut known_refused = 0;
+    for _ in 0..3 {
+        if c.attempt(&p, NOW + 20, Some("i:192.0.2.1")) == (Verdict::Refused { retry_after_ms }) {
+            known_refused += 1;
+        }
+    }
+    assert!(known_refused >= 2, "the known address's own limit holds");
     assert_eq!(
-        c.attempt(&p, NOW + 20, Some("i:192.0.2.1")),
-        Verdict::Allowed
+        c.failures, before.failures,
+        "the account's count is unchanged"
     );
 }
 
 #[test]
-fn ipv6_addresses_are_counted_by_their_64_prefix_and_v4_mapped_as_v4() {
+fn ipv6_addresses_are_counted_by_their_64_56_and_48_prefixes_and_v4_mapped_as_v4() {
+    let keys = |ip: &str| address_keys(Some(ip)).expect(ip);
     assert_eq!(
-        address_key(Some("2001:db8:1:2:aaaa::1")),
-        address_key(Some("2001:db8:1:2:ffff:ffff:ffff:ffff"))
-    );
-    assert_ne!(
-        address_key(Some("2001:db8:1:2::1")),
-        address_key(Some("2001:db8:1:3::1"))
+        keys("2001:db8:1:2:aaaa::1"),
+        vec![
+            (Scope::Address, "i:2001:db8:1:2::/64".to_string()),
+            (Scope::Prefix56, "i:2001:db8:1::/56".to_string()),
+            (Scope::Prefix48, "i:2001:db8:1::/48".to_string()),
+        ]
     );
     assert_eq!(
-        address_key(Some("::ffff:192.0.2.9")),
-        address_key(Some("192.0.2.9"))
+        keys("2001:db8:1:2:aaaa::1"),
+        keys("2001:db8:1:2:ffff:ffff:ffff:ffff")
     );
-    assert_eq!(address_key(None), address_key(Some("not an address")));
+    let (a, b) = (keys("2001:db8:1:2::1"), keys("2001:db8:1:3::1"));
+    assert_ne!(a[0], b[0]);
+    assert_eq!(a[1..], b[1..], "one /56, one /48");
+    let c = keys("2001:db8:1:1ff::1");
+    assert_eq!(
+        (c[1] != a[1], c[2] == a[2]),
+        (true, true),
+        "another /56 of the /48"
+    );
+    assert_eq!(keys("::ffff:192.0.2.9"), keys("192.0.2.9"));
+    assert_eq!(
+        keys("192.0.2.9"),
+        vec![(Scope::Address, "i:192.0.2.9".to_string())]
+    );
+    let budgets: Vec<u32> = a.iter().map(|(s, _)| Policy::of(*s).free).collect();
+    assert!(
+        budgets.windows(2).all(|w| w[0] < w[1]),
+        "growing budgets: {budgets:?}"
+    );
+    // No address, or something else: no key at all (never one counter shared by everyone).
+    for bad in [
+        None,
+        Some(""),
+        Some("not an address"),
+        Some("192.0.2.9\u{2000}"),
+        Some("1.2.3.4, 5.6.7.8"),
+    ] {
+        assert_eq!(address_keys(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_login_without_a_client_address_is_refused_and_counts_nothing() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let hasher = Counting::default();
+    let svc = AuthService::new(&cfg, &store, &hasher);
+    let throttle = MemoryThrottle::new();
+    for ip in [None, Some("unknown"), Some("")] {
+        let e = run(svc.login("demo", "demo-password", ip, &throttle, NOW)).unwrap_err();
+        assert!(matches!(e, AuthError::InvalidRequest(_)), "{ip:?}: {e:?}");
+        assert_eq!(e.status(), 400);
+    }
+    assert_eq!(throttle.counter(&account_key("demo")), Counter::default());
+    assert_eq!(hasher.iterations.get(), 0);
+}
+
+#[test]
+fn an_address_already_refused_does_not_count_against_the_accounts_it_names() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let throttle = MemoryThrottle::new();
+    run(svc.create_user("carol", "correct horse", None)).unwrap();
+    let attacker = Some("203.0.113.66");
+    // The attacker's address uses its budget on other accounts and is refused from then on.
+    let mut t = NOW;
+    for i in 0..=Policy::of(Scope::Address).free {
+        t += 1;
+        let e = run(svc.login(&format!("other{i}"), "guess", attacker, &throttle, t));
+        assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
+    }
+    for _ in 0..50 {
+        t += 1;
+        let e = run(svc.login("carol", "guess", attacker, &throttle, t)).unwrap_err();
+        assert!(matches!(e, AuthError::TooManyAttempts(_)), "{e:?}");
+    }
+    assert_eq!(
+        throttle.counter(&account_key("carol")).failures,
+        0,
+        "refused attempts never reached the account's counter"
+    );
+    run(svc.login(
+        "carol",
+        "correct horse",
+        Some("198.51.100.200"),
+        &throttle,
+        t + 1,
+    ))
+    .unwrap();
+}
+
+#[test]
+fn one_ipv6_site_rotating_its_64s_is_stopped_by_the_56_and_48_budgets() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let svc = AuthService::new(&cfg, &store, NoWork);
+    let throttle = MemoryThrottle::new();
+    let mut t = NOW;
+    let attempt =
+        |ip: String, t: u64| run(svc.login(&format!("u{t}"), "guess", Some(&ip), &throttle, t));
+    // A fresh /64 for every guess, all in one /56: the /56's budget stops them (its free
+    // attempts and the one that sets the first delay pass).
+    let per56 = Policy::of(Scope::Prefix56).free + 1;
+    for i in 0..per56 {
+        t += 1;
+        let e = attempt(format!("2001:db8:7:{i:x}::1"), t).unwrap_err();
+        assert_eq!(e, AuthError::InvalidCredentials, "{i}");
+    }
+    t += 1;
+    assert!(matches!(
+        attempt("2001:db8:7:ee::1".into(), t),
+        Err(AuthError::TooManyAttempts(_))
+    ));
+    // Further /56s of the same /48 have room, until the /48's budget is spent.
+    let mut allowed = per56;
+    let mut refused_at = None;
+    'sites: for hi in 1..=0xffu32 {
+        for lo in 0..per56 {
+            t += 1;
+            let ip = format!("2001:db8:7:{:x}::1", hi << 8 | lo);
+            match attempt(ip.clone(), t) {
+                Err(AuthError::InvalidCredentials) => allowed += 1,
+                Err(AuthError::TooManyAttempts(_)) => {
+                    refused_at = Some(ip);
+                    break 'sites;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(allowed, Policy::of(Scope::Prefix48).free + 1);
+    // A refused wider prefix takes the narrower counts back: the /64 and /56 refused by
+    // their /48 keep their budgets.
+    let keys = address_keys(refused_at.as_deref()).unwrap();
+    assert_eq!(throttle.counter(&keys[0].1).failures, 0);
+    let fifty_six = throttle.counter(&keys[1].1).failures;
+    t += 1;
+    assert!(matches!(
+        attempt(keys[0].1.trim_start_matches("i:").replace("/64", "1"), t),
+        Err(AuthError::TooManyAttempts(_))
+    ));
+    assert_eq!(throttle.counter(&keys[1].1).failures, fifty_six);
+    // Another /48 is not affected.
+    assert_eq!(
+        attempt("2001:db8:8::1".into(), t + 1).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+}
+
+#[test]
+fn a_wrong_password_from_a_known_address_is_answered_like_a_strangers_and_the_right_one_logs_in() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let hasher = Counting::default();
+    let svc = AuthService::new(&cfg, &store, &hasher);
+    let throttle = MemoryThrottle::new();
+    run(svc.create_user("carol", "correct horse", None)).unwrap();
+    let home = Some("192.0.2.1");
+    run(svc.login("carol", "correct horse", home, &throttle, NOW)).unwrap();
+    // Someone else holds the account blocked.
+    let mut t = NOW;
+    for i in 0..=Policy::of(Scope::Account).free + 2 {
+        t += 1;
+        let _ = run(svc.login(
+            "carol",
+            "guess",
+            Some(&format!("198.51.100.{i}")),
+            &throttle,
+            t,
+        ));
+    }
+    t += 1;
+    let answer = |ip: Option<&str>| {
+        let before = hasher.iterations.get();
+        let e = run(svc.login("carol", "wrong", ip, &throttle, t)).unwrap_err();
+        (e, hasher.iterations.get() - before)
+    };
+    let stranger = answer(Some("203.0.113.9"));
+    let known = answer(home);
+    assert!(
+        matches!(stranger.0, AuthError::TooManyAttempts(_)),
+        "{stranger:?}"
+    );
+    assert_eq!(
+        known, stranger,
+        "same answer, same hashing work: nothing tells the address is known"
+    );
+    assert_eq!(stranger.1, u64::from(cfg.pbkdf2_iterations));
+    // The right password: refused from a stranger, logs in from the known address.
+    assert!(matches!(
+        run(svc.login("carol", "correct horse", Some("203.0.113.9"), &throttle, t)),
+        Err(AuthError::TooManyAttempts(_))
+    ));
+    run(svc.login("carol", "correct horse", home, &throttle, t)).unwrap();
 }
 
 #[test]
@@ -149,10 +360,25 @@ fn throttled_login_attempts_are_refused_with_retry_after_and_cost_no_password_ha
         panic!("not throttled");
     };
     assert!(seconds >= 1);
+    // Refused by the account (the address allowed and paid for the attempt): the same
+    // hashing as a check, so the time does not tell a known address's answer from this one.
+    assert_eq!(
+        hasher.iterations.get() - before,
+        u64::from(cfg.pbkdf2_iterations)
+    );
+    // Refused by the address: no hashing at all.
+    let mut t = NOW + 20;
+    for i in 0..=Policy::of(Scope::Address).free {
+        t += 1;
+        let _ = run(svc.login(&format!("x{i}"), "w", Some("192.0.2.77"), &throttle, t));
+    }
+    let before = hasher.iterations.get();
+    let refused = run(svc.login("carol", "w", Some("192.0.2.77"), &throttle, t + 1));
+    assert!(matches!(refused, Err(AuthError::TooManyAttempts(_))));
     assert_eq!(
         hasher.iterations.get(),
         before,
-        "no hashing for a refused attempt"
+        "no hashing for a refused address"
     );
     let e = AuthError::TooManyAttempts(seconds);
     assert_eq!((e.status(), e.code()), (429, "too_many_attempts"));
@@ -235,7 +461,7 @@ fn unknown_and_stale_users_cost_the_same_iterations_as_current_ones() {
     run(svc.create_user("carol", "correct horse", None)).unwrap();
     let cost = |name: &str| {
         let before = hasher.iterations.get();
-        let e = run(svc.login(name, "wrong", None, &MemoryThrottle::new(), NOW));
+        let e = run(svc.login(name, "wrong", CLIENT_IP, &MemoryThrottle::new(), NOW));
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials, "{name}");
         hasher.iterations.get() - before
     };
@@ -281,7 +507,14 @@ fn an_unpeppered_low_iteration_hash_still_logs_in_and_is_upgraded() {
         hash: b64::encode(&old),
     };
     run(store.put("u:carol", &serde_json::to_string(&record).unwrap(), None)).unwrap();
-    run(svc.login("carol", "correct horse", None, &MemoryThrottle::new(), NOW)).unwrap();
+    run(svc.login(
+        "carol",
+        "correct horse",
+        CLIENT_IP,
+        &MemoryThrottle::new(),
+        NOW,
+    ))
+    .unwrap();
     let upgraded = user(&store, "carol");
     assert_eq!(upgraded.kdf, "pbkdf2-sha256-peppered");
     assert_eq!(upgraded.iter, cfg.pbkdf2_iterations);
@@ -289,13 +522,13 @@ fn an_unpeppered_low_iteration_hash_still_logs_in_and_is_upgraded() {
     run(svc.login(
         "carol",
         "correct horse",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         NOW + 1,
     ))
     .unwrap();
     assert_eq!(
-        run(svc.login("carol", "wrong", None, &MemoryThrottle::new(), NOW + 2)).unwrap_err(),
+        run(svc.login("carol", "wrong", CLIENT_IP, &MemoryThrottle::new(), NOW + 2)).unwrap_err(),
         AuthError::InvalidCredentials
     );
 }
@@ -307,7 +540,14 @@ fn deleting_a_user_ends_its_sessions_and_recreating_it_does_not_revive_them() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     run(svc.create_user("carol", "correct horse", None)).unwrap();
-    let r = run(svc.login("carol", "correct horse", None, &MemoryThrottle::new(), NOW)).unwrap();
+    let r = run(svc.login(
+        "carol",
+        "correct horse",
+        CLIENT_IP,
+        &MemoryThrottle::new(),
+        NOW,
+    ))
+    .unwrap();
     assert_eq!(run(svc.delete_user("carol", NOW + 5)).unwrap(), "carol");
     run(svc.create_user("carol", "another horse", None)).unwrap();
     assert_eq!(
@@ -321,7 +561,7 @@ fn deleting_a_user_ends_its_sessions_and_recreating_it_does_not_revive_them() {
     let fresh = run(svc.login(
         "carol",
         "another horse",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         NOW + 20,
     ))
@@ -336,7 +576,14 @@ fn setting_a_password_ends_every_session_and_only_the_new_password_works() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     run(svc.create_user("carol", "correct horse", None)).unwrap();
-    let r = run(svc.login("carol", "correct horse", None, &MemoryThrottle::new(), NOW)).unwrap();
+    let r = run(svc.login(
+        "carol",
+        "correct horse",
+        CLIENT_IP,
+        &MemoryThrottle::new(),
+        NOW,
+    ))
+    .unwrap();
     run(svc.set_password("carol", "battery staple", NOW + 5)).unwrap();
     assert_eq!(
         run(svc.refresh(&r.refresh_token.as_str(), NOW + 6)).unwrap_err(),
@@ -346,7 +593,7 @@ fn setting_a_password_ends_every_session_and_only_the_new_password_works() {
         run(svc.login(
             "carol",
             "correct horse",
-            None,
+            CLIENT_IP,
             &MemoryThrottle::new(),
             NOW + 7
         ))
@@ -356,7 +603,7 @@ fn setting_a_password_ends_every_session_and_only_the_new_password_works() {
     run(svc.login(
         "carol",
         "battery staple",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         NOW + 8,
     ))
@@ -448,7 +695,139 @@ fn successful_logins_never_slow_their_address_down() {
         .unwrap();
     }
     assert_eq!(
-        throttle.counter(&address_key(Some("192.0.2.50"))).failures,
+        throttle
+            .counter(&address_keys(Some("192.0.2.50")).unwrap()[0].1)
+            .failures,
         0
     );
+}
+
+#[test]
+fn cookie_names_are_compared_exactly_and_only_ascii_space_and_tab_are_optional() {
+    use silent_refresh::core::server::http::{cookie, SECURE_COOKIE_NAME as NAME};
+    fn get(h: &str) -> Result<Option<String>, AuthError> {
+        cookie(Some(h), NAME).map(|v| v.map(String::from))
+    }
+    let mine = Ok(Some("mine".to_string()));
+    // Every space Rust's trim() would remove that is not ASCII space or tab (U+00A0, U+2000,
+    // U+3000, U+FEFF is not one...): a name with it is another name, so a sibling subdomain's
+    // planted cookie is never read as ours, nor counted as a duplicate of ours.
+    let unicode_spaces: Vec<char> = (0..=0x10FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|c| c.is_whitespace() && *c != ' ' && *c != '\t')
+        .collect();
+    assert!(unicode_spaces.contains(&'\u{2000}') && unicode_spaces.contains(&'\u{a0}'));
+    for ws in unicode_spaces {
+        for planted in [format!("{ws}{NAME}=evil"), format!("{NAME}{ws}=evil")] {
+            assert_eq!(get(&planted), Ok(None), "{planted:?}");
+            assert_eq!(get(&format!("{planted}; {NAME}=mine")), mine, "{planted:?}");
+            assert_eq!(get(&format!("{NAME}=mine;{planted}")), mine, "{planted:?}");
+        }
+    }
+    // A nameless pair whose value looks like our cookie, and pairs that are not tokens.
+    for planted in [
+        format!("={NAME}=evil"),
+        NAME.to_string(),
+        format!("x y={NAME}=evil"),
+        format!("\"{NAME}\"=evil"),
+    ] {
+        assert_eq!(get(&planted), Ok(None), "{planted:?}");
+        assert_eq!(get(&format!("{planted}; {NAME}=mine")), mine, "{planted:?}");
+    }
+    // ASCII space and tab around a pair are fine; a real duplicate is refused.
+    assert_eq!(get(&format!("a=1;\t {NAME} = \"mine\" \t;b=2")), mine);
+    assert!(get(&format!("{NAME}=a; {NAME}=b")).is_err());
+}
+
+#[test]
+fn header_values_are_trimmed_of_ascii_space_and_tab_only() {
+    use silent_refresh::core::server::http::{BodyKind, Provenance};
+    assert_eq!(BodyKind::of(Some(" application/json\t")), BodyKind::Json);
+    assert_eq!(
+        BodyKind::of(Some("application/json\u{a0}")),
+        BodyKind::Other
+    );
+    assert_eq!(
+        BodyKind::of(Some("application/json; charset=\u{2000}utf-8")),
+        BodyKind::Other
+    );
+    let cfg = Config {
+        refresh_cookie: true,
+        ..config()
+    };
+    let check = |csrf: &str, site: Option<&str>| {
+        Provenance {
+            self_origin: "https://auth.example",
+            origin: None,
+            sec_fetch_site: site,
+            csrf_header: Some(csrf),
+        }
+        .check_cookie_request(&cfg)
+        .is_ok()
+    };
+    assert!(check(" 1\t", Some(" same-origin ")));
+    assert!(check("1", None));
+    assert!(!check("1\u{2000}", None));
+    assert!(!check("\u{a0}1", Some("same-origin")));
+    for site in [
+        "cross-site",
+        "\u{2000}same-origin",
+        "same-origin\u{a0}",
+        "anything",
+    ] {
+        assert!(!check("1", Some(site)), "{site:?}");
+    }
+}
+
+#[test]
+fn chained_pbkdf2_above_one_step_logs_in_refuses_a_wrong_password_and_upgrades() {
+    // 300,000 iterations: three chained calls of the 100,000 workerd allows per call.
+    let cfg = Config {
+        pbkdf2_iterations: 300_000,
+        ..config()
+    };
+    cfg.validate().unwrap();
+    let store = MemoryStore::new();
+    let hasher = Counting::default();
+    let svc = AuthService::new(&cfg, &store, &hasher);
+    run(svc.create_user("carol", "correct horse", None)).unwrap();
+    let u = user(&store, "carol");
+    assert_eq!(u.iter, 300_000);
+    // The stored hash is the chain, step by step: PBKDF2 of the peppered password, then of
+    // each step's output, 100,000 iterations each (docs/DESIGN.md), not one 300,000 call.
+    let salt = b64::decode(&u.salt).unwrap();
+    let mut input = hmac_sha256::HMAC::mac(b"correct horse", cfg.password_pepper.expose()).to_vec();
+    for _ in 0..3 {
+        input = run(Pbkdf2.derive(&input, &salt, 100_000)).unwrap().to_vec();
+    }
+    assert_eq!(b64::decode(&u.hash).unwrap(), input);
+    let login =
+        |pw: &str, t: u64| run(svc.login("carol", pw, CLIENT_IP, &MemoryThrottle::new(), t));
+    let before = hasher.iterations.get();
+    login("correct horse", NOW).unwrap();
+    assert_eq!(hasher.iterations.get() - before, 300_000);
+    assert_eq!(
+        login("correct horse!", NOW).unwrap_err(),
+        AuthError::InvalidCredentials
+    );
+    // A record written under 100,000 is upgraded to 300,000 by its next login.
+    let low = Config {
+        pbkdf2_iterations: 100_000,
+        ..config()
+    };
+    let store = MemoryStore::new();
+    run(AuthService::new(&low, &store, Pbkdf2).create_user("dave", "battery staple", None))
+        .unwrap();
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let login = |pw: &str| run(svc.login("dave", pw, CLIENT_IP, &MemoryThrottle::new(), NOW));
+    assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
+    assert_eq!(
+        user(&store, "dave").iter,
+        100_000,
+        "a failed login upgrades nothing"
+    );
+    login("battery staple").unwrap();
+    assert_eq!(user(&store, "dave").iter, 300_000);
+    login("battery staple").unwrap();
+    assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
 }

@@ -1,7 +1,7 @@
 //! Native tests of the server core: rotation, grace replay, reuse detection, lifetimes,
 //! revocation, logout-all and users, against the in-memory store with fixed clocks.
 
-use crate::server_common::{config, run, T0};
+use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::{json, Map};
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2};
 use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
@@ -449,7 +449,7 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
     let ok = run(svc.login(
         "carol",
         "correct horse",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         (T0) * 1000,
     ))
@@ -462,7 +462,7 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         run(svc.login(
             "carol",
             "wrong horse",
-            None,
+            CLIENT_IP,
             &MemoryThrottle::new(),
             (T0) * 1000
         ))
@@ -473,7 +473,7 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         run(svc.login(
             "mallory",
             "correct horse",
-            None,
+            CLIENT_IP,
             &MemoryThrottle::new(),
             (T0) * 1000
         ))
@@ -481,7 +481,14 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         AuthError::InvalidCredentials
     );
     assert_eq!(
-        run(svc.login("bad name!", "x", None, &MemoryThrottle::new(), (T0) * 1000)).unwrap_err(),
+        run(svc.login(
+            "bad name!",
+            "x",
+            CLIENT_IP,
+            &MemoryThrottle::new(),
+            (T0) * 1000
+        ))
+        .unwrap_err(),
         AuthError::InvalidCredentials
     );
     assert_eq!(
@@ -490,11 +497,11 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         "the KDF runs once per attempt, known user or not"
     );
     assert!(matches!(
-        run(svc.login("", "x", None, &MemoryThrottle::new(), (T0) * 1000)),
+        run(svc.login("", "x", CLIENT_IP, &MemoryThrottle::new(), (T0) * 1000)),
         Err(AuthError::InvalidRequest(_))
     ));
     assert!(matches!(
-        run(svc.login("carol", "", None, &MemoryThrottle::new(), (T0) * 1000)),
+        run(svc.login("carol", "", CLIENT_IP, &MemoryThrottle::new(), (T0) * 1000)),
         Err(AuthError::InvalidRequest(_))
     ));
     assert!(matches!(
@@ -512,7 +519,7 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         run(svc.login(
             "carol",
             "correct horse",
-            None,
+            CLIENT_IP,
             &MemoryThrottle::new(),
             (T0) * 1000
         ))
@@ -538,7 +545,14 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     assert_eq!(
-        run(svc.login("demo", "wrong", None, &MemoryThrottle::new(), (T0) * 1000)).unwrap_err(),
+        run(svc.login(
+            "demo",
+            "wrong",
+            CLIENT_IP,
+            &MemoryThrottle::new(),
+            (T0) * 1000
+        ))
+        .unwrap_err(),
         AuthError::InvalidCredentials
     );
     assert!(store.snapshot().contains_key("u:demo"));
@@ -546,7 +560,7 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
     run(svc.login(
         "demo",
         "demo-password",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         (T0) * 1000,
     ))
@@ -557,7 +571,7 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
     run(svc2.login(
         "demo",
         "demo-password",
-        None,
+        CLIENT_IP,
         &MemoryThrottle::new(),
         (T0) * 1000,
     ))

@@ -47,11 +47,11 @@ impl BodyKind {
             return BodyKind::Other;
         };
         let mut parts = ct.split(';');
-        let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = ows(parts.next().unwrap_or("")).to_ascii_lowercase();
         for p in parts {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            if k.trim().eq_ignore_ascii_case("charset")
-                && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            if ows(k).eq_ignore_ascii_case("charset")
+                && !ows(v).trim_matches('"').eq_ignore_ascii_case("utf-8")
             {
                 return BodyKind::Other;
             }
@@ -235,8 +235,24 @@ fn credentials<'a>(authorization: Option<&'a str>, want_scheme: &str) -> Option<
         .then_some(token)
 }
 
-/// The value of cookie `name` in a `Cookie` header. A name present twice is `invalid_request`
-/// (an attacker-planted cookie must not shadow the real one silently).
+/// A header value or part without the optional whitespace of RFC 9110 around it: ASCII space
+/// and tab only. Never Rust's `trim()`, which also removes Unicode spaces (U+00A0, U+2000...):
+/// headers arrive decoded from bytes, and `\u{2000}__Host-sr_refresh` is another cookie's name.
+pub fn ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// True for an RFC 6265 cookie name: a non-empty RFC 9110 token (visible ASCII but separators).
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+/// The value of cookie `name` in a `Cookie` header, names compared exactly (around a pair only
+/// ASCII space and tab are optional; a pair whose name is not a token, such as a nameless
+/// `=__Host-sr_refresh=...` or a name with a Unicode space, is ignored). A name present twice is
+/// `invalid_request` (an attacker-planted cookie must not shadow the real one silently).
 pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Result<Option<&'a str>, AuthError> {
     let Some(h) = header else { return Ok(None) };
     if h.len() > MAX_HEADER_LEN {
@@ -244,13 +260,22 @@ pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Result<Option<&'a str>
     }
     let mut found = None;
     for part in h.split(';') {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        if k.trim() == name {
-            if found.is_some() {
-                return Err(AuthError::InvalidRequest("duplicated cookie"));
-            }
-            found = Some(v.trim().trim_matches('"'));
+        let Some((k, v)) = part.split_once('=') else {
+            continue;
+        };
+        let k = ows(k);
+        if !is_token(k) || k != name {
+            continue;
         }
+        if found.is_some() {
+            return Err(AuthError::InvalidRequest("duplicated cookie"));
+        }
+        let v = ows(v);
+        found = Some(
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v),
+        );
     }
     Ok(found)
 }
@@ -305,15 +330,18 @@ impl Provenance<'_> {
         if !config.refresh_cookie {
             return Err(AuthError::InvalidRequest("cookie transport is disabled"));
         }
-        if self.csrf_header.map(str::trim) != Some("1") {
+        if self.csrf_header.map(ows) != Some("1") {
             return Err(AuthError::ForbiddenOrigin(
                 "cookie transport requires the header X-Silent-Refresh: 1",
             ));
         }
-        if self
-            .sec_fetch_site
-            .is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site"))
-        {
+        if self.sec_fetch_site.is_some_and(|s| {
+            // Only the values a browser sends that are not cross-site pass; anything else
+            // (cross-site, or a value no browser sends) is refused.
+            !["same-origin", "same-site", "none"]
+                .iter()
+                .any(|ok| ows(s).eq_ignore_ascii_case(ok))
+        }) {
             return Err(AuthError::ForbiddenOrigin(
                 "cookie transport refuses cross-site requests",
             ));

@@ -21,7 +21,7 @@ use crate::core::server::records::{
 };
 use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
-use crate::core::server::throttle::{account_key, address_key, Scope, Throttle, Verdict};
+use crate::core::server::throttle::{account_key, address_keys, Scope, Throttle, Verdict};
 use crate::core::server::token::{
     fill_random, random_id, secret_id, RefreshToken, FAMILY_VALUE_LEN,
 };
@@ -180,22 +180,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return Err(AuthError::InvalidRequest("username or password too long"));
         }
         let account = account_key(username);
-        let address = address_key(client_ip);
-        let (by_account, by_address) = futures_util::future::join(
-            throttle.attempt(Scope::Account, &account, Some(&address), now_ms),
-            throttle.attempt(Scope::Address, &address, None, now_ms),
-        )
-        .await;
-        let wait = [by_account?, by_address?]
-            .iter()
-            .filter_map(|v| match v {
-                Verdict::Refused { retry_after_ms } => Some(*retry_after_ms),
-                Verdict::Allowed => None,
-            })
-            .max();
-        if let Some(ms) = wait {
-            return Err(AuthError::TooManyAttempts(ms.div_ceil(1000).max(1)));
-        }
+        let addresses = address_keys(client_ip).ok_or(AuthError::InvalidRequest(
+            "the request has no client address",
+        ))?;
+        let counted = match self.count_address(throttle, &addresses, now_ms).await? {
+            Some(wait) => return Err(too_many(wait)),
+            None => {
+                throttle
+                    .attempt(Scope::Account, &account, Some(&addresses[0].1), now_ms)
+                    .await?
+            }
+        };
         let user = if check_username(username).is_ok() {
             match load::<UserRecord>(&self.store, &user_key(username)).await? {
                 Some(u) => Some(u),
@@ -205,11 +200,21 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             None
         };
         let target = self.config.pbkdf2_iterations;
-        let Some(user) = user else {
-            // Same work as a real check, so the response time does not tell the user is unknown.
-            self.hash(password.as_bytes(), &[0u8; SALT_LEN], target, true)
-                .await?;
-            return Err(AuthError::InvalidCredentials);
+        let user = match (user, counted) {
+            (Some(user), Verdict::Allowed | Verdict::IfCorrect { .. }) => user,
+            (_, refused) => {
+                // Same work as a real check, so the response time tells neither that the user
+                // is unknown nor that the account refused a stranger but would have let a
+                // known address check its password (the address's counters paid for it).
+                self.hash(password.as_bytes(), &[0u8; SALT_LEN], target, true)
+                    .await?;
+                return Err(match refused {
+                    Verdict::Refused { retry_after_ms } | Verdict::IfCorrect { retry_after_ms } => {
+                        too_many(retry_after_ms)
+                    }
+                    Verdict::Allowed => AuthError::InvalidCredentials,
+                });
+            }
         };
         let salt = b64::decode(&user.salt).ok_or(AuthError::TemporarilyUnavailable)?;
         let expected = b64::decode(&user.hash).ok_or(AuthError::TemporarilyUnavailable)?;
@@ -237,20 +242,49 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 .await?;
         }
         if !constant_time_eq(&derived, &expected) {
-            return Err(AuthError::InvalidCredentials);
+            return Err(match counted {
+                Verdict::IfCorrect { retry_after_ms } => too_many(retry_after_ms),
+                _ => AuthError::InvalidCredentials,
+            });
         }
+        let refunds = addresses
+            .iter()
+            .map(|(scope, key)| throttle.refund(*scope, key));
         let (succeeded, refunded) = futures_util::future::join(
-            throttle.succeed(&account, Some(&address), now_ms),
-            throttle.refund(Scope::Address, &address),
+            throttle.succeed(&account, Some(&addresses[0].1), now_ms),
+            futures_util::future::join_all(refunds),
         )
         .await;
         succeeded?;
-        refunded?;
+        refunded.into_iter().collect::<Result<(), _>>()?;
         if !peppered || user.iter < target {
             // Upgrade to the current parameters; a failed write only postpones it.
             let _ = self.write_user(username, password, &user.sub, target).await;
         }
         Ok(user.sub)
+    }
+
+    /// Counts a login attempt on the counters of the client's address, narrowest first, each
+    /// only when the narrower ones allowed it (a refused attempt counts nowhere: the narrower
+    /// counts are taken back). `Some(wait)` when one refused.
+    async fn count_address(
+        &self,
+        throttle: &impl Throttle,
+        addresses: &[(Scope, String)],
+        now_ms: u64,
+    ) -> Result<Option<u64>, AuthError> {
+        for (i, (scope, key)) in addresses.iter().enumerate() {
+            if let Verdict::Refused { retry_after_ms } | Verdict::IfCorrect { retry_after_ms } =
+                throttle.attempt(*scope, key, None, now_ms).await?
+            {
+                let refunds = addresses[..i].iter().map(|(s, k)| throttle.refund(*s, k));
+                for r in futures_util::future::join_all(refunds).await {
+                    r?;
+                }
+                return Ok(Some(retry_after_ms));
+            }
+        }
+        Ok(None)
     }
 
     /// The password hash of the current scheme: `iter` PBKDF2 iterations in chained steps of
@@ -851,4 +885,9 @@ fn check_password(password: &str) -> Result<(), AuthError> {
     } else {
         Err(AuthError::InvalidRequest("password must be 8-1024 bytes"))
     }
+}
+
+/// `too_many_attempts` with a wait of `ms` (Retry-After in whole seconds, at least 1).
+fn too_many(ms: u64) -> AuthError {
+    AuthError::TooManyAttempts(ms.div_ceil(1000).max(1))
 }

@@ -1,4 +1,4 @@
-//! Login throttling: a counter of attempts per account and per client address, with growing
+//! Login throttling: counters of attempts per account and per client address, with growing
 //! delays once the free attempts are used up.
 //!
 //! The decision is here, platform-free: [`Counter::attempt`] and [`Counter::succeed`] on a
@@ -7,7 +7,9 @@
 //! [`MemoryThrottle`] in native tests. An attempt is counted *before* the password is checked,
 //! atomically with the check of the block, so concurrent guesses cannot all pass a check that
 //! has not seen each other yet; a refused attempt changes nothing (hammering a blocked key does
-//! not extend its block) and costs no password hashing. See `docs/DESIGN.md`.
+//! not extend its block). The address's counters are asked first, narrowest prefix first, and a
+//! wider counter or the account's counts an attempt only when every narrower one allowed it:
+//! an address that is already refused cannot keep an account blocked. See `docs/DESIGN.md`.
 
 use crate::core::server::store::StoreError;
 use serde::{Deserialize, Serialize};
@@ -20,8 +22,42 @@ use std::net::{IpAddr, Ipv6Addr};
 pub enum Scope {
     /// One account (username), whatever the address.
     Account,
-    /// One client address (an IPv6 /64), whatever the account.
+    /// One client address: an IPv4 address, or an IPv6 /64 (one subscriber's usual allocation).
     Address,
+    /// An IPv6 /56 (a household's or a small site's usual delegation).
+    Prefix56,
+    /// An IPv6 /48 (a site's usual delegation: 65,536 /64s for whoever holds it).
+    Prefix48,
+    /// One known address of an account (where it logged in before), while the account is
+    /// blocked for everyone else: its own counter, with a higher limit (kept in the account's
+    /// record, see [`Counter::attempt`]).
+    Known,
+}
+
+impl Scope {
+    /// The scope's name in the Worker's internal protocol.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Scope::Account => "account",
+            Scope::Address => "address",
+            Scope::Prefix56 => "prefix56",
+            Scope::Prefix48 => "prefix48",
+            Scope::Known => "known",
+        }
+    }
+
+    /// The scope of a name of [`Scope::name`].
+    pub fn from_name(name: &str) -> Option<Scope> {
+        [
+            Scope::Account,
+            Scope::Address,
+            Scope::Prefix56,
+            Scope::Prefix48,
+            Scope::Known,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
 }
 
 /// The numbers of a limit.
@@ -40,20 +76,23 @@ pub struct Policy {
 impl Policy {
     /// The policy of a scope.
     pub const fn of(scope: Scope) -> Policy {
+        const fn free(free: u32) -> Policy {
+            Policy {
+                free,
+                base_delay_ms: 1_000,
+                max_delay_ms: 15 * 60_000,
+                forget_after_ms: 60 * 60_000,
+            }
+        }
         match scope {
-            Scope::Account => Policy {
-                free: 5,
-                base_delay_ms: 1_000,
-                max_delay_ms: 15 * 60_000,
-                forget_after_ms: 60 * 60_000,
-            },
-            // Wider: many users share an address (NAT, offices, mobile carriers).
-            Scope::Address => Policy {
-                free: 20,
-                base_delay_ms: 1_000,
-                max_delay_ms: 15 * 60_000,
-                forget_after_ms: 60 * 60_000,
-            },
+            Scope::Account => free(5),
+            // Wider: many users share an address (NAT, offices, mobile carriers), and wider
+            // still for the prefixes that hold many addresses.
+            Scope::Address => free(20),
+            Scope::Prefix56 => free(80),
+            Scope::Prefix48 => free(320),
+            // The user at home mistypes too, while an attacker holds the account blocked.
+            Scope::Known => free(10),
         }
     }
 
@@ -84,31 +123,30 @@ pub enum Verdict {
         /// Time until the key accepts attempts again (ms).
         retry_after_ms: u64,
     },
+    /// An account blocked for strangers, asked from one of its known addresses (counted in
+    /// that address's own counter): the password is checked; the right one logs in, a wrong one
+    /// is answered exactly like [`Verdict::Refused`] with this wait, so the answer does not tell
+    /// an attacker whether the address is known.
+    IfCorrect {
+        /// Time until the account accepts strangers' attempts again (ms).
+        retry_after_ms: u64,
+    },
 }
 
-/// The state of one key.
+/// Attempts counted on one key (or on one known address of an account).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counter {
-    /// Attempts counted since the last reset (successes reset an account's counter).
+pub struct Strikes {
+    /// Attempts counted since the last reset.
     pub failures: u32,
     /// No attempt is allowed before this instant (Unix ms).
     pub blocked_until: u64,
     /// The last counted attempt (Unix ms).
     pub last: u64,
-    /// Addresses (keys) that logged in to this account successfully, with when (Unix ms).
-    pub known: Vec<(String, u64)>,
 }
 
-impl Counter {
-    /// Decides an attempt at `now` (Unix ms) from `address` (an account's counter lets a known
-    /// address through its block; the address's own counter still applies).
-    pub fn attempt(&mut self, policy: &Policy, now: u64, address: Option<&str>) -> Verdict {
-        self.known
-            .retain(|(_, at)| now.saturating_sub(*at) < KNOWN_ADDRESS_MS);
-        let known = address.is_some_and(|a| self.known.iter().any(|(k, _)| k == a));
-        if known {
-            return Verdict::Allowed;
-        }
+impl Strikes {
+    /// Counts an attempt at `now` unless blocked (then nothing changes).
+    fn count(&mut self, policy: &Policy, now: u64) -> Verdict {
         if now < self.blocked_until {
             return Verdict::Refused {
                 retry_after_ms: self.blocked_until - now,
@@ -121,6 +159,60 @@ impl Counter {
         self.last = now;
         self.blocked_until = now + policy.delay_ms(self.failures);
         Verdict::Allowed
+    }
+}
+
+/// An address an account logged in from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Known {
+    /// The address's key ([`address_keys`], the narrowest).
+    pub address: String,
+    /// Its last successful login (Unix ms).
+    pub at: u64,
+    /// Its own attempts while the account was blocked for strangers ([`Scope::Known`]).
+    #[serde(default)]
+    pub strikes: Strikes,
+}
+
+/// The state of one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// Attempts counted since the last reset (successes reset an account's counter).
+    pub failures: u32,
+    /// No attempt is allowed before this instant (Unix ms).
+    pub blocked_until: u64,
+    /// The last counted attempt (Unix ms).
+    pub last: u64,
+    /// Addresses that logged in to this account successfully (an account's counter only).
+    #[serde(default)]
+    pub known: Vec<Known>,
+}
+
+impl Counter {
+    /// Decides an attempt at `now` from `address` (an account's counter: the narrowest key of
+    /// the client's address). Every attempt the counter is free to take is counted, from any
+    /// address. While it is blocked, strangers are refused; a known address gets
+    /// [`Verdict::IfCorrect`] as long as its own [`Scope::Known`] counter allows (and is
+    /// refused with the account's wait otherwise, the answer a stranger gets).
+    pub fn attempt(&mut self, policy: &Policy, now: u64, address: Option<&str>) -> Verdict {
+        self.known
+            .retain(|k| now.saturating_sub(k.at) < KNOWN_ADDRESS_MS);
+        let mut strikes = Strikes {
+            failures: self.failures,
+            blocked_until: self.blocked_until,
+            last: self.last,
+        };
+        let verdict = strikes.count(policy, now);
+        (self.failures, self.blocked_until, self.last) =
+            (strikes.failures, strikes.blocked_until, strikes.last);
+        let Verdict::Refused { retry_after_ms } = verdict else {
+            return verdict;
+        };
+        let known = address.and_then(|a| self.known.iter_mut().find(|k| k.address == a));
+        match known.map(|k| k.strikes.count(&Policy::of(Scope::Known), now)) {
+            Some(Verdict::Allowed) => Verdict::IfCorrect { retry_after_ms },
+            _ => verdict,
+        }
     }
 
     /// Takes back the count of an attempt that turned out to be a successful login (an
@@ -135,8 +227,12 @@ impl Counter {
         self.failures = 0;
         self.blocked_until = 0;
         if let Some(a) = address {
-            self.known.retain(|(k, _)| k != a);
-            self.known.push((a.to_string(), now));
+            self.known.retain(|k| k.address != a);
+            self.known.push(Known {
+                address: a.to_string(),
+                at: now,
+                strikes: Strikes::default(),
+            });
             if self.known.len() > MAX_KNOWN_ADDRESSES {
                 self.known.remove(0);
             }
@@ -232,20 +328,28 @@ pub fn account_key(username: &str) -> String {
     format!("a:{username}")
 }
 
-/// The counter key of a client address: IPv4 as is, IPv6 by its /64 (one subscriber's usual
-/// allocation: counting single IPv6 addresses would give an attacker 2^64 fresh counters).
-/// Anything that is not an IP address shares one counter.
-pub fn address_key(ip: Option<&str>) -> String {
-    match ip.map(str::trim).and_then(|s| s.parse::<IpAddr>().ok()) {
-        Some(IpAddr::V4(v4)) => format!("i:{v4}"),
-        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("i:{v4}"),
+/// The counter keys of a client address, narrowest first, each with its scope: an IPv4 address
+/// (or an IPv4-mapped IPv6 one) as is; an IPv6 address by its /64, /56 and /48 (counting single
+/// IPv6 addresses would give an attacker 2^64 fresh counters, and whoever holds a /48 holds
+/// 65,536 /64s). `None` when `ip` is absent or not an IP address: such a request is refused,
+/// never counted in a counter shared with everyone else's.
+pub fn address_keys(ip: Option<&str>) -> Option<Vec<(Scope, String)>> {
+    let ip: IpAddr = ip?.trim_matches([' ', '\t']).parse().ok()?;
+    Some(match ip {
+        IpAddr::V4(v4) => vec![(Scope::Address, format!("i:{v4}"))],
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => vec![(Scope::Address, format!("i:{v4}"))],
             None => {
-                let s = v6.segments();
-                let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("i:{prefix}/64")
+                let prefix = |bits: u32| {
+                    let masked = u128::from(v6) & !(u128::MAX >> bits);
+                    format!("i:{}/{bits}", Ipv6Addr::from(masked))
+                };
+                vec![
+                    (Scope::Address, prefix(64)),
+                    (Scope::Prefix56, prefix(56)),
+                    (Scope::Prefix48, prefix(48)),
+                ]
             }
         },
-        None => "i:unknown".into(),
-    }
+    })
 }

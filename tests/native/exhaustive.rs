@@ -295,6 +295,7 @@ fn setup(cfg: &Config, w: &World) -> Family {
         sub: "alice".into(),
         claims: Default::default(),
         dpop: None,
+        epoch: None,
     };
     let svc = AuthService::new(
         cfg,

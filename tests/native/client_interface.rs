@@ -73,7 +73,10 @@ fn render() -> String {
     js += &numbered(&Signal::ALL, |s| s as u32);
     let endpoints = [Endpoint::Login, Endpoint::Refresh, Endpoint::Logout];
     for (i, e) in endpoints.into_iter().enumerate() {
-        assert_eq!(e as usize, i, "options.js keeps the endpoints' URLs in this order");
+        assert_eq!(
+            e as usize, i,
+            "options.js keeps the endpoints' URLs in this order"
+        );
     }
     let endpoints: Vec<String> = endpoints
         .iter()

@@ -7,7 +7,7 @@
 //! Strict mode is run as the Worker runs it: `rotation::route_of` picks the object, one
 //! `MemoryStore` per route stands for one Durable Object, and `rotation::execute` runs the call.
 
-use crate::server_common::{config, key_bytes, run, T0};
+use crate::server_common::{config, key_bytes, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
@@ -353,7 +353,7 @@ fn require_dpop_refuses_sessions_without_a_proof_and_unbound_families() {
     );
     let throttle = MemoryThrottle::new();
     assert_eq!(
-        run(svc.login("carol", "correct horse", None, &throttle, T0 * MS)).unwrap_err(),
+        run(svc.login("carol", "correct horse", CLIENT_IP, &throttle, T0 * MS)).unwrap_err(),
         missing
     );
     assert_eq!(run(svc.refresh(&bearer, T0 * MS)).unwrap_err(), missing);
@@ -367,7 +367,7 @@ fn require_dpop_refuses_sessions_without_a_proof_and_unbound_families() {
     let bound = run(svc.login_with(
         "carol",
         "correct horse",
-        None,
+        CLIENT_IP,
         &throttle,
         Some(&proof("p2", T0)),
         T0 * MS,
@@ -411,7 +411,8 @@ fn an_account_change_that_fails_midway_is_finished_by_its_retry() {
             let svc = AuthService::new(&cfg, &store, Pbkdf2);
             run(svc.create_user("carol", "correct horse", None)).unwrap();
             let throttle = MemoryThrottle::new();
-            let r = run(svc.login("carol", "correct horse", None, &throttle, T0 * MS)).unwrap();
+            let r =
+                run(svc.login("carol", "correct horse", CLIENT_IP, &throttle, T0 * MS)).unwrap();
             let ops = store.op_count();
             store.fail_nth(n, Fault::Fail);
             let act = || match change {

@@ -17,6 +17,7 @@ mod server_faults;
 mod server_hardening;
 mod server_robustness;
 mod server_rotation;
+mod server_ops;
 mod server_routes;
 mod sim_model;
 mod simulation;

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let env = deployment.env.clone().unwrap_or_else(|| "(top level)".into());
+    let env = deployment
+        .env
+        .clone()
+        .unwrap_or_else(|| "(top level)".into());
     let problems = check(&deployment);
     for p in &problems {
         println!("preflight [{env}] {p}");
@@ -29,7 +32,10 @@ fn main() -> ExitCode {
         println!("preflight [{env}] ok: the configuration passes the Worker's validation and the deploy checks");
         ExitCode::SUCCESS
     } else {
-        eprintln!("preflight [{env}] {} problem(s): fix them before `wrangler deploy`", problems.len());
+        eprintln!(
+            "preflight [{env}] {} problem(s): fix them before `wrangler deploy`",
+            problems.len()
+        );
         ExitCode::from(1)
     }
 }

@@ -8,12 +8,12 @@ use super::throttle::DurableThrottle;
 use super::throttle::THROTTLE_BINDING;
 use super::{log_event, misconfigured, now, now_ms, Service};
 use crate::core::protocol;
-use crate::core::server::config::is_loopback_origin;
-use crate::core::server::error::Misconfig;
-use crate::core::server::events::{EndedBy, Event};
 use crate::core::server::access::Verified;
+use crate::core::server::config::is_loopback_origin;
 use crate::core::server::dpop::{self, DpopError, Expect, Proof};
 use crate::core::server::error::AuthError;
+use crate::core::server::error::Misconfig;
+use crate::core::server::events::{EndedBy, Event};
 use crate::core::server::http::{
     bearer, clear_refresh_cookie, clear_unprefixed_cookie, cookie, cookie_secure, dpop_token,
     percent_decode_path, refresh_cookie_name, session_hint_cookie, set_refresh_cookie, BodyKind,
@@ -220,7 +220,11 @@ async fn login(
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let dpop = token_endpoint_proof(meta).await?;
-    if svc.config.demo_user.as_ref().is_some_and(|d| d.username == username)
+    if svc
+        .config
+        .demo_user
+        .as_ref()
+        .is_some_and(|d| d.username == username)
         && !is_loopback_origin(&meta.self_origin)
     {
         // The demo user is for local development: never a live account on a public host,

@@ -164,7 +164,10 @@ async fn health(env: &Env) -> Reply {
         }
     }
     if DurableThrottle::from_env(env).is_none() {
-        failing.push(("login_throttle", format!("binding {} is missing", throttle::THROTTLE_BINDING)));
+        failing.push((
+            "login_throttle",
+            format!("binding {} is missing", throttle::THROTTLE_BINDING),
+        ));
     }
     if cfg.is_some_and(|c| c.rotation_store == RotationStore::DurableObject) {
         if let Err(detail) = rotation_object::probe(env).await {
@@ -178,7 +181,10 @@ async fn health(env: &Env) -> Reply {
         .into_iter()
         .map(|(part, detail)| serde_json::json!({ "part": part, "detail": detail }))
         .collect();
-    Reply::json(503, &serde_json::json!({ "status": "error", "failing": failing }))
+    Reply::json(
+        503,
+        &serde_json::json!({ "status": "error", "failing": failing }),
+    )
 }
 
 fn preflight(cfg: &Config, meta: &Meta, allow: &str) -> Result<Reply, AuthError> {

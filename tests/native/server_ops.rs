@@ -26,7 +26,10 @@ use std::collections::{BTreeMap, HashMap};
 fn vars() -> BTreeMap<String, String> {
     let key = SigningKey::generate("k1");
     [
-        ("SIGNING_KEYS", serde_json::json!([key.private_jwk()]).to_string()),
+        (
+            "SIGNING_KEYS",
+            serde_json::json!([key.private_jwk()]).to_string(),
+        ),
         ("REFRESH_SECRET", b64::encode(&key_bytes(1))),
         ("PASSWORD_PEPPER", b64::encode(&key_bytes(2))),
         ("ADMIN_TOKEN", b64::encode(&key_bytes(3))),
@@ -61,14 +64,27 @@ fn the_admin_token_is_held_to_the_rule_of_the_other_secrets() {
         ("admin-token-0123456789", Rule::NotBase64url),
         ("not base64url!", Rule::NotBase64url),
         (&*b64::encode(&[7u8; 32]), Rule::LowEntropy { min: 16 }),
-        (&*b64::encode(&key_bytes(3)[..24]), Rule::TooShort { min: 32 }),
+        (
+            &*b64::encode(&key_bytes(3)[..24]),
+            Rule::TooShort { min: 32 },
+        ),
     ];
     for (token, rule) in refused {
         let mut v = vars();
         v.insert("ADMIN_TOKEN".into(), token.into());
         let err = build(&v).unwrap_err();
-        assert_eq!(err, ConfigError { variable: Var::AdminToken, rule }, "{token}");
-        assert!(!err.to_string().contains(token), "the error leaks the token");
+        assert_eq!(
+            err,
+            ConfigError {
+                variable: Var::AdminToken,
+                rule
+            },
+            "{token}"
+        );
+        assert!(
+            !err.to_string().contains(token),
+            "the error leaks the token"
+        );
     }
     let cfg = build(&vars()).unwrap();
     // The Worker compares the token as presented (its text).
@@ -198,9 +214,15 @@ fn one_of_each() -> Vec<Event> {
             sub: "alice".into(),
             by: EndedBy::Admin,
         },
-        Event::UserCreated { sub: "alice".into() },
-        Event::UserDeleted { sub: "alice".into() },
-        Event::PasswordChanged { sub: "alice".into() },
+        Event::UserCreated {
+            sub: "alice".into(),
+        },
+        Event::UserDeleted {
+            sub: "alice".into(),
+        },
+        Event::PasswordChanged {
+            sub: "alice".into(),
+        },
         Event::AdminCall {
             method: "DELETE".into(),
             route: "/auth/users",
@@ -216,9 +238,13 @@ fn every_event_has_one_stable_name_listed_once_and_in_the_readme() {
     let events = one_of_each();
     let names: Vec<_> = events.iter().map(Event::name).collect();
     assert_eq!(names, Event::NAMES, "NAMES lists every event, in order");
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     for name in Event::NAMES {
-        assert!(readme.contains(&format!("`{name}`")), "README's events table lacks {name}");
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README's events table lacks {name}"
+        );
     }
 }
 
@@ -265,7 +291,10 @@ fn reuse_and_logout_are_recorded_once_each_with_why_and_no_token() {
     };
     assert_eq!((*why, sub.as_str()), (RevokeReason::Reuse, "alice"));
     let line = events[0].to_line();
-    assert!(line.contains(family) && line.contains("\"why\":\"reuse\""), "{line}");
+    assert!(
+        line.contains(family) && line.contains("\"why\":\"reuse\""),
+        "{line}"
+    );
     assert!(!line.contains(&t0) && !line.contains(&t1), "{line}");
     // Refused again: already revoked, nothing new to tell.
     assert!(run(svc.refresh(&t1, (T0 + 101) * 1000)).is_err());
@@ -277,7 +306,13 @@ fn reuse_and_logout_are_recorded_once_each_with_why_and_no_token() {
     run(svc.logout(&t, T0 + 103)).unwrap();
     let events = svc.take_events();
     assert!(
-        matches!(&events[..], [Event::FamilyRevoked { why: RevokeReason::Logout, .. }]),
+        matches!(
+            &events[..],
+            [Event::FamilyRevoked {
+                why: RevokeReason::Logout,
+                ..
+            }]
+        ),
         "{events:?}"
     );
 }
@@ -319,7 +354,8 @@ fn deployment() -> Deployment {
             d.vars.insert(k, v);
         }
     }
-    d.vars.insert("ROTATION_STORE".into(), "durable-object".into());
+    d.vars
+        .insert("ROTATION_STORE".into(), "durable-object".into());
     d
 }
 
@@ -338,15 +374,19 @@ fn the_preflight_names_each_unsafe_value_once() {
     type Breaker = fn(&mut Deployment);
     let cases: Vec<(&str, Breaker)> = vec![
         ("ISSUER", |d| {
-            d.vars.insert("ISSUER".into(), "http://127.0.0.1:8787".into());
+            d.vars
+                .insert("ISSUER".into(), "http://127.0.0.1:8787".into());
         }),
         ("ISSUER", |d| {
-            d.vars.insert("ISSUER".into(), "http://app.example.com".into());
+            d.vars
+                .insert("ISSUER".into(), "http://app.example.com".into());
         }),
         ("ISSUER", |d| {
             d.vars.remove("ISSUER");
         }),
-        ("REFRESH_TOKENS", |d| d.kv_namespaces[0].id = Some("silent-refresh-local".into())),
+        ("REFRESH_TOKENS", |d| {
+            d.kv_namespaces[0].id = Some("silent-refresh-local".into())
+        }),
         ("REFRESH_TOKENS", |d| d.kv_namespaces.clear()),
         ("ROTATION", |d| {
             d.durable_objects.remove(0);
@@ -354,7 +394,9 @@ fn the_preflight_names_each_unsafe_value_once() {
         ("LOGIN_THROTTLE", |d| {
             d.durable_objects.remove(1);
         }),
-        ("LOGIN_THROTTLE", |d| d.migrations[0].new_sqlite_classes.truncate(1)),
+        ("LOGIN_THROTTLE", |d| {
+            d.migrations[0].new_sqlite_classes.truncate(1)
+        }),
         ("ROTATION", |d| {
             d.migrations[0].new_sqlite_classes.remove(0);
             d.migrations[0].new_classes.push("RotationObject".into());
@@ -362,13 +404,17 @@ fn the_preflight_names_each_unsafe_value_once() {
         ("[assets]", |d| d.assets = Some("build/site".into())),
         ("[observability]", |d| d.observability = false),
         ("DEMO_USER", |d| {
-            d.secrets.insert("DEMO_USER".into(), "demo:demo-password".into());
+            d.secrets
+                .insert("DEMO_USER".into(), "demo:demo-password".into());
         }),
         ("COOKIE_SECURE", |d| {
             d.vars.insert("COOKIE_SECURE".into(), "never".into());
         }),
         ("ALLOWED_ORIGINS", |d| {
-            d.vars.insert("ALLOWED_ORIGINS".into(), "https://app.example.com,http://localhost:8787".into());
+            d.vars.insert(
+                "ALLOWED_ORIGINS".into(),
+                "https://app.example.com,http://localhost:8787".into(),
+            );
         }),
         ("ISUER", |d| {
             d.vars.insert("ISUER".into(), "x".into());
@@ -386,7 +432,8 @@ fn the_preflight_names_each_unsafe_value_once() {
             d.vars.insert("LEEWAY_SECONDS".into(), "60".into());
         }),
         ("ADMIN_TOKEN", |d| {
-            d.secrets.insert("ADMIN_TOKEN".into(), "admin-token-0123456789".into());
+            d.secrets
+                .insert("ADMIN_TOKEN".into(), "admin-token-0123456789".into());
         }),
     ];
     for (part, breaker) in cases {
@@ -401,11 +448,22 @@ fn the_preflight_names_each_unsafe_value_once() {
 fn a_preflight_line_never_holds_a_secret_and_suggests_the_closest_name() {
     let mut d = deployment();
     d.secrets.insert("REFRESH_SECRT".into(), "x".into());
-    d.secrets.insert("DEMO_USER".into(), "demo:hunter2-password".into());
+    d.secrets
+        .insert("DEMO_USER".into(), "demo:hunter2-password".into());
     d.vars.insert("COMPLETELY_UNRELATED".into(), "x".into());
     let lines: Vec<String> = check(&d).iter().map(ToString::to_string).collect();
-    assert!(lines.iter().any(|l| l == "REFRESH_SECRT: unknown variable (did you mean REFRESH_SECRET?)"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "COMPLETELY_UNRELATED: unknown variable"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "REFRESH_SECRT: unknown variable (did you mean REFRESH_SECRET?)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "COMPLETELY_UNRELATED: unknown variable"),
+        "{lines:?}"
+    );
     let secrets: HashMap<_, _> = deployment().secrets.into_iter().collect();
     for l in &lines {
         assert!(!l.contains("hunter2"), "{l}");

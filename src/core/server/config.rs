@@ -389,7 +389,11 @@ fn host_of_origin(origin: &str) -> Option<&str> {
         return None;
     }
     Some(match rest.rsplit_once(':') {
-        Some((h, p)) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) && !p.contains(']') => h,
+        Some((h, p))
+            if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) && !p.contains(']') =>
+        {
+            h
+        }
         _ => rest,
     })
 }
@@ -455,9 +459,13 @@ impl Config {
             None => None,
             Some(t) if t.is_empty() => None,
             Some(t) => {
-                let raw = b64::decode(&t).ok_or(ConfigError::new(Var::AdminToken, Rule::NotBase64url))?;
+                let raw =
+                    b64::decode(&t).ok_or(ConfigError::new(Var::AdminToken, Rule::NotBase64url))?;
                 if raw.len() < 32 {
-                    return Err(ConfigError::new(Var::AdminToken, Rule::TooShort { min: 32 }));
+                    return Err(ConfigError::new(
+                        Var::AdminToken,
+                        Rule::TooShort { min: 32 },
+                    ));
                 }
                 check_entropy(Var::AdminToken, &Secret::new(raw), 16)?;
                 Some(Secret::new(t.into_bytes()))

@@ -204,8 +204,7 @@ impl AuthError {
             AuthError::Misconfigured(what) => format!("the server is misconfigured: {what}"),
             _ => self.description().to_string(),
         };
-        serde_json::json!({ "error": self.code(), "error_description": description })
-            .to_string()
+        serde_json::json!({ "error": self.code(), "error_description": description }).to_string()
     }
 }
 

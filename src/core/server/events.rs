@@ -175,9 +175,9 @@ impl Event {
                 put("by", by.name().into());
                 put("sub_hash", subject_hash(sub).into());
             }
-            Event::UserCreated { sub } | Event::UserDeleted { sub } | Event::PasswordChanged { sub } => {
-                put("sub_hash", subject_hash(sub).into())
-            }
+            Event::UserCreated { sub }
+            | Event::UserDeleted { sub }
+            | Event::PasswordChanged { sub } => put("sub_hash", subject_hash(sub).into()),
             Event::AdminCall {
                 method,
                 route,

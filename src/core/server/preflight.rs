@@ -135,18 +135,16 @@ pub fn check(d: &Deployment) -> Vec<Problem> {
             Some(_) => {}
         }
     }
-    let get = |name: &str| {
-        d.secrets
-            .get(name)
-            .or_else(|| d.vars.get(name))
-            .cloned()
-    };
+    let get = |name: &str| d.secrets.get(name).or_else(|| d.vars.get(name)).cloned();
     // The Worker's own validation, as it runs in every isolate.
     let (cfg, refused) = match Config::from_vars(get) {
         Ok(cfg) => (Some(cfg), None),
         Err(e) => {
             let line = e.to_string();
-            let rule = line.strip_prefix(e.variable.name()).unwrap_or(&line).trim_start();
+            let rule = line
+                .strip_prefix(e.variable.name())
+                .unwrap_or(&line)
+                .trim_start();
             problem(e.variable.name(), rule.to_string());
             (None, Some(e.variable))
         }
@@ -161,20 +159,30 @@ pub fn check(d: &Deployment) -> Vec<Problem> {
             problem("ISSUER", "must be an https origin in a deploy".into());
         }
     }
-    if refused != Some(Var::DemoUser) && get(Var::DemoUser.name()).is_some_and(|v| !v.trim().is_empty()) {
+    if refused != Some(Var::DemoUser)
+        && get(Var::DemoUser.name()).is_some_and(|v| !v.trim().is_empty())
+    {
         problem(
             "DEMO_USER",
             "is set: the demo user is for local development only (a live public account otherwise); remove it".into(),
         );
     }
-    if refused != Some(Var::CookieSecure) && get(Var::CookieSecure.name()).is_some_and(|v| v.trim() == "never") {
+    if refused != Some(Var::CookieSecure)
+        && get(Var::CookieSecure.name()).is_some_and(|v| v.trim() == "never")
+    {
         problem(
             "COOKIE_SECURE",
-            "is \"never\": only for local development on loopback; use \"auto\" or \"always\"".into(),
+            "is \"never\": only for local development on loopback; use \"auto\" or \"always\""
+                .into(),
         );
     }
     if let Some(origins) = get(Var::AllowedOrigins.name()) {
-        for (index, o) in origins.split(',').map(str::trim).filter(|o| !o.is_empty()).enumerate() {
+        for (index, o) in origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .enumerate()
+        {
             if is_loopback_origin(o) {
                 problem(
                     "ALLOWED_ORIGINS",
@@ -254,7 +262,11 @@ fn bindings(d: &Deployment, cfg: Option<&Config>, problem: &mut impl FnMut(&str,
         }
     }
     let strict = cfg.map_or_else(
-        || d.vars.get(Var::RotationStore.name()).is_some_and(|v| v.trim() == "durable-object"),
+        || {
+            d.vars
+                .get(Var::RotationStore.name())
+                .is_some_and(|v| v.trim() == "durable-object")
+        },
         |c| c.rotation_store == RotationStore::DurableObject,
     );
     let mut wanted = vec![THROTTLE_BINDING];
@@ -275,9 +287,18 @@ fn bindings(d: &Deployment, cfg: Option<&Config>, problem: &mut impl FnMut(&str,
         }
     }
     for b in d.durable_objects.iter().filter(|b| b.script_name.is_none()) {
-        let created_sqlite = d.migrations.iter().any(|m| m.new_sqlite_classes.contains(&b.class_name));
-        let created_kv = d.migrations.iter().any(|m| m.new_classes.contains(&b.class_name));
-        let deleted = d.migrations.iter().any(|m| m.deleted_classes.contains(&b.class_name));
+        let created_sqlite = d
+            .migrations
+            .iter()
+            .any(|m| m.new_sqlite_classes.contains(&b.class_name));
+        let created_kv = d
+            .migrations
+            .iter()
+            .any(|m| m.new_classes.contains(&b.class_name));
+        let deleted = d
+            .migrations
+            .iter()
+            .any(|m| m.deleted_classes.contains(&b.class_name));
         if deleted || !(created_sqlite || created_kv) {
             problem(
                 &b.name,
@@ -286,7 +307,10 @@ fn bindings(d: &Deployment, cfg: Option<&Config>, problem: &mut impl FnMut(&str,
         } else if !created_sqlite {
             problem(
                 &b.name,
-                format!("class {} must be SQLite-backed (new_sqlite_classes, not new_classes)", b.class_name),
+                format!(
+                    "class {} must be SQLite-backed (new_sqlite_classes, not new_classes)",
+                    b.class_name
+                ),
             );
         }
     }

@@ -5,6 +5,7 @@
 //   node scripts/secrets.mjs add-key <file>            signing-key rotation, step 1: a new key, published
 //                                                      in the JWKS but not signing yet
 //   node scripts/secrets.mjs promote-key <file> <kid>  step 2: that key signs; the others only verify
+//                                                      and keep only their public part (no `d`)
 //   node scripts/secrets.mjs retire-key <file> <kid>   step 3: the old key is gone (once every token it
 //                                                      signed has expired: ACCESS_TTL_SECONDS + LEEWAY_SECONDS
 //                                                      after step 2)
@@ -72,8 +73,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       const i = keys.findIndex((k) => k.kid === kid);
       if (i < 0) fail(`no key ${kid} in ${arg}`);
       keys.unshift(...keys.splice(i, 1));
-      write(arg, { ...secrets, SIGNING_KEYS: JSON.stringify(keys) });
-      console.log(`${kid} signs now; the others only verify. Upload, then retire the old key once ACCESS_TTL_SECONDS + LEEWAY_SECONDS have passed`);
+      // The others only verify from now on: their private part is dropped (the Worker accepts
+      // public-only keys after the first one).
+      const kept = keys.map((k, n) => (n === 0 ? k : { kid: k.kid, kty: k.kty, crv: k.crv, x: k.x }));
+      write(arg, { ...secrets, SIGNING_KEYS: JSON.stringify(kept) });
+      console.log(`${kid} signs now; the others only verify (public part only). Upload, then retire the old key once ACCESS_TTL_SECONDS + LEEWAY_SECONDS have passed`);
       break;
     }
     case "retire-key": {

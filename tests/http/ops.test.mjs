@@ -184,6 +184,8 @@ describe("broken configuration and missing bindings", () => {
   test("a broken variable: 503 server_misconfigured naming it, one config_error line per request, /healthz 503", async () => {
     const x = await startWorker({ vars: { ISSUER: null }, ready: false });
     try {
+      // The harness's readiness request was answered 503 too: wait for its line first.
+      await until(x, (es) => es.some((e) => e.event === "config_error"), "config_error of the readiness request");
       const before = events(x).filter((e) => e.event === "config_error").length;
       const res = await call(x, "POST", "/auth/refresh", { json: { refresh_token: "srt_x" } });
       isError(res, 503, "server_misconfigured", "missing ISSUER");

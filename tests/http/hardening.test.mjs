@@ -163,7 +163,7 @@ describe("configuration", () => {
         isError(res, 503, "server_misconfigured", variable);
         assert.match(res.body.error_description, new RegExp(`: ${variable} `));
         // The Worker's console reaches wrangler's output a moment after the response.
-        const logged = new RegExp(`\\{"event":"config_error","variable":"${variable}"`);
+        const logged = new RegExp(`\\{"event":"config_error","variable":"${variable}",`);
         for (let i = 0; i < 100 && !logged.test(x.logs()); i++) await new Promise((r) => setTimeout(r, 100));
         assert.match(x.logs(), logged);
       } finally {

@@ -21,11 +21,12 @@ mkdirSync(scratch, { recursive: true });
 /** The security events in `w`'s output so far, parsed. */
 function events(w) {
   const out = [];
-  for (const line of w.logs().split("\n")) {
+  // wrangler colours console.error lines (ANSI escapes around the text).
+  for (const line of w.logs().replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
     const at = line.indexOf('{"event":');
     if (at < 0) continue;
     try {
-      out.push(JSON.parse(line.slice(at)));
+      out.push(JSON.parse(line.slice(at, line.lastIndexOf("}") + 1)));
     } catch {
       /* a line wrangler cut: not ours to judge */
     }

@@ -9,7 +9,7 @@
 
 use crate::core::b64;
 use crate::core::server::error::Misconfig;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Why a family was revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,13 +150,11 @@ impl Event {
         }
     }
 
-    /// The log line: one JSON object, `event` first.
+    /// The log line: one JSON object, `event` first and the fields in a fixed order (so that
+    /// `{"event":"family_revoked"` can be searched for as text).
     pub fn to_line(&self) -> String {
-        let mut m = Map::new();
-        m.insert("event".into(), Value::from(self.name()));
-        let mut put = |k: &str, v: Value| {
-            m.insert(k.into(), v);
-        };
+        let mut m: Vec<(&str, Value)> = vec![("event", Value::from(self.name()))];
+        let mut put = |k: &'static str, v: Value| m.push((k, v));
         match self {
             Event::FamilyRevoked { family, sub, why } => {
                 put("why", why.name().into());
@@ -197,7 +195,11 @@ impl Event {
                 put("problem", what.to_string().into());
             }
         }
-        Value::Object(m).to_string()
+        let fields: Vec<String> = m
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", Value::from(*k)))
+            .collect();
+        format!("{{{}}}", fields.join(","))
     }
 }
 

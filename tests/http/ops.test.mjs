@@ -225,7 +225,8 @@ describe("broken configuration and missing bindings", () => {
 
   test("a missing KV binding: 503 naming REFRESH_TOKENS, logged, and /healthz names kv", async () => {
     const config = configWithout("no-kv", /\[\[kv_namespaces\]\]\nbinding = "REFRESH_TOKENS"\nid = ".*"\n/);
-    const x = await startWorker({ config, vars: { ...dev, ROTATION_STORE: process.env.SILENT_REFRESH_ROTATION_STORE ?? "kv" } });
+    // Even the JWKS answers 503 without KV: any answer means it is up.
+    const x = await startWorker({ config, vars: { ...dev, ROTATION_STORE: process.env.SILENT_REFRESH_ROTATION_STORE ?? "kv" }, ready: false });
     try {
       const res = await call(x, "POST", "/auth/refresh", { json: { refresh_token: "srt_x" } });
       isError(res, 503, "server_misconfigured", "no KV");

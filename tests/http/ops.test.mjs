@@ -246,7 +246,8 @@ describe("broken configuration and missing bindings", () => {
       ? ["ROTATION", /\[\[durable_objects\.bindings\]\]\nname = "ROTATION"\nclass_name = "RotationObject"\n/]
       : ["LOGIN_THROTTLE", /\[\[durable_objects\.bindings\]\]\nname = "LOGIN_THROTTLE"\nclass_name = "LoginThrottle"\n/];
     const config = configWithout(`no-${binding}`, drop);
-    const x = await startWorker({ config, vars: { ...dev, ROTATION_STORE: strict ? "durable-object" : "kv" } });
+    // In strict mode even the JWKS answers 503 without ROTATION: any answer means it is up.
+    const x = await startWorker({ config, vars: { ...dev, ROTATION_STORE: strict ? "durable-object" : "kv" }, ready: false });
     try {
       const res = await call(x, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" } });
       isError(res, 503, "server_misconfigured", `no ${binding}`);

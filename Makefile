@@ -10,7 +10,7 @@ PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev test setup build bench soak fuzz simulate exhaustive clean
+.PHONY: dev test setup build bench soak fuzz simulate exhaustive clean preflight secrets
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
@@ -40,6 +40,15 @@ exhaustive: setup
 ## make fuzz: cargo fuzz on the request parsers (JSON, form, cookie, bearer), the refresh-token decoder and base64url
 fuzz: setup
 	@$(ENV) scripts/fuzz.sh
+
+## make secrets ENV=<name>: writes secrets.<name>.json for `wrangler secret bulk` (new keys; no demo user)
+secrets:
+	@node scripts/secrets.mjs new "$(if $(filter command line,$(origin ENV)),$(ENV))"
+
+## make preflight ENV=<name>: the step before `wrangler deploy --env <name>`: the Worker's own config validation plus the deploy checks
+# (ENV here is the environment's name: this recipe does not use the Makefile's $(ENV) prefix.)
+preflight: setup
+	@. scripts/env.sh && node scripts/preflight.mjs $(if $(filter command line,$(origin ENV)),--env "$(ENV)") $(if $(SECRETS),--secrets "$(SECRETS)")
 
 setup:
 	@scripts/setup.sh

@@ -1,17 +1,26 @@
 // Writes a local secrets file (default .dev.vars) if it does not exist yet: a fresh Ed25519
 // signing key, a fresh refresh-rotation secret, a password pepper, a random admin token and the
-// demo user. An existing file only gets a PASSWORD_PEPPER if it has none.
+// demo user. An existing file only gets a PASSWORD_PEPPER if it has none, and a new ADMIN_TOKEN
+// if its own is shorter than the rule of the other secrets (base64url of >= 32 random bytes).
+// For a deploy's secrets use `make secrets ENV=<name>` (scripts/secrets.mjs): no demo user.
 // Usage: node scripts/dev-vars.mjs [path]
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 
 const path = process.argv[2] ?? ".dev.vars";
+const adminToken = () => `ADMIN_TOKEN=${randomBytes(32).toString("base64url")}`;
 const pepper = () => `PASSWORD_PEPPER=${randomBytes(32).toString("base64url")}`;
 if (existsSync(path)) {
   // A file from before the password pepper: add one (the demo user's hash is upgraded at login).
   if (!/^PASSWORD_PEPPER=/m.test(readFileSync(path, "utf8"))) {
     appendFileSync(path, `${pepper()}\n`);
     console.log(`[dev] added PASSWORD_PEPPER to ${path}`);
+  }
+  const text = readFileSync(path, "utf8");
+  const admin = /^ADMIN_TOKEN=(.*)$/m.exec(text);
+  if (admin && Buffer.from(admin[1].trim(), "base64url").length < 32) {
+    writeFileSync(path, text.replace(/^ADMIN_TOKEN=.*$/m, adminToken()), { mode: 0o600 });
+    console.log(`[dev] replaced the short ADMIN_TOKEN of ${path} (now 32 random bytes)`);
   }
   process.exit(0);
 }
@@ -25,7 +34,7 @@ const lines = [
   `SIGNING_KEYS='${keys}'`,
   `REFRESH_SECRET=${randomBytes(32).toString("base64url")}`,
   pepper(),
-  `ADMIN_TOKEN=${randomBytes(24).toString("base64url")}`,
+  adminToken(),
   "DEMO_USER=demo:demo-password",
   "",
 ];

@@ -23,6 +23,9 @@ pub const USERS_PATH: &str = "/auth/users";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The reference resource: answers the verified claims of the access token.
 pub const ME_PATH: &str = "/api/me";
+/// Health check of the Worker (`GET`): 200 `{"status":"ok"}` when the configuration is valid
+/// and the stores answer, 503 naming the failing part otherwise.
+pub const HEALTH_PATH: &str = "/healthz";
 
 /// Name of the refresh-token cookie (httpOnly).
 pub const REFRESH_COOKIE: &str = "sr_refresh";

@@ -5,10 +5,15 @@ use super::crypto::WebCryptoEs256;
 use super::http::{read_params, Meta, Reply};
 use super::rotation_object::Rotation;
 use super::throttle::DurableThrottle;
-use super::{now, now_ms, Service};
+use super::throttle::THROTTLE_BINDING;
+use super::{log_event, misconfigured, now, now_ms, Service};
+use crate::core::protocol;
 use crate::core::server::access::Verified;
+use crate::core::server::config::is_loopback_origin;
 use crate::core::server::dpop::{self, DpopError, Expect, Proof};
 use crate::core::server::error::AuthError;
+use crate::core::server::error::Misconfig;
+use crate::core::server::events::{EndedBy, Event};
 use crate::core::server::http::{
     bearer, clear_refresh_cookie, clear_unprefixed_cookie, cookie, cookie_secure, dpop_token,
     percent_decode_path, refresh_cookie_name, session_hint_cookie, set_refresh_cookie, BodyKind,
@@ -31,7 +36,7 @@ pub(super) async fn dispatch(
     req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
-    match matched.endpoint {
+    let reply = match matched.endpoint {
         Endpoint::Login => login(svc, rot, env, req, meta).await,
         Endpoint::CreateSession => sessions(svc, rot, req, meta).await,
         Endpoint::CreateUser => create_user(svc, req, meta).await,
@@ -44,6 +49,32 @@ pub(super) async fn dispatch(
         Endpoint::LogoutAll => logout_all(svc, rot, meta).await,
         Endpoint::Jwks => Ok(Reply::json(200, &svc.jwks())),
         Endpoint::Me => me(svc, meta).await,
+        // Answered before the configuration is read (see `super::health`).
+        Endpoint::Health => Err(AuthError::NotFound),
+    };
+    if let Some(route) = admin_route(matched.endpoint) {
+        log_event(&Event::AdminCall {
+            method: meta.method.clone(),
+            route,
+            status: reply.as_ref().map_or_else(AuthError::status, |r| r.status),
+        });
+    }
+    if let Err(AuthError::DpopBinding) = &reply {
+        log_event(&Event::DpopKeyMismatch {
+            path: meta.path.clone(),
+        });
+    }
+    reply
+}
+
+/// The route prefix of an admin endpoint (for its log line), `None` for the others.
+fn admin_route(endpoint: Endpoint) -> Option<&'static str> {
+    match endpoint {
+        Endpoint::CreateSession | Endpoint::RevokeSubject => Some(protocol::SESSIONS_PATH),
+        Endpoint::CreateUser | Endpoint::DeleteUser | Endpoint::SetPassword => {
+            Some(protocol::USERS_PATH)
+        }
+        _ => None,
     }
 }
 
@@ -194,8 +225,20 @@ async fn login(
         // REQUIRE_DPOP: refused before any password work (the family start refuses it too).
         return Err(AuthError::InvalidDpopProof(DpopError::Missing));
     }
+    if svc
+        .config
+        .demo_user
+        .as_ref()
+        .is_some_and(|d| d.username == username)
+        && !is_loopback_origin(&meta.self_origin)
+    {
+        // The demo user is for local development: never a live account on a public host,
+        // whatever ISSUER says.
+        log_event(&Event::DemoUserRefused);
+        return Err(AuthError::InvalidCredentials);
+    }
     let throttle = DurableThrottle::from_env(env)
-        .ok_or(AuthError::ServerError("login throttle binding missing"))?;
+        .ok_or_else(|| misconfigured(Misconfig::Binding(THROTTLE_BINDING)))?;
     if address_keys(meta.client_ip.as_deref()).is_none() {
         // Cloudflare's edge always sets it: without it the Worker is not behind Cloudflare.
         worker::console_error!(
@@ -211,7 +254,15 @@ async fn login(
             &throttle,
             now_ms(),
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if let AuthError::TooManyAttempts(retry_after) = e {
+                log_event(&Event::LoginThrottled {
+                    account: username.to_string(),
+                    retry_after: *retry_after,
+                });
+            }
+        })?;
     let start = Call::StartFamily {
         sub,
         claims: Default::default(),
@@ -259,6 +310,7 @@ async fn create_user(svc: &Service<'_>, req: &Request, meta: &Meta) -> Result<Re
     let username = p.required("username", "username and password are required")?;
     let password = p.required("password", "username and password are required")?;
     let sub = svc.create_user(username, password, p.str("sub")?).await?;
+    log_event(&Event::UserCreated { sub: sub.clone() });
     Ok(Reply::json(
         201,
         &json!({ "username": username, "sub": sub }),
@@ -275,8 +327,9 @@ async fn delete_user(
     // Sessions end first, where the rotation state lives (strict mode: the user's object),
     // then the user goes: a failure leaves the user in place, and the retry finishes the job.
     let sub = svc.user_subject(username).await?;
-    rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
+    rot.run(svc, Call::EndSessions { sub: sub.clone() }, now_ms()).await?;
     svc.remove_user(username).await?;
+    log_event(&Event::UserDeleted { sub });
     Ok(Reply::empty(204))
 }
 
@@ -296,6 +349,7 @@ async fn set_password(
     rot.run(svc, Call::EndSessions { sub: sub.clone() }, now_ms())
         .await?;
     svc.replace_password(username, password, &sub).await?;
+    log_event(&Event::PasswordChanged { sub });
     Ok(Reply::empty(204))
 }
 
@@ -307,7 +361,12 @@ async fn revoke_subject(
 ) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
     let sub = percent_decode_path(sub)?;
-    rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
+    rot.run(svc, Call::EndSessions { sub: sub.clone() }, now_ms())
+        .await?;
+    log_event(&Event::SessionsEnded {
+        sub,
+        by: EndedBy::Admin,
+    });
     Ok(Reply::empty(204))
 }
 
@@ -456,7 +515,12 @@ async fn logout_all(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> Result<Re
         access_token: token.to_string(),
         dpop,
     };
-    rot.run(svc, call, now_ms()).await?;
+    if let Answer::Epoch { sub, .. } = rot.run(svc, call, now_ms()).await? {
+        log_event(&Event::SessionsEnded {
+            sub,
+            by: EndedBy::LogoutAll,
+        });
+    }
     Ok(Reply::json(200, &json!({})))
 }
 

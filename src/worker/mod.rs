@@ -4,8 +4,11 @@
 //! ([`crate::core::server::routes`]): a path no route has is a JSON 404 (the demo page is
 //! served by wrangler's `[assets]` before the Worker runs), a method the path does not take a
 //! 405 with `Allow`; otherwise the endpoint's handler ([`handlers`]) runs. Every answer to
-//! request input is a 2xx or a precise 4xx JSON error; 5xx only for broken configuration
-//! (500) or an unavailable store (503). Nothing here panics on input.
+//! request input is a 2xx or a precise 4xx JSON error; 5xx only for a broken configuration or
+//! a missing binding (503 `server_misconfigured`, naming it) or an unavailable store (503).
+//! `GET /healthz` checks the configuration and the stores. Security events
+//! ([`crate::core::server::events`]) are logged here, one JSON line each. Nothing here panics
+//! on input.
 
 mod crypto;
 mod handlers;
@@ -17,7 +20,10 @@ mod rotation_object;
 #[allow(missing_docs)]
 mod throttle;
 
-use crate::core::server::error::AuthError;
+use crate::core::protocol;
+use crate::core::server::config::RotationStore;
+use crate::core::server::error::{AuthError, Misconfig};
+use crate::core::server::events::Event;
 use crate::core::server::http::{cors_headers, preflight_headers};
 use crate::core::server::routes::{allowed_methods, resolve};
 use crate::core::server::{AuthService, Config};
@@ -53,11 +59,22 @@ pub(crate) fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
             CONFIG.with(|slot| *slot.borrow_mut() = Some(c.clone()));
             Ok(c)
         }
-        Err(e) => {
-            worker::console_error!("silent-refresh: invalid configuration: {e}");
-            Err(AuthError::ServerError("invalid configuration"))
-        }
+        Err(e) => Err(misconfigured(Misconfig::Config(e))),
     }
+}
+
+/// Logs a security event: one JSON line (`wrangler tail`, Workers Logs).
+pub(crate) fn log_event(e: &Event) {
+    match e {
+        Event::ConfigError(_) => worker::console_error!("{}", e.to_line()),
+        _ => worker::console_log!("{}", e.to_line()),
+    }
+}
+
+/// A broken configuration or a missing binding: logged (naming it) and answered 503.
+pub(crate) fn misconfigured(what: Misconfig) -> AuthError {
+    log_event(&Event::ConfigError(what));
+    AuthError::Misconfigured(what)
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -83,6 +100,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthError> {
     // Unknown paths answer 404 even with a broken configuration.
     allowed_methods(&meta.path, true).ok_or(AuthError::NotFound)?;
+    if meta.path == protocol::HEALTH_PATH {
+        // Answers with a broken configuration too: that is what it reports.
+        resolve(&meta.method, &meta.path, false)?;
+        return Ok(health(env).await);
+    }
     let cfg = config(env)?;
     let admin = cfg.admin_token.is_some();
     let allow = allowed_methods(&meta.path, admin).ok_or(AuthError::NotFound)?;
@@ -97,16 +119,72 @@ async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthErro
             }
             Ok(matched) => {
                 let kv = Kv::from_env(env, KV_BINDING)
-                    .ok_or(AuthError::ServerError("KV binding missing"))?;
+                    .ok_or_else(|| misconfigured(Misconfig::Binding(KV_BINDING)))?;
                 let svc = AuthService::new(&cfg, kv, WebCryptoPbkdf2);
                 let rot = Rotation::from_env(env, &cfg)?;
-                handlers::dispatch(matched, &svc, &rot, env, req, meta).await
+                let reply = handlers::dispatch(matched, &svc, &rot, env, req, meta).await;
+                // What the service saw while running over KV (in strict mode, the subject's
+                // object logs its own).
+                for e in svc.take_events() {
+                    log_event(&e);
+                }
+                reply
             }
         }
     }
     .unwrap_or_else(|e| Reply::error(&e));
     reply.headers.extend(cors);
     Ok(reply)
+}
+
+/// `GET /healthz`: 200 `{"status":"ok"}` when the configuration is valid, the KV namespace
+/// answers a read, the throttle's binding is there and (strict mode) a rotation object answers;
+/// else 503 `{"status":"error","failing":[{"part","detail"}]}`. Details name variables and
+/// bindings, never a value.
+async fn health(env: &Env) -> Reply {
+    let mut failing: Vec<(&str, String)> = Vec::new();
+    let cfg = match config(env) {
+        Ok(cfg) => Some(cfg),
+        Err(e @ AuthError::Misconfigured(_)) => {
+            failing.push(("configuration", e.to_string()));
+            None
+        }
+        Err(e) => {
+            failing.push(("configuration", e.code().to_string()));
+            None
+        }
+    };
+    match Kv::from_env(env, KV_BINDING) {
+        None => failing.push(("kv", format!("binding {KV_BINDING} is missing"))),
+        Some(kv) => {
+            use crate::core::server::store::KvStore;
+            if kv.get("health:probe").await.is_err() {
+                failing.push(("kv", "a read of the namespace failed".into()));
+            }
+        }
+    }
+    if DurableThrottle::from_env(env).is_none() {
+        failing.push((
+            "login_throttle",
+            format!("binding {} is missing", throttle::THROTTLE_BINDING),
+        ));
+    }
+    if cfg.is_some_and(|c| c.rotation_store == RotationStore::DurableObject) {
+        if let Err(detail) = rotation_object::probe(env).await {
+            failing.push(("rotation_object", detail));
+        }
+    }
+    if failing.is_empty() {
+        return Reply::json(200, &serde_json::json!({ "status": "ok" }));
+    }
+    let failing: Vec<_> = failing
+        .into_iter()
+        .map(|(part, detail)| serde_json::json!({ "part": part, "detail": detail }))
+        .collect();
+    Reply::json(
+        503,
+        &serde_json::json!({ "status": "error", "failing": failing }),
+    )
 }
 
 fn preflight(cfg: &Config, meta: &Meta, allow: &str) -> Result<Reply, AuthError> {

@@ -13,7 +13,7 @@ use super::config;
 use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
 use crate::core::server::config::RotationStore;
-use crate::core::server::error::AuthError;
+use crate::core::server::error::{AuthError, Misconfig};
 use crate::core::server::records::{epoch_key, load, save, Epoch};
 use crate::core::server::rotation::{
     decode_result, encode_result, execute, route_of, Answer, Call,
@@ -198,6 +198,9 @@ impl RotationObject {
         }
         let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);
         let answer = execute(&svc, call, now_ms).await;
+        for e in svc.take_events() {
+            super::log_event(&e);
+        }
         if let Ok(Answer::Issued(TokenResponse {
             replay: Some(replay),
             ..
@@ -224,7 +227,7 @@ impl Rotation {
             RotationStore::Kv => Rotation::Kv,
             RotationStore::DurableObject => Rotation::Object(
                 env.durable_object(OBJECT_BINDING)
-                    .map_err(|_| AuthError::ServerError("Durable Object binding missing"))?,
+                    .map_err(|_| super::misconfigured(Misconfig::Binding(OBJECT_BINDING)))?,
             ),
         })
     }
@@ -267,6 +270,21 @@ impl Rotation {
             save(&svc.store, &epoch_key(sub), epoch, None).await?;
         }
         Ok(answer)
+    }
+}
+
+/// `GET /healthz` in strict mode: the binding is there and an object answers (a malformed call,
+/// which an object refuses without touching storage).
+pub async fn probe(env: &Env) -> Result<(), String> {
+    let ns = env
+        .durable_object(OBJECT_BINDING)
+        .map_err(|_| format!("binding {OBJECT_BINDING} is missing"))?;
+    let text = send(&ns, "healthz", None, "{}")
+        .await
+        .map_err(|_| "the object did not answer".to_string())?;
+    match decode_result(&text) {
+        Err(AuthError::InvalidRequest(_)) => Ok(()),
+        _ => Err("the object answered something unexpected".into()),
     }
 }
 

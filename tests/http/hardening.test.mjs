@@ -102,9 +102,11 @@ describe("configuration", () => {
     for (const [options, variable] of cases) {
       const x = await startWorker({ ...options, ready: false });
       try {
-        isError(await call(x, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" } }), 500, "server_error", variable);
+        const res = await call(x, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" } });
+        isError(res, 503, "server_misconfigured", variable);
+        assert.match(res.body.error_description, new RegExp(`: ${variable} `));
         // The Worker's console reaches wrangler's output a moment after the response.
-        const logged = new RegExp(`invalid configuration: ${variable} `);
+        const logged = new RegExp(`\\{"event":"config_error","variable":"${variable}",`);
         for (let i = 0; i < 100 && !logged.test(x.logs()); i++) await new Promise((r) => setTimeout(r, 100));
         assert.match(x.logs(), logged);
       } finally {

@@ -20,7 +20,7 @@ fn vars() -> HashMap<&'static str, String> {
         ),
         ("REFRESH_SECRET", b64::encode(&key_bytes(9))),
         ("PASSWORD_PEPPER", b64::encode(&key_bytes(10))),
-        ("ADMIN_TOKEN", "admin-token-0123456789".to_string()),
+        ("ADMIN_TOKEN", b64::encode(&key_bytes(11))),
         ("ISSUER", "https://auth.example".to_string()),
         ("AUDIENCE", "api".to_string()),
         (
@@ -168,8 +168,8 @@ fn every_broken_setting_fails_naming_the_variable_and_the_rule() {
         ),
         (
             Var::AdminToken,
-            Some("short".into()),
-            Rule::TooShort { min: 16 },
+            Some("shortish".into()),
+            Rule::TooShort { min: 32 },
         ),
         (
             Var::AccessTtlSeconds,

@@ -10,7 +10,10 @@
 //   { url, port, inspectorPort, pgid, adminToken, secrets, vars, stateDir, kvValues(), logs(), stop() }
 //   (pgid: the process group of wrangler and workerd)
 // - vars: overrides of wrangler.toml [vars], passed with --var (e.g. short lifetimes); the
-//   result's `vars` are those the instance runs with (ROTATION_STORE included).
+//   result's `vars` are those the instance runs with (ROTATION_STORE included). The local-only
+//   values wrangler.toml does not ship (DEV_VARS: a loopback ISSUER and ALLOWED_ORIGINS) are
+//   passed too, unless `vars` sets them (`null` leaves one unset). The demo site is served
+//   (--assets build/site) when it is built.
 // - secrets: overrides of the generated secrets (SIGNING_KEYS, REFRESH_SECRET, PASSWORD_PEPPER, ADMIN_TOKEN,
 //   DEMO_USER=demo:demo-password); `null` removes one. They go to a fresh --env-file, so the
 //   developer's .dev.vars is neither read nor touched.
@@ -74,10 +77,13 @@ export function generateSecrets() {
     SIGNING_KEYS: JSON.stringify([{ kid, kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }]),
     REFRESH_SECRET: randomBytes(32).toString("base64url"),
     PASSWORD_PEPPER: randomBytes(32).toString("base64url"),
-    ADMIN_TOKEN: randomBytes(24).toString("base64url"),
+    ADMIN_TOKEN: randomBytes(32).toString("base64url"),
     DEMO_USER: "demo:demo-password",
   };
 }
+
+/** The local-only vars `make dev` passes too (scripts/dev.sh), which wrangler.toml does not ship. */
+export const DEV_VARS = { ISSUER: "http://127.0.0.1:8787", ALLOWED_ORIGINS: "http://127.0.0.1:8787,http://localhost:8787" };
 
 /** Starts the Worker; see the top of this file. */
 export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir, ready = true } = {}) {
@@ -90,6 +96,8 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
   mkdirSync(dir, { recursive: true });
   const mode = config ? undefined : (rotationStore ?? vars.ROTATION_STORE ?? process.env.SILENT_REFRESH_ROTATION_STORE ?? "kv");
   if (mode) vars = { ...vars, ROTATION_STORE: mode };
+  if (!config) vars = { ...DEV_VARS, ...vars };
+  for (const [k, v] of Object.entries(vars)) if (v === null || v === undefined) delete vars[k];
   const allSecrets = { ...generateSecrets(), ...secrets };
   for (const [k, v] of Object.entries(allSecrets)) if (v === null || v === undefined) delete allSecrets[k];
   const envFile = join(dir, "secrets.env");
@@ -102,6 +110,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     "--log-level", "log",
   ];
   if (config) args.push("-c", config);
+  else if (existsSync(join(root, "build/site/index.html"))) args.push("--assets", join(root, "build/site"));
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(nodeForWrangler(), args, {
     cwd: root,

@@ -36,10 +36,12 @@ pub const RESERVED_CLAIMS: &[&str] = &[
 /// Longest access token accepted for verification.
 pub const MAX_ACCESS_TOKEN_LEN: usize = 8 * 1024;
 
-/// One Ed25519 signing key with its `kid`. `Debug` shows only the `kid`.
+/// One Ed25519 signing key with its `kid`, or (without its private part) a key that only
+/// verifies: a retired key kept until the tokens it signed have expired. `Debug` shows only the
+/// `kid`.
 pub struct SigningKey {
     kid: String,
-    pair: Ed25519KeyPair,
+    pair: Option<Ed25519KeyPair>,
     public: Ed25519PublicKey,
 }
 
@@ -72,9 +74,32 @@ impl SigningKey {
         let public = pair.public_key();
         Ok(SigningKey {
             kid: kid.to_string(),
-            pair,
+            pair: Some(pair),
             public,
         })
+    }
+
+    /// A key that only verifies, from its public JWK fields (`x` base64url, 32 bytes).
+    pub fn verify_only(kid: &str, x: &str) -> Result<Self, KeyProblem> {
+        if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(|c| c.is_ascii_graphic()) {
+            return Err(KeyProblem::BadKid);
+        }
+        let x = b64::decode(x)
+            .filter(|x| x.len() == 32)
+            .ok_or(KeyProblem::BadX)?;
+        let public = Ed25519PublicKey::from_bytes(&x)
+            .map_err(|_| KeyProblem::BadX)?
+            .with_key_id(kid);
+        Ok(SigningKey {
+            kid: kid.to_string(),
+            pair: None,
+            public,
+        })
+    }
+
+    /// True when the key can sign (it has its private part).
+    pub fn can_sign(&self) -> bool {
+        self.pair.is_some()
     }
 
     /// A fresh random key (tests and tools).
@@ -83,7 +108,7 @@ impl SigningKey {
         let public = pair.public_key();
         SigningKey {
             kid: kid.to_string(),
-            pair,
+            pair: Some(pair),
             public,
         }
     }
@@ -101,9 +126,15 @@ impl SigningKey {
         })
     }
 
-    /// The private JWK, as SIGNING_KEYS expects it (tests and tools).
+    /// The private JWK, as SIGNING_KEYS expects it (tests and tools); a verify-only key gives
+    /// its public JWK.
     pub fn private_jwk(&self) -> Value {
-        let raw = self.pair.to_bytes();
+        let Some(pair) = &self.pair else {
+            return serde_json::json!({
+                "kid": self.kid, "kty": "OKP", "crv": "Ed25519", "x": b64::encode(&self.public.to_bytes()),
+            });
+        };
+        let raw = pair.to_bytes();
         serde_json::json!({
             "kid": self.kid, "kty": "OKP", "crv": "Ed25519",
             "x": b64::encode(&raw[32..]), "d": b64::encode(&raw[..32]),
@@ -128,6 +159,9 @@ pub enum KeyProblem {
     XDoesNotMatchD,
     /// Another key of the set has the same `kid`.
     DuplicateKid,
+    /// The first key (the one that signs) has no `d`: only the keys after it may be
+    /// verify-only.
+    FirstCannotSign,
 }
 
 /// Why `SIGNING_KEYS` was refused.
@@ -156,6 +190,9 @@ impl fmt::Display for KeyProblem {
             KeyProblem::BadX => f.write_str("x is not 32 base64url bytes"),
             KeyProblem::XDoesNotMatchD => f.write_str("x does not match d"),
             KeyProblem::DuplicateKid => f.write_str("duplicate kid"),
+            KeyProblem::FirstCannotSign => {
+                f.write_str("missing \"d\": the first key signs (later keys may be public only)")
+            }
         }
     }
 }
@@ -250,8 +287,14 @@ impl KeySet {
             if field("kty")? != "OKP" || field("crv")? != "Ed25519" {
                 return Err(bad(KeyProblem::Unsupported));
             }
-            let key =
-                SigningKey::from_parts(field("kid")?, field("d")?, field("x")?).map_err(bad)?;
+            // A key without `d` only verifies (a retired key, kept until its tokens expire);
+            // the first key signs and needs it.
+            let key = match jwk.get("d") {
+                None if index == 0 => return Err(bad(KeyProblem::FirstCannotSign)),
+                None => SigningKey::verify_only(field("kid")?, field("x")?),
+                Some(_) => SigningKey::from_parts(field("kid")?, field("d")?, field("x")?),
+            }
+            .map_err(bad)?;
             if keys.iter().any(|k| k.kid == key.kid) {
                 return Err(bad(KeyProblem::DuplicateKid));
             }
@@ -302,6 +345,8 @@ impl KeySet {
             content_type: None,
         };
         key.pair
+            .as_ref()
+            .ok_or(AuthError::ServerError("the first key cannot sign"))?
             .sign_with_options(claims, &opts)
             .map_err(|_| AuthError::ServerError("signing failed"))
     }

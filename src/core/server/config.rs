@@ -59,6 +59,46 @@ pub enum Var {
 }
 
 impl Var {
+    /// Every variable the configuration reads (the preflight's list of known names).
+    pub const ALL: &'static [Var] = &[
+        Var::Issuer,
+        Var::Audience,
+        Var::AccessTtlSeconds,
+        Var::RefreshIdleSeconds,
+        Var::RefreshAbsoluteSeconds,
+        Var::GraceSeconds,
+        Var::LeewaySeconds,
+        Var::AllowedOrigins,
+        Var::RefreshCookie,
+        Var::CookieSecure,
+        Var::MaxBodyBytes,
+        Var::Pbkdf2Iterations,
+        Var::SigningKeys,
+        Var::RefreshSecret,
+        Var::AdminToken,
+        Var::DemoUser,
+        Var::RotationStore,
+        Var::RotationLocationHint,
+        Var::PasswordPepper,
+    ];
+
+    /// True for the secrets (`wrangler secret`), which must never be a plain-text `[vars]` entry.
+    pub const fn is_secret(self) -> bool {
+        matches!(
+            self,
+            Var::SigningKeys
+                | Var::RefreshSecret
+                | Var::AdminToken
+                | Var::DemoUser
+                | Var::PasswordPepper
+        )
+    }
+
+    /// The variable called `name`, if the configuration reads one.
+    pub fn of_name(name: &str) -> Option<Var> {
+        Var::ALL.iter().copied().find(|v| v.name() == name)
+    }
+
     /// The variable's name in `wrangler.toml` / `wrangler secret put`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -194,7 +234,8 @@ pub enum CookieSecure {
     Auto,
     /// Always `Secure`.
     Always,
-    /// Never `Secure` (tests only).
+    /// Never `Secure`: refused unless `ISSUER` is a loopback origin, and even then a request
+    /// to a host that is not loopback still gets `Secure` (local development only).
     Never,
 }
 
@@ -348,23 +389,43 @@ fn check_entropy(var: Var, secret: &Secret, min: usize) -> Result<(), ConfigErro
     Ok(())
 }
 
-/// True when `origin` is http(s) on `localhost`, `127.0.0.0/8` or `[::1]`.
-pub fn is_loopback_origin(origin: &str) -> bool {
-    let Some(rest) = origin
+/// True when `host` (as in a URL: `localhost`, an IPv4 address, or an IPv6 address in
+/// brackets) is a loopback host. Decided by parsing the address (`127.0.0.0/8`, `::1` in any
+/// spelling, `::ffff:127.x.y.z`), never by a text prefix: `127.0.0.1.example.com` is not one.
+pub fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        });
+    }
+    host.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host of `origin` (`scheme://host[:port]`, http or https only), without the port.
+fn host_of_origin(origin: &str) -> Option<&str> {
+    let rest = origin
         .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-    else {
-        return false;
-    };
-    let host = match rest.rsplit_once(':') {
-        Some((h, p)) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => h,
+        .or_else(|| origin.strip_prefix("https://"))?;
+    if rest.contains(['/', '@', '?', '#']) {
+        return None;
+    }
+    Some(match rest.rsplit_once(':') {
+        Some((h, p))
+            if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) && !p.contains(']') =>
+        {
+            h
+        }
         _ => rest,
-    };
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// True when `origin` is http(s) on a loopback host ([`is_loopback_host`]).
+pub fn is_loopback_origin(origin: &str) -> bool {
+    host_of_origin(origin).is_some_and(is_loopback_host)
 }
 
 /// True when `origin` is `scheme://host[:port]` with nothing else.
@@ -417,12 +478,30 @@ impl Config {
                 })
             }
         };
-        let admin_token = get(Var::AdminToken)
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .map(|t| Secret::new(t.into_bytes()));
+        // The admin token is held to the rule of the other secrets: base64url of at least 32
+        // random bytes. The Worker compares the text as presented.
+        let admin_token = match get(Var::AdminToken).map(|t| t.trim().to_string()) {
+            None => None,
+            Some(t) if t.is_empty() => None,
+            Some(t) => {
+                let raw =
+                    b64::decode(&t).ok_or(ConfigError::new(Var::AdminToken, Rule::NotBase64url))?;
+                if raw.len() < 32 {
+                    return Err(ConfigError::new(
+                        Var::AdminToken,
+                        Rule::TooShort { min: 32 },
+                    ));
+                }
+                check_entropy(Var::AdminToken, &Secret::new(raw), 16)?;
+                Some(Secret::new(t.into_bytes()))
+            }
+        };
         let cfg = Config {
-            issuer: text(Var::Issuer, d.issuer),
+            // Required: a deploy must say where it lives (a loopback default would ship the
+            // demo user and cookies without `Secure` to production).
+            issuer: get(Var::Issuer)
+                .map(|s| s.trim().to_string())
+                .ok_or(ConfigError::new(Var::Issuer, Rule::Missing))?,
             audience: text(Var::Audience, d.audience),
             access_ttl: number(
                 Var::AccessTtlSeconds,
@@ -579,6 +658,9 @@ impl Config {
                 return fail(Var::AdminToken, Rule::TooShort { min: 16 });
             }
             check_entropy(Var::AdminToken, admin, 10)?;
+        }
+        if self.cookie_secure == CookieSecure::Never && !is_loopback_origin(&self.issuer) {
+            return fail(Var::CookieSecure, Rule::OnlyOnLoopback);
         }
         if let Some(demo) = &self.demo_user {
             if !is_valid_username(&demo.username) || demo.password.is_empty() {

@@ -4,6 +4,7 @@
 //! they never contain a token, a password, a key or any other input.
 
 use crate::core::protocol;
+use crate::core::server::config::ConfigError;
 use crate::core::server::dpop::{DpopError, ALGS_PARAM};
 use crate::core::server::store::StoreError;
 use std::fmt;
@@ -57,8 +58,32 @@ pub enum AuthError {
     TooManyRequests(u64),
     /// 503: the store failed or was rate limited; nothing was issued.
     TemporarilyUnavailable,
-    /// 500: broken configuration or an internal failure that no request input can cause.
+    /// 500: an internal failure that no request input can cause.
     ServerError(&'static str),
+    /// 503: the deployment is misconfigured (a variable, a secret or a binding); the body and
+    /// the log name the part (never a value). Nothing a client can do fixes it.
+    Misconfigured(Misconfig),
+}
+
+/// What is misconfigured: a variable or secret breaking a rule, or a missing binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misconfig {
+    /// A variable or secret breaks a rule (`Display` names it, never its value).
+    Config(ConfigError),
+    /// A binding of `wrangler.toml` (KV namespace or Durable Object) is absent.
+    Binding(&'static str),
+    /// The subject's rotation object refused its configuration (its own log says why).
+    Object,
+}
+
+impl fmt::Display for Misconfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misconfig::Config(e) => write!(f, "{e}"),
+            Misconfig::Binding(name) => write!(f, "binding {name} is missing"),
+            Misconfig::Object => f.write_str("the rotation object refused its configuration"),
+        }
+    }
 }
 
 impl AuthError {
@@ -85,6 +110,7 @@ impl AuthError {
             AuthError::TooManyRequests(_) => "too_many_requests",
             AuthError::TemporarilyUnavailable => protocol::TEMPORARILY_UNAVAILABLE,
             AuthError::ServerError(_) => "server_error",
+            AuthError::Misconfigured(_) => "server_misconfigured",
         }
     }
 
@@ -107,7 +133,7 @@ impl AuthError {
             AuthError::PayloadTooLarge => 413,
             AuthError::UnsupportedMediaType => 415,
             AuthError::TooManyAttempts(_) | AuthError::TooManyRequests(_) => 429,
-            AuthError::TemporarilyUnavailable => 503,
+            AuthError::TemporarilyUnavailable | AuthError::Misconfigured(_) => 503,
             AuthError::ServerError(_) => 500,
         }
     }
@@ -144,6 +170,7 @@ impl AuthError {
             }
             AuthError::TemporarilyUnavailable => "storage is temporarily unavailable; retry later",
             AuthError::ServerError(_) => "internal server error",
+            AuthError::Misconfigured(_) => "the server is misconfigured",
         }
     }
 
@@ -181,8 +208,13 @@ impl AuthError {
 
     /// The JSON body `{"error","error_description"}` (RFC 6749 §5.2 shape).
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.code(), "error_description": self.description() })
-            .to_string()
+        let description = match self {
+            // The part at fault (a variable's or binding's name and the rule, never a value),
+            // so that whoever deployed it sees what to fix.
+            AuthError::Misconfigured(what) => format!("the server is misconfigured: {what}"),
+            _ => self.description().to_string(),
+        };
+        serde_json::json!({ "error": self.code(), "error_description": description }).to_string()
     }
 }
 
@@ -190,6 +222,7 @@ impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AuthError::ServerError(detail) => write!(f, "server_error: {detail}"),
+            AuthError::Misconfigured(what) => write!(f, "server_misconfigured: {what}"),
             other => write!(f, "{}: {}", other.code(), other.description()),
         }
     }

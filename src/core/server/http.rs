@@ -5,7 +5,7 @@
 //! Everything here takes strings and bytes and never panics on any input (fuzzed).
 
 use crate::core::protocol;
-use crate::core::server::config::{Config, CookieSecure};
+use crate::core::server::config::{is_loopback_origin, Config, CookieSecure};
 use crate::core::server::error::AuthError;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -381,21 +381,15 @@ pub fn preflight_headers(allow_methods: &str) -> Vec<(&'static str, String)> {
 }
 
 fn is_loopback_http(self_origin: &str) -> bool {
-    let Some(host) = self_origin.strip_prefix("http://") else {
-        return false;
-    };
-    let host = match host.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|c| c.is_ascii_digit()) => h,
-        _ => host,
-    };
-    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+    self_origin.starts_with("http://") && is_loopback_origin(self_origin)
 }
 
 /// Whether the cookie gets `Secure` for a request to `self_origin`.
 pub fn cookie_secure(config: &Config, self_origin: &str) -> bool {
     match config.cookie_secure {
         CookieSecure::Always => true,
-        CookieSecure::Never => false,
+        // `never` is for local development: a request to any other host still gets `Secure`.
+        CookieSecure::Never => !is_loopback_origin(self_origin),
         CookieSecure::Auto => !is_loopback_http(self_origin),
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! - [`config`]: the validated settings and secrets, read once from Worker vars.
 //! - [`error`]: [`AuthError`], one stable code and HTTP status per failure.
+//! - [`events`]: the security events (stable names, one JSON log line each).
+//! - [`preflight`]: the checks of a deployment before `wrangler deploy`.
 //! - [`secret`]: newtypes for secrets (redacted `Debug`, constant-time comparison).
 //! - [`identity`]: the rules for usernames and subjects.
 //! - [`throttle`]: login throttling per account and per client address.
@@ -27,9 +29,11 @@ pub mod access;
 pub mod config;
 pub mod dpop;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod identity;
 pub mod password;
+pub mod preflight;
 pub mod records;
 pub mod rotation;
 pub mod route_limit;

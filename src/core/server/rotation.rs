@@ -9,7 +9,7 @@
 use crate::core::server::access::{check_custom_claims, Expectations};
 use crate::core::server::config::Config;
 use crate::core::server::dpop::{DpopError, Proof};
-use crate::core::server::error::AuthError;
+use crate::core::server::error::{AuthError, Misconfig};
 use crate::core::server::identity::check_sub;
 use crate::core::server::password::PasswordHasher;
 use crate::core::server::records::{epoch_key, load, save, Epoch};
@@ -268,6 +268,7 @@ fn error_of_code(code: &str) -> AuthError {
         "invalid_token" => AuthError::InvalidToken,
         "invalid_request" => AuthError::InvalidRequest("invalid request"),
         "server_error" => AuthError::ServerError("rotation state"),
+        "server_misconfigured" => AuthError::Misconfigured(Misconfig::Object),
         _ => AuthError::TemporarilyUnavailable,
     }
 }

@@ -33,6 +33,8 @@ pub enum Endpoint {
     Jwks,
     /// The reference resource.
     Me,
+    /// The health check.
+    Health,
 }
 
 /// The path a route matches.
@@ -103,6 +105,7 @@ pub const ROUTES: &[Route] = &[
     admin("PATCH",  Child(protocol::USERS_PATH),      Endpoint::SetPassword),
     route("GET",    Exact(protocol::JWKS_PATH),       Endpoint::Jwks),
     route("GET",    Exact(protocol::ME_PATH),         Endpoint::Me),
+    route("GET",    Exact(protocol::HEALTH_PATH),     Endpoint::Health),
 ];
 
 /// A request line resolved to an endpoint.

@@ -11,6 +11,7 @@ use crate::core::server::access::{check_custom_claims, AccessClaims, Expectation
 use crate::core::server::config::{Config, RotationStore};
 use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IAT_WINDOW};
 use crate::core::server::error::AuthError;
+use crate::core::server::events::{Event, RevokeReason};
 use crate::core::server::identity::{check_sub, check_username};
 use crate::core::server::password::{
     PasswordHasher, HASH_LEN, MAX_ITERATIONS, PBKDF2_STEP, SALT_LEN,
@@ -26,6 +27,7 @@ use crate::core::server::token::{
     fill_random, random_id, secret_id, RefreshToken, FAMILY_VALUE_LEN,
 };
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 
 /// Longest password accepted (bytes).
 pub const MAX_PASSWORD_LEN: usize = 1024;
@@ -90,6 +92,8 @@ pub struct AuthService<'a, S, H> {
     pub store: S,
     /// Password KDF.
     pub hasher: H,
+    /// Security events recorded while running calls (see [`AuthService::take_events`]).
+    events: RefCell<Vec<Event>>,
 }
 
 impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
@@ -99,7 +103,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             config,
             store,
             hasher,
+            events: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The security events recorded since the last call (the caller logs them, once).
+    pub fn take_events(&self) -> Vec<Event> {
+        self.events.take()
+    }
+
+    fn record(&self, e: Event) {
+        self.events.borrow_mut().push(e);
     }
 
     /// The JWKS document.
@@ -573,6 +587,11 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             }
             (Some(bound), Some(proof)) if *bound != proof.jkt => {
                 self.mark_revoked(&t.fam, "dpop_key", f.abs, now).await?;
+                self.record(Event::FamilyRevoked {
+                    family: t.fam.clone(),
+                    sub: t.sub.clone(),
+                    why: RevokeReason::DpopKeyMismatch,
+                });
                 return Err(AuthError::InvalidGrant);
             }
             (_, Some(proof)) => {
@@ -645,6 +664,11 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(ttl_until(f.abs, now)),
         )
         .await?;
+        self.record(Event::FamilyRevoked {
+            family: t.fam.clone(),
+            sub: t.sub.clone(),
+            why: RevokeReason::Reuse,
+        });
         Err(AuthError::InvalidGrant)
     }
 
@@ -652,7 +676,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// ours (malformed, unknown) is accepted: there is nothing to revoke.
     pub async fn logout(&self, presented: &str, now: u64) -> Result<(), AuthError> {
         match RefreshToken::parse(presented) {
-            Ok(token) => self.revoke_family(&token, "logout", now).await,
+            Ok(token) => self.revoke_family(&token, RevokeReason::Logout, now).await,
             Err(_) => Ok(()),
         }
     }
@@ -660,7 +684,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// `POST /auth/revoke` (RFC 7009): like logout, but any token, even malformed, is accepted.
     pub async fn revoke(&self, presented: &str, now: u64) -> Result<(), AuthError> {
         match RefreshToken::parse(presented) {
-            Ok(token) => self.revoke_family(&token, "revoke", now).await,
+            Ok(token) => self.revoke_family(&token, RevokeReason::Revoke, now).await,
             Err(_) => Ok(()),
         }
     }
@@ -690,7 +714,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     async fn revoke_family(
         &self,
         token: &RefreshToken,
-        why: &str,
+        why: RevokeReason,
         now: u64,
     ) -> Result<(), AuthError> {
         let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
@@ -698,7 +722,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         };
         let marker = Revocation {
             at: now,
-            why: why.into(),
+            why: why.name().into(),
         };
         save(
             &self.store,
@@ -707,6 +731,11 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(ttl_until(t.abs, now)),
         )
         .await?;
+        self.record(Event::FamilyRevoked {
+            family: t.fam,
+            sub: t.sub,
+            why,
+        });
         Ok(())
     }
 

@@ -43,6 +43,8 @@ pub(super) async fn dispatch(
         Endpoint::LogoutAll => logout_all(svc, rot, meta).await,
         Endpoint::Jwks => Ok(Reply::json(200, &svc.jwks())),
         Endpoint::Me => me(svc, meta).await,
+        Endpoint::Authorize => super::oidc::authorize(svc, meta).await,
+        Endpoint::Callback => super::oidc::callback(svc, rot, meta).await,
     }
 }
 
@@ -173,6 +175,10 @@ async fn login(
     req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
+    if !svc.config.password_login {
+        // Sign-in goes through the OpenID provider (PASSWORD_LOGIN = "on" allows both).
+        return Err(AuthError::NotFound);
+    }
     let p = params(svc, req, meta, JSON).await?;
     let transport = match p.str("transport")? {
         None | Some("body") => Transport::Body,
@@ -204,6 +210,7 @@ async fn login(
         sub,
         claims: Default::default(),
         dpop,
+        upstream: None,
     };
     let r = issued(rot.run(svc, start, now_ms()).await?)?;
     Ok(token_reply(svc, meta, &r, transport))
@@ -225,7 +232,12 @@ async fn sessions(
     let claims = p.object("claims")?.cloned().unwrap_or_default();
     let dpop = token_endpoint_proof(meta).await?;
     let r = issued(
-        rot.run(svc, Call::StartFamily { sub, claims, dpop }, now_ms())
+        rot.run(svc, Call::StartFamily {
+                sub,
+                claims,
+                dpop,
+                upstream: None,
+            }, now_ms())
             .await?,
     )?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
@@ -382,8 +394,15 @@ async fn logout(
     let call = Call::Logout {
         token: token.to_string(),
     };
-    rot.run(svc, call, now_ms()).await?;
-    let reply = Reply::json(200, &json!({}));
+    let answer = rot.run(svc, call, now_ms()).await?;
+    let mut body = json!({});
+    if let Answer::Ended { id_token } = &answer {
+        // A provider sign-in: where the browser can end its session at the provider too.
+        if let Some(url) = super::oidc::end_session_url(svc.config, meta, id_token).await {
+            body["end_session_url"] = json!(url);
+        }
+    }
+    let reply = Reply::json(200, &body);
     Ok(match transport {
         Transport::Cookie => session_over(svc, meta, reply),
         Transport::Body => reply,

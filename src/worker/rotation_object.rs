@@ -16,8 +16,9 @@ use crate::core::server::config::RotationStore;
 use crate::core::server::error::AuthError;
 use crate::core::server::records::{epoch_key, save};
 use crate::core::server::rotation::{
-    decode_result, encode_result, execute, route_of, Answer, Call,
+    decode_result, encode_result, execute_via, route_of, Answer, Call,
 };
+use super::oidc::WorkerUpstream;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::{AuthService, Config, TokenResponse};
 use std::cell::Cell;
@@ -153,6 +154,7 @@ pub struct RotationObject {
     state: State,
     env: Env,
     ready: Cell<bool>,
+    lock: futures_util::lock::Mutex<()>,
 }
 
 impl DurableObject for RotationObject {
@@ -161,6 +163,7 @@ impl DurableObject for RotationObject {
             state,
             env,
             ready: Cell::new(false),
+            lock: futures_util::lock::Mutex::new(()),
         }
     }
 
@@ -191,7 +194,12 @@ impl RotationObject {
             store.sweep()?;
         }
         let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);
-        let answer = execute(&svc, call, now_ms).await;
+        // A call that reaches the OpenID provider awaits its answer, and the runtime may then
+        // deliver this object's next request: the lock keeps calls on one subject serialised
+        // (one provider refresh per rotation, however many refreshes race). Without a provider
+        // nothing is awaited and the lock is free on every call.
+        let _held = self.lock.lock().await;
+        let answer = execute_via(&svc, call, now_ms, &WorkerUpstream::new(&cfg)).await;
         if let Ok(Answer::Issued(TokenResponse {
             replay: Some(replay),
             ..
@@ -234,7 +242,9 @@ impl Rotation {
         now_ms: u64,
     ) -> Result<Answer, AuthError> {
         let ns = match self {
-            Rotation::Kv => return execute(svc, &call, now_ms).await,
+            Rotation::Kv => {
+                return execute_via(svc, &call, now_ms, &WorkerUpstream::new(svc.config)).await
+            }
             Rotation::Object(ns) => ns,
         };
         let Some(route) = route_of(svc.config, &call, now_ms / 1000)? else {

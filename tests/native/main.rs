@@ -15,6 +15,7 @@ mod server_dpop;
 mod server_dpop_binding;
 mod server_faults;
 mod server_hardening;
+mod server_oidc;
 mod server_robustness;
 mod server_rotation;
 mod server_routes;

@@ -365,6 +365,7 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                     sub: USER.to_string(),
                     claims: Default::default(),
                     dpop: None,
+                    upstream: None,
                 },
             ),
             Action::Refresh | Action::RefreshHeld => {

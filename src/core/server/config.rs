@@ -50,6 +50,27 @@ pub enum Var {
     RotationLocationHint,
     /// `PASSWORD_PEPPER` (secret).
     PasswordPepper,
+    // --- sign-in with an OpenID provider (src/core/server/oidc) ---
+    /// `UPSTREAM_ISSUER`.
+    UpstreamIssuer,
+    /// `UPSTREAM_CLIENT_ID`.
+    UpstreamClientId,
+    /// `UPSTREAM_CLIENT_SECRET` (secret).
+    UpstreamClientSecret,
+    /// `UPSTREAM_SCOPES`.
+    UpstreamScopes,
+    /// `UPSTREAM_AUTH_PARAMS`.
+    UpstreamAuthParams,
+    /// `UPSTREAM_TOKEN_KEY` (secret).
+    UpstreamTokenKey,
+    /// `UPSTREAM_POST_LOGOUT_REDIRECT`.
+    UpstreamPostLogoutRedirect,
+    /// `UPSTREAM_CLAIMS`.
+    UpstreamClaims,
+    /// `ACCESS_TOKEN_SOURCE`.
+    AccessTokenSource,
+    /// `PASSWORD_LOGIN`.
+    PasswordLogin,
 }
 
 impl Var {
@@ -75,6 +96,16 @@ impl Var {
             Var::RotationStore => "ROTATION_STORE",
             Var::RotationLocationHint => "ROTATION_LOCATION_HINT",
             Var::PasswordPepper => "PASSWORD_PEPPER",
+            Var::UpstreamIssuer => "UPSTREAM_ISSUER",
+            Var::UpstreamClientId => "UPSTREAM_CLIENT_ID",
+            Var::UpstreamClientSecret => "UPSTREAM_CLIENT_SECRET",
+            Var::UpstreamScopes => "UPSTREAM_SCOPES",
+            Var::UpstreamAuthParams => "UPSTREAM_AUTH_PARAMS",
+            Var::UpstreamTokenKey => "UPSTREAM_TOKEN_KEY",
+            Var::UpstreamPostLogoutRedirect => "UPSTREAM_POST_LOGOUT_REDIRECT",
+            Var::UpstreamClaims => "UPSTREAM_CLAIMS",
+            Var::AccessTokenSource => "ACCESS_TOKEN_SOURCE",
+            Var::PasswordLogin => "PASSWORD_LOGIN",
         }
     }
 }
@@ -126,6 +157,8 @@ pub enum Rule {
     OnlyOnLoopback,
     /// The signing keys are unusable.
     Keys(KeySetError),
+    /// Not of the documented shape; the text says which (OpenID provider settings).
+    Malformed(&'static str),
 }
 
 /// A broken configuration: which variable, which rule. `Display` is the log line.
@@ -171,6 +204,7 @@ impl fmt::Display for ConfigError {
                 f.write_str("is refused unless ISSUER is a loopback origin (local development)")
             }
             Rule::Keys(e) => write!(f, "{e}"),
+            Rule::Malformed(what) => write!(f, "must be {what}"),
         }
     }
 }
@@ -254,6 +288,12 @@ pub struct Config {
     /// Strict mode: the region new rotation objects are created in (ROTATION_LOCATION_HINT, one
     /// of [`LOCATION_HINTS`]; unset: near the Worker that first calls the object).
     pub rotation_location_hint: Option<&'static str>,
+    /// Sign-in with an OpenID provider (UPSTREAM_* and ACCESS_TOKEN_SOURCE); `None` without
+    /// UPSTREAM_ISSUER.
+    pub upstream: Option<crate::core::server::oidc::UpstreamConfig>,
+    /// Whether `POST /auth/login` takes passwords (PASSWORD_LOGIN on/off; default on, and off
+    /// when UPSTREAM_ISSUER is set).
+    pub password_login: bool,
 }
 
 /// The Durable Object location hints the runtime accepts.
@@ -284,6 +324,8 @@ impl Default for Config {
             demo_user: None,
             rotation_store: RotationStore::Kv,
             rotation_location_hint: None,
+            upstream: None,
+            password_login: true,
         }
     }
 }
@@ -454,7 +496,11 @@ impl Config {
                     ConfigError::new(Var::RotationLocationHint, Rule::NotOneOf(LOCATION_HINTS)),
                 )?),
             },
+            upstream: crate::core::server::oidc::config::from_vars(&get)?,
+            password_login: true,
         };
+        let mut cfg = cfg;
+        crate::core::server::oidc::config::finish(&get, &mut cfg)?;
         cfg.validate()?;
         Ok(cfg)
     }

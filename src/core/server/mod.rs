@@ -20,6 +20,7 @@
 //! - [`routes`]: the endpoint table (method, path, endpoint); 404, 405 and `Allow` derive from it.
 //! - [`rotation`]: the operations on rotation state as values, run where that state lives.
 //! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
+//! - [`oidc`]: sign-in with an OpenID Connect provider (the Worker as its relying party).
 //! - [`http`]: platform-free request parsing (JSON, form, cookies) and browser rules (CSRF, CORS).
 
 pub mod access;
@@ -28,6 +29,7 @@ pub mod dpop;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod oidc;
 pub mod password;
 pub mod records;
 pub mod rotation;

@@ -33,6 +33,10 @@ pub enum Endpoint {
     Jwks,
     /// The reference resource.
     Me,
+    /// Sign-in with an OpenID provider: the redirect to the provider.
+    Authorize,
+    /// Sign-in with an OpenID provider: the provider's answer.
+    Callback,
 }
 
 /// The path a route matches.
@@ -103,6 +107,8 @@ pub const ROUTES: &[Route] = &[
     admin("PATCH",  Child(protocol::USERS_PATH),      Endpoint::SetPassword),
     route("GET",    Exact(protocol::JWKS_PATH),       Endpoint::Jwks),
     route("GET",    Exact(protocol::ME_PATH),         Endpoint::Me),
+    route("GET",    Exact(protocol::AUTHORIZE_PATH),  Endpoint::Authorize),
+    route("GET",    Exact(protocol::CALLBACK_PATH),   Endpoint::Callback),
 ];
 
 /// A request line resolved to an endpoint.

@@ -232,13 +232,17 @@ async fn sessions(
     let claims = p.object("claims")?.cloned().unwrap_or_default();
     let dpop = token_endpoint_proof(meta).await?;
     let r = issued(
-        rot.run(svc, Call::StartFamily {
+        rot.run(
+            svc,
+            Call::StartFamily {
                 sub,
                 claims,
                 dpop,
                 upstream: None,
-            }, now_ms())
-            .await?,
+            },
+            now_ms(),
+        )
+        .await?,
     )?;
     Ok(token_reply(svc, meta, &r, Transport::Body))
 }

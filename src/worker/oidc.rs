@@ -58,7 +58,10 @@ thread_local! {
 }
 
 /// A response of the provider: status and body; `Err` when there was none (network, timeout).
-async fn send(req: web_sys::Request, controller: &web_sys::AbortController) -> Result<(u16, Vec<u8>), ()> {
+async fn send(
+    req: web_sys::Request,
+    controller: &web_sys::AbortController,
+) -> Result<(u16, Vec<u8>), ()> {
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = JsFuture::from(global.fetch_with_request(&req));
     let timer = worker::Delay::from(PROVIDER_TIMEOUT);
@@ -150,7 +153,9 @@ async fn provider(cfg: &UpstreamConfig) -> Result<(Rc<Discovery>, Rc<ProviderKey
             AuthError::TemporarilyUnavailable
         })?,
         _ => {
-            worker::console_error!("silent-refresh: the provider's discovery document is unreachable");
+            worker::console_error!(
+                "silent-refresh: the provider's discovery document is unreachable"
+            );
             return Err(AuthError::TemporarilyUnavailable);
         }
     };
@@ -170,7 +175,11 @@ async fn provider(cfg: &UpstreamConfig) -> Result<(Rc<Discovery>, Rc<ProviderKey
 /// The provider's keys after an unknown `kid`: fetched again at most once per interval.
 async fn refetch_keys(disc: &Discovery) -> Option<Rc<ProviderKeys>> {
     let t = now();
-    let allowed = PROVIDER.with(|p| p.borrow().as_ref().is_some_and(|k| may_refetch(k.keys_fetched, t)));
+    let allowed = PROVIDER.with(|p| {
+        p.borrow()
+            .as_ref()
+            .is_some_and(|k| may_refetch(k.keys_fetched, t))
+    });
     if !allowed {
         return None;
     }
@@ -289,12 +298,14 @@ pub(super) async fn authorize(svc: &Service<'_>, meta: &Meta) -> Result<Reply, A
         .ok_or(AuthError::ServerError("sealing the transaction failed"))?;
     let secure = cookie_secure(svc.config, &meta.self_origin);
     let location = authorization_url(&disc, cfg, &redirect_uri(meta), &tx);
-    Ok(Reply::empty(302)
-        .with("Location", location)
-        .with(
-            "Set-Cookie",
-            set_tx_cookie(&sealed, crate::core::server::oidc::flow::TRANSACTION_TTL, secure),
-        ))
+    Ok(Reply::empty(302).with("Location", location).with(
+        "Set-Cookie",
+        set_tx_cookie(
+            &sealed,
+            crate::core::server::oidc::flow::TRANSACTION_TTL,
+            secure,
+        ),
+    ))
 }
 
 /// A failed callback: 303 back to `return_to` with `auth_error`, or 400 without a transaction;
@@ -318,16 +329,24 @@ fn failed(svc: &Service<'_>, meta: &Meta, f: Failure) -> Reply {
 /// `GET /auth/callback`: the provider's answer checked, the code exchanged, the ID token
 /// verified, then a session started as a cookie-transport login starts one; 303 to
 /// `return_to`. Never a 5xx: every failure is a redirect with `auth_error` or a 400.
-pub(super) async fn callback(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> Result<Reply, AuthError> {
+pub(super) async fn callback(
+    svc: &Service<'_>,
+    rot: &Rotation,
+    meta: &Meta,
+) -> Result<Reply, AuthError> {
     let cfg = upstream(svc.config)?;
     let secure = cookie_secure(svc.config, &meta.self_origin);
-    let tx_cookie = cookie(meta.cookie.as_deref(), tx_cookie_name(secure)).ok().flatten();
+    let tx_cookie = cookie(meta.cookie.as_deref(), tx_cookie_name(secure))
+        .ok()
+        .flatten();
     let query = meta.url.split_once('?').map_or("", |(_, q)| q);
     let query = query.split_once('#').map_or(query, |(q, _)| q);
     let params = CallbackParams::parse(query);
     let t = now();
     let early = Transaction::open_for_return(cfg, tx_cookie, t);
-    let fail = |code: AuthErrorCode, return_to: Option<String>| failed(svc, meta, Failure { code, return_to });
+    let fail = |code: AuthErrorCode, return_to: Option<String>| {
+        failed(svc, meta, Failure { code, return_to })
+    };
     let disc = match provider(cfg).await {
         Ok((d, _)) => d,
         Err(_) => return Ok(fail(AuthErrorCode::TemporarilyUnavailable, early)),
@@ -344,7 +363,10 @@ pub(super) async fn callback(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> 
         Ok(Some(_)) => return Ok(fail(AuthErrorCode::InvalidState, back)),
         Err(_) => return Ok(fail(AuthErrorCode::TemporarilyUnavailable, back)),
     }
-    let ttl = tx.exp.saturating_sub(t).max(crate::core::server::store::MIN_TTL);
+    let ttl = tx
+        .exp
+        .saturating_sub(t)
+        .max(crate::core::server::store::MIN_TTL);
     if svc.store.put(&spent, "1", Some(ttl)).await.is_err() {
         return Ok(fail(AuthErrorCode::TemporarilyUnavailable, back));
     }
@@ -372,7 +394,9 @@ pub(super) async fn callback(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> 
         now: t,
         leeway: svc.config.leeway,
     };
-    let (_, keys) = provider(cfg).await.map_err(|_| AuthError::TemporarilyUnavailable)?;
+    let (_, keys) = provider(cfg)
+        .await
+        .map_err(|_| AuthError::TemporarilyUnavailable)?;
     let mut verified = id_token::verify(&keys, id_token, &want);
     if verified == Err(id_token::IdTokenError::UnknownKey) {
         // A key rotation at the provider: one bounded refetch.
@@ -387,7 +411,10 @@ pub(super) async fn callback(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> 
             return Ok(fail(AuthErrorCode::InvalidIdToken, back));
         }
     };
-    let provider_sub = claims.get("sub").and_then(|s| s.as_str()).unwrap_or_default();
+    let provider_sub = claims
+        .get("sub")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default();
     let sub = subject(&cfg.issuer, provider_sub);
     let grant = Grant::from_tokens(&tokens, None, t);
     let start = Call::StartFamily {

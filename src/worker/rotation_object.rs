@@ -10,6 +10,7 @@
 //! the call locally over KV, in strict mode it sends it to the subject's object.
 
 use super::config;
+use super::oidc::WorkerUpstream;
 use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
 use crate::core::server::config::RotationStore;
@@ -18,7 +19,6 @@ use crate::core::server::records::{epoch_key, save};
 use crate::core::server::rotation::{
     decode_result, encode_result, execute_via, route_of, Answer, Call,
 };
-use super::oidc::WorkerUpstream;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::{AuthService, Config, TokenResponse};
 use std::cell::Cell;

@@ -119,10 +119,13 @@ pub async fn execute_via<S: KvStore, H: PasswordHasher>(
             claims,
             dpop,
             upstream: Some(grant),
-        } if dpop.is_none() => {
-            Answer::Issued(svc.start_upstream_session(sub, claims.clone(), grant, now).await?)
-        }
-        Call::StartFamily { sub, claims, dpop, .. } => Answer::Issued(
+        } if dpop.is_none() => Answer::Issued(
+            svc.start_upstream_session(sub, claims.clone(), grant, now)
+                .await?,
+        ),
+        Call::StartFamily {
+            sub, claims, dpop, ..
+        } => Answer::Issued(
             svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
                 .await?,
         ),

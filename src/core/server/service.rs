@@ -460,9 +460,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             .upstream
             .as_ref()
             .ok_or(AuthError::ServerError("no OpenID provider configured"))?;
-        grant
-            .seal(cfg, fam)
-            .ok_or(AuthError::ServerError("sealing the provider's tokens failed"))
+        grant.seal(cfg, fam).ok_or(AuthError::ServerError(
+            "sealing the provider's tokens failed",
+        ))
     }
 
     /// The provider's tokens of family `fam` (`None`: not a provider sign-in).

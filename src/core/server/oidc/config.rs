@@ -10,14 +10,13 @@ use crate::core::server::oidc::{
 use crate::core::server::secret::Secret;
 
 fn err(v: Var, rule: Rule) -> ConfigError {
-    ConfigError {
-        variable: v,
-        rule,
-    }
+    ConfigError { variable: v, rule }
 }
 
 fn text(get: &dyn Fn(Var) -> Option<String>, v: Var) -> Option<String> {
-    get(v).map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    get(v)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// The upstream settings; `None` without `UPSTREAM_ISSUER`.
@@ -33,8 +32,8 @@ pub fn from_vars(
             Rule::Malformed("an https URL without query (http only on a loopback host)"),
         ));
     }
-    let client_id = text(get, Var::UpstreamClientId)
-        .ok_or(err(Var::UpstreamClientId, Rule::Missing))?;
+    let client_id =
+        text(get, Var::UpstreamClientId).ok_or(err(Var::UpstreamClientId, Rule::Missing))?;
     let client_secret = text(get, Var::UpstreamClientSecret).map(|s| Secret::new(s.into_bytes()));
     let scopes = text(get, Var::UpstreamScopes).unwrap_or_else(|| DEFAULT_SCOPES.into());
     let scopes = scopes.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -99,7 +98,9 @@ pub fn from_vars(
         .collect();
     if claims.iter().any(|c| {
         crate::core::server::access::RESERVED_CLAIMS.contains(&c.as_str())
-            || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
     }) {
         return Err(err(
             Var::UpstreamClaims,

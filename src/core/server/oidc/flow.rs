@@ -108,7 +108,11 @@ pub fn check_return_to(given: Option<&str>) -> Option<String> {
             return Some(given.to_string());
         }
         // `+` stays `+` in a path: decode percent escapes only.
-        let Ok(parts) = current.split('+').map(form_decode).collect::<Result<Vec<_>, _>>() else {
+        let Ok(parts) = current
+            .split('+')
+            .map(form_decode)
+            .collect::<Result<Vec<_>, _>>()
+        else {
             // After a round of decoding, a `%` that does not start an escape is a literal one
             // (nothing decodes it further); a given value that does not decode is malformed.
             return (current != given).then(|| given.to_string());
@@ -212,7 +216,9 @@ pub fn tx_cookie_name(secure: bool) -> &'static str {
 /// `Set-Cookie` carrying a transaction (`Max-Age` 0 and an empty value clear it).
 pub fn set_tx_cookie(value: &str, max_age: u64, secure: bool) -> String {
     if secure {
-        format!("{SECURE_TX_COOKIE}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax; Secure")
+        format!(
+            "{SECURE_TX_COOKIE}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax; Secure"
+        )
     } else {
         format!("{TX_COOKIE}={value}; Max-Age={max_age}; Path=/auth; HttpOnly; SameSite=Lax")
     }

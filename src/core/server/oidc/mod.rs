@@ -68,12 +68,12 @@ pub const DEFAULT_CLAIMS: &str = "email,name";
 pub fn is_acceptable_url(url: &str) -> bool {
     let rest = if let Some(r) = url.strip_prefix("https://") {
         r
-    } else if url.starts_with("http://") {
+    } else if let Some(r) = url.strip_prefix("http://") {
         let origin = url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
         if !crate::core::server::config::is_loopback_origin(&origin) {
             return false;
         }
-        &url["http://".len()..]
+        r
     } else {
         return false;
     };

@@ -329,9 +329,7 @@ pub fn subject(issuer: &str, provider_sub: &str) -> String {
 pub fn session_claims(cfg: &UpstreamConfig, id_claims: &Map<String, Value>) -> Map<String, Value> {
     cfg.claims
         .iter()
-        .filter(|name| {
-            !crate::core::server::access::RESERVED_CLAIMS.contains(&name.as_str())
-        })
+        .filter(|name| !crate::core::server::access::RESERVED_CLAIMS.contains(&name.as_str()))
         .filter_map(|name| {
             let v = id_claims.get(name)?;
             (v.is_string() || v.is_number() || v.is_boolean()).then(|| (name.clone(), v.clone()))

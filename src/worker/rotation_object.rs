@@ -86,6 +86,25 @@ impl<'a> SqlStore<'a> {
         Ok(())
     }
 
+    /// The live family records of this object's subject (key without `f:`, record JSON).
+    pub fn families(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if !self.exists()? {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .sql
+            .exec(
+                "SELECT k, v FROM kv WHERE k LIKE 'f:%' AND (exp IS NULL OR exp > ?)",
+                vec![(self.now as i64).into()],
+            )
+            .and_then(|c| c.to_array::<Row>())
+            .map_err(|e| failed("families", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.k.trim_start_matches("f:").to_string(), r.v))
+            .collect())
+    }
+
     /// Deletes expired rows (see [`RotationObject::run`] for when, so the table stays bounded).
     pub fn sweep(&self) -> Result<(), StoreError> {
         if self.exists()? {
@@ -199,7 +218,16 @@ impl RotationObject {
         // (one provider refresh per rotation, however many refreshes race). Without a provider
         // nothing is awaited and the lock is free on every call.
         let _held = self.lock.lock().await;
-        let answer = execute_via(&svc, call, now_ms, &WorkerUpstream::new(&cfg)).await;
+        let upstream = WorkerUpstream::new(&cfg);
+        let answer = execute_via(&svc, call, now_ms, &upstream).await;
+        if let (Ok(Answer::Epoch { .. }), Some(_)) = (&answer, &cfg.upstream) {
+            // Every session of the subject ended (logout-all, deletion, the admin route): their
+            // provider refresh tokens are revoked too, best effort (each outcome is logged).
+            if let Ok(families) = svc.store.families() {
+                svc.revoke_upstream_families(&families, "end_sessions", &upstream)
+                    .await;
+            }
+        }
         if let Ok(Answer::Issued(TokenResponse {
             replay: Some(replay),
             ..

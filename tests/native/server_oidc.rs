@@ -1064,3 +1064,35 @@ fn a_family_sealed_under_another_token_key_fails_closed() {
         AuthError::InvalidGrant
     );
 }
+
+#[test]
+fn the_end_of_every_session_revokes_each_live_provider_grant_once() {
+    let cfg = provider_config(AccessTokenSource::Worker);
+    let store = MemoryStore::new();
+    store.set_time(T0);
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let up = Scripted::default();
+    let grant = |n: u32| Grant {
+        rt: Some(format!("up-rt-{n}")),
+        ..first_grant()
+    };
+    let a = run(svc.start_upstream_session("oidc:x", Map::new(), &grant(1), T0)).unwrap();
+    run(svc.start_upstream_session("oidc:x", Map::new(), &grant(2), T0)).unwrap();
+    run(svc.create_session("oidc:x", Map::new(), T0)).unwrap(); // not a provider sign-in
+    run(svc.logout_via(&a.refresh_token.as_str(), "logout", T0, &&up)).unwrap();
+    let families: Vec<(String, String)> = store
+        .snapshot()
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("f:").map(|f| (f.to_string(), v)))
+        .collect();
+    assert_eq!(families.len(), 3);
+    let sent = run(svc.revoke_upstream_families(&families, "end_sessions", &&up));
+    assert_eq!(sent, 1);
+    assert_eq!(
+        up.revoked.borrow().as_slice(),
+        [
+            ("up-rt-1".to_string(), "logout".to_string()),
+            ("up-rt-2".to_string(), "end_sessions".to_string())
+        ]
+    );
+}

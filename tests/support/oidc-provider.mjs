@@ -81,7 +81,6 @@ export async function startProvider({ redirectUris, postLogoutRedirectUris = [],
     }
     return n;
   };
-  provider.on("revocation.success", () => { counts.revocations += 1; events.push(["revocation.success"]); });
   provider.on("server_error", (_ctx, err) => console.error("oidc-provider server_error:", err));
   let isDown = false;
   const callback = provider.callback();
@@ -89,6 +88,11 @@ export async function startProvider({ redirectUris, postLogoutRedirectUris = [],
     if (isDown) {
       res.writeHead(503, { "content-type": "application/json" });
       return res.end(JSON.stringify({ error: "temporarily_unavailable" }));
+    }
+    if (req.method === "POST" && req.url.startsWith("/token/revocation")) {
+      res.on("finish", () => {
+        if (res.statusCode === 200) { counts.revocations += 1; events.push(["revocation", 200]); }
+      });
     }
     return callback(req, res);
   });

@@ -814,6 +814,31 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(())
     }
 
+    /// Revokes at the provider (through `up`, best effort) the provider's refresh tokens of
+    /// `families` (family id, family record JSON) that are provider sign-ins and not already
+    /// revoked here: after every session of a subject ended. Answers how many were sent.
+    pub async fn revoke_upstream_families(
+        &self,
+        families: &[(String, String)],
+        why: &str,
+        up: &impl UpstreamClient,
+    ) -> usize {
+        let mut sent = 0;
+        for (fam, json) in families {
+            let Ok(f) = serde_json::from_str::<FamilyRecord>(json) else {
+                continue;
+            };
+            if !matches!(self.store.get(&revocation_key(fam)).await, Ok(None)) {
+                continue;
+            }
+            if let Ok(Some(g)) = self.open_grant(&f, fam) {
+                up.revoke(&g, why).await;
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     /// Verifies an access token presented as `Bearer`: [`AuthService::verify_access_with`]
     /// without a proof.
     pub async fn verify_access(&self, token: &str, now: u64) -> Result<Verified, AuthError> {

@@ -50,7 +50,8 @@ struct Known {
     disc: Rc<Discovery>,
     fetched: u64,
     keys: Rc<ProviderKeys>,
-    keys_fetched: u64,
+    /// When an unknown `kid` last caused a JWKS fetch.
+    refetched: Option<u64>,
 }
 
 thread_local! {
@@ -166,7 +167,7 @@ async fn provider(cfg: &UpstreamConfig) -> Result<(Rc<Discovery>, Rc<ProviderKey
             disc: disc.clone(),
             fetched: t,
             keys: keys.clone(),
-            keys_fetched: t,
+            refetched: None,
         })
     });
     Ok((disc, keys))
@@ -178,7 +179,7 @@ async fn refetch_keys(disc: &Discovery) -> Option<Rc<ProviderKeys>> {
     let allowed = PROVIDER.with(|p| {
         p.borrow()
             .as_ref()
-            .is_some_and(|k| may_refetch(k.keys_fetched, t))
+            .is_some_and(|k| may_refetch(k.refetched, t))
     });
     if !allowed {
         return None;
@@ -186,7 +187,7 @@ async fn refetch_keys(disc: &Discovery) -> Option<Rc<ProviderKeys>> {
     // Counted before the fetch: concurrent unknown kids in this isolate make one fetch.
     PROVIDER.with(|p| {
         if let Some(k) = p.borrow_mut().as_mut() {
-            k.keys_fetched = t;
+            k.refetched = Some(t);
         }
     });
     let keys = Rc::new(fetch_keys(disc).await.ok()?);

@@ -27,8 +27,14 @@ async function startRogue() {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "ES256" };
-  const state = { nonce: undefined, next: undefined, clientId: undefined, tokenCalls: 0 };
+  const jwks = [{ ...publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "ES256" }];
+  const state = { nonce: undefined, next: undefined, clientId: undefined, tokenCalls: 0, jwksFetches: 0 };
+  /** A key rotation: a new key `kid` is published beside the old one; resolves to its private key. */
+  const rotate = (kid) => {
+    const pair = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    jwks.push({ ...pair.publicKey.export({ format: "jwk" }), kid, use: "sig", alg: "ES256" });
+    return pair.privateKey;
+  };
   const json = (res, status, body) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, issuer);
@@ -38,7 +44,7 @@ async function startRogue() {
         response_types_supported: ["code"], code_challenge_methods_supported: ["S256"], authorization_response_iss_parameter_supported: true,
       });
     }
-    if (url.pathname === "/jwks") return json(res, 200, { keys: [jwk] });
+    if (url.pathname === "/jwks") { state.jwksFetches += 1; return json(res, 200, { keys: jwks }); }
     if (url.pathname === "/authorize") {
       state.nonce = url.searchParams.get("nonce");
       state.clientId = url.searchParams.get("client_id");
@@ -60,7 +66,7 @@ async function startRogue() {
   });
   await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
   const close = async () => { server.closeAllConnections(); await new Promise((ok) => server.close(ok)); };
-  return { issuer, state, close };
+  return { issuer, state, rotate, close };
 }
 
 describe(`hostile ID tokens at the callback (${MODE})`, () => {
@@ -111,6 +117,19 @@ describe(`hostile ID tokens at the callback (${MODE})`, () => {
     assert.equal(callback.status, 303, callback.text);
     assert.equal(callback.location, `${w.url}/home`);
     assert.match(jar.get(w.url, "sr_refresh") ?? "", /^srt_/);
+  });
+
+  test("a key rotation at the provider is picked up by one JWKS refetch; a flood of unknown kids then fetches nothing", async () => {
+    const fetched = rogue.state.jwksFetches;
+    const k2 = rogue.rotate("k2");
+    const { callback } = await attempt(({ claims }) => es256(k2, { alg: "ES256", kid: "k2" }, claims));
+    assert.equal(callback.location, `${w.url}/home`, "signed in with the new key");
+    assert.equal(rogue.state.jwksFetches, fetched + 1, "one refetch");
+    for (let i = 0; i < 5; i++) {
+      const { callback: c } = await attempt(({ claims }) => es256(other, { alg: "ES256", kid: `made-up-${i}` }, claims));
+      assert.equal(c.location, `${w.url}/home?auth_error=invalid_id_token`);
+    }
+    assert.equal(rogue.state.jwksFetches, fetched + 1, "no fetch within the interval (60 s)");
   });
 
   for (const [name, make] of Object.entries(cases)) {

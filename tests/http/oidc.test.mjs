@@ -71,6 +71,11 @@ describe(`sign-in with oidc-provider (${MODE})`, () => {
     for (const r of [r1, r2, r3]) assert.doesNotMatch(r.text + (r.setCookie ?? ""), /id_token|upstream/);
   });
 
+  test("with a provider, password login is off (PASSWORD_LOGIN unset)", async () => {
+    const res = await call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" } });
+    isError(res, 404, "not_found");
+  });
+
   test("the same provider user signs in to the same subject", async () => {
     const a = await signInHttp(w.url, { login: "grace" });
     const b = await signInHttp(w.url, { login: "grace" });

@@ -755,9 +755,10 @@ fn every_bad_id_token_is_refused_with_its_reason() {
 
 #[test]
 fn an_unknown_kid_refetches_the_keys_at_most_once_per_interval() {
-    assert!(may_refetch(T0, T0 + JWKS_REFETCH_INTERVAL));
-    assert!(!may_refetch(T0, T0 + JWKS_REFETCH_INTERVAL - 1));
-    assert!(!may_refetch(T0, T0));
+    assert!(may_refetch(None, T0), "the first unknown kid refetches");
+    assert!(may_refetch(Some(T0), T0 + JWKS_REFETCH_INTERVAL));
+    assert!(!may_refetch(Some(T0), T0 + JWKS_REFETCH_INTERVAL - 1));
+    assert!(!may_refetch(Some(T0), T0));
 }
 
 // --- the session's subject and the provider's tokens at rest ---

@@ -134,9 +134,10 @@ impl ProviderKeys {
 }
 
 /// Whether an unknown `kid` may refetch the JWKS now: at most once per
-/// [`JWKS_REFETCH_INTERVAL`] since the last fetch (`last_fetch`, Unix s).
-pub fn may_refetch(last_fetch: u64, now: u64) -> bool {
-    now >= last_fetch.saturating_add(JWKS_REFETCH_INTERVAL)
+/// [`JWKS_REFETCH_INTERVAL`] (`last_refetch`: when an unknown `kid` last caused one, Unix s;
+/// the regular fetches do not count, so a rotation just after one is still picked up).
+pub fn may_refetch(last_refetch: Option<u64>, now: u64) -> bool {
+    last_refetch.is_none_or(|t| now >= t.saturating_add(JWKS_REFETCH_INTERVAL))
 }
 
 /// Why an ID token is refused (all are `invalid_id_token` to the browser; the log says which).

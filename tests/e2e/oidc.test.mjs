@@ -42,7 +42,7 @@ async function signInWithProvider(w, login) {
 
 for (const { source, store, providerTtl, workerTtl } of [
   { source: "worker", store: "kv", providerTtl: 2, workerTtl: 3 },
-  { source: "upstream", store: "durable-object", providerTtl: 62, workerTtl: 900 },
+  { source: "upstream", store: "durable-object", providerTtl: 30, workerTtl: 900 },
 ]) {
   describe(`Chromium signs in with oidc-provider (ACCESS_TOKEN_SOURCE=${source}, ${store})`, () => {
     let w, op;
@@ -85,7 +85,7 @@ for (const { source, store, providerTtl, workerTtl } of [
         const status = await page.evaluate(async () => (await window.auth.fetch("/api/me")).status);
         assert.equal(status, 200);
       } else {
-        // The page holds the provider's access token (62 s, within the 60 s margin at once: each
+        // The page holds the provider's access token (30 s, within the 60 s margin at once: each
         // rotation refreshes at the provider first). The provider's userinfo accepts it.
         const before = op.counts.refresh;
         const seen = accessTokens.length;

@@ -34,14 +34,15 @@ async function signInWithProvider(w, login) {
   await page.fill('input[name="password"]', "any");
   await page.click('button[type="submit"]');
   await page.click('button:has-text("Continue")');
-  await page.waitForURL(`${w.url}/`);
+  await page.waitForURL((u) => u.origin === w.url, { timeout: 60_000 });
+  assert.equal(page.url(), `${w.url}/`, "back at return_to without auth_error");
   await page.waitForSelector('body[data-ready="true"]');
   await page.waitForSelector('body[data-state="signed-in"]');
   return { context, page, refreshes, accessTokens };
 }
 
 for (const { source, store, providerTtl, workerTtl } of [
-  { source: "worker", store: "kv", providerTtl: 2, workerTtl: 3 },
+  { source: "worker", store: "kv", providerTtl: 3, workerTtl: 5 },
   { source: "upstream", store: "durable-object", providerTtl: 30, workerTtl: 900 },
 ]) {
   describe(`Chromium signs in with oidc-provider (ACCESS_TOKEN_SOURCE=${source}, ${store})`, () => {
@@ -72,7 +73,7 @@ for (const { source, store, providerTtl, workerTtl } of [
       if (source === "worker") {
         assert.match(await page.textContent("#claims"), /"sub": "oidc:/);
         assert.match(await page.textContent("#claims"), /"email": "chromium-user@example.com"/);
-        // Our access tokens live 3 s and the provider's 2 s: the page refreshes on its own, and
+        // Our access tokens live 5 s and the provider's 3 s: the page refreshes on its own, and
         // each rotation past the provider's expiry refreshes at the provider.
         const before = op.counts.refresh;
         const deadline = Date.now() + 20_000;
@@ -110,7 +111,7 @@ for (const { source, store, providerTtl, workerTtl } of [
       await page.evaluate(() => { window.ended = []; window.auth.on("expired", () => window.ended.push("expired")); });
       assert.ok(await op.revokeAccount(`revoked-${source}`) > 0);
       // The next rotation that reaches the provider (at once with the upstream source; once the
-      // provider's 2 s access token has expired with ours) ends the session; the page's own timer
+      // provider's 3 s access token has expired with ours) ends the session; the page's own timer
       // may get there first.
       const deadline = Date.now() + 15_000;
       let outcome;

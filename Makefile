@@ -10,12 +10,16 @@ PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev test setup build bench soak fuzz simulate exhaustive clean preflight secrets
+.PHONY: dev dev-oidc test setup build bench soak fuzz simulate exhaustive clean preflight secrets
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
 dev: setup build
 	@$(ENV) scripts/dev.sh
+
+## make dev-oidc: like make dev, with sign-in through a local OpenID provider (oidc-provider on http://127.0.0.1:9090)
+dev-oidc: setup build
+	@$(ENV) node scripts/dev-vars.mjs .dev.vars && node scripts/dev-oidc.mjs
 
 ## make test: set up, build, then run every test tier (native, browser, Worker HTTP, end-to-end)
 test: setup build

@@ -19,6 +19,10 @@ pub const SESSIONS_PATH: &str = "/auth/sessions";
 /// Admin: create users (`POST`); `/auth/users/{name}` deletes one (`DELETE`) or sets its
 /// password (`PATCH`).
 pub const USERS_PATH: &str = "/auth/users";
+/// Sign-in with an OpenID provider: `GET ?return_to=<path>` starts it (302 to the provider).
+pub const AUTHORIZE_PATH: &str = "/auth/authorize";
+/// Sign-in with an OpenID provider: where the provider sends the browser back (`GET`).
+pub const CALLBACK_PATH: &str = "/auth/callback";
 /// The published signing keys.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The reference resource: answers the verified claims of the access token.

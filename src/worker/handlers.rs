@@ -49,6 +49,8 @@ pub(super) async fn dispatch(
         Endpoint::LogoutAll => logout_all(svc, rot, meta).await,
         Endpoint::Jwks => Ok(Reply::json(200, &svc.jwks())),
         Endpoint::Me => me(svc, meta).await,
+        Endpoint::Authorize => super::oidc::authorize(svc, meta).await,
+        Endpoint::Callback => super::oidc::callback(svc, rot, meta).await,
         // Answered before the configuration is read (see `super::health`).
         Endpoint::Health => Err(AuthError::NotFound),
     };
@@ -205,6 +207,10 @@ async fn login(
     req: &Request,
     meta: &Meta,
 ) -> Result<Reply, AuthError> {
+    if !svc.config.password_login {
+        // Sign-in goes through the OpenID provider (PASSWORD_LOGIN = "on" allows both).
+        return Err(AuthError::NotFound);
+    }
     let p = params(svc, req, meta, JSON).await?;
     let transport = match p.str("transport")? {
         None | Some("body") => Transport::Body,
@@ -268,6 +274,7 @@ async fn login(
         claims: Default::default(),
         dpop,
         epoch: None,
+        upstream: None,
     };
     let r = issued(rot.run(svc, start, now_ms()).await?)?;
     Ok(token_reply(svc, meta, &r, transport))
@@ -296,6 +303,7 @@ async fn sessions(
                 claims,
                 dpop,
                 epoch: None,
+                upstream: None,
             },
             now_ms(),
         )
@@ -327,7 +335,8 @@ async fn delete_user(
     // Sessions end first, where the rotation state lives (strict mode: the user's object),
     // then the user goes: a failure leaves the user in place, and the retry finishes the job.
     let sub = svc.user_subject(username).await?;
-    rot.run(svc, Call::EndSessions { sub: sub.clone() }, now_ms()).await?;
+    rot.run(svc, Call::EndSessions { sub: sub.clone() }, now_ms())
+        .await?;
     svc.remove_user(username).await?;
     log_event(&Event::UserDeleted { sub });
     Ok(Reply::empty(204))
@@ -465,8 +474,15 @@ async fn logout(
     let call = Call::Logout {
         token: token.to_string(),
     };
-    rot.run(svc, call, now_ms()).await?;
-    let reply = Reply::json(200, &json!({}));
+    let answer = rot.run(svc, call, now_ms()).await?;
+    let mut body = json!({});
+    if let Answer::Ended { id_token } = &answer {
+        // A provider sign-in: where the browser can end its session at the provider too.
+        if let Some(url) = super::oidc::end_session_url(svc.config, meta, id_token).await {
+            body["end_session_url"] = json!(url);
+        }
+    }
+    let reply = Reply::json(200, &body);
     Ok(match transport {
         Transport::Cookie => session_over(svc, meta, reply),
         Transport::Body => reply,

@@ -14,6 +14,7 @@ mod crypto;
 mod handlers;
 mod http;
 mod kv;
+mod oidc;
 // `#[durable_object]` generates undocumented wasm-bindgen glue.
 #[allow(missing_docs)]
 mod rotation_object;

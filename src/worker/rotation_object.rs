@@ -10,13 +10,14 @@
 //! the call locally over KV, in strict mode it sends it to the subject's object.
 
 use super::config;
+use super::oidc::WorkerUpstream;
 use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
 use crate::core::server::config::RotationStore;
 use crate::core::server::error::{AuthError, Misconfig};
 use crate::core::server::records::{epoch_key, load, save, Epoch};
 use crate::core::server::rotation::{
-    decode_result, encode_result, execute, route_of, Answer, Call,
+    decode_result, encode_result, execute_via, route_of, Answer, Call,
 };
 use crate::core::server::route_limit::RouteLimiter;
 use crate::core::server::store::{KvStore, StoreError};
@@ -91,6 +92,25 @@ impl<'a> SqlStore<'a> {
         Ok(())
     }
 
+    /// The live family records of this object's subject (key without `f:`, record JSON).
+    pub fn families(&self) -> Result<Vec<(String, String)>, StoreError> {
+        if !self.exists()? {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .sql
+            .exec(
+                "SELECT k, v FROM kv WHERE k LIKE 'f:%' AND (exp IS NULL OR exp > ?)",
+                vec![(self.now as i64).into()],
+            )
+            .and_then(|c| c.to_array::<Row>())
+            .map_err(|e| failed("families", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.k.trim_start_matches("f:").to_string(), r.v))
+            .collect())
+    }
+
     /// Deletes expired rows (see [`RotationObject::run`] for when, so the table stays bounded).
     pub fn sweep(&self) -> Result<(), StoreError> {
         if self.exists()? {
@@ -159,6 +179,7 @@ pub struct RotationObject {
     state: State,
     env: Env,
     ready: Cell<bool>,
+    lock: futures_util::lock::Mutex<()>,
 }
 
 impl DurableObject for RotationObject {
@@ -167,6 +188,7 @@ impl DurableObject for RotationObject {
             state,
             env,
             ready: Cell::new(false),
+            lock: futures_util::lock::Mutex::new(()),
         }
     }
 
@@ -197,7 +219,21 @@ impl RotationObject {
             store.sweep()?;
         }
         let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);
-        let answer = execute(&svc, call, now_ms).await;
+        // A call that reaches the OpenID provider awaits its answer, and the runtime may then
+        // deliver this object's next request: the lock keeps calls on one subject serialised
+        // (one provider refresh per rotation, however many refreshes race). Without a provider
+        // nothing is awaited and the lock is free on every call.
+        let _held = self.lock.lock().await;
+        let upstream = WorkerUpstream::new(&cfg);
+        let answer = execute_via(&svc, call, now_ms, &upstream).await;
+        if let (Ok(Answer::Epoch { .. }), Some(_)) = (&answer, &cfg.upstream) {
+            // Every session of the subject ended (logout-all, deletion, the admin route): their
+            // provider refresh tokens are revoked too, best effort (each outcome is logged).
+            if let Ok(families) = svc.store.families() {
+                svc.revoke_upstream_families(&families, "end_sessions", &upstream)
+                    .await;
+            }
+        }
         for e in svc.take_events() {
             super::log_event(&e);
         }
@@ -244,7 +280,9 @@ impl Rotation {
         now_ms: u64,
     ) -> Result<Answer, AuthError> {
         let ns = match self {
-            Rotation::Kv => return execute(svc, &call, now_ms).await,
+            Rotation::Kv => {
+                return execute_via(svc, &call, now_ms, &WorkerUpstream::new(svc.config)).await
+            }
             Rotation::Object(ns) => ns,
         };
         let Some(route) = route_of(svc.config, &call, now_ms / 1000)? else {

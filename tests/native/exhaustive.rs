@@ -296,6 +296,7 @@ fn setup(cfg: &Config, w: &World) -> Family {
         claims: Default::default(),
         dpop: None,
         epoch: None,
+        upstream: None,
     };
     let svc = AuthService::new(
         cfg,

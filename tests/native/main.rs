@@ -17,6 +17,7 @@ mod server_dpop;
 mod server_dpop_binding;
 mod server_faults;
 mod server_hardening;
+mod server_oidc;
 mod server_ops;
 mod server_robustness;
 mod server_rotation;

@@ -328,6 +328,7 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
         claims: Map::new(),
         dpop: Some(proof(KEY_A, T0)),
         epoch: None,
+        upstream: None,
     };
     let wire: Call = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
     assert_eq!(wire, start);

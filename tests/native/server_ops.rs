@@ -505,23 +505,42 @@ fn a_retired_key_kept_public_only_still_verifies_and_never_signs() {
         leeway: 0,
     };
     let before = sign(&KeySet::new(vec![SigningKey::generate("tmp")]));
-    let by_old = sign(&KeySet::from_jwks_json(&serde_json::json!([old.private_jwk()]).to_string()).unwrap());
+    let by_old =
+        sign(&KeySet::from_jwks_json(&serde_json::json!([old.private_jwk()]).to_string()).unwrap());
     // After promotion: the new key signs, the old one is kept without its private part.
     let mut public_old = old.private_jwk();
     public_old.as_object_mut().unwrap().remove("d");
-    let set = KeySet::from_jwks_json(&serde_json::json!([new.private_jwk(), public_old]).to_string()).unwrap();
-    assert_eq!(set.verify(&by_old, &want).unwrap().sub, "alice", "the old key's tokens still verify");
-    assert!(set.verify(&before, &want).is_err(), "a key not in the set does not");
+    let set =
+        KeySet::from_jwks_json(&serde_json::json!([new.private_jwk(), public_old]).to_string())
+            .unwrap();
+    assert_eq!(
+        set.verify(&by_old, &want).unwrap().sub,
+        "alice",
+        "the old key's tokens still verify"
+    );
+    assert!(
+        set.verify(&before, &want).is_err(),
+        "a key not in the set does not"
+    );
     let by_new = sign(&set);
     assert!(by_new.contains('.') && set.verify(&by_new, &want).is_ok());
-    let header: Value = serde_json::from_slice(&b64::decode(by_new.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value =
+        serde_json::from_slice(&b64::decode(by_new.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["kid"], "new", "the first key signs");
-    assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 2, "both are published");
+    assert_eq!(
+        set.jwks()["keys"].as_array().unwrap().len(),
+        2,
+        "both are published"
+    );
     // The signing key must be private.
     let mut public_new = new.private_jwk();
     public_new.as_object_mut().unwrap().remove("d");
     assert_eq!(
-        KeySet::from_jwks_json(&serde_json::json!([public_new, old.private_jwk()]).to_string()).unwrap_err(),
-        KeySetError::Key { index: 0, problem: KeyProblem::FirstCannotSign }
+        KeySet::from_jwks_json(&serde_json::json!([public_new, old.private_jwk()]).to_string())
+            .unwrap_err(),
+        KeySetError::Key {
+            index: 0,
+            problem: KeyProblem::FirstCannotSign
+        }
     );
 }

@@ -83,6 +83,7 @@ impl Objects {
             claims: Map::new(),
             dpop: None,
             epoch: None,
+            upstream: None,
         };
         match self.call(cfg, call, now).unwrap() {
             Answer::Issued(r) => r,
@@ -317,6 +318,7 @@ fn a_first_login_in_a_new_object_starts_at_kvs_epoch() {
         claims: Map::new(),
         dpop: None,
         epoch: Some(epoch),
+        upstream: None,
     };
     let Ok(Answer::Issued(r)) = objects.call(&cfg, call, T0) else {
         panic!("tokens expected")

@@ -361,6 +361,7 @@ fn run(cfg: &Config, mode: Mode, sc: &Scenario, delta_ms: u64, seed: u64) -> Out
                     claims: Default::default(),
                     dpop: None,
                     epoch: None,
+                    upstream: None,
                 },
             ),
             Action::Refresh | Action::RefreshHeld => {

@@ -19,6 +19,8 @@
 //   developer's .dev.vars is neither read nor touched.
 // - ready: false starts a Worker whose configuration is meant to be refused (any answer means
 //   it is up; by default it must answer the JWKS with 200).
+// - port: the port to listen on (default: a free one), for a peer that must know it first
+//   (an OpenID provider registering the Worker's redirect URI).
 // - config: another wrangler.toml to run instead of the top-level one (the benchmarks' jose
 //   Worker); vars and secrets apply the same way.
 // - rotationStore: "kv" or "durable-object" (ROTATION_STORE); default: $SILENT_REFRESH_ROTATION_STORE,
@@ -86,11 +88,11 @@ export function generateSecrets() {
 export const DEV_VARS = { ISSUER: "http://127.0.0.1:8787", ALLOWED_ORIGINS: "http://127.0.0.1:8787,http://localhost:8787" };
 
 /** Starts the Worker; see the top of this file. */
-export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir, ready = true } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir, ready = true, port: chosenPort } = {}) {
   if (!config && !existsSync(join(root, "build/worker/index.js"))) {
     throw new Error("build/worker is missing: run `make build` first");
   }
-  const port = await freePort();
+  const port = chosenPort ?? (await freePort());
   const inspectorPort = await freePort();
   const dir = stateDir ?? join(root, "target/http-tests", `${Date.now()}-${randomBytes(3).toString("hex")}`);
   mkdirSync(dir, { recursive: true });

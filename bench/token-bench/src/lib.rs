@@ -128,6 +128,9 @@ pub fn dpop_verify(proof: &str, url: &str, now: u64, signature: bool) -> bool {
 #[cfg(target_arch = "wasm32")]
 mod convert;
 
+/// ID token verification of the OpenID sign-in (bench/oidc/).
+pub mod oidc;
+
 /// The wasm32 exports, called from Node by `bench/token/wasm-bench.mjs`. Each method runs `n`
 /// operations so that one JS-to-wasm call is amortised like in the Worker (one call per request).
 #[cfg(target_arch = "wasm32")]

@@ -56,6 +56,27 @@ pub enum Var {
     SessionsNotBefore,
     /// `ROUTE_RATE_LIMIT`.
     RouteRateLimit,
+    // --- sign-in with an OpenID provider (src/core/server/oidc) ---
+    /// `UPSTREAM_ISSUER`.
+    UpstreamIssuer,
+    /// `UPSTREAM_CLIENT_ID`.
+    UpstreamClientId,
+    /// `UPSTREAM_CLIENT_SECRET` (secret).
+    UpstreamClientSecret,
+    /// `UPSTREAM_SCOPES`.
+    UpstreamScopes,
+    /// `UPSTREAM_AUTH_PARAMS`.
+    UpstreamAuthParams,
+    /// `UPSTREAM_TOKEN_KEY` (secret).
+    UpstreamTokenKey,
+    /// `UPSTREAM_POST_LOGOUT_REDIRECT`.
+    UpstreamPostLogoutRedirect,
+    /// `UPSTREAM_CLAIMS`.
+    UpstreamClaims,
+    /// `ACCESS_TOKEN_SOURCE`.
+    AccessTokenSource,
+    /// `PASSWORD_LOGIN`.
+    PasswordLogin,
 }
 
 impl Var {
@@ -80,6 +101,19 @@ impl Var {
         Var::RotationStore,
         Var::RotationLocationHint,
         Var::PasswordPepper,
+        Var::RequireDpop,
+        Var::SessionsNotBefore,
+        Var::RouteRateLimit,
+        Var::UpstreamIssuer,
+        Var::UpstreamClientId,
+        Var::UpstreamClientSecret,
+        Var::UpstreamScopes,
+        Var::UpstreamAuthParams,
+        Var::UpstreamTokenKey,
+        Var::UpstreamPostLogoutRedirect,
+        Var::UpstreamClaims,
+        Var::AccessTokenSource,
+        Var::PasswordLogin,
     ];
 
     /// True for the secrets (`wrangler secret`), which must never be a plain-text `[vars]` entry.
@@ -91,6 +125,8 @@ impl Var {
                 | Var::AdminToken
                 | Var::DemoUser
                 | Var::PasswordPepper
+                | Var::UpstreamClientSecret
+                | Var::UpstreamTokenKey
         )
     }
 
@@ -124,6 +160,16 @@ impl Var {
             Var::RequireDpop => "REQUIRE_DPOP",
             Var::SessionsNotBefore => "SESSIONS_NOT_BEFORE",
             Var::RouteRateLimit => "ROUTE_RATE_LIMIT",
+            Var::UpstreamIssuer => "UPSTREAM_ISSUER",
+            Var::UpstreamClientId => "UPSTREAM_CLIENT_ID",
+            Var::UpstreamClientSecret => "UPSTREAM_CLIENT_SECRET",
+            Var::UpstreamScopes => "UPSTREAM_SCOPES",
+            Var::UpstreamAuthParams => "UPSTREAM_AUTH_PARAMS",
+            Var::UpstreamTokenKey => "UPSTREAM_TOKEN_KEY",
+            Var::UpstreamPostLogoutRedirect => "UPSTREAM_POST_LOGOUT_REDIRECT",
+            Var::UpstreamClaims => "UPSTREAM_CLAIMS",
+            Var::AccessTokenSource => "ACCESS_TOKEN_SOURCE",
+            Var::PasswordLogin => "PASSWORD_LOGIN",
         }
     }
 }
@@ -175,6 +221,8 @@ pub enum Rule {
     OnlyOnLoopback,
     /// The signing keys are unusable.
     Keys(KeySetError),
+    /// Not of the documented shape; the text says which (OpenID provider settings).
+    Malformed(&'static str),
 }
 
 /// A broken configuration: which variable, which rule. `Display` is the log line.
@@ -220,6 +268,7 @@ impl fmt::Display for ConfigError {
                 f.write_str("is refused unless ISSUER is a loopback origin (local development)")
             }
             Rule::Keys(e) => write!(f, "{e}"),
+            Rule::Malformed(what) => write!(f, "must be {what}"),
         }
     }
 }
@@ -314,6 +363,12 @@ pub struct Config {
     /// Strict mode: calls to one subject's object that one Worker isolate lets through in 10
     /// seconds (ROUTE_RATE_LIMIT, default [`DEFAULT_ROUTE_RATE_LIMIT`], 0: no limit).
     pub route_rate_limit: u32,
+    /// Sign-in with an OpenID provider (UPSTREAM_* and ACCESS_TOKEN_SOURCE); `None` without
+    /// UPSTREAM_ISSUER.
+    pub upstream: Option<crate::core::server::oidc::UpstreamConfig>,
+    /// Whether `POST /auth/login` takes passwords (PASSWORD_LOGIN on/off; default on, and off
+    /// when UPSTREAM_ISSUER is set).
+    pub password_login: bool,
 }
 
 /// Default of [`Config::route_rate_limit`].
@@ -350,6 +405,8 @@ impl Default for Config {
             require_dpop: false,
             sessions_not_before: 0,
             route_rate_limit: DEFAULT_ROUTE_RATE_LIMIT,
+            upstream: None,
+            password_login: true,
         }
     }
 }
@@ -573,7 +630,11 @@ impl Config {
                 get(Var::RouteRateLimit),
                 d.route_rate_limit,
             )?,
+            upstream: crate::core::server::oidc::config::from_vars(&get)?,
+            password_login: true,
         };
+        let mut cfg = cfg;
+        crate::core::server::oidc::config::finish(&get, &mut cfg)?;
         cfg.validate()?;
         Ok(cfg)
     }

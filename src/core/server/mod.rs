@@ -23,6 +23,7 @@
 //! - [`rotation`]: the operations on rotation state as values, run where that state lives.
 //! - [`route_limit`]: strict mode's per-route rate limit, checked before calling an object.
 //! - [`service`]: login, sessions, refresh, logout, revoke, logout-all, users.
+//! - [`oidc`]: sign-in with an OpenID Connect provider (the Worker as its relying party).
 //! - [`http`]: platform-free request parsing (JSON, form, cookies) and browser rules (CSRF, CORS).
 
 pub mod access;
@@ -32,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod identity;
+pub mod oidc;
 pub mod password;
 pub mod preflight;
 pub mod records;

@@ -63,6 +63,12 @@ pub struct FamilyRecord {
     /// Custom claims given at session creation, copied into every access token.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// A family started by an OpenID provider sign-in: the provider's tokens
+    /// ([`crate::core::server::oidc::upstream::Grant`]), AES-256-GCM sealed under
+    /// UPSTREAM_TOKEN_KEY with the family id as associated data. Replaced only in the same write
+    /// as a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<String>,
 }
 
 /// A revoked family.

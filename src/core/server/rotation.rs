@@ -10,7 +10,9 @@ use crate::core::server::access::{check_custom_claims, Expectations};
 use crate::core::server::config::Config;
 use crate::core::server::dpop::{DpopError, Proof};
 use crate::core::server::error::{AuthError, Misconfig};
+use crate::core::server::events::RevokeReason;
 use crate::core::server::identity::check_sub;
+use crate::core::server::oidc::upstream::{Grant, NoUpstream, UpstreamClient};
 use crate::core::server::password::PasswordHasher;
 use crate::core::server::records::{epoch_key, load, save, Epoch};
 use crate::core::server::service::{AuthService, TokenResponse};
@@ -39,6 +41,9 @@ pub enum Call {
         /// `REFRESH_SECRET` changed routes the subject to a new object).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<Epoch>,
+        /// An OpenID provider sign-in: the provider's tokens, kept sealed with the family.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upstream: Option<Grant>,
     },
     /// Rotates a refresh token.
     Refresh {
@@ -88,6 +93,12 @@ pub enum Answer {
     },
     /// Done, nothing to return (logout, revoke).
     Done,
+    /// A provider sign-in's session ended (logout): the provider's last ID token, for
+    /// RP-initiated logout's `id_token_hint`.
+    Ended {
+        /// The ID token.
+        id_token: String,
+    },
 }
 
 /// Runs `call` against the rotation state behind `svc` at `now_ms` (Unix milliseconds: the
@@ -97,6 +108,17 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
     call: &Call,
     now_ms: u64,
 ) -> Result<Answer, AuthError> {
+    execute_via(svc, call, now_ms, &NoUpstream).await
+}
+
+/// [`execute`] with the OpenID provider reachable through `up` (refreshes and revocations of
+/// provider sign-ins).
+pub async fn execute_via<S: KvStore, H: PasswordHasher>(
+    svc: &AuthService<'_, S, H>,
+    call: &Call,
+    now_ms: u64,
+    up: &impl UpstreamClient,
+) -> Result<Answer, AuthError> {
     let now = now_ms / 1000;
     Ok(match call {
         Call::StartFamily {
@@ -104,6 +126,7 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
             claims,
             dpop,
             epoch,
+            upstream,
         } => {
             if let Some(floor) = epoch {
                 check_sub(sub)?;
@@ -113,20 +136,27 @@ pub async fn execute<S: KvStore, H: PasswordHasher>(
                     save(&svc.store, &key, floor, None).await?;
                 }
             }
-            Answer::Issued(
-                svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
-                    .await?,
-            )
+            Answer::Issued(match (upstream, dpop) {
+                (Some(grant), None) => {
+                    svc.start_upstream_session(sub, claims.clone(), grant, now)
+                        .await?
+                }
+                _ => {
+                    svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
+                        .await?
+                }
+            })
         }
         Call::Refresh { token, dpop } => {
-            Answer::Issued(svc.refresh_with(token, dpop.as_ref(), now_ms).await?)
+            Answer::Issued(svc.refresh_via(token, dpop.as_ref(), now_ms, up).await?)
         }
-        Call::Logout { token } => {
-            svc.logout(token, now).await?;
-            Answer::Done
-        }
+        Call::Logout { token } => match svc.logout_via(token, RevokeReason::Logout, now, up).await?
+        {
+            Some(id_token) => Answer::Ended { id_token },
+            None => Answer::Done,
+        },
         Call::Revoke { token } => {
-            svc.revoke(token, now).await?;
+            svc.logout_via(token, RevokeReason::Revoke, now, up).await?;
             Answer::Done
         }
         Call::LogoutAll { access_token, dpop } => {
@@ -199,6 +229,7 @@ pub fn encode_result(result: &Result<Answer, AuthError>) -> String {
             serde_json::json!({ "ok": { "sub": sub, "epoch": epoch } })
         }
         Ok(Answer::Done) => serde_json::json!({ "ok": {} }),
+        Ok(Answer::Ended { id_token }) => serde_json::json!({ "ok": { "id_token": id_token } }),
         Err(AuthError::InvalidDpopProof(why)) => {
             serde_json::json!({ "error": "invalid_dpop_proof", "dpop": why.code() })
         }
@@ -236,6 +267,11 @@ pub fn decode_result(text: &str) -> Result<Answer, AuthError> {
         return Ok(Answer::Epoch {
             sub: ok.get("sub").and_then(Value::as_str).ok_or(BROKEN)?.into(),
             epoch: serde_json::from_value(e.clone()).map_err(|_| BROKEN)?,
+        });
+    }
+    if let Some(id_token) = ok.get("id_token").and_then(Value::as_str) {
+        return Ok(Answer::Ended {
+            id_token: id_token.to_string(),
         });
     }
     let Some(access_token) = ok.get("access_token").and_then(Value::as_str) else {

@@ -35,6 +35,10 @@ pub enum Endpoint {
     Me,
     /// The health check.
     Health,
+    /// Sign-in with an OpenID provider: the redirect to the provider.
+    Authorize,
+    /// Sign-in with an OpenID provider: the provider's answer.
+    Callback,
 }
 
 /// The path a route matches.
@@ -106,6 +110,8 @@ pub const ROUTES: &[Route] = &[
     route("GET",    Exact(protocol::JWKS_PATH),       Endpoint::Jwks),
     route("GET",    Exact(protocol::ME_PATH),         Endpoint::Me),
     route("GET",    Exact(protocol::HEALTH_PATH),     Endpoint::Health),
+    route("GET",    Exact(protocol::AUTHORIZE_PATH),  Endpoint::Authorize),
+    route("GET",    Exact(protocol::CALLBACK_PATH),   Endpoint::Callback),
 ];
 
 /// A request line resolved to an endpoint.

@@ -13,6 +13,10 @@ use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IA
 use crate::core::server::error::AuthError;
 use crate::core::server::events::{Event, RevokeReason};
 use crate::core::server::identity::{check_sub, check_username};
+use crate::core::server::oidc::upstream::{
+    Grant, NoUpstream, TokenAnswer, UpstreamClient, UPSTREAM_REFRESH_MARGIN,
+};
+use crate::core::server::oidc::AccessTokenSource;
 use crate::core::server::password::{
     PasswordHasher, HASH_LEN, MAX_ITERATIONS, PBKDF2_STEP, SALT_LEN,
 };
@@ -164,7 +168,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let sub = self
             .authenticate(username, password, client_ip, throttle, now_ms)
             .await?;
-        self.start_family(&sub, Map::new(), dpop, now_ms / 1000)
+        self.start_family(&sub, Map::new(), dpop, None, now_ms / 1000)
             .await
     }
 
@@ -398,7 +402,22 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     ) -> Result<TokenResponse, AuthError> {
         check_sub(sub)?;
         check_custom_claims(&claims)?;
-        self.start_family(sub, claims, dpop, now).await
+        self.start_family(sub, claims, dpop, None, now).await
+    }
+
+    /// The end of an OpenID provider sign-in (`GET /auth/callback`): starts a family for `sub`
+    /// with `claims`, exactly as a login does, keeping the provider's tokens (`grant`) sealed in
+    /// the family record. Refused (`server_error`) when no provider is configured.
+    pub async fn start_upstream_session(
+        &self,
+        sub: &str,
+        claims: Map<String, Value>,
+        grant: &Grant,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
+        check_sub(sub)?;
+        check_custom_claims(&claims)?;
+        self.start_family(sub, claims, None, Some(grant), now).await
     }
 
     /// Records a proof as used (its `jti`, scoped by its key) for as long as it could be
@@ -428,6 +447,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         sub: &str,
         claims: Map<String, Value>,
         dpop: Option<&Proof>,
+        grant: Option<&Grant>,
         now: u64,
     ) -> Result<TokenResponse, AuthError> {
         match dpop {
@@ -444,6 +464,10 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             .await?
             .unwrap_or_default();
         let fam = random_id(16)?;
+        let up = match grant {
+            None => None,
+            Some(g) => Some(self.seal_grant(g, &fam)?),
+        };
         let token = match self.config.rotation_store {
             RotationStore::Kv => RefreshToken::generate()?,
             RotationStore::DurableObject => RefreshToken::generate_routed(
@@ -476,6 +500,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             k: Some(random_id(FAMILY_VALUE_LEN)?),
             sk: Some(secret_id(&self.config.refresh_secret)),
             claims,
+            up,
         };
         save(
             &self.store,
@@ -484,7 +509,46 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(ttl_until(abs, now)),
         )
         .await?;
-        self.respond(&family, token, now)
+        let r = self.respond(&family, token, now)?;
+        self.with_upstream_access(r, grant, now)
+    }
+
+    fn seal_grant(&self, grant: &Grant, fam: &str) -> Result<String, AuthError> {
+        let cfg = self
+            .config
+            .upstream
+            .as_ref()
+            .ok_or(AuthError::ServerError("no OpenID provider configured"))?;
+        grant.seal(cfg, fam).ok_or(AuthError::ServerError(
+            "sealing the provider's tokens failed",
+        ))
+    }
+
+    /// The provider's tokens of family `fam` (`None`: not a provider sign-in).
+    fn open_grant(&self, f: &FamilyRecord, fam: &str) -> Result<Option<Grant>, AuthError> {
+        let (Some(sealed), Some(cfg)) = (&f.up, &self.config.upstream) else {
+            return Ok(None);
+        };
+        // Unreadable: another UPSTREAM_TOKEN_KEY, or an altered record. Fail closed.
+        Grant::open(cfg, fam, sealed)
+            .map(Some)
+            .ok_or(AuthError::InvalidGrant)
+    }
+
+    /// With `ACCESS_TOKEN_SOURCE = "upstream"`, the answer carries the provider's access token
+    /// (and its own lifetime) instead of ours.
+    fn with_upstream_access(
+        &self,
+        mut r: TokenResponse,
+        grant: Option<&Grant>,
+        now: u64,
+    ) -> Result<TokenResponse, AuthError> {
+        let source = self.config.upstream.as_ref().map(|u| u.access_token_source);
+        if let (Some(AccessTokenSource::Upstream), Some(g)) = (source, grant) {
+            r.access_token = g.at.clone();
+            r.expires_in = g.exp.saturating_sub(now);
+        }
+        Ok(r)
     }
 
     fn respond(
@@ -536,6 +600,25 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         presented: &str,
         dpop: Option<&Proof>,
         now_ms: u64,
+    ) -> Result<TokenResponse, AuthError> {
+        self.refresh_via(presented, dpop, now_ms, &NoUpstream).await
+    }
+
+    /// [`refresh_with`](Self::refresh_with) for every family, provider sign-ins included: a
+    /// rotation of a family that holds the provider's tokens first refreshes them at the
+    /// provider through `up` when the provider's access token has expired (or, with
+    /// `ACCESS_TOKEN_SOURCE = "upstream"`, has less than [`UPSTREAM_REFRESH_MARGIN`] left), and
+    /// stores the provider's new tokens in the same write as our rotation. The provider answers
+    /// `invalid_grant`: our family is revoked, `invalid_grant`. It cannot be reached or fails:
+    /// `temporarily_unavailable`, nothing written, the presented token still live. A grace
+    /// replay never calls the provider. Where calls on one subject are serialised (strict
+    /// mode), this makes one provider refresh per rotation, however many refreshes race.
+    pub async fn refresh_via(
+        &self,
+        presented: &str,
+        dpop: Option<&Proof>,
+        now_ms: u64,
+        up: &impl UpstreamClient,
     ) -> Result<TokenResponse, AuthError> {
         let now = now_ms / 1000;
         let token = RefreshToken::parse(presented)?;
@@ -592,6 +675,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                     sub: t.sub.clone(),
                     why: RevokeReason::DpopKeyMismatch,
                 });
+                if let Ok(Some(g)) = self.open_grant(&f, &t.fam) {
+                    up.revoke(&g, "dpop_key").await;
+                }
                 return Err(AuthError::InvalidGrant);
             }
             (_, Some(proof)) => {
@@ -608,8 +694,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             RotationStore::Kv => token.successor(secret, value.as_deref()),
             RotationStore::DurableObject => token.successor_routed(secret, value.as_deref()),
         };
+        let grant = self.open_grant(&f, &t.fam)?;
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
+            let (grant, up_sealed) = match grant {
+                None => (None, f.up.clone()),
+                Some(g) => {
+                    let g = self.refresh_upstream(g, &t.fam, f.abs, now, up).await?;
+                    let sealed = self.seal_grant(&g, &t.fam)?;
+                    (Some(g), Some(sealed))
+                }
+            };
             let gen = t.gen + 1;
             let next = TokenRecord {
                 fam: t.fam.clone(),
@@ -630,6 +725,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 rotated_ms: now_ms,
                 // A family from before `sk` existed is marked with the secret it lives under.
                 sk: Some(current_sk),
+                up: up_sealed,
                 ..f
             };
             save(
@@ -639,12 +735,14 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 Some(ttl_until(family.abs, now)),
             )
             .await?;
-            return self.respond(&family, successor, now);
+            let r = self.respond(&family, successor, now)?;
+            return self.with_upstream_access(r, grant.as_ref(), now);
         }
         let age_ms = now_ms.saturating_sub(f.rotated_ms);
         if t.gen + 1 == f.gen && age_ms < self.config.grace * 1000 {
             // Grace replay: the same successor again, nothing written.
             let mut r = self.respond(&f, successor, now)?;
+            r = self.with_upstream_access(r, grant.as_ref(), now)?;
             r.replay = Some(Replay {
                 family: t.fam.clone(),
                 generation: f.gen,
@@ -669,16 +767,90 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             sub: t.sub.clone(),
             why: RevokeReason::Reuse,
         });
+        if let Some(g) = &grant {
+            up.revoke(g, "reuse").await;
+        }
         Err(AuthError::InvalidGrant)
+    }
+
+    /// The provider's side of a rotation: `grant` as is while its access token lives (past the
+    /// margin of the configured source), else refreshed at the provider.
+    async fn refresh_upstream(
+        &self,
+        grant: Grant,
+        fam: &str,
+        abs: u64,
+        now: u64,
+        up: &impl UpstreamClient,
+    ) -> Result<Grant, AuthError> {
+        let source = self
+            .config
+            .upstream
+            .as_ref()
+            .map_or(AccessTokenSource::Worker, |u| u.access_token_source);
+        let margin = match source {
+            AccessTokenSource::Upstream => UPSTREAM_REFRESH_MARGIN,
+            AccessTokenSource::Worker => 0,
+        };
+        if !grant.needs_refresh(now, margin) {
+            return Ok(grant);
+        }
+        let Some(rt) = grant.rt.as_deref() else {
+            // No refresh token from the provider: our own tokens carry on in worker mode; in
+            // upstream mode there is no access token left to hand out.
+            return match source {
+                AccessTokenSource::Worker => Ok(grant),
+                AccessTokenSource::Upstream => Err(AuthError::InvalidGrant),
+            };
+        };
+        match up.refresh(rt).await {
+            TokenAnswer::Tokens(t) => Ok(Grant::from_tokens(&t, Some(&grant), now)),
+            TokenAnswer::InvalidGrant => {
+                self.mark_revoked(fam, "upstream", abs, now).await?;
+                Err(AuthError::InvalidGrant)
+            }
+            TokenAnswer::Refused | TokenAnswer::Unavailable => {
+                Err(AuthError::TemporarilyUnavailable)
+            }
+        }
     }
 
     /// `POST /auth/logout`: revokes the family of the presented token. A token that is not
     /// ours (malformed, unknown) is accepted: there is nothing to revoke.
     pub async fn logout(&self, presented: &str, now: u64) -> Result<(), AuthError> {
-        match RefreshToken::parse(presented) {
-            Ok(token) => self.revoke_family(&token, RevokeReason::Logout, now).await,
-            Err(_) => Ok(()),
+        self.logout_via(presented, RevokeReason::Logout, now, &NoUpstream)
+            .await
+            .map(drop)
+    }
+
+    /// Logout or revocation (`why`) of any session, provider sign-ins included: our family is
+    /// revoked, then the provider's refresh token through `up` (best effort). Answers the
+    /// family's last ID token from the provider (for RP-initiated logout's `id_token_hint`).
+    pub async fn logout_via(
+        &self,
+        presented: &str,
+        why: RevokeReason,
+        now: u64,
+        up: &impl UpstreamClient,
+    ) -> Result<Option<String>, AuthError> {
+        let Ok(token) = RefreshToken::parse(presented) else {
+            return Ok(None);
+        };
+        let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
+            return Ok(None);
+        };
+        let grant = match &self.config.upstream {
+            None => None,
+            Some(_) => match load::<FamilyRecord>(&self.store, &family_key(&t.fam)).await? {
+                Some(f) => self.open_grant(&f, &t.fam).unwrap_or(None),
+                None => None,
+            },
+        };
+        self.revoke_family(&token, why, now).await?;
+        if let Some(g) = &grant {
+            up.revoke(g, why.name()).await;
         }
+        Ok(grant.and_then(|g| g.idt))
     }
 
     /// `POST /auth/revoke` (RFC 7009): like logout, but any token, even malformed, is accepted.
@@ -737,6 +909,31 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             why,
         });
         Ok(())
+    }
+
+    /// Revokes at the provider (through `up`, best effort) the provider's refresh tokens of
+    /// `families` (family id, family record JSON) that are provider sign-ins and not already
+    /// revoked here: after every session of a subject ended. Answers how many were sent.
+    pub async fn revoke_upstream_families(
+        &self,
+        families: &[(String, String)],
+        why: &str,
+        up: &impl UpstreamClient,
+    ) -> usize {
+        let mut sent = 0;
+        for (fam, json) in families {
+            let Ok(f) = serde_json::from_str::<FamilyRecord>(json) else {
+                continue;
+            };
+            if !matches!(self.store.get(&revocation_key(fam)).await, Ok(None)) {
+                continue;
+            }
+            if let Ok(Some(g)) = self.open_grant(&f, fam) {
+                up.revoke(&g, why).await;
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Verifies an access token presented as `Bearer`: [`AuthService::verify_access_with`]

@@ -405,6 +405,16 @@ if (dpopLoad) {
   md.push(notMeasured("dpop-load") + "\n");
 }
 
+// --- runs that went wrong (bench/load/refresh-load.mjs lists every one) ---------------------
+const runFailures = [...(load?.failures ?? []).map((f) => `load: ${f}`), ...(dpopLoad?.failures ?? []).map((f) => `DPoP load: ${f}`)];
+if (runFailures.length) {
+  wrong.push(...runFailures);
+  md.push(`## Runs with errors (this report is not a valid result)
+
+${runFailures.map((f) => `- ${f}`).join("\n")}
+`);
+}
+
 // --- goals ----------------------------------------------------------------------------------
 md.splice(machine.failed?.length ? 2 : 1, 0, `## Goals, as measured by this run\n\n${verdicts.map((v) => `- ${v}`).join("\n") || "- (no figures)"}\n`);
 

@@ -31,6 +31,7 @@ export PATH="$cargo_bin:$HOME/.cargo/bin:$PATH"
 mkdir -p .tools
 setup_start=$EPOCHREALTIME
 
+# Waits for a lock another apt holds (a second setup on the same machine) instead of failing.
 apt_updated=0
 apt_install() {
   local missing=()
@@ -41,11 +42,11 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ $apt_updated -eq 0 ]; then
     say "apt-get update"
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt_updated=1
   fi
   say "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # True when toolchain $1 (empty: the default) has a usable wasm32 standard library.

@@ -7,6 +7,7 @@ mod client_interface;
 mod client_machine;
 mod client_policy;
 mod client_session_end;
+mod cost;
 mod fuzz_regressions;
 mod server_access;
 mod server_common;

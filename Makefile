@@ -18,7 +18,7 @@ PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev test setup build bench soak fuzz simulate clean
+.PHONY: dev test setup build bench soak fuzz simulate cost clean
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
@@ -40,6 +40,10 @@ soak: setup build
 ## make simulate: the simulation of many locations (KV and Durable Object modes); prints the table of docs/DESIGN.md
 simulate: setup
 	@$(ENV) SIM_TRIALS=300 cargo test --test native simulation::table -- --nocapture --exact 2>&1 | sed -n '/seeded runs per cell/,/^test result/p'
+
+## make cost: what login, refresh, logout, logout-all and /api/me cost in KV and Durable Object operations and rows, per store, with and without DPoP, and the monthly bills (the section of docs/BENCHMARKS.md)
+cost: setup
+	@$(ENV) scripts/cost.sh
 
 ## make fuzz: cargo fuzz on the request parsers (JSON, form, cookie, bearer), the refresh-token decoder and base64url
 fuzz: setup

@@ -405,6 +405,10 @@ if (dpopLoad) {
   md.push(notMeasured("dpop-load") + "\n");
 }
 
+// --- what it costs (scripts/cost.sh: the native cost table and the bills) ---------------------
+if (existsSync(join(dir, "cost.md"))) md.push(readFileSync(join(dir, "cost.md"), "utf8"));
+else md.push(`## What it costs\n\n${notMeasured("cost")}\n`);
+
 // --- runs that went wrong (bench/load/refresh-load.mjs lists every one) ---------------------
 const runFailures = [...(load?.failures ?? []).map((f) => `load: ${f}`), ...(dpopLoad?.failures ?? []).map((f) => `DPoP load: ${f}`)];
 if (runFailures.length) {

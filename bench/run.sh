@@ -18,7 +18,7 @@
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1),
-# BENCH_SKIP (comma list of: token,sizes,client,load,dpop-client,dpop-load). A run that skips a
+# BENCH_SKIP (comma list of: token,cost,sizes,client,load,dpop-client,dpop-load). A run that skips a
 # step, or fails one (a load step fails on any error, drained token pool or unbound DPoP answer:
 # bench/load/refresh-load.mjs), writes its report to target/bench/BENCHMARKS.md only, not
 # docs/BENCHMARKS.md (whose figures all come from one whole run that passed).
@@ -160,6 +160,12 @@ if ! skip token; then
   step token-native token_native
   step token-v8 token_wasm
   unset CARGO_TARGET_DIR
+fi
+
+# --- cost: storage operations per request and the monthly bills (native, instrumented stores) ---
+if ! skip cost; then
+  say "cost: storage operations per operation (make cost)"
+  step cost scripts/cost.sh "$results/cost.md"
 fi
 
 # --- 2. sizes ----------------------------------------------------------------------------------

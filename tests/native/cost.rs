@@ -14,7 +14,7 @@
 //! KV is billed per key: a bulk read of three keys is three reads (one operation and one round
 //! trip). SQLite rows are billed as workerd counts them (`cursor.rowsRead` / `rowsWritten`);
 //! `bench/cost/sql-rows.mjs` measures those per statement of `SqlStore` in workerd itself, and
-//! the constants below are its figures.
+//! the rules below are its figures.
 //!
 //! `make cost` prints the table of docs/BENCHMARKS.md ("What it costs") and the monthly bills;
 //! `cargo test --test native cost::` also checks each operation against its budget.
@@ -31,18 +31,29 @@ use silent_refresh::core::server::{AuthService, Config};
 use std::cell::Cell;
 use std::fmt::Write as _;
 
-/// SQLite rows workerd counts for the statements of `SqlStore` (bench/cost/sql-rows.mjs):
-/// `SELECT k, v FROM kv WHERE k IN (...)` reads one row per key found;
-const SQL_ROWS_READ_PER_FOUND_KEY: u64 = 1;
-/// `INSERT OR REPLACE INTO kv` of a new key writes the row and its primary-key index entry;
-const SQL_ROWS_WRITTEN_PER_INSERT: u64 = 2;
-/// of an existing key, the old row and index entry go and the new ones come;
-const SQL_ROWS_WRITTEN_PER_REPLACE: u64 = 4;
-/// `DELETE FROM kv WHERE k = ?` of an existing key: the row and its index entry.
-const SQL_ROWS_WRITTEN_PER_DELETE: u64 = 2;
-/// A throttle counter's call: `SELECT` of its one row, the upsert, and `setAlarm` (billed as a
-/// row written).
-const THROTTLE_ROWS_READ: u64 = 1;
+// SQLite rows workerd counts for the statements of `SqlStore` and of the throttle, as
+// bench/cost/sql-rows.mjs measured them in workerd, for the table `kv` as the object creates it
+// (WITHOUT ROWID; an object created before that change has a rowid table, whose writes cost
+// twice: the row and its primary-key index entry):
+// - `SELECT k, v FROM kv WHERE k IN (...)` of one key: one row read if found, none if absent; of
+//   n > 1 keys: n + the number found (the IN list is a table of its own);
+// - `INSERT OR REPLACE INTO kv`, new key or existing: 1 row written;
+// - `DELETE FROM kv WHERE k = ?` of an existing key: 1 read, 1 written; of an absent one: none;
+// - the sweep `DELETE FROM kv WHERE exp <= ?` (no index on `exp`): every row read, each expired
+//   row written;
+// - a throttle call: `SELECT` (1 row read, found or not), the upsert (1 read, 1 written), and
+//   `setAlarm` (billed as one row written: Cloudflare's Durable Objects pricing page).
+fn rows_read_by_select(keys: u64, found: u64) -> u64 {
+    if keys == 1 {
+        found
+    } else {
+        keys + found
+    }
+}
+const PUT_NEW: (u64, u64) = (0, 1);
+const PUT_EXISTING: (u64, u64) = (0, 1);
+const DELETE_EXISTING: (u64, u64) = (1, 1);
+const THROTTLE_ROWS_READ: u64 = 2;
 const THROTTLE_ROWS_WRITTEN: u64 = 2;
 
 /// What a store was asked to do.
@@ -108,10 +119,20 @@ impl Counting {
         bump(&self.rows_read, rows.len() as u64);
         for (k, exp) in rows {
             if exp.is_some_and(|e| e <= now) {
-                bump(&self.rows_written, SQL_ROWS_WRITTEN_PER_DELETE);
+                bump(&self.rows_written, 1);
                 pollster::block_on(self.inner.delete(&k)).unwrap();
             }
         }
+    }
+
+    /// Whether the table has a row for `key` (expired or not: the sweep has not run).
+    fn has_row(&self, key: &str) -> bool {
+        self.inner.rows().iter().any(|(k, _)| k == key)
+    }
+
+    fn rows(&self, (read, written): (u64, u64)) {
+        bump(&self.rows_read, read);
+        bump(&self.rows_written, written);
     }
 }
 
@@ -128,28 +149,20 @@ impl KvStore for Counting {
             out.push(self.inner.get(k).await?);
         }
         let found = out.iter().filter(|v| v.is_some()).count() as u64;
-        bump(&self.rows_read, found * SQL_ROWS_READ_PER_FOUND_KEY);
+        bump(&self.rows_read, rows_read_by_select(keys.len() as u64, found));
         Ok(out)
     }
 
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
         bump(&self.writes, 1);
-        let existed = self.inner.snapshot().contains_key(key);
-        bump(
-            &self.rows_written,
-            if existed {
-                SQL_ROWS_WRITTEN_PER_REPLACE
-            } else {
-                SQL_ROWS_WRITTEN_PER_INSERT
-            },
-        );
+        self.rows(if self.has_row(key) { PUT_EXISTING } else { PUT_NEW });
         self.inner.put(key, value, ttl).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         bump(&self.deletes, 1);
-        if self.inner.snapshot().contains_key(key) {
-            bump(&self.rows_written, SQL_ROWS_WRITTEN_PER_DELETE);
+        if self.has_row(key) {
+            self.rows(DELETE_EXISTING);
         }
         self.inner.delete(key).await
     }
@@ -448,7 +461,13 @@ struct Usage {
     do_requests: f64,
     rows_read: f64,
     rows_written: f64,
+    /// DO duration, GB-s: [`DO_CALL_SECONDS`] of wall time per request at 128 MB.
+    do_gbs: f64,
 }
+
+/// Wall time a Durable Object is held per request (an assumption: a rotation call or a throttle
+/// counter update is a few SQL statements and no outgoing I/O).
+const DO_CALL_SECONDS: f64 = 0.004;
 
 fn usage_per_active_day(r: &Row) -> Usage {
     let mut u = Usage {
@@ -459,6 +478,7 @@ fn usage_per_active_day(r: &Row) -> Usage {
         do_requests: 0.0,
         rows_read: 0.0,
         rows_written: 0.0,
+        do_gbs: 0.0,
     };
     for (c, n) in ops(r).iter().zip(DAILY) {
         u.worker_requests += n * c.worker_requests as f64;
@@ -469,6 +489,7 @@ fn usage_per_active_day(r: &Row) -> Usage {
         u.rows_read += n * c.rows_read as f64;
         u.rows_written += n * c.rows_written as f64;
     }
+    u.do_gbs = u.do_requests * DO_CALL_SECONDS * 0.125;
     u
 }
 
@@ -486,6 +507,7 @@ fn paid_bill(u: &Usage, mau: f64) -> f64 {
         + over(u.do_requests, 1e6, 0.15)
         + over(u.rows_read, 25e9, 0.001)
         + over(u.rows_written, 50e6, 1.0)
+        + over(u.do_gbs, 400_000.0, 12.50)
 }
 
 /// Workers Free, per day: 100,000 requests, 100,000 KV reads, 1,000 writes, 1,000 deletes,
@@ -500,6 +522,7 @@ fn free_capacity(u: &Usage) -> (f64, &'static str) {
         (u.do_requests, 100_000.0, "Durable Object requests"),
         (u.rows_read, 5e6, "rows read"),
         (u.rows_written, 100_000.0, "rows written"),
+        (u.do_gbs, 13_000.0, "DO duration"),
     ];
     let (dau, what) = limits
         .iter()
@@ -511,6 +534,7 @@ fn free_capacity(u: &Usage) -> (f64, &'static str) {
 
 fn table(rows: &[(&'static str, bool, Row)]) -> String {
     let mut s = String::new();
+    s.push_str(HEADER);
     s.push_str("| store | DPoP | operation | KV reads (ops) | KV writes | KV deletes | DO requests | rows read | rows written |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
     for (store, dpop, row) in rows {
         for (op, c) in OPS.iter().zip(ops(row)) {
@@ -528,7 +552,7 @@ fn table(rows: &[(&'static str, bool, Row)]) -> String {
             );
         }
     }
-    s.push_str("\nMonthly bill (Workers Paid, USD; usage model above) and what Workers Free carries:\n\n");
+    s.push_str(BILLS);
     s.push_str("| store | DPoP | 10k MAU | 100k MAU | 1M MAU | Free plan: largest MAU | binding limit |\n|---|---|---:|---:|---:|---:|---|\n");
     for (store, dpop, row) in rows {
         let u = usage_per_active_day(row);
@@ -543,13 +567,59 @@ fn table(rows: &[(&'static str, bool, Row)]) -> String {
             cap
         );
     }
+    s.push_str(NOTES);
     s
 }
+
+const HEADER: &str = "## What it costs
+
+Produced by `make cost` (`tests/native/cost.rs`: the real service over instrumented stores, on
+the path each Worker mode takes). Per operation, as Cloudflare bills it: KV reads are per key (a
+bulk read of three keys is three reads, one operation: in brackets), Durable Object (DO)
+requests count the rotation object and the login throttle's two counters, and SQLite rows are
+counted the way workerd counts them for each statement the objects run (measured in workerd by
+`node bench/cost/sql-rows.mjs`). Every operation is also one Worker request. The refresh is
+measured in steady state (the 30th of a family, 15 minutes apart: strict mode's table then
+holds the family's retired token hashes, which the sweep before a DPoP refresh scans).
+
+";
+
+const BILLS: &str = "
+**Usage model.** Each monthly active user (MAU) is active on 10 days a month (a third of them on
+any day), 8 hours a day with 15-minute access tokens: 1 login, 32 refreshes (a page load
+restores the session with one of them), a logout every other active day and a logout-all every
+tenth. Resource servers verify access tokens with the JWKS, so `/api/me` is not in the bill
+(its cost per call is in the table, for those who call it).
+
+**Prices** (Cloudflare's published lists, read December 2026):
+[Workers](https://developers.cloudflare.com/workers/platform/pricing/) Free: 100,000 requests a
+day, 10 ms CPU per request; Paid: $5 a month with 10 M requests (then $0.30 per million) and
+30 M CPU ms (then $0.02 per million ms).
+[Workers KV](https://developers.cloudflare.com/kv/platform/pricing/) Free: 100,000 reads, 1,000
+writes and 1,000 deletes a day; Paid: 10 M reads, 1 M writes, 1 M deletes a month included, then
+$0.50, $5 and $5 per million.
+[Durable Objects](https://developers.cloudflare.com/durable-objects/platform/pricing/) (SQLite
+storage) Free: 100,000 requests, 5 M rows read, 100,000 rows written a day, 13,000 GB-s of
+duration a day, 5 GB stored; Paid: 1 M requests, 25 G rows read, 50 M rows written, 400,000 GB-s
+a month included, then $0.15 per million requests, $0.001 per million rows read, $1 per million
+rows written, $12.50 per million GB-s; `setAlarm` is billed as a row written.
+
+Monthly bill on Workers Paid (USD, the $5 included) and the most MAU the Free plan carries:
+
+";
+
+const NOTES: &str = "
+DO duration is in the bill at an assumed 4 ms of wall time per DO request (128 MB each: 0.5 GB-s
+per thousand requests). Not in the bill: Worker CPU time on Paid (login is dominated by PBKDF2 at 100,000 iterations in WebCrypto; a refresh by the Ed25519
+signature), and storage (a family keeps one token hash per rotation until its absolute expiry,
+about 150 B each). On the Free plan a login's PBKDF2 may exceed the 10 ms CPU limit per request.
+";
 
 /// Prints the cost table (`make cost`).
 #[test]
 fn table_of_costs() {
-    println!("{}", table(&rows()));
+    // Between markers: `make cost` and bench/run.sh take the section from the test's output.
+    println!("<!-- cost:begin -->\n{}<!-- cost:end -->", table(&rows()));
 }
 
 /// Each operation's storage work has a budget: a change that adds a read or a write per
@@ -572,6 +642,11 @@ fn operations_stay_within_their_budgets() {
         assert_eq!(r.refresh.do_requests, 1, "{:?}", r.refresh);
         assert_eq!(r.refresh.kv, Count::default(), "{:?}", r.refresh);
     }
+    // Strict mode's rows written per refresh (the larger part of its bill): the successor's
+    // record and the family, one row each; with DPoP the spent proof too, and the sweep's
+    // delete of the previous refresh's proof (expired by then).
+    assert!(strict.refresh.rows_written <= 2, "{:?}", strict.refresh);
+    assert!(strict_dpop.refresh.rows_written <= 4, "{:?}", strict_dpop.refresh);
     // Nothing is deleted: expiry is by TTL (KV) or by the sweep (object rows, counted as written).
     for r in [&kv, &kv_dpop, &strict, &strict_dpop] {
         assert!(ops(r).iter().all(|c| c.kv.deletes == 0), "{r:?}");
@@ -593,9 +668,7 @@ fn the_counting_store_counts_keys_operations_and_rows() {
     run(s.delete("a")).unwrap();
     let c = s.count();
     assert_eq!((c.reads, c.read_ops, c.writes, c.deletes), (3, 1, 2, 2));
-    assert_eq!(c.rows_read, SQL_ROWS_READ_PER_FOUND_KEY);
-    assert_eq!(
-        c.rows_written,
-        SQL_ROWS_WRITTEN_PER_INSERT + SQL_ROWS_WRITTEN_PER_REPLACE + SQL_ROWS_WRITTEN_PER_DELETE
-    );
+    // As workerd counted the same statements (bench/cost/sql-rows.mjs): insert 0/1, replace
+    // 0/1, a read of 3 keys with 1 found 4/0, a delete of an existing key 1/1, of an absent one 0/0.
+    assert_eq!((c.rows_read, c.rows_written), (4 + 1, 1 + 1 + 1));
 }

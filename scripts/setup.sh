@@ -157,9 +157,9 @@ done
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   bg "npm ci" npm_ci
 fi
-# The crates of both builds and of the native tests, downloaded while the tools compile (nothing to
-# do when they are in cargo's cache).
-[ -d target ] || bg "cargo fetch" cargo fetch -q
+# The crates of both builds and of the native tests, downloaded while the tools compile (a second
+# when they are in cargo's cache already).
+bg "cargo fetch" cargo fetch -q
 
 failed=0
 for i in "${!pids[@]}"; do

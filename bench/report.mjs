@@ -406,7 +406,7 @@ if (dpopLoad) {
 }
 
 // --- what it costs (scripts/cost.sh: the native cost table and the bills) ---------------------
-if (existsSync(join(dir, "cost.md"))) md.push(readFileSync(join(dir, "cost.md"), "utf8"));
+if (existsSync(join(dir, "cost.md"))) md.push(readFileSync(join(dir, "cost.md"), "utf8").replace(/^## What it costs/, "## 6. What it costs"));
 else md.push(`## What it costs\n\n${notMeasured("cost")}\n`);
 
 // --- runs that went wrong (bench/load/refresh-load.mjs lists every one) ---------------------

@@ -251,7 +251,7 @@ async fn delete_user(
 ) -> Result<Reply, AuthError> {
     admin(svc, meta)?;
     let sub = svc.delete_user(username, now_ms()).await?;
-    if let (Some(sub), Rotation::Object(_)) = (sub, rot) {
+    if let (Some(sub), true) = (sub, rot.reaches_objects()) {
         // Strict mode: the sessions end in the user's object, which owns the epoch.
         rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
     }
@@ -269,7 +269,7 @@ async fn set_password(
     let p = params(svc, req, meta, JSON).await?;
     let password = p.required("password", "password is required")?;
     let sub = svc.set_password(username, password, now_ms()).await?;
-    if let Rotation::Object(_) = rot {
+    if rot.reaches_objects() {
         rot.run(svc, Call::EndSessions { sub }, now_ms()).await?;
     }
     Ok(Reply::empty(204))

@@ -17,6 +17,7 @@ mod rotation_object;
 #[allow(missing_docs)]
 mod throttle;
 
+use crate::core::server::config::{RotationStore, Var};
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{cors_headers, preflight_headers};
 use crate::core::server::routes::{allowed_methods, resolve};
@@ -58,6 +59,38 @@ pub(crate) fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
             Err(AuthError::ServerError("invalid configuration"))
         }
     }
+}
+
+thread_local! {
+    /// [`config_as`]'s configs, one per store, built once per isolate.
+    static CONFIG_AS: RefCell<[Option<Rc<Config>>; 2]> = const { RefCell::new([None, None]) };
+}
+
+/// The config with `ROTATION_STORE` set to `store` (and no previous store): what the calls on
+/// a family kept in `store` run with, whatever this deployment's own setting, so that its
+/// successors keep their store's form (routed in an object, plain in KV).
+pub(crate) fn config_as(env: &Env, store: RotationStore) -> Result<Rc<Config>, AuthError> {
+    let own = config(env)?;
+    if own.rotation_store == store && own.rotation_store_previous.is_none() {
+        return Ok(own);
+    }
+    let slot = store as usize;
+    if let Some(c) = CONFIG_AS.with(|c| c.borrow()[slot].clone()) {
+        return Ok(c);
+    }
+    let word = match store {
+        RotationStore::Kv => "kv",
+        RotationStore::DurableObject => "durable-object",
+    };
+    let c = Config::from_vars(|name| match name {
+        n if n == Var::RotationStore.name() => Some(word.to_string()),
+        n if n == Var::RotationStorePrevious.name() => Some("none".to_string()),
+        n => env.var(n).ok().map(|v| v.to_string()),
+    })
+    .map(Rc::new)
+    .map_err(|_| AuthError::ServerError("invalid configuration"))?;
+    CONFIG_AS.with(|slots| slots.borrow_mut()[slot] = Some(c.clone()));
+    Ok(c)
 }
 
 pub(crate) fn now_ms() -> u64 {

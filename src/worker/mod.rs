@@ -17,7 +17,7 @@ mod rotation_object;
 #[allow(missing_docs)]
 mod throttle;
 
-use crate::core::server::config::{RotationStore, Var};
+use crate::core::server::config::{ConfigError, RotationStore, Var};
 use crate::core::server::error::AuthError;
 use crate::core::server::http::{cors_headers, preflight_headers};
 use crate::core::server::routes::{allowed_methods, resolve};
@@ -48,7 +48,7 @@ pub(crate) fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
-    match Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())) {
+    match read_config(env, None) {
         Ok(c) => {
             let c = Rc::new(c);
             CONFIG.with(|slot| *slot.borrow_mut() = Some(c.clone()));
@@ -66,6 +66,23 @@ thread_local! {
     static CONFIG_AS: RefCell<[Option<Rc<Config>>; 2]> = const { RefCell::new([None, None]) };
 }
 
+/// The config from the environment; with `force`, `ROTATION_STORE` reads as that store and
+/// `ROTATION_STORE_PREVIOUS` as none. One closure for both, so `Config::from_vars` (generic over
+/// it) is compiled once into the Worker, not twice.
+fn read_config(env: &Env, force: Option<RotationStore>) -> Result<Config, ConfigError> {
+    Config::from_vars(|name| match force {
+        Some(store) if name == Var::RotationStore.name() => Some(
+            match store {
+                RotationStore::Kv => "kv",
+                RotationStore::DurableObject => "durable-object",
+            }
+            .to_string(),
+        ),
+        Some(_) if name == Var::RotationStorePrevious.name() => Some("none".to_string()),
+        _ => env.var(name).ok().map(|v| v.to_string()),
+    })
+}
+
 /// The config with `ROTATION_STORE` set to `store` (and no previous store): what the calls on
 /// a family kept in `store` run with, whatever this deployment's own setting, so that its
 /// successors keep their store's form (routed in an object, plain in KV).
@@ -78,17 +95,9 @@ pub(crate) fn config_as(env: &Env, store: RotationStore) -> Result<Rc<Config>, A
     if let Some(c) = CONFIG_AS.with(|c| c.borrow()[slot].clone()) {
         return Ok(c);
     }
-    let word = match store {
-        RotationStore::Kv => "kv",
-        RotationStore::DurableObject => "durable-object",
-    };
-    let c = Config::from_vars(|name| match name {
-        n if n == Var::RotationStore.name() => Some(word.to_string()),
-        n if n == Var::RotationStorePrevious.name() => Some("none".to_string()),
-        n => env.var(n).ok().map(|v| v.to_string()),
-    })
-    .map(Rc::new)
-    .map_err(|_| AuthError::ServerError("invalid configuration"))?;
+    let c = read_config(env, Some(store))
+        .map(Rc::new)
+        .map_err(|_| AuthError::ServerError("invalid configuration"))?;
     CONFIG_AS.with(|slots| slots.borrow_mut()[slot] = Some(c.clone()));
     Ok(c)
 }

@@ -4,13 +4,21 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 ENV := . scripts/env.sh &&
+# Every step's wall and CPU time goes to one file per run; scripts/test.sh prints it as a table at
+# the end (scripts/timing.sh). Set once per `make` (a recursive make inherits them).
+ifndef SILENT_REFRESH_RUN_START
+SILENT_REFRESH_RUN_START := $(shell date +%s.%N)
+SILENT_REFRESH_TIMINGS := $(CURDIR)/target/timings/run-$(SILENT_REFRESH_RUN_START).tsv
+endif
+export SILENT_REFRESH_RUN_START SILENT_REFRESH_TIMINGS
+TIMED := scripts/timed.sh
 
 RUST_SRC := $(shell find src -name '*.rs' -o -name '*.js') Cargo.toml Cargo.lock .cargo/config.toml
 PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev dev-oidc test setup build bench soak fuzz simulate exhaustive clean preflight secrets
+.PHONY: dev dev-oidc test setup build bench soak fuzz simulate exhaustive cost clean preflight secrets
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
@@ -41,6 +49,10 @@ simulate: setup
 exhaustive: setup
 	@$(ENV) cargo test --test native exhaustive::full -- --ignored --nocapture --exact 2>&1 | sed -n '/^Strict:/,/^test result/p'
 
+## make cost: what login, refresh, logout, logout-all and /api/me cost in KV and Durable Object operations and rows, per store, with and without DPoP, and the monthly bills (the section of docs/BENCHMARKS.md)
+cost: setup
+	@$(ENV) scripts/cost.sh
+
 ## make fuzz: cargo fuzz on the request parsers (JSON, form, cookie, bearer), the refresh-token decoder and base64url
 fuzz: setup
 	@$(ENV) scripts/fuzz.sh
@@ -57,15 +69,19 @@ preflight: setup
 setup:
 	@scripts/setup.sh
 
-build: $(PKG_WASM) $(WORKER_WASM) $(SITE)
+# The package and the Worker at once: each ends in a long single-threaded step (LTO with one
+# codegen unit, then wasm-opt), which leaves a core idle that the other build fills.
+build:
+	@$(MAKE) --no-print-directory -j2 --output-sync=line $(PKG_WASM) $(WORKER_WASM)
+	@$(MAKE) --no-print-directory $(SITE)
 
-# The npm package: wasm-pack, then wasm-opt -Oz, then the gzip budget check (17,400 B: below the smallest JS client measured).
+# The npm package: cargo and wasm-bindgen, then wasm-opt -Oz, then the gzip budget check (17,400 B: below the smallest JS client measured).
 $(PKG_WASM) pkg/silent_refresh.js: $(RUST_SRC) scripts/build-browser.sh scripts/package-npm.mjs $(wildcard npm/*) LICENSE-MIT LICENSE-APACHE
-	@$(ENV) scripts/build-browser.sh
+	@$(ENV) $(TIMED) "build: package" scripts/build-browser.sh
 
 # The Worker: worker-build (which runs wasm-bindgen, wasm-opt and esbuild from local binaries).
 $(WORKER_WASM): $(RUST_SRC) scripts/build-worker.sh
-	@$(ENV) scripts/build-worker.sh
+	@$(ENV) $(TIMED) "build: Worker" scripts/build-worker.sh
 
 # The static assets the Worker serves: www/ plus the package under /pkg/.
 $(SITE): $(PKG_WASM) $(shell find www -type f)

@@ -406,6 +406,20 @@ if (dpopLoad) {
   md.push(notMeasured("dpop-load") + "\n");
 }
 
+// --- what it costs (scripts/cost.sh: the native cost table and the bills) ---------------------
+if (existsSync(join(dir, "cost.md"))) md.push(readFileSync(join(dir, "cost.md"), "utf8").replace(/^## What it costs/, "## 6. What it costs"));
+else md.push(`## What it costs\n\n${notMeasured("cost")}\n`);
+
+// --- runs that went wrong (bench/load/refresh-load.mjs lists every one) ---------------------
+const runFailures = [...(load?.failures ?? []).map((f) => `load: ${f}`), ...(dpopLoad?.failures ?? []).map((f) => `DPoP load: ${f}`)];
+if (runFailures.length) {
+  wrong.push(...runFailures);
+  md.push(`## Runs with errors (this report is not a valid result)
+
+${runFailures.map((f) => `- ${f}`).join("\n")}
+`);
+}
+
 // --- goals ----------------------------------------------------------------------------------
 md.splice(machine.failed?.length ? 2 : 1, 0, `## Goals, as measured by this run\n\n${verdicts.map((v) => `- ${v}`).join("\n") || "- (no figures)"}\n`);
 

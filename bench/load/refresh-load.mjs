@@ -11,6 +11,13 @@
 // Worker's side is timed: proof checks, signature verification, the replay cache's KV read and
 // write. Every 200 must say token_type DPoP.
 //
+// Nothing is allowed to go wrong quietly: before every run (untimed) each pool is topped up by
+// minting, to at least what the server's fastest run so far would use at 1.5x plus one token per
+// connection, so a run cannot drain it; after all runs, any non-200 answer, socket error, timeout,
+// drained pool or proof, or DPoP refresh answered without a DPoP token, in any run (untimed
+// warm-up runs included), fails the step: OUT.json is still written (with `failures`), and the
+// exit status is 1.
+//
 // Usage: node refresh-load.mjs CONFIG.json OUT.json
 //   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "silent-refresh-dpop" | "express", adminToken?, refreshSecret?, routed?, familyBound? }],
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
@@ -146,6 +153,24 @@ export const median = (xs) => {
 
 /** The last throughput of each DPoP server (req/s), to size the next run's proofs. */
 const lastRps = new Map();
+/** The highest throughput seen per server (req/s), to size the top-up of its pool. */
+const bestRps = new Map();
+
+/**
+ * Mints tokens into `pool` until it holds what a run of `duration` s at `connections` can use:
+ * the server's best throughput so far x 1.5, plus one per connection (a request in flight when
+ * the run stops takes its token with it), plus 200. Untimed. Returns how many were minted.
+ */
+async function topUp(server, pool, connections, duration) {
+  const want = Math.ceil((bestRps.get(server.name) ?? 3000) * duration * 1.5) + connections + 200;
+  if (pool.size >= want) return 0;
+  const n = want - pool.size;
+  for (const t of await mint(server, n, 32, mintOffset)) pool.put(t);
+  mintOffset += n;
+  return n;
+}
+/** Subjects of minted sessions are numbered from here on (distinct families, distinct subjects). */
+let mintOffset = 1_000_000;
 
 /** One timed run of `duration` seconds at `connections`; returns the figures. */
 async function run(server, pool, connections, duration) {
@@ -209,6 +234,7 @@ async function run(server, pool, connections, duration) {
         latencies.sort((a, b) => a - b);
         const seconds = (result.finish - result.start) / 1000;
         if (kind.dpop) lastRps.set(server.name, ok / seconds);
+        bestRps.set(server.name, Math.max(bestRps.get(server.name) ?? 0, ok / seconds));
         resolve({
           connections,
           seconds,
@@ -324,11 +350,30 @@ async function main() {
   sessionKey = await dpopKey();
   for (const s of servers) if (s.kind === "silent-refresh" && s.refreshSecret) checks[s.name] = await checkRotation(s);
   for (const s of servers) if (s.kind === "silent-refresh-dpop") checks[s.name] = await checkDpop(s);
+  const failures = [];
+  /** Records what went wrong in a run (timed or not): every answer must be a 200 with a token. */
+  const judge = (s, c, r, what) => {
+    const wrong = [];
+    const other = Object.entries(r.statuses).filter(([st]) => st !== "200").map(([st, n]) => `${n} x ${st}`);
+    if (other.length) wrong.push(`answered ${other.join(", ")}`);
+    if (r.socketErrors) wrong.push(`${r.socketErrors} socket errors`);
+    if (r.timeouts) wrong.push(`${r.timeouts} timeouts`);
+    if (r.exhausted) wrong.push(`tokens or proofs ran out ${r.exhausted} times`);
+    if (r.unbound) wrong.push(`${r.unbound} refreshes answered without a DPoP token`);
+    if (wrong.length) failures.push(`${s.name}, ${c} connections, ${what}: ${wrong.join("; ")}`);
+  };
   // Warm-up (JIT, isolate, KV files) and a throughput estimate that sizes each pool so that
   // one run at the highest concurrency uses each family at most once.
   for (const s of servers) {
     const seed = new Pool(await mint(s, 300, 16, 0));
     const w = await run(s, seed, 16, warmup);
+    // The seed pool may run dry in the warm-up (its size is a guess): each request then presents
+    // a token that does not exist and earns a 400. Those 400s only; anything else still fails.
+    const statuses = { ...w.statuses };
+    const spare400 = (statuses[400] ?? 0) - w.exhausted;
+    if (spare400 > 0) statuses[400] = spare400;
+    else delete statuses[400];
+    judge(s, 16, { ...w, statuses, exhausted: 0 }, "warm-up");
     // Plus the tokens lost by the runs themselves: a request still in flight when a run stops
     // takes its token with it (at most one per connection per run, warm-up runs included).
     const lost = concurrency.reduce((a, c) => a + c, 0) * reps * (runWarmup > 0 ? 2 : 1);
@@ -344,10 +389,13 @@ async function main() {
     for (const c of concurrency) {
       for (const s of servers) {
         const pool = pools.get(s.name);
+        const minted = await topUp(s, pool, c, duration + runWarmup);
+        if (minted) log(`${s.name}: pool topped up with ${minted} tokens`);
         // One untimed second at the same concurrency first: the server has been idle while the
         // others ran, and the first requests after a pause are not what is being measured.
-        if (runWarmup > 0) await run(s, pool, c, runWarmup);
+        if (runWarmup > 0) judge(s, c, await run(s, pool, c, runWarmup), `rep ${rep} warm-up`);
         const r = await run(s, pool, c, duration);
+        judge(s, c, r, `rep ${rep}`);
         runs.push({ server: s.name, rep, ...r });
         log(
           `rep ${rep} c=${String(c).padStart(2)} ${s.name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s  ` +
@@ -377,7 +425,11 @@ async function main() {
     }
   }
   const publicConfig = { ...config, servers: servers.map((s) => ({ name: s.name, kind: s.kind, url: s.url })) };
-  writeFileSync(outPath, JSON.stringify({ config: publicConfig, checks, runs, summary }, null, 2));
+  writeFileSync(outPath, JSON.stringify({ config: publicConfig, checks, runs, summary, failures }, null, 2));
+  if (failures.length) {
+    console.error(`[load] FAIL: ${failures.length} runs had errors:\n  ${failures.join("\n  ")}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((e) => {

@@ -38,6 +38,7 @@ extern "C" {
 }
 
 /// The KV namespace of the refresh tokens, behind the core's trait.
+#[derive(Clone)]
 pub struct Kv(KvNamespace);
 
 impl Kv {

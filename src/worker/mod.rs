@@ -22,7 +22,7 @@ mod rotation_object;
 mod throttle;
 
 use crate::core::protocol;
-use crate::core::server::config::RotationStore;
+use crate::core::server::config::{ConfigError, RotationStore, Var};
 use crate::core::server::error::{AuthError, Misconfig};
 use crate::core::server::events::Event;
 use crate::core::server::http::{cors_headers, preflight_headers};
@@ -54,7 +54,7 @@ pub(crate) fn config(env: &Env) -> Result<Rc<Config>, AuthError> {
     if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(c);
     }
-    match Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string())) {
+    match read_config(env, None) {
         Ok(c) => {
             let c = Rc::new(c);
             CONFIG.with(|slot| *slot.borrow_mut() = Some(c.clone()));
@@ -76,6 +76,47 @@ pub(crate) fn log_event(e: &Event) {
 pub(crate) fn misconfigured(what: Misconfig) -> AuthError {
     log_event(&Event::ConfigError(what));
     AuthError::Misconfigured(what)
+}
+
+thread_local! {
+    /// [`config_as`]'s configs, one per store, built once per isolate.
+    static CONFIG_AS: RefCell<[Option<Rc<Config>>; 2]> = const { RefCell::new([None, None]) };
+}
+
+/// The config from the environment; with `force`, `ROTATION_STORE` reads as that store and
+/// `ROTATION_STORE_PREVIOUS` as none. One closure for both, so `Config::from_vars` (generic over
+/// it) is compiled once into the Worker, not twice.
+fn read_config(env: &Env, force: Option<RotationStore>) -> Result<Config, ConfigError> {
+    Config::from_vars(|name| match force {
+        Some(store) if name == Var::RotationStore.name() => Some(
+            match store {
+                RotationStore::Kv => "kv",
+                RotationStore::DurableObject => "durable-object",
+            }
+            .to_string(),
+        ),
+        Some(_) if name == Var::RotationStorePrevious.name() => Some("none".to_string()),
+        _ => env.var(name).ok().map(|v| v.to_string()),
+    })
+}
+
+/// The config with `ROTATION_STORE` set to `store` (and no previous store): what the calls on
+/// a family kept in `store` run with, whatever this deployment's own setting, so that its
+/// successors keep their store's form (routed in an object, plain in KV).
+pub(crate) fn config_as(env: &Env, store: RotationStore) -> Result<Rc<Config>, AuthError> {
+    let own = config(env)?;
+    if own.rotation_store == store && own.rotation_store_previous.is_none() {
+        return Ok(own);
+    }
+    let slot = store as usize;
+    if let Some(c) = CONFIG_AS.with(|c| c.borrow()[slot].clone()) {
+        return Ok(c);
+    }
+    let c = read_config(env, Some(store))
+        .map(Rc::new)
+        .map_err(|_| AuthError::ServerError("invalid configuration"))?;
+    CONFIG_AS.with(|slots| slots.borrow_mut()[slot] = Some(c.clone()));
+    Ok(c)
 }
 
 pub(crate) fn now_ms() -> u64 {

@@ -9,7 +9,7 @@
 //! between rotate, grace replay and reuse. [`Rotation`] is the Worker's side: in KV mode it runs
 //! the call locally over KV, in strict mode it sends it to the subject's object.
 
-use super::config;
+use super::config_as;
 use super::oidc::WorkerUpstream;
 use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
@@ -23,6 +23,7 @@ use crate::core::server::route_limit::RouteLimiter;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::{AuthService, Config, TokenResponse};
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{
@@ -83,7 +84,11 @@ impl<'a> SqlStore<'a> {
         if !self.exists()? {
             self.sql
                 .exec(
-                    "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL, exp INTEGER)",
+                    // WITHOUT ROWID: the key is the table's own b-tree, so a write is one row
+                    // written, not two (the row and its primary-key index): half of what strict
+                    // mode pays per refresh (bench/cost/sql-rows.mjs). Objects created before
+                    // keep their table; the statements are the same for both.
+                    "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL, exp INTEGER) WITHOUT ROWID",
                     None,
                 )
                 .map_err(|e| failed("create", e))?;
@@ -205,7 +210,9 @@ impl DurableObject for RotationObject {
 
 impl RotationObject {
     async fn run(&self, call: &Call) -> Result<Answer, AuthError> {
-        let cfg = config(&self.env)?;
+        // An object's families are strict mode's, whatever ROTATION_STORE says now (after a
+        // switch to KV they keep working here until they end: ROTATION_STORE_PREVIOUS).
+        let cfg = config_as(&self.env, RotationStore::DurableObject)?;
         let now_ms = super::now_ms();
         let store = SqlStore::new(self.state.storage().sql(), now_ms / 1000, &self.ready);
         // Expired rows go before a new family starts and before a DPoP proof is spent, so that
@@ -250,60 +257,115 @@ impl RotationObject {
 
 /// Where the Worker runs rotation calls: over KV here, or in the subject's object.
 pub enum Rotation {
-    /// KV mode: the call runs in this Worker over KV.
-    Kv,
+    /// KV mode: the call runs in this Worker over KV. With the objects of the previous store
+    /// (ROTATION_STORE_PREVIOUS = "durable-object"), whose families keep working there.
+    Kv(Option<ObjectNamespace>),
     /// Strict mode: the call goes to the subject's [`RotationObject`].
-    Object(ObjectNamespace),
+    Object(Strict),
+}
+
+/// Strict mode's backend: the objects, and the config of KV-mode families when KV is the previous
+/// store (ROTATION_STORE_PREVIOUS = "kv", the default), which keep working in KV.
+pub struct Strict {
+    ns: ObjectNamespace,
+    kv_previous: Option<Rc<Config>>,
+}
+
+fn objects(env: &Env) -> Result<ObjectNamespace, AuthError> {
+    env.durable_object(OBJECT_BINDING)
+        .map_err(|_| super::misconfigured(Misconfig::Binding(OBJECT_BINDING)))
 }
 
 impl Rotation {
     /// The backend `cfg` asks for.
     pub fn from_env(env: &Env, cfg: &Config) -> Result<Rotation, AuthError> {
+        let previous = cfg.rotation_store_previous;
         Ok(match cfg.rotation_store {
-            RotationStore::Kv => Rotation::Kv,
-            RotationStore::DurableObject => Rotation::Object(
-                env.durable_object(OBJECT_BINDING)
-                    .map_err(|_| super::misconfigured(Misconfig::Binding(OBJECT_BINDING)))?,
-            ),
+            RotationStore::Kv => Rotation::Kv(match previous {
+                Some(RotationStore::DurableObject) => Some(objects(env)?),
+                _ => None,
+            }),
+            RotationStore::DurableObject => Rotation::Object(Strict {
+                ns: objects(env)?,
+                kv_previous: match previous {
+                    Some(RotationStore::Kv) => Some(config_as(env, RotationStore::Kv)?),
+                    _ => None,
+                },
+            }),
         })
     }
 
-    /// Runs `call`. In strict mode a route over its rate limit (`ROUTE_RATE_LIMIT`) is
-    /// `too_many_requests` before any call; an object that cannot be reached, is overloaded or
-    /// answers nonsense is `temporarily_unavailable`: nothing was issued, and the client
-    /// retries. A new family starts at no lower an epoch than KV's copy, and a new epoch is
-    /// copied to KV, where access-token checks read it. `now_ms` is Unix milliseconds.
+    /// Runs `call` where this deployment keeps rotation state, then, during a switch of store
+    /// (ROTATION_STORE_PREVIOUS), where it kept it before, so that no session ends because of
+    /// the switch (docs/DESIGN.md "Switching stores"): a refresh token this store does not know
+    /// is tried there (its family goes on there, in its own store's form, until it ends); a
+    /// logout, revocation, logout-all or end of sessions acts on both.
     pub async fn run(
         &self,
         svc: &Service<'_>,
-        mut call: Call,
+        call: Call,
+        now_ms: u64,
+    ) -> Result<Answer, AuthError> {
+        let answer = self.run_here(svc, &call, now_ms).await;
+        let previous = match (&call, &answer) {
+            (Call::Refresh { .. }, Err(AuthError::InvalidGrant)) => Some(call),
+            (Call::Logout { .. } | Call::Revoke { .. }, Ok(_)) => Some(call),
+            // KV-mode families read the epoch from KV, where strict mode copies it already.
+            (Call::LogoutAll { .. } | Call::EndSessions { .. }, Ok(Answer::Epoch { sub, .. }))
+                if matches!(self, Rotation::Kv(Some(_))) =>
+            {
+                Some(Call::EndSessions { sub: sub.clone() })
+            }
+            _ => None,
+        };
+        let Some(again) = previous else {
+            return answer;
+        };
+        match (&again, self.run_previous(svc, &again, now_ms).await) {
+            (_, None) => answer,
+            // The previous store's answer to a refresh is the answer (it knows the family).
+            (Call::Refresh { .. }, Some(result)) => result,
+            (_, Some(result)) => result.and(answer),
+        }
+    }
+
+    /// Runs `call` in the previous store, if any (`None`: there is none).
+    async fn run_previous(
+        &self,
+        svc: &Service<'_>,
+        call: &Call,
+        now_ms: u64,
+    ) -> Option<Result<Answer, AuthError>> {
+        match self {
+            Rotation::Kv(Some(ns)) => Some(call_object(ns, svc, call, now_ms).await),
+            Rotation::Object(Strict {
+                kv_previous: Some(cfg),
+                ..
+            }) => {
+                let kv = AuthService::new(cfg, svc.store.clone(), WebCryptoPbkdf2);
+                Some(execute_via(&kv, call, now_ms, &WorkerUpstream::new(cfg)).await)
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs `call` in this deployment's store. In strict mode an object that cannot be reached,
+    /// is overloaded or answers nonsense is `temporarily_unavailable`: nothing was issued, and
+    /// the client retries. A new epoch is copied to KV, where access-token checks read it.
+    /// `now_ms` is Unix milliseconds.
+    async fn run_here(
+        &self,
+        svc: &Service<'_>,
+        call: &Call,
         now_ms: u64,
     ) -> Result<Answer, AuthError> {
         let ns = match self {
-            Rotation::Kv => {
-                return execute_via(svc, &call, now_ms, &WorkerUpstream::new(svc.config)).await
+            Rotation::Kv(_) => {
+                return execute_via(svc, call, now_ms, &WorkerUpstream::new(svc.config)).await
             }
-            Rotation::Object(ns) => ns,
+            Rotation::Object(strict) => &strict.ns,
         };
-        let Some(route) = route_of(svc.config, &call, now_ms / 1000)? else {
-            return Ok(Answer::Done);
-        };
-        let limit = svc.config.route_rate_limit;
-        ROUTE_LIMITER
-            .with(|l| l.borrow_mut().check(&route, limit, now_ms))
-            .map_err(|wait_ms| AuthError::TooManyRequests(wait_ms.div_ceil(1000)))?;
-        if let Call::StartFamily { sub, epoch, .. } = &mut call {
-            *epoch = load::<Epoch>(&svc.store, &epoch_key(sub)).await?;
-        }
-        let body = serde_json::to_string(&call).map_err(|_| AuthError::ServerError("call"))?;
-        let hint = svc.config.rotation_location_hint;
-        let text = send(ns, &b64::encode(&route), hint, &body)
-            .await
-            .map_err(|e| {
-                worker::console_error!("rotation object unreachable: {e:?}");
-                AuthError::TemporarilyUnavailable
-            })?;
-        let answer = decode_result(&text)?;
+        let answer = call_object(ns, svc, call, now_ms).await?;
         if let Answer::Epoch { sub, epoch } = &answer {
             save(&svc.store, &epoch_key(sub), epoch, None).await?;
         }
@@ -324,6 +386,38 @@ pub async fn probe(env: &Env) -> Result<(), String> {
         Err(AuthError::InvalidRequest(_)) => Ok(()),
         _ => Err("the object answered something unexpected".into()),
     }
+}
+
+/// Sends `call` to the object that owns its state and decodes the answer.
+async fn call_object(
+    ns: &ObjectNamespace,
+    svc: &Service<'_>,
+    call: &Call,
+    now_ms: u64,
+) -> Result<Answer, AuthError> {
+    let Some(route) = route_of(svc.config, call, now_ms / 1000)? else {
+        return Ok(Answer::Done);
+    };
+    // A route over its rate limit (ROUTE_RATE_LIMIT) is `too_many_requests` before any call.
+    let limit = svc.config.route_rate_limit;
+    ROUTE_LIMITER
+        .with(|l| l.borrow_mut().check(&route, limit, now_ms))
+        .map_err(|wait_ms| AuthError::TooManyRequests(wait_ms.div_ceil(1000)))?;
+    // A new family starts at no lower an epoch than KV's copy (where access-token checks read
+    // it), even in an object that is new (a first login after REFRESH_SECRET changed routes).
+    let mut call = call.clone();
+    if let Call::StartFamily { sub, epoch, .. } = &mut call {
+        *epoch = load::<Epoch>(&svc.store, &epoch_key(sub)).await?;
+    }
+    let body = serde_json::to_string(&call).map_err(|_| AuthError::ServerError("call"))?;
+    let hint = svc.config.rotation_location_hint;
+    let text = send(ns, &b64::encode(&route), hint, &body)
+        .await
+        .map_err(|e| {
+            worker::console_error!("rotation object unreachable: {e:?}");
+            AuthError::TemporarilyUnavailable
+        })?;
+    decode_result(&text)
 }
 
 /// POSTs `body` to the object named `name` and answers its response text. `hint` is the region

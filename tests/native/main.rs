@@ -8,6 +8,7 @@ mod client_interface;
 mod client_policy;
 mod client_runtime;
 mod client_session_end;
+mod cost;
 mod exhaustive;
 mod fuzz_regressions;
 mod server_access;

@@ -50,8 +50,34 @@ fn a_complete_set_of_vars_builds_a_config_with_defaults() {
     assert_eq!(cfg.cookie_secure, CookieSecure::Auto);
     assert!(cfg.demo_user.is_none());
     assert_eq!(cfg.keys.len(), 1);
-    assert_eq!(cfg.rotation_store, RotationStore::Kv);
+    // Strict mode by default; sessions of KV mode (the earlier default) keep working there.
+    assert_eq!(cfg.rotation_store, RotationStore::DurableObject);
+    assert_eq!(cfg.rotation_store_previous, Some(RotationStore::Kv));
     assert_eq!(cfg.rotation_location_hint, None);
+}
+
+#[test]
+fn the_previous_store_is_read_and_is_never_the_current_one() {
+    let with = |store: Option<&str>, previous: Option<&str>| {
+        let mut v = vars();
+        if let Some(s) = store {
+            v.insert("ROTATION_STORE", s.into());
+        }
+        if let Some(p) = previous {
+            v.insert("ROTATION_STORE_PREVIOUS", p.into());
+        }
+        build(&v).map(|c| (c.rotation_store, c.rotation_store_previous))
+    };
+    use RotationStore::{DurableObject as Do, Kv};
+    assert_eq!(with(Some("kv"), None), Ok((Kv, None)));
+    assert_eq!(with(Some("kv"), Some("durable-object")), Ok((Kv, Some(Do))));
+    assert_eq!(with(Some("durable-object"), None), Ok((Do, Some(Kv))));
+    assert_eq!(with(None, Some("none")), Ok((Do, None)));
+    // The same store twice: nothing to fall back to.
+    assert_eq!(with(Some("kv"), Some("kv")), Ok((Kv, None)));
+    let e = with(None, Some("d1")).unwrap_err();
+    assert_eq!(e.variable, Var::RotationStorePrevious);
+    assert_eq!(e.rule, Rule::NotOneOf(&["kv", "durable-object", "none"]));
 }
 
 #[test]

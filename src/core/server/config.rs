@@ -48,6 +48,8 @@ pub enum Var {
     RotationStore,
     /// `ROTATION_LOCATION_HINT`.
     RotationLocationHint,
+    /// `ROTATION_STORE_PREVIOUS`.
+    RotationStorePrevious,
     /// `PASSWORD_PEPPER` (secret).
     PasswordPepper,
     /// `REQUIRE_DPOP`.
@@ -156,6 +158,7 @@ impl Var {
             Var::DemoUser => "DEMO_USER",
             Var::RotationStore => "ROTATION_STORE",
             Var::RotationLocationHint => "ROTATION_LOCATION_HINT",
+            Var::RotationStorePrevious => "ROTATION_STORE_PREVIOUS",
             Var::PasswordPepper => "PASSWORD_PEPPER",
             Var::RequireDpop => "REQUIRE_DPOP",
             Var::SessionsNotBefore => "SESSIONS_NOT_BEFORE",
@@ -291,10 +294,13 @@ pub enum CookieSecure {
 /// Where the rotation state (families, token records, revocations, epochs) lives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RotationStore {
-    /// In Workers KV, beside the users: eventually consistent across locations (`"kv"`).
+    /// In Workers KV, beside the users: eventually consistent across locations (`"kv"`; the
+    /// in-memory default of `Config::default()`, which native tests build on).
     #[default]
     Kv,
-    /// In one Durable Object per subject: strict single use everywhere (`"durable-object"`).
+    /// In one Durable Object per subject: strict single use everywhere (`"durable-object"`,
+    /// the default of a deployment, `Config::from_vars`: the faster and cheaper store, see
+    /// `make cost` and `make bench`).
     /// Refresh tokens then begin with their subject's route (see `token::ROUTE_LEN`).
     DurableObject,
 }
@@ -348,8 +354,13 @@ pub struct Config {
     pub password_pepper: Secret,
     /// Demo user (secret DEMO_USER = "user:password"), local development only.
     pub demo_user: Option<DemoUser>,
-    /// Where the rotation state lives (ROTATION_STORE kv/durable-object, default kv).
+    /// Where the rotation state lives (ROTATION_STORE kv/durable-object, default durable-object).
     pub rotation_store: RotationStore,
+    /// The store sessions may still live in after a switch (ROTATION_STORE_PREVIOUS kv,
+    /// durable-object or none; default: kv in strict mode, the store of earlier versions'
+    /// default, none in KV mode). Its families keep working, where they are, until they end:
+    /// see docs/DESIGN.md "Switching stores".
+    pub rotation_store_previous: Option<RotationStore>,
     /// Strict mode: the region new rotation objects are created in (ROTATION_LOCATION_HINT, one
     /// of [`LOCATION_HINTS`]; unset: near the Worker that first calls the object).
     pub rotation_location_hint: Option<&'static str>,
@@ -401,6 +412,7 @@ impl Default for Config {
             password_pepper: Secret::default(),
             demo_user: None,
             rotation_store: RotationStore::Kv,
+            rotation_store_previous: None,
             rotation_location_hint: None,
             require_dpop: false,
             sessions_not_before: 0,
@@ -516,6 +528,11 @@ impl Config {
             None => Err(ConfigError::new(v, Rule::Missing)),
             Some(s) => b64::decode(s.trim()).ok_or(ConfigError::new(v, Rule::NotBase64url)),
         };
+        let rotation_store = [RotationStore::Kv, RotationStore::DurableObject][word(
+            Var::RotationStore,
+            "durable-object",
+            &["kv", "durable-object"],
+        )?];
         let refresh_secret = key(Var::RefreshSecret)?;
         let password_pepper = key(Var::PasswordPepper)?;
         let keys = KeySet::from_jwks_json(
@@ -607,8 +624,20 @@ impl Config {
             admin_token,
             password_pepper: Secret::new(password_pepper),
             demo_user,
-            rotation_store: [RotationStore::Kv, RotationStore::DurableObject]
-                [word(Var::RotationStore, "kv", &["kv", "durable-object"])?],
+            rotation_store,
+            rotation_store_previous: match word(
+                Var::RotationStorePrevious,
+                match rotation_store {
+                    RotationStore::DurableObject => "kv",
+                    RotationStore::Kv => "none",
+                },
+                &["kv", "durable-object", "none"],
+            )? {
+                0 => Some(RotationStore::Kv),
+                1 => Some(RotationStore::DurableObject),
+                _ => None,
+            }
+            .filter(|p| *p != rotation_store),
             rotation_location_hint: match text(Var::RotationLocationHint, String::new()) {
                 hint if hint.is_empty() => None,
                 hint => Some(*LOCATION_HINTS.iter().find(|h| **h == hint).ok_or(

@@ -109,6 +109,16 @@ impl MemoryStore {
         self.entries.borrow().get(key).and_then(|(_, e)| *e)
     }
 
+    /// Every stored entry, expired ones included (what a table holds before a sweep): key and
+    /// TTL deadline.
+    pub fn rows(&self) -> Vec<(String, Option<u64>)> {
+        self.entries
+            .borrow()
+            .iter()
+            .map(|(k, (_, e))| (k.clone(), *e))
+            .collect()
+    }
+
     /// The operations performed so far.
     pub fn ops(&self) -> Vec<Op> {
         self.log.borrow().clone()

@@ -71,6 +71,7 @@ fn discovery(extra: Value) -> Discovery {
 fn vars() -> HashMap<&'static str, String> {
     let key = silent_refresh::core::server::access::SigningKey::generate("k1");
     HashMap::from([
+        ("ISSUER", "https://auth.example".to_string()),
         ("SIGNING_KEYS", json!([key.private_jwk()]).to_string()),
         ("REFRESH_SECRET", b64::encode(&key_bytes(9))),
         ("PASSWORD_PEPPER", b64::encode(&key_bytes(10))),
@@ -147,6 +148,7 @@ fn broken_upstream_settings_name_the_variable() {
 fn the_provider_access_token_source_is_refused_with_the_kv_store_and_taken_in_strict_mode() {
     let mut v = vars();
     v.insert("ACCESS_TOKEN_SOURCE", "upstream".into());
+    v.insert("ROTATION_STORE", "kv".into());
     let e = build(&v).unwrap_err();
     assert_eq!(e.variable, Var::AccessTokenSource);
     v.insert("ROTATION_STORE", "durable-object".into());

@@ -462,6 +462,7 @@ fn the_new_variables_are_read_and_checked() {
             "PASSWORD_PEPPER",
             silent_refresh::core::b64::encode(&key_bytes(10)),
         ),
+        ("ISSUER", "https://auth.example".to_string()),
     ]);
     let build = |extra: &[(&'static str, &str)]| {
         let mut v = base.clone();

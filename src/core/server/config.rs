@@ -102,6 +102,7 @@ impl Var {
         Var::DemoUser,
         Var::RotationStore,
         Var::RotationLocationHint,
+        Var::RotationStorePrevious,
         Var::PasswordPepper,
         Var::RequireDpop,
         Var::SessionsNotBefore,

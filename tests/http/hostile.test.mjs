@@ -37,6 +37,7 @@ const cases = [
     [`PUT ${p}`, "PUT", p, () => ({ json: { refresh_token: S() } }), 405, "method_not_allowed"],
   ]),
   ["POST jwks", "POST", "/.well-known/jwks.json", () => ({}), 405, "method_not_allowed"],
+  ["POST healthz", "POST", "/healthz", () => ({ json: { status: "ok" } }), 405, "method_not_allowed"],
   ["DELETE /api/me", "DELETE", "/api/me", () => ({ bearer: A() }), 405, "method_not_allowed"],
   ["GET user", "GET", "/auth/users/victim", () => ({}), 405, "method_not_allowed"],
   ["PATCH refresh", "PATCH", "/auth/refresh", () => ({ json: { refresh_token: S() } }), 405, "method_not_allowed"],

@@ -19,7 +19,8 @@ use silent_refresh::core::server::oidc::id_token::{
     may_refetch, verify, IdTokenError, IdTokenExpectations, ProviderKeys, JWKS_REFETCH_INTERVAL,
 };
 use silent_refresh::core::server::oidc::upstream::{
-    code_request, subject, token_answer, Grant, ProviderTokens, TokenAnswer, UpstreamClient,
+    code_request, session_claims, subject, token_answer, Grant, ProviderTokens, TokenAnswer,
+    UpstreamClient,
 };
 use silent_refresh::core::server::oidc::{AccessTokenSource, UpstreamConfig};
 use silent_refresh::core::server::password::Pbkdf2;
@@ -1100,4 +1101,48 @@ fn the_end_of_every_session_revokes_each_live_provider_grant_once() {
             ("up-rt-2".to_string(), "end_sessions".to_string())
         ]
     );
+}
+
+#[test]
+fn an_email_the_provider_did_not_verify_never_reaches_our_access_tokens() {
+    let cfg = provider_config(AccessTokenSource::Worker);
+    let up = cfg.upstream.as_ref().unwrap();
+    let claims = |extra: Value| {
+        let mut m = json!({ "sub": "u", "email": "ceo@victim.example", "name": "Mallory" });
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        m.as_object().unwrap().clone()
+    };
+    // Positive control: a verified address is copied.
+    let verified = session_claims(up, &claims(json!({ "email_verified": true })));
+    assert_eq!(verified["email"], "ceo@victim.example");
+    // Unverified, absent, or a string "true" (not the boolean): the address stays out; the
+    // other configured claims still come.
+    for extra in [
+        json!({ "email_verified": false }),
+        json!({}),
+        json!({ "email_verified": "true" }),
+    ] {
+        let got = session_claims(up, &claims(extra.clone()));
+        assert!(!got.contains_key("email"), "{extra}: {got:?}");
+        assert_eq!(got["name"], "Mallory");
+    }
+}
+
+#[test]
+fn settings_that_would_make_every_provider_sign_in_fail_are_refused() {
+    for (name, value, var) in [
+        ("REFRESH_COOKIE", "off", Var::RefreshCookie),
+        ("REQUIRE_DPOP", "on", Var::RequireDpop),
+    ] {
+        let mut v = vars();
+        v.insert(name, value.into());
+        assert_eq!(build(&v).unwrap_err().variable, var, "{name}={value}");
+        // Without a provider the same value is fine.
+        v.remove("UPSTREAM_ISSUER");
+        v.remove("UPSTREAM_CLIENT_ID");
+        v.remove("UPSTREAM_TOKEN_KEY");
+        assert!(build(&v).is_ok(), "{name}={value} without a provider");
+    }
 }

@@ -141,6 +141,24 @@ pub fn finish(get: &dyn Fn(Var) -> Option<String>, cfg: &mut Config) -> Result<(
                 ),
             ));
         }
+        // A provider sign-in ends in the cookie transport, and its family starts without a DPoP
+        // proof (the browser's navigation carries none): both would make every sign-in fail.
+        if !cfg.refresh_cookie {
+            return Err(err(
+                Var::RefreshCookie,
+                Rule::Malformed(
+                    "\"on\" with UPSTREAM_ISSUER (the provider sign-in sets the refresh cookie)",
+                ),
+            ));
+        }
+        if cfg.require_dpop {
+            return Err(err(
+                Var::RequireDpop,
+                Rule::Malformed(
+                    "\"off\" with UPSTREAM_ISSUER (a provider sign-in starts without a DPoP proof)",
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -325,17 +325,33 @@ pub fn subject(issuer: &str, provider_sub: &str) -> String {
 }
 
 /// The claims our access tokens take from an ID token: the configured names, when present as a
-/// string, number or boolean (never a registered claim: those are ours).
+/// string, number or boolean (never a registered claim: those are ours). `email` and
+/// `phone_number` only when the provider says it verified them (`email_verified` /
+/// `phone_number_verified` is `true`): many providers let a user set an address they do not own,
+/// and an API that looks users up by the address our issuer signs would hand that user another's
+/// account. Resource servers key users on `sub`.
 pub fn session_claims(cfg: &UpstreamConfig, id_claims: &Map<String, Value>) -> Map<String, Value> {
     cfg.claims
         .iter()
         .filter(|name| !crate::core::server::access::RESERVED_CLAIMS.contains(&name.as_str()))
+        .filter(
+            |name| match VERIFIED_BY.iter().find(|(claim, _)| claim == name) {
+                Some((_, flag)) => id_claims.get(*flag) == Some(&Value::Bool(true)),
+                None => true,
+            },
+        )
         .filter_map(|name| {
             let v = id_claims.get(name)?;
             (v.is_string() || v.is_number() || v.is_boolean()).then(|| (name.clone(), v.clone()))
         })
         .collect()
 }
+
+/// Claims copied only when the claim beside them says the provider verified them.
+const VERIFIED_BY: [(&str, &str); 2] = [
+    ("email", "email_verified"),
+    ("phone_number", "phone_number_verified"),
+];
 
 /// Refresh the provider's access token when it has less than this left (seconds) and
 /// `ACCESS_TOKEN_SOURCE = "upstream"` (the client gets a token that lives at least this long).

@@ -96,6 +96,12 @@ fn read_config(env: &Env, force: Option<RotationStore>) -> Result<Config, Config
             .to_string(),
         ),
         Some(_) if name == Var::RotationStorePrevious.name() => Some("none".to_string()),
+        // KV-mode families only ever ran with our own access tokens (the provider's needs the
+        // one-refresh-at-a-time of an object): a strict-mode deployment that hands out the
+        // provider's keeps serving its earlier KV families as they were.
+        Some(RotationStore::Kv) if name == Var::AccessTokenSource.name() => {
+            Some("worker".to_string())
+        }
         _ => env.var(name).ok().map(|v| v.to_string()),
     })
 }
@@ -114,7 +120,7 @@ pub(crate) fn config_as(env: &Env, store: RotationStore) -> Result<Rc<Config>, A
     }
     let c = read_config(env, Some(store))
         .map(Rc::new)
-        .map_err(|_| AuthError::ServerError("invalid configuration"))?;
+        .map_err(|e| misconfigured(Misconfig::Config(e)))?;
     CONFIG_AS.with(|slots| slots.borrow_mut()[slot] = Some(c.clone()));
     Ok(c)
 }

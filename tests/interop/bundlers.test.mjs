@@ -6,8 +6,9 @@
 //     whose wasm they must emit as an asset;
 //   - plain `esbuild --bundle` of the inline entry, ESM and IIFE, with no loader and no warning,
 //     and no wasm request at run time;
-//   - Next.js (app router, `next build` + `next start`): a client page using the package, and a
-//     server component importing it during server rendering.
+//   - Next.js (app router, `next build` + `next start`): a client page using the package, a
+//     server component importing it during server rendering, and silent-refresh/react rendered
+//     on the server and then in the browser.
 import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { copyFileSync, readdirSync } from "node:fs";
@@ -139,6 +140,22 @@ describe("bundlers", () => {
       assert.deepEqual(result, SIGNED_IN);
       assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
       assert.deepEqual(errors, []);
+      // silent-refresh/react: rendered on the server with no client ("loading"); in the browser
+      // the provider's client finds no session hint on its own origin and sends nothing.
+      const react = await fetch(`${base}/react`);
+      assert.equal(react.status, 200);
+      assert.match(await react.text(), /<p id="react">loading<\/p>/, "the React binding rendered on the server");
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        const refreshes = [];
+        page.on("request", (r) => r.url().includes("/auth/refresh") && refreshes.push(r.url()));
+        await page.goto(`${base}/react`);
+        await page.waitForSelector('#react:text("signedOut")');
+        assert.deepEqual(refreshes, [], "no refresh that could only be refused");
+      } finally {
+        await context.close();
+      }
       assert.doesNotMatch(server.output(), /\b(Error|TypeError|ReferenceError)\b/, "next start logged no error");
     } finally {
       await server.stop();

@@ -436,7 +436,7 @@ export class Host {
   /**
    * After `event` (one of the client's, or `{ type: "session", source }` for a login or
    * `setSession`): `session` if a session starts, then `change` with the state, `signedIn` and
-   * `expiresAt`. Kept here from the events, so that no listener runs while Rust is busy.
+   * `expiresAt`. Kept here, from the events alone, without asking Rust.
    */
   state_(event, signedIn, expiresAt) {
     const start = event.type == "session" || signedIn && !this.in_;
@@ -452,8 +452,8 @@ export class Host {
  * `ERR_WASM_LOAD` that names the fix, with the original error as its `cause`.
  */
 export const loader = (load) => (arg) => load(arg).catch((cause) => {
-  throw Object.assign(new AuthError("ERR_WASM_LOAD", "silent_refresh_bg.wasm did not load; where it is not "
-    + "served beside the module (esbuild, Rollup, Node), import \"silent-refresh/inline\" (see the README's bundler table)"), { cause });
+  throw Object.assign(new AuthError("ERR_WASM_LOAD", "the wasm did not load: where it is not served beside "
+    + "the module (esbuild, Rollup, Node), import \"silent-refresh/inline\""), { cause });
 });
 
 /** The wasm export that creates a client (`client` in mod.rs), set by `connect`. */

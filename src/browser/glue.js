@@ -415,35 +415,31 @@ export class Host {
     const source = SOURCES[a];
     const event = [{ type, source, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
       { type, source }][kind];
-    this.fire_(event);
     // Signed in after a new token, out after `expired` and `logout`, unchanged after `error`.
-    kind == 2 ? this.state_(event, this.in_, this.at_) : this.state_(event, !kind, b);
-  }
-
-  /** Calls the listeners of `event.type` with `event`; a throwing one is ignored. */
-  fire_(event) {
-    // Read afresh at each step: a listener may add or remove listeners.
-    for (let i = 0; i < this.listeners_.length; i++) {
-      const [t, f] = this.listeners_[i];
-      if (t === event.type) {
-        try {
-          f(event);
-        } catch {}
-      }
-    }
+    this.state_(event, kind == 2 ? this.in_ : !kind, kind == 2 ? this.at_ : b);
   }
 
   /**
-   * After `event` (one of the client's, or `{ type: "session", source }` for a login or
-   * `setSession`): `session` if a session starts, then `change` with the state, `signedIn` and
-   * `expiresAt`. Kept here, from the events alone, without asking Rust.
+   * Calls the listeners of `event` (one of the client's, or `{ type: "session", source }` for a
+   * login or `setSession`), then, if it starts a session (a token while signed out), those of
+   * `session`, then those of `change` with the state after it (`signedIn`, `expiresAt`: kept
+   * here, from the events alone). A throwing listener is ignored.
    */
   state_(event, signedIn, expiresAt) {
-    const start = event.type == "session" || signedIn && !this.in_;
+    const events = [event, signedIn && !this.in_ && event.type == "refresh" && { type: "session", source: event.source },
+      { type: "change", signedIn, expiresAt: this.at_ = signedIn ? expiresAt : undefined, event }];
     this.in_ = signedIn;
-    this.at_ = signedIn ? expiresAt : undefined;
-    if (start) this.fire_({ type: "session", source: event.source });
-    this.fire_({ type: "change", signedIn, expiresAt: this.at_, event });
+    for (const e of events) {
+      // Read afresh at each step: a listener may add or remove listeners.
+      for (let i = 0; i < this.listeners_.length; i++) {
+        const [t, f] = this.listeners_[i];
+        if (t === e.type) {
+          try {
+            f(e);
+          } catch {}
+        }
+      }
+    }
   }
 }
 
@@ -452,8 +448,7 @@ export class Host {
  * `ERR_WASM_LOAD` that names the fix, with the original error as its `cause`.
  */
 export const loader = (load) => (arg) => load(arg).catch((cause) => {
-  throw Object.assign(new AuthError("ERR_WASM_LOAD", "the wasm did not load: where it is not served beside "
-    + "the module (esbuild, Rollup, Node), import \"silent-refresh/inline\""), { cause });
+  throw Object.assign(new AuthError("ERR_WASM_LOAD", "wasm not loaded: import silent-refresh/inline (esbuild, Rollup, Node)"), { cause });
 });
 
 /** The wasm export that creates a client (`client` in mod.rs), set by `connect`. */
@@ -495,7 +490,10 @@ export class AuthClient {
   /** A session started by `source` (`login`, `setSession`): the `session` and `change` events. */
   #s(source) { this.#h.state_({ type: "session", source }, true, this.expiresAt); }
   /** With `issuer`, the provider's metadata first (oidc.js): the refresh goes to its token endpoint. */
-  restore() { return this.#h.o_.issuer ? this.#o(4, 0, () => this.#x(RESTORE)) : this.#x(RESTORE); }
+  restore() {
+    const r = () => this.#x(RESTORE);
+    return this.#h.o_.issuer ? this.#o(4, 0, r) : r();
+  }
 
   fetch(input, init) { return this.#x(FETCH, input, init); }
   /** The access token `fetch` would send now (refreshing first if due), for clients that do not use fetch. */

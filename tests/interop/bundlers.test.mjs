@@ -122,6 +122,17 @@ describe("bundlers", () => {
     });
   }
 
+  test("esbuild --bundle of the default entry (the wasm not copied): init() rejects with ERR_WASM_LOAD naming silent-refresh/inline", async () => {
+    const dir = await projectDir("esbuild-default", "esbuild");
+    await run(bin("esbuild"), ["default.js", "--bundle", "--format=esm", "--outfile=dist/esm.js", "--log-level=warning"], { cwd: dir });
+    copyFileSync(join(dir, "esm.html"), join(dir, "dist/index.html"));
+    dirs["/esbuild-default/"] = join(dir, "dist");
+    const { result, wasm } = await runPage(`${site.url}/esbuild-default/`);
+    assert.equal(wasm.length, 1, "the page asked for the wasm");
+    assert.equal(wasm[0].status, 404, "which esbuild did not copy");
+    assert.match(result.error, /^ERR_WASM_LOAD .*silent-refresh\/inline/);
+  });
+
   // next build takes about 20 s here; ten minutes on a loaded machine before it counts as a hang.
   test("Next.js (app router): next build; server rendering imports the package; the client page works", { timeout: 600_000 }, async () => {
     const dir = await projectDir("next");

@@ -55,19 +55,21 @@ for (const [config, what] of [
   });
 }
 
-test("plain Node imports both entries without a browser; the inline entry instantiates its wasm; errors are AuthErrors, ERR_NOT_INITIALIZED before init()", async () => {
+test("plain Node imports both entries without a browser; the inline entry instantiates its wasm; errors are AuthErrors, ERR_NOT_INITIALIZED before init(), ERR_WASM_LOAD naming the inline entry for init() of the default one", async () => {
   const dir = await projectDir("node", "types");
   const script = `
     const main = await import("silent-refresh");
     const inline = await import("silent-refresh/inline");
     const thrown = (C, f) => { try { f(); } catch (e) { return [e instanceof C, e.name, e.code]; } };
     const early = thrown(main.AuthError, () => new main.AuthClient({ baseUrl: "https://api.example" }));
+    // init() of the default entry in Node: its fetch of the wasm fails, and the error says what to do.
+    const load = await main.default().then(() => "loaded", (e) => [e instanceof main.AuthError, e.code, /silent-refresh\/inline/.test(e.message), !!e.cause]);
     await inline.default();
     const invalid = thrown(inline.AuthError, () => new inline.AuthClient({ baseUrl: "https://api.example", mode: "nope" }));
-    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient, early, invalid]));`;
+    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient, early, invalid, load]));`;
   const out = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: dir });
   assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1)), ["function", "function", "function",
-    [true, "AuthError", "ERR_NOT_INITIALIZED"], [true, "AuthError", "ERR_INVALID_OPTIONS"]]);
+    [true, "AuthError", "ERR_NOT_INITIALIZED"], [true, "AuthError", "ERR_INVALID_OPTIONS"], [true, "ERR_WASM_LOAD", true, true]]);
 });
 
 test("the README's event table and the d.ts agree on every event, its payload's members and its sources", () => {

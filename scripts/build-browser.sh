@@ -31,27 +31,30 @@ node scripts/shorten-messages.mjs pkg/silent_refresh.js
 # the public class `AuthClient` of glue.js to the wasm export `client` and exports the class with
 # wasm-bindgen's init functions.
 glue=$(cd pkg && find snippets -name glue.js)
-# glue.js imports the DPoP module and, dynamically, the sign-in module beside it (wasm-bindgen
-# copies only the snippet itself).
-cp src/browser/dpop.js src/browser/oidc.js "pkg/$(dirname "$glue")/"
+# glue.js imports the DPoP module beside it (wasm-bindgen copies only the snippet itself), and
+# loads the sign-in module (src/browser/oidc.js) on first use as ./silent_refresh_oidc.js.
+cp src/browser/dpop.js "pkg/$(dirname "$glue")/dpop.js"
 # `init` is wasm-bindgen's, wrapped by `loader` (a failure to load the wasm names the fix).
 printf '%s\n' "import load, { client } from \"./silent_refresh.js\";" \
   "import { connect, loader } from \"./$glue\";" "connect(client);" \
   "export default loader(load);" \
   "export { initSync } from \"./silent_refresh.js\";" \
   "export { AuthClient, AuthError } from \"./$glue\";" >pkg/entry.js
-# Properties only glue.js and wasm-bindgen's calls of it use are renamed too (not the options'
-# names, nor any a browser API shares: `timeout`, `request`, `close`, `json`, `then`, ...).
-mangle='^[a-z][A-Za-z]*_$'
-# Code splitting: the sign-in module (oidc.js, loaded on first use) becomes a chunk of its own,
-# silent_refresh_oidc.js, renamed with the same properties (one build, one renaming).
-rm -rf pkg/out
-"$ESBUILD_BIN" pkg/entry.js --bundle --format=esm --splitting --minify --mangle-props="$mangle" --log-level=warning \
-  --entry-names='silent_refresh_[name]' --outdir=pkg/out
+# Properties only glue.js, oidc.js and wasm-bindgen's calls of glue.js use are renamed too (not the
+# options' names, nor any a browser API shares: `timeout`, `request`, `close`, `json`, `then`, ...).
+# Two builds, one renaming (esbuild's mangle cache): the package, with the sign-in module left
+# out as an import, then that module as a file of its own, silent_refresh_oidc.js, with its own
+# budget (code splitting would share esbuild's helpers through a third file).
+node --input-type=module -e '
+  import { build } from "esbuild";
+  import { readFileSync, writeFileSync } from "node:fs";
+  const common = { bundle: true, format: "esm", minify: true, mangleProps: /^[a-z][A-Za-z]*_$/, logLevel: "warning" };
+  const main = await build({ ...common, entryPoints: ["pkg/entry.js"], external: ["./silent_refresh_oidc.js"],
+    banner: { js: "/* @ts-self-types=\"./silent_refresh.d.ts\" */" }, outfile: "pkg/silent_refresh.min.js", mangleCache: {} });
+  await build({ ...common, entryPoints: ["src/browser/oidc.js"], outfile: "pkg/silent_refresh_oidc.js", mangleCache: main.mangleCache });
+  if (!readFileSync("pkg/silent_refresh.min.js", "utf8").includes("import(\"./silent_refresh_oidc.js\")")) throw new Error("no import of the sign-in module");'
 rm pkg/entry.js
-{ echo '/* @ts-self-types="./silent_refresh.d.ts" */'; cat pkg/out/silent_refresh_entry.js; } >pkg/silent_refresh.js
-mv pkg/out/silent_refresh_oidc.js pkg/silent_refresh_oidc.js
-rmdir pkg/out  # fails if the split made a chunk nobody expects (code shared by both files)
+mv pkg/silent_refresh.min.js pkg/silent_refresh.js
 rm -rf pkg/snippets pkg/.gitignore
 node -e '
   const fs = require("fs"), f = "pkg/package.json", p = JSON.parse(fs.readFileSync(f, "utf8"));

@@ -508,8 +508,8 @@ export class AuthClient {
 
   refresh() { return this.#x(REFRESH); }
   logout(o) { return o?.federated ? this.#o(3, o, () => this.#x(LOGOUT)) : this.#x(LOGOUT); }
-  /** Operation `n` of oidc.js, loaded on first use (a chunk of its own in the package). */
-  #o(n, a, f) { return import("./oidc.js").then((m) => m.run(n, a, this, this.#h, f, AuthError)); }
+  /** Operation `n` of oidc.js, loaded on first use (built beside the package as silent_refresh_oidc.js). */
+  #o(n, a, f) { return import("./silent_refresh_oidc.js").then((m) => m.run(n, a, this, this.#h, f, AuthError)); }
   loginWithRedirect(o) { return this.#o(0, o); }
   handleRedirectCallback(url) { return this.#o(1, url); }
   getUser() { return this.#o(2); }

@@ -176,14 +176,20 @@ const scenarios = {
       ["change", false, "logout", "undefined"],
       ["session", "setSession"], ["change", true, "session", "number"],
       ["session", "restore"]]), "events");
-    // Due (a 1 s token, a 1 s margin): getAccessToken() refreshes first, as fetch would.
+    // Due (a 1 s token, refreshed half-way, the answer held): getAccessToken() waits for the
+    // refresh, as fetch would, and answers its token, not the due one.
     const before = s.refreshes();
-    const due = new AuthClient(s.options({ refreshMargin: 1000 }));
+    const due = new AuthClient(s.options());
     const short = s.issue();
+    s.refreshGate = gate();
     due.setSession({ ...short, expires_in: 1 });
-    const fresh = await due.getAccessToken();
+    await until(() => s.refreshes() === before + 1, 10_000, "the refresh is sent");
+    const pending = due.getAccessToken();
+    s.refreshGate.open();
+    s.refreshGate = null;
+    const fresh = await pending;
     assert(fresh !== short.access_token, "not the due token");
-    eq(s.refreshes(), before + 1, "refreshed first");
+    eq(s.refreshes(), before + 1, "one refresh");
     eq(s.valid.has(fresh), true, "a token the server accepts");
     for (const c of [auth, again, due]) c.dispose();
   },

@@ -40,17 +40,24 @@ const client = (page, extra = {}) => page.evaluate(({ issuer, api, clientId, ext
     bearerOrigins: [api, issuer], storage: localStorage, ...extra });
 }, { issuer: oidc.issuer, api: oidc.api, clientId: CLIENT_ID, extra });
 
-/** The provider's requests the page makes: authorization requests (navigations) and token calls. */
+/**
+ * The authorization requests of `page` (its navigations to the provider), and the grants the
+ * provider issued (recorded by the provider itself: the exchange's body is a stream Chromium
+ * does not show): the token request's members and its decoded DPoP proof.
+ */
 function record(page) {
   const seen = { authorize: [], token: [] };
   page.on("request", (req) => {
     const url = new URL(req.url());
-    if (url.origin !== oidc.issuer || req.method() === "OPTIONS") return;
-    if (url.pathname === "/auth") seen.authorize.push(Object.fromEntries(url.searchParams));
-    if (url.pathname === "/token") {
-      seen.token.push({ form: Object.fromEntries(new URLSearchParams(req.postData() ?? "")), proof: decodeJws(req.headers().dpop) });
-    }
+    if (url.origin === oidc.issuer && url.pathname === "/auth") seen.authorize.push(Object.fromEntries(url.searchParams));
   });
+  const grant = (ctx) => {
+    const p = ctx.oidc.params;
+    seen.token.push({ form: { grant_type: p.grant_type, code_verifier: p.code_verifier, client_id: p.client_id, redirect_uri: p.redirect_uri },
+      proof: decodeJws(ctx.get("dpop")) });
+  };
+  oidc.provider.on("grant.success", grant);
+  seen.stop = () => oidc.provider.off("grant.success", grant);
   return seen;
 }
 
@@ -125,6 +132,7 @@ describe("sign-in through a redirect (oidc-provider)", () => {
       const [exchange] = seen.token;
       assert.equal(exchange.form.grant_type, "authorization_code");
       assert.equal(exchange.form.client_id, CLIENT_ID);
+      assert.equal(exchange.form.redirect_uri, redirectUri);
       assert.equal(createHash("sha256").update(exchange.form.code_verifier).digest("base64url"), authorize.code_challenge);
       assert.equal(exchange.proof?.header.typ, "dpop+jwt", "the code exchange carries a DPoP proof");
       assert.equal(exchange.proof.payload.htu, `${oidc.issuer}/token`);
@@ -163,6 +171,7 @@ describe("sign-in through a redirect (oidc-provider)", () => {
       await page.evaluate(() => void window.auth.loginWithRedirect());
       await page.waitForSelector('input[name="login"]');
     } finally {
+      seen.stop();
       await context.close();
     }
   });
@@ -191,7 +200,7 @@ describe("sign-in through a redirect (oidc-provider)", () => {
         sessionStorage.setItem("silent-refresh:login", JSON.stringify({ ...t, nonce: "another-sign-in" }));
       });
       assert.deepEqual(await refused(page, page.url()), ["ERR_ID_TOKEN", "nonce", undefined]);
-      assert.equal(seen.token.length, 1, "only the wrong-nonce sign-in reached the token endpoint");
+      assert.equal(seen.token.length, 1, "only the wrong-nonce sign-in got a grant");
       assert.deepEqual(await page.evaluate(async () => [window.auth.signedIn, await window.auth.getUser()]), [false, undefined]);
 
       // Positive control, then a replay of the callback that worked.
@@ -208,6 +217,7 @@ describe("sign-in through a redirect (oidc-provider)", () => {
       await client(page);
       assert.deepEqual(await refused(page), ["ERR_LOGIN_REJECTED", undefined, "login_required"]);
     } finally {
+      seen.stop();
       await context.close();
     }
   });

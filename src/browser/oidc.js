@@ -34,8 +34,8 @@ const json = (text) => {
 /** The JSON payload of a JWT, decoded, not verified; `undefined` if it is none. */
 const payload = (jwt) => json(atob((jwt?.split?.(".")[1] ?? "!").replace(/-/g, "+").replace(/_/g, "/")));
 
-/** Web Storage for the user: the client's `storage` if it is Web Storage, else sessionStorage. */
-const store = (h) => (h.storage_?.getItem ? h.storage_ : sessionStorage);
+/** Web Storage for the user: the client's `storage` if it is Web Storage, else sessionStorage (none in a worker). */
+const store = (h) => (h.storage_?.getItem ? h.storage_ : globalThis.sessionStorage);
 
 /**
  * The provider's metadata (OpenID Connect Discovery, once per client; its `issuer` must equal
@@ -68,7 +68,7 @@ function discover(h, o, fail) {
 export async function run(n, arg, auth, h, then, AuthError) {
   const o = h.o_ ?? {}, name = o.channelName ?? "silent-refresh";
   const fail = (code, message, extra) => Object.assign(new AuthError("ERR_" + code, message), extra);
-  const pending = sessionStorage, user = () => json(store(h).getItem(name + USER));
+  const pending = globalThis.sessionStorage, user = () => json(store(h)?.getItem(name + USER));
   const provider = typeof o.issuer == "string";
   if (provider && o.mode != "body") throw fail("INVALID_OPTIONS", "issuer needs mode: \"body\"", { option: "mode" });
   const meta = provider && (await discover(h, o, fail));
@@ -76,7 +76,7 @@ export async function run(n, arg, auth, h, then, AuthError) {
   if (n == 2) return auth.signedIn ? user()?.claims : undefined;
   if (n == 3) {
     const u = user();
-    store(h).removeItem(name + USER);
+    store(h)?.removeItem(name + USER);
     let confirmed = false;
     try {
       confirmed = await then();

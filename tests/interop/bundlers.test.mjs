@@ -60,7 +60,7 @@ async function runPage(url) {
   }
 }
 
-const SIGNED_IN = { signedIn: true, status: 200, sub: "demo" };
+const SIGNED_IN = { signedIn: true, status: 200, sub: "demo", user: null };
 
 describe("bundlers", () => {
   test("Vite: vite build of the default entry emits the wasm; init, login and auth.fetch work", async () => {

@@ -45,10 +45,11 @@ printf '%s\n' "import load, { client } from \"./silent_refresh.js\";" \
 # Two builds, one renaming (esbuild's mangle cache): the package, with the sign-in module left
 # out as an import, then that module as a file of its own, silent_refresh_oidc.js, with its own
 # budget (code splitting would share esbuild's helpers through a third file).
-node --input-type=module -e '
+mangle='^[a-z][A-Za-z]*_$'
+MANGLE="$mangle" node --input-type=module -e '
   import { build } from "esbuild";
   import { readFileSync, writeFileSync } from "node:fs";
-  const common = { bundle: true, format: "esm", minify: true, mangleProps: /^[a-z][A-Za-z]*_$/, logLevel: "warning" };
+  const common = { bundle: true, format: "esm", minify: true, mangleProps: new RegExp(process.env.MANGLE), logLevel: "warning" };
   const main = await build({ ...common, entryPoints: ["pkg/entry.js"], external: ["./silent_refresh_oidc.js"],
     banner: { js: "/* @ts-self-types=\"./silent_refresh.d.ts\" */" }, outfile: "pkg/silent_refresh.min.js", mangleCache: {} });
   await build({ ...common, entryPoints: ["src/browser/oidc.js"], outfile: "pkg/silent_refresh_oidc.js", mangleCache: main.mangleCache });

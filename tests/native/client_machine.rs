@@ -1179,6 +1179,11 @@ fn invalid_options_are_refused() {
         ("dpop", Function("f".into())),
         ("dpop", Null),
         ("dpop", text("true")),
+        ("sessionHint", text("false")),
+        ("issuer", Bool(true)),
+        ("tokenEndpoint", Number(1.0)),
+        ("redirectUri", Object("url".into())),
+        ("resource", Null),
     ];
     for (name, value) in bad {
         assert_eq!(
@@ -1187,6 +1192,19 @@ fn invalid_options_are_refused() {
             "{name}: {value:?}"
         );
     }
+}
+
+#[test]
+fn the_hint_and_sign_in_options_are_taken_when_well_typed() {
+    use OptionValue::*;
+    let sign_in: Vec<(&str, OptionValue<V>)> = [
+        "issuer", "authorizationEndpoint", "tokenEndpoint", "endSessionEndpoint", "redirectUri", "audience", "resource",
+    ]
+    .map(|name| (name, text("https://id.example.com/x")))
+    .into_iter()
+    .chain([("mode", text("body")), ("sessionHint", Bool(false))])
+    .collect();
+    assert!(parse(&sign_in).is_ok());
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::core::client::error::ErrorCode;
 use crate::core::protocol;
 
 /// The options' names, in the order [`Options::parse`] takes their values.
-pub const OPTION_NAMES: [&str; 22] = [
+pub const OPTION_NAMES: [&str; 30] = [
     "baseUrl",
     "mode",
     "refreshMargin",
@@ -37,6 +37,15 @@ pub const OPTION_NAMES: [&str; 22] = [
     "sessionEndingStatuses",
     "mapTokenResponse",
     "revokePath",
+    "sessionHint",
+    // Sign-in through a redirect (read by the package's sign-in module, oidc.js).
+    "issuer",
+    "authorizationEndpoint",
+    "tokenEndpoint",
+    "endSessionEndpoint",
+    "redirectUri",
+    "audience",
+    "resource",
 ];
 
 /// Encodings of the refresh request (`refreshEncoding`): RFC 6749's form, the default, or the
@@ -222,8 +231,13 @@ impl<H: Clone> Options<H> {
     ) -> Result<Options<H>, ErrorCode> {
         use OptionValue::*;
         let invalid = ErrorCode::InvalidOptions;
-        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop, encoding, client_id, scope_param, ending, map, revoke] =
+        let [base_url, mode, margin, timeout, base, max, per_minute, fetch, storage, cross_tab, channel, login, refresh, logout, origins, dpop, encoding, client_id, scope_param, ending, map, revoke, session_hint, sign_in @ ..] =
             values.ok_or(invalid)?;
+        // `sessionHint` (a boolean) and the sign-in options (strings) are read by the package's
+        // JavaScript (the hint rule, oidc.js): checked here, not kept.
+        if !matches!(session_hint, Undefined | Bool(_)) || sign_in.iter().any(|v| !matches!(v, Undefined | Text(_))) {
+            return Err(invalid);
+        }
         let transport = match mode {
             Undefined => Transport::Cookie,
             Text(s) => Transport::parse(s).ok_or(invalid)?,

@@ -1198,7 +1198,13 @@ fn invalid_options_are_refused() {
 fn the_hint_and_sign_in_options_are_taken_when_well_typed() {
     use OptionValue::*;
     let sign_in: Vec<(&str, OptionValue<V>)> = [
-        "issuer", "authorizationEndpoint", "tokenEndpoint", "endSessionEndpoint", "redirectUri", "audience", "resource",
+        "issuer",
+        "authorizationEndpoint",
+        "tokenEndpoint",
+        "endSessionEndpoint",
+        "redirectUri",
+        "audience",
+        "resource",
     ]
     .map(|name| (name, text("https://id.example.com/x")))
     .into_iter()

@@ -235,7 +235,9 @@ impl<H: Clone> Options<H> {
             values.ok_or(invalid)?;
         // `sessionHint` (a boolean) and the sign-in options (strings) are read by the package's
         // JavaScript (the hint rule, oidc.js): checked here, not kept.
-        if !matches!(session_hint, Undefined | Bool(_)) || sign_in.iter().any(|v| !matches!(v, Undefined | Text(_))) {
+        if !matches!(session_hint, Undefined | Bool(_))
+            || sign_in.iter().any(|v| !matches!(v, Undefined | Text(_)))
+        {
             return Err(invalid);
         }
         let transport = match mode {

@@ -39,9 +39,6 @@ const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
   "NOT_INITIALIZED:init() has not loaded the package yet"];
 // </interface>
 
-/** Events of this side only, for UIs: a session starts; any transition, with the state after it. */
-const STATE_EVENTS = ["session", "change"];
-
 /** `target[key]` (`undefined` for `undefined` and `null` targets). */
 export const get = (target, key) => target?.[key];
 
@@ -401,7 +398,8 @@ export class Host {
       this.listeners_ = this.listeners_.filter(([t, f]) => t !== type || f !== listener);
       return true;
     }
-    const ok = (EVENTS.includes(type) || STATE_EVENTS.includes(type)) && typeof listener == "function";
+    // Rust's events, and this side's for UIs: a session starts; any transition (see `state_`).
+    const ok = [...EVENTS, "session", "change"].includes(type) && typeof listener == "function";
     if (ok) this.listeners_.push([type, listener]);
     return ok;
   }
@@ -448,7 +446,7 @@ export class Host {
  * `ERR_WASM_LOAD` that names the fix, with the original error as its `cause`.
  */
 export const loader = (load) => (arg) => load(arg).catch((cause) => {
-  throw Object.assign(new AuthError("ERR_WASM_LOAD", "wasm not loaded: import silent-refresh/inline (esbuild, Rollup, Node)"), { cause });
+  throw Object.assign(new AuthError("ERR_WASM_LOAD", "wasm not loaded: use silent-refresh/inline"), { cause });
 });
 
 /** The wasm export that creates a client (`client` in mod.rs), set by `connect`. */

@@ -33,5 +33,7 @@ export const INVALID_OPTIONS = 10, NOT_INITIALIZED = 14;
 export const NAMES = [ "baseUrl", "mode", "refreshMargin", "requestTimeout", "retryBaseDelay",
   "retryMaxDelay", "maxRefreshesPerMinute", "fetch", "storage", "crossTab", "channelName",
   "loginPath", "refreshPath", "logoutPath", "bearerOrigins", "dpop", "refreshEncoding", "clientId",
-  "scope", "sessionEndingStatuses", "mapTokenResponse", "revokePath", "tokenEndpoint"];
+  "scope", "sessionEndingStatuses", "mapTokenResponse", "revokePath", "tokenEndpoint",
+  "sessionHint", "issuer", "authorizationEndpoint", "endSessionEndpoint", "redirectUri", "audience",
+  "resource"];
 // </interface>

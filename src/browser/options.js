@@ -21,8 +21,8 @@ const distance = (a, b) => {
 };
 
 /** The options that, when set, must be of a type: `type:name,name,...`. */
-const TYPES = ["string:baseUrl,channelName,loginPath,refreshPath,logoutPath,revokePath,tokenEndpoint,clientId,scope",
-  "boolean:crossTab,dpop", "function:fetch,mapTokenResponse", "object:storage"];
+const TYPES = ["string:baseUrl,channelName,loginPath,refreshPath,logoutPath,revokePath,tokenEndpoint,clientId,scope,issuer,authorizationEndpoint,endSessionEndpoint,redirectUri,audience,resource",
+  "boolean:crossTab,dpop,sessionHint", "function:fetch,mapTokenResponse", "object:storage"];
 
 /**
  * Reads `options` (an `undefined` member takes its default) for `href`, the page's URL (its
@@ -81,6 +81,8 @@ export function read(options, href) {
     clientId_: o.clientId,
     scope_: o.scope,
     map_: o.mapTokenResponse,
+    // Read by glue.js (`sessionHint`) and oidc.js (sign-in through a redirect): the options over their defaults.
+    o_: o,
   };
   h.origins_ = list === undefined ? [url("baseUrl", h.endpoints_[0], "origin")]
     : Array.isArray(list) ? list.map((u, i) => url(`bearerOrigins[${i}]`, u, "origin", href))

@@ -69,7 +69,7 @@ while (p < wasm.length) {
     if (!module.startsWith("./snippets/")) {
       if (!m.fields.has(field)) m.fields.set(field, m.short + m.fields.size);
       short = m.fields.get(field);
-    }
+    } else (m.own ??= new Set()).add(field);
     body.push(encodeName(m.short), encodeName(short), wasm.subarray(descStart, p));
   }
   if (p != end) throw new Error("import section: unexpected trailing bytes");
@@ -89,6 +89,22 @@ for (const [module, m] of modules) {
     if (js == before) throw new Error(`${jsPath}: no key ${field}`);
     renamed++;
   }
+}
+// A snippet's imports: wasm-bindgen passes its whole module (`import * as importN`, once per
+// import), which keeps every export of glue.js and esbuild's namespace helpers in the bundle; an
+// object of just the imported functions instead.
+for (const [module, m] of modules) {
+  if (!m.own) continue;
+  const star = new RegExp(`^import \\* as (import\\d+) from ["']${escape(module)}["'];?\\n`, "gm");
+  const names = [...js.matchAll(star)].map((x) => x[1]);
+  if (!names.length) throw new Error(`${jsPath}: no import * of ${module}`);
+  const own = [...m.own];
+  js = js.replace(star, "");
+  js = `import { ${own.map((f) => `${f} as __sr_${f}`).join(", ")} } from "${module}";\n` + js;
+  const value = new RegExp(`\\b${m.short}(\\s*):\\s*(${names.join("|")}),?`, "g");
+  let first = true;
+  js = js.replace(value, (_, sp) => first ? (first = false, `${m.short}${sp}: { ${own.map((f) => `${f}: __sr_${f}`).join(", ")} },`) : "");
+  if (first) throw new Error(`${jsPath}: no module key ${m.short}`);
 }
 fs.writeFileSync(wasmPath, Buffer.concat(out));
 fs.writeFileSync(jsPath, js);

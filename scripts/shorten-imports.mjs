@@ -106,6 +106,10 @@ for (const [module, m] of modules) {
   js = js.replace(value, (_, sp) => first ? (first = false, `${m.short}${sp}: { ${own.map((f) => `${f}: __sr_${f}`).join(", ")} },`) : "");
   if (first) throw new Error(`${jsPath}: no module key ${m.short}`);
 }
+// The renamed imports as arrow functions (none uses `this` or `arguments`), which esbuild then
+// shortens to `(a, b) => expression`.
+const arrows = new RegExp(`(\\b[a-z]\\d+)(\\s*):\\s*function\\(([^()]*)\\)\\s*\\{`, "g");
+js = js.replace(arrows, "$1$2: ($3) => {");
 fs.writeFileSync(wasmPath, Buffer.concat(out));
 fs.writeFileSync(jsPath, js);
 console.log(`[build] imports: ${modules.size} modules and ${renamed} names shortened`);

@@ -48,6 +48,27 @@ while (p < wasm.length) {
   const id = wasm[p++];
   const len = leb();
   const end = p + len;
+  if (id == 7) {
+    // Exports: short names too (`wasm.<name>` in the JS); one the JS never reads goes.
+    const count = leb();
+    const body = [];
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const field = name();
+      const descStart = p;
+      p++;
+      leb();
+      const use = new RegExp(`\\bwasm\\.${escape(field)}\\b`, "g");
+      if (!use.test(js)) continue;
+      const short = String.fromCharCode(97 + kept++);
+      js = js.replace(use, "wasm." + short);
+      body.push(encodeName(short), wasm.subarray(descStart, p));
+    }
+    if (p != end) throw new Error("export section: unexpected trailing bytes");
+    const section = Buffer.concat([encodeLeb(kept), ...body]);
+    out.push(Buffer.from([7]), encodeLeb(section.length), section);
+    continue;
+  }
   if (id != 2) {
     out.push(wasm.subarray(start, end));
     p = end;

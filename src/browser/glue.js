@@ -9,13 +9,17 @@
 // The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
 // the names an option, an event, a message or a browser API uses must not end in `_`.
 
-import { key, remove, send } from "./dpop.js";
 import { fail, read } from "./options.js";
 import { LOGIN, SET_SESSION, RESTORE, FETCH, REFRESH, LOGOUT, ON, OFF, DISPOSE, SIGNED_IN, EXPIRES_AT,
   NEXT_REFRESH_AT, REFRESH_COUNT, FULFILLED, REJECTED, LOCKED, HANDED, KINDS, TIMER, WAKE, LOGOUT_MESSAGE,
   TOKEN_MESSAGE, EVENTS, SOURCES, STORAGE, COOKIE_MODE, BODY_MODE, CSRF_HEADER, SESSION_HINT_COOKIE, INVALID_OPTIONS,
   NOT_INITIALIZED, AT_REFRESH, AT_LOGOUT } from "./names.js";
 import { AuthError, error } from "./values.js";
+
+// DPoP (dpop.js), loaded on first use: built beside the package as silent_refresh_dpop.js, so an
+// app without DPoP (cookie mode by default) never loads it. Every DPoP step is asynchronous.
+const dpop = (f, ...a) => import("./silent_refresh_dpop.js").then((m) => m[f](...a));
+const key = (...a) => dpop("key", ...a), send = (...a) => dpop("send", ...a);
 // Values js.rs reads and makes, bound from this module.
 export { AuthError, claims, error, get, number, subject } from "./values.js";
 
@@ -240,7 +244,7 @@ export class Host {
     this.dk_ = undefined;
     if (gone) {
       this.bound_ = undefined;
-      if (this.dpop_) remove(this.db_);
+      if (this.dpop_) dpop("remove", this.db_).catch(() => {});
     }
   }
 
@@ -400,7 +404,9 @@ export class AuthClient {
   dpopFetch(input, init) {
     const h = this.#h;
     // A copy for each attempt: a request with a body can be sent once.
-    return Promise.resolve(h.dpop_ && key(h.db_, 1, h.dpop_ === true)).then((k, r = new Request(input, init)) => send(h.fetch_, k, () => r.clone()));
+    return Promise.resolve(h.dpop_ && key(h.db_, 1, h.dpop_ === true))
+      // Without a key, the request as it is (and the DPoP module is not loaded).
+      .then((k, r = new Request(input, init)) => k ? send(h.fetch_, k, () => r.clone()) : h.fetch_.call(globalThis, r));
   }
 
   refresh() { return this.#x(REFRESH); }

@@ -10,7 +10,7 @@ import { bin, projectDir, root, run } from "./support.mjs";
 const SHIPPED = [
   "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
   "silent_refresh.d.ts", "silent_refresh.js", "silent_refresh_bg.wasm",
-  "silent_refresh_inline.d.ts", "silent_refresh_inline.mjs", "silent_refresh_oidc.js",
+  "silent_refresh_inline.d.ts", "silent_refresh_inline.mjs", "silent_refresh_oidc.js", "silent_refresh_dpop.js",
   "react.d.ts", "react.js",
 ];
 

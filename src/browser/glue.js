@@ -19,7 +19,10 @@ import { AuthError, error } from "./values.js";
 // DPoP (dpop.js), loaded on first use: built beside the package as silent_refresh_dpop.js, so an
 // app without DPoP (cookie mode by default) never loads it. Every DPoP step is asynchronous.
 const dpop = (f, ...a) => import("./silent_refresh_dpop.js").then((m) => m[f](...a));
-const key = (...a) => dpop("key", ...a), send = (...a) => dpop("send", ...a);
+// Where the chunk cannot load (a Service Worker: no import() there), no key and a Bearer session,
+// as where no key can be stored; `dpop: true` fails instead (use the /inline entry there).
+const key = (n, c, always) => dpop("key", n, c, always).catch((e) => { if (always) throw e; });
+const send = (f, k, make, access) => k || access ? dpop("send", f, k, make, access) : f.call(globalThis, make(0));
 // Values js.rs reads and makes, bound from this module.
 export { AuthError, claims, error, get, number, subject } from "./values.js";
 

@@ -10,6 +10,7 @@
 //     behaves as the default entry's. The file ends in .mjs: it is an alternative to the default
 //     entry, not a part of it, so the default entry's budget (build-browser.sh counts pkg/*.js)
 //     leaves it out; its size is printed here.
+//   - the React entry `silent-refresh/react` (src/browser/react.js and its d.ts), within its budget.
 //
 // Usage: node scripts/package-npm.mjs (after the wasm and silent_refresh.js are built).
 import { build } from "esbuild";
@@ -72,6 +73,24 @@ export { default } from "./silent_refresh.js";
 export { initSync } from "./silent_refresh.js";
 `);
 const gz = (b) => gzipSync(b, { level: 9 }).length;
+
+// The React entry `silent-refresh/react` (src/browser/react.js): minified, React and the default
+// entry left as imports; a budget of its own.
+const REACT_BUDGET = 1536;
+await build({
+  entryPoints: [at("src/browser/react.js")],
+  bundle: true,
+  format: "esm",
+  minify: true,
+  external: ["react", "./silent_refresh.js"],
+  banner: { js: '/* @ts-self-types="./react.d.ts" */' },
+  outfile: join(pkg, "react.js"),
+  logLevel: "warning",
+});
+copyFileSync(at("src/browser/react.d.ts"), join(pkg, "react.d.ts"));
+const react = gz(readFileSync(join(pkg, "react.js")));
+console.log(`[package] React entry react.js: ${react} B gzip (budget ${REACT_BUDGET})`);
+if (react > REACT_BUDGET) throw new Error(`the React entry is over its ${REACT_BUDGET} B gzip budget`);
 console.log(`[package] npm package ${manifest.name}@${version} in pkg/; inline entry silent_refresh_inline.mjs: ` +
   `${inline.length} B raw, ${gz(inline)} B gzip (wasm embedded, ${wasm.length} B of it before base64)`);
 

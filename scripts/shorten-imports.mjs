@@ -48,6 +48,27 @@ while (p < wasm.length) {
   const id = wasm[p++];
   const len = leb();
   const end = p + len;
+  if (id == 7) {
+    // Exports: short names too (`wasm.<name>` in the JS); one the JS never reads goes.
+    const count = leb();
+    const body = [];
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const field = name();
+      const descStart = p;
+      p++;
+      leb();
+      const use = new RegExp(`\\bwasm\\.${escape(field)}\\b`, "g");
+      if (!use.test(js)) continue;
+      const short = String.fromCharCode(97 + kept++);
+      js = js.replace(use, "wasm." + short);
+      body.push(encodeName(short), wasm.subarray(descStart, p));
+    }
+    if (p != end) throw new Error("export section: unexpected trailing bytes");
+    const section = Buffer.concat([encodeLeb(kept), ...body]);
+    out.push(Buffer.from([7]), encodeLeb(section.length), section);
+    continue;
+  }
   if (id != 2) {
     out.push(wasm.subarray(start, end));
     p = end;
@@ -69,7 +90,7 @@ while (p < wasm.length) {
     if (!module.startsWith("./snippets/")) {
       if (!m.fields.has(field)) m.fields.set(field, m.short + m.fields.size);
       short = m.fields.get(field);
-    }
+    } else (m.own ??= new Set()).add(field);
     body.push(encodeName(m.short), encodeName(short), wasm.subarray(descStart, p));
   }
   if (p != end) throw new Error("import section: unexpected trailing bytes");
@@ -90,6 +111,26 @@ for (const [module, m] of modules) {
     renamed++;
   }
 }
+// A snippet's imports: wasm-bindgen passes its whole module (`import * as importN`, once per
+// import), which keeps every export of glue.js and esbuild's namespace helpers in the bundle; an
+// object of just the imported functions instead.
+for (const [module, m] of modules) {
+  if (!m.own) continue;
+  const star = new RegExp(`^import \\* as (import\\d+) from ["']${escape(module)}["'];?\\n`, "gm");
+  const names = [...js.matchAll(star)].map((x) => x[1]);
+  if (!names.length) throw new Error(`${jsPath}: no import * of ${module}`);
+  const own = [...m.own];
+  js = js.replace(star, "");
+  js = `import { ${own.map((f) => `${f} as __sr_${f}`).join(", ")} } from "${module}";\n` + js;
+  const value = new RegExp(`\\b${m.short}(\\s*):\\s*(${names.join("|")}),?`, "g");
+  let first = true;
+  js = js.replace(value, (_, sp) => first ? (first = false, `${m.short}${sp}: { ${own.map((f) => `${f}: __sr_${f}`).join(", ")} },`) : "");
+  if (first) throw new Error(`${jsPath}: no module key ${m.short}`);
+}
+// The renamed imports as arrow functions (none uses `this` or `arguments`), which esbuild then
+// shortens to `(a, b) => expression`.
+const arrows = new RegExp(`(\\b[a-z]\\d+)(\\s*):\\s*function\\(([^()]*)\\)\\s*\\{`, "g");
+js = js.replace(arrows, "$1$2: ($3) => {");
 fs.writeFileSync(wasmPath, Buffer.concat(out));
 fs.writeFileSync(jsPath, js);
 console.log(`[build] imports: ${modules.size} modules and ${renamed} names shortened`);

@@ -2,6 +2,7 @@
 // the next silent refresh and every event the AuthClient emits. Cookie mode: the refresh token is
 // an httpOnly cookie this script cannot read.
 import init, { AuthClient } from "/pkg/silent_refresh.js";
+import { startTimeline } from "/timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -13,9 +14,17 @@ const ui = {
 };
 
 await init();
-const auth = new AuthClient({ baseUrl: "", mode: "cookie" });
+let timeline;
+// The page's own fetch, through which every request of the client goes: a 401 of the API is
+// drawn on the timeline as what sent the refresh that follows.
+const fetchSeen = (request) => fetch(request).then((res) => {
+  if (res.status === 401 && new URL(request.url).pathname.startsWith("/api/")) timeline?.cause("401");
+  return res;
+});
+const auth = new AuthClient({ baseUrl: "", mode: "cookie", fetch: fetchSeen });
 // The end-to-end tests drive the page through this handle.
 window.auth = auth;
+timeline = startTimeline($("timeline"), auth);
 
 function log(kind, text) {
   const item = document.createElement("li");

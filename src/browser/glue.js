@@ -9,13 +9,20 @@
 // The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
 // the names an option, an event, a message or a browser API uses must not end in `_`.
 
-import { key, remove, send } from "./dpop.js";
 import { fail, read } from "./options.js";
 import { LOGIN, SET_SESSION, RESTORE, FETCH, REFRESH, LOGOUT, ON, OFF, DISPOSE, SIGNED_IN, EXPIRES_AT,
   NEXT_REFRESH_AT, REFRESH_COUNT, FULFILLED, REJECTED, LOCKED, HANDED, KINDS, TIMER, WAKE, LOGOUT_MESSAGE,
   TOKEN_MESSAGE, EVENTS, SOURCES, STORAGE, COOKIE_MODE, BODY_MODE, CSRF_HEADER, SESSION_HINT_COOKIE, INVALID_OPTIONS,
   NOT_INITIALIZED, AT_REFRESH, AT_LOGOUT } from "./names.js";
-import { error } from "./values.js";
+import { AuthError, error } from "./values.js";
+
+// DPoP (dpop.js), loaded on first use: built beside the package as silent_refresh_dpop.js, so an
+// app without DPoP (cookie mode by default) never loads it. Every DPoP step is asynchronous.
+const dpop = (f, ...a) => import("./silent_refresh_dpop.js").then((m) => m[f](...a));
+// Where the chunk cannot load (a Service Worker: no import() there), no key and a Bearer session,
+// as where no key can be stored; `dpop: true` fails instead (use the /inline entry there).
+const key = (n, c, always) => dpop("key", n, c, always).catch((e) => { if (always) throw e; });
+const send = (f, k, make, access) => k || access ? dpop("send", f, k, make, access) : f.call(globalThis, make(0));
 // Values js.rs reads and makes, bound from this module.
 export { AuthError, claims, error, get, number, subject } from "./values.js";
 
@@ -115,6 +122,8 @@ export class Host {
    * `dispatch(7, [response, spare, generation])`, whose promise it settles to.
    */
   send_(request, access, generation) {
+    // `getAccessToken()`: the host stands for the request, and the token is the answer.
+    if (request == this) return Promise.resolve(access);
     try {
       let spare, sent;
       if (access !== undefined) {
@@ -193,12 +202,13 @@ export class Host {
    */
   request_(input, init, access, generation) {
     try {
-      const request = new Request(input, init);
+      // `getAccessToken()` passes the host itself: managed, with no request.
+      const request = input == this ? input : new Request(input, init);
       // Absolute and serialized (no credentials: `Request` throws on them), so the part before
       // `?` or `#` is the origin and path, as the endpoints are.
       const url = request.url;
-      return !this.origins_.some((o) => url.startsWith(o)) || this.endpoints_.includes(url.split(/[?#]/)[0])
-        || request.headers.has("authorization") ? this.send_(request)
+      return input != this && (!this.origins_.some((o) => url.startsWith(o)) || this.endpoints_.includes(url.split(/[?#]/)[0])
+        || request.headers.has("authorization")) ? this.send_(request)
         : access === null ? this.dispatch_(KINDS + HANDED, [, request]) : this.send_(request, access, generation);
     } catch (e) {
       return Promise.reject(e);
@@ -209,13 +219,15 @@ export class Host {
    * True if the page sees the Worker's session hint saying the session is over: `sr_session=0`
    * in `document.cookie` (set beside the refresh cookie in cookie mode; visible when the page
    * and the Worker share a host), and no `sr_session=1` beside it: a sibling subdomain can plant
-   * a `0` for the parent domain, which must not hide this host's live session. Absent or
-   * unreadable: unknown, false (`undefined`).
+   * a `0` for the parent domain, which must not hide this host's live session. Where the
+   * refresh endpoint is on the page's own origin, so that the page would see its hint, no hint
+   * at all says the same (a first visit sends no refresh that can only be refused), unless the
+   * option `sessionHint` is `false` (a server that sets no hint). Else unknown, false (`undefined`).
    */
   over_() {
     try {
       const c = document.cookie.split(/; */), n = SESSION_HINT_COOKIE + "=";
-      return c.includes(n + 0) && !c.includes(n + 1);
+      return !c.includes(n + 1) && (c.includes(n + 0) || this.o_.sessionHint !== false && this.endpoints_[1].startsWith(location.origin + "/"));
     } catch {}
   }
 
@@ -235,7 +247,7 @@ export class Host {
     this.dk_ = undefined;
     if (gone) {
       this.bound_ = undefined;
-      if (this.dpop_) remove(this.db_);
+      if (this.dpop_) dpop("remove", this.db_).catch(() => {});
     }
   }
 
@@ -288,7 +300,8 @@ export class Host {
       this.listeners_ = this.listeners_.filter(([t, f]) => t !== type || f !== listener);
       return true;
     }
-    const ok = EVENTS.includes(type) && typeof listener == "function";
+    // Rust's events, and this side's for UIs: a session starts; any transition (see `state_`).
+    const ok = [...EVENTS, "session", "change"].includes(type) && typeof listener == "function";
     if (ok) this.listeners_.push([type, listener]);
     return ok;
   }
@@ -299,13 +312,29 @@ export class Host {
     const source = SOURCES[a];
     const event = [{ type, source, expiresAt: b }, { type, error: a }, { type, error: a, retryIn: b },
       { type, source }][kind];
-    // Read afresh at each step: a listener may add or remove listeners.
-    for (let i = 0; i < this.listeners_.length; i++) {
-      const [t, f] = this.listeners_[i];
-      if (t === type) {
-        try {
-          f(event);
-        } catch {}
+    // Signed in after a new token, out after `expired` and `logout`, unchanged after `error`.
+    this.state_(event, kind == 2 ? this.in_ : !kind, kind == 2 ? this.at_ : b);
+  }
+
+  /**
+   * Calls the listeners of `event` (one of the client's, or `{ type: "session", source }` for a
+   * login or `setSession`), then, if it starts a session (a token while signed out), those of
+   * `session`, then those of `change` with the state after it (`signedIn`, `expiresAt`: kept
+   * here, from the events alone). A throwing listener is ignored.
+   */
+  state_(event, signedIn, expiresAt) {
+    const events = [event, signedIn && !this.in_ && event.type == "refresh" && { type: "session", source: event.source },
+      { type: "change", signedIn, expiresAt: this.at_ = signedIn ? expiresAt : undefined, event }];
+    this.in_ = signedIn;
+    for (const e of events) {
+      // Read afresh at each step: a listener may add or remove listeners.
+      for (let i = 0; i < this.listeners_.length; i++) {
+        const [t, f] = this.listeners_[i];
+        if (t === e.type) {
+          try {
+            f(e);
+          } catch {}
+        }
       }
     }
   }
@@ -316,6 +345,14 @@ fail((option, rule) => {
   const e = error(INVALID_OPTIONS);
   e.message = option + ": " + rule;
   throw Object.assign(e, { option });
+});
+
+/**
+ * The package's `init` (wasm-bindgen's, `load`): a failure to load the wasm is an `AuthError`
+ * `ERR_WASM_LOAD` that names the fix, with the original error as its `cause`.
+ */
+export const loader = (load) => (arg) => load(arg).catch((cause) => {
+  throw Object.assign(new AuthError("ERR_WASM_LOAD", "wasm not loaded: use silent-refresh/inline"), { cause });
 });
 
 /** The wasm export that creates a client (`client` in mod.rs), set by `connect`. */
@@ -351,28 +388,44 @@ export class AuthClient {
     return r;
   }
 
-  login(username, password) { return this.#x(LOGIN, username, password); }
+  login(username, password) { return this.#x(LOGIN, username, password).then(() => this.#s("login")); }
   /** With DPoP, tokens whose `token_type` is DPoP were bound to the key by whoever got them (see dpop.js). */
-  setSession(tokens) { this.#x(SET_SESSION, tokens); this.#h.bound_ = /^dpop$/i.test(tokens.token_type); }
-  restore() { return this.#x(RESTORE); }
+  setSession(tokens) { this.#x(SET_SESSION, tokens); this.#h.bound_ = /^dpop$/i.test(tokens.token_type); this.#s("setSession"); }
+  /** A session started by `source` (`login`, `setSession`): the `session` and `change` events. */
+  #s(source) { this.#h.state_({ type: "session", source }, true, this.expiresAt); }
+  /** With `issuer`, the provider's metadata first (oidc.js): the refresh goes to its token endpoint. */
+  restore() {
+    const r = () => this.#x(RESTORE);
+    return this.#h.o_.issuer ? this.#o(4, 0, r) : r();
+  }
 
   fetch(input, init) { return this.#x(FETCH, input, init); }
+  /** The access token `fetch` would send now (refreshing first if due), for clients that do not use fetch. */
+  getAccessToken() { return this.#x(FETCH, this.#h); }
 
   /** `fetch(input, init)` with a DPoP proof by the client's key, made if there is none, if DPoP is on (see the d.ts). */
   dpopFetch(input, init) {
     const h = this.#h;
     // A copy for each attempt: a request with a body can be sent once.
-    return Promise.resolve(h.dpop_ && key(h.db_, 1, h.dpop_ === true)).then((k, r = new Request(input, init)) => send(h.fetch_, k, () => r.clone()));
+    return Promise.resolve(h.dpop_ && key(h.db_, 1, h.dpop_ === true))
+      // Without a key, the request as it is (and the DPoP module is not loaded).
+      .then((k, r = new Request(input, init)) => k ? send(h.fetch_, k, () => r.clone()) : h.fetch_.call(globalThis, r));
   }
 
   refresh() { return this.#x(REFRESH); }
-  logout() { return this.#x(LOGOUT); }
+  logout(o) { return o?.federated ? this.#o(3, o, () => this.#x(LOGOUT)) : this.#x(LOGOUT); }
+  /** Operation `n` of oidc.js, loaded on first use (built beside the package as silent_refresh_oidc.js). */
+  #o(n, a, f) { return import("./silent_refresh_oidc.js").then((m) => m.run(n, a, this, this.#h, f, AuthError)); }
+  loginWithRedirect(o) { return this.#o(0, o); }
+  handleRedirectCallback(url) { return this.#o(1, url); }
+  getUser() { return this.#o(2); }
   on(type, listener) { this.#x(ON, type, listener); }
   off(type, listener) { this.#x(OFF, type, listener); }
   dispose() { this.#x(DISPOSE); }
   /** Same as `dispose()` (the client's memory goes with the object). */
   free() { this.#x(DISPOSE); }
   get signedIn() { return this.#x(SIGNED_IN); }
+  get isAuthenticated() { return this.signedIn; }
   get expiresAt() { return this.#x(EXPIRES_AT); }
   get nextRefreshAt() { return this.#x(NEXT_REFRESH_AT); }
   get refreshCount() { return this.#x(REFRESH_COUNT); }

@@ -117,8 +117,68 @@ export interface AuthClientOptions {
   mapTokenResponse?: (body: any) => TokenResponse;
   /** Body mode: `logout()` revokes there with RFC 7009's form (`token`, `token_type_hint`, `client_id`) instead of `logoutPath`; default none. */
   revokePath?: string;
-  /** Full URL of the token (refresh) endpoint, e.g. an OAuth 2 provider's: the same as `refreshPath` given as a URL (set one of the two); default none. */
+  /** Full URL of the token (refresh) endpoint, e.g. an OAuth 2 provider's: the same as `refreshPath` given as a URL (set one of the two); with `issuer`, also where `handleRedirectCallback()` exchanges the code; default none (with `issuer`: from discovery). */
   tokenEndpoint?: string;
+  /** Cookie mode: with the refresh endpoint on the page's origin, no `sr_session` hint cookie means no session (`restore()` sends nothing); `false` for a server that sets no hint; default true. */
+  sessionHint?: boolean;
+  /**
+   * Sign in through an OpenID Connect provider from the browser (`loginWithRedirect`, needs
+   * `mode: "body"`, `clientId`, and usually `bearerOrigins`): the provider's issuer, exactly as
+   * its discovery document (`<issuer>/.well-known/openid-configuration`) states it. Refreshes and
+   * (without `revokePath`) logout then go to its token and revocation endpoints. Without it,
+   * `loginWithRedirect` goes through the Worker's `/auth/authorize`.
+   */
+  issuer?: string;
+  /** The provider's authorization endpoint (with `tokenEndpoint`: no discovery request); default from discovery. */
+  authorizationEndpoint?: string;
+  /** The provider's `end_session_endpoint` for `logout({ federated: true })`; default from discovery. */
+  endSessionEndpoint?: string;
+  /** `redirect_uri` registered at the provider, the page that calls `handleRedirectCallback()`; default the current page (origin and path). */
+  redirectUri?: string;
+  /** `audience` of the authorization request (Auth0's API identifier); default none. */
+  audience?: string;
+  /** `resource` of the authorization request (RFC 8707); default none. */
+  resource?: string;
+}
+
+/** Options of `loginWithRedirect`. */
+export interface RedirectLoginOptions {
+  /** Where the app goes once signed in (a same-origin path); default the current page. */
+  returnTo?: string;
+  /** Provider road: the scope asked for; default the option `scope`, else "openid" (with `offline_access`, `prompt=consent` is added, as OpenID Connect Core says). */
+  scope?: string;
+  /** Provider road: more parameters of the authorization request (`prompt`, `login_hint`, `ui_locales`, ...). */
+  params?: Record<string, string>;
+}
+
+/** What `handleRedirectCallback()` resolves to. */
+export interface RedirectResult {
+  /** The `returnTo` given to `loginWithRedirect` (the Worker's road: the page the Worker returned to). */
+  returnTo: string;
+  /** Provider road: the ID token's claims (as `getUser()`). */
+  user?: IdTokenClaims;
+  /** The Worker's road: whether `restore()` found the session. */
+  signedIn?: boolean;
+}
+
+/** The claims of the ID token (OpenID Connect Core 2 and 5.1), as the provider sent them. */
+export interface IdTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat?: number;
+  name?: string;
+  email?: string;
+  [claim: string]: unknown;
+}
+
+/** Options of `logout`. */
+export interface LogoutOptions {
+  /** Also end the session at the provider: the browser goes to its `end_session_endpoint` (with `id_token_hint`), if it has one. */
+  federated?: boolean;
+  /** With `federated`: `post_logout_redirect_uri`, registered at the provider. */
+  returnTo?: string;
 }
 
 /** A token response, as returned by POST /auth/login or /auth/sessions. */
@@ -136,7 +196,14 @@ export type AuthErrorCode =
   | "ERR_NETWORK" | "ERR_TIMEOUT" | "ERR_SERVER" | "ERR_REJECTED" | "ERR_BAD_RESPONSE"
   | "ERR_SESSION_EXPIRED" | "ERR_NOT_SIGNED_IN" | "ERR_INVALID_CREDENTIALS"
   | "ERR_REFRESH_LIMIT" | "ERR_DISPOSED" | "ERR_INVALID_OPTIONS" | "ERR_STORAGE"
-  | "ERR_TOO_MANY_ATTEMPTS" | "ERR_CROSS_ORIGIN_COOKIE" | "ERR_NOT_INITIALIZED";
+  | "ERR_TOO_MANY_ATTEMPTS" | "ERR_CROSS_ORIGIN_COOKIE" | "ERR_NOT_INITIALIZED"
+  // Sign-in through a redirect (`handleRedirectCallback`): no sign-in pending in this tab (a
+  // replayed callback, or one this tab did not start); `state` differs; `iss` differs (RFC 9207);
+  // the provider (`oauthError`) or the Worker (`?auth_error=`, as `oauthError`) refused; an ID
+  // token claim fails (`claim` names it).
+  | "ERR_NO_PENDING_LOGIN" | "ERR_LOGIN_STATE" | "ERR_LOGIN_ISSUER" | "ERR_LOGIN_REJECTED" | "ERR_ID_TOKEN"
+  // `init()` could not load the wasm (its message names the fix, `cause` is the original error).
+  | "ERR_WASM_LOAD";
 
 /**
  * The class of every error the client throws or reports (`e instanceof AuthError`): a stable
@@ -158,6 +225,8 @@ export class AuthError extends Error {
    * ms, from the server's Retry-After (up to 15 minutes); absent if the server did not say.
    */
   retryAfter?: number;
+  /** ERR_ID_TOKEN: the claim that failed its check ("iss", "aud", "azp", "exp", "nonce", or "id_token" if there is none). */
+  claim?: string;
 }
 
 /** A new access token: from a refresh request, another tab's refresh, or restore(). */
@@ -171,12 +240,23 @@ export interface ExpiredEvent { type: "expired"; error: AuthError }
 export interface AuthErrorEvent { type: "error"; error: AuthError; retryIn?: number }
 /** Signed out here with logout(). (Another tab's logout reaches this one as `expired`.) */
 export interface LogoutEvent { type: "logout"; source: "local" }
+/** A session starts: `login()`, `setSession()` (and `handleRedirectCallback()`), or `restore()` (also the lazy one, after another tab signed in). */
+export interface SessionEvent { type: "session"; source: "login" | "setSession" | "restore" }
+/** After every other event: the state after it, and the event that caused it (for UI bindings). */
+export interface ChangeEvent {
+  type: "change";
+  signedIn: boolean;
+  expiresAt?: number;
+  event: RefreshEvent | ExpiredEvent | AuthErrorEvent | LogoutEvent | SessionEvent;
+}
 
 export interface AuthEventMap {
   refresh: RefreshEvent;
   expired: ExpiredEvent;
   error: AuthErrorEvent;
   logout: LogoutEvent;
+  session: SessionEvent;
+  change: ChangeEvent;
 }
 export type AuthEventType = keyof AuthEventMap;
 export type AuthEvent = AuthEventMap[AuthEventType];
@@ -208,9 +288,29 @@ export class AuthClient {
     login(username: string, password: string): Promise<void>;
     /**
      * Signs out here and in every tab, then revokes the session on the server; resolves to
-     * whether the server confirmed.
+     * whether the server confirmed. With `federated` (and the option `issuer`), then goes to
+     * the provider's `end_session_endpoint` to end its session too.
      */
-    logout(): Promise<boolean>;
+    logout(options?: LogoutOptions): Promise<boolean>;
+    /**
+     * Signs in through a redirect. With the option `issuer`: to the provider's authorization
+     * endpoint (code flow, PKCE S256, `state` and `nonce` kept in sessionStorage for this one
+     * redirect). Without it: to the Worker's `<baseUrl>/auth/authorize?return_to=`, which signs in
+     * through its provider and comes back with the refresh cookie. The page that comes back calls
+     * `handleRedirectCallback()`. Loads a separate chunk (silent_refresh_oidc.js) on first use.
+     */
+    loginWithRedirect(options?: RedirectLoginOptions): Promise<void>;
+    /**
+     * On the page the redirect came back to (`url`, default `location.href`, whose callback
+     * parameters it removes from the address bar): with `issuer`, checks `state` (then spends
+     * it), `iss` and the ID token (`iss`, `aud`, `azp`, `exp`, `nonce`), exchanges the code (with
+     * a DPoP proof when DPoP is on) and starts the session as `setSession`; without it, throws
+     * the Worker's `?auth_error=` as `ERR_LOGIN_REJECTED` (the code in `oauthError`), else
+     * `restore()`s. Rejects with the codes of `AuthErrorCode`.
+     */
+    handleRedirectCallback(url?: string): Promise<RedirectResult>;
+    /** While signed in: the claims of the ID token of the last `handleRedirectCallback()` (with `issuer`), if any. */
+    getUser(): Promise<IdTokenClaims | undefined>;
     /**
      * Creates a client. Throws an `AuthError` `ERR_INVALID_OPTIONS` for a bad option or an
      * unknown one (`error.option` names it, the message says the rule or the closest known name).
@@ -221,7 +321,8 @@ export class AuthClient {
      */
     off<K extends AuthEventType>(kind: K, listener: (event: AuthEventMap[K]) => void): void;
     /**
-     * Subscribes `listener` to `"refresh"`, `"expired"`, `"error"` or `"logout"`.
+     * Subscribes `listener` to `"refresh"`, `"expired"`, `"error"`, `"logout"`, `"session"` or
+     * `"change"`.
      */
     on<K extends AuthEventType>(kind: K, listener: (event: AuthEventMap[K]) => void): void;
     /**
@@ -269,6 +370,15 @@ export class AuthClient {
      * Whether a session is held.
      */
     readonly signedIn: boolean;
+    /**
+     * Same as `signedIn`.
+     */
+    readonly isAuthenticated: boolean;
+    /**
+     * The access token `fetch` would attach now, refreshed first when one is due (for clients
+     * that do not use fetch: WebSocket, EventSource, axios); `undefined` when signed out.
+     */
+    getAccessToken(): Promise<string | undefined>;
 }"#;
 
 /// Creates the client behind a new `AuthClient`: `host` is its JavaScript side (the public class

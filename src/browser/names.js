@@ -21,17 +21,16 @@ export const DEFAULTS = { baseUrl: "", mode: "cookie", requestTimeout: 10000, re
   refreshEncoding: "form" };
 export const STORAGE_KEY_SUFFIX = ":refresh_token";
 export const CSRF_HEADER = "X-Silent-Refresh", SESSION_HINT_COOKIE = "sr_session";
-export const ERRORS = [ "NETWORK:network error", "TIMEOUT:request timed out",
-  "SERVER:server temporarily unavailable", "REJECTED:request refused",
-  "BAD_RESPONSE:unexpected response", "SESSION_EXPIRED:session expired",
-  "NOT_SIGNED_IN:not signed in", "INVALID_CREDENTIALS:invalid username or password",
-  "REFRESH_LIMIT:too many refreshes", "DISPOSED:client disposed", "INVALID_OPTIONS:invalid options",
-  "STORAGE:storage failed", "TOO_MANY_ATTEMPTS:too many login attempts",
+export const ERRORS = [ "NETWORK", "TIMEOUT", "SERVER", "REJECTED", "BAD_RESPONSE", "SESSION_EXPIRED",
+  "NOT_SIGNED_IN", "INVALID_CREDENTIALS", "REFRESH_LIMIT", "DISPOSED", "INVALID_OPTIONS", "STORAGE",
+  "TOO_MANY_ATTEMPTS",
   "CROSS_ORIGIN_COOKIE:cookie mode needs the auth endpoints on this origin, or body mode",
   "NOT_INITIALIZED:init() has not loaded the package yet"];
 export const INVALID_OPTIONS = 10, NOT_INITIALIZED = 14;
 export const NAMES = [ "baseUrl", "mode", "refreshMargin", "requestTimeout", "retryBaseDelay",
   "retryMaxDelay", "maxRefreshesPerMinute", "fetch", "storage", "crossTab", "channelName",
   "loginPath", "refreshPath", "logoutPath", "bearerOrigins", "dpop", "refreshEncoding", "clientId",
-  "scope", "sessionEndingStatuses", "mapTokenResponse", "revokePath", "tokenEndpoint"];
+  "scope", "sessionEndingStatuses", "mapTokenResponse", "revokePath", "tokenEndpoint",
+  "sessionHint", "issuer", "authorizationEndpoint", "endSessionEndpoint", "redirectUri", "audience",
+  "resource"];
 // </interface>

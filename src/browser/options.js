@@ -9,20 +9,12 @@ import { BODY_MODE, COOKIE_MODE, DEFAULTS, NAMES, SLOTS, STORAGE_KEY_SUFFIX } fr
 export let invalid = (option, rule) => { throw Object.assign(new Error(option + ": " + rule), { option }); };
 export const fail = (f) => (invalid = f);
 
-/** Edit distance of `a` and `b`, case ignored (for "did you mean"). */
-const distance = (a, b) => {
-  let p = [...Array(b.length + 1).keys()];
-  for (let i = 0; i < a.length; i++) {
-    const q = [i + 1];
-    for (let j = 0; j < b.length; j++) q[j + 1] = Math.min(p[j + 1] + 1, q[j] + 1, p[j] + (a[i].toLowerCase() != b[j].toLowerCase()));
-    p = q;
-  }
-  return p[b.length];
-};
+/** The known name `k` may have meant (for "did you mean"): the same in another case, else the first with its first three letters. */
+const near = (k, l = k.toLowerCase()) => NAMES.find((n) => n.toLowerCase() == l) ?? NAMES.find((n) => n.startsWith(k.slice(0, 3)));
 
 /** The options that, when set, must be of a type: `type:name,name,...`. */
-const TYPES = ["string:baseUrl,channelName,loginPath,refreshPath,logoutPath,revokePath,tokenEndpoint,clientId,scope",
-  "boolean:crossTab,dpop", "function:fetch,mapTokenResponse", "object:storage"];
+const TYPES = ["string:baseUrl,channelName,loginPath,refreshPath,logoutPath,revokePath,tokenEndpoint,clientId,scope,issuer,authorizationEndpoint,endSessionEndpoint,redirectUri,audience,resource",
+  "boolean:crossTab,dpop,sessionHint", "function:fetch,mapTokenResponse", "object:storage"];
 
 /**
  * Reads `options` (an `undefined` member takes its default) for `href`, the page's URL (its
@@ -34,8 +26,8 @@ export function read(options, href) {
   const o = { ...DEFAULTS, fetch: globalThis.fetch };
   for (const k in options) {
     if (!NAMES.includes(k)) {
-      const near = NAMES.find((n) => distance(k, n) < 3);
-      invalid(k, "unknown option" + (near ? "; did you mean " + near + "?" : ""));
+      const n = near(k);
+      invalid(k, "unknown option" + (n ? "; did you mean " + n + "?" : ""));
     }
     if (options[k] !== undefined) o[k] = options[k];
   }
@@ -81,6 +73,8 @@ export function read(options, href) {
     clientId_: o.clientId,
     scope_: o.scope,
     map_: o.mapTokenResponse,
+    // Read by glue.js (`sessionHint`) and oidc.js (sign-in through a redirect): the options over their defaults.
+    o_: o,
   };
   h.origins_ = list === undefined ? [url("baseUrl", h.endpoints_[0], "origin")]
     : Array.isArray(list) ? list.map((u, i) => url(`bearerOrigins[${i}]`, u, "origin", href))

@@ -52,7 +52,8 @@ export class AuthError extends Error {
  * `.retryAfter` in ms, if any: NaN for none).
  */
 export function error(index, status, retryAfter, oauthError) {
-  const [code, message] = ERRORS[index].split(":");
+  // The message, if not carried after the code, is the code's words in lower case.
+  const [code, message = code.toLowerCase().replace(/_/g, " ")] = ERRORS[index].split(":");
   const e = new AuthError("ERR_" + code, message, status, oauthError);
   if (retryAfter >= 0) e.retryAfter = retryAfter;
   return e;

@@ -39,6 +39,11 @@ test("every refusal names the option and says the rule", () => {
     [{ clientId: 1 }, "clientId", /string/],
     [{ sessionEndingStatuses: [401, 500] }, "sessionEndingStatuses", /400-463/],
     [{ mapTokenResponse: {} }, "mapTokenResponse", /function/],
+    [{ sessionHint: "false" }, "sessionHint", /must be a boolean/],
+    [{ issuer: true }, "issuer", /must be a string/],
+    [{ tokenEndpoint: 1 }, "tokenEndpoint", /must be a string/],
+    [{ redirectUri: {} }, "redirectUri", /must be a string/],
+    [{ resource: null }, "resource", /must be a string/],
     [7, "options", /object/],
     [null, "options", /object/],
   ];
@@ -53,7 +58,17 @@ test("an unknown option is refused, with the closest known name", () => {
   assert.deepEqual(refusal({ fetch: f, clientID: "x" }), ["clientID", "clientID: unknown option; did you mean clientId?"]);
   assert.deepEqual(refusal({ fetch: f, refreshpath: "/x" }), ["refreshpath", "refreshpath: unknown option; did you mean refreshPath?"]);
   assert.deepEqual(refusal({ fetch: f, basUrl: "" }), ["basUrl", "basUrl: unknown option; did you mean baseUrl?"]);
-  assert.deepEqual(refusal({ fetch: f, audience: "api" }), ["audience", "audience: unknown option"]);
+  assert.deepEqual(refusal({ fetch: f, prompt: "login" }), ["prompt", "prompt: unknown option"]);
+});
+
+test("the hint and sign-in options are known, and kept for glue.js and oidc.js when well typed", () => {
+  const sign_in = { issuer: "https://id.example.com", authorizationEndpoint: "https://id.example.com/authorize",
+    tokenEndpoint: "https://id.example.com/token", endSessionEndpoint: "https://id.example.com/logout",
+    redirectUri: "https://app.example.com/cb", audience: "api", resource: "https://api.example.com/" };
+  const [h] = read({ fetch: f, mode: "body", sessionHint: false, ...sign_in }, PAGE);
+  for (const [k, v] of Object.entries({ ...sign_in, sessionHint: false })) assert.equal(h.o_[k], v, k);
+  // One meaning of `tokenEndpoint`: the refresh goes there too.
+  assert.equal(h.endpoints_[1], "https://id.example.com/token");
 });
 
 test("undefined members take their defaults", () => {

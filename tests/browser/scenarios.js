@@ -109,7 +109,9 @@ export function makeServer(o = {}) {
   };
   s.revoke = () => s.valid.clear();
   s.refreshes = () => s.count["/auth/refresh"] ?? 0;
-  s.options = (extra = {}) => ({ fetch: s.fetch, mode: s.mode, crossTab: false, ...extra });
+  // This server sets no session hint cookie (`sessionHint: false`, as a backend of one's own);
+  // the scenario `firstVisit` takes the default, where no hint on the page's origin means no session.
+  s.options = (extra = {}) => ({ fetch: s.fetch, mode: s.mode, crossTab: false, sessionHint: false, ...extra });
   return s;
 }
 
@@ -120,6 +122,78 @@ function record(auth) {
 }
 
 const scenarios = {
+  // Cookie mode on the page's origin with the default `sessionHint`: no hint cookie at all is no
+  // session (a first visit): restore() and the lazy restore send nothing; a `1` beside it asks.
+  async firstVisit(AuthClient) {
+    const s = makeServer({ mode: "cookie" });
+    const auth = new AuthClient({ fetch: s.fetch, crossTab: false });
+    eq(document.cookie.includes("sr_session"), false, "no hint cookie");
+    eq(await auth.restore(), false, "no hint: no session");
+    eq((await auth.fetch("/api/me")).status, 401, "the lazy restore neither: out without a token");
+    eq(s.refreshes(), 0, "no refresh request");
+    // A server elsewhere: the page could not read its hint, so restore() asks.
+    const remote = new AuthClient({ fetch: s.fetch, crossTab: false, baseUrl: API });
+    eq(await remote.restore(), false, "another origin: asks");
+    eq(s.count[API + "/auth/refresh"], 1, "another origin: one refresh request");
+    eq(s.refreshes(), 0, "none on the page's origin");
+    document.cookie = "sr_session=1; Path=/; SameSite=Strict";
+    await auth.login("u", "pw");
+    const fresh = new AuthClient({ fetch: s.fetch, crossTab: false });
+    eq(await fresh.restore(), true, "hint 1: restored");
+    document.cookie = "sr_session=; Max-Age=0; Path=/";
+    for (const c of [auth, remote, fresh]) c.dispose();
+  },
+
+  // State for UIs: `session` when a session starts (login, setSession, restore), `change` after
+  // every transition with the state; getAccessToken() refreshes first when due; isAuthenticated.
+  async stateEvents(AuthClient) {
+    const s = makeServer({ mode: "body" });
+    const storage = new Map();
+    const options = s.options({ storage: { get: (k) => storage.get(k), set: (k, v) => storage.set(k, v), remove: (k) => storage.delete(k) } });
+    const auth = new AuthClient(options);
+    const seen = [];
+    auth.on("session", (e) => seen.push(["session", e.source]));
+    auth.on("change", (e) => seen.push(["change", e.signedIn, e.event.type, typeof e.expiresAt]));
+    eq(await auth.getAccessToken(), undefined, "signed out: no token");
+    eq(s.refreshes(), 0, "and no request");
+    await auth.login("u", "pw");
+    eq(auth.isAuthenticated, true, "isAuthenticated");
+    const token = await auth.getAccessToken();
+    eq(typeof token, "string", "a token");
+    eq(s.valid.has(token), true, "the server's current token");
+    await auth.refresh();
+    const next = await auth.getAccessToken();
+    assert(next !== token && s.valid.has(next), "the refreshed token");
+    await auth.logout();
+    eq(auth.isAuthenticated, false, "isAuthenticated after logout");
+    auth.setSession(s.issue());
+    const again = new AuthClient(options);
+    again.on("session", (e) => seen.push(["session", e.source]));
+    eq(await again.restore(), true, "restored");
+    eq(JSON.stringify(seen), JSON.stringify([
+      ["session", "login"], ["change", true, "session", "number"],
+      ["change", true, "refresh", "number"],
+      ["change", false, "logout", "undefined"],
+      ["session", "setSession"], ["change", true, "session", "number"],
+      ["session", "restore"]]), "events");
+    // Due (a 1 s token, refreshed half-way, the answer held): getAccessToken() waits for the
+    // refresh, as fetch would, and answers its token, not the due one.
+    const before = s.refreshes();
+    const due = new AuthClient(s.options());
+    const short = s.issue();
+    s.refreshGate = gate();
+    due.setSession({ ...short, expires_in: 1 });
+    await until(() => s.refreshes() === before + 1, 10_000, "the refresh is sent");
+    const pending = due.getAccessToken();
+    s.refreshGate.open();
+    s.refreshGate = null;
+    const fresh = await pending;
+    assert(fresh !== short.access_token, "not the due token");
+    eq(s.refreshes(), before + 1, "one refresh");
+    eq(s.valid.has(fresh), true, "a token the server accepts");
+    for (const c of [auth, again, due]) c.dispose();
+  },
+
   // Bearer attached; same Response, same errors; refresh token only where it belongs.
   async passThrough(AuthClient) {
     const s = makeServer({ mode: "body" });

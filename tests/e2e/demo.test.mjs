@@ -250,4 +250,30 @@ describe("demo page against the Worker", () => {
     assert.equal(refreshes.length - before, 1, "one refresh: the lazy restore");
     await context.close();
   });
+
+  test("9. a first visit sends no refresh; the timeline draws each token, its refresh margin, who sent each refresh and the session's end (target/e2e/timeline.png)", async () => {
+    const { context, refreshes } = await newContext();
+    const page = await context.newPage();
+    const logged = [];
+    page.on("console", (m) => m.type() === "error" && logged.push(m.text()));
+    await page.goto(worker.url + "/");
+    await page.waitForSelector('body[data-ready="true"]');
+    assert.equal(refreshes.length, 0, "no session hint on the Worker's own origin: restore() sent nothing");
+    assert.deepEqual(logged, [], "no error in the console");
+    await signIn(page);
+    const mark = (label, timeout = 15_000) => page.waitForSelector(`#timeline [data-mark="${label}"]`, { state: "attached", timeout });
+    await mark("login");
+    await mark("timer", ACCESS_TTL * 3000);
+    // Another tab restores; its new token reaches this one.
+    const other = await openDemo(context);
+    await mark("another tab");
+    await other.close();
+    assert.ok(await page.locator("#timeline .tl-margin").count() >= 2, "the refresh margins drawn (past tokens too)");
+    assert.ok(await page.locator("#timeline [data-token]").count() >= 3, "a bar per token");
+    await page.click("#logout");
+    await mark("signed out");
+    mkdirSync("target/e2e", { recursive: true });
+    await page.locator("#timeline").screenshot({ path: "target/e2e/timeline.png" });
+    await context.close();
+  });
 });

@@ -6,8 +6,9 @@
 //     whose wasm they must emit as an asset;
 //   - plain `esbuild --bundle` of the inline entry, ESM and IIFE, with no loader and no warning,
 //     and no wasm request at run time;
-//   - Next.js (app router, `next build` + `next start`): a client page using the package, and a
-//     server component importing it during server rendering.
+//   - Next.js (app router, `next build` + `next start`): a client page using the package, a
+//     server component importing it during server rendering, and silent-refresh/react rendered
+//     on the server and then in the browser.
 import { after, before, describe, test } from "../support/test.mjs";
 import assert from "node:assert/strict";
 import { copyFileSync, readdirSync } from "node:fs";
@@ -59,7 +60,7 @@ async function runPage(url) {
   }
 }
 
-const SIGNED_IN = { signedIn: true, status: 200, sub: "demo" };
+const SIGNED_IN = { signedIn: true, status: 200, sub: "demo", user: null };
 
 describe("bundlers", () => {
   test("Vite: vite build of the default entry emits the wasm; init, login and auth.fetch work", async () => {
@@ -121,6 +122,17 @@ describe("bundlers", () => {
     });
   }
 
+  test("esbuild --bundle of the default entry (the wasm not copied): init() rejects with ERR_WASM_LOAD naming silent-refresh/inline", async () => {
+    const dir = await projectDir("esbuild-default", "esbuild");
+    await run(bin("esbuild"), ["default.js", "--bundle", "--format=esm", "--outfile=dist/esm.js", "--log-level=warning"], { cwd: dir });
+    copyFileSync(join(dir, "esm.html"), join(dir, "dist/index.html"));
+    dirs["/esbuild-default/"] = join(dir, "dist");
+    const { result, wasm } = await runPage(`${site.url}/esbuild-default/`);
+    assert.equal(wasm.length, 1, "the page asked for the wasm");
+    assert.equal(wasm[0].status, 404, "which esbuild did not copy");
+    assert.match(result.error, /^ERR_WASM_LOAD .*silent-refresh\/inline/);
+  });
+
   // next build takes about 20 s here; ten minutes on a loaded machine before it counts as a hang.
   test("Next.js (app router): next build; server rendering imports the package; the client page works", { timeout: 600_000 }, async () => {
     const dir = await projectDir("next");
@@ -139,6 +151,22 @@ describe("bundlers", () => {
       assert.deepEqual(result, SIGNED_IN);
       assert.deepEqual(wasm, [{ status: 200, type: "application/wasm" }]);
       assert.deepEqual(errors, []);
+      // silent-refresh/react: rendered on the server with no client ("loading"); in the browser
+      // the provider's client finds no session hint on its own origin and sends nothing.
+      const react = await fetch(`${base}/react`);
+      assert.equal(react.status, 200);
+      assert.match(await react.text(), /<p id="react">loading<\/p>/, "the React binding rendered on the server");
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        const refreshes = [];
+        page.on("request", (r) => r.url().includes("/auth/refresh") && refreshes.push(r.url()));
+        await page.goto(`${base}/react`);
+        await page.waitForSelector('#react:text("signedOut")');
+        assert.deepEqual(refreshes, [], "no refresh that could only be refused");
+      } finally {
+        await context.close();
+      }
       assert.doesNotMatch(server.output(), /\b(Error|TypeError|ReferenceError)\b/, "next start logged no error");
     } finally {
       await server.stop();

@@ -10,7 +10,8 @@ import { bin, projectDir, root, run } from "./support.mjs";
 const SHIPPED = [
   "LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json",
   "silent_refresh.d.ts", "silent_refresh.js", "silent_refresh_bg.wasm",
-  "silent_refresh_inline.d.ts", "silent_refresh_inline.mjs",
+  "silent_refresh_inline.d.ts", "silent_refresh_inline.mjs", "silent_refresh_oidc.js", "silent_refresh_dpop.js",
+  "react.d.ts", "react.js",
 ];
 
 test("npm publish --dry-run ships exactly the entries, their types, the wasm, README and licences", async () => {
@@ -30,7 +31,7 @@ test("package.json: every exports target is shipped; metadata a registry page ne
   for (const t of [...targets, manifest.main, manifest.module, manifest.types]) {
     assert.ok(SHIPPED.includes(t.replace(/^\.\//, "")), `${t} is shipped`);
   }
-  for (const key of [".", "./inline"]) {
+  for (const key of [".", "./inline", "./react"]) {
     assert.deepEqual(Object.keys(manifest.exports[key]).slice(0, 2), ["types", "import"], `${key}: types first, then import`);
   }
   assert.equal(manifest.exports["./silent_refresh_bg.wasm"], "./silent_refresh_bg.wasm");
@@ -54,17 +55,46 @@ for (const [config, what] of [
   });
 }
 
-test("plain Node imports both entries without a browser; the inline entry instantiates its wasm; errors are AuthErrors, ERR_NOT_INITIALIZED before init()", async () => {
+test("plain Node imports both entries without a browser; the inline entry instantiates its wasm; errors are AuthErrors, ERR_NOT_INITIALIZED before init(), ERR_WASM_LOAD naming the inline entry for init() of the default one", async () => {
   const dir = await projectDir("node", "types");
   const script = `
     const main = await import("silent-refresh");
     const inline = await import("silent-refresh/inline");
     const thrown = (C, f) => { try { f(); } catch (e) { return [e instanceof C, e.name, e.code]; } };
     const early = thrown(main.AuthError, () => new main.AuthClient({ baseUrl: "https://api.example" }));
+    // init() of the default entry in Node: its fetch of the wasm fails, and the error says what to do.
+    const load = await main.default().then(() => "loaded", (e) => [e instanceof main.AuthError, e.code, e.message.includes("silent-refresh/inline"), !!e.cause]);
     await inline.default();
     const invalid = thrown(inline.AuthError, () => new inline.AuthClient({ baseUrl: "https://api.example", mode: "nope" }));
-    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient, early, invalid]));`;
+    console.log(JSON.stringify([typeof main.AuthClient, typeof main.default, typeof inline.AuthClient, early, invalid, load]));`;
   const out = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: dir });
   assert.deepEqual(JSON.parse(out.trim().split("\n").at(-1)), ["function", "function", "function",
-    [true, "AuthError", "ERR_NOT_INITIALIZED"], [true, "AuthError", "ERR_INVALID_OPTIONS"]]);
+    [true, "AuthError", "ERR_NOT_INITIALIZED"], [true, "AuthError", "ERR_INVALID_OPTIONS"], [true, "ERR_WASM_LOAD", true, true]]);
+});
+
+test("the README's event table and the d.ts agree on every event, its payload's members and its sources", () => {
+  // README: | `type` | `{ a: X, b? }` | when |
+  const readme = readFileSync(join(root, "pkg/README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("### Events"), readme.indexOf("### Errors"));
+  const members = (list) => Object.fromEntries(list.map((m) => {
+    const [, name, optional, value = ""] = /^\s*(\w+)(\??)\s*(?::\s*(.*))?$/.exec(m);
+    return [name, { optional: !!optional, literals: [...value.matchAll(/"(\w+)"/g)].map((x) => x[1]).sort() }];
+  }));
+  const documented = Object.fromEntries([...table.matchAll(/^\| `(\w+)` \| `\{ (.*?) \}` \|/gm)]
+    .map(([, type, payload]) => [type, members(payload.replace(/\\\|/g, "|").split(","))]));
+  // d.ts: AuthEventMap names each event's interface; an interface lists `name?: type;` members.
+  const dts = readFileSync(join(root, "pkg/silent_refresh.d.ts"), "utf8");
+  const map = /export interface AuthEventMap \{([^}]*)\}/.exec(dts)[1];
+  const typed = Object.fromEntries([...map.matchAll(/(\w+): (\w+);/g)].map(([, type, name]) => {
+    const body = new RegExp(`export interface ${name} \\{([^}]*)\\}`).exec(dts)[1];
+    const list = body.split(";").map((m) => m.replace(/\/\*\*[^]*?\*\//g, "").trim()).filter(Boolean);
+    const all = members(list);
+    assert.deepEqual(all.type, { optional: false, literals: [type] }, `${name}.type is "${type}"`);
+    delete all.type;
+    // A member whose type names interfaces (`event`, `error`) compares by name only.
+    for (const m of Object.values(all)) if (!m.literals.length) m.literals = [];
+    return [type, all];
+  }));
+  assert.deepEqual(Object.keys(documented).sort(), Object.keys(typed).sort(), "the same events");
+  assert.deepEqual(documented, typed);
 });

@@ -129,7 +129,13 @@ fn render() -> String {
     for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
         assert_eq!(code as usize, i, "ALL is in declaration order");
         let short = code.code().strip_prefix("ERR_").expect("ERR_ prefix");
-        errors.push(format!("\"{short}:{}\"", code.message()));
+        // A message that is the code's words in lower case is derived by values.js, not carried.
+        let derived = short.to_lowercase().replace('_', " ");
+        errors.push(if code.message() == derived {
+            format!("{short:?}")
+        } else {
+            format!("\"{short}:{}\"", code.message())
+        });
     }
     js += &wrapped("const ERRORS = [", &errors, "];");
     writeln!(

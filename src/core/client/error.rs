@@ -83,22 +83,24 @@ impl ErrorCode {
         }
     }
 
-    /// A short human-readable message.
+    /// A short human-readable message: the code's words, lower case (`ERR_SESSION_EXPIRED`:
+    /// "session expired"; the package derives these, see `error` in src/browser/values.js),
+    /// except where a sentence says more.
     pub fn message(self) -> &'static str {
         match self {
-            ErrorCode::Network => "network error",
-            ErrorCode::Timeout => "request timed out",
-            ErrorCode::Server => "server temporarily unavailable",
-            ErrorCode::Rejected => "request refused",
-            ErrorCode::BadResponse => "unexpected response",
+            ErrorCode::Network => "network",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Server => "server",
+            ErrorCode::Rejected => "rejected",
+            ErrorCode::BadResponse => "bad response",
             ErrorCode::SessionExpired => "session expired",
             ErrorCode::NotSignedIn => "not signed in",
-            ErrorCode::InvalidCredentials => "invalid username or password",
-            ErrorCode::RefreshLimit => "too many refreshes",
-            ErrorCode::Disposed => "client disposed",
+            ErrorCode::InvalidCredentials => "invalid credentials",
+            ErrorCode::RefreshLimit => "refresh limit",
+            ErrorCode::Disposed => "disposed",
             ErrorCode::InvalidOptions => "invalid options",
-            ErrorCode::Storage => "storage failed",
-            ErrorCode::TooManyAttempts => "too many login attempts",
+            ErrorCode::Storage => "storage",
+            ErrorCode::TooManyAttempts => "too many attempts",
             ErrorCode::CrossOriginCookie => {
                 "cookie mode needs the auth endpoints on this origin, or body mode"
             }

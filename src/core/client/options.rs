@@ -5,7 +5,7 @@ use crate::core::client::config::{ClientConfig, Transport};
 use crate::core::protocol;
 
 /// The options' names, in the order the TypeScript declarations list them.
-pub const OPTION_NAMES: [&str; 23] = [
+pub const OPTION_NAMES: [&str; 30] = [
     "baseUrl",
     "mode",
     "refreshMargin",
@@ -29,6 +29,14 @@ pub const OPTION_NAMES: [&str; 23] = [
     "mapTokenResponse",
     "revokePath",
     "tokenEndpoint",
+    "sessionHint",
+    // Sign-in through a redirect (read by the package's sign-in module, oidc.js).
+    "issuer",
+    "authorizationEndpoint",
+    "endSessionEndpoint",
+    "redirectUri",
+    "audience",
+    "resource",
 ];
 
 /// Encodings of the refresh request (`refreshEncoding`): RFC 6749's form, the default, or the

@@ -8,7 +8,7 @@
 // (for a public client the refresh token too), and its userinfo endpoint (`/me`) takes them with
 // a proof. With `dpopNonce`, every proof must carry a server nonce (`DPoP-Nonce`).
 //
-//   const oidc = await startOidc({ pageOrigin, redirectUri, accessTtl, dpopNonce });
+//   const oidc = await startOidc({ pageOrigin, redirectUri, postLogoutRedirectUri, accessTtl, dpopNonce });
 //   oidc.issuer, oidc.api, oidc.provider (the Provider, to inspect or revoke), oidc.seen (what the
 //   resource API recorded), await oidc.close()
 import Provider from "oidc-provider";
@@ -18,7 +18,7 @@ import { freePort } from "../../support/worker.mjs";
 
 export const CLIENT_ID = "spa";
 
-export async function startOidc({ pageOrigin, redirectUri, accessTtl = 10, dpopNonce = false }) {
+export async function startOidc({ pageOrigin, redirectUri, postLogoutRedirectUri, accessTtl = 10, dpopNonce = false }) {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
@@ -27,6 +27,7 @@ export async function startOidc({ pageOrigin, redirectUri, accessTtl = 10, dpopN
       token_endpoint_auth_method: "none",
       application_type: "web",
       redirect_uris: [redirectUri],
+      ...(postLogoutRedirectUri ? { post_logout_redirect_uris: [postLogoutRedirectUri] } : {}),
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
     }],

@@ -278,6 +278,12 @@ fn return_to_accepts_same_origin_paths() {
     ] {
         assert_eq!(check_return_to(Some(ok)).as_deref(), Some(ok), "{ok}");
     }
+    // A path the query's decoding turned into UTF-8 comes back encoded: it goes into a
+    // `Location` header, which takes ASCII only.
+    assert_eq!(
+        check_return_to(Some("/café?q=ü")).as_deref(),
+        Some("/caf%C3%A9?q=%C3%BC")
+    );
 }
 
 #[test]
@@ -1042,6 +1048,16 @@ fn logout_and_reuse_revoke_the_provider_refresh_token_and_logout_answers_the_id_
         up.revoked.borrow().as_slice(),
         [("up-rt-0".to_string(), "logout".to_string())]
     );
+    // The same token once its family is over reads no ID token back (the user's claims).
+    let again = run(svc.logout_via(
+        &r.refresh_token.as_str(),
+        RevokeReason::Logout,
+        T0 + 1,
+        &&up,
+    ))
+    .unwrap();
+    assert_eq!(again, None);
+    up.revoked.borrow_mut().clear();
     // Reuse of a retired token, past the grace window.
     let r = run(svc.start_upstream_session("oidc:y", Map::new(), &first_grant(), T0)).unwrap();
     let old = r.refresh_token.as_str();

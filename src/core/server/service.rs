@@ -839,18 +839,28 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
             return Ok(None);
         };
-        let grant = match &self.config.upstream {
-            None => None,
+        let (grant, live) = match &self.config.upstream {
+            None => (None, false),
             Some(_) => match load::<FamilyRecord>(&self.store, &family_key(&t.fam)).await? {
-                Some(f) => self.open_grant(&f, &t.fam).unwrap_or(None),
-                None => None,
+                Some(f) => {
+                    // The provider's ID token (the `id_token_hint` of RP-initiated logout) is
+                    // answered only for a session that was live: a retired, revoked or ended
+                    // family's token must not read the user's claims back.
+                    let revoked = load::<Revocation>(&self.store, &revocation_key(&t.fam))
+                        .await?
+                        .is_some();
+                    let live =
+                        !revoked && f.abs > now && f.created >= self.config.sessions_not_before;
+                    (self.open_grant(&f, &t.fam).unwrap_or(None), live)
+                }
+                None => (None, false),
             },
         };
         self.revoke_family(&token, why, now).await?;
         if let Some(g) = &grant {
             up.revoke(g, why.name()).await;
         }
-        Ok(grant.and_then(|g| g.idt))
+        Ok(grant.and_then(|g| g.idt).filter(|_| live))
     }
 
     /// `POST /auth/revoke` (RFC 7009): like logout, but any token, even malformed, is accepted.

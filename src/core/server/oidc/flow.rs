@@ -90,8 +90,23 @@ fn is_safe_path(p: &str) -> bool {
 /// Checks a `return_to`: a same-origin path that starts with one `/` and holds no `//`, no
 /// backslash, no scheme, no whitespace or control character, as given and after each round
 /// of percent-decoding (until decoding changes nothing; at most 4 rounds, a deeper nesting is
-/// refused). `None` (absent or empty) is `/`.
+/// refused). `None` (absent or empty) is `/`. The answer is ASCII: a character beyond it is
+/// percent-encoded (UTF-8), as a browser would, so that it can stand in a `Location` header.
 pub fn check_return_to(given: Option<&str>) -> Option<String> {
+    checked_return_to(given).map(|p| {
+        p.bytes()
+            .fold(String::with_capacity(p.len()), |mut out, b| {
+                if b.is_ascii() {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+                out
+            })
+    })
+}
+
+fn checked_return_to(given: Option<&str>) -> Option<String> {
     let given = match given {
         None | Some("") => return Some("/".into()),
         Some(g) => g,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "../support/test.mjs";
-import { startWorker } from "../support/worker.mjs";
+import { DEV_VARS, startWorker } from "../support/worker.mjs";
 import { call, expectNoGrace, isError, isTokens, refresh, session } from "./helpers.mjs";
 
 const MODE = process.env.SILENT_REFRESH_ROTATION_STORE ?? "kv";
@@ -102,11 +102,12 @@ describe("strict mode faults", { skip: strictOnly }, () => {
       const config = join(healthy.stateDir, "unreachable.wrangler.toml");
       const toml = (await import("node:fs")).readFileSync("wrangler.toml", "utf8")
         .replace('class_name = "RotationObject"', 'class_name = "RotationObject"\nscript_name = "silent-refresh-not-running"')
-        .replace(/\[\[migrations\]\][^[]*/s, "")
+        .replace(/^\[\[migrations\]\]\n(?:\w+ = .*\n)*/gm, "")
         .replace('main = "build/worker/index.js"', `main = "${join(process.cwd(), "build/worker/index.js")}"`)
         .replace('directory = "build/site"', `directory = "${join(process.cwd(), "build/site")}"`);
       writeFileSync(config, toml);
-      broken = await startWorker({ config, stateDir: healthy.stateDir, secrets: healthy.secrets, vars: { ...vars, ROTATION_STORE: "durable-object" } });
+      // Another config gets none of the harness's local values: the loopback ISSUER given here.
+      broken = await startWorker({ config, stateDir: healthy.stateDir, secrets: healthy.secrets, vars: { ...DEV_VARS, ...vars, ROTATION_STORE: "durable-object" } });
       const kvBefore = broken.kvValues();
       const res = await refresh(broken, t.refresh_token);
       isError(res, 503, "temporarily_unavailable", "object unreachable");

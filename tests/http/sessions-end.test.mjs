@@ -173,7 +173,7 @@ describe("strict mode: account changes are retry-safe", { skip: strictOnly }, ()
       const config = join(healthy.stateDir, "unreachable.wrangler.toml");
       writeFileSync(config, readFileSync("wrangler.toml", "utf8")
         .replace('class_name = "RotationObject"', 'class_name = "RotationObject"\nscript_name = "silent-refresh-not-running"')
-        .replace(/\[\[migrations\]\][^[]*/s, "")
+        .replace(/^\[\[migrations\]\]\n(?:\w+ = .*\n)*/gm, "")
         .replace('main = "build/worker/index.js"', `main = "${join(process.cwd(), "build/worker/index.js")}"`)
         .replace('directory = "build/site"', `directory = "${join(process.cwd(), "build/site")}"`));
       broken = await startWorker({ config, stateDir: healthy.stateDir, secrets: healthy.secrets, vars: { ...healthy.vars } });

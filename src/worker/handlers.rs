@@ -129,18 +129,22 @@ fn token_reply(svc: &Service<'_>, meta: &Meta, r: &TokenResponse, transport: Tra
         Transport::Body => reply,
         Transport::Cookie => {
             let secure = cookie_secure(svc.config, &meta.self_origin);
-            let reply = reply
-                .with(
-                    "Set-Cookie",
-                    set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
-                )
-                .with(
-                    "Set-Cookie",
-                    session_hint_cookie(true, r.refresh_expires_in, secure),
-                );
-            clear_stray_cookie(reply, meta, secure)
+            clear_stray_cookie(with_session_cookies(reply, r, secure), meta, secure)
         }
     }
+}
+
+/// `reply` with a session's cookies: the refresh token's and the session hint (`sr_session=1`).
+pub(crate) fn with_session_cookies(reply: Reply, r: &TokenResponse, secure: bool) -> Reply {
+    reply
+        .with(
+            "Set-Cookie",
+            set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
+        )
+        .with(
+            "Set-Cookie",
+            session_hint_cookie(true, r.refresh_expires_in, secure),
+        )
 }
 
 /// A `Secure` deployment never uses an unprefixed `sr_refresh` (planted by a sibling

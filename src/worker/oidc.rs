@@ -12,9 +12,7 @@ use super::rotation_object::Rotation;
 use super::{now, now_ms, Service};
 use crate::core::protocol;
 use crate::core::server::error::AuthError;
-use crate::core::server::http::{
-    cookie, cookie_secure, form_decode, session_hint_cookie, set_refresh_cookie,
-};
+use crate::core::server::http::{cookie, cookie_secure, form_decode};
 use crate::core::server::oidc::discovery::{discovery_url, Discovery};
 use crate::core::server::oidc::flow::{
     authorization_url, check_callback, check_return_to, set_tx_cookie, tx_cookie_name,
@@ -429,17 +427,10 @@ pub(super) async fn callback(
         Ok(Answer::Issued(r)) => r,
         _ => return Ok(fail(AuthErrorCode::TemporarilyUnavailable, back)),
     };
-    Ok(Reply::empty(303)
+    let reply = Reply::empty(303)
         .with("Location", tx.return_to.clone())
-        .with("Set-Cookie", set_tx_cookie("", 0, secure))
-        .with(
-            "Set-Cookie",
-            set_refresh_cookie(&r.refresh_token.as_str(), r.refresh_expires_in, secure),
-        )
-        .with(
-            "Set-Cookie",
-            session_hint_cookie(true, r.refresh_expires_in, secure),
-        ))
+        .with("Set-Cookie", set_tx_cookie("", 0, secure));
+    Ok(super::handlers::with_session_cookies(reply, &r, secure))
 }
 
 /// The RP-initiated logout URL of a provider sign-in's logout.

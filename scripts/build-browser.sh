@@ -41,9 +41,10 @@ node scripts/shorten-messages.mjs pkg/silent_refresh.js
 # wasm-bindgen's init functions.
 glue=$(cd pkg && find snippets -name glue.js)
 # glue.js imports the modules beside it (wasm-bindgen copies only the snippet itself): the
-# options, the shared names and the values; it loads the sign-in module (src/browser/oidc.js) and
-# DPoP (src/browser/dpop.js) on first use as ./silent_refresh_oidc.js and ./silent_refresh_dpop.js.
-for m in options names values; do cp "src/browser/$m.js" "pkg/$(dirname "$glue")/$m.js"; done
+# options, the shared names, the request rules and the values; it loads the sign-in module
+# (src/browser/oidc.js) and DPoP (src/browser/dpop.js) on first use as ./silent_refresh_oidc.js
+# and ./silent_refresh_dpop.js.
+for m in options names requests values; do cp "src/browser/$m.js" "pkg/$(dirname "$glue")/$m.js"; done
 # `init` is wasm-bindgen's, wrapped by `loader` (a failure to load the wasm names the fix).
 printf '%s\n' "import load, { client } from \"./silent_refresh.js\";" \
   "import { connect, loader } from \"./$glue\";" "connect(client);" \

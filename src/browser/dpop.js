@@ -9,7 +9,7 @@
 // (a Bearer session, which a reload keeps); with `dpop: true` the key lives as long as the page
 // and the session ends with the page. Only `indexedDB`, `crypto.subtle`, `URL`,
 // `btoa` and `TextEncoder`: the same in windows, Web Workers and Service Workers. The object
-// store is named "dpop" too.
+// store is named "dpop" too. Unit tests: tests/browser/dpop.test.mjs (node --test, no build).
 
 /** Generation and signing parameters (each call reads the members it needs). */
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };

@@ -2,14 +2,18 @@
 // whose methods forward to Rust (`Inner::call` in src/browser/runtime). It builds the client's
 // requests, wires timers, page events, the BroadcastChannel, the Web Lock, storage and event
 // listeners, and reports every callback to Rust as `dispatch(tag, value)`. Rust decides when to
-// refresh, what a result means, and what ends a session. Three rules are still decided here,
-// where they cost fewer bytes than in wasm: which requests of `auth.fetch` are managed
-// (`request_`), the DPoP scheme and its nonce retry (`send_`, dpop.js), and what a body-mode
-// logout sends (`post_`). The options are read by options.js, the shared names are names.js's.
+// refresh, what a result means, and what ends a session. Rules that cost fewer bytes here than in
+// wasm live in modules with unit tests of their own (node --test, tests/browser): the options
+// (options.js), which requests `auth.fetch` manages and whether a token is DPoP-bound
+// (requests.js), the DPoP proofs and their nonce retry (dpop.js, loaded on first use). Two are
+// still decided in this file: what the client's own requests carry (`post_`: the members, the
+// encoding, a body-mode logout's RFC 7009 form) and what the session-hint cookie says (`over_`).
+// The shared names are names.js's, generated from Rust.
 // The package build renames every property whose name ends in `_` (scripts/build-browser.sh):
 // the names an option, an event, a message or a browser API uses must not end in `_`.
 
 import { fail, read } from "./options.js";
+import { bound, managed } from "./requests.js";
 import { LOGIN, SET_SESSION, RESTORE, FETCH, REFRESH, LOGOUT, ON, OFF, DISPOSE, SIGNED_IN, EXPIRES_AT,
   NEXT_REFRESH_AT, REFRESH_COUNT, FULFILLED, REJECTED, LOCKED, HANDED, KINDS, TIMER, WAKE, LOGOUT_MESSAGE,
   TOKEN_MESSAGE, EVENTS, SOURCES, STORAGE, COOKIE_MODE, BODY_MODE, CSRF_HEADER, SESSION_HINT_COOKIE, INVALID_OPTIONS,
@@ -186,29 +190,23 @@ export class Host {
     // A token response says whether its access token is DPoP-bound (`token_type`, any case).
     // A success body goes through `mapTokenResponse` first, if set.
     this.run_(id, () => response.json().then((b) => (response.ok && this.map_ && (b = this.map_(b)),
-      typeof b?.access_token == "string" && (this.bound_ = /^dpop$/i.test(b.token_type)), b)));
+      typeof b?.access_token == "string" && (this.bound_ = bound(b.token_type)), b)));
     try {
       return response.headers.get("retry-after");
     } catch {}
   }
 
   /**
-   * `fetch(input, init)`, a promise. The client manages the request if it is addressed to a
-   * bearer origin, not to one of the client's endpoints (compared exactly, query and fragment
-   * ignored, so `/auth/logout-all` is not `/auth/logout`), without an `Authorization` set by the
-   * caller; it is sent with `send(request, access, generation)`, unless `access` is `null` (a
-   * refresh may be due): then it goes to Rust, `dispatch(7, [undefined, request])`. Any other
-   * request is sent as it is.
+   * `fetch(input, init)`, a promise. A request the client manages (`managed`, requests.js) is
+   * sent with `send(request, access, generation)`, unless `access` is `null` (a refresh may be
+   * due): then it goes to Rust, `dispatch(7, [undefined, request])`. Any other request is sent as
+   * it is.
    */
   request_(input, init, access, generation) {
     try {
       // `getAccessToken()` passes the host itself: managed, with no request.
       const request = input == this ? input : new Request(input, init);
-      // Absolute and serialized (no credentials: `Request` throws on them), so the part before
-      // `?` or `#` is the origin and path, as the endpoints are.
-      const url = request.url;
-      return input != this && (!this.origins_.some((o) => url.startsWith(o)) || this.endpoints_.includes(url.split(/[?#]/)[0])
-        || request.headers.has("authorization")) ? this.send_(request)
+      return input != this && !managed(request, this.origins_, this.endpoints_) ? this.send_(request)
         : access === null ? this.dispatch_(KINDS + HANDED, [, request]) : this.send_(request, access, generation);
     } catch (e) {
       return Promise.reject(e);
@@ -390,7 +388,7 @@ export class AuthClient {
 
   login(username, password) { return this.#x(LOGIN, username, password).then(() => this.#s("login")); }
   /** With DPoP, tokens whose `token_type` is DPoP were bound to the key by whoever got them (see dpop.js). */
-  setSession(tokens) { this.#x(SET_SESSION, tokens); this.#h.bound_ = /^dpop$/i.test(tokens.token_type); this.#s("setSession"); }
+  setSession(tokens) { this.#x(SET_SESSION, tokens); this.#h.bound_ = bound(tokens.token_type); this.#s("setSession"); }
   /** A session started by `source` (`login`, `setSession`): the `session` and `change` events. */
   #s(source) { this.#h.state_({ type: "session", source }, true, this.expiresAt); }
   /** With `issuer`, the provider's metadata first (oidc.js): the refresh goes to its token endpoint. */

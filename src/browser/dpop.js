@@ -9,10 +9,14 @@
 // (a Bearer session, which a reload keeps); with `dpop: true` the key lives as long as the page
 // and the session ends with the page. Only `indexedDB`, `crypto.subtle`, `URL`,
 // `btoa` and `TextEncoder`: the same in windows, Web Workers and Service Workers. The object
-// store is named "dpop" too. Unit tests: tests/browser/dpop.test.mjs (node --test, no build).
+// store is named "dpop" too. What a proof shares with the Worker's check (its `typ`, `alg`, curve,
+// and the scheme) comes from names.js, generated from src/core/server/dpop.rs. Unit tests:
+// tests/browser/dpop.test.mjs (node --test, no build).
+
+import { DPOP, DPOP_ALG, DPOP_CURVE, DPOP_TYP } from "./names.js";
 
 /** Generation and signing parameters (each call reads the members it needs). */
-const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+const EC = { name: "ECDSA", namedCurve: DPOP_CURVE, hash: "SHA-256" };
 /** Keys kept for the page's lifetime, by database name, where IndexedDB could not store them. */
 const page = new Map();
 /** The access token whose hash (`ath`) was made last, and that hash. */
@@ -99,10 +103,10 @@ export async function send(fetch, k, make, access) {
         const ath = access == athOf ? athIs : b64u(await subtle.digest("SHA-256", utf8(access)));
         [athOf, athIs, claims.ath] = [access, ath, ath];
       }
-      const input = (k.h ??= part({ typ: "dpop+jwt", alg: "ES256", jwk: k[1] })) + "." + part(claims);
-      request.headers.set("DPoP", input + "." + b64u(await subtle.sign(EC, k[0], utf8(input))));
+      const input = (k.h ??= part({ typ: DPOP_TYP, alg: DPOP_ALG, jwk: k[1] })) + "." + part(claims);
+      request.headers.set(DPOP, input + "." + b64u(await subtle.sign(EC, k[0], utf8(input))));
     }
-    if (access) request.headers.set("Authorization", "DPoP " + access);
+    if (access) request.headers.set("Authorization", DPOP + " " + access);
     const response = await fetch.call(globalThis, request);
     const nonce = response.headers.get("dpop-nonce");
     if (nonce) nonces.set(origin, nonce);

@@ -17,7 +17,7 @@ import { bound, managed } from "./requests.js";
 import { LOGIN, SET_SESSION, RESTORE, FETCH, REFRESH, LOGOUT, ON, OFF, DISPOSE, SIGNED_IN, EXPIRES_AT,
   NEXT_REFRESH_AT, REFRESH_COUNT, FULFILLED, REJECTED, LOCKED, HANDED, KINDS, TIMER, WAKE, LOGOUT_MESSAGE,
   TOKEN_MESSAGE, EVENTS, SOURCES, STORAGE, COOKIE_MODE, BODY_MODE, CSRF_HEADER, SESSION_HINT_COOKIE, INVALID_OPTIONS,
-  NOT_INITIALIZED, AT_REFRESH, AT_LOGOUT } from "./names.js";
+  NOT_INITIALIZED, AT_REFRESH, AT_LOGOUT, TOKEN_TYPE, LOGOUT_TYPE } from "./names.js";
 import { AuthError, error } from "./values.js";
 
 // DPoP (dpop.js), loaded on first use: built beside the package as silent_refresh_dpop.js, so an
@@ -69,8 +69,8 @@ export class Host {
         this.channel_ = new BroadcastChannel(this.name_);
         // Another tab's logout (the DPoP key is read afresh after it) or new access token: hints
         // Rust checks. Anything else is not ours.
-        this.channel_.onmessage = ({ data }) => data?.type == "logout" ? ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE))
-          : data?.type == "token" && dispatch(TOKEN_MESSAGE, data);
+        this.channel_.onmessage = ({ data }) => data?.type == LOGOUT_TYPE ? ((this.dk_ = undefined), dispatch(LOGOUT_MESSAGE))
+          : data?.type == TOKEN_TYPE && dispatch(TOKEN_MESSAGE, data);
       } catch {}
     }
     wake("addEventListener", this.wake_);
@@ -271,7 +271,7 @@ export class Host {
    * of the origin may listen) to the other tabs, or `{type: "logout"}`.
    */
   tell_(access, lifetime) {
-    const data = access ? { type: "token", access, lifetime } : { type: "logout" };
+    const data = access ? { type: TOKEN_TYPE, access, lifetime } : { type: LOGOUT_TYPE };
     if (this.channel_) {
       this.channel_.postMessage(data);
       // The same message in localStorage, written before the flight releases the Web Lock: the

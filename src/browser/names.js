@@ -1,7 +1,8 @@
 // The numbers and names Rust and the JavaScript of the package share, generated from
 // src/core/client/interface.rs and the definitions it names: `cargo test` checks the block
-// (tests/native/client_interface.rs), `UPDATE_INTERFACE=1 cargo test client_interface` rewrites it.
-// glue.js and options.js import it; the package build bundles it (nothing of it is exported).
+// (tests/native/client_interface.rs) and never writes it; `UPDATE_INTERFACE=1 cargo test --test
+// native client_interface::rewrite_names_js -- --ignored --exact` rewrites it. glue.js,
+// options.js and dpop.js import it; the package build bundles it (nothing of it is exported).
 
 // <interface>
 export const LOGIN = 0, SET_SESSION = 1, RESTORE = 2, FETCH = 3, REFRESH = 4, LOGOUT = 5, ON = 6, OFF = 7,
@@ -20,6 +21,8 @@ export const DEFAULTS = { baseUrl: "", mode: "cookie", requestTimeout: 10000, re
   loginPath: "/auth/login", refreshPath: "/auth/refresh", logoutPath: "/auth/logout",
   refreshEncoding: "form" };
 export const STORAGE_KEY_SUFFIX = ":refresh_token";
+export const TOKEN_TYPE = "token", LOGOUT_TYPE = "logout";
+export const DPOP_TYP = "dpop+jwt", DPOP_ALG = "ES256", DPOP_CURVE = "P-256", DPOP = "DPoP";
 export const CSRF_HEADER = "X-Silent-Refresh", SESSION_HINT_COOKIE = "sr_session";
 export const ERRORS = [ "NETWORK", "TIMEOUT", "SERVER", "REJECTED", "BAD_RESPONSE", "SESSION_EXPIRED",
   "NOT_SIGNED_IN", "INVALID_CREDENTIALS", "REFRESH_LIMIT", "DISPOSED", "INVALID_OPTIONS", "STORAGE",

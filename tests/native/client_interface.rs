@@ -1,7 +1,8 @@
 //! The Rust⇄JavaScript interface of the browser package is defined once, in Rust: the block
 //! between `// <interface>` and `// </interface>` in src/browser/names.js must be exactly what
-//! [`render`] makes of the definitions (run with `UPDATE_INTERFACE=1` to rewrite it), and the
-//! TypeScript declarations must document the options in their order with their defaults.
+//! [`render`] makes of the definitions (the ignored test [`rewrite_names_js`] rewrites it when
+//! asked for by name, see [`REWRITE`]), and the TypeScript declarations must document the options
+//! in their order with their defaults.
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,7 @@ use silent_refresh::core::client::options::{
 };
 use silent_refresh::core::client::{Endpoint, ErrorCode, EventKind, Source, Transport};
 use silent_refresh::core::protocol;
+use silent_refresh::core::server::dpop;
 
 const GLUE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/glue.js");
 const NAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/names.js");
@@ -120,6 +122,25 @@ fn render() -> String {
     writeln!(js, "const STORAGE_KEY_SUFFIX = {STORAGE_KEY_SUFFIX:?};").unwrap();
     writeln!(
         js,
+        "const TOKEN_TYPE = {:?}, LOGOUT_TYPE = {:?};",
+        Signal::TOKEN_TYPE,
+        Signal::LOGOUT_TYPE
+    )
+    .unwrap();
+    // What dpop.js shares with the Worker's proof check (src/core/server/dpop.rs): a proof's
+    // `typ` and `alg`, its key's curve, and the scheme (the `DPoP` header and `Authorization`).
+    assert_eq!(dpop::ALGS, [dpop::ALGS_PARAM], "one algorithm, the one dpop.js signs with");
+    writeln!(
+        js,
+        "const DPOP_TYP = {:?}, DPOP_ALG = {:?}, DPOP_CURVE = {:?}, DPOP = {:?};",
+        dpop::PROOF_TYP,
+        dpop::ALGS_PARAM,
+        dpop::CURVE,
+        dpop::SCHEME
+    )
+    .unwrap();
+    writeln!(
+        js,
         "const CSRF_HEADER = {:?}, SESSION_HINT_COOKIE = {:?};",
         protocol::CSRF_HEADER,
         protocol::SESSION_HINT_COOKIE
@@ -155,21 +176,23 @@ fn render() -> String {
         .replacen("const ", "export const ", 1)
 }
 
-#[test]
-fn names_js_carries_the_interface_rust_defines() {
-    let glue = std::fs::read_to_string(NAMES).unwrap();
-    let start = glue.find(START).expect("names.js has `// <interface>`") + START.len();
+/// names.js and the range of its interface block.
+fn names_js() -> (String, std::ops::Range<usize>) {
+    let names = std::fs::read_to_string(NAMES).unwrap();
+    let start = names.find(START).expect("names.js has `// <interface>`") + START.len();
     let end = start
-        + glue[start..]
+        + names[start..]
             .find(END)
             .expect("names.js has `// </interface>`");
+    (names, start..end)
+}
+
+/// Checks, and never writes (whatever the environment): `make test` must not rewrite sources.
+#[test]
+fn names_js_carries_the_interface_rust_defines() {
+    let (names, block) = names_js();
     let want = render();
-    if std::env::var_os("UPDATE_INTERFACE").is_some() {
-        let updated = format!("{}{want}{}", &glue[..start], &glue[end..]);
-        std::fs::write(NAMES, updated).unwrap();
-        return;
-    }
-    let have = &glue[start..end];
+    let have = &names[block];
     if have != want {
         let first = have
             .lines()
@@ -180,9 +203,28 @@ fn names_js_carries_the_interface_rust_defines() {
             });
         panic!(
             "src/browser/names.js's interface block differs from the Rust definitions{first}\n\
-             (rewrite it with UPDATE_INTERFACE=1 cargo test client_interface)"
+             (rewrite it with {REWRITE})"
         );
     }
+}
+
+/// How to rewrite names.js's block: this ignored test, asked for by name.
+const REWRITE: &str = "UPDATE_INTERFACE=1 cargo test --test native \
+     client_interface::rewrite_names_js -- --ignored --exact";
+
+/// Rewrites names.js's interface block from the Rust definitions: runs only when asked for by
+/// name with `--ignored` and `UPDATE_INTERFACE=1` (see [`REWRITE`]); `cargo test` and `make test`
+/// (which never pass `--ignored`) leave it alone.
+#[test]
+#[ignore = "rewrites src/browser/names.js; run it by name when the interface changes"]
+fn rewrite_names_js() {
+    assert!(
+        std::env::var_os("UPDATE_INTERFACE").is_some(),
+        "rewrites src/browser/names.js only with UPDATE_INTERFACE=1: {REWRITE}"
+    );
+    let (names, block) = names_js();
+    let updated = format!("{}{}{}", &names[..block.start], render(), &names[block.end..]);
+    std::fs::write(NAMES, updated).unwrap();
 }
 
 /// The members of `AuthClientOptions` in the TypeScript declarations, each with its doc comment.
@@ -282,5 +324,18 @@ fn the_package_mangles_by_the_naming_rule_of_glue_js() {
     assert!(
         glue.contains("this.options ="),
         "the host's options keep their name"
+    );
+}
+
+#[test]
+fn requests_js_knows_a_dpop_bound_token_by_the_workers_scheme() {
+    // `bound(token_type)` in requests.js: the scheme in any case (RFC 9449 §5), a literal there
+    // (a pattern built from names.js's `DPOP` costs bytes), so checked here against the Worker's.
+    let requests = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/requests.js");
+    let requests = std::fs::read_to_string(requests).unwrap();
+    let pattern = format!("/^{}$/i.test(type)", dpop::SCHEME.to_lowercase());
+    assert!(
+        requests.contains(&format!("export const bound = (type) => {pattern};")),
+        "requests.js's `bound` tests {pattern}"
     );
 }

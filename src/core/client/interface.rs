@@ -1,12 +1,13 @@
 //! The numbers and names the two halves of the browser package exchange: the Rust adapter
 //! (`src/browser`) and its JavaScript plumbing (`src/browser/glue.js`). They are defined here
-//! once. glue.js carries a generated copy between `// <interface>` and `// </interface>`, which
-//! `cargo test` checks (tests/native/client_interface.rs; `UPDATE_INTERFACE=1 cargo test
-//! client_interface` rewrites it), together with the names defined elsewhere: the events and
+//! once. names.js carries a generated copy between `// <interface>` and `// </interface>`, which
+//! `cargo test` checks (tests/native/client_interface.rs; its ignored test `rewrite_names_js`
+//! rewrites it when asked for by name), together with the names defined elsewhere: the events and
 //! their sources ([`EventKind::NAMES`], [`Source::NAMES`]), the endpoints ([`Endpoint`]), the
 //! error codes and messages ([`ErrorCode::ALL`]), the option defaults
-//! ([`ClientConfig::DEFAULT`], [`options`](crate::core::client::options)) and the wire names
-//! ([`protocol`](crate::core::protocol)). The same test checks the option names and defaults the
+//! ([`ClientConfig::DEFAULT`], [`options`](crate::core::client::options)), the wire names
+//! ([`protocol`](crate::core::protocol)) and what DPoP proofs share with the Worker's check
+//! (src/core/server/dpop.rs). The same test checks the option names and defaults the
 //! TypeScript declarations document.
 //!
 //! [`EventKind::NAMES`]: crate::core::client::EventKind::NAMES
@@ -115,6 +116,11 @@ impl Signal {
         Signal::LogoutMessage,
         Signal::TokenMessage,
     ];
+    /// The `type` of a tab message (on the BroadcastChannel) that is [`Signal::TokenMessage`]:
+    /// `{type, access, lifetime}`, another tab's access token and its lifetime (ms, -1 if unknown).
+    pub const TOKEN_TYPE: &'static str = "token";
+    /// The `type` of a tab message that is [`Signal::LogoutMessage`]: `{type}`.
+    pub const LOGOUT_TYPE: &'static str = "logout";
 }
 
 /// The storage's methods, by the number the adapter passes (the JavaScript calls the storage's

@@ -48,6 +48,8 @@ pub const PROOF_TYP: &str = "dpop+jwt";
 /// The request header carrying the proof, and the `Authorization` scheme and `token_type` of
 /// DPoP-bound access tokens.
 pub const SCHEME: &str = "DPoP";
+/// The curve of the accepted keys (`crv` of an EC JWK), the one `ES256` signs with.
+pub const CURVE: &str = "P-256";
 /// The accepted `alg` values.
 pub const ALGS: &[&str] = &["ES256"];
 /// [`ALGS`] as the space-separated `algs` parameter of a `WWW-Authenticate: DPoP` challenge.
@@ -395,7 +397,7 @@ fn parse(proof: &str) -> Result<(SignedProof<'_>, Map<String, Value>, String), D
             .ok_or(DpopError::Jwk)
     };
     if jwk.get("kty").and_then(Value::as_str) != Some("EC")
-        || jwk.get("crv").and_then(Value::as_str) != Some("P-256")
+        || jwk.get("crv").and_then(Value::as_str) != Some(CURVE)
     {
         return Err(DpopError::Jwk);
     }

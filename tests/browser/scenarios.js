@@ -506,7 +506,8 @@ const scenarios = {
     auth.dispose();
   },
 
-  // dispose() removes every timer, listener and channel; later calls fail with ERR_DISPOSED.
+  // dispose() removes every timer, listener and channel (a wake-up that refreshes a client set up
+  // the same way starts nothing); later calls fail with ERR_DISPOSED.
   async dispose(AuthClient) {
     const added = [], removed = [], timers = new Set(), channels = [];
     const patch = (target) => {
@@ -520,24 +521,43 @@ const scenarios = {
       constructor(n) { super(n); this.closed = false; channels.push(this); }
       close() { this.closed = true; super.close(); }
     };
-    globalThis.setTimeout = (f, ms, ...a) => { const id = realSetTimeout(() => { timers.delete(id); f(...a); }, ms); timers.add(id); return id; };
+    // Throttled as in a background tab: a timer of 200 ms or more is armed but never fires, so
+    // the tokens below fall due with no refresh, and only a wake-up can start one.
+    globalThis.setTimeout = (f, ms, ...a) => {
+      const id = ms >= 200 ? {} : realSetTimeout(() => { timers.delete(id); f(...a); }, ms);
+      timers.add(id);
+      return id;
+    };
     globalThis.clearTimeout = (id) => { timers.delete(id); realClearTimeout(id); };
     const unpatch = [patch(window), patch(document)];
     try {
-      const s = makeServer();
-      const auth = new AuthClient({ ...s.options(), crossTab: true, channelName: "sr-dispose-test" });
+      const s = makeServer({ lifetime: 0.6 });
+      const auth = new AuthClient({ ...s.options({ refreshMargin: 150 }), crossTab: true, channelName: "sr-dispose-test" });
       await auth.login("u", "pw");
-      assert(timers.size >= 1, "a refresh timer is armed");
-      assert(added.length >= 3, "wake-up listeners installed");
+      const mine = new Set(timers), listeners = added.length;
+      assert(mine.size >= 1, "a refresh timer is armed");
+      assert(listeners >= 3, "wake-up listeners installed");
       eq(channels.length, 1, "a channel opened");
+      // The positive control: a client set up the same way (its own server), not disposed.
+      const c = makeServer({ lifetime: 0.6 });
+      const control = new AuthClient({ ...c.options({ refreshMargin: 150 }), crossTab: true, channelName: "sr-dispose-control" });
+      const controlEvents = record(control);
+      await control.login("u", "pw");
+      const theirs = [...timers].filter((id) => !mine.has(id));
+      const due = Math.max(auth.nextRefreshAt, control.nextRefreshAt);
+      await until(() => Date.now() > due, 10_000, "both tokens due");
       auth.dispose();
-      eq(timers.size, 0, "no timer left");
-      for (const [target, type, f] of added)
+      eq([...timers].filter((id) => !theirs.includes(id)).length, 0, "no timer of the disposed client left");
+      for (const [target, type, f] of added.slice(0, listeners))
         assert(removed.some(([t2, ty, f2]) => t2 === target && ty === type && f2 === f), "listener removed: " + type);
       assert(channels[0].closed && channels[0].onmessage === null, "channel closed");
+      // Both clients' listeners hear the wake-up, the disposed one's first (it added them first):
+      // once the control's refresh is over, the disposed client would have sent its own.
       window.dispatchEvent(new Event("online"));
-      await sleep(20);
+      await until(() => controlEvents.some((e) => e.type === "refresh"), 10_000, "the control refreshes on the wake-up");
+      eq(c.refreshes(), 1, "the control's one refresh");
       eq(s.refreshes(), 0, "no refresh after dispose");
+      control.dispose();
       let err;
       try { await auth.fetch("/api/me"); } catch (e) { err = e; }
       eq(err?.code, "ERR_DISPOSED", "fetch after dispose");

@@ -141,8 +141,11 @@ describe("strict mode faults", { skip: strictOnly }, () => {
           let res;
           try {
             res = await refresh(first, s.received);
-          } catch {
-            return; // the connection died with the server
+          } catch (e) {
+            // Only the kill may end a chain (the connection died with the server): an error
+            // before it fails the test.
+            if (killed) return;
+            throw e;
           }
           if (res.status === 200) {
             s.received = res.body.refresh_token;
@@ -152,11 +155,13 @@ describe("strict mode faults", { skip: strictOnly }, () => {
           }
         }
       });
-      // Kill once every chain has rotated a few times (event-driven, not a fixed delay).
-      while (state.some((s) => s.rotations < 3)) await new Promise((r) => setTimeout(r, 20));
+      // Kill once every chain has rotated a few times (event-driven, not a fixed delay); a chain
+      // that fails first fails the test at once.
+      const running = Promise.all(runs);
+      while (state.some((s) => s.rotations < 3)) await Promise.race([running, new Promise((r) => setTimeout(r, 20))]);
       killed = true;
       await first.stop({ keepState: true, signal: "SIGKILL" });
-      await Promise.all(runs);
+      await running;
       second = await startWorker({ rotationStore: "durable-object", vars, stateDir: first.stateDir, secrets: first.secrets });
       for (const [i, s] of state.entries()) {
         // The last token each chain received in a 200 is the current one, or the predecessor

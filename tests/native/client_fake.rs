@@ -355,7 +355,7 @@ impl World {
             return false;
         };
         let signal = match data.get("type").str() {
-            Some("logout") => Signal::LogoutMessage,
+            Some(t) if t == Signal::LOGOUT_TYPE => Signal::LogoutMessage,
             _ => Signal::TokenMessage,
         };
         self.dispatch(tab, signal as u32, data);
@@ -619,10 +619,10 @@ impl Host for Fake {
             return;
         }
         let data = if *access == Val::Undef {
-            Val::obj(&[("type", Val::s("logout"))])
+            Val::obj(&[("type", Val::s(Signal::LOGOUT_TYPE))])
         } else {
             Val::obj(&[
-                ("type", Val::s("token")),
+                ("type", Val::s(Signal::TOKEN_TYPE)),
                 ("access", access.clone()),
                 ("lifetime", Val::Num(lifetime)),
             ])

@@ -129,7 +129,11 @@ fn render() -> String {
     .unwrap();
     // What dpop.js shares with the Worker's proof check (src/core/server/dpop.rs): a proof's
     // `typ` and `alg`, its key's curve, and the scheme (the `DPoP` header and `Authorization`).
-    assert_eq!(dpop::ALGS, [dpop::ALGS_PARAM], "one algorithm, the one dpop.js signs with");
+    assert_eq!(
+        dpop::ALGS,
+        [dpop::ALGS_PARAM],
+        "one algorithm, the one dpop.js signs with"
+    );
     writeln!(
         js,
         "const DPOP_TYP = {:?}, DPOP_ALG = {:?}, DPOP_CURVE = {:?}, DPOP = {:?};",
@@ -223,7 +227,12 @@ fn rewrite_names_js() {
         "rewrites src/browser/names.js only with UPDATE_INTERFACE=1: {REWRITE}"
     );
     let (names, block) = names_js();
-    let updated = format!("{}{}{}", &names[..block.start], render(), &names[block.end..]);
+    let updated = format!(
+        "{}{}{}",
+        &names[..block.start],
+        render(),
+        &names[block.end..]
+    );
     std::fs::write(NAMES, updated).unwrap();
 }
 

@@ -153,6 +153,7 @@ fn a_401_refreshes_once_and_replays_once() {
         "the replay's 401 goes to the caller"
     );
     assert_eq!(w.posts_to(REFRESH).len(), 1, "no second refresh");
+    assert!(signed_in(&tab), "a resource's 401 does not end the session");
 }
 
 #[test]
@@ -621,4 +622,99 @@ fn a_cookie_client_on_another_origin_reports_err_cross_origin_cookie() {
     let p = call(&tab, Method::Login, Val::s("u"), Val::s("p"));
     same.fail(LOGIN);
     assert_eq!(rejected_code(&same, &p).as_deref(), Some("ERR_NETWORK"));
+}
+
+/// Was covered in Chromium only (scenario `breaker`): a resource that answers 401 to every fresh
+/// token makes each call refresh and replay until the breaker stops it; the limit is reported
+/// once, every 401 goes to its caller, and `refresh()` is refused too.
+#[test]
+fn a_resource_refusing_every_token_cannot_cause_a_refresh_loop() {
+    let w = World::new();
+    let config = ClientConfig {
+        max_refreshes_per_minute: 3,
+        ..ClientConfig::DEFAULT
+    };
+    let tab = w.tab_with(Transport::Cookie, false, config);
+    login(&w, &tab, "alice", None);
+    for i in 0..8u64 {
+        let p = fetch(&tab, "/api/me");
+        w.run();
+        w.answer_fetch(401);
+        if w.posts_to(REFRESH).iter().any(|p| !p.answered) {
+            let fresh = jwt("alice", i + 1, i + 1 + LIFE);
+            w.answer(REFRESH, 200, tokens(&fresh, LIFE, None));
+            let replay = w.answer_fetch(401);
+            assert_eq!(
+                replay.access,
+                Val::s(&fresh),
+                "call {i}: replayed with the fresh token"
+            );
+        }
+        assert_eq!(
+            status_of(&w, &p),
+            401.0,
+            "call {i}: the 401 goes to the caller"
+        );
+    }
+    assert_eq!(
+        w.posts_to(REFRESH).len(),
+        3,
+        "three refreshes, then the breaker"
+    );
+    let limits = events(&w, 0, "error")
+        .into_iter()
+        .filter(|e| e.0.code().as_deref() == Some("ERR_REFRESH_LIMIT"))
+        .count();
+    assert_eq!(limits, 1, "the limit reported once");
+    let p = call(&tab, Method::Refresh, Val::Undef, Val::Undef);
+    w.run();
+    assert_eq!(rejected_code(&w, &p).as_deref(), Some("ERR_REFRESH_LIMIT"));
+    assert_eq!(w.posts_to(REFRESH).len(), 3);
+}
+
+/// Was covered in Chromium only (scenario `lateResult`): a `refresh()` pending when the user
+/// logs out rejects with `ERR_NOT_SIGNED_IN` once its answer arrives, which signs nothing in.
+#[test]
+fn a_refresh_call_pending_at_logout_rejects_not_signed_in() {
+    let w = World::new();
+    let tab = w.tab(Transport::Cookie);
+    login(&w, &tab, "alice", None);
+    let p = call(&tab, Method::Refresh, Val::Undef, Val::Undef);
+    w.run();
+    assert_eq!(w.posts_to(REFRESH).len(), 1);
+    let out = call(&tab, Method::Logout, Val::Undef, Val::Undef);
+    w.answer(LOGOUT, 200, Val::obj(&[]));
+    assert_eq!(w.state(&out), PromiseState::Resolved(Val::Bool(true)));
+    w.answer(REFRESH, 200, tokens(&jwt("alice", 1, 1 + LIFE), LIFE, None));
+    assert_eq!(rejected_code(&w, &p).as_deref(), Some("ERR_NOT_SIGNED_IN"));
+    assert!(!signed_in(&tab), "still signed out");
+    assert!(
+        events(&w, 0, "refresh").is_empty(),
+        "no refresh event after logout"
+    );
+    assert_eq!(events(&w, 0, "logout").len(), 1);
+}
+
+/// Was covered in Chromium only (scenario `lateResult`): a 401 from the refresh endpoint ends
+/// the session, as `invalid_grant` does.
+#[test]
+fn a_401_from_the_refresh_endpoint_ends_the_session() {
+    let w = World::new();
+    let tab = w.tab(Transport::Cookie);
+    login(&w, &tab, "alice", None);
+    let p = call(&tab, Method::Refresh, Val::Undef, Val::Undef);
+    w.run();
+    w.answer(
+        REFRESH,
+        401,
+        Val::obj(&[("error", Val::s("invalid_token"))]),
+    );
+    assert_eq!(
+        rejected_code(&w, &p).as_deref(),
+        Some("ERR_SESSION_EXPIRED")
+    );
+    assert!(!signed_in(&tab));
+    let expired = events(&w, 0, "expired");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].0.get("status"), Val::Num(401.0));
 }

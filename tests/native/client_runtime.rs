@@ -718,3 +718,29 @@ fn a_401_from_the_refresh_endpoint_ends_the_session() {
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].0.get("status"), Val::Num(401.0));
 }
+
+/// The runtime's side of scenario `singleFlight` (client_engine tests the decision): ten calls
+/// answered 401 at once share one refresh, and each is replayed once with the new token.
+#[test]
+fn concurrent_401s_share_one_refresh_and_each_call_replays_once() {
+    let w = World::new();
+    let tab = w.tab(Transport::Cookie);
+    login(&w, &tab, "alice", None);
+    let calls: Vec<Val> = (0..10).map(|_| fetch(&tab, "/api/me")).collect();
+    w.run();
+    for _ in 0..10 {
+        w.answer_fetch(401);
+    }
+    assert_eq!(w.posts_to(REFRESH).len(), 1, "one refresh for ten 401s");
+    let new = jwt("alice", 1, 1 + LIFE);
+    w.answer(REFRESH, 200, tokens(&new, LIFE, None));
+    for i in 0..10 {
+        let replay = w.answer_fetch(200);
+        assert_eq!(replay.access, Val::s(&new), "replay {i} with the new token");
+    }
+    for p in &calls {
+        assert_eq!(status_of(&w, p), 200.0);
+    }
+    assert_eq!(w.sent.borrow().len(), 20, "each call sent twice, no more");
+    assert_eq!(refresh_count(&tab), 1.0);
+}

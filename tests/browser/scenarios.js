@@ -361,23 +361,31 @@ const scenarios = {
   // visibilitychange refresh a due token before queued calls go out.
   async wakeUp(AuthClient) {
     const s = makeServer({ lifetime: 0.6 });
-    // Throttle: timers of 200 ms or more never fire (the client's refresh timer among them).
-    globalThis.setTimeout = (f, ms, ...a) => (ms >= 200 ? -1 : realSetTimeout(f, ms, ...a));
+    // Throttle: timers of 200 ms or more are recorded and never fire (the client's refresh timer
+    // among them), so only a wake-up can refresh (no sleep needed to see the timer did not fire).
+    const throttled = [];
+    globalThis.setTimeout = (f, ms, ...a) => (ms >= 200 ? (throttled.push(ms), -1) : realSetTimeout(f, ms, ...a));
     try {
       const auth = new AuthClient(s.options({ refreshMargin: 150 }));
+      // Until the token is due (450 ms after it came, 50 ms of slack) and before it expires (600).
+      const due = () => until(() => Date.now() > auth.nextRefreshAt + 50, 10_000, "the token due");
       await auth.login("u", "pw");
-      await sleep(520);
-      eq(s.refreshes(), 0, "the throttled timer did not fire");
+      assert(throttled.length > 0, "the refresh timer was armed, and throttled");
+      await due();
+      eq(s.refreshes(), 0, "no refresh before the wake-up");
       window.dispatchEvent(new Event("pageshow"));
+      // Started by the event itself, not by the call below (which would refresh a due token too).
+      eq(auth.nextRefreshAt, undefined, "pageshow: the refresh started");
       const res = await auth.fetch("/api/me");
       eq(res.status, 200, "the queued call used the new token");
       eq(s.refreshes(), 1, "refreshed on pageshow");
       const order = s.log.map((e) => e.path);
       assert(order.lastIndexOf("/auth/refresh") < order.lastIndexOf("/api/me"), "refresh before the call");
-      await sleep(520);
+      await due();
       window.dispatchEvent(new Event("online"));
       await until(() => s.refreshes() === 2, 10_000, "refresh on online");
-      await sleep(520);
+      await until(() => auth.nextRefreshAt !== undefined, 10_000, "the refresh over");
+      await due();
       // The page's visibility as the test says (a headless page may report either).
       let state = "hidden";
       Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });

@@ -157,7 +157,10 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
   for (;;) {
     if (exited) throw new Error(`wrangler dev exited early:\n${output}`);
     try {
-      const res = await fetch(`${url}/.well-known/jwks.json`, { signal: AbortSignal.timeout(2000) });
+      // A readiness request given up on still reaches the Worker, and a broken configuration logs
+      // a line for it: for ready: false, wait for its answer (any answer), so that no stray
+      // request lands after the caller starts counting log lines.
+      const res = await fetch(`${url}/.well-known/jwks.json`, { signal: AbortSignal.timeout(ready ? 2000 : 30_000) });
       // ready: false (a deliberately broken configuration) takes any answer as "up".
       if (res.status === 200 || !ready) break;
       await res.arrayBuffer();

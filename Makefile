@@ -79,8 +79,9 @@ build:
 $(PKG_WASM) pkg/silent_refresh.js: $(RUST_SRC) scripts/build-browser.sh scripts/package-npm.mjs $(wildcard npm/*) LICENSE-MIT LICENSE-APACHE
 	@$(ENV) $(TIMED) "build: package" scripts/build-browser.sh
 
-# The Worker: worker-build (which runs wasm-bindgen, wasm-opt and esbuild from local binaries).
-$(WORKER_WASM): $(RUST_SRC) scripts/build-worker.sh
+# The Worker: cargo and wasm-bindgen, then our entry module (src/worker/entry.js) bundled with
+# wasm-bindgen's glue by esbuild, then wasm-opt -O3.
+$(WORKER_WASM): $(RUST_SRC) scripts/build-worker.sh scripts/bundle-worker.mjs
 	@$(ENV) $(TIMED) "build: Worker" scripts/build-worker.sh
 
 # The static assets the Worker serves: www/ plus the package under /pkg/.

@@ -1,5 +1,5 @@
 # Sourced by every build and test script: the toolchain chosen by scripts/setup.sh and the
-# locations of the tools that worker-build would otherwise try to download.
+# locations of the tools the builds run.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Where scripts/setup.sh installs the cargo tools.
 cargo_bin=${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin
@@ -10,8 +10,6 @@ if [ -f "$root/.tools/env" ]; then
   [ -n "${RUSTUP_TOOLCHAIN:-}" ] || unset RUSTUP_TOOLCHAIN
 fi
 export WASM_BINDGEN_BIN="$cargo_bin/wasm-bindgen"
-export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
-export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || echo /usr/bin/chromedriver)}"
 export CHROMIUM="${CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"

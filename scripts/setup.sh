@@ -3,18 +3,19 @@
 #
 #   1. a Rust toolchain with the wasm32-unknown-unknown target
 #      (the current one; else `rustup target add`; else Debian's rustc-web with a sysroot built once)
-#   2. wasm-bindgen-cli and worker-build (versions read from Cargo.lock)
+#   2. wasm-bindgen-cli (the version of the wasm-bindgen crate in Cargo.lock), the one cargo tool:
+#      both builds run cargo and wasm-bindgen themselves (scripts/build-browser.sh, build-worker.sh)
 #   3. Debian's chromium and chromium-driver
 #   4. Node.js 22 (for wrangler) and the npm dev dependencies from package-lock.json
 #   5. the crates the builds need (cargo fetch)
 #
 # Steps 2-5 do not depend on each other and run at once, in the background (on a new machine they
-# are two compiles and four downloads: the downloads and the compiles' single-threaded tails fill
-# the cores the other compile leaves idle); each one's output goes to .tools/setup-logs/STEP.log,
+# are one compile and four downloads: the downloads fill the core the compile's single-threaded
+# stretches leave idle); each one's output goes to .tools/setup-logs/STEP.log,
 # printed if it fails. Each step's time is recorded for the table `make test` ends with
 # (scripts/timing.sh).
 #
-# The cargo tools go to $CARGO_INSTALL_ROOT/bin when that is set (else ~/.cargo/bin); scripts/env.sh
+# The cargo tool goes to $CARGO_INSTALL_ROOT/bin when that is set (else ~/.cargo/bin); scripts/env.sh
 # looks there first. The chosen toolchain is written to .tools/env, which scripts/env.sh reads.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -139,14 +140,12 @@ bg() {
 }
 
 bindgen_version=$(locked_version wasm-bindgen)
-worker_version=$(locked_version worker)
 # wasm-bindgen alone, without TLS (the default feature is for its test runner's downloads): the
-# builds need nothing else of wasm-bindgen-cli. (wasm-pack is not needed: scripts/build-browser.sh
-# runs cargo and wasm-bindgen itself, and worker-build carries its own copy of wasm-pack's logic.)
+# builds need nothing else of wasm-bindgen-cli. Neither wasm-pack nor worker-build is needed: the
+# build scripts run cargo, wasm-bindgen, wasm-opt and esbuild themselves (the Worker's entry
+# module, which worker-build used to generate, is src/worker/entry.js).
 cargo_tool_needed wasm-bindgen "$bindgen_version" &&
   bg "cargo install wasm-bindgen-cli $bindgen_version" cargo_tool wasm-bindgen wasm-bindgen-cli "$bindgen_version" --no-default-features --bin wasm-bindgen
-cargo_tool_needed worker-build "$worker_version" &&
-  bg "cargo install worker-build $worker_version" cargo_tool worker-build worker-build "$worker_version"
 missing_apt=()
 for p in $APT_BROWSER_PACKAGES; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing_apt+=("$p")
@@ -157,7 +156,7 @@ done
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   bg "npm ci" npm_ci
 fi
-# The crates of both builds and of the native tests, downloaded while the tools compile (a second
+# The crates of both builds and of the native tests, downloaded while the tool compiles (a second
 # when they are in cargo's cache already).
 bg "cargo fetch" cargo fetch -q
 

@@ -10,6 +10,12 @@
 #   scripts/test.sh              every tier
 #   scripts/test.sh http e2e     only those (the build must be up to date: `make build`)
 #
+# On a machine of two cores or more, native (cargo) runs beside browser (Chromium), which keeps
+# about one core busy: each one's output then goes to its log and is printed whole when both are
+# done. SILENT_REFRESH_SERIAL=1 runs one tier at a time, printing as it goes. (http beside
+# http-do was tried and is not done: two tiers starting workerd instances at once collided on a
+# port, "Address already in use (socket direct:1:default)", 12 DPoP tests cancelled.)
+#
 # Prints per-tier totals and a final "N passed, N failed, N skipped" line; exits non-zero on any
 # failure. A tier fails when a test fails, when its command fails, and when no test ran (a tier
 # with no test files included). Skipped, ignored and todo tests do not fail a tier; they are
@@ -51,8 +57,10 @@ node_counts() {
        END { print p + 0, f + c, s + t }' "$1"
 }
 
+# run_tier TIER: runs it, writes "passed failed skipped status" to target/test-logs/TIER.result;
+# returns 0 when the tier is ok.
 run_tier() {
-  local tier=$1 log=target/test-logs/$1.log rc counts why=""
+  local tier=$1 log=target/test-logs/$1.log rc counts why="" st
   echo "=== tier: $tier ==="
   case $tier in
     native)
@@ -73,22 +81,59 @@ run_tier() {
       fi ;;
   esac
   read -r p f s <<<"$counts"
-  passed[$tier]=$p failed[$tier]=$f skipped[$tier]=$s
   if [ -n "$why" ] || [ "$rc" -ne 0 ]; then
-    status[$tier]="FAILED (${why:-exit $rc})"; broken=1
-    [ "$f" -gt 0 ] || failed[$tier]=1 f=1
+    st="FAILED (${why:-exit $rc})"
+    [ "$f" -gt 0 ] || f=1
   elif [ "$p" -eq 0 ]; then
-    status[$tier]="FAILED (no test ran)"; broken=1
+    st="FAILED (no test ran)"
   else
-    status[$tier]="ok"
+    st="ok"
   fi
+  echo "$p $f $s $st" >"target/test-logs/$tier.result"
+  [ "$st" = ok ]
+}
+
+# Adds a finished tier's result to the totals.
+collect() {
+  local tier=$1 p f s st
+  read -r p f s st <"target/test-logs/$tier.result"
+  passed[$tier]=$p failed[$tier]=$f skipped[$tier]=$s status[$tier]=$st
+  [ "$st" = ok ] || broken=1
   total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
 }
 
+# The pairs that run at once (see the top); a pair runs at once only when both were asked for.
+at_once=0
+[ -z "${SILENT_REFRESH_SERIAL:-}" ] && [ "$(nproc)" -ge 2 ] && at_once=1
+partner() {
+  case $1 in native) echo browser ;; *) echo "" ;; esac
+}
+queued=" ${tiers[*]} "
 for tier in "${tiers[@]}"; do
-  timing_begin
-  run_tier "$tier"
-  [ "${status[$tier]}" = ok ]; timing_end "tier: $tier" $?
+  [[ "$queued" == *" $tier "* ]] || continue
+  other=$(partner "$tier")
+  if [ "$at_once" -eq 1 ] && [ -n "$other" ] && [[ "$queued" == *" $other "* ]]; then
+    queued=${queued/ $tier / } queued=${queued/ $other / }
+    echo "=== tiers at once: $tier, $other (each one's output follows when both are done) ==="
+    pids=()
+    for t in "$tier" "$other"; do
+      rm -f "target/test-logs/$t.result"
+      timed "tier: $t (at once)" run_tier "$t" >"target/test-logs/$t.console" 2>&1 &
+      pids+=($!)
+    done
+    wait "${pids[@]}"
+    for t in "$tier" "$other"; do
+      cat "target/test-logs/$t.console"
+      [ -f "target/test-logs/$t.result" ] || echo "0 1 0 FAILED (the tier's runner died)" >"target/test-logs/$t.result"
+      collect "$t"
+    done
+  else
+    queued=${queued/ $tier / }
+    timing_begin
+    run_tier "$tier"
+    timing_end "tier: $tier" $?
+    collect "$tier"
+  fi
 done
 
 echo

@@ -79,7 +79,7 @@ for (const c of clients) {
 }
 
 // Workers: the entry module and the wasm it imports (build/worker/index.js is already an
-// esbuild bundle made by worker-build; worker/shim.mjs is not imported by it).
+// esbuild bundle made by scripts/build-worker.sh).
 const workerDir = join(root, "build/worker");
 if (existsSync(join(workerDir, "index.js"))) {
   const files = [join(workerDir, "index.js"), ...readdirSync(workerDir).filter((f) => f.endsWith(".wasm")).map((f) => join(workerDir, f))];

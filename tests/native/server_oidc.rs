@@ -1200,6 +1200,33 @@ fn the_end_of_every_session_revokes_each_live_provider_grant_once() {
 }
 
 #[test]
+fn over_kv_a_session_ended_by_logout_all_revokes_its_provider_grant_at_its_next_refresh_once() {
+    let cfg = provider_config(AccessTokenSource::Worker);
+    assert_eq!(cfg.rotation_store, RotationStore::Kv);
+    let store = MemoryStore::new();
+    store.set_time(T0);
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let up = Scripted::default();
+    let r = run(svc.start_upstream_session("oidc:x", Map::new(), &first_grant(), T0)).unwrap();
+    let r = run(svc.refresh_via(&r.refresh_token.as_str(), None, (T0 + 1) * 1000, &&up)).unwrap();
+    assert!(up.revoked.borrow().is_empty(), "a live session revokes nothing (positive control)");
+    run(svc.end_sessions("oidc:x", (T0 + 2) * 1000)).unwrap();
+    let token = r.refresh_token.as_str().to_string();
+    for _ in 0..2 {
+        assert_eq!(
+            run(svc.refresh_via(&token, None, (T0 + 3) * 1000, &&up)).err(),
+            Some(AuthError::InvalidGrant)
+        );
+    }
+    assert_eq!(
+        up.revoked.borrow().as_slice(),
+        [("up-rt-0".to_string(), "end_sessions".to_string())],
+        "revoked once, at the first refresh that found the session ended"
+    );
+    assert_eq!(up.calls.get(), 0, "never refreshed at the provider");
+}
+
+#[test]
 fn an_email_the_provider_did_not_verify_never_reaches_our_access_tokens() {
     let cfg = provider_config(AccessTokenSource::Worker);
     let up = cfg.upstream.as_ref().unwrap();

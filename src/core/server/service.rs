@@ -646,6 +646,16 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return Err(AuthError::InvalidGrant);
         }
         let epoch = epoch.unwrap_or_default();
+        if f.ep != epoch.n && f.up.is_some() && self.config.rotation_store == RotationStore::Kv {
+            // Ended by logout-all or the end of the subject's sessions. Over KV those cannot
+            // list the subject's families, so the provider's grant of this one is revoked now,
+            // at the first refresh that finds it ended (once: the marker stops the next).
+            if let Ok(Some(g)) = self.open_grant(&f, &t.fam) {
+                self.mark_revoked(&t.fam, "end_sessions", f.abs, now).await?;
+                up.revoke(&g, "end_sessions").await;
+            }
+            return Err(AuthError::InvalidGrant);
+        }
         if f.ep != epoch.n || now >= f.abs || now >= t.idle {
             return Err(AuthError::InvalidGrant);
         }

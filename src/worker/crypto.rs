@@ -4,8 +4,8 @@
 
 use crate::core::b64;
 use crate::core::server::dpop::{DpopError, Es256Verifier, SignedProof};
-use crate::core::server::oidc::id_token::{JwsVerifier, KeyMaterial};
 use crate::core::server::error::AuthError;
+use crate::core::server::oidc::id_token::{JwsVerifier, KeyMaterial};
 use crate::core::server::password::{PasswordHasher, HASH_LEN};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -159,7 +159,8 @@ async fn jws_verify(key: &KeyMaterial, input: &[u8], sig: &[u8]) -> Result<bool,
     let subtle = subtle()?;
     let (import, verify, format, data) = jws_import(key)?;
     let usages = Array::of1(&JsValue::from_str("verify"));
-    let imported = subtle.import_key_with_object(format, data.unchecked_ref(), &import, false, &usages)?;
+    let imported =
+        subtle.import_key_with_object(format, data.unchecked_ref(), &import, false, &usages)?;
     let imported: web_sys::CryptoKey = JsFuture::from(imported).await?.dyn_into()?;
     let ok = subtle.verify_with_object_and_u8_array_and_u8_array(&verify, &imported, sig, input)?;
     Ok(JsFuture::from(ok).await?.as_bool() == Some(true))
@@ -168,6 +169,8 @@ async fn jws_verify(key: &KeyMaterial, input: &[u8], sig: &[u8]) -> Result<bool,
 impl JwsVerifier for WebCryptoJws {
     async fn verify(&self, key: &KeyMaterial, signing_input: &[u8], signature: &[u8]) -> bool {
         // A key Web Crypto refuses to import (not on the curve, a bad modulus) verifies nothing.
-        jws_verify(key, signing_input, signature).await.unwrap_or(false)
+        jws_verify(key, signing_input, signature)
+            .await
+            .unwrap_or(false)
     }
 }

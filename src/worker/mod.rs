@@ -218,15 +218,22 @@ async fn health(env: &Env) -> Reply {
             format!("binding {} is missing", throttle::THROTTLE_BINDING),
         ));
     }
-    if cfg.as_ref().is_some_and(|c| c.rotation_store == RotationStore::DurableObject) {
+    if cfg
+        .as_ref()
+        .is_some_and(|c| c.rotation_store == RotationStore::DurableObject)
+    {
         if let Err(detail) = rotation_object::probe(env).await {
             failing.push(("rotation_object", detail));
         }
     }
     if let (true, Some(c)) = (failing.is_empty(), &cfg) {
         // Which sign-ins this deployment offers (the demo page shows its buttons from it).
-        let sign_in = serde_json::json!({ "password": c.password_login, "provider": c.upstream.is_some() });
-        return Reply::json(200, &serde_json::json!({ "status": "ok", "sign_in": sign_in }));
+        let sign_in =
+            serde_json::json!({ "password": c.password_login, "provider": c.upstream.is_some() });
+        return Reply::json(
+            200,
+            &serde_json::json!({ "status": "ok", "sign_in": sign_in }),
+        );
     }
     let failing: Vec<_> = failing
         .into_iter()

@@ -794,29 +794,50 @@ fn none_hmac_unknown_keys_and_misshapen_signatures_are_refused_before_any_crypto
     let payload = serde_json::to_value(id_claims(|_| {})).unwrap();
     let sig64 = [7u8; 64];
     assert_eq!(
-        check(&raw_token(json!({"alg": "none", "kid": "es1"}), payload.clone(), b"")),
+        check(&raw_token(
+            json!({"alg": "none", "kid": "es1"}),
+            payload.clone(),
+            b""
+        )),
         Err(IdTokenError::Algorithm)
     );
     for alg in ["HS256", "HS384", "HS512", "RS384", "PS256", "ES384"] {
         assert_eq!(
-            check(&raw_token(json!({"alg": alg, "kid": "es1"}), payload.clone(), &sig64)),
+            check(&raw_token(
+                json!({"alg": alg, "kid": "es1"}),
+                payload.clone(),
+                &sig64
+            )),
             Err(IdTokenError::Algorithm),
             "{alg}"
         );
     }
     assert_eq!(
-        check(&raw_token(json!({"alg": "ES256", "kid": "nope"}), payload.clone(), &sig64)),
+        check(&raw_token(
+            json!({"alg": "ES256", "kid": "nope"}),
+            payload.clone(),
+            &sig64
+        )),
         Err(IdTokenError::UnknownKey)
     );
     assert_eq!(
-        check(&raw_token(json!({"alg": "ES256", "kid": "es1"}), payload.clone(), &[7u8; 63])),
+        check(&raw_token(
+            json!({"alg": "ES256", "kid": "es1"}),
+            payload.clone(),
+            &[7u8; 63]
+        )),
         Err(IdTokenError::Signature),
         "an ES256 signature is 64 bytes"
     );
     assert_eq!(jws.0.get(), 0, "no signature was checked");
     // Positive control: a well-formed token reaches the verifier (which here accepts anything:
     // the claims are then the core's to check).
-    assert!(check(&raw_token(json!({"alg": "ES256", "kid": "es1"}), payload, &sig64)).is_ok());
+    assert!(check(&raw_token(
+        json!({"alg": "ES256", "kid": "es1"}),
+        payload,
+        &sig64
+    ))
+    .is_ok());
     assert_eq!(jws.0.get(), 1);
 }
 
@@ -833,7 +854,11 @@ fn rsa_keys_outside_2048_to_8192_bits_or_with_a_bad_exponent_are_skipped() {
     assert_eq!(usable(n(1025), "AQAB"), 0);
     assert_eq!(usable(n(256), "AQ"), 0, "e = 1");
     assert_eq!(usable(n(256), "AQAA"), 0, "an even exponent");
-    assert_eq!(usable(b64::encode(&[&[0u8][..], &[0xc5; 256]].concat()), "AQAB"), 1, "a leading zero byte is not a bit");
+    assert_eq!(
+        usable(b64::encode(&[&[0u8][..], &[0xc5; 256]].concat()), "AQAB"),
+        1,
+        "a leading zero byte is not a bit"
+    );
 }
 
 #[test]
@@ -1209,7 +1234,10 @@ fn over_kv_a_session_ended_by_logout_all_revokes_its_provider_grant_at_its_next_
     let up = Scripted::default();
     let r = run(svc.start_upstream_session("oidc:x", Map::new(), &first_grant(), T0)).unwrap();
     let r = run(svc.refresh_via(&r.refresh_token.as_str(), None, (T0 + 1) * 1000, &&up)).unwrap();
-    assert!(up.revoked.borrow().is_empty(), "a live session revokes nothing (positive control)");
+    assert!(
+        up.revoked.borrow().is_empty(),
+        "a live session revokes nothing (positive control)"
+    );
     run(svc.end_sessions("oidc:x", (T0 + 2) * 1000)).unwrap();
     let token = r.refresh_token.as_str().to_string();
     for _ in 0..2 {

@@ -651,7 +651,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             // list the subject's families, so the provider's grant of this one is revoked now,
             // at the first refresh that finds it ended (once: the marker stops the next).
             if let Ok(Some(g)) = self.open_grant(&f, &t.fam) {
-                self.mark_revoked(&t.fam, "end_sessions", f.abs, now).await?;
+                self.mark_revoked(&t.fam, "end_sessions", f.abs, now)
+                    .await?;
                 up.revoke(&g, "end_sessions").await;
             }
             return Err(AuthError::InvalidGrant);

@@ -98,7 +98,12 @@ fn parse_key(jwk: &Value) -> Option<Key> {
             let (n, e) = (strip_zeros(bytes("n")?), strip_zeros(bytes("e")?));
             // An even or tiny exponent, or a modulus outside 2048..8192 bits, is no RS256 key.
             let odd = e.last().is_some_and(|b| b & 1 == 1);
-            if !RSA_MODULUS_BYTES.contains(&n.len()) || e.is_empty() || e.len() > 4 || !odd || e == [1] {
+            if !RSA_MODULUS_BYTES.contains(&n.len())
+                || e.is_empty()
+                || e.len() > 4
+                || !odd
+                || e == [1]
+            {
                 return None;
             }
             KeyMaterial::Rsa { n, e }

@@ -406,7 +406,9 @@ pub(super) async fn callback(
         issuer: &cfg.issuer,
         client_id: &cfg.client_id,
         nonce: &tx.nonce,
-        now: t,
+        // The clock after the exchange: the ID token was issued during it (a workerd clock read
+        // at the callback's start can be a second behind the token's `iat`).
+        now: now(),
         leeway: svc.config.leeway,
     };
     let mut verified = id_token::verify(&keys, id_token, &want, &WebCryptoJws).await;

@@ -410,6 +410,35 @@ if (dpopLoad) {
 if (existsSync(join(dir, "cost.md"))) md.push(readFileSync(join(dir, "cost.md"), "utf8").replace(/^## What it costs/, "## 6. What it costs"));
 else md.push(`## What it costs\n\n${notMeasured("cost")}\n`);
 
+// --- sign-in with an OpenID provider (bench/oidc/) -------------------------------------------
+const oidcRefresh = read("oidc-refresh"), oidcVerify = read("oidc-verify"), oidcPackage = read("oidc-package");
+if (oidcRefresh && oidcVerify && oidcPackage) {
+  const m = oidcRefresh.modes;
+  md.push(`## 7. Sign-in with an OpenID provider
+
+**Refresh throughput** (\`bench/oidc/refresh-modes.mjs\`): three Workers in \`wrangler dev\`, strict mode,
+the local oidc-provider; ${oidcRefresh.sessions} sessions of distinct users per Worker (the provider's through the whole
+redirect flow), each a chain of cookie-mode refreshes, all at once, ${oidcRefresh.reps} × ${oidcRefresh.duration} s per Worker, interleaved;
+load average ${oidcRefresh.loadavg1.map((l) => l.toFixed(1)).join(" → ")} (ratios of the same run, not the absolute figures, are the result).
+The provider's access tokens live an hour: its steady state (${oidcRefresh.providerRefreshes} refreshes reached the provider).
+
+${table(["sessions", "req/s (median)", "runs", "÷ password"], Object.entries(m).map(([k, v]) => [
+    { password: "password sign-in", worker: "provider, ACCESS_TOKEN_SOURCE=worker", upstream: "provider, ACCESS_TOKEN_SOURCE=upstream" }[k], f0(v.median), v.rates.join(", "), `${f2(v.ratioToPassword)}×`]))}
+
+**A callback's ID token verification** (\`bench/oidc/run.sh\`, inside workerd): what \`/auth/callback\` runs (the
+core's checks, the signature by the runtime's Web Crypto) beside the pure-Rust signature code the Worker no longer links.
+
+${table(["ID token", "Web Crypto (importKey + verify)", "pure Rust (core, wasm32)"], Object.entries(oidcVerify).map(([alg, v]) => [alg, `${f0(v.webcrypto.us_per_verify)} µs`, `${f0(v.rust.us_per_verify)} µs`]))}
+
+**Package bytes:** provider sign-in lives in the chunk \`${oidcPackage.chunk}\`, ${oidcPackage.gzip} B gzip (${oidcPackage.raw} B raw), loaded
+only when an app calls a sign-in method; the core package carries only the methods that load it.
+`);
+  verdicts.push(`Refresh req/s of provider sign-ins ÷ password sign-ins (strict mode): ${f2(m.worker.ratioToPassword)}× (ACCESS_TOKEN_SOURCE=worker), ${f2(m.upstream.ratioToPassword)}× (upstream).`);
+  console_.push(`oidc refresh req/s  password ${m.password.median} | worker ${m.worker.median} (×${m.worker.ratioToPassword}) | upstream ${m.upstream.median} (×${m.upstream.ratioToPassword})`);
+} else {
+  md.push(`## 7. Sign-in with an OpenID provider\n\n${notMeasured("oidc")}\n`);
+}
+
 // --- runs that went wrong (bench/load/refresh-load.mjs lists every one) ---------------------
 const runFailures = [...(load?.failures ?? []).map((f) => `load: ${f}`), ...(dpopLoad?.failures ?? []).map((f) => `DPoP load: ${f}`)];
 if (runFailures.length) {

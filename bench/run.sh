@@ -15,10 +15,15 @@
 #                   proof costs (bench/browser/dpop-overhead.mjs); dpop-load: our Worker's refresh
 #                   throughput with DPoP-bound sessions against Bearer ones, interleaved in one
 #                   workerd, at the same connection levels (proofs made in Node before each run)
+#   6. oidc         sign-in with an OpenID provider (local oidc-provider): /auth/refresh req/s of
+#                   provider sign-ins (ACCESS_TOKEN_SOURCE worker and upstream) against password
+#                   ones, strict mode, interleaved (bench/oidc/refresh-modes.mjs); the CPU of a
+#                   callback's ID token verification, Web Crypto and pure Rust (bench/oidc/run.sh);
+#                   the package bytes of the sign-in chunk
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1),
-# BENCH_SKIP (comma list of: token,cost,sizes,client,load,dpop-client,dpop-load). A run that skips a
+# BENCH_SKIP (comma list of: token,cost,sizes,client,load,dpop-client,dpop-load,oidc). A run that skips a
 # step, or fails one (a load step fails on any error, drained token pool or unbound DPoP answer:
 # bench/load/refresh-load.mjs), writes its report to target/bench/BENCHMARKS.md only, not
 # docs/BENCHMARKS.md (whose figures all come from one whole run that passed).
@@ -310,6 +315,24 @@ fi
 if ! skip dpop-load; then
   say "DPoP: refresh endpoint under load"
   step dpop-load dpop_load
+fi
+
+# --- 6. Sign-in with an OpenID provider: refresh by mode, ID token verification, package bytes --
+oidc() {
+  node bench/oidc/refresh-modes.mjs "$results/oidc-refresh.json" 2>"$work/oidc-refresh.log" ||
+    { cp "$work/oidc-refresh.log" "$results/oidc.error"; return 1; }
+  cat "$work/oidc-refresh.log" >&2
+  bench/oidc/run.sh 2>"$work/oidc-verify.log" || { cp "$work/oidc-verify.log" "$results/oidc.error"; return 1; }
+  grep '^\[oidc\]' "$work/oidc-verify.log" >&2 || true
+  cp target/bench/oidc/results.json "$results/oidc-verify.json"
+  # The package bytes of provider sign-in: the chunk silent_refresh_oidc.js, loaded on first use.
+  node -e 'const z = require("zlib"), b = require("fs").readFileSync("pkg/silent_refresh_oidc.js");
+    require("fs").writeFileSync(process.argv[1], JSON.stringify({ chunk: "silent_refresh_oidc.js", raw: b.length, gzip: z.gzipSync(b, { level: 9 }).length }));' \
+    "$results/oidc-package.json"
+}
+if ! skip oidc; then
+  say "OpenID sign-in: refresh throughput by mode, ID token verification, package bytes"
+  step oidc oidc
 fi
 
 # --- report ------------------------------------------------------------------------------------

@@ -109,12 +109,27 @@ ui.callTen.addEventListener("click", async () => {
   showResult(`10 calls: ${ok} × 200, sharing ${refreshes} refresh request${refreshes === 1 ? "" : "s"}`, ok === 10);
 });
 
+// Which sign-ins the Worker offers (GET /healthz): a provider (make dev-oidc) adds the
+// "Sign in with your provider" button; without password login the form goes.
+const signIn = await fetch("/healthz").then((r) => r.json()).then((b) => b.sign_in, () => undefined);
+const provider = signIn?.provider === true;
+$("provider-signin").hidden = !provider;
+ui.loginForm.hidden = $("password-hint").hidden = provider && signIn.password === false;
+$("provider-button").addEventListener("click", () => auth.loginWithRedirect({ returnTo: "/" }));
+
 ui.logout.addEventListener("click", async () => {
-  await auth.logout();
+  // A provider sign-in also ends the provider's session (the Worker's end_session_url).
+  await auth.logout({ federated: provider });
   render();
 });
 
-if (await auth.restore()) {
+if (new URLSearchParams(location.search).has("auth_error")) {
+  // Back from a failed sign-in at the provider: the Worker's stable code, shown.
+  await auth.handleRedirectCallback().catch((error) => {
+    ui.loginError.textContent = `Sign-in failed: ${error.oauthError ?? error.code}`;
+    ui.loginError.hidden = false;
+  });
+} else if (await auth.restore()) {
   log("restore", " session restored from the refresh cookie");
   await callMe().catch(() => {});
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The CPU of a sign-in callback's ID token verification inside workerd: the core's pure-Rust
-# verification (jwt-simple compiled to wasm32 with the Worker's release profile, what
-# /auth/callback runs) for RS256, ES256 and EdDSA ID tokens, beside the runtime's Web Crypto
-# verifying the same signatures (importKey + verify). Builds the token-bench crate to wasm32 (as
+# The CPU of a sign-in callback's ID token verification inside workerd: the runtime's Web Crypto
+# (importKey + verify, what /auth/callback's signature check is) for RS256, ES256 and EdDSA ID
+# tokens, beside the core's verification with the pure-Rust signature code (PureRustJws:
+# jwt-simple and p256 compiled to wasm32 with the Worker's release profile). Builds the token-bench crate to wasm32 (as
 # bench/dpop/run.sh does), runs bench/oidc/worker.mjs in `wrangler dev` and times it from outside.
 # Output: a table on stderr and target/bench/oidc/results.json. Knobs: OIDC_BENCH_N (100),
 # OIDC_BENCH_REPS (15).

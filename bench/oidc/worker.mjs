@@ -1,8 +1,10 @@
 // The ID token verification benchmark's Worker, run in workerd by bench/oidc/run.sh. It verifies
 // the ID token it is sent `n` times in one request, one of two ways:
-//   rust       the core's id_token::verify (what /auth/callback runs): allow-list, key by kid,
-//              signature in pure Rust (jwt-simple in wasm32), iss/aud/azp/exp/iat/nonce;
-//   webcrypto  crypto.subtle importKey("jwk") + verify of the same signature (no claim checks).
+//   rust       the core's id_token::verify with the pure-Rust signature (PureRustJws: jwt-simple
+//              and p256 in wasm32; what /auth/callback ran before Web Crypto): allow-list, key by
+//              kid, signature, iss/aud/azp/exp/iat/nonce;
+//   webcrypto  crypto.subtle importKey("jwk") + verify of the same signature (no claim checks),
+//              which is what the Worker's WebCryptoJws does (the claims are the core's, cheap).
 // Time does not advance inside a Worker while it computes, so the driver times the requests
 // from outside.
 import wasm from "../../target/bench/oidc-wasm/token_bench_bg.wasm";

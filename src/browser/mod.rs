@@ -175,9 +175,9 @@ export interface IdTokenClaims {
 
 /** Options of `logout`. */
 export interface LogoutOptions {
-  /** Also end the session at the provider: the browser goes to its `end_session_endpoint` (with `id_token_hint`), if it has one. */
+  /** Also end the session at the provider: the browser goes to its `end_session_endpoint` (with `id_token_hint`), if it has one. Without `issuer` (the Worker signs in through its provider): to the `end_session_url` of the Worker's logout answer. */
   federated?: boolean;
-  /** With `federated`: `post_logout_redirect_uri`, registered at the provider. */
+  /** With `federated` and `issuer`: `post_logout_redirect_uri`, registered at the provider (the Worker's road: the Worker's UPSTREAM_POST_LOGOUT_REDIRECT). */
   returnTo?: string;
 }
 
@@ -288,8 +288,9 @@ export class AuthClient {
     login(username: string, password: string): Promise<void>;
     /**
      * Signs out here and in every tab, then revokes the session on the server; resolves to
-     * whether the server confirmed. With `federated` (and the option `issuer`), then goes to
-     * the provider's `end_session_endpoint` to end its session too.
+     * whether the server confirmed. With `federated`, then goes to the provider's
+     * `end_session_endpoint` to end its session too (with `issuer`; without it, to the
+     * `end_session_url` the Worker's logout answered, if any).
      */
     logout(options?: LogoutOptions): Promise<boolean>;
     /**

@@ -75,16 +75,22 @@ export async function run(n, arg, auth, h, then, AuthError) {
   if (n == 4) return then();
   if (n == 2) return auth.signedIn ? user()?.claims : undefined;
   if (n == 3) {
-    const u = user();
+    const u = user(), f = h.fetch_;
     store(h)?.removeItem(name + USER);
-    let confirmed = false;
+    let confirmed = false, seen;
+    // The Worker's road: its logout answer carries `end_session_url` (the provider's, with
+    // id_token_hint); it is read off the answer on its way to the client.
+    if (!provider) h.fetch_ = (r, i) => f.call(globalThis, r, i).then((res) =>
+      (r?.url == h.endpoints_[2] && (seen = res.clone().json().catch(() => {})), res));
     try {
       confirmed = await then();
-    } catch {}
-    const end = meta ? meta.end_session_endpoint : undefined;
-    if (end) {
+    } catch {} finally {
+      h.fetch_ = f;
+    }
+    const end = meta ? meta.end_session_endpoint : (await seen)?.end_session_url;
+    if (/^https?:/.test(end)) {
       const url = new URL(end);
-      for (const [k, v] of Object.entries({ id_token_hint: u?.idToken, client_id: o.clientId,
+      if (meta) for (const [k, v] of Object.entries({ id_token_hint: u?.idToken, client_id: o.clientId,
         post_logout_redirect_uri: arg.returnTo })) v && url.searchParams.set(k, v);
       location.assign(url);
     }

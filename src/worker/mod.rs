@@ -185,8 +185,9 @@ async fn handle(req: &Request, env: &Env, meta: &Meta) -> Result<Reply, AuthErro
     Ok(reply)
 }
 
-/// `GET /healthz`: 200 `{"status":"ok"}` when the configuration is valid, the KV namespace
-/// answers a read, the throttle's binding is there and (strict mode) a rotation object answers;
+/// `GET /healthz`: 200 `{"status":"ok","sign_in":{"password":bool,"provider":bool}}` when the
+/// configuration is valid, the KV namespace answers a read, the throttle's binding is there and
+/// (strict mode) a rotation object answers;
 /// else 503 `{"status":"error","failing":[{"part","detail"}]}`. Details name variables and
 /// bindings, never a value.
 async fn health(env: &Env) -> Reply {
@@ -217,13 +218,22 @@ async fn health(env: &Env) -> Reply {
             format!("binding {} is missing", throttle::THROTTLE_BINDING),
         ));
     }
-    if cfg.is_some_and(|c| c.rotation_store == RotationStore::DurableObject) {
+    if cfg
+        .as_ref()
+        .is_some_and(|c| c.rotation_store == RotationStore::DurableObject)
+    {
         if let Err(detail) = rotation_object::probe(env).await {
             failing.push(("rotation_object", detail));
         }
     }
-    if failing.is_empty() {
-        return Reply::json(200, &serde_json::json!({ "status": "ok" }));
+    if let (true, Some(c)) = (failing.is_empty(), &cfg) {
+        // Which sign-ins this deployment offers (the demo page shows its buttons from it).
+        let sign_in =
+            serde_json::json!({ "password": c.password_login, "provider": c.upstream.is_some() });
+        return Reply::json(
+            200,
+            &serde_json::json!({ "status": "ok", "sign_in": sign_in }),
+        );
     }
     let failing: Vec<_> = failing
         .into_iter()

@@ -3,10 +3,10 @@
 //! runtime's `fetch`. Every decision is the core's ([`crate::core::server::oidc`]); this file
 //! fetches, caches per isolate (the discovery document and the provider's keys), and formats.
 //!
-//! ID token signatures are verified by the core's pure-Rust code (jwt-simple), not Web Crypto:
-//! the same code the native tests run, and one verification per sign-in (its cost is measured
-//! by `bench/oidc/id-token.sh`; see docs/DESIGN.md).
+//! ID token signatures are verified by the runtime's Web Crypto ([`WebCryptoJws`]); the core
+//! checks everything else (bench/oidc/run.sh measures both).
 
+use super::crypto::WebCryptoJws;
 use super::http::{Meta, Reply};
 use super::rotation_object::Rotation;
 use super::{now, now_ms, Service};
@@ -25,6 +25,7 @@ use crate::core::server::oidc::upstream::{
 };
 use crate::core::server::oidc::UpstreamConfig;
 use crate::core::server::rotation::{Answer, Call};
+use crate::core::server::route_limit::{callback_key, RouteLimiter};
 use crate::core::server::store::KvStore;
 use crate::core::server::Config;
 use futures_util::future::{select, Either};
@@ -54,6 +55,8 @@ struct Known {
 
 thread_local! {
     static PROVIDER: RefCell<Option<Known>> = const { RefCell::new(None) };
+    /// Callbacks per client address in this isolate ([`callback_key`]).
+    static CALLBACK_LIMITER: RefCell<RouteLimiter> = RefCell::new(RouteLimiter::new());
 }
 
 /// A response of the provider: status and body; `Err` when there was none (network, timeout).
@@ -346,8 +349,10 @@ pub(super) async fn callback(
     let fail = |code: AuthErrorCode, return_to: Option<String>| {
         failed(svc, meta, Failure { code, return_to })
     };
-    let disc = match provider(cfg).await {
-        Ok((d, _)) => d,
+    // The document and keys are read once: a second read could find the cache expired and the
+    // provider gone after the first succeeded (a 5xx-free callback must not depend on it).
+    let (disc, keys) = match provider(cfg).await {
+        Ok(found) => found,
         Err(_) => return Ok(fail(AuthErrorCode::TemporarilyUnavailable, early)),
     };
     let (tx, code) = match check_callback(cfg, &disc, params, tx_cookie, t) {
@@ -355,6 +360,17 @@ pub(super) async fn callback(
         Err(f) => return Ok(failed(svc, meta, f)),
     };
     let back = Some(tx.return_to.clone());
+    // A callback that would cost a store write and a request to the provider: counted per
+    // client address (ROUTE_RATE_LIMIT per 10 s in this isolate).
+    let key = callback_key(meta.client_ip.as_deref());
+    let limit = svc.config.route_rate_limit;
+    if CALLBACK_LIMITER
+        .with(|l| l.borrow_mut().check(&key, limit, now_ms()))
+        .is_err()
+    {
+        worker::console_log!("silent-refresh: sign-in: callback rate limit (ROUTE_RATE_LIMIT)");
+        return Ok(fail(AuthErrorCode::TemporarilyUnavailable, back));
+    }
     // Single use: a transaction already spent (its cookie and callback URL replayed) is refused.
     let spent = tx.spent_key();
     match svc.store.get(&spent).await {
@@ -390,17 +406,16 @@ pub(super) async fn callback(
         issuer: &cfg.issuer,
         client_id: &cfg.client_id,
         nonce: &tx.nonce,
-        now: t,
+        // The clock after the exchange: the ID token was issued during it (a workerd clock read
+        // at the callback's start can be a second behind the token's `iat`).
+        now: now(),
         leeway: svc.config.leeway,
     };
-    let (_, keys) = provider(cfg)
-        .await
-        .map_err(|_| AuthError::TemporarilyUnavailable)?;
-    let mut verified = id_token::verify(&keys, id_token, &want);
+    let mut verified = id_token::verify(&keys, id_token, &want, &WebCryptoJws).await;
     if verified == Err(id_token::IdTokenError::UnknownKey) {
         // A key rotation at the provider: one bounded refetch.
         if let Some(keys) = refetch_keys(&disc).await {
-            verified = id_token::verify(&keys, id_token, &want);
+            verified = id_token::verify(&keys, id_token, &want, &WebCryptoJws).await;
         }
     }
     let claims = match verified {

@@ -68,6 +68,7 @@ describe("demo page against the Worker", () => {
     const { context } = await newContext();
     const page = await openDemo(context);
     assert.equal(await page.isVisible("#login-panel"), true, "login form shown first");
+    assert.equal(await page.isVisible("#provider-signin"), false, "no provider configured: no provider button");
     await signIn(page);
     assert.equal(await callMe(page), 200);
     assert.match(await page.textContent("#claims"), /"sub": "demo"/);

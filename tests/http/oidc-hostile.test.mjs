@@ -23,11 +23,29 @@ function es256(key, header, payload) {
   return `${input}.${sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }).toString("base64url")}`;
 }
 
+/** The same, RS256 (RSASSA-PKCS1-v1_5 with SHA-256) or EdDSA (Ed25519) by `key`. */
+function rs256(key, header, payload) {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${sign("sha256", Buffer.from(input), key).toString("base64url")}`;
+}
+function eddsa(key, header, payload) {
+  const input = `${b64(header)}.${b64(payload)}`;
+  return `${input}.${sign(null, Buffer.from(input), key).toString("base64url")}`;
+}
+
+/** The provider's other keys: RS256 (kid r1) and EdDSA (kid e1), published beside k1. */
+const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const ed = generateKeyPairSync("ed25519");
+
 async function startRogue() {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwks = [{ ...publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "ES256" }];
+  const jwks = [
+    { ...publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "ES256" },
+    { ...rsa.publicKey.export({ format: "jwk" }), kid: "r1", use: "sig", alg: "RS256" },
+    { ...ed.publicKey.export({ format: "jwk" }), kid: "e1", use: "sig", alg: "EdDSA" },
+  ];
   const state = { nonce: undefined, next: undefined, clientId: undefined, tokenCalls: 0, jwksFetches: 0 };
   /** A key rotation: a new key `kid` is published beside the old one; resolves to its private key. */
   const rotate = (kid) => {
@@ -95,6 +113,8 @@ describe(`hostile ID tokens at the callback (${MODE})`, () => {
   }
 
   const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  const otherRsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+  const otherEd = generateKeyPairSync("ed25519").privateKey;
   const cases = {
     "nonce mismatch": ({ claims, key }) => es256(key, { alg: "ES256", kid: "k1" }, { ...claims, nonce: "not-the-transactions" }),
     "no nonce": ({ claims, key }) => es256(key, { alg: "ES256", kid: "k1" }, { ...claims, nonce: undefined }),
@@ -103,6 +123,12 @@ describe(`hostile ID tokens at the callback (${MODE})`, () => {
     "wrong iss": ({ claims, key }) => es256(key, { alg: "ES256", kid: "k1" }, { ...claims, iss: "https://evil.example" }),
     "signed by another key": ({ claims }) => es256(other, { alg: "ES256", kid: "k1" }, claims),
     "unknown kid": ({ claims }) => es256(other, { alg: "ES256", kid: "k2" }, claims),
+    "RS256 signed by another RSA key": ({ claims }) => rs256(otherRsa, { alg: "RS256", kid: "r1" }, claims),
+    "EdDSA signed by another Ed25519 key": ({ claims }) => eddsa(otherEd, { alg: "EdDSA", kid: "e1" }, claims),
+    "an ES256 signature labelled RS256 under the RSA key": ({ claims, key }) => {
+      const [, p, sig] = es256(key, { alg: "ES256", kid: "k1" }, claims).split(".");
+      return `${b64({ alg: "RS256", kid: "r1" })}.${p}.${sig}`;
+    },
     "alg none": ({ claims }) => `${b64({ alg: "none", kid: "k1" })}.${b64(claims)}.`,
     "HS256 keyed with the client secret": ({ claims }) => {
       const input = `${b64({ alg: "HS256", kid: "k1" })}.${b64(claims)}`;
@@ -117,6 +143,17 @@ describe(`hostile ID tokens at the callback (${MODE})`, () => {
     assert.equal(callback.status, 303, callback.text);
     assert.equal(callback.location, `${w.url}/home`);
     assert.match(jar.get(w.url, "sr_refresh") ?? "", /^srt_/);
+  });
+
+  test("good RS256 and EdDSA ID tokens sign in (the runtime's Web Crypto verifies all three algorithms)", async () => {
+    for (const make of [
+      ({ claims }) => rs256(rsa.privateKey, { alg: "RS256", kid: "r1" }, claims),
+      ({ claims }) => eddsa(ed.privateKey, { alg: "EdDSA", kid: "e1" }, claims),
+    ]) {
+      const { callback, jar } = await attempt(make);
+      assert.equal(callback.location, `${w.url}/home`, callback.text);
+      assert.match(jar.get(w.url, "sr_refresh") ?? "", /^srt_/);
+    }
   });
 
   test("a key rotation at the provider is picked up by one JWKS refetch; a flood of unknown kids then fetches nothing", async () => {
@@ -175,5 +212,40 @@ describe(`a provider signing ES256 and advertising only client_secret_post (${MO
     assert.ok(op.events.some(([e, t]) => e === "grant.success" && t === "authorization_code"));
     const res = await call(w, "POST", "/auth/refresh", { cookie: `sr_refresh=${jar.get(w.url, "sr_refresh")}`, headers: { "x-silent-refresh": "1" } });
     assert.equal(res.status, 200, res.text);
+  });
+});
+
+describe(`the callback's rate limit per client address (${MODE})`, () => {
+  let w, rogue;
+  before(async () => {
+    rogue = await startRogue();
+    w = await startWorker({
+      vars: { UPSTREAM_ISSUER: rogue.issuer, UPSTREAM_CLIENT_ID: "edge", ROUTE_RATE_LIMIT: "3" },
+      secrets: { UPSTREAM_TOKEN_KEY: randomBytes(32).toString("base64url"), UPSTREAM_CLIENT_SECRET: "s" },
+    });
+  });
+  after(async () => {
+    await w?.stop();
+    await rogue?.close();
+  });
+
+  test("ROUTE_RATE_LIMIT callbacks per 10 s reach the provider; the next goes back with auth_error=temporarily_unavailable, no exchange, no session", async () => {
+    rogue.state.next = ({ claims, key }) => es256(key, { alg: "ES256", kid: "k1" }, claims);
+    const signIn = async () => {
+      const jar = new Jar();
+      const authorize = await hop(jar, `${w.url}/auth/authorize?return_to=%2Fhome`);
+      const back = await hop(jar, authorize.location);
+      return { callback: await hop(jar, back.location), jar };
+    };
+    for (let i = 0; i < 3; i++) {
+      const { callback } = await signIn();
+      assert.equal(callback.location, `${w.url}/home`, `sign-in ${i + 1} of 3 (positive control)`);
+    }
+    const exchanges = rogue.state.tokenCalls;
+    const { callback, jar } = await signIn();
+    assert.equal(callback.status, 303);
+    assert.equal(callback.location, `${w.url}/home?auth_error=temporarily_unavailable`);
+    assert.equal(rogue.state.tokenCalls, exchanges, "the code was not sent to the provider");
+    assert.equal(jar.get(w.url, "sr_refresh"), undefined);
   });
 });

@@ -71,9 +71,11 @@ describe(`sign-in with oidc-provider (${MODE})`, () => {
     for (const r of [r1, r2, r3]) assert.doesNotMatch(r.text + (r.setCookie ?? ""), /id_token|upstream/);
   });
 
-  test("with a provider, password login is off (PASSWORD_LOGIN unset)", async () => {
+  test("with a provider, password login is off (PASSWORD_LOGIN unset), and /healthz says which sign-ins there are", async () => {
     const res = await call(w, "POST", "/auth/login", { json: { username: "demo", password: "demo-password" } });
     isError(res, 404, "not_found");
+    const health = await call(w, "GET", "/healthz");
+    assert.deepEqual(health.body, { status: "ok", sign_in: { password: false, provider: true } });
   });
 
   test("the same provider user signs in to the same subject", async () => {

@@ -172,10 +172,10 @@ describe("security events", () => {
     }
   });
 
-  test("GET /healthz: 200 {status: ok} when the configuration and the stores answer", async () => {
+  test("GET /healthz: 200 {status: ok} when the configuration and the stores answer, with the sign-ins offered", async () => {
     const res = await call(w, "GET", "/healthz");
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.body, { status: "ok" });
+    assert.deepEqual(res.body, { status: "ok", sign_in: { password: true, provider: false } });
     assert.equal(res.headers.get("cache-control"), "no-store");
     isError(await call(w, "POST", "/healthz"), 405, "method_not_allowed");
   });

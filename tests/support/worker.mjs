@@ -88,7 +88,7 @@ export function generateSecrets() {
 export const DEV_VARS = { ISSUER: "http://127.0.0.1:8787", ALLOWED_ORIGINS: "http://127.0.0.1:8787,http://localhost:8787" };
 
 /** Starts the Worker; see the top of this file. */
-export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir, ready = true, port: chosenPort } = {}) {
+export async function startWorker({ vars = {}, secrets = {}, quiet = true, config, rotationStore, stateDir, ready = true, port: chosenPort, assets } = {}) {
   if (!config && !existsSync(join(root, "build/worker/index.js"))) {
     throw new Error("build/worker is missing: run `make build` first");
   }
@@ -112,6 +112,7 @@ export async function startWorker({ vars = {}, secrets = {}, quiet = true, confi
     "--log-level", "log",
   ];
   if (config) args.push("-c", config);
+  else if (assets) args.push("--assets", assets); // an app of the test's own instead of the demo
   else if (existsSync(join(root, "build/site/index.html"))) args.push("--assets", join(root, "build/site"));
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const child = spawn(nodeForWrangler(), args, {

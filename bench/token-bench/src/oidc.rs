@@ -1,8 +1,9 @@
 //! ID token verification as `/auth/callback` does it (src/core/server/oidc/id_token.rs: the
 //! provider's JWKS parsed once, then the algorithm allow-list, key by `kid`, signature and
-//! claims), run inside workerd by `bench/oidc/`.
+//! claims), with the signature checked in pure Rust ([`PureRustJws`], what the Worker ran before
+//! it used Web Crypto), run inside workerd by `bench/oidc/`.
 
-use silent_refresh::core::server::oidc::id_token::{verify, IdTokenExpectations, ProviderKeys};
+use silent_refresh::core::server::oidc::id_token::{verify, IdTokenExpectations, ProviderKeys, PureRustJws};
 
 /// Verifies `token` against `jwks` `n` times (the keys parsed once, as the Worker caches them per
 /// isolate); returns how many verifications succeeded.
@@ -11,7 +12,7 @@ pub fn id_token_verify_n(token: &str, jwks: &str, issuer: &str, client_id: &str,
         return 0;
     };
     let want = IdTokenExpectations { issuer, client_id, nonce, now, leeway: 30 };
-    (0..n).filter(|_| verify(&keys, token, &want).is_ok()).count() as u32
+    (0..n).filter(|_| crate::ready(verify(&keys, token, &want, &PureRustJws)).is_ok()).count() as u32
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -60,9 +60,35 @@ impl RouteLimiter {
     }
 }
 
+/// The [`RouteLimiter`] key of `GET /auth/callback` from one client address
+/// (`CF-Connecting-IP`; none: one shared key). A callback with a valid transaction costs a store
+/// write and a request to the provider's token endpoint, and transactions are free to mint at
+/// `/auth/authorize`: each address gets ROUTE_RATE_LIMIT such callbacks per [`WINDOW_MS`] per
+/// isolate, in either rotation store. The prefix keeps these keys apart from subjects' routes.
+pub fn callback_key(client_ip: Option<&str>) -> [u8; ROUTE_LEN] {
+    let mut h = hmac_sha256::Hash::new();
+    h.update(b"callback:");
+    h.update(client_ip.unwrap_or("").as_bytes());
+    let mut key = [0u8; ROUTE_LEN];
+    key.copy_from_slice(&h.finalize()[..ROUTE_LEN]);
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_client_address_has_its_own_callback_key() {
+        let a = callback_key(Some("192.0.2.1"));
+        assert_eq!(a, callback_key(Some("192.0.2.1")));
+        assert_ne!(a, callback_key(Some("192.0.2.2")));
+        assert_ne!(a, callback_key(None));
+        let mut l = RouteLimiter::new();
+        assert_eq!(l.check(&a, 1, 0), Ok(()));
+        assert!(l.check(&a, 1, 0).is_err());
+        assert_eq!(l.check(&callback_key(Some("192.0.2.2")), 1, 0), Ok(()));
+    }
 
     #[test]
     fn a_route_gets_its_budget_then_waits_other_routes_are_unaffected() {

@@ -646,6 +646,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return Err(AuthError::InvalidGrant);
         }
         let epoch = epoch.unwrap_or_default();
+        if f.ep != epoch.n && f.up.is_some() && self.config.rotation_store == RotationStore::Kv {
+            // Ended by logout-all or the end of the subject's sessions. Over KV those cannot
+            // list the subject's families, so the provider's grant of this one is revoked now,
+            // at the first refresh that finds it ended (once: the marker stops the next).
+            if let Ok(Some(g)) = self.open_grant(&f, &t.fam) {
+                self.mark_revoked(&t.fam, "end_sessions", f.abs, now)
+                    .await?;
+                up.revoke(&g, "end_sessions").await;
+            }
+            return Err(AuthError::InvalidGrant);
+        }
         if f.ep != epoch.n || now >= f.abs || now >= t.idle {
             return Err(AuthError::InvalidGrant);
         }
@@ -699,11 +710,15 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             // Current token (or a successor whose family write was lost: roll forward).
             let (grant, up_sealed) = match grant {
                 None => (None, f.up.clone()),
-                Some(g) => {
-                    let g = self.refresh_upstream(g, &t.fam, f.abs, now, up).await?;
-                    let sealed = self.seal_grant(&g, &t.fam)?;
-                    (Some(g), Some(sealed))
-                }
+                Some(g) => match self.refresh_upstream(g, &t.fam, f.abs, now, up).await? {
+                    // Refreshed at the provider: sealed anew. Unchanged: the sealed copy as it
+                    // was (same plaintext, same family as associated data), no AES-GCM pass.
+                    (g, true) => {
+                        let sealed = self.seal_grant(&g, &t.fam)?;
+                        (Some(g), Some(sealed))
+                    }
+                    (g, false) => (Some(g), f.up.clone()),
+                },
             };
             let gen = t.gen + 1;
             let next = TokenRecord {
@@ -774,7 +789,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// The provider's side of a rotation: `grant` as is while its access token lives (past the
-    /// margin of the configured source), else refreshed at the provider.
+    /// margin of the configured source), else refreshed at the provider; `true` with a grant
+    /// the provider's answer changed.
     async fn refresh_upstream(
         &self,
         grant: Grant,
@@ -782,7 +798,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         abs: u64,
         now: u64,
         up: &impl UpstreamClient,
-    ) -> Result<Grant, AuthError> {
+    ) -> Result<(Grant, bool), AuthError> {
         let source = self
             .config
             .upstream
@@ -793,18 +809,18 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             AccessTokenSource::Worker => 0,
         };
         if !grant.needs_refresh(now, margin) {
-            return Ok(grant);
+            return Ok((grant, false));
         }
         let Some(rt) = grant.rt.as_deref() else {
             // No refresh token from the provider: our own tokens carry on in worker mode; in
             // upstream mode there is no access token left to hand out.
             return match source {
-                AccessTokenSource::Worker => Ok(grant),
+                AccessTokenSource::Worker => Ok((grant, false)),
                 AccessTokenSource::Upstream => Err(AuthError::InvalidGrant),
             };
         };
         match up.refresh(rt).await {
-            TokenAnswer::Tokens(t) => Ok(Grant::from_tokens(&t, Some(&grant), now)),
+            TokenAnswer::Tokens(t) => Ok((Grant::from_tokens(&t, Some(&grant), now), true)),
             TokenAnswer::InvalidGrant => {
                 self.mark_revoked(fam, "upstream", abs, now).await?;
                 Err(AuthError::InvalidGrant)

@@ -3,14 +3,14 @@
 //! Accepted algorithms: RS256, ES256 and EdDSA (Ed25519), each only with a key of its own type;
 //! `none` and every HMAC algorithm are refused before any key is looked at (an HMAC "signature"
 //! keyed with our client secret or a public key is the classic algorithm-confusion attack).
-//! Signatures are checked by jwt-simple's pure-Rust code, the same in native tests and in the
-//! Worker (see docs/DESIGN.md for the measured cost).
+//!
+//! The core decides everything but the signature itself: the algorithm allow-list, the key by
+//! `kid`, the claims. The signature is checked by a [`JwsVerifier`]: the runtime's Web Crypto in
+//! the Worker (src/worker/crypto.rs), [`PureRustJws`] (jwt-simple and `p256`) natively and in
+//! benchmarks. The Worker links no RSA code (docs/BENCHMARKS.md, "ID token verification").
 
 use crate::core::b64;
-use jwt_simple::prelude::*;
-use jwt_simple::JWTError;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
 
 /// Longest ID token accepted (bytes).
 pub const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
@@ -21,25 +21,48 @@ pub const JWKS_REFETCH_INTERVAL: u64 = 60;
 /// The algorithms an ID token may use.
 pub const ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];
 
-enum PublicKey {
-    Rs256(Box<RS256PublicKey>),
-    Es256(ES256PublicKey),
-    Ed25519(Ed25519PublicKey),
+/// Smallest and largest RSA modulus accepted (bytes): 2048 to 8192 bits.
+const RSA_MODULUS_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+
+/// A provider's public key, as its JWK gives it (checked for shape, not yet for being a valid
+/// point or modulus: the verifier's import does that, and a key it cannot import verifies nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// RS256: the modulus and public exponent, big-endian, without leading zero bytes.
+    Rsa {
+        /// Modulus.
+        n: Vec<u8>,
+        /// Public exponent.
+        e: Vec<u8>,
+    },
+    /// ES256: the P-256 point, uncompressed SEC1 (`04 || x || y`).
+    P256(Vec<u8>),
+    /// EdDSA: the Ed25519 public key (32 bytes).
+    Ed25519(Vec<u8>),
 }
 
-impl PublicKey {
-    fn alg(&self) -> &'static str {
+impl KeyMaterial {
+    /// The one algorithm this key verifies.
+    pub fn alg(&self) -> &'static str {
         match self {
-            PublicKey::Rs256(_) => "RS256",
-            PublicKey::Es256(_) => "ES256",
-            PublicKey::Ed25519(_) => "EdDSA",
+            KeyMaterial::Rsa { .. } => "RS256",
+            KeyMaterial::P256(_) => "ES256",
+            KeyMaterial::Ed25519(_) => "EdDSA",
+        }
+    }
+
+    /// The length a signature by this key has (bytes).
+    pub fn signature_len(&self) -> usize {
+        match self {
+            KeyMaterial::Rsa { n, .. } => n.len(),
+            KeyMaterial::P256(_) | KeyMaterial::Ed25519(_) => 64,
         }
     }
 }
 
 struct Key {
     kid: Option<String>,
-    key: PublicKey,
+    key: KeyMaterial,
 }
 
 /// The provider's public signing keys. Keys of other types, other curves, or meant for
@@ -60,15 +83,31 @@ fn field<'a>(jwk: &'a Value, name: &str) -> Option<&'a str> {
     jwk.get(name).and_then(Value::as_str)
 }
 
+fn strip_zeros(bytes: Vec<u8>) -> Vec<u8> {
+    let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    bytes[first..].to_vec()
+}
+
 fn parse_key(jwk: &Value) -> Option<Key> {
     if field(jwk, "use").is_some_and(|u| u != "sig") {
         return None;
     }
     let bytes = |name| field(jwk, name).and_then(b64::decode);
     let key = match field(jwk, "kty")? {
-        "RSA" => PublicKey::Rs256(Box::new(
-            RS256PublicKey::from_components(&bytes("n")?, &bytes("e")?).ok()?,
-        )),
+        "RSA" => {
+            let (n, e) = (strip_zeros(bytes("n")?), strip_zeros(bytes("e")?));
+            // An even or tiny exponent, or a modulus outside 2048..8192 bits, is no RS256 key.
+            let odd = e.last().is_some_and(|b| b & 1 == 1);
+            if !RSA_MODULUS_BYTES.contains(&n.len())
+                || e.is_empty()
+                || e.len() > 4
+                || !odd
+                || e == [1]
+            {
+                return None;
+            }
+            KeyMaterial::Rsa { n, e }
+        }
         "EC" if field(jwk, "crv") == Some("P-256") => {
             let (x, y) = (bytes("x")?, bytes("y")?);
             if x.len() != 32 || y.len() != 32 {
@@ -77,10 +116,14 @@ fn parse_key(jwk: &Value) -> Option<Key> {
             let mut point = vec![4u8];
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            PublicKey::Es256(ES256PublicKey::from_bytes(&point).ok()?)
+            KeyMaterial::P256(point)
         }
         "OKP" if field(jwk, "crv") == Some("Ed25519") => {
-            PublicKey::Ed25519(Ed25519PublicKey::from_bytes(&bytes("x")?).ok()?)
+            let x = bytes("x")?;
+            if x.len() != 32 {
+                return None;
+            }
+            KeyMaterial::Ed25519(x)
         }
         _ => return None,
     };
@@ -120,16 +163,76 @@ impl ProviderKeys {
         self.find(kid, alg).is_some()
     }
 
-    fn find(&self, kid: Option<&str>, alg: &str) -> Option<&Key> {
+    fn find(&self, kid: Option<&str>, alg: &str) -> Option<&KeyMaterial> {
         let mut candidates = self.keys.iter().filter(|k| k.key.alg() == alg);
-        match kid {
+        let found = match kid {
             Some(kid) => candidates.find(|k| k.kid.as_deref() == Some(kid)),
             // Without a kid, only an unambiguous key is used.
             None => {
                 let first = candidates.next()?;
                 candidates.next().is_none().then_some(first)
             }
+        };
+        found.map(|k| &k.key)
+    }
+}
+
+/// Checks a JWS signature with a provider's key: the one piece of ID token verification that is
+/// the platform's. `true` only for a valid signature by `key` over `signing_input` with the
+/// key's algorithm ([`KeyMaterial::alg`]); a key the implementation cannot import is `false`.
+#[allow(async_fn_in_trait)] // single-threaded (Workers, tests): no `Send` bound wanted
+pub trait JwsVerifier {
+    /// Verifies `signature` (already of [`KeyMaterial::signature_len`] bytes) over `signing_input`.
+    async fn verify(&self, key: &KeyMaterial, signing_input: &[u8], signature: &[u8]) -> bool;
+}
+
+/// RS256, ES256 and EdDSA in pure Rust (jwt-simple's RSA and Ed25519, RustCrypto's `p256`):
+/// the native [`JwsVerifier`] (tests, benchmarks). The Worker uses Web Crypto instead and so
+/// links none of this.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PureRustJws;
+
+impl JwsVerifier for PureRustJws {
+    async fn verify(&self, key: &KeyMaterial, signing_input: &[u8], signature: &[u8]) -> bool {
+        use jwt_simple::prelude::*;
+        if let KeyMaterial::P256(point) = key {
+            use p256::ecdsa::signature::Verifier;
+            use p256::ecdsa::{Signature, VerifyingKey};
+            let (Ok(k), Ok(sig)) = (
+                VerifyingKey::from_sec1_bytes(point),
+                Signature::from_slice(signature),
+            ) else {
+                return false;
+            };
+            return k.verify(signing_input, &sig).is_ok();
         }
+        // jwt-simple has no raw verification: the token is put back together and checked with
+        // every claim check off (the core checks the claims itself): time 0 with no tolerance
+        // passes any `exp`.
+        let Ok(input) = std::str::from_utf8(signing_input) else {
+            return false;
+        };
+        let token = format!("{input}.{}", b64::encode(signature));
+        let lax = VerificationOptions {
+            accept_future: true,
+            artificial_time: Some(UnixTimeStamp::from_secs(0)),
+            time_tolerance: Some(Duration::from_secs(0)),
+            max_token_length: Some(MAX_ID_TOKEN_LEN + 16),
+            ..VerificationOptions::default()
+        };
+        type Any = JWTClaims<Value>;
+        let checked: Result<Any, _> = match key {
+            KeyMaterial::Rsa { n, e } => match RS256PublicKey::from_components(n, e) {
+                Ok(k) => k.verify_token(&token, Some(lax)),
+                Err(_) => return false,
+            },
+            KeyMaterial::Ed25519(x) => match Ed25519PublicKey::from_bytes(x) {
+                Ok(k) => k.verify_token(&token, Some(lax)),
+                Err(_) => return false,
+            },
+            KeyMaterial::P256(_) => return false,
+        };
+        checked.is_ok()
     }
 }
 
@@ -221,75 +324,56 @@ pub fn header(token: &str) -> Result<(String, Option<String>), IdTokenError> {
     Ok((alg.to_string(), kid))
 }
 
-fn map_jwt_error(e: &jwt_simple::Error) -> IdTokenError {
-    match e.downcast_ref::<JWTError>() {
-        Some(JWTError::TokenHasExpired) => IdTokenError::Expired,
-        Some(JWTError::ClockDrift) | Some(JWTError::TokenNotValidYet) => IdTokenError::NotYetValid,
-        Some(JWTError::RequiredIssuerMismatch) | Some(JWTError::RequiredIssuerMissing) => {
-            IdTokenError::Issuer
-        }
-        Some(JWTError::RequiredAudienceMismatch) | Some(JWTError::RequiredAudienceMissing) => {
-            IdTokenError::Audience
-        }
-        Some(JWTError::AlgorithmMismatch) => IdTokenError::Algorithm,
-        Some(JWTError::InvalidSignature) => IdTokenError::Signature,
-        _ => IdTokenError::Signature,
-    }
+fn number(claims: &Map<String, Value>, name: &str) -> Option<u64> {
+    let n = claims.get(name)?.as_f64()?;
+    (n.is_finite() && n >= 0.0).then_some(n as u64)
 }
 
-/// Verifies an ID token: the algorithm allow-list, a key of the provider by `kid`, the
-/// signature, `iss` (exact), `aud` containing our client id and, with several audiences, `azp`
-/// equal to it (an `azp` is always checked when present), `exp` and `iat` present, not expired
-/// and not issued in the future beyond the leeway, `nonce` equal to the transaction's (constant
-/// time), and a `sub`. Answers the token's claims.
-pub fn verify(
-    keys: &ProviderKeys,
-    token: &str,
+/// Checks the claims of a token whose signature holds: `iss` (exact), `aud` containing our
+/// client id and, with several audiences, `azp` equal to it (an `azp` is always checked when
+/// present), `exp` and `iat` present, not expired and not issued (nor `nbf`) in the future
+/// beyond the leeway, `nonce` equal to the transaction's (constant time), and a `sub`.
+pub fn check_claims(
+    claims: &Map<String, Value>,
     want: &IdTokenExpectations<'_>,
-) -> Result<Map<String, Value>, IdTokenError> {
-    let (alg, kid) = header(token)?;
-    let key = keys
-        .find(kid.as_deref(), &alg)
-        .ok_or(IdTokenError::UnknownKey)?;
-    let opts = VerificationOptions {
-        accept_future: false,
-        allowed_issuers: Some(HashSet::from([want.issuer.to_string()])),
-        allowed_audiences: Some(HashSet::from([want.client_id.to_string()])),
-        time_tolerance: Some(Duration::from_secs(want.leeway)),
-        max_token_length: Some(MAX_ID_TOKEN_LEN),
-        artificial_time: Some(UnixTimeStamp::from_secs(want.now)),
-        ..VerificationOptions::default()
-    };
-    let claims = match &key.key {
-        PublicKey::Rs256(k) => k.verify_token::<Map<String, Value>>(token, Some(opts)),
-        PublicKey::Es256(k) => k.verify_token::<Map<String, Value>>(token, Some(opts)),
-        PublicKey::Ed25519(k) => k.verify_token::<Map<String, Value>>(token, Some(opts)),
-    }
-    .map_err(|e| map_jwt_error(&e))?;
-    claims.expires_at.ok_or(IdTokenError::Expired)?;
-    claims.issued_at.ok_or(IdTokenError::Expired)?;
-    // The signature holds: the payload is the provider's. Read it whole (jwt-simple keeps only
-    // what it knows about in its own fields).
-    let payload = token
-        .split('.')
-        .nth(1)
-        .and_then(b64::decode)
-        .ok_or(IdTokenError::Malformed)?;
-    let all: Map<String, Value> =
-        serde_json::from_slice(&payload).map_err(|_| IdTokenError::Malformed)?;
-    if all.get("iss").and_then(Value::as_str) != Some(want.issuer) {
+) -> Result<(), IdTokenError> {
+    if claims.get("iss").and_then(Value::as_str) != Some(want.issuer) {
         return Err(IdTokenError::Issuer);
     }
-    let several = all
-        .get("aud")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() > 1);
-    match all.get("azp") {
+    let (ours, several) = match claims.get("aud") {
+        Some(Value::String(a)) => (a == want.client_id, false),
+        Some(Value::Array(a)) => (
+            a.iter().any(|x| x.as_str() == Some(want.client_id)),
+            a.len() > 1,
+        ),
+        _ => (false, false),
+    };
+    if !ours {
+        return Err(IdTokenError::Audience);
+    }
+    match claims.get("azp") {
         Some(azp) if azp.as_str() != Some(want.client_id) => return Err(IdTokenError::Audience),
         None if several => return Err(IdTokenError::Audience),
         _ => {}
     }
-    match all.get("nonce").and_then(Value::as_str) {
+    let (Some(exp), Some(iat)) = (number(claims, "exp"), number(claims, "iat")) else {
+        return Err(IdTokenError::Expired);
+    };
+    if exp.saturating_add(want.leeway) < want.now {
+        return Err(IdTokenError::Expired);
+    }
+    let future = |t: u64| t > want.now.saturating_add(want.leeway);
+    if future(iat) {
+        return Err(IdTokenError::NotYetValid);
+    }
+    match claims.get("nbf") {
+        None => {}
+        Some(_) => match number(claims, "nbf") {
+            Some(nbf) if !future(nbf) => {}
+            _ => return Err(IdTokenError::NotYetValid),
+        },
+    }
+    match claims.get("nonce").and_then(Value::as_str) {
         Some(n)
             if crate::core::server::secret::constant_time_eq(
                 n.as_bytes(),
@@ -297,9 +381,44 @@ pub fn verify(
             ) => {}
         _ => return Err(IdTokenError::Nonce),
     }
-    match all.get("sub").and_then(Value::as_str) {
+    match claims.get("sub").and_then(Value::as_str) {
         Some(s) if !s.is_empty() && s.len() <= 255 => {}
         _ => return Err(IdTokenError::Subject),
     }
-    Ok(all)
+    Ok(())
+}
+
+/// Verifies an ID token: the algorithm allow-list and a key of the provider by `kid` (both
+/// before any cryptography), the signature by `verifier`, then [`check_claims`]. Answers the
+/// token's claims.
+pub async fn verify<V: JwsVerifier>(
+    keys: &ProviderKeys,
+    token: &str,
+    want: &IdTokenExpectations<'_>,
+    verifier: &V,
+) -> Result<Map<String, Value>, IdTokenError> {
+    let (alg, kid) = header(token)?;
+    let key = keys
+        .find(kid.as_deref(), &alg)
+        .ok_or(IdTokenError::UnknownKey)?;
+    let (signing_input, sig) = token.rsplit_once('.').ok_or(IdTokenError::Malformed)?;
+    let payload = signing_input
+        .split_once('.')
+        .and_then(|(_, p)| b64::decode(p))
+        .ok_or(IdTokenError::Malformed)?;
+    let signature = b64::decode(sig).ok_or(IdTokenError::Malformed)?;
+    if signature.len() != key.signature_len() {
+        return Err(IdTokenError::Signature);
+    }
+    if !verifier
+        .verify(key, signing_input.as_bytes(), &signature)
+        .await
+    {
+        return Err(IdTokenError::Signature);
+    }
+    // The signature holds: the payload is the provider's.
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&payload).map_err(|_| IdTokenError::Malformed)?;
+    check_claims(&claims, want)?;
+    Ok(claims)
 }

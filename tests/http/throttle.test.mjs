@@ -150,7 +150,9 @@ describe("login throttling", () => {
   test("concurrent refused attempts are all 429 and do not extend the block", async () => {
     await createUser("victim5", "correct horse");
     const ip = freshIp();
-    const { refused, until } = await block(() => login("victim5", "wrong", ip), { free: 6 });
+    // A block of at least 4 s, so that the burst lands inside it on a loaded machine too (with
+    // 2 s, a run under two CPU hogs once saw every answer arrive after the block).
+    const { refused, until } = await block(() => login("victim5", "wrong", ip), { free: 6, seconds: 4 });
     // Concurrent refused attempts: all 429, and they do not extend the block (a refused
     // attempt changes nothing), so the Retry-After does not grow.
     const burst = await Promise.all(Array.from({ length: 10 }, () => login("victim5", "wrong", ip)));

@@ -15,7 +15,7 @@ use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
 use crate::core::server::config::RotationStore;
 use crate::core::server::error::{AuthError, Misconfig};
-use crate::core::server::records::{epoch_key, load, save, Epoch};
+use crate::core::server::records::{epoch_key, load, Epoch};
 use crate::core::server::rotation::{
     decode_result, encode_result, execute_via, route_of, Answer, Call,
 };
@@ -367,7 +367,7 @@ impl Rotation {
         };
         let answer = call_object(ns, svc, call, now_ms).await?;
         if let Answer::Epoch { sub, epoch } = &answer {
-            save(&svc.store, &epoch_key(sub), epoch, None).await?;
+            svc.store_epoch(sub, epoch).await?;
         }
         Ok(answer)
     }

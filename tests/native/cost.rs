@@ -283,11 +283,7 @@ impl Deployment {
         let object = AuthService::new(&self.cfg, &self.object, Pbkdf2);
         let answer = run(execute(&object, &call, now * 1000)).unwrap();
         if let Answer::Epoch { sub, epoch } = &answer {
-            let key = silent_refresh::core::server::records::epoch_key(sub);
-            run(silent_refresh::core::server::records::save(
-                &self.kv, &key, epoch, None,
-            ))
-            .unwrap();
+            run(worker.store_epoch(sub, epoch)).unwrap();
         }
         answer
     }

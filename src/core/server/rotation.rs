@@ -14,7 +14,7 @@ use crate::core::server::events::RevokeReason;
 use crate::core::server::identity::check_sub;
 use crate::core::server::oidc::upstream::{Grant, NoUpstream, UpstreamClient};
 use crate::core::server::password::PasswordHasher;
-use crate::core::server::records::{epoch_key, load, save, Epoch};
+use crate::core::server::records::Epoch;
 use crate::core::server::service::{AuthService, TokenResponse};
 use crate::core::server::store::KvStore;
 use crate::core::server::token::{RefreshToken, ROUTE_LEN};
@@ -129,12 +129,7 @@ pub async fn execute_via<S: KvStore, H: PasswordHasher>(
             upstream,
         } => {
             if let Some(floor) = epoch {
-                check_sub(sub)?;
-                let key = epoch_key(sub);
-                let stored = load::<Epoch>(&svc.store, &key).await?.unwrap_or_default();
-                if stored.n < floor.n {
-                    save(&svc.store, &key, floor, None).await?;
-                }
+                svc.raise_epoch(sub, floor).await?;
             }
             Answer::Issued(match (upstream, dpop) {
                 (Some(grant), None) => {

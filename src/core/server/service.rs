@@ -8,7 +8,7 @@
 
 use crate::core::b64;
 use crate::core::server::access::{check_custom_claims, AccessClaims, Expectations, Verified};
-use crate::core::server::config::{Config, RotationStore};
+use crate::core::server::config::Config;
 use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IAT_WINDOW};
 use crate::core::server::error::AuthError;
 use crate::core::server::events::{Event, RevokeReason};
@@ -28,7 +28,7 @@ use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::throttle::{account_key, address_keys, Scope, Throttle, Verdict};
 use crate::core::server::token::{
-    fill_random, random_id, secret_id, RefreshToken, FAMILY_VALUE_LEN,
+    fill_random, random_id, secret_id, RefreshToken, TokenForm, FAMILY_VALUE_LEN,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -96,6 +96,8 @@ pub struct AuthService<'a, S, H> {
     pub store: S,
     /// Password KDF.
     pub hasher: H,
+    /// The form of the tokens this service mints, chosen once from `config.rotation_store`.
+    tokens: TokenForm,
     /// Security events recorded while running calls (see [`AuthService::take_events`]).
     events: RefCell<Vec<Event>>,
 }
@@ -107,6 +109,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             config,
             store,
             hasher,
+            tokens: TokenForm::of(config.rotation_store),
             events: RefCell::new(Vec::new()),
         }
     }
@@ -468,12 +471,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             None => None,
             Some(g) => Some(self.seal_grant(g, &fam)?),
         };
-        let token = match self.config.rotation_store {
-            RotationStore::Kv => RefreshToken::generate()?,
-            RotationStore::DurableObject => RefreshToken::generate_routed(
-                &RefreshToken::route_of(&self.config.refresh_secret, sub),
-            )?,
-        };
+        let token = self.tokens.first(&self.config.refresh_secret, sub)?;
         let abs = now + self.config.refresh_absolute;
         let record = TokenRecord {
             fam: fam.clone(),
@@ -656,8 +654,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let current_sk = secret_id(secret);
         if f.sk.as_ref().is_some_and(|sk| *sk != current_sk)
             || f.created < self.config.sessions_not_before
-            || (self.config.rotation_store == RotationStore::DurableObject
-                && token.route() != RefreshToken::route_of(secret, &t.sub))
+            || !self.tokens.reaches(&token, secret, &t.sub)
         {
             return Err(AuthError::InvalidGrant);
         }
@@ -690,10 +687,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(k) => Some(b64::decode(k).ok_or(StoreError::Corrupt)?),
             None => None,
         };
-        let successor = match self.config.rotation_store {
-            RotationStore::Kv => token.successor(secret, value.as_deref()),
-            RotationStore::DurableObject => token.successor_routed(secret, value.as_deref()),
-        };
+        let successor = self.tokens.successor(&token, secret, value.as_deref());
         let grant = self.open_grant(&f, &t.fam)?;
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
@@ -751,17 +745,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return Ok(r);
         }
         // Reuse of a retired token: revoke the family.
-        let marker = Revocation {
-            at: now,
-            why: "reuse".into(),
-        };
-        save(
-            &self.store,
-            &revocation_key(&t.fam),
-            &marker,
-            Some(ttl_until(f.abs, now)),
-        )
-        .await?;
+        self.mark_revoked(&t.fam, RevokeReason::Reuse.name(), f.abs, now)
+            .await?;
         self.record(Event::FamilyRevoked {
             family: t.fam.clone(),
             sub: t.sub.clone(),
@@ -871,7 +856,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// Writes the revocation marker of family `fam` (which lives until `abs`).
+    /// Writes the revocation marker of family `fam` (which lives until `abs`): the one place a
+    /// family is revoked (logout, revocation, reuse, another DPoP key, the provider's refusal).
     async fn mark_revoked(
         &self,
         fam: &str,
@@ -902,17 +888,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
             return Ok(());
         };
-        let marker = Revocation {
-            at: now,
-            why: why.name().into(),
-        };
-        save(
-            &self.store,
-            &revocation_key(&t.fam),
-            &marker,
-            Some(ttl_until(t.abs, now)),
-        )
-        .await?;
+        self.mark_revoked(&t.fam, why.name(), t.abs, now).await?;
         self.record(Event::FamilyRevoked {
             family: t.fam,
             sub: t.sub,
@@ -1023,8 +999,29 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             n: (stored.n + 1).max(now_ms),
             at: now_ms / 1000,
         };
-        save(&self.store, &epoch_key(sub), &epoch, None).await?;
+        self.store_epoch(sub, &epoch).await?;
         Ok(epoch)
+    }
+
+    /// Raises the epoch of `sub` to `floor` when it is behind (strict mode: a new object starts
+    /// at the epoch of KV's copy, where access tokens are checked).
+    pub async fn raise_epoch(&self, sub: &str, floor: &Epoch) -> Result<(), AuthError> {
+        check_sub(sub)?;
+        let stored = load::<Epoch>(&self.store, &epoch_key(sub))
+            .await?
+            .unwrap_or_default();
+        if stored.n < floor.n {
+            self.store_epoch(sub, floor).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `epoch` as the epoch of `sub`: the one write of an epoch, whether it moved here
+    /// ([`end_sessions`](Self::end_sessions)), is raised to a floor, or is strict mode's copy
+    /// in KV of the epoch its object moved.
+    pub async fn store_epoch(&self, sub: &str, epoch: &Epoch) -> Result<(), AuthError> {
+        save(&self.store, &epoch_key(sub), epoch, None).await?;
+        Ok(())
     }
 
     /// `POST /auth/users` (admin): creates a user; `sub` defaults to the username.

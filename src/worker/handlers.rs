@@ -526,7 +526,7 @@ async fn credentials(meta: &Meta) -> Result<(&str, Option<Proof>), AuthError> {
 
 async fn access(svc: &Service<'_>, meta: &Meta) -> Result<Verified, AuthError> {
     let (token, proof) = credentials(meta).await?;
-    svc.verify_access_with(token, proof.as_ref(), now()).await
+    svc.verify_access(token, proof.as_ref(), now()).await
 }
 
 async fn logout_all(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> Result<Reply, AuthError> {

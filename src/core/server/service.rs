@@ -14,7 +14,7 @@ use crate::core::server::error::AuthError;
 use crate::core::server::events::{Event, RevokeReason};
 use crate::core::server::identity::{check_sub, check_username};
 use crate::core::server::oidc::upstream::{
-    Grant, NoUpstream, TokenAnswer, UpstreamClient, UPSTREAM_REFRESH_MARGIN,
+    Grant, TokenAnswer, UpstreamClient, UPSTREAM_REFRESH_MARGIN,
 };
 use crate::core::server::oidc::AccessTokenSource;
 use crate::core::server::password::{
@@ -144,22 +144,11 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// `POST /auth/login` without DPoP: [`AuthService::login_with`] without a proof.
+    /// `POST /auth/login` where the rotation state is here: the Worker's two steps,
+    /// [`authenticate`](Self::authenticate), then [`create_session`](Self::create_session)
+    /// (which the Worker runs where the rotation state lives): a family, bound to the key of
+    /// `dpop` (a proof already checked against this request) when there is one.
     pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        client_ip: Option<&str>,
-        throttle: &impl Throttle,
-        now_ms: u64,
-    ) -> Result<TokenResponse, AuthError> {
-        self.login_with(username, password, client_ip, throttle, None, now_ms)
-            .await
-    }
-
-    /// `POST /auth/login`: [`authenticate`](Self::authenticate), then a family, bound to the
-    /// key of `dpop` (a proof already checked against this request) when there is one.
-    pub async fn login_with(
         &self,
         username: &str,
         password: &str,
@@ -171,7 +160,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let sub = self
             .authenticate(username, password, client_ip, throttle, now_ms)
             .await?;
-        self.start_family(&sub, Map::new(), dpop, None, now_ms / 1000)
+        self.create_session(&sub, Map::new(), dpop, now_ms / 1000)
             .await
     }
 
@@ -182,8 +171,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// parameters). A success resets the account's counter, takes its attempt back from the
     /// address's counter (successes never slow an address down) and upgrades the stored hash
     /// to the current parameters. Seeds the demo user on its first login attempt when configured. The
-    /// first half of [`login_with`](Self::login_with), for when the family starts where the
-    /// rotation state lives (strict mode: the subject's object).
+    /// first half of [`login`](Self::login), for when the family starts where the rotation
+    /// state lives (strict mode: the subject's object).
     pub async fn authenticate(
         &self,
         username: &str,
@@ -384,19 +373,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(Some(record))
     }
 
-    /// `POST /auth/sessions` (admin) without DPoP.
+    /// `POST /auth/sessions` (admin), and the family of a login: starts a family for `sub` with
+    /// custom `claims`, bound to the key of `dpop` when there is one.
     pub async fn create_session(
-        &self,
-        sub: &str,
-        claims: Map<String, Value>,
-        now: u64,
-    ) -> Result<TokenResponse, AuthError> {
-        self.create_session_with(sub, claims, None, now).await
-    }
-
-    /// `POST /auth/sessions` (admin): starts a family for `sub` with custom `claims`, bound to
-    /// the key of `dpop` when there is one.
-    pub async fn create_session_with(
         &self,
         sub: &str,
         claims: Map<String, Value>,
@@ -576,11 +555,6 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         })
     }
 
-    /// `POST /auth/refresh` without DPoP: [`AuthService::refresh_with`] without a proof.
-    pub async fn refresh(&self, presented: &str, now_ms: u64) -> Result<TokenResponse, AuthError> {
-        self.refresh_with(presented, None, now_ms).await
-    }
-
     /// `POST /auth/refresh`: rotates the presented token (see the decision table in
     /// `docs/DESIGN.md`). `now_ms` is Unix milliseconds (the grace window is measured in ms).
     /// Any presented token that is not a live one, malformed included, is `invalid_grant`.
@@ -593,25 +567,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// the page), so the session is compromised and ended, as for the reuse of a retired token;
     /// the user logs in again. A proof sent for a Bearer family is checked and spent but does
     /// not bind it: a family's binding is decided once, at creation.
-    pub async fn refresh_with(
-        &self,
-        presented: &str,
-        dpop: Option<&Proof>,
-        now_ms: u64,
-    ) -> Result<TokenResponse, AuthError> {
-        self.refresh_via(presented, dpop, now_ms, &NoUpstream).await
-    }
-
-    /// [`refresh_with`](Self::refresh_with) for every family, provider sign-ins included: a
-    /// rotation of a family that holds the provider's tokens first refreshes them at the
-    /// provider through `up` when the provider's access token has expired (or, with
-    /// `ACCESS_TOKEN_SOURCE = "upstream"`, has less than [`UPSTREAM_REFRESH_MARGIN`] left), and
+    ///
+    /// A rotation of a family that holds the provider's tokens (an OpenID sign-in) first
+    /// refreshes them at the provider through `up` ([`NoUpstream`](crate::core::server::oidc::upstream::NoUpstream) where there is none) when
+    /// the provider's access token has expired (or, with `ACCESS_TOKEN_SOURCE = "upstream"`,
+    /// has less than [`UPSTREAM_REFRESH_MARGIN`] left), and
     /// stores the provider's new tokens in the same write as our rotation. The provider answers
     /// `invalid_grant`: our family is revoked, `invalid_grant`. It cannot be reached or fails:
     /// `temporarily_unavailable`, nothing written, the presented token still live. A grace
     /// replay never calls the provider. Where calls on one subject are serialised (strict
     /// mode), this makes one provider refresh per rotation, however many refreshes race.
-    pub async fn refresh_via(
+    pub async fn refresh(
         &self,
         presented: &str,
         dpop: Option<&Proof>,
@@ -800,18 +766,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// `POST /auth/logout`: revokes the family of the presented token. A token that is not
-    /// ours (malformed, unknown) is accepted: there is nothing to revoke.
-    pub async fn logout(&self, presented: &str, now: u64) -> Result<(), AuthError> {
-        self.logout_via(presented, RevokeReason::Logout, now, &NoUpstream)
-            .await
-            .map(drop)
-    }
-
-    /// Logout or revocation (`why`) of any session, provider sign-ins included: our family is
-    /// revoked, then the provider's refresh token through `up` (best effort). Answers the
-    /// family's last ID token from the provider (for RP-initiated logout's `id_token_hint`).
-    pub async fn logout_via(
+    /// `POST /auth/logout` (`why`: [`RevokeReason::Logout`]) and `POST /auth/revoke` (RFC 7009,
+    /// [`RevokeReason::Revoke`]): revokes the family of the presented token, then, for a
+    /// provider sign-in, the provider's refresh token through `up` (best effort; [`NoUpstream`](crate::core::server::oidc::upstream::NoUpstream)
+    /// where there is none). A token that is not ours (malformed, unknown) is accepted: there is
+    /// nothing to revoke. Answers the family's last ID token from the provider (for
+    /// RP-initiated logout's `id_token_hint`).
+    pub async fn logout(
         &self,
         presented: &str,
         why: RevokeReason,
@@ -841,19 +802,16 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 None => (None, false),
             },
         };
-        self.revoke_family(&token, why, now).await?;
+        self.mark_revoked(&t.fam, why.name(), t.abs, now).await?;
+        self.record(Event::FamilyRevoked {
+            family: t.fam,
+            sub: t.sub,
+            why,
+        });
         if let Some(g) = &grant {
             up.revoke(g, why.name()).await;
         }
         Ok(grant.and_then(|g| g.idt).filter(|_| live))
-    }
-
-    /// `POST /auth/revoke` (RFC 7009): like logout, but any token, even malformed, is accepted.
-    pub async fn revoke(&self, presented: &str, now: u64) -> Result<(), AuthError> {
-        match RefreshToken::parse(presented) {
-            Ok(token) => self.revoke_family(&token, RevokeReason::Revoke, now).await,
-            Err(_) => Ok(()),
-        }
     }
 
     /// Writes the revocation marker of family `fam` (which lives until `abs`): the one place a
@@ -876,24 +834,6 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(ttl_until(abs, now)),
         )
         .await?;
-        Ok(())
-    }
-
-    async fn revoke_family(
-        &self,
-        token: &RefreshToken,
-        why: RevokeReason,
-        now: u64,
-    ) -> Result<(), AuthError> {
-        let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
-            return Ok(());
-        };
-        self.mark_revoked(&t.fam, why.name(), t.abs, now).await?;
-        self.record(Event::FamilyRevoked {
-            family: t.fam,
-            sub: t.sub,
-            why,
-        });
         Ok(())
     }
 
@@ -922,18 +862,12 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         sent
     }
 
-    /// Verifies an access token presented as `Bearer`: [`AuthService::verify_access_with`]
-    /// without a proof.
-    pub async fn verify_access(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
-        self.verify_access_with(token, None, now).await
-    }
-
     /// Verifies an access token, including the user's logout-all epoch and its DPoP binding.
     /// `dpop` is `None` for `Authorization: Bearer` (a DPoP-bound token is then refused: RFC
     /// 9449 §7.2), or the proof sent with `Authorization: DPoP`, already checked against the
     /// request and this token (`ath`): the token must be bound to the proof's key, and the
     /// proof is spent.
-    pub async fn verify_access_with(
+    pub async fn verify_access(
         &self,
         token: &str,
         dpop: Option<&Proof>,
@@ -966,22 +900,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(verified)
     }
 
-    /// `POST /auth/logout-all` with a Bearer token.
-    pub async fn logout_all(&self, access_token: &str, now_ms: u64) -> Result<Epoch, AuthError> {
-        self.logout_all_with(access_token, None, now_ms).await
-    }
-
     /// `POST /auth/logout-all`: moves the user's epoch forward, which kills every family and
     /// access token of the user issued before (no KV list scan). Answers the new epoch. The
-    /// access token is verified as by [`AuthService::verify_access_with`].
-    pub async fn logout_all_with(
+    /// access token is verified as by [`AuthService::verify_access`].
+    pub async fn logout_all(
         &self,
         access_token: &str,
         dpop: Option<&Proof>,
         now_ms: u64,
     ) -> Result<Epoch, AuthError> {
         let verified = self
-            .verify_access_with(access_token, dpop, now_ms / 1000)
+            .verify_access(access_token, dpop, now_ms / 1000)
             .await?;
         self.end_sessions(&verified.sub, now_ms).await
     }

@@ -75,7 +75,9 @@ impl TokenForm {
     pub fn first(self, secret: &Secret, sub: &str) -> Result<RefreshToken, AuthError> {
         match self {
             TokenForm::Plain => RefreshToken::generate(),
-            TokenForm::Routed => RefreshToken::generate_routed(&RefreshToken::route_of(secret, sub)),
+            TokenForm::Routed => {
+                RefreshToken::generate_routed(&RefreshToken::route_of(secret, sub))
+            }
         }
     }
 

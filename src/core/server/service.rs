@@ -934,7 +934,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
 
     /// Raises the epoch of `sub` to `floor` when it is behind (strict mode: a new object starts
     /// at the epoch of KV's copy, where access tokens are checked).
-    pub async fn raise_epoch(&self, sub: &str, floor: &Epoch) -> Result<(), AuthError> {
+    pub(crate) async fn raise_epoch(&self, sub: &str, floor: &Epoch) -> Result<(), AuthError> {
         check_sub(sub)?;
         let stored = load::<Epoch>(&self.store, &epoch_key(sub))
             .await?
@@ -975,9 +975,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// `PATCH /auth/users/<username>` (admin): sets a new password and ends every session of
     /// the user's subject (answered). `no_such_user` when there is no such user. The steps, in
     /// the order that makes a retry finish a failed attempt (the Worker runs them with the
-    /// sessions ending where the rotation state lives): [`check_password`](Self::check_new_password),
-    /// [`user_subject`](Self::user_subject), [`end_sessions`](Self::end_sessions), then
-    /// [`replace_password`](Self::replace_password).
+    /// sessions ending where the rotation state lives): the new password's check,
+    /// [`user_subject`](Self::user_subject), [`end_sessions`](Self::end_sessions), then the
+    /// password's write.
     pub async fn set_password(
         &self,
         username: &str,
@@ -1015,12 +1015,12 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// Checks a new password against the length rules.
-    pub fn check_new_password(password: &str) -> Result<(), AuthError> {
+    pub(crate) fn check_new_password(password: &str) -> Result<(), AuthError> {
         check_password(password)
     }
 
     /// Writes user `username`'s new password (its sessions already ended).
-    pub async fn replace_password(
+    pub(crate) async fn replace_password(
         &self,
         username: &str,
         password: &str,

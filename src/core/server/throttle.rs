@@ -4,7 +4,7 @@
 //! The decision is here, platform-free: [`Counter::attempt`] and [`Counter::succeed`] on a
 //! plain record, under a [`Policy`]. Where counters live is behind the [`Throttle`] trait: a
 //! Durable Object per key in the Worker (consistent across isolates and locations), and
-//! [`MemoryThrottle`] in native tests. An attempt is counted *before* the password is checked,
+//! `MemoryThrottle` in native tests (feature `testing`). An attempt is counted *before* the password is checked,
 //! atomically with the check of the block, so concurrent guesses cannot all pass a check that
 //! has not seen each other yet; a refused attempt changes nothing (hammering a blocked key does
 //! not extend its block). The address's counters are asked first, narrowest prefix first, and a
@@ -13,7 +13,9 @@
 
 use crate::core::server::store::StoreError;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "testing")]
 use std::cell::RefCell;
+#[cfg(feature = "testing")]
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -257,12 +259,14 @@ pub trait Throttle {
     async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError>;
 }
 
-/// Counters in memory (native tests, tools).
+/// Counters in memory (native tests; feature `testing`).
+#[cfg(feature = "testing")]
 #[derive(Debug, Default)]
 pub struct MemoryThrottle {
     counters: RefCell<HashMap<String, Counter>>,
 }
 
+#[cfg(feature = "testing")]
 impl MemoryThrottle {
     /// No counters.
     pub fn new() -> Self {
@@ -275,6 +279,7 @@ impl MemoryThrottle {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Throttle for MemoryThrottle {
     async fn attempt(
         &self,

@@ -54,7 +54,7 @@ pub fn secret_id(secret: &Secret) -> String {
 /// The form of a deployment's refresh tokens, chosen once from where its rotation state lives
 /// ([`RotationStore`]): the only place the store's mode reaches token minting and rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenForm {
+pub(crate) enum TokenForm {
     /// KV mode: a family starts with a random token, each successor is the whole MAC.
     Plain,
     /// Strict mode: every token of a subject carries the route of the subject's object
@@ -134,7 +134,7 @@ impl RefreshToken {
     }
 
     /// A fresh routed token: `route` followed by random bytes.
-    pub fn generate_routed(route: &[u8; ROUTE_LEN]) -> Result<Self, AuthError> {
+    pub(crate) fn generate_routed(route: &[u8; ROUTE_LEN]) -> Result<Self, AuthError> {
         let mut token = Self::generate()?;
         token.bytes[..ROUTE_LEN].copy_from_slice(route);
         Ok(token)
@@ -216,12 +216,12 @@ impl fmt::Debug for RefreshToken {
 }
 
 /// Fills `buf` from the platform's CSPRNG (`crypto.getRandomValues` on Workers).
-pub fn fill_random(buf: &mut [u8]) -> Result<(), AuthError> {
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), AuthError> {
     getrandom::fill(buf).map_err(|_| AuthError::ServerError("random number generator failed"))
 }
 
 /// A random identifier of `n` bytes, base64url (family ids, `jti`, salts).
-pub fn random_id(n: usize) -> Result<String, AuthError> {
+pub(crate) fn random_id(n: usize) -> Result<String, AuthError> {
     let mut buf = vec![0u8; n];
     fill_random(&mut buf)?;
     Ok(b64::encode(&buf))

@@ -6,7 +6,7 @@ use super::http::{read_params, Meta, Reply};
 use super::rotation_object::Rotation;
 use super::throttle::DurableThrottle;
 use super::throttle::THROTTLE_BINDING;
-use super::{log_event, misconfigured, now, now_ms, Service};
+use super::{log_event, log_replay, misconfigured, now, now_ms, Service};
 use crate::core::protocol;
 use crate::core::server::access::Verified;
 use crate::core::server::config::is_loopback_origin;
@@ -550,14 +550,4 @@ async fn me(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> {
         200,
         &serde_json::Value::Object(verified.claims),
     ))
-}
-
-/// Logs a grace replay without any token: the family id and timing only.
-pub(super) fn log_replay(replay: &crate::core::server::service::Replay) {
-    worker::console_log!(
-        "silent-refresh: grace replay family={} generation={} age_ms={}",
-        replay.family,
-        replay.generation,
-        replay.age_ms
-    );
 }

@@ -249,7 +249,7 @@ impl RotationObject {
             ..
         })) = &answer
         {
-            super::handlers::log_replay(replay);
+            super::log_replay(replay);
         }
         answer
     }

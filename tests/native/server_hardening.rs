@@ -10,7 +10,7 @@ use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2, HASH_LEN};
 use silent_refresh::core::server::records::{Epoch, UserRecord};
 use silent_refresh::core::server::store::MemoryStore;
 use silent_refresh::core::server::throttle::{
-    account_key, address_keys, Counter, MemoryThrottle, Policy, Scope, Verdict,
+    account_key, address_keys, Counter, CounterCall, MemoryThrottle, Policy, Scope, Verdict,
 };
 use silent_refresh::core::server::{AuthError, AuthService, Config, KvStore};
 use std::cell::Cell;
@@ -871,4 +871,30 @@ fn chained_pbkdf2_above_one_step_logs_in_refuses_a_wrong_password_and_upgrades()
     assert_eq!(user(&store, "dave").iter, 300_000);
     login("battery staple").unwrap();
     assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
+}
+
+/// The throttle object answers its three calls and refuses any other path (the Worker then
+/// takes the refusal for a failure of the throttle): an unknown call never counts as a success,
+/// which would reset the account's counter.
+#[test]
+fn the_throttle_object_knows_three_calls_and_refuses_any_other() {
+    for call in CounterCall::ALL {
+        assert_eq!(CounterCall::from_path(call.path()), Some(call));
+    }
+    // The wire names, fixed: an object and a Worker of different versions must agree.
+    let paths: Vec<_> = CounterCall::ALL.iter().map(|c| c.path()).collect();
+    assert_eq!(paths, ["/attempt", "/succeed", "/refund"]);
+    for path in [
+        "",
+        "/",
+        "/unknown",
+        "/Attempt",
+        "/succeed/",
+        "/refund?x=1",
+        "attempt",
+        "//attempt",
+        "/reset",
+    ] {
+        assert_eq!(CounterCall::from_path(path), None, "{path:?}");
+    }
 }

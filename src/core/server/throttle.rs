@@ -62,6 +62,42 @@ impl Scope {
     }
 }
 
+/// A call of a counter's object in the Worker's internal protocol (the path of its request):
+/// the one definition of the names both sides use. Any other path is not a call: the object
+/// refuses it (400), and the Worker treats a refusal as a failure of the throttle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterCall {
+    /// [`Counter::attempt`].
+    Attempt,
+    /// [`Counter::succeed`].
+    Succeed,
+    /// [`Counter::refund`].
+    Refund,
+}
+
+impl CounterCall {
+    /// Every call.
+    pub const ALL: [CounterCall; 3] = [
+        CounterCall::Attempt,
+        CounterCall::Succeed,
+        CounterCall::Refund,
+    ];
+
+    /// The path of the call's request.
+    pub const fn path(self) -> &'static str {
+        match self {
+            CounterCall::Attempt => "/attempt",
+            CounterCall::Succeed => "/succeed",
+            CounterCall::Refund => "/refund",
+        }
+    }
+
+    /// The call a request's path names (`None`: an unknown call, to be refused).
+    pub fn from_path(path: &str) -> Option<CounterCall> {
+        Self::ALL.into_iter().find(|c| c.path() == path)
+    }
+}
+
 /// The numbers of a limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {

@@ -6,7 +6,7 @@ use super::http::{read_params, Meta, Reply};
 use super::rotation_object::Rotation;
 use super::throttle::DurableThrottle;
 use super::throttle::THROTTLE_BINDING;
-use super::{log_event, misconfigured, now, now_ms, Service};
+use super::{log_event, log_replay, misconfigured, now, now_ms, Service};
 use crate::core::protocol;
 use crate::core::server::access::Verified;
 use crate::core::server::config::is_loopback_origin;
@@ -526,7 +526,7 @@ async fn credentials(meta: &Meta) -> Result<(&str, Option<Proof>), AuthError> {
 
 async fn access(svc: &Service<'_>, meta: &Meta) -> Result<Verified, AuthError> {
     let (token, proof) = credentials(meta).await?;
-    svc.verify_access_with(token, proof.as_ref(), now()).await
+    svc.verify_access(token, proof.as_ref(), now()).await
 }
 
 async fn logout_all(svc: &Service<'_>, rot: &Rotation, meta: &Meta) -> Result<Reply, AuthError> {
@@ -550,14 +550,4 @@ async fn me(svc: &Service<'_>, meta: &Meta) -> Result<Reply, AuthError> {
         200,
         &serde_json::Value::Object(verified.claims),
     ))
-}
-
-/// Logs a grace replay without any token: the family id and timing only.
-pub(super) fn log_replay(replay: &crate::core::server::service::Replay) {
-    worker::console_log!(
-        "silent-refresh: grace replay family={} generation={} age_ms={}",
-        replay.family,
-        replay.generation,
-        replay.age_ms
-    );
 }

@@ -72,6 +72,17 @@ pub(crate) fn log_event(e: &Event) {
     }
 }
 
+/// Logs a grace replay without any token: the family id and timing only (where it happened: in
+/// KV mode the Worker, in strict mode the subject's object).
+pub(crate) fn log_replay(replay: &crate::core::server::service::Replay) {
+    worker::console_log!(
+        "silent-refresh: grace replay family={} generation={} age_ms={}",
+        replay.family,
+        replay.generation,
+        replay.age_ms
+    );
+}
+
 /// A broken configuration or a missing binding: logged (naming it) and answered 503.
 pub(crate) fn misconfigured(what: Misconfig) -> AuthError {
     log_event(&Event::ConfigError(what));

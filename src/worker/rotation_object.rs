@@ -15,9 +15,9 @@ use super::{Service, WebCryptoPbkdf2};
 use crate::core::b64;
 use crate::core::server::config::RotationStore;
 use crate::core::server::error::{AuthError, Misconfig};
-use crate::core::server::records::{epoch_key, load, save, Epoch};
+use crate::core::server::records::{epoch_key, load, Epoch};
 use crate::core::server::rotation::{
-    decode_result, encode_result, execute_via, route_of, Answer, Call,
+    decode_result, encode_result, execute, route_of, Answer, Call,
 };
 use crate::core::server::route_limit::RouteLimiter;
 use crate::core::server::store::{KvStore, StoreError};
@@ -232,7 +232,7 @@ impl RotationObject {
         // nothing is awaited and the lock is free on every call.
         let _held = self.lock.lock().await;
         let upstream = WorkerUpstream::new(&cfg);
-        let answer = execute_via(&svc, call, now_ms, &upstream).await;
+        let answer = execute(&svc, call, now_ms, &upstream).await;
         if let (Ok(Answer::Epoch { .. }), Some(_)) = (&answer, &cfg.upstream) {
             // Every session of the subject ended (logout-all, deletion, the admin route): their
             // provider refresh tokens are revoked too, best effort (each outcome is logged).
@@ -249,7 +249,7 @@ impl RotationObject {
             ..
         })) = &answer
         {
-            super::handlers::log_replay(replay);
+            super::log_replay(replay);
         }
         answer
     }
@@ -343,7 +343,7 @@ impl Rotation {
                 ..
             }) => {
                 let kv = AuthService::new(cfg, svc.store.clone(), WebCryptoPbkdf2);
-                Some(execute_via(&kv, call, now_ms, &WorkerUpstream::new(cfg)).await)
+                Some(execute(&kv, call, now_ms, &WorkerUpstream::new(cfg)).await)
             }
             _ => None,
         }
@@ -361,13 +361,13 @@ impl Rotation {
     ) -> Result<Answer, AuthError> {
         let ns = match self {
             Rotation::Kv(_) => {
-                return execute_via(svc, call, now_ms, &WorkerUpstream::new(svc.config)).await
+                return execute(svc, call, now_ms, &WorkerUpstream::new(svc.config)).await
             }
             Rotation::Object(strict) => &strict.ns,
         };
         let answer = call_object(ns, svc, call, now_ms).await?;
         if let Answer::Epoch { sub, epoch } = &answer {
-            save(&svc.store, &epoch_key(sub), epoch, None).await?;
+            svc.store_epoch(sub, epoch).await?;
         }
         Ok(answer)
     }

@@ -3,17 +3,21 @@
 //! makes "check the block, then count the attempt" atomic. The decision itself is the core's
 //! [`Counter`]; this module only stores it (SQLite storage, one row) and carries calls.
 //!
-//! Protocol between the Worker and the object (internal, never exposed): `POST /attempt`,
-//! `/succeed` or `/refund` with `{"scope":<Scope::name>,"address":...}`; `/attempt` answers
+//! Protocol between the Worker and the object (internal, never exposed): `POST` to the path of a
+//! [`CounterCall`] (`/attempt`, `/succeed` or `/refund`) with
+//! `{"scope":<Scope::name>,"address":...}`; `/attempt` answers
 //! `{"retry_after_ms":n,"if_correct":b}` (0: allowed, counted; `if_correct`: the account's
-//! [`Verdict::IfCorrect`]).
+//! [`Verdict::IfCorrect`]). Any other path is refused (400) without touching the counter, and
+//! the Worker takes any answer but 200 for a failure.
 //!
 //! The object outlives its alarm: the alarm forgets the counter by deleting its row, never the
 //! table (an instance stays loaded after its alarm and is not constructed again), and every
 //! call makes sure the table exists before it reads.
 
 use crate::core::server::store::StoreError;
-use crate::core::server::throttle::{Counter, Policy, Scope, Throttle, Verdict, KNOWN_ADDRESS_MS};
+use crate::core::server::throttle::{
+    Counter, CounterCall, Policy, Scope, Throttle, Verdict, KNOWN_ADDRESS_MS,
+};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{
@@ -82,6 +86,9 @@ impl worker::DurableObject for LoginThrottle {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let Some(op) = CounterCall::from_path(&req.path()) else {
+            return Response::error("unknown call", 400);
+        };
         let call: Call = req.json().await?;
         let Some(scope) = Scope::from_name(&call.scope) else {
             return Response::error("unknown scope", 400);
@@ -89,23 +96,25 @@ impl worker::DurableObject for LoginThrottle {
         let now = Date::now().as_millis();
         // No await between load and save: the check and the count are one step.
         let mut counter = self.load()?;
-        let answer = match req.path().as_str() {
-            "/attempt" => match counter.attempt(&Policy::of(scope), now, call.address.as_deref()) {
-                Verdict::Allowed => Answer::default(),
-                Verdict::Refused { retry_after_ms } => Answer {
-                    retry_after_ms,
-                    if_correct: false,
-                },
-                Verdict::IfCorrect { retry_after_ms } => Answer {
-                    retry_after_ms,
-                    if_correct: true,
-                },
-            },
-            "/refund" => {
+        let answer = match op {
+            CounterCall::Attempt => {
+                match counter.attempt(&Policy::of(scope), now, call.address.as_deref()) {
+                    Verdict::Allowed => Answer::default(),
+                    Verdict::Refused { retry_after_ms } => Answer {
+                        retry_after_ms,
+                        if_correct: false,
+                    },
+                    Verdict::IfCorrect { retry_after_ms } => Answer {
+                        retry_after_ms,
+                        if_correct: true,
+                    },
+                }
+            }
+            CounterCall::Refund => {
                 counter.refund(&Policy::of(scope));
                 Answer::default()
             }
-            _ => {
+            CounterCall::Succeed => {
                 counter.succeed(now, call.address.as_deref());
                 Answer::default()
             }
@@ -146,13 +155,13 @@ impl DurableThrottle {
 
     async fn call(
         &self,
-        op: &str,
+        op: CounterCall,
         scope: Scope,
         key: &str,
         address: Option<&str>,
     ) -> Result<Answer, StoreError> {
         let fail = |what: &str, e: worker::Error| {
-            worker::console_error!("throttle {op} {what}: {e}");
+            worker::console_error!("throttle {} {what}: {e}", op.path());
             StoreError::Unavailable
         };
         let stub = self.0.get_by_name(key).map_err(|e| fail("stub", e))?;
@@ -164,14 +173,14 @@ impl DurableThrottle {
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init(&format!("https://throttle/{op}"), &init)
+        let req = Request::new_with_init(&format!("https://throttle{}", op.path()), &init)
             .map_err(|e| fail("request", e))?;
         let mut res = stub
             .fetch_with_request(req)
             .await
             .map_err(|e| fail("fetch", e))?;
         if res.status_code() != 200 {
-            worker::console_error!("throttle {op}: status {}", res.status_code());
+            worker::console_error!("throttle {}: status {}", op.path(), res.status_code());
             return Err(StoreError::Unavailable);
         }
         res.json().await.map_err(|e| fail("answer", e))
@@ -186,24 +195,28 @@ impl Throttle for DurableThrottle {
         address: Option<&str>,
         _now: u64,
     ) -> Result<Verdict, StoreError> {
-        Ok(match self.call("attempt", scope, key, address).await? {
-            Answer {
-                retry_after_ms: 0, ..
-            } => Verdict::Allowed,
-            Answer {
-                retry_after_ms,
-                if_correct: true,
-            } => Verdict::IfCorrect { retry_after_ms },
-            Answer { retry_after_ms, .. } => Verdict::Refused { retry_after_ms },
-        })
+        Ok(
+            match self.call(CounterCall::Attempt, scope, key, address).await? {
+                Answer {
+                    retry_after_ms: 0, ..
+                } => Verdict::Allowed,
+                Answer {
+                    retry_after_ms,
+                    if_correct: true,
+                } => Verdict::IfCorrect { retry_after_ms },
+                Answer { retry_after_ms, .. } => Verdict::Refused { retry_after_ms },
+            },
+        )
     }
 
     async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError> {
-        self.call("refund", scope, key, None).await.map(|_| ())
+        self.call(CounterCall::Refund, scope, key, None)
+            .await
+            .map(|_| ())
     }
 
     async fn succeed(&self, key: &str, address: Option<&str>, _now: u64) -> Result<(), StoreError> {
-        self.call("succeed", Scope::Account, key, address)
+        self.call(CounterCall::Succeed, Scope::Account, key, address)
             .await
             .map(|_| ())
     }

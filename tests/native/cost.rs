@@ -23,6 +23,7 @@ use crate::server_common::{config, run, T0};
 use serde_json::Map;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::dpop::Proof;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::rotation::{execute, Answer, Call};
 use silent_refresh::core::server::store::{KvStore, MemoryStore, StoreError};
@@ -269,7 +270,7 @@ impl Deployment {
     fn call(&self, call: Call, now: u64) -> Answer {
         let worker = AuthService::new(&self.cfg, &self.kv, Pbkdf2);
         if !self.strict() {
-            return run(execute(&worker, &call, now * 1000)).unwrap();
+            return run(execute(&worker, &call, now * 1000, &NoUpstream)).unwrap();
         }
         bump(&self.object_requests, 1);
         if matches!(
@@ -281,13 +282,9 @@ impl Deployment {
             self.object.sweep(now);
         }
         let object = AuthService::new(&self.cfg, &self.object, Pbkdf2);
-        let answer = run(execute(&object, &call, now * 1000)).unwrap();
+        let answer = run(execute(&object, &call, now * 1000, &NoUpstream)).unwrap();
         if let Answer::Epoch { sub, epoch } = &answer {
-            let key = silent_refresh::core::server::records::epoch_key(sub);
-            run(silent_refresh::core::server::records::save(
-                &self.kv, &key, epoch, None,
-            ))
-            .unwrap();
+            run(worker.store_epoch(sub, epoch)).unwrap();
         }
         answer
     }
@@ -365,7 +362,7 @@ impl Deployment {
         self.set_time(now);
         self.measure(|| {
             let worker = AuthService::new(&self.cfg, &self.kv, Pbkdf2);
-            run(worker.verify_access_with(access, self.proof(dpop, now).as_ref(), now)).unwrap();
+            run(worker.verify_access(access, self.proof(dpop, now).as_ref(), now)).unwrap();
         })
         .1
     }

@@ -38,6 +38,7 @@
 use crate::server_common::config;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::error::AuthError;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::rotation::{execute, Answer, Call};
 use silent_refresh::core::server::store::{KvStore, StoreError};
@@ -278,7 +279,7 @@ struct Family {
 fn call_at(cfg: &Config, w: &World, loc: usize, req: Option<usize>, call: &Call) -> Reply {
     let now = w.clock.get();
     let svc = AuthService::new(cfg, View { w, loc, req }, Pbkdf2);
-    match pollster::block_on(execute(&svc, call, now)) {
+    match pollster::block_on(execute(&svc, call, now, &NoUpstream)) {
         Ok(Answer::Issued(r)) => Reply::Issued {
             refresh: r.refresh_token.as_str().to_string(),
         },
@@ -307,7 +308,8 @@ fn setup(cfg: &Config, w: &World) -> Family {
         },
         Pbkdf2,
     );
-    let Ok(Answer::Issued(first)) = pollster::block_on(execute(&svc, &start, START)) else {
+    let Ok(Answer::Issued(first)) = pollster::block_on(execute(&svc, &start, START, &NoUpstream))
+    else {
         panic!("login failed")
     };
     w.clock.set(ROTATED);
@@ -316,7 +318,9 @@ fn setup(cfg: &Config, w: &World) -> Family {
         token: predecessor.clone(),
         dpop: None,
     };
-    let Ok(Answer::Issued(second)) = pollster::block_on(execute(&svc, &refresh, ROTATED)) else {
+    let Ok(Answer::Issued(second)) =
+        pollster::block_on(execute(&svc, &refresh, ROTATED, &NoUpstream))
+    else {
         panic!("first rotation failed")
     };
     Family {

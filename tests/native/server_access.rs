@@ -7,6 +7,7 @@ use jwt_simple::prelude::*;
 use serde_json::{json, Map, Value};
 use silent_refresh::core::b64;
 use silent_refresh::core::server::access::SigningKey;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::MemoryStore;
 use silent_refresh::core::server::{AuthError, AuthService, Config};
@@ -60,7 +61,7 @@ fn at_jwt() -> HeaderOptions {
 fn verify(cfg: &Config, token: &str, now: u64) -> Result<String, AuthError> {
     let store = MemoryStore::new();
     let svc = AuthService::new(cfg, &store, Pbkdf2);
-    run(svc.verify_access(token, now)).map(|v| v.sub)
+    run(svc.verify_access(token, None, now)).map(|v| v.sub)
 }
 
 fn enc(v: &Value) -> String {
@@ -72,7 +73,7 @@ fn a_token_of_the_server_verifies_and_has_the_documented_shape() {
     let cfg = config();
     let store = MemoryStore::new();
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     assert_eq!(verify(&cfg, &r.access_token, T0).unwrap(), "alice");
     let meta = Token::decode_metadata(&r.access_token).unwrap();
     assert_eq!(
@@ -354,12 +355,18 @@ fn key_rotation_keeps_old_tokens_valid_and_publishes_every_key() {
     let before = config_with_keys(vec![old]);
     let store = MemoryStore::new();
     let svc = AuthService::new(&before, &store, Pbkdf2);
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     // Rotate: a new key signs first; the old one stays for verification.
     let after = config_with_keys(vec![SigningKey::generate("new"), old_twin]);
     assert_eq!(verify(&after, &r.access_token, T0 + 1).unwrap(), "alice");
     let svc2 = AuthService::new(&after, &store, Pbkdf2);
-    let r2 = run(svc2.refresh(&r.refresh_token.as_str(), (T0 + 1) * 1000)).unwrap();
+    let r2 = run(svc2.refresh(
+        &r.refresh_token.as_str(),
+        None,
+        (T0 + 1) * 1000,
+        &NoUpstream,
+    ))
+    .unwrap();
     assert_eq!(
         Token::decode_metadata(&r2.access_token).unwrap().key_id(),
         Some("new")

@@ -7,6 +7,7 @@
 use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::records::{FamilyRecord, Revocation, TokenRecord};
 use silent_refresh::core::server::store::{MemoryStore, Op};
@@ -55,8 +56,7 @@ fn revocation(store: &MemoryStore, refresh_token: &str) -> Option<Revocation> {
 
 fn bound_session(svc: &Svc<'_>, now: u64) -> String {
     svc.store.set_time(now);
-    let r =
-        run(svc.create_session_with("alice", Map::new(), Some(&proof(KEY_A, now)), now)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), Some(&proof(KEY_A, now)), now)).unwrap();
     assert!(r.dpop_bound);
     r.refresh_token.as_str()
 }
@@ -68,7 +68,7 @@ fn refresh(
     now: u64,
 ) -> Result<String, AuthError> {
     svc.store.set_time(now);
-    run(svc.refresh_with(token, dpop, now * 1000)).map(|r| r.refresh_token.as_str())
+    run(svc.refresh(token, dpop, now * 1000, &NoUpstream)).map(|r| r.refresh_token.as_str())
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.login_with(
+    let r = run(svc.login(
         "demo",
         "demo-password",
         CLIENT_IP,
@@ -92,12 +92,12 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
         family(&store, &r.refresh_token.as_str()).jkt.as_deref(),
         Some(KEY_A)
     );
-    let claims = run(svc.verify_access_with(&r.access_token, Some(&proof(KEY_A, T0)), T0))
+    let claims = run(svc.verify_access(&r.access_token, Some(&proof(KEY_A, T0)), T0))
         .unwrap()
         .claims;
     assert_eq!(claims["cnf"]["jkt"], KEY_A);
 
-    let s = run(svc.create_session_with("bob", Map::new(), Some(&proof(KEY_B, T0)), T0)).unwrap();
+    let s = run(svc.create_session("bob", Map::new(), Some(&proof(KEY_B, T0)), T0)).unwrap();
     assert_eq!(
         family(&store, &s.refresh_token.as_str()).jkt.as_deref(),
         Some(KEY_B)
@@ -109,13 +109,14 @@ fn login_and_sessions_with_a_proof_bind_the_family_and_the_access_token() {
         "demo-password",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         T0 * 1000,
     ))
     .unwrap();
     assert!(!plain.dpop_bound);
     assert_eq!(plain.to_json(true)["token_type"], "Bearer");
     assert_eq!(family(&store, &plain.refresh_token.as_str()).jkt, None);
-    let verified = run(svc.verify_access(&plain.access_token, T0)).unwrap();
+    let verified = run(svc.verify_access(&plain.access_token, None, T0)).unwrap();
     assert_eq!(verified.jkt, None);
     assert!(verified.claims.get("cnf").is_none());
 }
@@ -127,7 +128,7 @@ fn a_wrong_password_spends_no_proof_and_binds_nothing() {
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let p = proof(KEY_A, T0);
-    let got = run(svc.login_with(
+    let got = run(svc.login(
         "demo",
         "wrong-password",
         CLIENT_IP,
@@ -157,10 +158,16 @@ fn a_bound_refresh_needs_a_proof_by_the_same_key() {
     // The right key: rotated, still bound.
     let t1 = refresh(&svc, &t0, Some(&proof(KEY_A, T0 + 20)), T0 + 20).unwrap();
     assert_eq!(family(&store, &t1).jkt.as_deref(), Some(KEY_A));
-    let r = run(svc.refresh_with(&t1, Some(&proof(KEY_A, T0 + 40)), (T0 + 40) * 1000)).unwrap();
+    let r = run(svc.refresh(
+        &t1,
+        Some(&proof(KEY_A, T0 + 40)),
+        (T0 + 40) * 1000,
+        &NoUpstream,
+    ))
+    .unwrap();
     assert!(r.dpop_bound);
     assert_eq!(
-        run(svc.verify_access_with(&r.access_token, Some(&proof(KEY_A, T0 + 40)), T0 + 40))
+        run(svc.verify_access(&r.access_token, Some(&proof(KEY_A, T0 + 40)), T0 + 40))
             .unwrap()
             .jkt
             .as_deref(),
@@ -221,10 +228,10 @@ fn a_proof_is_single_use_at_every_endpoint() {
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     store.set_time(T0);
     let login = proof(KEY_A, T0);
-    let r = run(svc.create_session_with("alice", Map::new(), Some(&login), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), Some(&login), T0)).unwrap();
     // The login proof again, for another login: a replay.
     assert_eq!(
-        run(svc.create_session_with("alice", Map::new(), Some(&login), T0 + 1)).unwrap_err(),
+        run(svc.create_session("alice", Map::new(), Some(&login), T0 + 1)).unwrap_err(),
         AuthError::InvalidDpopProof(DpopError::Replay)
     );
     // At the refresh endpoint.
@@ -236,9 +243,9 @@ fn a_proof_is_single_use_at_every_endpoint() {
     );
     // At a resource.
     let q = proof(KEY_A, T0 + 4);
-    assert!(run(svc.verify_access_with(&r.access_token, Some(&q), T0 + 4)).is_ok());
+    assert!(run(svc.verify_access(&r.access_token, Some(&q), T0 + 4)).is_ok());
     assert_eq!(
-        run(svc.verify_access_with(&r.access_token, Some(&q), T0 + 5)).unwrap_err(),
+        run(svc.verify_access(&r.access_token, Some(&q), T0 + 5)).unwrap_err(),
         AuthError::ResourceDpopProof(DpopError::Replay)
     );
 }
@@ -249,32 +256,32 @@ fn bound_access_tokens_are_refused_as_bearer_and_with_another_key() {
     let store = MemoryStore::new();
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     store.set_time(T0);
-    let bound = run(svc.create_session_with("alice", Map::new(), Some(&proof(KEY_A, T0)), T0))
+    let bound = run(svc.create_session("alice", Map::new(), Some(&proof(KEY_A, T0)), T0))
         .unwrap()
         .access_token;
-    let plain = run(svc.create_session("alice", Map::new(), T0))
+    let plain = run(svc.create_session("alice", Map::new(), None, T0))
         .unwrap()
         .access_token;
     // A bound token as Bearer (RFC 9449 §7.2), or with a proof by another key.
     assert_eq!(
-        run(svc.verify_access(&bound, T0)).unwrap_err(),
+        run(svc.verify_access(&bound, None, T0)).unwrap_err(),
         AuthError::DpopBinding
     );
     assert_eq!(
-        run(svc.verify_access_with(&bound, Some(&proof(KEY_B, T0)), T0)).unwrap_err(),
+        run(svc.verify_access(&bound, Some(&proof(KEY_B, T0)), T0)).unwrap_err(),
         AuthError::DpopBinding
     );
     // A Bearer token presented as DPoP.
     assert_eq!(
-        run(svc.verify_access_with(&plain, Some(&proof(KEY_A, T0)), T0)).unwrap_err(),
+        run(svc.verify_access(&plain, Some(&proof(KEY_A, T0)), T0)).unwrap_err(),
         AuthError::DpopBinding
     );
     // Logout-all follows the same rules.
     assert_eq!(
-        run(svc.logout_all(&bound, T0 * 1000)).unwrap_err(),
+        run(svc.logout_all(&bound, None, T0 * 1000)).unwrap_err(),
         AuthError::DpopBinding
     );
-    run(svc.logout_all_with(&bound, Some(&proof(KEY_A, T0)), T0 * 1000)).unwrap();
+    run(svc.logout_all(&bound, Some(&proof(KEY_A, T0)), T0 * 1000)).unwrap();
     assert_eq!(
         AuthError::DpopBinding.headers(),
         vec![(
@@ -290,13 +297,13 @@ fn a_proof_for_a_bearer_family_is_spent_and_binds_nothing() {
     let store = MemoryStore::new();
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     store.set_time(T0);
-    let t0 = run(svc.create_session("alice", Map::new(), T0))
+    let t0 = run(svc.create_session("alice", Map::new(), None, T0))
         .unwrap()
         .refresh_token
         .as_str();
     let p = proof(KEY_A, T0 + 1);
     store.set_time(T0 + 1);
-    let r = run(svc.refresh_with(&t0, Some(&p), (T0 + 1) * 1000)).unwrap();
+    let r = run(svc.refresh(&t0, Some(&p), (T0 + 1) * 1000, &NoUpstream)).unwrap();
     assert!(!r.dpop_bound);
     assert_eq!(family(&store, &r.refresh_token.as_str()).jkt, None);
     assert_eq!(
@@ -332,7 +339,13 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
     };
     let wire: Call = serde_json::from_str(&serde_json::to_string(&start).unwrap()).unwrap();
     assert_eq!(wire, start);
-    let issued = decode_result(&encode_result(&run(execute(&svc, &wire, T0 * 1000)))).unwrap();
+    let issued = decode_result(&encode_result(&run(execute(
+        &svc,
+        &wire,
+        T0 * 1000,
+        &NoUpstream,
+    ))))
+    .unwrap();
     let Answer::Issued(r) = issued else {
         panic!("tokens expected")
     };
@@ -346,7 +359,8 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
         decode_result(&encode_result(&run(execute(
             &svc,
             &missing,
-            (T0 + 1) * 1000
+            (T0 + 1) * 1000,
+            &NoUpstream,
         ))))
         .unwrap_err(),
         AuthError::InvalidDpopProof(DpopError::Missing)

@@ -9,6 +9,8 @@
 
 use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::Map;
+use silent_refresh::core::server::events::RevokeReason;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::{Fault, FaultyStore, Op};
 use silent_refresh::core::server::throttle::MemoryThrottle;
@@ -42,7 +44,7 @@ struct Scenario {
 }
 
 fn session(svc: &Svc<'_>) -> Ctx {
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     Ctx {
         t0: r.refresh_token.as_str(),
         t1: String::new(),
@@ -52,7 +54,7 @@ fn session(svc: &Svc<'_>) -> Ctx {
 
 fn rotated(svc: &Svc<'_>) -> Ctx {
     let mut c = session(svc);
-    c.t1 = run(svc.refresh(&c.t0, (T0 + 1) * 1000))
+    c.t1 = run(svc.refresh(&c.t0, None, (T0 + 1) * 1000, &NoUpstream))
         .unwrap()
         .refresh_token
         .as_str();
@@ -77,6 +79,7 @@ fn scenarios() -> Vec<Scenario> {
                     "password-1",
                     CLIENT_IP,
                     &MemoryThrottle::new(),
+                    None,
                     (T0) * 1000,
                 ))
                 .map(|_| ())
@@ -87,10 +90,17 @@ fn scenarios() -> Vec<Scenario> {
                     "password-1",
                     CLIENT_IP,
                     &MemoryThrottle::new(),
+                    None,
                     (T0 + 1) * 1000,
                 ))
                 .unwrap();
-                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 2) * 1000)).unwrap();
+                run(svc.refresh(
+                    &r.refresh_token.as_str(),
+                    None,
+                    (T0 + 2) * 1000,
+                    &NoUpstream,
+                ))
+                .unwrap();
             },
         },
         Scenario {
@@ -102,6 +112,7 @@ fn scenarios() -> Vec<Scenario> {
                     "demo-password",
                     CLIENT_IP,
                     &MemoryThrottle::new(),
+                    None,
                     (T0) * 1000,
                 ))
                 .map(|_| ())
@@ -112,6 +123,7 @@ fn scenarios() -> Vec<Scenario> {
                     "demo-password",
                     CLIENT_IP,
                     &MemoryThrottle::new(),
+                    None,
                     (T0 + 1) * 1000,
                 ))
                 .unwrap();
@@ -120,56 +132,72 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "session",
             setup: |_| Ctx::default(),
-            action: |svc, _| run(svc.create_session("alice", Map::new(), T0)).map(|_| ()),
+            action: |svc, _| run(svc.create_session("alice", Map::new(), None, T0)).map(|_| ()),
             after: |svc, _, _| {
-                let r = run(svc.create_session("alice", Map::new(), T0 + 1)).unwrap();
-                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 2) * 1000)).unwrap();
+                let r = run(svc.create_session("alice", Map::new(), None, T0 + 1)).unwrap();
+                run(svc.refresh(
+                    &r.refresh_token.as_str(),
+                    None,
+                    (T0 + 2) * 1000,
+                    &NoUpstream,
+                ))
+                .unwrap();
             },
         },
         Scenario {
             name: "refresh (rotation)",
             setup: session,
-            action: |svc, c| run(svc.refresh(&c.t0, (T0 + 5) * 1000)).map(|_| ()),
+            action: |svc, c| {
+                run(svc.refresh(&c.t0, None, (T0 + 5) * 1000, &NoUpstream)).map(|_| ())
+            },
             after: |svc, c, _| {
                 // The presented token still works and yields the one successor.
-                let r = run(svc.refresh(&c.t0, (T0 + 6) * 1000)).unwrap();
+                let r = run(svc.refresh(&c.t0, None, (T0 + 6) * 1000, &NoUpstream)).unwrap();
                 assert_eq!(
                     r.refresh_token.as_str(),
                     successor(svc.config, svc.store, &c.t0)
                 );
-                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 7) * 1000)).unwrap();
+                run(svc.refresh(
+                    &r.refresh_token.as_str(),
+                    None,
+                    (T0 + 7) * 1000,
+                    &NoUpstream,
+                ))
+                .unwrap();
             },
         },
         Scenario {
             name: "refresh (grace replay)",
             setup: rotated,
-            action: |svc, c| run(svc.refresh(&c.t0, (T0 + 3) * 1000)).map(|_| ()),
+            action: |svc, c| {
+                run(svc.refresh(&c.t0, None, (T0 + 3) * 1000, &NoUpstream)).map(|_| ())
+            },
             after: |svc, c, _| {
                 assert_eq!(
-                    run(svc.refresh(&c.t0, (T0 + 4) * 1000))
+                    run(svc.refresh(&c.t0, None, (T0 + 4) * 1000, &NoUpstream))
                         .unwrap()
                         .refresh_token
                         .as_str(),
                     c.t1
                 );
-                run(svc.refresh(&c.t1, (T0 + 5) * 1000)).unwrap();
+                run(svc.refresh(&c.t1, None, (T0 + 5) * 1000, &NoUpstream)).unwrap();
             },
         },
         Scenario {
             name: "refresh (reuse)",
             setup: rotated,
             // A reuse must revoke; if the revocation cannot be written the answer is 503.
-            action: |svc, c| match run(svc.refresh(&c.t0, (T0 + 100) * 1000)) {
+            action: |svc, c| match run(svc.refresh(&c.t0, None, (T0 + 100) * 1000, &NoUpstream)) {
                 Err(AuthError::InvalidGrant) => Ok(()),
                 other => other.map(|_| ()),
             },
             after: |svc, c, _| {
                 assert_eq!(
-                    run(svc.refresh(&c.t0, (T0 + 101) * 1000)).unwrap_err(),
+                    run(svc.refresh(&c.t0, None, (T0 + 101) * 1000, &NoUpstream)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
                 assert_eq!(
-                    run(svc.refresh(&c.t1, (T0 + 102) * 1000)).unwrap_err(),
+                    run(svc.refresh(&c.t1, None, (T0 + 102) * 1000, &NoUpstream)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
             },
@@ -177,19 +205,21 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "logout",
             setup: session,
-            action: |svc, c| run(svc.logout(&c.t0, T0 + 5)),
+            action: |svc, c| {
+                run(svc.logout(&c.t0, RevokeReason::Logout, T0 + 5, &NoUpstream)).map(drop)
+            },
             after: |svc, c, wrote| {
                 if !wrote {
                     // Nothing happened: the token still works (and its successor is the family's).
-                    let r = run(svc.refresh(&c.t0, (T0 + 6) * 1000)).unwrap();
+                    let r = run(svc.refresh(&c.t0, None, (T0 + 6) * 1000, &NoUpstream)).unwrap();
                     assert_eq!(
                         r.refresh_token.as_str(),
                         successor(svc.config, svc.store, &c.t0)
                     );
                 }
-                run(svc.logout(&c.t0, T0 + 7)).unwrap();
+                run(svc.logout(&c.t0, RevokeReason::Logout, T0 + 7, &NoUpstream)).unwrap();
                 assert_eq!(
-                    run(svc.refresh(&c.t0, (T0 + 8) * 1000)).unwrap_err(),
+                    run(svc.refresh(&c.t0, None, (T0 + 8) * 1000, &NoUpstream)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
             },
@@ -197,18 +227,18 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "logout-all",
             setup: session,
-            action: |svc, c| run(svc.logout_all(&c.access, (T0 + 5) * 1000)).map(drop),
+            action: |svc, c| run(svc.logout_all(&c.access, None, (T0 + 5) * 1000)).map(drop),
             after: |svc, c, wrote| {
                 if !wrote {
-                    run(svc.verify_access(&c.access, T0 + 6)).unwrap();
-                    run(svc.logout_all(&c.access, (T0 + 6) * 1000)).unwrap();
+                    run(svc.verify_access(&c.access, None, T0 + 6)).unwrap();
+                    run(svc.logout_all(&c.access, None, (T0 + 6) * 1000)).unwrap();
                 }
                 assert_eq!(
-                    run(svc.verify_access(&c.access, T0 + 7)).unwrap_err(),
+                    run(svc.verify_access(&c.access, None, T0 + 7)).unwrap_err(),
                     AuthError::InvalidToken
                 );
                 assert_eq!(
-                    run(svc.refresh(&c.t0, (T0 + 7) * 1000)).unwrap_err(),
+                    run(svc.refresh(&c.t0, None, (T0 + 7) * 1000, &NoUpstream)).unwrap_err(),
                     AuthError::InvalidGrant
                 );
             },
@@ -216,9 +246,9 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "verify access (/api/me)",
             setup: session,
-            action: |svc, c| run(svc.verify_access(&c.access, T0 + 5)).map(|_| ()),
+            action: |svc, c| run(svc.verify_access(&c.access, None, T0 + 5)).map(|_| ()),
             after: |svc, c, _| {
-                run(svc.verify_access(&c.access, T0 + 6)).unwrap();
+                run(svc.verify_access(&c.access, None, T0 + 6)).unwrap();
             },
         },
     ]
@@ -273,7 +303,7 @@ fn a_store_that_stays_down_answers_503_everywhere_and_recovers() {
     for fault in FAULTS {
         store.set_down(Some(fault));
         assert_eq!(
-            run(svc.refresh(&c.t0, (T0 + 1) * 1000)).unwrap_err(),
+            run(svc.refresh(&c.t0, None, (T0 + 1) * 1000, &NoUpstream)).unwrap_err(),
             AuthError::TemporarilyUnavailable
         );
         assert_eq!(
@@ -282,23 +312,24 @@ fn a_store_that_stays_down_answers_503_everywhere_and_recovers() {
                 "demo-password",
                 CLIENT_IP,
                 &MemoryThrottle::new(),
-                (T0) * 1000
+                None,
+                (T0) * 1000,
             ))
             .unwrap_err(),
             AuthError::TemporarilyUnavailable
         );
         assert_eq!(
-            run(svc.verify_access(&c.access, T0)).unwrap_err(),
+            run(svc.verify_access(&c.access, None, T0)).unwrap_err(),
             AuthError::TemporarilyUnavailable
         );
         assert_eq!(
-            run(svc.logout(&c.t0, T0)).unwrap_err(),
+            run(svc.logout(&c.t0, RevokeReason::Logout, T0, &NoUpstream)).unwrap_err(),
             AuthError::TemporarilyUnavailable
         );
     }
     store.set_down(None);
     // Nothing was written while down (every fault hit before the write), so t0 is current.
-    let r = run(svc.refresh(&c.t0, (T0 + 2) * 1000)).unwrap();
+    let r = run(svc.refresh(&c.t0, None, (T0 + 2) * 1000, &NoUpstream)).unwrap();
     assert_eq!(r.refresh_token.as_str(), successor(&cfg, &store, &c.t0));
 }
 
@@ -312,11 +343,11 @@ fn a_corrupt_record_fails_closed() {
     use silent_refresh::core::server::KvStore;
     run(store.inner.put("e:alice", "{not json", None)).unwrap();
     assert_eq!(
-        run(svc.refresh(&c.t0, (T0 + 1) * 1000)).unwrap_err(),
+        run(svc.refresh(&c.t0, None, (T0 + 1) * 1000, &NoUpstream)).unwrap_err(),
         AuthError::TemporarilyUnavailable
     );
     assert_eq!(
-        run(svc.verify_access(&c.access, T0 + 1)).unwrap_err(),
+        run(svc.verify_access(&c.access, None, T0 + 1)).unwrap_err(),
         AuthError::TemporarilyUnavailable
     );
 }

@@ -5,11 +5,12 @@
 use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::b64;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2, HASH_LEN};
 use silent_refresh::core::server::records::{Epoch, UserRecord};
 use silent_refresh::core::server::store::MemoryStore;
 use silent_refresh::core::server::throttle::{
-    account_key, address_keys, Counter, MemoryThrottle, Policy, Scope, Verdict,
+    account_key, address_keys, Counter, CounterCall, MemoryThrottle, Policy, Scope, Verdict,
 };
 use silent_refresh::core::server::{AuthError, AuthService, Config, KvStore};
 use std::cell::Cell;
@@ -181,7 +182,7 @@ fn a_login_without_a_client_address_is_refused_and_counts_nothing() {
     let svc = AuthService::new(&cfg, &store, &hasher);
     let throttle = MemoryThrottle::new();
     for ip in [None, Some("unknown"), Some("")] {
-        let e = run(svc.login("demo", "demo-password", ip, &throttle, NOW)).unwrap_err();
+        let e = run(svc.login("demo", "demo-password", ip, &throttle, None, NOW)).unwrap_err();
         assert!(matches!(e, AuthError::InvalidRequest(_)), "{ip:?}: {e:?}");
         assert_eq!(e.status(), 400);
     }
@@ -201,12 +202,12 @@ fn an_address_already_refused_does_not_count_against_the_accounts_it_names() {
     let mut t = NOW;
     for i in 0..=Policy::of(Scope::Address).free {
         t += 1;
-        let e = run(svc.login(&format!("other{i}"), "guess", attacker, &throttle, t));
+        let e = run(svc.login(&format!("other{i}"), "guess", attacker, &throttle, None, t));
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
     }
     for _ in 0..50 {
         t += 1;
-        let e = run(svc.login("carol", "guess", attacker, &throttle, t)).unwrap_err();
+        let e = run(svc.login("carol", "guess", attacker, &throttle, None, t)).unwrap_err();
         assert!(matches!(e, AuthError::TooManyAttempts(_)), "{e:?}");
     }
     assert_eq!(
@@ -219,6 +220,7 @@ fn an_address_already_refused_does_not_count_against_the_accounts_it_names() {
         "correct horse",
         Some("198.51.100.200"),
         &throttle,
+        None,
         t + 1,
     ))
     .unwrap();
@@ -231,8 +233,9 @@ fn one_ipv6_site_rotating_its_64s_is_stopped_by_the_56_and_48_budgets() {
     let svc = AuthService::new(&cfg, &store, NoWork);
     let throttle = MemoryThrottle::new();
     let mut t = NOW;
-    let attempt =
-        |ip: String, t: u64| run(svc.login(&format!("u{t}"), "guess", Some(&ip), &throttle, t));
+    let attempt = |ip: String, t: u64| {
+        run(svc.login(&format!("u{t}"), "guess", Some(&ip), &throttle, None, t))
+    };
     // A fresh /64 for every guess, all in one /56: the /56's budget stops them (its free
     // attempts and the one that sets the first delay pass).
     let per56 = Policy::of(Scope::Prefix56).free + 1;
@@ -291,7 +294,7 @@ fn a_wrong_password_from_a_known_address_is_answered_like_a_strangers_and_the_ri
     let throttle = MemoryThrottle::new();
     run(svc.create_user("carol", "correct horse", None)).unwrap();
     let home = Some("192.0.2.1");
-    run(svc.login("carol", "correct horse", home, &throttle, NOW)).unwrap();
+    run(svc.login("carol", "correct horse", home, &throttle, None, NOW)).unwrap();
     // Someone else holds the account blocked.
     let mut t = NOW;
     for i in 0..=Policy::of(Scope::Account).free + 2 {
@@ -301,13 +304,14 @@ fn a_wrong_password_from_a_known_address_is_answered_like_a_strangers_and_the_ri
             "guess",
             Some(&format!("198.51.100.{i}")),
             &throttle,
+            None,
             t,
         ));
     }
     t += 1;
     let answer = |ip: Option<&str>| {
         let before = hasher.iterations.get();
-        let e = run(svc.login("carol", "wrong", ip, &throttle, t)).unwrap_err();
+        let e = run(svc.login("carol", "wrong", ip, &throttle, None, t)).unwrap_err();
         (e, hasher.iterations.get() - before)
     };
     let stranger = answer(Some("203.0.113.9"));
@@ -323,10 +327,17 @@ fn a_wrong_password_from_a_known_address_is_answered_like_a_strangers_and_the_ri
     assert_eq!(stranger.1, u64::from(cfg.pbkdf2_iterations));
     // The right password: refused from a stranger, logs in from the known address.
     assert!(matches!(
-        run(svc.login("carol", "correct horse", Some("203.0.113.9"), &throttle, t)),
+        run(svc.login(
+            "carol",
+            "correct horse",
+            Some("203.0.113.9"),
+            &throttle,
+            None,
+            t
+        )),
         Err(AuthError::TooManyAttempts(_))
     ));
-    run(svc.login("carol", "correct horse", home, &throttle, t)).unwrap();
+    run(svc.login("carol", "correct horse", home, &throttle, None, t)).unwrap();
 }
 
 #[test]
@@ -344,6 +355,7 @@ fn throttled_login_attempts_are_refused_with_retry_after_and_cost_no_password_ha
             "wrong",
             Some("192.0.2.1"),
             &throttle,
+            None,
             NOW + u64::from(i),
         ));
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
@@ -354,6 +366,7 @@ fn throttled_login_attempts_are_refused_with_retry_after_and_cost_no_password_ha
         "correct horse",
         Some("192.0.2.1"),
         &throttle,
+        None,
         NOW + 10,
     ));
     let AuthError::TooManyAttempts(seconds) = refused.unwrap_err() else {
@@ -370,10 +383,17 @@ fn throttled_login_attempts_are_refused_with_retry_after_and_cost_no_password_ha
     let mut t = NOW + 20;
     for i in 0..=Policy::of(Scope::Address).free {
         t += 1;
-        let _ = run(svc.login(&format!("x{i}"), "w", Some("192.0.2.77"), &throttle, t));
+        let _ = run(svc.login(
+            &format!("x{i}"),
+            "w",
+            Some("192.0.2.77"),
+            &throttle,
+            None,
+            t,
+        ));
     }
     let before = hasher.iterations.get();
-    let refused = run(svc.login("carol", "w", Some("192.0.2.77"), &throttle, t + 1));
+    let refused = run(svc.login("carol", "w", Some("192.0.2.77"), &throttle, None, t + 1));
     assert!(matches!(refused, Err(AuthError::TooManyAttempts(_))));
     assert_eq!(
         hasher.iterations.get(),
@@ -399,6 +419,7 @@ fn a_successful_login_resets_the_accounts_counter() {
             "wrong",
             Some("192.0.2.1"),
             &throttle,
+            None,
             NOW + u64::from(i),
         ));
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
@@ -410,6 +431,7 @@ fn a_successful_login_resets_the_accounts_counter() {
         "correct horse",
         Some("192.0.2.1"),
         &throttle,
+        None,
         NOW + 10,
     ))
     .unwrap();
@@ -429,6 +451,7 @@ fn one_address_guessing_many_accounts_is_stopped_by_the_address_limit() {
             "guess",
             Some("203.0.113.5"),
             &throttle,
+            None,
             NOW + u64::from(i),
         ));
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
@@ -438,6 +461,7 @@ fn one_address_guessing_many_accounts_is_stopped_by_the_address_limit() {
         "guess",
         Some("203.0.113.5"),
         &throttle,
+        None,
         NOW + 100,
     ));
     assert!(matches!(e.unwrap_err(), AuthError::TooManyAttempts(_)));
@@ -447,6 +471,7 @@ fn one_address_guessing_many_accounts_is_stopped_by_the_address_limit() {
         "guess",
         Some("203.0.113.6"),
         &throttle,
+        None,
         NOW + 100,
     ));
     assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials);
@@ -461,7 +486,7 @@ fn unknown_and_stale_users_cost_the_same_iterations_as_current_ones() {
     run(svc.create_user("carol", "correct horse", None)).unwrap();
     let cost = |name: &str| {
         let before = hasher.iterations.get();
-        let e = run(svc.login(name, "wrong", CLIENT_IP, &MemoryThrottle::new(), NOW));
+        let e = run(svc.login(name, "wrong", CLIENT_IP, &MemoryThrottle::new(), None, NOW));
         assert_eq!(e.unwrap_err(), AuthError::InvalidCredentials, "{name}");
         hasher.iterations.get() - before
     };
@@ -512,6 +537,7 @@ fn an_unpeppered_low_iteration_hash_still_logs_in_and_is_upgraded() {
         "correct horse",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         NOW,
     ))
     .unwrap();
@@ -524,11 +550,20 @@ fn an_unpeppered_low_iteration_hash_still_logs_in_and_is_upgraded() {
         "correct horse",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         NOW + 1,
     ))
     .unwrap();
     assert_eq!(
-        run(svc.login("carol", "wrong", CLIENT_IP, &MemoryThrottle::new(), NOW + 2)).unwrap_err(),
+        run(svc.login(
+            "carol",
+            "wrong",
+            CLIENT_IP,
+            &MemoryThrottle::new(),
+            None,
+            NOW + 2
+        ))
+        .unwrap_err(),
         AuthError::InvalidCredentials
     );
 }
@@ -545,17 +580,18 @@ fn deleting_a_user_ends_its_sessions_and_recreating_it_does_not_revive_them() {
         "correct horse",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         NOW,
     ))
     .unwrap();
     assert_eq!(run(svc.delete_user("carol", NOW + 5)).unwrap(), "carol");
     run(svc.create_user("carol", "another horse", None)).unwrap();
     assert_eq!(
-        run(svc.refresh(&r.refresh_token.as_str(), NOW + 10)).unwrap_err(),
+        run(svc.refresh(&r.refresh_token.as_str(), None, NOW + 10, &NoUpstream)).unwrap_err(),
         AuthError::InvalidGrant
     );
     assert_eq!(
-        run(svc.verify_access(&r.access_token, T0)).unwrap_err(),
+        run(svc.verify_access(&r.access_token, None, T0)).unwrap_err(),
         AuthError::InvalidToken
     );
     let fresh = run(svc.login(
@@ -563,10 +599,11 @@ fn deleting_a_user_ends_its_sessions_and_recreating_it_does_not_revive_them() {
         "another horse",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         NOW + 20,
     ))
     .unwrap();
-    run(svc.refresh(&fresh.refresh_token.as_str(), NOW + 30)).unwrap();
+    run(svc.refresh(&fresh.refresh_token.as_str(), None, NOW + 30, &NoUpstream)).unwrap();
 }
 
 #[test]
@@ -581,12 +618,13 @@ fn setting_a_password_ends_every_session_and_only_the_new_password_works() {
         "correct horse",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         NOW,
     ))
     .unwrap();
     run(svc.set_password("carol", "battery staple", NOW + 5)).unwrap();
     assert_eq!(
-        run(svc.refresh(&r.refresh_token.as_str(), NOW + 6)).unwrap_err(),
+        run(svc.refresh(&r.refresh_token.as_str(), None, NOW + 6, &NoUpstream)).unwrap_err(),
         AuthError::InvalidGrant
     );
     assert_eq!(
@@ -595,7 +633,8 @@ fn setting_a_password_ends_every_session_and_only_the_new_password_works() {
             "correct horse",
             CLIENT_IP,
             &MemoryThrottle::new(),
-            NOW + 7
+            None,
+            NOW + 7,
         ))
         .unwrap_err(),
         AuthError::InvalidCredentials
@@ -605,6 +644,7 @@ fn setting_a_password_ends_every_session_and_only_the_new_password_works() {
         "battery staple",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         NOW + 8,
     ))
     .unwrap();
@@ -620,14 +660,14 @@ fn ending_a_subjects_sessions_leaves_other_subjects_alone() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let a = run(svc.create_session("alice", Map::new(), T0)).unwrap();
-    let b = run(svc.create_session("bob", Map::new(), T0)).unwrap();
+    let a = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
+    let b = run(svc.create_session("bob", Map::new(), None, T0)).unwrap();
     run(svc.end_sessions("alice", NOW + 1)).unwrap();
     assert_eq!(
-        run(svc.refresh(&a.refresh_token.as_str(), NOW + 2)).unwrap_err(),
+        run(svc.refresh(&a.refresh_token.as_str(), None, NOW + 2, &NoUpstream)).unwrap_err(),
         AuthError::InvalidGrant
     );
-    run(svc.refresh(&b.refresh_token.as_str(), NOW + 2)).unwrap();
+    run(svc.refresh(&b.refresh_token.as_str(), None, NOW + 2, &NoUpstream)).unwrap();
     assert!(run(svc.end_sessions("bad\u{0}sub", NOW)).is_err());
 }
 
@@ -655,7 +695,7 @@ fn every_refresh_token_that_is_not_a_live_one_is_invalid_grant() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     let live = r.refresh_token.as_str();
     for bad in [
         "x".to_string(),
@@ -667,12 +707,12 @@ fn every_refresh_token_that_is_not_a_live_one_is_invalid_grant() {
         "opaque-token-of-another-server".to_string(),
     ] {
         assert_eq!(
-            run(svc.refresh(&bad, NOW)).unwrap_err(),
+            run(svc.refresh(&bad, None, NOW, &NoUpstream)).unwrap_err(),
             AuthError::InvalidGrant,
             "{bad}"
         );
     }
-    run(svc.refresh(&live, NOW)).unwrap();
+    run(svc.refresh(&live, None, NOW, &NoUpstream)).unwrap();
 }
 
 #[test]
@@ -690,6 +730,7 @@ fn successful_logins_never_slow_their_address_down() {
             "correct horse",
             Some("192.0.2.50"),
             &throttle,
+            None,
             NOW + u64::from(i),
         ))
         .unwrap();
@@ -802,7 +843,7 @@ fn chained_pbkdf2_above_one_step_logs_in_refuses_a_wrong_password_and_upgrades()
     }
     assert_eq!(b64::decode(&u.hash).unwrap(), input);
     let login =
-        |pw: &str, t: u64| run(svc.login("carol", pw, CLIENT_IP, &MemoryThrottle::new(), t));
+        |pw: &str, t: u64| run(svc.login("carol", pw, CLIENT_IP, &MemoryThrottle::new(), None, t));
     let before = hasher.iterations.get();
     login("correct horse", NOW).unwrap();
     assert_eq!(hasher.iterations.get() - before, 300_000);
@@ -819,7 +860,7 @@ fn chained_pbkdf2_above_one_step_logs_in_refuses_a_wrong_password_and_upgrades()
     run(AuthService::new(&low, &store, Pbkdf2).create_user("dave", "battery staple", None))
         .unwrap();
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let login = |pw: &str| run(svc.login("dave", pw, CLIENT_IP, &MemoryThrottle::new(), NOW));
+    let login = |pw: &str| run(svc.login("dave", pw, CLIENT_IP, &MemoryThrottle::new(), None, NOW));
     assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
     assert_eq!(
         user(&store, "dave").iter,
@@ -830,4 +871,30 @@ fn chained_pbkdf2_above_one_step_logs_in_refuses_a_wrong_password_and_upgrades()
     assert_eq!(user(&store, "dave").iter, 300_000);
     login("battery staple").unwrap();
     assert_eq!(login("wrong").unwrap_err(), AuthError::InvalidCredentials);
+}
+
+/// The throttle object answers its three calls and refuses any other path (the Worker then
+/// takes the refusal for a failure of the throttle): an unknown call never counts as a success,
+/// which would reset the account's counter.
+#[test]
+fn the_throttle_object_knows_three_calls_and_refuses_any_other() {
+    for call in CounterCall::ALL {
+        assert_eq!(CounterCall::from_path(call.path()), Some(call));
+    }
+    // The wire names, fixed: an object and a Worker of different versions must agree.
+    let paths: Vec<_> = CounterCall::ALL.iter().map(|c| c.path()).collect();
+    assert_eq!(paths, ["/attempt", "/succeed", "/refund"]);
+    for path in [
+        "",
+        "/",
+        "/unknown",
+        "/Attempt",
+        "/succeed/",
+        "/refund?x=1",
+        "attempt",
+        "//attempt",
+        "/reset",
+    ] {
+        assert_eq!(CounterCall::from_path(path), None, "{path:?}");
+    }
 }

@@ -1028,7 +1028,7 @@ fn worker_source_refreshes_at_the_provider_only_once_its_access_token_expired() 
     let r = run(svc.start_upstream_session("oidc:x", Map::new(), &first_grant(), T0)).unwrap();
     let sealed_at_start = family_of(&store).1.up;
     store.set_time(T0 + 100);
-    let r = run(svc.refresh_via(&r.refresh_token.as_str(), None, (T0 + 100) * 1000, &&up)).unwrap();
+    let r = run(svc.refresh(&r.refresh_token.as_str(), None, (T0 + 100) * 1000, &&up)).unwrap();
     assert_eq!(up.calls.get(), 0, "the provider's access token still lives");
     assert_eq!(
         family_of(&store).1.up,
@@ -1036,7 +1036,7 @@ fn worker_source_refreshes_at_the_provider_only_once_its_access_token_expired() 
         "the provider's tokens unchanged: the sealed copy is kept as it was, not sealed again"
     );
     store.set_time(T0 + 400);
-    let r = run(svc.refresh_via(&r.refresh_token.as_str(), None, (T0 + 400) * 1000, &&up)).unwrap();
+    let r = run(svc.refresh(&r.refresh_token.as_str(), None, (T0 + 400) * 1000, &&up)).unwrap();
     assert_eq!(up.calls.get(), 1);
     assert_eq!(up.refreshed_with.borrow()[0], "up-rt-0");
     let (fam, f) = family_of(&store);
@@ -1067,12 +1067,11 @@ fn upstream_source_hands_out_the_provider_access_token_and_refreshes_it_within_t
     assert_eq!((r0.access_token.as_str(), r0.expires_in), ("up-at-0", 300));
     // 250 s later: 50 s left, under the 60 s margin: refreshed first.
     store.set_time(T0 + 250);
-    let r1 =
-        run(svc.refresh_via(&r0.refresh_token.as_str(), None, (T0 + 250) * 1000, &&up)).unwrap();
+    let r1 = run(svc.refresh(&r0.refresh_token.as_str(), None, (T0 + 250) * 1000, &&up)).unwrap();
     assert_eq!((r1.access_token.as_str(), r1.expires_in), ("up-at-1", 300));
     // The same token again within the grace window: the same answer, no provider call.
     let again =
-        run(svc.refresh_via(&r0.refresh_token.as_str(), None, (T0 + 251) * 1000, &&up)).unwrap();
+        run(svc.refresh(&r0.refresh_token.as_str(), None, (T0 + 251) * 1000, &&up)).unwrap();
     assert_eq!(again.access_token, "up-at-1");
     assert!(again.replay.is_some());
     assert_eq!(up.calls.get(), 1);
@@ -1090,7 +1089,7 @@ fn the_provider_ending_the_grant_revokes_our_family() {
     store.set_time(T0 + 400);
     let token = r.refresh_token.as_str();
     assert_eq!(
-        run(svc.refresh_via(&token, None, (T0 + 400) * 1000, &&up)).unwrap_err(),
+        run(svc.refresh(&token, None, (T0 + 400) * 1000, &&up)).unwrap_err(),
         AuthError::InvalidGrant
     );
     assert!(
@@ -1099,7 +1098,7 @@ fn the_provider_ending_the_grant_revokes_our_family() {
     );
     up.answers.borrow_mut().push_back(tokens(2, 300));
     assert_eq!(
-        run(svc.refresh_via(&token, None, (T0 + 401) * 1000, &&up)).unwrap_err(),
+        run(svc.refresh(&token, None, (T0 + 401) * 1000, &&up)).unwrap_err(),
         AuthError::InvalidGrant
     );
     assert_eq!(
@@ -1126,12 +1125,12 @@ fn the_provider_down_is_503_with_nothing_rotated_and_the_same_token_works_later(
     store.set_time(T0 + 400);
     let before = store.snapshot();
     for _ in 0..2 {
-        let e = run(svc.refresh_via(&token, None, (T0 + 400) * 1000, &&up)).unwrap_err();
+        let e = run(svc.refresh(&token, None, (T0 + 400) * 1000, &&up)).unwrap_err();
         assert_eq!(e, AuthError::TemporarilyUnavailable);
         assert!(e.headers().iter().any(|(h, _)| *h == "Retry-After"));
         assert_eq!(store.snapshot(), before, "nothing written");
     }
-    assert!(run(svc.refresh_via(&token, None, (T0 + 400) * 1000, &&up)).is_ok());
+    assert!(run(svc.refresh(&token, None, (T0 + 400) * 1000, &&up)).is_ok());
     assert_eq!(
         up.refreshed_with.borrow().as_slice(),
         ["up-rt-0", "up-rt-0", "up-rt-0"]
@@ -1146,15 +1145,14 @@ fn logout_and_reuse_revoke_the_provider_refresh_token_and_logout_answers_the_id_
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let up = Scripted::default();
     let r = run(svc.start_upstream_session("oidc:x", Map::new(), &first_grant(), T0)).unwrap();
-    let idt =
-        run(svc.logout_via(&r.refresh_token.as_str(), RevokeReason::Logout, T0, &&up)).unwrap();
+    let idt = run(svc.logout(&r.refresh_token.as_str(), RevokeReason::Logout, T0, &&up)).unwrap();
     assert_eq!(idt.as_deref(), Some("idt-0"));
     assert_eq!(
         up.revoked.borrow().as_slice(),
         [("up-rt-0".to_string(), "logout".to_string())]
     );
     // The same token once its family is over reads no ID token back (the user's claims).
-    let again = run(svc.logout_via(
+    let again = run(svc.logout(
         &r.refresh_token.as_str(),
         RevokeReason::Logout,
         T0 + 1,
@@ -1166,10 +1164,10 @@ fn logout_and_reuse_revoke_the_provider_refresh_token_and_logout_answers_the_id_
     // Reuse of a retired token, past the grace window.
     let r = run(svc.start_upstream_session("oidc:y", Map::new(), &first_grant(), T0)).unwrap();
     let old = r.refresh_token.as_str();
-    run(svc.refresh_via(&old, None, T0 * 1000, &&up)).unwrap();
+    run(svc.refresh(&old, None, T0 * 1000, &&up)).unwrap();
     store.set_time(T0 + 60);
     assert_eq!(
-        run(svc.refresh_via(&old, None, (T0 + 60) * 1000, &&up)).unwrap_err(),
+        run(svc.refresh(&old, None, (T0 + 60) * 1000, &&up)).unwrap_err(),
         AuthError::InvalidGrant
     );
     assert_eq!(up.revoked.borrow().last().unwrap().1, "reuse");
@@ -1187,7 +1185,7 @@ fn a_family_sealed_under_another_token_key_fails_closed() {
     let svc2 = AuthService::new(&other, &store, Pbkdf2);
     let up = Scripted::default();
     assert_eq!(
-        run(svc2.refresh_via(&r.refresh_token.as_str(), None, T0 * 1000, &&up)).unwrap_err(),
+        run(svc2.refresh(&r.refresh_token.as_str(), None, T0 * 1000, &&up)).unwrap_err(),
         AuthError::InvalidGrant
     );
 }
@@ -1205,8 +1203,8 @@ fn the_end_of_every_session_revokes_each_live_provider_grant_once() {
     };
     let a = run(svc.start_upstream_session("oidc:x", Map::new(), &grant(1), T0)).unwrap();
     run(svc.start_upstream_session("oidc:x", Map::new(), &grant(2), T0)).unwrap();
-    run(svc.create_session("oidc:x", Map::new(), T0)).unwrap(); // not a provider sign-in
-    run(svc.logout_via(&a.refresh_token.as_str(), RevokeReason::Logout, T0, &&up)).unwrap();
+    run(svc.create_session("oidc:x", Map::new(), None, T0)).unwrap(); // not a provider sign-in
+    run(svc.logout(&a.refresh_token.as_str(), RevokeReason::Logout, T0, &&up)).unwrap();
     let families: Vec<(String, String)> = store
         .snapshot()
         .into_iter()

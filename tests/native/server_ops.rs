@@ -13,6 +13,7 @@ use silent_refresh::core::server::config::{
 use silent_refresh::core::server::error::Misconfig;
 use silent_refresh::core::server::events::{EndedBy, Event, RevokeReason};
 use silent_refresh::core::server::http::cookie_secure;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::preflight::{
     check, closest, Deployment, KvNamespace, Migration, ObjectBinding,
@@ -269,11 +270,11 @@ fn reuse_and_logout_are_recorded_once_each_with_why_and_no_token() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let t0 = run(svc.create_session("alice", Map::new(), T0))
+    let t0 = run(svc.create_session("alice", Map::new(), None, T0))
         .unwrap()
         .refresh_token
         .as_str();
-    let t1 = run(svc.refresh(&t0, (T0 + 1) * 1000))
+    let t1 = run(svc.refresh(&t0, None, (T0 + 1) * 1000, &NoUpstream))
         .unwrap()
         .refresh_token
         .as_str();
@@ -281,7 +282,7 @@ fn reuse_and_logout_are_recorded_once_each_with_why_and_no_token() {
     // The retired token again, after the grace window: reuse.
     store.set_time(T0 + 100);
     assert_eq!(
-        run(svc.refresh(&t0, (T0 + 100) * 1000)).unwrap_err(),
+        run(svc.refresh(&t0, None, (T0 + 100) * 1000, &NoUpstream)).unwrap_err(),
         AuthError::InvalidGrant
     );
     let events = svc.take_events();
@@ -297,13 +298,13 @@ fn reuse_and_logout_are_recorded_once_each_with_why_and_no_token() {
     );
     assert!(!line.contains(&t0) && !line.contains(&t1), "{line}");
     // Refused again: already revoked, nothing new to tell.
-    assert!(run(svc.refresh(&t1, (T0 + 101) * 1000)).is_err());
+    assert!(run(svc.refresh(&t1, None, (T0 + 101) * 1000, &NoUpstream)).is_err());
     assert!(svc.take_events().is_empty());
-    let t = run(svc.create_session("bob", Map::new(), T0 + 102))
+    let t = run(svc.create_session("bob", Map::new(), None, T0 + 102))
         .unwrap()
         .refresh_token
         .as_str();
-    run(svc.logout(&t, T0 + 103)).unwrap();
+    run(svc.logout(&t, RevokeReason::Logout, T0 + 103, &NoUpstream)).unwrap();
     let events = svc.take_events();
     assert!(
         matches!(

@@ -6,6 +6,7 @@
 use crate::server_common::{config, run, T0};
 use serde_json::Map;
 use silent_refresh::core::server::http::{bearer, cookie, form_decode, BodyKind, Params};
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::store::MemoryStore;
 use silent_refresh::core::server::token::RefreshToken;
@@ -84,7 +85,7 @@ fn token_handling_never_panics_and_never_accepts_garbage() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     let access = r.access_token.clone().into_bytes();
     let refresh = r.refresh_token.as_str().into_bytes();
     let mut rng = Rng(0x0ddb_a110_cafe_f00d);
@@ -92,19 +93,19 @@ fn token_handling_never_panics_and_never_accepts_garbage() {
         let a = String::from_utf8_lossy(&rng.mutate(&access)).into_owned();
         if a != r.access_token {
             assert!(
-                run(svc.verify_access(&a, T0)).is_err(),
+                run(svc.verify_access(&a, None, T0)).is_err(),
                 "mutated access token accepted: {a}"
             );
         }
         let t = String::from_utf8_lossy(&rng.mutate(&refresh)).into_owned();
         if t != r.refresh_token.as_str() {
-            match run(svc.refresh(&t, (T0) * 1000)) {
+            match run(svc.refresh(&t, None, (T0) * 1000, &NoUpstream)) {
                 Err(AuthError::InvalidRequest(_)) | Err(AuthError::InvalidGrant) => {}
                 other => panic!("mutated refresh token: {other:?}"),
             }
         }
     }
     // The real tokens were never touched by the garbage.
-    run(svc.verify_access(&r.access_token, T0)).unwrap();
-    run(svc.refresh(&r.refresh_token.as_str(), (T0) * 1000)).unwrap();
+    run(svc.verify_access(&r.access_token, None, T0)).unwrap();
+    run(svc.refresh(&r.refresh_token.as_str(), None, (T0) * 1000, &NoUpstream)).unwrap();
 }

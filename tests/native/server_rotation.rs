@@ -3,6 +3,8 @@
 
 use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::{json, Map};
+use silent_refresh::core::server::events::RevokeReason;
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2};
 use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
 use silent_refresh::core::server::store::{MemoryStore, Op};
@@ -13,7 +15,7 @@ use std::cell::Cell;
 
 fn session(svc: &AuthService<'_, &MemoryStore, Pbkdf2>, sub: &str, now: u64) -> String {
     svc.store.set_time(now);
-    run(svc.create_session(sub, Map::new(), now))
+    run(svc.create_session(sub, Map::new(), None, now))
         .unwrap()
         .refresh_token
         .as_str()
@@ -25,7 +27,7 @@ fn refresh(
     now: u64,
 ) -> Result<String, AuthError> {
     svc.store.set_time(now);
-    run(svc.refresh(token, (now) * 1000)).map(|r| r.refresh_token.as_str())
+    run(svc.refresh(token, None, (now) * 1000, &NoUpstream)).map(|r| r.refresh_token.as_str())
 }
 
 #[test]
@@ -75,7 +77,7 @@ fn refresh_ms(
     now_ms: u64,
 ) -> Result<TokenResponse, AuthError> {
     svc.store.set_time(now_ms / 1000);
-    run(svc.refresh(token, now_ms))
+    run(svc.refresh(token, None, now_ms, &NoUpstream))
 }
 
 #[test]
@@ -249,13 +251,13 @@ fn logout_revokes_the_whole_family_and_is_idempotent() {
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let t0 = session(&svc, "alice", T0);
     let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
-    run(svc.logout(&t0, T0 + 2)).unwrap(); // any token of the family will do
+    run(svc.logout(&t0, RevokeReason::Logout, T0 + 2, &NoUpstream)).unwrap(); // any token of the family will do
     assert_eq!(refresh(&svc, &t1, T0 + 3), Err(AuthError::InvalidGrant));
-    run(svc.logout(&t1, T0 + 4)).unwrap();
+    run(svc.logout(&t1, RevokeReason::Logout, T0 + 4, &NoUpstream)).unwrap();
     let unknown = RefreshToken::generate().unwrap().as_str();
-    run(svc.logout(&unknown, T0)).unwrap();
+    run(svc.logout(&unknown, RevokeReason::Logout, T0, &NoUpstream)).unwrap();
     // A token that is not ours has nothing to revoke: accepted, like an unknown one.
-    run(svc.logout("nope", T0)).unwrap();
+    run(svc.logout("nope", RevokeReason::Logout, T0, &NoUpstream)).unwrap();
 }
 
 #[test]
@@ -271,11 +273,11 @@ fn revoke_accepts_anything_and_revokes_known_families() {
         "eyJ.a.b",
         &RefreshToken::generate().unwrap().as_str(),
     ] {
-        run(svc.revoke(junk, T0)).unwrap();
+        run(svc.logout(junk, RevokeReason::Revoke, T0, &NoUpstream)).unwrap();
     }
     assert!(refresh(&svc, &t0, T0 + 1).is_ok());
     let t1 = crate::server_common::expected_successor(&cfg, &store, &t0);
-    run(svc.revoke(&t1, T0 + 2)).unwrap();
+    run(svc.logout(&t1, RevokeReason::Revoke, T0 + 2, &NoUpstream)).unwrap();
     assert_eq!(refresh(&svc, &t1, T0 + 3), Err(AuthError::InvalidGrant));
 }
 
@@ -285,14 +287,14 @@ fn logout_all_kills_every_family_and_access_token_of_the_user_only() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let a = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let a = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     let a2 = session(&svc, "alice", T0);
-    let b = run(svc.create_session("bob", Map::new(), T0)).unwrap();
-    run(svc.verify_access(&a.access_token, T0)).unwrap();
+    let b = run(svc.create_session("bob", Map::new(), None, T0)).unwrap();
+    run(svc.verify_access(&a.access_token, None, T0)).unwrap();
     // Same second as the logins: an epoch counter, not a timestamp, decides.
-    run(svc.logout_all(&a.access_token, (T0) * 1000)).unwrap();
+    run(svc.logout_all(&a.access_token, None, (T0) * 1000)).unwrap();
     assert_eq!(
-        run(svc.verify_access(&a.access_token, T0)).unwrap_err(),
+        run(svc.verify_access(&a.access_token, None, T0)).unwrap_err(),
         AuthError::InvalidToken
     );
     assert_eq!(
@@ -302,14 +304,14 @@ fn logout_all_kills_every_family_and_access_token_of_the_user_only() {
     assert_eq!(refresh(&svc, &a2, T0), Err(AuthError::InvalidGrant));
     // A second logout-all with the dead token is refused.
     assert_eq!(
-        run(svc.logout_all(&a.access_token, (T0) * 1000)),
+        run(svc.logout_all(&a.access_token, None, (T0) * 1000)),
         Err(AuthError::InvalidToken)
     );
     // Bob is untouched; a new login of Alice in the same second works.
-    run(svc.verify_access(&b.access_token, T0)).unwrap();
+    run(svc.verify_access(&b.access_token, None, T0)).unwrap();
     assert!(refresh(&svc, &b.refresh_token.as_str(), T0 + 1).is_ok());
-    let fresh = run(svc.create_session("alice", Map::new(), T0)).unwrap();
-    run(svc.verify_access(&fresh.access_token, T0)).unwrap();
+    let fresh = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
+    run(svc.verify_access(&fresh.access_token, None, T0)).unwrap();
     assert!(refresh(&svc, &fresh.refresh_token.as_str(), T0 + 1).is_ok());
     let epoch: Epoch = serde_json::from_str(&store.snapshot()["e:alice"]).unwrap();
     assert_eq!(epoch.n, T0 * 1000);
@@ -345,7 +347,7 @@ fn only_hashes_are_stored_and_ttls_follow_the_absolute_deadline() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     let t0 = r.refresh_token.as_str();
     let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
     let dump = format!("{:?}", store.snapshot());
@@ -367,19 +369,19 @@ fn an_access_token_is_not_a_refresh_token_and_vice_versa() {
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
-    let r = run(svc.create_session("alice", Map::new(), T0)).unwrap();
+    let r = run(svc.create_session("alice", Map::new(), None, T0)).unwrap();
     assert_eq!(
-        run(svc.refresh(&r.access_token, (T0) * 1000)).unwrap_err(),
+        run(svc.refresh(&r.access_token, None, (T0) * 1000, &NoUpstream)).unwrap_err(),
         AuthError::InvalidGrant
     );
-    run(svc.logout(&r.access_token, T0)).unwrap();
+    run(svc.logout(&r.access_token, RevokeReason::Logout, T0, &NoUpstream)).unwrap();
     assert!(refresh(&svc, &r.refresh_token.as_str(), T0 + 1).is_ok());
     assert_eq!(
-        run(svc.verify_access(&r.refresh_token.as_str(), T0)).unwrap_err(),
+        run(svc.verify_access(&r.refresh_token.as_str(), None, T0)).unwrap_err(),
         AuthError::InvalidToken
     );
     assert_eq!(
-        run(svc.logout_all(&r.refresh_token.as_str(), (T0) * 1000)),
+        run(svc.logout_all(&r.refresh_token.as_str(), None, (T0) * 1000)),
         Err(AuthError::InvalidToken)
     );
 }
@@ -394,11 +396,17 @@ fn custom_claims_are_carried_by_every_access_token_and_reserved_names_refused() 
         .as_object()
         .unwrap()
         .clone();
-    let r = run(svc.create_session("alice", claims, T0)).unwrap();
-    let v = run(svc.verify_access(&r.access_token, T0)).unwrap();
+    let r = run(svc.create_session("alice", claims, None, T0)).unwrap();
+    let v = run(svc.verify_access(&r.access_token, None, T0)).unwrap();
     assert_eq!(v.claims["role"], "admin");
-    let r2 = run(svc.refresh(&r.refresh_token.as_str(), (T0 + 1) * 1000)).unwrap();
-    let v2 = run(svc.verify_access(&r2.access_token, T0 + 1)).unwrap();
+    let r2 = run(svc.refresh(
+        &r.refresh_token.as_str(),
+        None,
+        (T0 + 1) * 1000,
+        &NoUpstream,
+    ))
+    .unwrap();
+    let v2 = run(svc.verify_access(&r2.access_token, None, T0 + 1)).unwrap();
     assert_eq!(v2.claims["org"]["id"], 7);
     assert_eq!(v2.sub, "alice");
     for bad in [
@@ -409,13 +417,13 @@ fn custom_claims_are_carried_by_every_access_token_and_reserved_names_refused() 
     ] {
         let m = bad.as_object().unwrap().clone();
         assert!(matches!(
-            run(svc.create_session("alice", m, T0)),
+            run(svc.create_session("alice", m, None, T0)),
             Err(AuthError::InvalidRequest(_))
         ));
     }
     for bad_sub in ["", "a\nb", &"x".repeat(257)] {
         assert!(matches!(
-            run(svc.create_session(bad_sub, Map::new(), T0)),
+            run(svc.create_session(bad_sub, Map::new(), None, T0)),
             Err(AuthError::InvalidRequest(_))
         ));
     }
@@ -451,11 +459,14 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         "correct horse",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         (T0) * 1000,
     ))
     .unwrap();
     assert_eq!(
-        run(svc.verify_access(&ok.access_token, T0)).unwrap().sub,
+        run(svc.verify_access(&ok.access_token, None, T0))
+            .unwrap()
+            .sub,
         "carol"
     );
     assert_eq!(
@@ -464,7 +475,8 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
             "wrong horse",
             CLIENT_IP,
             &MemoryThrottle::new(),
-            (T0) * 1000
+            None,
+            (T0) * 1000,
         ))
         .unwrap_err(),
         AuthError::InvalidCredentials
@@ -475,7 +487,8 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
             "correct horse",
             CLIENT_IP,
             &MemoryThrottle::new(),
-            (T0) * 1000
+            None,
+            (T0) * 1000,
         ))
         .unwrap_err(),
         AuthError::InvalidCredentials
@@ -486,7 +499,8 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
             "x",
             CLIENT_IP,
             &MemoryThrottle::new(),
-            (T0) * 1000
+            None,
+            (T0) * 1000,
         ))
         .unwrap_err(),
         AuthError::InvalidCredentials
@@ -497,11 +511,25 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
         "the KDF runs once per attempt, known user or not"
     );
     assert!(matches!(
-        run(svc.login("", "x", CLIENT_IP, &MemoryThrottle::new(), (T0) * 1000)),
+        run(svc.login(
+            "",
+            "x",
+            CLIENT_IP,
+            &MemoryThrottle::new(),
+            None,
+            (T0) * 1000
+        )),
         Err(AuthError::InvalidRequest(_))
     ));
     assert!(matches!(
-        run(svc.login("carol", "", CLIENT_IP, &MemoryThrottle::new(), (T0) * 1000)),
+        run(svc.login(
+            "carol",
+            "",
+            CLIENT_IP,
+            &MemoryThrottle::new(),
+            None,
+            (T0) * 1000
+        )),
         Err(AuthError::InvalidRequest(_))
     ));
     assert!(matches!(
@@ -510,7 +538,8 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
             &"x".repeat(2000),
             None,
             &MemoryThrottle::new(),
-            (T0) * 1000
+            None,
+            (T0) * 1000,
         )),
         Err(AuthError::InvalidRequest(_))
     ));
@@ -521,7 +550,8 @@ fn login_checks_passwords_without_telling_which_part_was_wrong() {
             "correct horse",
             CLIENT_IP,
             &MemoryThrottle::new(),
-            (T0) * 1000
+            None,
+            (T0) * 1000,
         ))
         .unwrap_err(),
         AuthError::InvalidCredentials
@@ -550,7 +580,8 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
             "wrong",
             CLIENT_IP,
             &MemoryThrottle::new(),
-            (T0) * 1000
+            None,
+            (T0) * 1000,
         ))
         .unwrap_err(),
         AuthError::InvalidCredentials
@@ -562,6 +593,7 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
         "demo-password",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         (T0) * 1000,
     ))
     .unwrap();
@@ -573,6 +605,7 @@ fn the_demo_user_is_seeded_on_its_first_login_attempt() {
         "demo-password",
         CLIENT_IP,
         &MemoryThrottle::new(),
+        None,
         (T0) * 1000,
     ))
     .unwrap();

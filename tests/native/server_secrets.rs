@@ -11,6 +11,7 @@ use crate::server_common::{config, key_bytes, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
 use silent_refresh::core::server::rotation::{execute, route_of, Answer, Call};
@@ -47,13 +48,13 @@ fn rotated(cfg: &mut Config, seed: u8) {
 fn refresh(cfg: &Config, store: &MemoryStore, token: &str, now: u64) -> Result<String, AuthError> {
     store.set_time(now);
     let svc = AuthService::new(cfg, store, Pbkdf2);
-    run(svc.refresh(token, now * MS)).map(|r| r.refresh_token.as_str())
+    run(svc.refresh(token, None, now * MS, &NoUpstream)).map(|r| r.refresh_token.as_str())
 }
 
 fn start(cfg: &Config, store: &MemoryStore, sub: &str, now: u64) -> TokenResponse {
     store.set_time(now);
     let svc = AuthService::new(cfg, store, Pbkdf2);
-    run(svc.create_session(sub, Map::new(), now)).unwrap()
+    run(svc.create_session(sub, Map::new(), None, now)).unwrap()
 }
 
 /// Strict mode's objects: one store per route, created on first use.
@@ -74,7 +75,7 @@ impl Objects {
         let store = self.0.entry(route).or_default();
         store.set_time(now);
         let svc = AuthService::new(cfg, &*store, Pbkdf2);
-        run(execute(&svc, &call, now * MS))
+        run(execute(&svc, &call, now * MS, &NoUpstream))
     }
 
     fn start(&mut self, cfg: &Config, sub: &str, now: u64) -> TokenResponse {
@@ -275,7 +276,7 @@ fn sessions_not_before_ends_every_earlier_session_and_access_token_in_both_store
             .unwrap();
         {
             let svc = AuthService::new(&cfg, &kv, Pbkdf2);
-            assert!(run(svc.verify_access(&old.access_token, T0 + 1)).is_ok());
+            assert!(run(svc.verify_access(&old.access_token, None, T0 + 1)).is_ok());
         }
         cfg.sessions_not_before = T0 + 10;
         assert_eq!(
@@ -290,11 +291,11 @@ fn sessions_not_before_ends_every_earlier_session_and_access_token_in_both_store
         );
         let svc = AuthService::new(&cfg, &kv, Pbkdf2);
         assert_eq!(
-            run(svc.verify_access(&old.access_token, T0 + 11)).unwrap_err(),
+            run(svc.verify_access(&old.access_token, None, T0 + 11)).unwrap_err(),
             AuthError::InvalidToken
         );
         let new = objects.start(&cfg, "alice", T0 + 10);
-        assert!(run(svc.verify_access(&new.access_token, T0 + 11)).is_ok());
+        assert!(run(svc.verify_access(&new.access_token, None, T0 + 11)).is_ok());
         assert!(objects
             .refresh(&cfg, &new.refresh_token.as_str(), T0 + 11)
             .is_ok());
@@ -324,7 +325,7 @@ fn a_first_login_in_a_new_object_starts_at_kvs_epoch() {
         panic!("tokens expected")
     };
     let svc = AuthService::new(&cfg, &kv, Pbkdf2);
-    assert!(run(svc.verify_access(&r.access_token, T0 + 1)).is_ok());
+    assert!(run(svc.verify_access(&r.access_token, None, T0 + 1)).is_ok());
     assert!(objects
         .refresh(&cfg, &r.refresh_token.as_str(), T0 + 1)
         .is_ok());
@@ -350,23 +351,34 @@ fn require_dpop_refuses_sessions_without_a_proof_and_unbound_families() {
     let missing = AuthError::InvalidDpopProof(DpopError::Missing);
     let before = store.snapshot().len();
     assert_eq!(
-        run(svc.create_session("alice", Map::new(), T0)).unwrap_err(),
+        run(svc.create_session("alice", Map::new(), None, T0)).unwrap_err(),
         missing
     );
     let throttle = MemoryThrottle::new();
     assert_eq!(
-        run(svc.login("carol", "correct horse", CLIENT_IP, &throttle, T0 * MS)).unwrap_err(),
+        run(svc.login(
+            "carol",
+            "correct horse",
+            CLIENT_IP,
+            &throttle,
+            None,
+            T0 * MS
+        ))
+        .unwrap_err(),
         missing
     );
-    assert_eq!(run(svc.refresh(&bearer, T0 * MS)).unwrap_err(), missing);
     assert_eq!(
-        run(svc.refresh_with(&bearer, Some(&proof("p1", T0)), T0 * MS)).unwrap_err(),
+        run(svc.refresh(&bearer, None, T0 * MS, &NoUpstream)).unwrap_err(),
+        missing
+    );
+    assert_eq!(
+        run(svc.refresh(&bearer, Some(&proof("p1", T0)), T0 * MS, &NoUpstream)).unwrap_err(),
         missing,
         "a proof does not bind a Bearer family after the fact"
     );
     // Login's throttle records aside, nothing was written.
     assert_eq!(store.snapshot().len(), before);
-    let bound = run(svc.login_with(
+    let bound = run(svc.login(
         "carol",
         "correct horse",
         CLIENT_IP,
@@ -376,10 +388,11 @@ fn require_dpop_refuses_sessions_without_a_proof_and_unbound_families() {
     ))
     .unwrap();
     assert!(bound.dpop_bound);
-    let next = run(svc.refresh_with(
+    let next = run(svc.refresh(
         &bound.refresh_token.as_str(),
         Some(&proof("p3", T0)),
         T0 * MS,
+        &NoUpstream,
     ))
     .unwrap();
     assert!(next.dpop_bound);
@@ -413,8 +426,15 @@ fn an_account_change_that_fails_midway_is_finished_by_its_retry() {
             let svc = AuthService::new(&cfg, &store, Pbkdf2);
             run(svc.create_user("carol", "correct horse", None)).unwrap();
             let throttle = MemoryThrottle::new();
-            let r =
-                run(svc.login("carol", "correct horse", CLIENT_IP, &throttle, T0 * MS)).unwrap();
+            let r = run(svc.login(
+                "carol",
+                "correct horse",
+                CLIENT_IP,
+                &throttle,
+                None,
+                T0 * MS,
+            ))
+            .unwrap();
             let ops = store.op_count();
             store.fail_nth(n, Fault::Fail);
             let act = || match change {
@@ -435,7 +455,8 @@ fn an_account_change_that_fails_midway_is_finished_by_its_retry() {
             act().unwrap_or_else(|e| panic!("{change}: retry after a fault at op {n}: {e:?}"));
             store.inner.set_time(T0 + 2);
             assert_eq!(
-                run(svc.refresh(&r.refresh_token.as_str(), (T0 + 2) * MS)).unwrap_err(),
+                run(svc.refresh(&r.refresh_token.as_str(), None, (T0 + 2) * MS, &NoUpstream))
+                    .unwrap_err(),
                 AuthError::InvalidGrant,
                 "{change}: fault at operation {n}"
             );

@@ -10,6 +10,7 @@ use crate::server_common::config;
 use crate::sim_model::{Kv, LOCATIONS, RTT_MS};
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::error::{AuthError, RETRY_AFTER_SECONDS};
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::records::{save, user_key, UserRecord};
 use silent_refresh::core::server::rotation::{execute, route_of, Answer, Call};
@@ -264,7 +265,7 @@ impl World<'_> {
         match self.mode {
             Mode::Kv => {
                 let svc = AuthService::new(self.cfg, self.kv.at(loc), Pbkdf2);
-                pollster::block_on(execute(&svc, call, now))
+                pollster::block_on(execute(&svc, call, now, &NoUpstream))
             }
             Mode::Strict => {
                 // The Worker finds the object from the call: here it must be the user's one.
@@ -275,7 +276,7 @@ impl World<'_> {
                 );
                 self.object.set_time(now / 1000);
                 let svc = AuthService::new(self.cfg, &self.object, Pbkdf2);
-                pollster::block_on(execute(&svc, call, now))
+                pollster::block_on(execute(&svc, call, now, &NoUpstream))
             }
         }
     }

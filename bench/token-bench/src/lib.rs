@@ -6,6 +6,7 @@
 
 use silent_refresh::core::server::access::{AccessClaims, Expectations, KeySet, SigningKey};
 use silent_refresh::core::server::dpop::{self, DpopError, Es256Verifier, Expect, PureRustEs256, SignedProof};
+use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
 use silent_refresh::core::server::secret::Secret;
 use silent_refresh::core::server::store::MemoryStore;
@@ -64,7 +65,7 @@ impl Fixture {
         let mut f = Fixture { config, store: MemoryStore::new(), custom: Map::new(), current: String::new(), private_jwk };
         f.store.set_time(NOW);
         let service = AuthService::new(&f.config, &f.store, Pbkdf2);
-        let first = ready(service.create_session("bench-user", Map::new(), NOW)).expect("session");
+        let first = ready(service.create_session("bench-user", Map::new(), None, NOW)).expect("session");
         f.current = first.refresh_token.as_str();
         f
     }
@@ -97,7 +98,7 @@ impl Fixture {
     /// One rotation of the current token: parse, 4 reads, HMAC successor, 2 writes, signing.
     pub fn rotate(&mut self) -> usize {
         let service = AuthService::new(&self.config, &self.store, Pbkdf2);
-        let out = ready(service.refresh(&self.current, (NOW) * 1000)).expect("rotation");
+        let out = ready(service.refresh(&self.current, None, (NOW) * 1000, &NoUpstream)).expect("rotation");
         self.current = out.refresh_token.as_str();
         self.store.clear_ops();
         out.access_token.len()

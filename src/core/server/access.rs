@@ -422,7 +422,7 @@ impl KeySet {
 
 /// Checks custom claims given at session creation: an object of at most 4 KiB without
 /// reserved names.
-pub fn check_custom_claims(claims: &Map<String, Value>) -> Result<(), AuthError> {
+pub(crate) fn check_custom_claims(claims: &Map<String, Value>) -> Result<(), AuthError> {
     if claims.keys().any(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
         return Err(AuthError::InvalidRequest(
             "claims may not set registered claims (iss, sub, aud, iat, exp, nbf, jti)",

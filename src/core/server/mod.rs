@@ -3,8 +3,8 @@
 //!
 //! The Worker adapter (`src/worker`) supplies three things and calls [`service::AuthService`]:
 //! a [`store::KvStore`] (Workers KV), a [`password::PasswordHasher`] (Web Crypto PBKDF2) and the
-//! current time in Unix seconds. Native tests supply [`store::MemoryStore`],
-//! [`store::FaultyStore`] and [`password::Pbkdf2`] instead.
+//! current time in Unix seconds. Native tests supply `store::MemoryStore`, `store::FaultyStore`
+//! and `throttle::MemoryThrottle` (the `testing` feature) and [`password::Pbkdf2`] instead.
 //!
 //! - [`config`]: the validated settings and secrets, read once from Worker vars.
 //! - [`error`]: [`AuthError`], one stable code and HTTP status per failure.
@@ -15,7 +15,7 @@
 //! - [`throttle`]: login throttling per account and per client address.
 //! - [`token`]: the refresh-token format, its hash (KV key) and successor derivation.
 //! - [`records`]: the JSON records stored in KV and their keys.
-//! - [`store`]: the storage trait and the in-memory and fault-injecting stores.
+//! - [`store`]: the storage trait (and, with `testing`, the in-memory and fault-injecting stores).
 //! - [`access`]: signing and verifying access tokens (JWT, EdDSA), the JWKS.
 //! - [`dpop`]: DPoP proofs (RFC 9449): validation, JWK thumbprints, the replay cache.
 //! - [`password`]: password hashing (PBKDF2-HMAC-SHA256) behind a trait.

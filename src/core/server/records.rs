@@ -112,12 +112,12 @@ pub fn family_key(fam: &str) -> String {
 }
 
 /// KV key of a family's revocation marker.
-pub fn revocation_key(fam: &str) -> String {
+pub(crate) fn revocation_key(fam: &str) -> String {
     format!("r:{fam}")
 }
 
 /// KV key of a user's epoch.
-pub fn epoch_key(sub: &str) -> String {
+pub(crate) fn epoch_key(sub: &str) -> String {
     format!("e:{sub}")
 }
 
@@ -127,7 +127,7 @@ pub fn user_key(username: &str) -> String {
 }
 
 /// TTL for a record that must live until `deadline`, clamped to KV's minimum.
-pub fn ttl_until(deadline: u64, now: u64) -> u64 {
+pub(crate) fn ttl_until(deadline: u64, now: u64) -> u64 {
     deadline.saturating_sub(now).max(MIN_TTL)
 }
 

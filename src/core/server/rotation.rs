@@ -12,9 +12,9 @@ use crate::core::server::dpop::{DpopError, Proof};
 use crate::core::server::error::{AuthError, Misconfig};
 use crate::core::server::events::RevokeReason;
 use crate::core::server::identity::check_sub;
-use crate::core::server::oidc::upstream::{Grant, NoUpstream, UpstreamClient};
+use crate::core::server::oidc::upstream::{Grant, UpstreamClient};
 use crate::core::server::password::PasswordHasher;
-use crate::core::server::records::{epoch_key, load, save, Epoch};
+use crate::core::server::records::Epoch;
 use crate::core::server::service::{AuthService, TokenResponse};
 use crate::core::server::store::KvStore;
 use crate::core::server::token::{RefreshToken, ROUTE_LEN};
@@ -102,18 +102,11 @@ pub enum Answer {
 }
 
 /// Runs `call` against the rotation state behind `svc` at `now_ms` (Unix milliseconds: the
-/// grace window and the epoch are measured in ms).
+/// grace window and the epoch are measured in ms), with the OpenID provider reachable through
+/// `up` (refreshes and revocations of provider sign-ins; [`NoUpstream`] where there is none).
+///
+/// [`NoUpstream`]: crate::core::server::oidc::upstream::NoUpstream
 pub async fn execute<S: KvStore, H: PasswordHasher>(
-    svc: &AuthService<'_, S, H>,
-    call: &Call,
-    now_ms: u64,
-) -> Result<Answer, AuthError> {
-    execute_via(svc, call, now_ms, &NoUpstream).await
-}
-
-/// [`execute`] with the OpenID provider reachable through `up` (refreshes and revocations of
-/// provider sign-ins).
-pub async fn execute_via<S: KvStore, H: PasswordHasher>(
     svc: &AuthService<'_, S, H>,
     call: &Call,
     now_ms: u64,
@@ -129,12 +122,7 @@ pub async fn execute_via<S: KvStore, H: PasswordHasher>(
             upstream,
         } => {
             if let Some(floor) = epoch {
-                check_sub(sub)?;
-                let key = epoch_key(sub);
-                let stored = load::<Epoch>(&svc.store, &key).await?.unwrap_or_default();
-                if stored.n < floor.n {
-                    save(&svc.store, &key, floor, None).await?;
-                }
+                svc.raise_epoch(sub, floor).await?;
             }
             Answer::Issued(match (upstream, dpop) {
                 (Some(grant), None) => {
@@ -142,27 +130,24 @@ pub async fn execute_via<S: KvStore, H: PasswordHasher>(
                         .await?
                 }
                 _ => {
-                    svc.create_session_with(sub, claims.clone(), dpop.as_ref(), now)
+                    svc.create_session(sub, claims.clone(), dpop.as_ref(), now)
                         .await?
                 }
             })
         }
         Call::Refresh { token, dpop } => {
-            Answer::Issued(svc.refresh_via(token, dpop.as_ref(), now_ms, up).await?)
+            Answer::Issued(svc.refresh(token, dpop.as_ref(), now_ms, up).await?)
         }
-        Call::Logout { token } => match svc.logout_via(token, RevokeReason::Logout, now, up).await?
-        {
+        Call::Logout { token } => match svc.logout(token, RevokeReason::Logout, now, up).await? {
             Some(id_token) => Answer::Ended { id_token },
             None => Answer::Done,
         },
         Call::Revoke { token } => {
-            svc.logout_via(token, RevokeReason::Revoke, now, up).await?;
+            svc.logout(token, RevokeReason::Revoke, now, up).await?;
             Answer::Done
         }
         Call::LogoutAll { access_token, dpop } => {
-            let epoch = svc
-                .logout_all_with(access_token, dpop.as_ref(), now_ms)
-                .await?;
+            let epoch = svc.logout_all(access_token, dpop.as_ref(), now_ms).await?;
             let sub = subject_of(svc.config, access_token, now)?;
             Answer::Epoch { sub, epoch }
         }

@@ -8,13 +8,13 @@
 
 use crate::core::b64;
 use crate::core::server::access::{check_custom_claims, AccessClaims, Expectations, Verified};
-use crate::core::server::config::{Config, RotationStore};
+use crate::core::server::config::Config;
 use crate::core::server::dpop::{DpopError, KvReplayCache, Proof, ReplayCache, IAT_WINDOW};
 use crate::core::server::error::AuthError;
 use crate::core::server::events::{Event, RevokeReason};
 use crate::core::server::identity::{check_sub, check_username};
 use crate::core::server::oidc::upstream::{
-    Grant, NoUpstream, TokenAnswer, UpstreamClient, UPSTREAM_REFRESH_MARGIN,
+    Grant, TokenAnswer, UpstreamClient, UPSTREAM_REFRESH_MARGIN,
 };
 use crate::core::server::oidc::AccessTokenSource;
 use crate::core::server::password::{
@@ -28,7 +28,7 @@ use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::throttle::{account_key, address_keys, Scope, Throttle, Verdict};
 use crate::core::server::token::{
-    fill_random, random_id, secret_id, RefreshToken, FAMILY_VALUE_LEN,
+    fill_random, random_id, secret_id, RefreshToken, TokenForm, FAMILY_VALUE_LEN,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -96,6 +96,8 @@ pub struct AuthService<'a, S, H> {
     pub store: S,
     /// Password KDF.
     pub hasher: H,
+    /// The form of the tokens this service mints, chosen once from `config.rotation_store`.
+    tokens: TokenForm,
     /// Security events recorded while running calls (see [`AuthService::take_events`]).
     events: RefCell<Vec<Event>>,
 }
@@ -107,6 +109,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             config,
             store,
             hasher,
+            tokens: TokenForm::of(config.rotation_store),
             events: RefCell::new(Vec::new()),
         }
     }
@@ -141,22 +144,11 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// `POST /auth/login` without DPoP: [`AuthService::login_with`] without a proof.
+    /// `POST /auth/login` where the rotation state is here: the Worker's two steps,
+    /// [`authenticate`](Self::authenticate), then [`create_session`](Self::create_session)
+    /// (which the Worker runs where the rotation state lives): a family, bound to the key of
+    /// `dpop` (a proof already checked against this request) when there is one.
     pub async fn login(
-        &self,
-        username: &str,
-        password: &str,
-        client_ip: Option<&str>,
-        throttle: &impl Throttle,
-        now_ms: u64,
-    ) -> Result<TokenResponse, AuthError> {
-        self.login_with(username, password, client_ip, throttle, None, now_ms)
-            .await
-    }
-
-    /// `POST /auth/login`: [`authenticate`](Self::authenticate), then a family, bound to the
-    /// key of `dpop` (a proof already checked against this request) when there is one.
-    pub async fn login_with(
         &self,
         username: &str,
         password: &str,
@@ -168,7 +160,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let sub = self
             .authenticate(username, password, client_ip, throttle, now_ms)
             .await?;
-        self.start_family(&sub, Map::new(), dpop, None, now_ms / 1000)
+        self.create_session(&sub, Map::new(), dpop, now_ms / 1000)
             .await
     }
 
@@ -179,8 +171,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// parameters). A success resets the account's counter, takes its attempt back from the
     /// address's counter (successes never slow an address down) and upgrades the stored hash
     /// to the current parameters. Seeds the demo user on its first login attempt when configured. The
-    /// first half of [`login_with`](Self::login_with), for when the family starts where the
-    /// rotation state lives (strict mode: the subject's object).
+    /// first half of [`login`](Self::login), for when the family starts where the rotation
+    /// state lives (strict mode: the subject's object).
     pub async fn authenticate(
         &self,
         username: &str,
@@ -381,19 +373,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(Some(record))
     }
 
-    /// `POST /auth/sessions` (admin) without DPoP.
+    /// `POST /auth/sessions` (admin), and the family of a login: starts a family for `sub` with
+    /// custom `claims`, bound to the key of `dpop` when there is one.
     pub async fn create_session(
-        &self,
-        sub: &str,
-        claims: Map<String, Value>,
-        now: u64,
-    ) -> Result<TokenResponse, AuthError> {
-        self.create_session_with(sub, claims, None, now).await
-    }
-
-    /// `POST /auth/sessions` (admin): starts a family for `sub` with custom `claims`, bound to
-    /// the key of `dpop` when there is one.
-    pub async fn create_session_with(
         &self,
         sub: &str,
         claims: Map<String, Value>,
@@ -468,12 +450,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             None => None,
             Some(g) => Some(self.seal_grant(g, &fam)?),
         };
-        let token = match self.config.rotation_store {
-            RotationStore::Kv => RefreshToken::generate()?,
-            RotationStore::DurableObject => RefreshToken::generate_routed(
-                &RefreshToken::route_of(&self.config.refresh_secret, sub),
-            )?,
-        };
+        let token = self.tokens.first(&self.config.refresh_secret, sub)?;
         let abs = now + self.config.refresh_absolute;
         let record = TokenRecord {
             fam: fam.clone(),
@@ -578,11 +555,6 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         })
     }
 
-    /// `POST /auth/refresh` without DPoP: [`AuthService::refresh_with`] without a proof.
-    pub async fn refresh(&self, presented: &str, now_ms: u64) -> Result<TokenResponse, AuthError> {
-        self.refresh_with(presented, None, now_ms).await
-    }
-
     /// `POST /auth/refresh`: rotates the presented token (see the decision table in
     /// `docs/DESIGN.md`). `now_ms` is Unix milliseconds (the grace window is measured in ms).
     /// Any presented token that is not a live one, malformed included, is `invalid_grant`.
@@ -595,25 +567,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// the page), so the session is compromised and ended, as for the reuse of a retired token;
     /// the user logs in again. A proof sent for a Bearer family is checked and spent but does
     /// not bind it: a family's binding is decided once, at creation.
-    pub async fn refresh_with(
-        &self,
-        presented: &str,
-        dpop: Option<&Proof>,
-        now_ms: u64,
-    ) -> Result<TokenResponse, AuthError> {
-        self.refresh_via(presented, dpop, now_ms, &NoUpstream).await
-    }
-
-    /// [`refresh_with`](Self::refresh_with) for every family, provider sign-ins included: a
-    /// rotation of a family that holds the provider's tokens first refreshes them at the
-    /// provider through `up` when the provider's access token has expired (or, with
-    /// `ACCESS_TOKEN_SOURCE = "upstream"`, has less than [`UPSTREAM_REFRESH_MARGIN`] left), and
+    ///
+    /// A rotation of a family that holds the provider's tokens (an OpenID sign-in) first
+    /// refreshes them at the provider through `up` ([`NoUpstream`](crate::core::server::oidc::upstream::NoUpstream) where there is none) when
+    /// the provider's access token has expired (or, with `ACCESS_TOKEN_SOURCE = "upstream"`,
+    /// has less than [`UPSTREAM_REFRESH_MARGIN`] left), and
     /// stores the provider's new tokens in the same write as our rotation. The provider answers
     /// `invalid_grant`: our family is revoked, `invalid_grant`. It cannot be reached or fails:
     /// `temporarily_unavailable`, nothing written, the presented token still live. A grace
     /// replay never calls the provider. Where calls on one subject are serialised (strict
     /// mode), this makes one provider refresh per rotation, however many refreshes race.
-    pub async fn refresh_via(
+    pub async fn refresh(
         &self,
         presented: &str,
         dpop: Option<&Proof>,
@@ -667,8 +631,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let current_sk = secret_id(secret);
         if f.sk.as_ref().is_some_and(|sk| *sk != current_sk)
             || f.created < self.config.sessions_not_before
-            || (self.config.rotation_store == RotationStore::DurableObject
-                && token.route() != RefreshToken::route_of(secret, &t.sub))
+            || !self.tokens.reaches(&token, secret, &t.sub)
         {
             return Err(AuthError::InvalidGrant);
         }
@@ -701,10 +664,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(k) => Some(b64::decode(k).ok_or(StoreError::Corrupt)?),
             None => None,
         };
-        let successor = match self.config.rotation_store {
-            RotationStore::Kv => token.successor(secret, value.as_deref()),
-            RotationStore::DurableObject => token.successor_routed(secret, value.as_deref()),
-        };
+        let successor = self.tokens.successor(&token, secret, value.as_deref());
         let grant = self.open_grant(&f, &t.fam)?;
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
@@ -766,17 +726,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return Ok(r);
         }
         // Reuse of a retired token: revoke the family.
-        let marker = Revocation {
-            at: now,
-            why: "reuse".into(),
-        };
-        save(
-            &self.store,
-            &revocation_key(&t.fam),
-            &marker,
-            Some(ttl_until(f.abs, now)),
-        )
-        .await?;
+        self.mark_revoked(&t.fam, RevokeReason::Reuse.name(), f.abs, now)
+            .await?;
         self.record(Event::FamilyRevoked {
             family: t.fam.clone(),
             sub: t.sub.clone(),
@@ -831,18 +782,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// `POST /auth/logout`: revokes the family of the presented token. A token that is not
-    /// ours (malformed, unknown) is accepted: there is nothing to revoke.
-    pub async fn logout(&self, presented: &str, now: u64) -> Result<(), AuthError> {
-        self.logout_via(presented, RevokeReason::Logout, now, &NoUpstream)
-            .await
-            .map(drop)
-    }
-
-    /// Logout or revocation (`why`) of any session, provider sign-ins included: our family is
-    /// revoked, then the provider's refresh token through `up` (best effort). Answers the
-    /// family's last ID token from the provider (for RP-initiated logout's `id_token_hint`).
-    pub async fn logout_via(
+    /// `POST /auth/logout` (`why`: [`RevokeReason::Logout`]) and `POST /auth/revoke` (RFC 7009,
+    /// [`RevokeReason::Revoke`]): revokes the family of the presented token, then, for a
+    /// provider sign-in, the provider's refresh token through `up` (best effort; [`NoUpstream`](crate::core::server::oidc::upstream::NoUpstream)
+    /// where there is none). A token that is not ours (malformed, unknown) is accepted: there is
+    /// nothing to revoke. Answers the family's last ID token from the provider (for
+    /// RP-initiated logout's `id_token_hint`).
+    pub async fn logout(
         &self,
         presented: &str,
         why: RevokeReason,
@@ -872,22 +818,20 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 None => (None, false),
             },
         };
-        self.revoke_family(&token, why, now).await?;
+        self.mark_revoked(&t.fam, why.name(), t.abs, now).await?;
+        self.record(Event::FamilyRevoked {
+            family: t.fam,
+            sub: t.sub,
+            why,
+        });
         if let Some(g) = &grant {
             up.revoke(g, why.name()).await;
         }
         Ok(grant.and_then(|g| g.idt).filter(|_| live))
     }
 
-    /// `POST /auth/revoke` (RFC 7009): like logout, but any token, even malformed, is accepted.
-    pub async fn revoke(&self, presented: &str, now: u64) -> Result<(), AuthError> {
-        match RefreshToken::parse(presented) {
-            Ok(token) => self.revoke_family(&token, RevokeReason::Revoke, now).await,
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Writes the revocation marker of family `fam` (which lives until `abs`).
+    /// Writes the revocation marker of family `fam` (which lives until `abs`): the one place a
+    /// family is revoked (logout, revocation, reuse, another DPoP key, the provider's refusal).
     async fn mark_revoked(
         &self,
         fam: &str,
@@ -906,34 +850,6 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             Some(ttl_until(abs, now)),
         )
         .await?;
-        Ok(())
-    }
-
-    async fn revoke_family(
-        &self,
-        token: &RefreshToken,
-        why: RevokeReason,
-        now: u64,
-    ) -> Result<(), AuthError> {
-        let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
-            return Ok(());
-        };
-        let marker = Revocation {
-            at: now,
-            why: why.name().into(),
-        };
-        save(
-            &self.store,
-            &revocation_key(&t.fam),
-            &marker,
-            Some(ttl_until(t.abs, now)),
-        )
-        .await?;
-        self.record(Event::FamilyRevoked {
-            family: t.fam,
-            sub: t.sub,
-            why,
-        });
         Ok(())
     }
 
@@ -962,18 +878,12 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         sent
     }
 
-    /// Verifies an access token presented as `Bearer`: [`AuthService::verify_access_with`]
-    /// without a proof.
-    pub async fn verify_access(&self, token: &str, now: u64) -> Result<Verified, AuthError> {
-        self.verify_access_with(token, None, now).await
-    }
-
     /// Verifies an access token, including the user's logout-all epoch and its DPoP binding.
     /// `dpop` is `None` for `Authorization: Bearer` (a DPoP-bound token is then refused: RFC
     /// 9449 §7.2), or the proof sent with `Authorization: DPoP`, already checked against the
     /// request and this token (`ath`): the token must be bound to the proof's key, and the
     /// proof is spent.
-    pub async fn verify_access_with(
+    pub async fn verify_access(
         &self,
         token: &str,
         dpop: Option<&Proof>,
@@ -1006,22 +916,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         Ok(verified)
     }
 
-    /// `POST /auth/logout-all` with a Bearer token.
-    pub async fn logout_all(&self, access_token: &str, now_ms: u64) -> Result<Epoch, AuthError> {
-        self.logout_all_with(access_token, None, now_ms).await
-    }
-
     /// `POST /auth/logout-all`: moves the user's epoch forward, which kills every family and
     /// access token of the user issued before (no KV list scan). Answers the new epoch. The
-    /// access token is verified as by [`AuthService::verify_access_with`].
-    pub async fn logout_all_with(
+    /// access token is verified as by [`AuthService::verify_access`].
+    pub async fn logout_all(
         &self,
         access_token: &str,
         dpop: Option<&Proof>,
         now_ms: u64,
     ) -> Result<Epoch, AuthError> {
         let verified = self
-            .verify_access_with(access_token, dpop, now_ms / 1000)
+            .verify_access(access_token, dpop, now_ms / 1000)
             .await?;
         self.end_sessions(&verified.sub, now_ms).await
     }
@@ -1039,8 +944,29 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             n: (stored.n + 1).max(now_ms),
             at: now_ms / 1000,
         };
-        save(&self.store, &epoch_key(sub), &epoch, None).await?;
+        self.store_epoch(sub, &epoch).await?;
         Ok(epoch)
+    }
+
+    /// Raises the epoch of `sub` to `floor` when it is behind (strict mode: a new object starts
+    /// at the epoch of KV's copy, where access tokens are checked).
+    pub(crate) async fn raise_epoch(&self, sub: &str, floor: &Epoch) -> Result<(), AuthError> {
+        check_sub(sub)?;
+        let stored = load::<Epoch>(&self.store, &epoch_key(sub))
+            .await?
+            .unwrap_or_default();
+        if stored.n < floor.n {
+            self.store_epoch(sub, floor).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `epoch` as the epoch of `sub`: the one write of an epoch, whether it moved here
+    /// ([`end_sessions`](Self::end_sessions)), is raised to a floor, or is strict mode's copy
+    /// in KV of the epoch its object moved.
+    pub async fn store_epoch(&self, sub: &str, epoch: &Epoch) -> Result<(), AuthError> {
+        save(&self.store, &epoch_key(sub), epoch, None).await?;
+        Ok(())
     }
 
     /// `POST /auth/users` (admin): creates a user; `sub` defaults to the username.
@@ -1065,9 +991,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// `PATCH /auth/users/<username>` (admin): sets a new password and ends every session of
     /// the user's subject (answered). `no_such_user` when there is no such user. The steps, in
     /// the order that makes a retry finish a failed attempt (the Worker runs them with the
-    /// sessions ending where the rotation state lives): [`check_password`](Self::check_new_password),
-    /// [`user_subject`](Self::user_subject), [`end_sessions`](Self::end_sessions), then
-    /// [`replace_password`](Self::replace_password).
+    /// sessions ending where the rotation state lives): the new password's check,
+    /// [`user_subject`](Self::user_subject), [`end_sessions`](Self::end_sessions), then the
+    /// password's write.
     pub async fn set_password(
         &self,
         username: &str,
@@ -1105,12 +1031,12 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     }
 
     /// Checks a new password against the length rules.
-    pub fn check_new_password(password: &str) -> Result<(), AuthError> {
+    pub(crate) fn check_new_password(password: &str) -> Result<(), AuthError> {
         check_password(password)
     }
 
     /// Writes user `username`'s new password (its sessions already ended).
-    pub async fn replace_password(
+    pub(crate) async fn replace_password(
         &self,
         username: &str,
         password: &str,

@@ -4,7 +4,7 @@
 //! The decision is here, platform-free: [`Counter::attempt`] and [`Counter::succeed`] on a
 //! plain record, under a [`Policy`]. Where counters live is behind the [`Throttle`] trait: a
 //! Durable Object per key in the Worker (consistent across isolates and locations), and
-//! [`MemoryThrottle`] in native tests. An attempt is counted *before* the password is checked,
+//! `MemoryThrottle` in native tests (feature `testing`). An attempt is counted *before* the password is checked,
 //! atomically with the check of the block, so concurrent guesses cannot all pass a check that
 //! has not seen each other yet; a refused attempt changes nothing (hammering a blocked key does
 //! not extend its block). The address's counters are asked first, narrowest prefix first, and a
@@ -13,7 +13,9 @@
 
 use crate::core::server::store::StoreError;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "testing")]
 use std::cell::RefCell;
+#[cfg(feature = "testing")]
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -57,6 +59,42 @@ impl Scope {
         ]
         .into_iter()
         .find(|s| s.name() == name)
+    }
+}
+
+/// A call of a counter's object in the Worker's internal protocol (the path of its request):
+/// the one definition of the names both sides use. Any other path is not a call: the object
+/// refuses it (400), and the Worker treats a refusal as a failure of the throttle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterCall {
+    /// [`Counter::attempt`].
+    Attempt,
+    /// [`Counter::succeed`].
+    Succeed,
+    /// [`Counter::refund`].
+    Refund,
+}
+
+impl CounterCall {
+    /// Every call.
+    pub const ALL: [CounterCall; 3] = [
+        CounterCall::Attempt,
+        CounterCall::Succeed,
+        CounterCall::Refund,
+    ];
+
+    /// The path of the call's request.
+    pub const fn path(self) -> &'static str {
+        match self {
+            CounterCall::Attempt => "/attempt",
+            CounterCall::Succeed => "/succeed",
+            CounterCall::Refund => "/refund",
+        }
+    }
+
+    /// The call a request's path names (`None`: an unknown call, to be refused).
+    pub fn from_path(path: &str) -> Option<CounterCall> {
+        Self::ALL.into_iter().find(|c| c.path() == path)
     }
 }
 
@@ -257,12 +295,14 @@ pub trait Throttle {
     async fn refund(&self, scope: Scope, key: &str) -> Result<(), StoreError>;
 }
 
-/// Counters in memory (native tests, tools).
+/// Counters in memory (native tests; feature `testing`).
+#[cfg(feature = "testing")]
 #[derive(Debug, Default)]
 pub struct MemoryThrottle {
     counters: RefCell<HashMap<String, Counter>>,
 }
 
+#[cfg(feature = "testing")]
 impl MemoryThrottle {
     /// No counters.
     pub fn new() -> Self {
@@ -275,6 +315,7 @@ impl MemoryThrottle {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Throttle for MemoryThrottle {
     async fn attempt(
         &self,

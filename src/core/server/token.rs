@@ -19,6 +19,7 @@
 //! truncated successor MAC. The wire form is the same.
 
 use crate::core::b64;
+use crate::core::server::config::RotationStore;
 use crate::core::server::error::AuthError;
 use crate::core::server::secret::{constant_time_eq, Secret};
 use std::fmt;
@@ -50,6 +51,61 @@ pub fn secret_id(secret: &Secret) -> String {
     b64::encode(&mac[..9])
 }
 
+/// The form of a deployment's refresh tokens, chosen once from where its rotation state lives
+/// ([`RotationStore`]): the only place the store's mode reaches token minting and rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenForm {
+    /// KV mode: a family starts with a random token, each successor is the whole MAC.
+    Plain,
+    /// Strict mode: every token of a subject carries the route of the subject's object
+    /// ([`RefreshToken::route_of`]), successors keep it.
+    Routed,
+}
+
+impl TokenForm {
+    /// The form of the tokens of state kept in `store`.
+    pub fn of(store: RotationStore) -> Self {
+        match store {
+            RotationStore::Kv => TokenForm::Plain,
+            RotationStore::DurableObject => TokenForm::Routed,
+        }
+    }
+
+    /// The first token of a family of `sub`.
+    pub fn first(self, secret: &Secret, sub: &str) -> Result<RefreshToken, AuthError> {
+        match self {
+            TokenForm::Plain => RefreshToken::generate(),
+            TokenForm::Routed => {
+                RefreshToken::generate_routed(&RefreshToken::route_of(secret, sub))
+            }
+        }
+    }
+
+    /// The successor of `token` (in a family with random value `family_value`).
+    pub fn successor(
+        self,
+        token: &RefreshToken,
+        secret: &Secret,
+        family_value: Option<&[u8]>,
+    ) -> RefreshToken {
+        match self {
+            TokenForm::Plain => token.successor(secret, family_value),
+            TokenForm::Routed => token.successor_routed(secret, family_value),
+        }
+    }
+
+    /// Whether `token`, a token of `sub`'s family, is still addressed where `sub`'s state is
+    /// found: always for plain tokens; for routed ones, when the current secret routes `sub`
+    /// to the route the token carries (after a change of `REFRESH_SECRET`, no end of `sub`'s
+    /// sessions would reach the object it names).
+    pub fn reaches(self, token: &RefreshToken, secret: &Secret, sub: &str) -> bool {
+        match self {
+            TokenForm::Plain => true,
+            TokenForm::Routed => token.route() == RefreshToken::route_of(secret, sub),
+        }
+    }
+}
+
 /// A refresh token. `Debug` prints `[redacted]`; [`RefreshToken::as_str`] is for the response only.
 #[derive(Clone)]
 pub struct RefreshToken {
@@ -78,7 +134,7 @@ impl RefreshToken {
     }
 
     /// A fresh routed token: `route` followed by random bytes.
-    pub fn generate_routed(route: &[u8; ROUTE_LEN]) -> Result<Self, AuthError> {
+    pub(crate) fn generate_routed(route: &[u8; ROUTE_LEN]) -> Result<Self, AuthError> {
         let mut token = Self::generate()?;
         token.bytes[..ROUTE_LEN].copy_from_slice(route);
         Ok(token)
@@ -160,12 +216,12 @@ impl fmt::Debug for RefreshToken {
 }
 
 /// Fills `buf` from the platform's CSPRNG (`crypto.getRandomValues` on Workers).
-pub fn fill_random(buf: &mut [u8]) -> Result<(), AuthError> {
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), AuthError> {
     getrandom::fill(buf).map_err(|_| AuthError::ServerError("random number generator failed"))
 }
 
 /// A random identifier of `n` bytes, base64url (family ids, `jti`, salts).
-pub fn random_id(n: usize) -> Result<String, AuthError> {
+pub(crate) fn random_id(n: usize) -> Result<String, AuthError> {
     let mut buf = vec![0u8; n];
     fill_random(&mut buf)?;
     Ok(b64::encode(&buf))

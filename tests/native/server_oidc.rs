@@ -1231,7 +1231,7 @@ fn over_kv_a_session_ended_by_logout_all_revokes_its_provider_grant_at_its_next_
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
     let up = Scripted::default();
     let r = run(svc.start_upstream_session("oidc:x", Map::new(), &first_grant(), T0)).unwrap();
-    let r = run(svc.refresh_via(&r.refresh_token.as_str(), None, (T0 + 1) * 1000, &&up)).unwrap();
+    let r = run(svc.refresh(&r.refresh_token.as_str(), None, (T0 + 1) * 1000, &&up)).unwrap();
     assert!(
         up.revoked.borrow().is_empty(),
         "a live session revokes nothing (positive control)"
@@ -1240,7 +1240,7 @@ fn over_kv_a_session_ended_by_logout_all_revokes_its_provider_grant_at_its_next_
     let token = r.refresh_token.as_str().to_string();
     for _ in 0..2 {
         assert_eq!(
-            run(svc.refresh_via(&token, None, (T0 + 3) * 1000, &&up)).err(),
+            run(svc.refresh(&token, None, (T0 + 3) * 1000, &&up)).err(),
             Some(AuthError::InvalidGrant)
         );
     }

@@ -610,7 +610,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return Err(AuthError::InvalidGrant);
         }
         let epoch = epoch.unwrap_or_default();
-        if f.ep != epoch.n && f.up.is_some() && self.config.rotation_store == RotationStore::Kv {
+        if f.ep != epoch.n && f.up.is_some() && !self.tokens.ends_list_families() {
             // Ended by logout-all or the end of the subject's sessions. Over KV those cannot
             // list the subject's families, so the provider's grant of this one is revoked now,
             // at the first refresh that finds it ended (once: the marker stops the next).

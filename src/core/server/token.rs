@@ -94,6 +94,14 @@ impl TokenForm {
         }
     }
 
+    /// Whether the end of a subject's sessions can list the subject's families, and so reach
+    /// each one's provider grant at once: with routed tokens they live in the subject's object;
+    /// with plain ones (KV, no index per subject) a family learns it was ended at its next
+    /// refresh.
+    pub fn ends_list_families(self) -> bool {
+        matches!(self, TokenForm::Routed)
+    }
+
     /// Whether `token`, a token of `sub`'s family, is still addressed where `sub`'s state is
     /// found: always for plain tokens; for routed ones, when the current secret routes `sub`
     /// to the route the token carries (after a change of `REFRESH_SECRET`, no end of `sub`'s

@@ -37,20 +37,22 @@ node scripts/shorten-imports.mjs pkg/silent_refresh_bg.wasm pkg/silent_refresh.j
 node scripts/shorten-messages.mjs pkg/silent_refresh.js
 # One module instead of the glue plus pkg/snippets/**: the snippet is inlined, comments and
 # whitespace go (the readable sources are src/browser/glue.js and the .d.ts). Its entry connects
-# the public class `AuthClient` of glue.js to the wasm export `client` and exports the class with
+# the public class `AuthClient` of client.js to the wasm export `client` and exports the class with
 # wasm-bindgen's init functions.
 glue=$(cd pkg && find snippets -name glue.js)
 # glue.js imports the modules beside it (wasm-bindgen copies only the snippet itself): the
-# options, the shared names, the request rules and the values; it loads the sign-in module
+# options, the shared names, the request rules and the values; the public class (client.js) is
+# built on glue.js's `Host`; it loads the sign-in module
 # (src/browser/oidc.js) and DPoP (src/browser/dpop.js) on first use as ./silent_refresh_oidc.js
 # and ./silent_refresh_dpop.js.
-for m in options names requests values; do cp "src/browser/$m.js" "pkg/$(dirname "$glue")/$m.js"; done
+for m in client options names requests values; do cp "src/browser/$m.js" "pkg/$(dirname "$glue")/$m.js"; done
 # `init` is wasm-bindgen's, wrapped by `loader` (a failure to load the wasm names the fix).
 printf '%s\n' "import load, { client } from \"./silent_refresh.js\";" \
-  "import { connect, loader } from \"./$glue\";" "connect(client);" \
+  "import { connect, loader } from \"./$(dirname "$glue")/client.js\";" "connect(client);" \
   "export default loader(load);" \
   "export { initSync } from \"./silent_refresh.js\";" \
-  "export { AuthClient, AuthError } from \"./$glue\";" >pkg/entry.js
+  "export { AuthClient } from \"./$(dirname "$glue")/client.js\";" \
+  "export { AuthError } from \"./$glue\";" >pkg/entry.js
 # Properties only glue.js, oidc.js and wasm-bindgen's calls of glue.js use are renamed too (not the
 # options' names, nor any a browser API shares: `timeout`, `request`, `close`, `json`, `then`, ...).
 # Two builds, one renaming (esbuild's mangle cache): the package, with the sign-in module left

@@ -16,7 +16,7 @@ use silent_refresh::core::server::dpop;
 
 const GLUE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/glue.js");
 const NAMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/names.js");
-const TYPES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/mod.rs");
+const TYPES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/browser/types.rs");
 const START: &str = "// <interface>\n";
 const END: &str = "// </interface>\n";
 

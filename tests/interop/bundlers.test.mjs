@@ -50,9 +50,16 @@ async function runPage(url) {
     if (new URL(r.url()).pathname.endsWith(".wasm")) wasm.push({ status: r.status(), type: r.headers()["content-type"] });
   });
   page.on("pageerror", (e) => errors.push(String(e)));
+  // Said when the page never reports: what it logged, the requests that failed, its navigations.
+  const seen = [];
+  page.on("console", (m) => seen.push(`console.${m.type()}: ${m.text()}`));
+  page.on("requestfailed", (r) => seen.push(`failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on("framenavigated", (f) => f === page.mainFrame() && seen.push(`navigated: ${f.url()}`));
   try {
     await page.goto(`${url}?api=${encodeURIComponent(worker.url)}`);
-    await page.waitForSelector("body[data-result]", { state: "attached", timeout: 30_000 });
+    await page.waitForSelector("body[data-result]", { state: "attached", timeout: 30_000 }).catch((e) => {
+      throw new Error(`${e.message}\npage errors: ${JSON.stringify(errors)}\n${seen.join("\n")}`, { cause: e });
+    });
     const result = JSON.parse(await page.getAttribute("body", "data-result"));
     return { result, wasm, errors };
   } finally {

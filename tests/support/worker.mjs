@@ -49,17 +49,27 @@ const wranglerCli = join(root, "node_modules/wrangler/bin/wrangler.js");
 const running = new Set();
 
 /** A TCP port that is free right now on 127.0.0.1. */
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
+export async function freePort() {
+  // A port handed out is free until its user binds it: the system may hand it out again before
+  // (a Worker's port, then its inspector's, or a provider's chosen in between), so this process
+  // never hands out one port twice.
+  for (;;) {
+    const port = await new Promise((ok, fail) => {
+      const srv = createServer();
+      srv.unref();
+      srv.on("error", fail);
+      srv.listen(0, "127.0.0.1", () => {
+        const { port } = srv.address();
+        srv.close(() => ok(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
+const handedOut = new Set();
 
 function nodeForWrangler() {
   const [maj, min] = process.versions.node.split(".").map(Number);

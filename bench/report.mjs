@@ -18,6 +18,7 @@ const sizes = read("sizes");
 const client = read("client");
 const dpopClient = read("dpop-client");
 const dpopLoad = read("dpop-load");
+const startup = read("startup");
 
 const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : "–");
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
@@ -110,6 +111,31 @@ the difference is that one KV call and how much is the rest of the code.
     for (const c of concurrency) {
       const t = get("ours-strict", c), o = get("ours", c);
       console_.push(`refresh c=${String(c).padStart(2)}  strict ${f0(t.rps).padStart(6)} req/s p50 ${f2(t.p50)} p99 ${f2(t.p99)} err ${t.errors} (÷ KV mode ×${(t.rps / o.rps).toFixed(2)})`);
+    }
+  }
+  if (load.chained?.length) {
+    const levels = [...new Set(load.chained.map((x) => x.connections))];
+    const cget = (n, c) => load.chained.find((x) => x.server === n && x.connections === c);
+    md.push(`**Chained refreshes.** The same Workers in the same run, each pool run above followed by a
+chained one: every connection starts from a token of the pool and then presents the successor it
+was just given, as a client does (one family per connection, rotated as fast as it answers).
+Here a token is read a few milliseconds after it was written, and in strict mode every request of
+a connection goes to the same, warm object; in the pool runs each request is another family's
+and another subject's (strict mode: another object, which the runtime starts or wakes first).
+`);
+    const rows = [];
+    for (const c of levels) {
+      for (const n of ["ours", "ours-strict", "jose", "jose-bulk"]) {
+        const r = cget(n, c), pool = get(n, c);
+        if (!r) continue;
+        rows.push([String(c), n, f0(r.rps), f2(r.p50), f2(r.p99), `${r.errors} / ${r.requests}`, f0(pool?.rps), n === "jose" ? "—" : ratio(r.rps, cget("jose", c)?.rps)]);
+      }
+    }
+    md.push(table(["conn.", "Worker", "chained req/s", "p50 ms", "p99 ms", "errors / requests", "pool req/s (above)", "chained ÷ jose, req/s"], rows));
+    md.push("");
+    verdicts.push(`Chained refreshes, ours ÷ the jose Worker, req/s: KV mode ${levels.map((c) => `${(cget("ours", c).rps / cget("jose", c).rps).toFixed(2)}× at ${c}`).join(", ")}; strict mode ${levels.map((c) => `${(cget("ours-strict", c).rps / cget("jose", c).rps).toFixed(2)}× at ${c}`).join(", ")}.`);
+    for (const c of levels) {
+      console_.push(`chained c=${String(c).padStart(2)}  ours ${f0(cget("ours", c).rps)} | strict ${f0(cget("ours-strict", c).rps)} | jose ${f0(cget("jose", c).rps)} | jose-bulk ${f0(cget("jose-bulk", c)?.rps)} req/s`);
     }
   }
   const bulkRatios = concurrency.map((c) => get("jose-bulk", c) && `${(get("ours", c).rps / get("jose-bulk", c).rps).toFixed(2)}× at ${c}`).filter(Boolean);
@@ -285,6 +311,24 @@ paid at isolate start-up (compiling the wasm), not per request.
 } else {
   md.push(notMeasured("sizes") + "\n");
 }
+md.push(`**Start-up CPU** (\`bench/sizes/startup.mjs\`): \`wrangler check startup\` bundles each Worker as
+\`wrangler deploy\` would, starts it in workerd and records a CPU profile of its start-up (the
+script's evaluation; for ours also compiling and instantiating the wasm); the figure of a run is
+the profile's active time, the result the median of alternating rounds. The sampler takes about a
+sample a millisecond and the wasm compile is one long sample, so single runs move by a
+millisecond or two.
+`);
+if (startup) {
+  md.push(table(["Worker", "bundle (wrangler's count)", "start-up CPU, median ms", "each run, ms"], [
+    ["silent-refresh Worker", `${f1(startup.ours.bundleKiB)} KiB (gzip ${f1(startup.ours.gzipKiB)} KiB)`, f1(startup.ours.activeMs), startup.ours.runsMs.join(", ")],
+    ["jose Worker", `${f1(startup.jose.bundleKiB)} KiB (gzip ${f1(startup.jose.gzipKiB)} KiB)`, f1(startup.jose.activeMs), startup.jose.runsMs.join(", ")],
+  ]));
+  md.push("");
+  verdicts.push(`Start-up CPU (\`wrangler check startup\`, median of ${startup.rounds} alternating rounds) at most 1.2× the jose Worker's: ${startup.ratio <= 1.2 ? "**yes**" : "**no**"} (${f1(startup.ours.activeMs)} ms against ${f1(startup.jose.activeMs)} ms, ${startup.ratio.toFixed(2)}×).`);
+  console_.push(`startup  ours ${f1(startup.ours.activeMs)} ms | jose ${f1(startup.jose.activeMs)} ms (×${startup.ratio.toFixed(2)})`);
+} else {
+  md.push(notMeasured("startup") + "\n");
+}
 
 // --- 4. client overhead ---------------------------------------------------------------------
 md.push(`## 4. Client overhead in Chromium
@@ -359,48 +403,58 @@ if (dpopClient) {
 } else {
   md.push(notMeasured("dpop-client") + "\n");
 }
-md.push(`**At the Worker** (\`dpop-load\`): one Worker (KV mode, without \`[assets]\`) in \`wrangler dev\`,
-refreshes of Bearer sessions and of DPoP-bound sessions interleaved run by run, as in section 1
-(a distinct live refresh token per request). Each DPoP request carries its own proof, made in Node
-with WebCrypto just before the run and never reused (a \`jti\` is single use), so the figures time
-the Worker's side only: the proof's checks, Web Crypto \`importKey\` + \`verify\`, and the replay
-cache's KV read and write (\`j:\` keys). Before the timed phase the Worker is checked: a session
-minted with a proof is DPoP with \`cnf.jkt\` = the key's thumbprint, a refresh with a proof by
-the key rotates, one without a proof or with a replayed proof is refused (\`invalid_dpop_proof\`),
-one with another key's proof is refused (\`invalid_grant\`) and revokes the family; during the
-runs every 200 must say \`token_type: "DPoP"\`.
+md.push(`**At the Worker** (\`dpop-load\`): one Worker per store (strict mode, the default, and KV mode;
+without \`[assets]\`) in \`wrangler dev\`, refreshes of Bearer sessions and of DPoP-bound sessions
+of each interleaved run by run, as in section 1 (a distinct live refresh token per request). Each
+DPoP request carries its own proof, made in Node with WebCrypto just before the run and never
+reused (a \`jti\` is single use), so the figures time the Worker's side only: the proof's checks,
+Web Crypto \`importKey\` + \`verify\`, and spending the proof (strict mode: a row in the subject's
+object, in the same call as the rotation; KV mode: the replay cache's KV read and write, \`j:\`
+keys). Before the timed phase each Worker is checked: a session minted with a proof is DPoP with
+\`cnf.jkt\` = the key's thumbprint, a refresh with a proof by the key rotates, one without a
+proof or with a replayed proof is refused (\`invalid_dpop_proof\`), one with another key's proof
+is refused (\`invalid_grant\`) and revokes the family; during the runs every 200 must say
+\`token_type: "DPoP"\`.
 `);
 if (dpopLoad) {
   const g = (s, c) => dpopLoad.summary.find((x) => x.server === s && x.connections === c);
   const { duration, reps, concurrency } = dpopLoad.config;
+  // Results of runs before both stores were measured hold one Worker (KV mode) as bearer/dpop.
+  const stores = g("bearer-kv", concurrency[0])
+    ? [["strict mode (default)", "bearer", "dpop"], ["KV mode", "bearer-kv", "dpop-kv"]]
+    : [["KV mode", "bearer", "dpop"]];
   md.push(`${reps} runs of ${duration} s per kind and concurrency, medians; errors summed.\n`);
-  md.push(table(["conn.", "Bearer req/s", "DPoP req/s", "DPoP ÷ Bearer, req/s", "Bearer p50 / p99 ms", "DPoP p50 / p99 ms", "errors / requests (Bearer, DPoP)"],
-    concurrency.map((c) => {
-      const b = g("bearer", c), d = g("dpop", c);
-      return [String(c), f0(b.rps), f0(d.rps), ratio(d.rps, b.rps), `${f2(b.p50)} / ${f2(b.p99)}`, `${f2(d.p50)} / ${f2(d.p99)}`, `${b.errors} / ${b.requests}, ${d.errors} / ${d.requests}`];
-    })));
+  md.push(table(["store", "conn.", "Bearer req/s", "DPoP req/s", "DPoP ÷ Bearer, req/s", "Bearer p50 / p99 ms", "DPoP p50 / p99 ms", "errors / requests (Bearer, DPoP)"],
+    stores.flatMap(([label, bn, dn]) => concurrency.map((c) => {
+      const b = g(bn, c), d = g(dn, c);
+      return [label, String(c), f0(b.rps), f0(d.rps), ratio(d.rps, b.rps), `${f2(b.p50)} / ${f2(b.p99)}`, `${f2(d.p50)} / ${f2(d.p99)}`, `${b.errors} / ${b.requests}, ${d.errors} / ${d.requests}`];
+    }))));
   md.push("");
   const columns = { bound: "bound at mint", rotates: "rotates with a proof", noProofRefused: "no proof refused", replayRefused: "replayed proof refused", otherKeyRefused: "other key refused", familyRevoked: "family revoked" };
-  const c = dpopLoad.checks?.dpop;
-  if (c) {
-    md.push(table(Object.values(columns), [Object.keys(columns).map((k) => (c[k] === true ? "ok" : "**FAIL**"))]));
+  const dpopChecks = stores.map(([label, , dn]) => [label, dpopLoad.checks?.[dn]]);
+  if (dpopChecks.every(([, c]) => c)) {
+    md.push(table(["store", ...Object.values(columns)], dpopChecks.map(([label, c]) => [label, ...Object.keys(columns).map((k) => (c[k] === true ? "ok" : "**FAIL**"))])));
     md.push("");
-    for (const [k, label] of Object.entries(columns)) if (c[k] !== true) wrong.push(`DPoP: ${label}`);
+    for (const [label, c] of dpopChecks) for (const [k, name] of Object.entries(columns)) if (c[k] !== true) wrong.push(`DPoP, ${label}: ${name}`);
   } else {
-    wrong.push("the DPoP load step checked no DPoP binding");
+    wrong.push("the DPoP load step checked no DPoP binding in some store");
   }
   for (const [n, ck] of Object.entries(dpopLoad.checks ?? {})) {
-    if (n === "dpop") continue;
+    if (n === "dpop" || n === "dpop-kv") continue;
     for (const [k, v] of Object.entries(ck)) if (v === false) wrong.push(`DPoP load, ${n}: ${k}`);
   }
   for (const s of dpopLoad.summary) {
     if (s.unbound) wrong.push(`DPoP load: ${s.unbound} answers at ${s.connections} connections were not DPoP-bound`);
     if (s.exhausted) wrong.push(`DPoP load, ${s.server}: tokens or proofs ran out ${s.exhausted} times at ${s.connections} connections`);
   }
-  verdicts.push(`Refresh throughput with DPoP ÷ Bearer, same Worker: ${concurrency.map((c) => `${(g("dpop", c).rps / g("bearer", c).rps).toFixed(2)}× at ${c}`).join(", ")}.`);
-  for (const c of concurrency) {
-    const b = g("bearer", c), d = g("dpop", c);
-    console_.push(`dpop refresh c=${String(c).padStart(2)}  bearer ${f0(b.rps).padStart(6)} req/s p99 ${f2(b.p99)} | dpop ${f0(d.rps).padStart(6)} req/s p99 ${f2(d.p99)} (×${(d.rps / b.rps).toFixed(2)}) err ${b.errors}/${d.errors}`);
+  for (const [label, bn, dn] of stores) {
+    const ratios = concurrency.map((c) => g(dn, c).rps / g(bn, c).rps);
+    const goal = label.startsWith("strict") ? ` (at least 0.9× in the default store: ${ratios.every((r) => r >= 0.9) ? "**yes**" : "**no**"})` : "";
+    verdicts.push(`Refresh throughput with DPoP ÷ Bearer, ${label}: ${concurrency.map((c, i) => `${ratios[i].toFixed(2)}× at ${c}`).join(", ")}${goal}.`);
+    for (const c of concurrency) {
+      const b = g(bn, c), d = g(dn, c);
+      console_.push(`dpop refresh ${label.split(" ")[0]} c=${String(c).padStart(2)}  bearer ${f0(b.rps).padStart(6)} req/s p99 ${f2(b.p99)} | dpop ${f0(d.rps).padStart(6)} req/s p99 ${f2(d.p99)} (×${(d.rps / b.rps).toFixed(2)}) err ${b.errors}/${d.errors}`);
+    }
   }
 } else {
   md.push(notMeasured("dpop-load") + "\n");

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # `make bench`: silent-refresh side by side with what users would pick instead, in one run.
-# Loopback only, about 5 minutes on 2 cores once built (`make build` must have run: the Worker
+# Loopback only, about 25 minutes on 2 cores once built (`make build` must have run: the Worker
 # in build/worker, the browser package in pkg/). Prints a table and writes docs/BENCHMARKS.md.
 #
 #   1. token work   Ed25519 access-token sign/verify and a rotation over an in-memory store:
 #                   native (criterion), wasm32 in V8 (Node), Web Crypto, jose
 #   2. sizes        pkg/ (wasm + glue) vs @auth0/auth0-spa-js, oidc-client-ts, @azure/msal-browser;
-#                   our Worker bundle vs the jose Worker's
+#                   our Worker bundle vs the jose Worker's, and their start-up CPU side by side
+#                   (`wrangler check startup`, alternating rounds: bench/sizes/startup.mjs)
 #   3. client       Chromium: page load -> ready AuthClient, auth.fetch vs fetch (1,000 calls)
 #   4. load         POST refresh at 1/16/64 connections: our Worker (KV mode and strict mode,
 #                   one Durable Object per subject) and the jose Worker in `wrangler dev`
-#                   (workerd, local KV and objects), and the Express + jsonwebtoken server
+#                   (workerd, local KV and objects), and the Express + jsonwebtoken server;
+#                   each token from a pool of many families, then (at BENCH_CHAINED levels)
+#                   chained: each connection presents the successor it was just given
 #   5. DPoP         dpop-client: Chromium, auth.fetch ÷ fetch with DPoP-bound tokens and what a
 #                   proof costs (bench/browser/dpop-overhead.mjs); dpop-load: our Worker's refresh
-#                   throughput with DPoP-bound sessions against Bearer ones, interleaved in one
-#                   workerd, at the same connection levels (proofs made in Node before each run)
+#                   throughput with DPoP-bound sessions against Bearer ones, interleaved, in each
+#                   store (strict mode, the default, and KV mode), at the same connection levels
+#                   (proofs made in Node before each run)
 #   6. oidc         sign-in with an OpenID provider (local oidc-provider): /auth/refresh req/s of
 #                   provider sign-ins (ACCESS_TOKEN_SOURCE worker and upstream) against password
 #                   ones, strict mode, interleaved (bench/oidc/refresh-modes.mjs); the CPU of a
@@ -22,7 +26,8 @@
 #                   the package bytes of the sign-in chunk
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
-# BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1),
+# BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1), BENCH_CHAINED (levels of
+# the chained runs, 1,16; empty: none), BENCH_STARTUP_ROUNDS (9),
 # BENCH_SKIP (comma list of: token,cost,sizes,client,load,dpop-client,dpop-load,oidc). A run that skips a
 # step, or fails one (a load step fails on any error, drained token pool or unbound DPoP answer:
 # bench/load/refresh-load.mjs), writes its report to target/bench/BENCHMARKS.md only, not
@@ -44,6 +49,7 @@ reps=${BENCH_REPS:-5}
 concurrency=${BENCH_CONCURRENCY:-1,16,64}
 warmup=${BENCH_WARMUP:-3}
 run_warmup=${BENCH_RUN_WARMUP:-1}
+chained=${BENCH_CHAINED-1,16}
 
 # wrangler 4 needs Node.js >= 22.12; use .tools/node22 when the default node is older.
 node_ok() { node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) ? 0 : 1)'; }
@@ -177,6 +183,9 @@ fi
 if ! skip sizes; then
   say "sizes"
   step sizes node bench/sizes/sizes.mjs "$root" "$results/sizes.json"
+  say "start-up CPU: wrangler check startup, ours and the jose Worker alternating"
+  step startup node bench/sizes/startup.mjs target/bench/ours.wrangler.toml bench/jose-worker/wrangler.toml \
+    "$results/startup.json" "${BENCH_STARTUP_ROUNDS:-9}"
 fi
 
 # --- 3. client overhead in Chromium ------------------------------------------------------------
@@ -241,7 +250,8 @@ load() {
     { "name": "jose-bulk", "url": "http://127.0.0.1:$p_bulk", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret" },
     { "name": "express", "url": "http://127.0.0.1:$p_express", "kind": "express" }
   ],
-  "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup, "runWarmup": $run_warmup
+  "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup, "runWarmup": $run_warmup,
+  "chained": [$chained]
 }
 EOF
   say "load: ${reps} x [${concurrency}] connections x ${duration} s per server, interleaved"
@@ -278,34 +288,45 @@ dpop_client() {
   cat "$work/dpop-client.log" >&2
 }
 dpop_load() {
-  local port inspector admin secret
-  read -r port inspector < <(node -e '
+  local p_strict i_strict p_kv i_kv admin secret name port inspector store
+  read -r p_strict i_strict p_kv i_kv < <(node -e '
     const net = require("net");
     const one = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-    (async () => { const ps = new Set(); while (ps.size < 2) ps.add(await one()); console.log([...ps].join(" ")); })();')
-  mkdir -p "$work/dpop"
-  node scripts/dev-vars.mjs "$work/dpop/.dev.vars" >/dev/null
-  cp target/bench/ours.wrangler.toml "$work/dpop/wrangler.toml"
-  WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 WRANGLER_LOG_PATH="$work/dpop/logs" start_server "DPoP Worker" "$work/dpop.log" \
-    node_modules/.bin/wrangler dev -c "$work/dpop/wrangler.toml" --ip 127.0.0.1 --port "$port" \
-    --inspector-port "$inspector" --persist-to "$work/dpop/state" --show-interactive-dev-session=false \
-    --log-level warn --var "ISSUER:http://127.0.0.1:$port" --var "ROTATION_STORE:kv"
-  wait_http "http://127.0.0.1:$port/.well-known/jwks.json" "$work/dpop.log"
-  admin=$(sed -n 's/^ADMIN_TOKEN=//p' "$work/dpop/.dev.vars")
-  secret=$(sed -n 's/^REFRESH_SECRET=//p' "$work/dpop/.dev.vars")
-  # One Worker, two kinds of sessions: Bearer and DPoP-bound refreshes interleaved run by run.
+    (async () => { const ps = new Set(); while (ps.size < 4) ps.add(await one()); console.log([...ps].join(" ")); })();')
+  # One Worker per store (strict mode, the default, and KV mode), with the same secrets.
+  node scripts/dev-vars.mjs "$work/dpop-secrets.env" >/dev/null
+  for name in dpop-strict dpop-kv; do
+    case $name in
+      dpop-strict) port=$p_strict inspector=$i_strict store=durable-object ;;
+      dpop-kv) port=$p_kv inspector=$i_kv store=kv ;;
+    esac
+    mkdir -p "$work/$name"
+    cp "$work/dpop-secrets.env" "$work/$name/.dev.vars"
+    cp target/bench/ours.wrangler.toml "$work/$name/wrangler.toml"
+    WRANGLER_SEND_METRICS=false CI=true NO_COLOR=1 WRANGLER_LOG_PATH="$work/$name/logs" start_server "$name Worker" "$work/$name.log" \
+      node_modules/.bin/wrangler dev -c "$work/$name/wrangler.toml" --ip 127.0.0.1 --port "$port" \
+      --inspector-port "$inspector" --persist-to "$work/$name/state" --show-interactive-dev-session=false \
+      --log-level warn --var "ISSUER:http://127.0.0.1:$port" --var "ROTATION_STORE:$store"
+  done
+  wait_http "http://127.0.0.1:$p_strict/.well-known/jwks.json" "$work/dpop-strict.log"
+  wait_http "http://127.0.0.1:$p_kv/.well-known/jwks.json" "$work/dpop-kv.log"
+  admin=$(sed -n 's/^ADMIN_TOKEN=//p' "$work/dpop-secrets.env")
+  secret=$(sed -n 's/^REFRESH_SECRET=//p' "$work/dpop-secrets.env")
+  # In each Worker, two kinds of sessions: Bearer and DPoP-bound refreshes interleaved run by run.
   cat >"$work/dpop-load.json" <<EOF
 {
   "servers": [
-    { "name": "bearer", "url": "http://127.0.0.1:$port", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "familyBound": true },
-    { "name": "dpop", "url": "http://127.0.0.1:$port", "kind": "silent-refresh-dpop", "adminToken": "$admin" }
+    { "name": "bearer", "url": "http://127.0.0.1:$p_strict", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "routed": true, "familyBound": true },
+    { "name": "dpop", "url": "http://127.0.0.1:$p_strict", "kind": "silent-refresh-dpop", "adminToken": "$admin" },
+    { "name": "bearer-kv", "url": "http://127.0.0.1:$p_kv", "kind": "silent-refresh", "adminToken": "$admin", "refreshSecret": "$secret", "familyBound": true },
+    { "name": "dpop-kv", "url": "http://127.0.0.1:$p_kv", "kind": "silent-refresh-dpop", "adminToken": "$admin" }
   ],
   "concurrency": [$concurrency], "duration": $duration, "reps": $reps, "warmup": $warmup, "runWarmup": $run_warmup
 }
 EOF
-  say "DPoP load: ${reps} x [${concurrency}] connections x ${duration} s, Bearer and DPoP sessions interleaved"
+  say "DPoP load: ${reps} x [${concurrency}] connections x ${duration} s, Bearer and DPoP sessions interleaved, strict mode and KV mode"
   (cd bench && node load/refresh-load.mjs "$root/$work/dpop-load.json" "$root/$results/dpop-load.json") ||
-    { echo "the DPoP load run failed; the Worker's log is $work/dpop.log" >"$results/dpop-load.error"; return 1; }
+    { echo "the DPoP load run failed; the Workers' logs are $work/dpop-strict.log and $work/dpop-kv.log" >"$results/dpop-load.error"; return 1; }
   cleanup
 }
 if ! skip dpop-client; then

@@ -21,7 +21,9 @@
 // Usage: node refresh-load.mjs CONFIG.json OUT.json
 //   CONFIG: { servers: [{ name, url, kind: "silent-refresh" | "silent-refresh-dpop" | "express", adminToken?, refreshSecret?, routed?, familyBound? }],
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
-//             runWarmup: untimed seconds before each timed run }
+//             runWarmup: untimed seconds before each timed run,
+//             chained?: [1, 16] (levels at which each run is followed by a chained run: every
+//             connection presents the successor it was just given, as a client does) }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
 import autocannon from "autocannon";
 import { createHash, createHmac } from "node:crypto";
@@ -173,7 +175,7 @@ async function topUp(server, pool, connections, duration) {
 let mintOffset = 1_000_000;
 
 /** One timed run of `duration` seconds at `connections`; returns the figures. */
-async function run(server, pool, connections, duration) {
+async function run(server, pool, connections, duration, chained = false) {
   const kind = KINDS[server.kind];
   const latencies = [];
   let ok = 0;
@@ -201,7 +203,10 @@ async function run(server, pool, connections, duration) {
             path: kind.refreshPath,
             headers: { "content-type": "application/json" },
             setupRequest: (req, context) => {
-              let token = pool.take();
+              // Chained: a connection presents the successor it was just given, as a client does;
+              // its first request (and any after a failed one) takes a token from the pool.
+              let token = chained && context.next !== undefined ? context.next : pool.take();
+              context.next = undefined;
               if (token === undefined) {
                 exhausted++;
                 token = "srt_exhausted";
@@ -223,8 +228,10 @@ async function run(server, pool, connections, duration) {
               } catch {
                 next = undefined;
               }
-              if (typeof next === "string") pool.put(next);
-              else if (kind.dpop) unbound++;
+              if (typeof next === "string") {
+                if (chained) context.next = next;
+                else pool.put(next);
+              } else if (kind.dpop) unbound++;
             },
           },
         ],
@@ -345,6 +352,10 @@ async function checkDpop(server) {
 
 async function main() {
   const { servers, concurrency, duration, reps, warmup, runWarmup = 0 } = config;
+  // "pool" always; "chained" too at the levels listed in config.chained (each connection presents
+  // the successor it was just given).
+  const chainedAt = config.chained ?? [];
+  const modes = chainedAt.length ? ["pool", "chained"] : ["pool"];
   const pools = new Map();
   const checks = {};
   sessionKey = await dpopKey();
@@ -393,39 +404,47 @@ async function main() {
         if (minted) log(`${s.name}: pool topped up with ${minted} tokens`);
         // One untimed second at the same concurrency first: the server has been idle while the
         // others ran, and the first requests after a pause are not what is being measured.
-        if (runWarmup > 0) judge(s, c, await run(s, pool, c, runWarmup), `rep ${rep} warm-up`);
-        const r = await run(s, pool, c, duration);
-        judge(s, c, r, `rep ${rep}`);
-        runs.push({ server: s.name, rep, ...r });
-        log(
-          `rep ${rep} c=${String(c).padStart(2)} ${s.name.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s  ` +
-            `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}` +
-            (r.exhausted ? `  (pool exhausted ${r.exhausted}x)` : "") +
-            `  pool ${pool.size}`,
-        );
+        for (const mode of modes) {
+          const chained = mode === "chained";
+          if (chained && !chainedAt.includes(c)) continue;
+          if (runWarmup > 0) judge(s, c, await run(s, pool, c, runWarmup, chained), `rep ${rep} ${mode} warm-up`);
+          const r = await run(s, pool, c, duration, chained);
+          judge(s, c, r, `rep ${rep} ${mode}`);
+          runs.push({ server: s.name, rep, mode, ...r });
+          log(
+            `rep ${rep} c=${String(c).padStart(2)} ${s.name.padEnd(8)} ${mode.padEnd(7)} ${r.rps.toFixed(0).padStart(6)} req/s  ` +
+              `p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}` +
+              (r.exhausted ? `  (pool exhausted ${r.exhausted}x)` : "") +
+              `  pool ${pool.size}`,
+          );
+        }
       }
     }
   }
-  const summary = [];
-  for (const s of servers) {
-    for (const c of concurrency) {
-      const rs = runs.filter((r) => r.server === s.name && r.connections === c);
-      summary.push({
-        server: s.name,
-        connections: c,
-        rps: median(rs.map((r) => r.rps)),
-        p50: median(rs.map((r) => r.p50)),
-        p99: median(rs.map((r) => r.p99)),
-        errors: rs.reduce((a, r) => a + r.errors, 0),
-        requests: rs.reduce((a, r) => a + r.requests, 0),
-        exhausted: rs.reduce((a, r) => a + r.exhausted, 0),
-        unbound: rs.reduce((a, r) => a + (r.unbound ?? 0), 0),
-        runs: rs.length,
-      });
+  const summaries = {};
+  for (const mode of modes) {
+    const summary = (summaries[mode] = []);
+    for (const s of servers) {
+      for (const c of concurrency) {
+        if (mode === "chained" && !chainedAt.includes(c)) continue;
+        const rs = runs.filter((r) => r.server === s.name && r.connections === c && r.mode === mode);
+        summary.push({
+          server: s.name,
+          connections: c,
+          rps: median(rs.map((r) => r.rps)),
+          p50: median(rs.map((r) => r.p50)),
+          p99: median(rs.map((r) => r.p99)),
+          errors: rs.reduce((a, r) => a + r.errors, 0),
+          requests: rs.reduce((a, r) => a + r.requests, 0),
+          exhausted: rs.reduce((a, r) => a + r.exhausted, 0),
+          unbound: rs.reduce((a, r) => a + (r.unbound ?? 0), 0),
+          runs: rs.length,
+        });
+      }
     }
   }
   const publicConfig = { ...config, servers: servers.map((s) => ({ name: s.name, kind: s.kind, url: s.url })) };
-  writeFileSync(outPath, JSON.stringify({ config: publicConfig, checks, runs, summary, failures }, null, 2));
+  writeFileSync(outPath, JSON.stringify({ config: publicConfig, checks, runs, summary: summaries.pool, chained: summaries.chained, failures }, null, 2));
   if (failures.length) {
     console.error(`[load] FAIL: ${failures.length} runs had errors:\n  ${failures.join("\n  ")}`);
     process.exitCode = 1;

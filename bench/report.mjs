@@ -337,8 +337,9 @@ Headless Chromium (Debian's, driven by playwright-core) against a loopback Node 
 \`pkg/\` and \`GET /api/ping\`. Page load → ready: \`performance.now()\` (ms since navigation start)
 once \`await init()\` and \`new AuthClient({ baseUrl: "", mode: "body" })\` are done, median of fresh
 browser contexts (cold caches). Fetch overhead: 1,000 sequential \`auth.fetch("/api/ping")\` against
-1,000 plain \`fetch("/api/ping")\` (body read), interleaved in blocks of 100, with a valid session
-(so no refresh happens; the server checks that every \`auth.fetch\` carried the bearer token).
+1,000 plain \`fetch("/api/ping")\` (body read), interleaved in blocks of 100 whose order alternates
+(ABBA), with a valid session (so no refresh happens; the server checks that every \`auth.fetch\`
+carried the bearer token).
 Each \`auth.fetch\` enters wasm once (is a refresh due?) and the package's JavaScript builds the
 \`Request\` with the header and calls \`fetch\`. That work is of the order of the variation of
 plain \`fetch\` itself between blocks, so single runs of this figure move by a few percent.

@@ -3,7 +3,8 @@
 //      `await init()` (fetch + compile + instantiate of the wasm) and `new AuthClient(...)` are
 //      done, and the duration of init() alone; median over fresh browser contexts (cold cache).
 //   2. auth.fetch against plain fetch: 1,000 sequential calls each (interleaved blocks of 100)
-//      to GET /api/ping on the same loopback server, body read; ratio of the medians.
+//      to GET /api/ping on the same loopback server, body read, the order alternating block by
+//      block (ABBA); per run the ratio of the totals, over BENCH_FETCH_REPS runs (5) the median.
 // The server checks that every auth.fetch call carried the bearer token.
 //
 // Usage: node client-overhead.mjs ROOT OUT.json   (serves ROOT/pkg; BENCH_PKG_ROOT overrides ROOT)
@@ -17,7 +18,7 @@ const root = process.env.BENCH_PKG_ROOT || repoRoot;
 const LOADS = Number(process.env.BENCH_PAGE_LOADS || 10);
 const CALLS = 1000;
 const BLOCK = 100;
-const REPS = Number(process.env.BENCH_FETCH_REPS || 3);
+const REPS = Number(process.env.BENCH_FETCH_REPS || 5);
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>bench</title>
 <script type="module">
@@ -118,13 +119,14 @@ try {
       await wrapped(BLOCK); // warm-up
       const p = [];
       const w = [];
+      // ABBA: the order alternates block by block, so that neither kind always runs second
+      // (after the other's garbage, on a socket the other just used).
       for (let i = 0; i < CALLS / BLOCK; i++) {
-        let t = performance.now();
-        await plain(BLOCK);
-        p.push(performance.now() - t);
-        t = performance.now();
-        await wrapped(BLOCK);
-        w.push(performance.now() - t);
+        for (const kind of i % 2 ? ["wrapped", "plain"] : ["plain", "wrapped"]) {
+          const t = performance.now();
+          await (kind === "plain" ? plain(BLOCK) : wrapped(BLOCK));
+          (kind === "plain" ? p : w).push(performance.now() - t);
+        }
       }
       const sum = (xs) => xs.reduce((a, b) => a + b, 0);
       return { plainMs: sum(p), wrappedMs: sum(w), refreshes: auth.refreshCount };

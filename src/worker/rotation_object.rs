@@ -184,8 +184,15 @@ pub struct RotationObject {
     state: State,
     env: Env,
     ready: Cell<bool>,
+    /// When this instance last swept expired rows (Unix seconds; 0: not yet).
+    swept_at: Cell<u64>,
     lock: futures_util::lock::Mutex<()>,
 }
+
+/// A live instance sweeps expired rows at most this often (seconds). Every read skips expired
+/// rows, so the sweep only bounds the table; without a pause it would scan the whole table
+/// (no index on `exp`) on every DPoP refresh of a subject refreshing many times a minute.
+const SWEEP_EVERY_SECONDS: u64 = 60;
 
 impl DurableObject for RotationObject {
     fn new(state: State, env: Env) -> Self {
@@ -193,6 +200,7 @@ impl DurableObject for RotationObject {
             state,
             env,
             ready: Cell::new(false),
+            swept_at: Cell::new(0),
             lock: futures_util::lock::Mutex::new(()),
         }
     }
@@ -214,16 +222,20 @@ impl RotationObject {
         // switch to KV they keep working here until they end: ROTATION_STORE_PREVIOUS).
         let cfg = config_as(&self.env, RotationStore::DurableObject)?;
         let now_ms = super::now_ms();
-        let store = SqlStore::new(self.state.storage().sql(), now_ms / 1000, &self.ready);
-        // Expired rows go before a new family starts and before a DPoP proof is spent, so that
-        // spent proofs (kept for the proof window) do not pile up over a long session.
+        let now = now_ms / 1000;
+        let store = SqlStore::new(self.state.storage().sql(), now, &self.ready);
+        // Expired rows go before a new family starts and before a DPoP proof is spent (at most
+        // once a minute per instance), so that spent proofs (kept for the proof window) do not
+        // pile up over a long session.
         if matches!(
             call,
             Call::StartFamily { .. }
                 | Call::Refresh { dpop: Some(_), .. }
                 | Call::LogoutAll { dpop: Some(_), .. }
-        ) {
+        ) && now >= self.swept_at.get() + SWEEP_EVERY_SECONDS
+        {
             store.sweep()?;
+            self.swept_at.set(now);
         }
         let svc = AuthService::new(&cfg, store, WebCryptoPbkdf2);
         // A call that reaches the OpenID provider awaits its answer, and the runtime may then

@@ -23,9 +23,9 @@
 mod js;
 #[cfg(feature = "browser")]
 mod options;
+pub mod runtime;
 #[cfg(feature = "browser")]
 mod types;
-pub mod runtime;
 
 #[cfg(feature = "browser")]
 use alloc::rc::Rc;

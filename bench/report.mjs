@@ -462,8 +462,23 @@ if (dpopLoad) {
 }
 
 // --- what it costs (scripts/cost.sh: the native cost table and the bills) ---------------------
-if (existsSync(join(dir, "cost.md"))) md.push(readFileSync(join(dir, "cost.md"), "utf8").replace(/^## What it costs/, "## 6. What it costs"));
-else md.push(`## What it costs\n\n${notMeasured("cost")}\n`);
+// The CPU ms per operation (bench/cost/cpu.mjs, step cpu) are in cost.md's table when measured.
+const cpu = read("cpu");
+if (existsSync(join(dir, "cost.md"))) {
+  md.push(readFileSync(join(dir, "cost.md"), "utf8").replace(/^## What it costs/, "## 6. What it costs"));
+  if (!cpu) md.push(`CPU ms per operation: ${notMeasured("cpu")}\n`);
+} else md.push(`## 6. What it costs\n\n${notMeasured("cost")}\n`);
+if (cpu) {
+  const ops = ["login", "refresh", "/api/me", "logout", "logout-all"];
+  const over = [];
+  for (const [store, kinds] of Object.entries(cpu.stores)) {
+    for (const [kind, byOp] of Object.entries(kinds)) {
+      console_.push(`cpu ms  ${store.padEnd(14)} ${kind.padEnd(6)} ` + ops.map((op) => `${op} ${f2(byOp[op]?.ms)}`).join(" | "));
+      for (const op of ops) if (byOp[op]?.ms > 10) over.push(`${op} (${store}, ${kind}, ${f1(byOp[op].ms)} ms)`);
+    }
+  }
+  verdicts.push(`CPU per operation in workerd on this machine (not Cloudflare's CPUs) over the Free plan's 10 ms per request: ${over.length ? over.join("; ") : "none"}.`);
+}
 
 // --- sign-in with an OpenID provider (bench/oidc/) -------------------------------------------
 const oidcRefresh = read("oidc-refresh"), oidcVerify = read("oidc-verify"), oidcPackage = read("oidc-package");

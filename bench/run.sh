@@ -19,6 +19,12 @@
 #                   throughput with DPoP-bound sessions against Bearer ones, interleaved, in each
 #                   store (strict mode, the default, and KV mode), at the same connection levels
 #                   (proofs made in Node before each run)
+#   cost            what each operation costs on Cloudflare's price list: `cpu` measures the CPU ms
+#                   of login, refresh, logout, logout-all and /api/me in workerd (each store, with
+#                   and without DPoP; bench/cost/cpu.mjs) and confirms the KV calls of a KV-mode
+#                   refresh on the binding (bench/cost/kv-calls.mjs), then `cost` (scripts/cost.sh,
+#                   the native counts of KV and Durable Object operations) adds them to its table
+#                   and bills
 #   6. oidc         sign-in with an OpenID provider (local oidc-provider): /auth/refresh req/s of
 #                   provider sign-ins (ACCESS_TOKEN_SOURCE worker and upstream) against password
 #                   ones, strict mode, interleaved (bench/oidc/refresh-modes.mjs); the CPU of a
@@ -27,8 +33,9 @@
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1), BENCH_CHAINED (levels of
-# the chained runs, 1,16; empty: none), BENCH_STARTUP_ROUNDS (9),
-# BENCH_SKIP (comma list of: token,cost,sizes,client,load,dpop-client,dpop-load,oidc). A run that skips a
+# the chained runs, 1,16; empty: none), BENCH_STARTUP_ROUNDS (9), for the cpu step
+# CPU_BATCHES (3), CPU_BATCH (150 operations per batch), CPU_LOGIN_BATCH (20) (bench/cost/cpu.mjs),
+# BENCH_SKIP (comma list of: token,cpu,cost,sizes,client,load,dpop-client,dpop-load,oidc). A run that skips a
 # step, or fails one (a load step fails on any error, drained token pool or unbound DPoP answer:
 # bench/load/refresh-load.mjs), writes its report to target/bench/BENCHMARKS.md only, not
 # docs/BENCHMARKS.md (whose figures all come from one whole run that passed).
@@ -173,10 +180,24 @@ if ! skip token; then
   unset CARGO_TARGET_DIR
 fi
 
-# --- cost: storage operations per request and the monthly bills (native, instrumented stores) ---
+# --- cost: CPU ms per operation in workerd, storage operations (native) and the monthly bills ---
+cpu_step() {
+  node bench/cost/cpu.mjs "$results/cpu.json" 2>"$work/cpu.log" || { cp "$work/cpu.log" "$results/cpu.error"; return 1; }
+  grep -v '^\[cpu\]   ' "$work/cpu.log" >&2 || true
+  # The native table's KV counts of a KV-mode refresh, confirmed on the binding in workerd.
+  node bench/cost/kv-calls.mjs "$results/kv-calls.json" 2>"$work/kv-calls.log" || { cp "$work/kv-calls.log" "$results/cpu.error"; return 1; }
+  cat "$work/kv-calls.log" >&2
+}
+if ! skip cpu; then
+  say "cost: CPU ms per operation in workerd (bench/cost/cpu.mjs)"
+  step cpu cpu_step
+fi
 if ! skip cost; then
   say "cost: storage operations per operation (make cost)"
-  step cost scripts/cost.sh "$results/cost.md"
+  # With this run's CPU figures when the cpu step made them; else the bill says CPU is not in it.
+  cpu_json=""
+  [ -s "$results/cpu.json" ] && cpu_json="$root/$results/cpu.json"
+  step cost env COST_CPU="$cpu_json" scripts/cost.sh "$results/cost.md"
 fi
 
 # --- 2. sizes ----------------------------------------------------------------------------------

@@ -18,6 +18,11 @@
 //!
 //! `make cost` prints the table of docs/BENCHMARKS.md ("What it costs") and the monthly bills;
 //! `cargo test --test native cost::` also checks each operation against its budget.
+//!
+//! CPU time is a timing, not a count: `bench/cost/cpu.mjs` measures it in workerd (the `cpu`
+//! step of `make bench`). With `COST_CPU=<its JSON>` (bench/run.sh passes it to scripts/cost.sh)
+//! the table gets a CPU-ms column and the Paid bill the CPU time beyond the 30 M ms included;
+//! without it the bill says that CPU is not in it.
 
 use crate::server_common::{config, run, T0};
 use serde_json::Map;
@@ -472,13 +477,15 @@ struct Usage {
     rows_written: f64,
     /// DO duration, GB-s: [`DO_CALL_SECONDS`] of wall time per request at 128 MB.
     do_gbs: f64,
+    /// Worker CPU ms (0 when no figures were measured).
+    cpu_ms: f64,
 }
 
 /// Wall time a Durable Object is held per request (an assumption: a rotation call or a throttle
 /// counter update is a few SQL statements and no outgoing I/O).
 const DO_CALL_SECONDS: f64 = 0.004;
 
-fn usage_per_active_day(r: &Row) -> Usage {
+fn usage_per_active_day(r: &Row, cpu: Option<&[f64; 5]>) -> Usage {
     let mut u = Usage {
         worker_requests: 0.0,
         kv_reads: 0.0,
@@ -488,7 +495,11 @@ fn usage_per_active_day(r: &Row) -> Usage {
         rows_read: 0.0,
         rows_written: 0.0,
         do_gbs: 0.0,
+        cpu_ms: 0.0,
     };
+    if let Some(cpu) = cpu {
+        u.cpu_ms = cpu.iter().zip(DAILY).map(|(ms, n)| ms * n).sum();
+    }
     for (c, n) in ops(r).iter().zip(DAILY) {
         u.worker_requests += n * c.worker_requests as f64;
         u.kv_reads += n * c.kv.reads as f64;
@@ -504,8 +515,8 @@ fn usage_per_active_day(r: &Row) -> Usage {
 
 /// Workers Paid: $5 a month, which includes 10 M requests, 10 M KV reads, 1 M KV writes,
 /// 1 M deletes, 1 M Durable Object requests, 25 G rows read, 50 M rows written; beyond, per
-/// million: $0.30, $0.50, $5, $5, $0.15, $0.001, $1. (Duration, CPU time and storage: see the
-/// notes of docs/BENCHMARKS.md.)
+/// million: $0.30, $0.50, $5, $5, $0.15, $0.001, $1; 30 M CPU ms, then $0.02 per million ms.
+/// (Storage: see the notes of docs/BENCHMARKS.md.)
 fn paid_bill(u: &Usage, mau: f64) -> f64 {
     let m = mau * ACTIVE_DAYS;
     let over = |used: f64, included: f64, per_million: f64| {
@@ -519,6 +530,7 @@ fn paid_bill(u: &Usage, mau: f64) -> f64 {
         + over(u.rows_read, 25e9, 0.001)
         + over(u.rows_written, 50e6, 1.0)
         + over(u.do_gbs, 400_000.0, 12.50)
+        + over(u.cpu_ms, 30e6, 0.02)
 }
 
 /// Workers Free, per day: 100,000 requests, 100,000 KV reads, 1,000 writes, 1,000 deletes,
@@ -543,13 +555,92 @@ fn free_capacity(u: &Usage) -> (f64, &'static str) {
     (dau * 30.0 / ACTIVE_DAYS, what)
 }
 
-fn table(rows: &[(&'static str, bool, Row)]) -> String {
+/// CPU ms per operation measured in workerd by `bench/cost/cpu.mjs`, and where.
+struct Cpu {
+    /// By (store name of the table, DPoP), in the order of [`OPS`].
+    ops: Vec<(&'static str, bool, [f64; 5])>,
+    /// The machine and the run, for the table's caption.
+    machine: String,
+    /// The plausibility check of login's figure (Web Crypto's PBKDF2 against Node's).
+    check: String,
+}
+
+impl Cpu {
+    /// Reads the JSON of `bench/cost/cpu.mjs` (`stores.<kv|durable-object>.<bearer|dpop>.<op>.ms`).
+    fn parse(json: &str) -> Result<Cpu, String> {
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let mut ops = Vec::new();
+        for (name, key) in [("KV", "kv"), ("Durable Object", "durable-object")] {
+            for dpop in [false, true] {
+                let mut ms = [0.0; 5];
+                for (i, op) in OPS.iter().enumerate() {
+                    ms[i] = v["stores"][key][if dpop { "dpop" } else { "bearer" }][op]["ms"]
+                        .as_f64()
+                        .ok_or_else(|| format!("no CPU figure for {key}, DPoP {dpop}, {op}"))?;
+                }
+                ops.push((name, dpop, ms));
+            }
+        }
+        let m = &v["machine"];
+        let machine = format!(
+            "{} ({} CPUs; load average {} at the end), {} × {} operations per figure ({} for login)",
+            m["cpu"].as_str().unwrap_or("?"),
+            m["nproc"].as_u64().unwrap_or(0),
+            m["loadavg"].as_str().unwrap_or("?"),
+            v["batches"].as_u64().unwrap_or(0),
+            v["batch"].as_u64().unwrap_or(0),
+            v["loginBatch"].as_u64().unwrap_or(0),
+        );
+        let login = &v["stores"]["kv"]["bearer"]["login"];
+        let check = format!(
+            "per login {:.1} ms of samples under Web Crypto's `deriveBits`, against {:.1} ms for Node's own PBKDF2 with the same parameters on the same machine",
+            login["cryptoMs"].as_f64().unwrap_or(f64::NAN),
+            v["pbkdf2NodeMs"].as_f64().unwrap_or(f64::NAN),
+        );
+        Ok(Cpu {
+            ops,
+            machine,
+            check,
+        })
+    }
+
+    /// From `$COST_CPU`, when set (a path that cannot be read or parsed is an error).
+    fn from_env() -> Option<Cpu> {
+        let path = std::env::var("COST_CPU").ok().filter(|p| !p.is_empty())?;
+        let json =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("COST_CPU={path}: {e}"));
+        Some(Cpu::parse(&json).unwrap_or_else(|e| panic!("COST_CPU={path}: {e}")))
+    }
+
+    fn of(&self, store: &str, dpop: bool) -> &[f64; 5] {
+        &self
+            .ops
+            .iter()
+            .find(|(s, d, _)| *s == store && *d == dpop)
+            .unwrap()
+            .2
+    }
+}
+
+fn table(rows: &[(&'static str, bool, Row)], cpu: Option<&Cpu>) -> String {
     let mut s = String::new();
     s.push_str(HEADER);
-    s.push_str("| store | DPoP | operation | KV reads (ops) | KV writes | KV deletes | DO requests | rows read | rows written |\n|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    match cpu {
+        Some(cpu) => {
+            let text = CPU_MEASURED.replace("{machine}", &cpu.machine);
+            let _ = write!(s, "{}", text.replace("{check}", &cpu.check));
+        }
+        None => s.push_str(CPU_MISSING),
+    }
+    s.push_str("| store | DPoP | operation | KV reads (ops) | KV writes | KV deletes | DO requests | rows read | rows written |");
+    s.push_str(if cpu.is_some() {
+        " CPU ms |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---|---|---:|---:|---:|---:|---:|---:|\n"
+    });
     for (store, dpop, row) in rows {
-        for (op, c) in OPS.iter().zip(ops(row)) {
-            let _ = writeln!(
+        for (i, (op, c)) in OPS.iter().zip(ops(row)).enumerate() {
+            let _ = write!(
                 s,
                 "| {store} | {} | {op} | {} ({}) | {} | {} | {} | {} | {} |",
                 if *dpop { "yes" } else { "no" },
@@ -561,12 +652,16 @@ fn table(rows: &[(&'static str, bool, Row)]) -> String {
                 c.rows_read,
                 c.rows_written
             );
+            if let Some(cpu) = cpu {
+                let _ = write!(s, " {:.2} |", cpu.of(store, *dpop)[i]);
+            }
+            s.push('\n');
         }
     }
     s.push_str(BILLS);
     s.push_str("| store | DPoP | 10k MAU | 100k MAU | 1M MAU | Free plan: largest MAU | binding limit |\n|---|---|---:|---:|---:|---:|---|\n");
     for (store, dpop, row) in rows {
-        let u = usage_per_active_day(row);
+        let u = usage_per_active_day(row, cpu.map(|c| c.of(store, *dpop)));
         let (cap, what) = free_capacity(&u);
         let _ = writeln!(
             s,
@@ -579,6 +674,38 @@ fn table(rows: &[(&'static str, bool, Row)]) -> String {
         );
     }
     s.push_str(NOTES);
+    match cpu {
+        Some(cpu) => {
+            let _ = write!(s, "{}", CPU_NOTES);
+            let over: Vec<String> = cpu
+                .ops
+                .iter()
+                .flat_map(|(store, dpop, ms)| {
+                    OPS.iter()
+                        .zip(ms)
+                        .filter(|(_, ms)| **ms > 10.0)
+                        .map(move |(op, ms)| {
+                            format!(
+                                "{op} ({store}{}, {ms:.1} ms)",
+                                if *dpop { ", DPoP" } else { "" }
+                            )
+                        })
+                })
+                .collect();
+            if over.is_empty() {
+                s.push_str(
+                    "No operation measured over the Free plan's 10 ms of CPU per request.\n",
+                );
+            } else {
+                let _ = writeln!(
+                    s,
+                    "Over the Free plan's 10 ms of CPU per request in this measurement: {}.",
+                    over.join("; ")
+                );
+            }
+        }
+        None => s.push_str(CPU_NOT_BILLED),
+    }
     s
 }
 
@@ -591,7 +718,9 @@ requests count the rotation object and the login throttle's two counters, and SQ
 counted the way workerd counts them for each statement the objects run (measured in workerd by
 `node bench/cost/sql-rows.mjs`). Every operation is also one Worker request. The refresh is
 measured in steady state (the 30th of a family, 15 minutes apart: strict mode's table then
-holds the family's retired token hashes, which the sweep before a DPoP refresh scans).
+holds the family's retired token hashes, which the sweep before a DPoP refresh scans). The KV
+counts of a KV-mode refresh, with and without DPoP, are confirmed in workerd by counting the
+calls on the Worker's KV binding (`node bench/cost/kv-calls.mjs`, in `make bench`'s `cpu` step).
 
 ";
 
@@ -629,16 +758,54 @@ the throttle's two counters). Strict mode's sweep scans the table (about 35 rows
 but rows read cost a thousandth of rows written.
 
 DO duration is in the bill at an assumed 4 ms of wall time per DO request (128 MB each: 0.5 GB-s
-per thousand requests). Not in the bill: Worker CPU time on Paid (login is dominated by PBKDF2 at 100,000 iterations in WebCrypto; a refresh by the Ed25519
-signature), and storage (a family keeps one token hash per rotation until its absolute expiry,
-about 150 B each). On the Free plan a login's PBKDF2 may exceed the 10 ms CPU limit per request.
+per thousand requests). Not in the bill: storage (a family keeps one token hash per rotation
+until its absolute expiry, about 150 B each).
+";
+
+const CPU_MEASURED: &str =
+    "**CPU ms** (last column): a timing, not a count. The CPU time of the Worker's isolate in
+workerd on this machine's CPU, {machine}, measured by `node bench/cost/cpu.mjs` (the `cpu` step
+of `make bench`): sequential requests, a V8 CPU profile of the isolate over the inspector, its
+samples that are not idle × the sampling period ÷ the operations, median of batches (sample
+counts, not the profile's time deltas: in workerd those add up to the wall time). Checks: {check};
+every figure is below the CPU time of the whole workerd process (which also runs wrangler's
+entry worker and the local KV simulator, both left out of these figures). workerd runs the
+Durable Objects in the Worker's own isolate, so strict mode's figures and login's throttle
+calls include the objects' CPU, which Cloudflare bills as DO duration rather than Worker CPU
+ms: for those the CPU in the bill is an upper bound. Web Crypto runs on the isolate's thread
+and is included (login's PBKDF2-HMAC-SHA256 at 100,000 iterations, DPoP's ES256 verification).
+Cloudflare's CPUs and production runtime differ: take the figures as an order of magnitude.
+
+";
+
+const CPU_MISSING: &str =
+    "CPU time per operation is not in this table: it is a timing, measured in workerd by
+`node bench/cost/cpu.mjs` (the `cpu` step of `make bench`, which passes it here as `COST_CPU`).
+
+";
+
+const CPU_NOTES: &str = "
+CPU time is in the Paid bill at the measured figures (30 M CPU ms a month included, then $0.02
+per million ms). Login is dominated by PBKDF2 in Web Crypto (100,000 iterations); the other
+operations are the Worker's wasm and the runtime's request handling, about 1 to 4 ms here.
+";
+
+const CPU_NOT_BILLED: &str = "
+Not in the bill: Worker CPU time on Paid (30 M CPU ms a month included, then $0.02 per million
+ms), which this run did not measure (`COST_CPU`). Login is dominated by PBKDF2 at 100,000
+iterations in Web Crypto, a refresh by the Ed25519 signature; on the Free plan a login's PBKDF2
+may exceed the 10 ms CPU limit per request.
 ";
 
 /// Prints the cost table (`make cost`).
 #[test]
 fn table_of_costs() {
     // Between markers: `make cost` and bench/run.sh take the section from the test's output.
-    println!("<!-- cost:begin -->\n{}<!-- cost:end -->", table(&rows()));
+    let cpu = Cpu::from_env();
+    println!(
+        "<!-- cost:begin -->\n{}<!-- cost:end -->",
+        table(&rows(), cpu.as_ref())
+    );
 }
 
 /// Each operation's storage work has a budget: a change that adds a read or a write per
@@ -706,4 +873,49 @@ fn the_counting_store_counts_keys_operations_and_rows() {
     // As workerd counted the same statements (bench/cost/sql-rows.mjs): insert 0/1, replace
     // 0/1, a read of 3 keys with 1 found 4/0, a delete of an existing key 1/1, of an absent one 0/0.
     assert_eq!((c.rows_read, c.rows_written), (4 + 1, 1 + 1 + 1));
+}
+
+/// Measured CPU time goes into the table and the Paid bill: the 30 M CPU ms a month included,
+/// then $0.02 per million; an operation over the Free plan's 10 ms per request is named.
+#[test]
+fn cpu_time_is_billed_beyond_what_paid_includes() {
+    let op = |ms: f64| serde_json::json!({ "ms": ms });
+    let per_store = serde_json::json!({
+        "login": op(60.0), "refresh": op(1.0), "/api/me": op(1.0), "logout": op(1.0), "logout-all": op(1.0),
+    });
+    let json = serde_json::json!({
+        "machine": { "cpu": "test CPU", "nproc": 2, "loadavg": "0.1 0.1 0.1" },
+        "batches": 3, "batch": 150, "loginBatch": 20,
+        "stores": {
+            "kv": { "bearer": per_store, "dpop": per_store },
+            "durable-object": { "bearer": per_store, "dpop": per_store },
+        },
+    });
+    let cpu = Cpu::parse(&json.to_string()).unwrap();
+    let row = measure_row(RotationStore::Kv, false);
+    let without = usage_per_active_day(&row, None);
+    let with = usage_per_active_day(&row, Some(cpu.of("KV", false)));
+    // Per active day: 1 login at 60 ms, 32 refreshes, half a logout, a tenth of a logout-all at 1 ms.
+    assert!(
+        (with.cpu_ms - (60.0 + 32.0 + 0.5 + 0.1)).abs() < 1e-9,
+        "{}",
+        with.cpu_ms
+    );
+    // 10k MAU: 9.26 M CPU ms a month, inside the 30 M included.
+    assert_eq!(paid_bill(&with, 10e3), paid_bill(&without, 10e3));
+    // 1M MAU: 926 M ms, of which 896 M beyond: $17.92.
+    let extra = paid_bill(&with, 1e6) - paid_bill(&without, 1e6);
+    assert!((extra - 17.92).abs() < 1e-6, "{extra}");
+    let t = table(&[("KV", false, row)], Some(&cpu));
+    assert!(t.contains("| CPU ms |") && t.contains("| 60.00 |"), "{t}");
+    assert!(t.contains("test CPU (2 CPUs"), "{t}");
+    assert!(t.contains("Over the Free plan's 10 ms of CPU per request in this measurement: login (KV, 60.0 ms)"), "{t}");
+    // Without figures the table says so, and the bill says CPU is not in it.
+    let t = table(&[("KV", false, row)], None);
+    assert!(
+        !t.contains("CPU ms |") && t.contains("Not in the bill: Worker CPU time"),
+        "{t}"
+    );
+    // A file without a figure is refused, not read as zero.
+    assert!(Cpu::parse(r#"{"stores":{}}"#).is_err());
 }

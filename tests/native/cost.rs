@@ -6,7 +6,8 @@
 //! - KV mode: every call runs over the Worker's KV ([`rotation::execute`]);
 //! - strict mode: a rotation call is one request to the subject's Durable Object, which runs the
 //!   same `execute` over its SQLite table `kv(k, v, exp)` (and first sweeps expired rows before a
-//!   family starts or a DPoP proof is spent); the Worker itself reads users and epochs from KV,
+//!   family starts or a DPoP proof is spent, at most once a minute per live object: calls of
+//!   the usage model are minutes apart, so every such call sweeps); the Worker itself reads users and epochs from KV,
 //!   spends `/api/me` proofs there and copies a new epoch there;
 //! - login: two throttle counters (account, address), each a Durable Object request, checked
 //!   before and settled after the password check (`src/worker/throttle.rs`).

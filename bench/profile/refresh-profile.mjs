@@ -5,16 +5,17 @@
 // With `jose`, profiles the benchmarks' TypeScript Worker instead (built by `make bench` into
 // target/bench/jose-worker), so the two isolates' time per refresh can be compared.
 // Needs `make build`. Only 127.0.0.1; the Worker is stopped at the end.
-import { startWorker } from "../../tests/support/worker.mjs";
+import { DEV_VARS, startWorker } from "../../tests/support/worker.mjs";
 import { connectInspector } from "../../tests/support/inspector.mjs";
 
 const N = Number(process.argv[2] ?? 400);
 const jose = process.argv[3] === "jose";
-const config = jose ? new URL("../jose-worker/wrangler.toml", import.meta.url).pathname : undefined;
+// PROFILE_CONFIG: another wrangler.toml of our Worker (e.g. a variant build) instead of the shipped one.
+const config = jose ? new URL("../jose-worker/wrangler.toml", import.meta.url).pathname : process.env.PROFILE_CONFIG;
 
 // ROTATION_STORE=kv or durable-object (the default) for ours; the jose Worker has KV only.
 const store = jose ? {} : { ROTATION_STORE: process.env.ROTATION_STORE ?? "durable-object" };
-const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "900", ...store }, config });
+const w = await startWorker({ vars: { ACCESS_TTL_SECONDS: "900", ...store, ...(config && !jose ? DEV_VARS : {}) }, config });
 try {
   const mint = async () => {
     const res = await fetch(`${w.url}/auth/sessions`, {

@@ -117,11 +117,12 @@ the difference is that one KV call and how much is the rest of the code.
     const levels = [...new Set(load.chained.map((x) => x.connections))];
     const cget = (n, c) => load.chained.find((x) => x.server === n && x.connections === c);
     md.push(`**Chained refreshes.** The same Workers in the same run, each pool run above followed by a
-chained one: every connection starts from a token of the pool and then presents the successor it
-was just given, as a client does (one family per connection, rotated as fast as it answers).
-Here a token is read a few milliseconds after it was written, and in strict mode every request of
-a connection goes to the same, warm object; in the pool runs each request is another family's
-and another subject's (strict mode: another object, which the runtime starts or wakes first).
+chained one: each request presents the successor that arrived last, as soon as it arrived, as
+clients do (closed loop: c chains at c connections, each family rotated as fast as the Worker
+answers). Here a token is read a few milliseconds after it was written, and in strict mode the
+requests of a chain go to the same, warm object; in the pool runs each request is another
+family's and another subject's (strict mode: another object, which the runtime starts or wakes
+first).
 `);
     const rows = [];
     for (const c of levels) {

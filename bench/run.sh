@@ -13,7 +13,7 @@
 #                   one Durable Object per subject) and the jose Worker in `wrangler dev`
 #                   (workerd, local KV and objects), and the Express + jsonwebtoken server;
 #                   each token from a pool of many families, then (at BENCH_CHAINED levels)
-#                   chained: each connection presents the successor it was just given
+#                   chained: each request presents the successor that arrived last
 #   5. DPoP         dpop-client: Chromium, auth.fetch ÷ fetch with DPoP-bound tokens and what a
 #                   proof costs (bench/browser/dpop-overhead.mjs); dpop-load: our Worker's refresh
 #                   throughput with DPoP-bound sessions against Bearer ones, interleaved, in each

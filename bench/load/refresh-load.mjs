@@ -23,7 +23,8 @@
 //             concurrency: [1, 16, 64], duration: seconds, reps, warmup: seconds,
 //             runWarmup: untimed seconds before each timed run,
 //             chained?: [1, 16] (levels at which each run is followed by a chained run: every
-//             connection presents the successor it was just given, as a client does) }
+//             request presents the successor that arrived last, as soon as it arrived, as
+//             clients do: c chains at c connections) }
 // Writes every run and the medians to OUT.json; progress goes to stderr.
 import autocannon from "autocannon";
 import { createHash, createHmac } from "node:crypto";
@@ -189,6 +190,8 @@ async function run(server, pool, connections, duration, chained = false) {
     const want = Math.ceil((lastRps.get(server.name) ?? 3000) * duration * 2) + 4 * connections + 200;
     proofs = new Pool(await Promise.all(Array.from({ length: want }, () => dpopProof(sessionKey, server.url + kind.refreshPath))));
   }
+  /** Chained runs: successors just given, the last one presented first. */
+  const fresh = [];
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -203,10 +206,11 @@ async function run(server, pool, connections, duration, chained = false) {
             path: kind.refreshPath,
             headers: { "content-type": "application/json" },
             setupRequest: (req, context) => {
-              // Chained: a connection presents the successor it was just given, as a client does;
-              // its first request (and any after a failed one) takes a token from the pool.
-              let token = chained && context.next !== undefined ? context.next : pool.take();
-              context.next = undefined;
+              // Chained: the next request presents the successor that arrived last, as soon as it
+              // arrived (closed loop: with c connections, c chains), as clients do; a request
+              // with none waiting takes a token from the pool. (Not per connection through
+              // autocannon's context: it is reset before every request of a one-request list.)
+              let token = (chained && fresh.pop()) || pool.take();
               if (token === undefined) {
                 exhausted++;
                 token = "srt_exhausted";
@@ -229,7 +233,7 @@ async function run(server, pool, connections, duration, chained = false) {
                 next = undefined;
               }
               if (typeof next === "string") {
-                if (chained) context.next = next;
+                if (chained) fresh.push(next);
                 else pool.put(next);
               } else if (kind.dpop) unbound++;
             },
@@ -237,6 +241,8 @@ async function run(server, pool, connections, duration, chained = false) {
         ],
       },
       (err, result) => {
+        // Successors still unpresented when a chained run stops stay live: back to the pool.
+        for (const t of fresh.splice(0)) pool.put(t);
         if (err) return reject(err);
         latencies.sort((a, b) => a - b);
         const seconds = (result.finish - result.start) / 1000;
@@ -352,8 +358,8 @@ async function checkDpop(server) {
 
 async function main() {
   const { servers, concurrency, duration, reps, warmup, runWarmup = 0 } = config;
-  // "pool" always; "chained" too at the levels listed in config.chained (each connection presents
-  // the successor it was just given).
+  // "pool" always; "chained" too at the levels listed in config.chained (each request presents
+  // the successor that arrived last).
   const chainedAt = config.chained ?? [];
   const modes = chainedAt.length ? ["pool", "chained"] : ["pool"];
   const pools = new Map();

@@ -325,7 +325,7 @@ if (startup) {
     ["jose Worker", `${f1(startup.jose.bundleKiB)} KiB (gzip ${f1(startup.jose.gzipKiB)} KiB)`, f1(startup.jose.activeMs), startup.jose.runsMs.join(", ")],
   ]));
   md.push("");
-  verdicts.push(`Start-up CPU (\`wrangler check startup\`, median of ${startup.rounds} alternating rounds) at most 1.2× the jose Worker's: ${startup.ratio <= 1.2 ? "**yes**" : "**no**"} (${f1(startup.ours.activeMs)} ms against ${f1(startup.jose.activeMs)} ms, ${startup.ratio.toFixed(2)}×).`);
+  verdicts.push(`Start-up CPU (\`wrangler check startup\`, median of ${startup.rounds} alternating rounds${startup.dropped && (startup.dropped.ours || startup.dropped.jose) ? `, empty profiles dropped: ${startup.dropped.ours} of ours, ${startup.dropped.jose} of jose's` : ""}) at most 1.2× the jose Worker's: ${startup.ratio <= 1.2 ? "**yes**" : "**no**"} (${f1(startup.ours.activeMs)} ms against ${f1(startup.jose.activeMs)} ms, ${startup.ratio.toFixed(2)}×).`);
   console_.push(`startup  ours ${f1(startup.ours.activeMs)} ms | jose ${f1(startup.jose.activeMs)} ms (×${startup.ratio.toFixed(2)})`);
 } else {
   md.push(notMeasured("startup") + "\n");

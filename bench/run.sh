@@ -33,7 +33,7 @@
 #
 # Knobs (environment): BENCH_DURATION (s per run, 5), BENCH_REPS (5), BENCH_CONCURRENCY (1,16,64),
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1), BENCH_CHAINED (levels of
-# the chained runs, 1,16; empty: none), BENCH_STARTUP_ROUNDS (9), for the cpu step
+# the chained runs, 1,16; empty: none), BENCH_STARTUP_ROUNDS (15), for the cpu step
 # CPU_BATCHES (3), CPU_BATCH (150 operations per batch), CPU_LOGIN_BATCH (20) (bench/cost/cpu.mjs),
 # BENCH_SKIP (comma list of: token,cpu,cost,sizes,client,load,dpop-client,dpop-load,oidc). A run that skips a
 # step, or fails one (a load step fails on any error, drained token pool or unbound DPoP answer:
@@ -206,7 +206,7 @@ if ! skip sizes; then
   step sizes node bench/sizes/sizes.mjs "$root" "$results/sizes.json"
   say "start-up CPU: wrangler check startup, ours and the jose Worker alternating"
   step startup node bench/sizes/startup.mjs target/bench/ours.wrangler.toml bench/jose-worker/wrangler.toml \
-    "$results/startup.json" "${BENCH_STARTUP_ROUNDS:-9}"
+    "$results/startup.json" "${BENCH_STARTUP_ROUNDS:-15}"
 fi
 
 # --- 3. client overhead in Chromium ------------------------------------------------------------

@@ -12,7 +12,9 @@
 #
 # On a machine of two cores or more, native (cargo) runs beside browser (Chromium), which keeps
 # about one core busy: each one's output then goes to its log and is printed whole when both are
-# done; then http beside http-do (two `wrangler dev` at a time, each about one core). Every server
+# done; then http beside http-do (two `wrangler dev` at a time, each about one core), then e2e
+# beside interop (each well under one core: Chromium, wrangler and bundlers waiting on each
+# other). Every server
 # a tier starts listens on a port of the tier's own lane (tests/support/worker.mjs, freePort),
 # below the range the system picks ports from: the two http tiers once collided on a port
 # handed out by the system to the other tier's workerd before wrangler bound it ("Address already
@@ -121,7 +123,7 @@ collect() {
 at_once=0
 [ -z "${SILENT_REFRESH_SERIAL:-}" ] && [ "$(nproc)" -ge 2 ] && at_once=1
 partner() {
-  case $1 in native) echo browser ;; http) echo http-do ;; *) echo "" ;; esac
+  case $1 in native) echo browser ;; http) echo http-do ;; e2e) echo interop ;; *) echo "" ;; esac
 }
 queued=" ${tiers[*]} "
 for tier in "${tiers[@]}"; do

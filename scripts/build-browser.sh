@@ -21,7 +21,7 @@ CARGO_TARGET_DIR=target/browser CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
   RUSTFLAGS="${RUSTFLAGS:-} -Cllvm-args=-inline-threshold=100" \
   cargo build --quiet --lib --release --target wasm32-unknown-unknown --no-default-features --features browser,pkg
 mkdir -p pkg
-"$WASM_BINDGEN_BIN" target/browser/wasm32-unknown-unknown/release/silent_refresh.wasm \
+scripts/wasm-bindgen.sh target/browser/wasm32-unknown-unknown/release/silent_refresh.wasm \
   --out-dir pkg --out-name silent_refresh --target web --typescript
 # --low-memory-unused: the stack comes first in memory and grows down from 1 MiB, so the low
 # 1 KiB is never touched (it lets wasm-opt fold address offsets).

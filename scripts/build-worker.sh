@@ -2,7 +2,8 @@
 # Builds the Worker into build/worker/ (index.js, the entry module wrangler.toml's `main` names,
 # and index_bg.wasm, which it imports), the way worker-build did, without a cargo tool of its own:
 #   1. cargo, release profile (Cargo.toml), feature `worker`, in target/worker;
-#   2. wasm-bindgen (the CLI of the version in Cargo.lock, installed by scripts/setup.sh),
+#   2. wasm-bindgen (the CLI of the version in Cargo.lock: scripts/wasm-bindgen.sh, which waits
+#      for the install scripts/setup.sh started, after this cargo run),
 #      `--target module` with the two flags worker-build passes: a trap re-creates the wasm
 #      instance instead of leaving the Worker broken;
 #   3. scripts/bundle-worker.mjs: checks src/worker/entry.js against the wasm's exports, bundles
@@ -17,7 +18,7 @@ WASM_BINDGEN_USE_JS_SYS=1 CARGO_TARGET_DIR=target/worker \
   cargo build --quiet --lib --release --target wasm32-unknown-unknown --features worker
 staging=target/worker/bindgen
 rm -rf "$staging"
-"$WASM_BINDGEN_BIN" target/worker/wasm32-unknown-unknown/release/silent_refresh.wasm \
+scripts/wasm-bindgen.sh target/worker/wasm32-unknown-unknown/release/silent_refresh.wasm \
   --out-dir "$staging" --out-name index --target module --no-typescript \
   --experimental-reset-state-function --force-enable-abort-handler
 worker_version=$(awk '$0 == "name = \"worker\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)

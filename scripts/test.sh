@@ -12,9 +12,14 @@
 #
 # On a machine of two cores or more, native (cargo) runs beside browser (Chromium), which keeps
 # about one core busy: each one's output then goes to its log and is printed whole when both are
-# done. SILENT_REFRESH_SERIAL=1 runs one tier at a time, printing as it goes. (http beside
-# http-do was tried and is not done: two tiers starting workerd instances at once collided on a
-# port, "Address already in use (socket direct:1:default)", 12 DPoP tests cancelled.)
+# done; then http beside http-do (two `wrangler dev` at a time, each about one core), then e2e
+# beside interop (each well under one core: Chromium, wrangler and bundlers waiting on each
+# other). Every server
+# a tier starts listens on a port of the tier's own lane (tests/support/worker.mjs, freePort),
+# below the range the system picks ports from: the two http tiers once collided on a port
+# handed out by the system to the other tier's workerd before wrangler bound it ("Address already
+# in use (socket direct:1:default)", 12 DPoP tests cancelled). SILENT_REFRESH_SERIAL=1 runs one
+# tier at a time, printing as it goes.
 #
 # Prints per-tier totals and a final "N passed, N failed, N skipped" line; exits non-zero on any
 # failure. A tier fails when a test fails, when its command fails, and when no test ran (a tier
@@ -57,6 +62,13 @@ node_counts() {
        END { print p + 0, f + c, s + t }' "$1"
 }
 
+# The lane of ports TIER's servers draw from (tests/support/worker.mjs, freePort): its place in
+# all_tiers, so that no two tiers running at once pick the same port.
+port_lane() {
+  local i
+  for i in "${!all_tiers[@]}"; do [ "${all_tiers[$i]}" = "$1" ] && echo "$i"; done
+}
+
 # run_tier TIER: runs it, writes "passed failed skipped status" to target/test-logs/TIER.result;
 # returns 0 when the tier is ok.
 run_tier() {
@@ -65,6 +77,11 @@ run_tier() {
   case $tier in
     native)
       cargo test --no-fail-fast --color never 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+      # The deploy preflight's checker (a native binary with other features), which the http tiers
+      # run (tests/http/ops.test.mjs, through scripts/preflight.mjs): compiled here, on dependencies
+      # just compiled, rather than inside a test of two tiers running at once.
+      cargo build --quiet --features preflight --bin preflight 2>&1 | tee -a "$log"
+      [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
       counts=$(cargo_counts "$log") ;;
     browser|http|http-do|e2e|interop)
       local dir=${tier%-do} mode=kv files=() f
@@ -76,7 +93,7 @@ run_tier() {
         why="test files import node:test directly (no per-test timeouts; import tests/support/test.mjs): $(echo $unbounded)"
         echo "$why" | tee "$log"; rc=1 counts="0 0 0"
       else
-        SILENT_REFRESH_ROTATION_STORE=$mode node --test --test-reporter=spec --test-concurrency=1 --test-force-exit --test-timeout="$file_timeout_ms" "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
+        SILENT_REFRESH_ROTATION_STORE=$mode SILENT_REFRESH_PORT_LANE=$(port_lane "$tier") node --test --test-reporter=spec --test-concurrency=1 --test-force-exit --test-timeout="$file_timeout_ms" "${files[@]}" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
         counts=$(node_counts "$log")
       fi ;;
   esac
@@ -106,7 +123,7 @@ collect() {
 at_once=0
 [ -z "${SILENT_REFRESH_SERIAL:-}" ] && [ "$(nproc)" -ge 2 ] && at_once=1
 partner() {
-  case $1 in native) echo browser ;; *) echo "" ;; esac
+  case $1 in native) echo browser ;; http) echo http-do ;; e2e) echo interop ;; *) echo "" ;; esac
 }
 queued=" ${tiers[*]} "
 for tier in "${tiers[@]}"; do

@@ -38,8 +38,8 @@
 // wrangler 4 needs Node.js >= 22.12: the node running the tests is used if new enough, else
 // $WRANGLER_NODE, else .tools/node22 (installed by hand or by setup).
 import { spawn } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync, randomBytes, randomInt } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,28 +48,73 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const wranglerCli = join(root, "node_modules/wrangler/bin/wrangler.js");
 const running = new Set();
 
-/** A TCP port that is free right now on 127.0.0.1. */
+/**
+ * A TCP port that is free right now on 127.0.0.1, below the system's ephemeral range and, under
+ * scripts/test.sh, in the lane of ports its tier alone draws from.
+ *
+ * A port handed out is free only until its user binds it, which for `wrangler dev` is seconds
+ * later. Meanwhile every `listen(0)` on the machine (workerd's and miniflare's internal sockets,
+ * Chromium's, another tier's) may be given it: two tiers running `wrangler dev` at once collided so
+ * ("Address already in use (socket direct:1:default)", the inspector proxy's socket). The system
+ * hands out port 0 binds only from /proc/sys/net/ipv4/ip_local_port_range (32768-60999 by default),
+ * so ports below it are never given to anyone who did not ask for them by number; and
+ * SILENT_REFRESH_PORT_LANE (0-7, set per tier by scripts/test.sh) splits them in eight, so that
+ * the tiers running at once never pick the same one. Within a process no port is handed out
+ * twice (a Worker's port, then its inspector's, or a provider's chosen in between). Without a
+ * lane, a random one; where the ephemeral range starts too low for lanes, a port-0 bind.
+ */
 export async function freePort() {
-  // A port handed out is free until its user binds it: the system may hand it out again before
-  // (a Worker's port, then its inspector's, or a provider's chosen in between), so this process
-  // never hands out one port twice.
-  for (;;) {
-    const port = await new Promise((ok, fail) => {
-      const srv = createServer();
-      srv.unref();
-      srv.on("error", fail);
-      srv.listen(0, "127.0.0.1", () => {
-        const { port } = srv.address();
-        srv.close(() => ok(port));
-      });
-    });
-    if (!handedOut.has(port)) {
+  const range = laneRange();
+  for (let tries = 0; ; tries++) {
+    let port;
+    if (range) {
+      if (tries >= range.size) throw new Error(`no free port in ${range.from}-${range.from + range.size - 1}`);
+      port = range.from + ((range.next + tries) % range.size);
+    }
+    port = await bindable(port ?? 0);
+    if (port !== null && !handedOut.has(port)) {
       handedOut.add(port);
+      if (range) range.next = port - range.from + 1;
       return port;
     }
   }
 }
 const handedOut = new Set();
+const LANES = 8;
+const LOWEST_PORT = 10_000; // above the ports people pick by hand (make dev: 8787, 9090; 9229)
+let lane;
+
+/** This process's lane of ports { from, size, next }, or null when there is no room for lanes. */
+function laneRange() {
+  if (lane !== undefined) return lane;
+  let ephemeralLow = 32_768;
+  try {
+    ephemeralLow = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  } catch { /* not Linux: the usual default */ }
+  const size = Math.floor((ephemeralLow - LOWEST_PORT) / LANES);
+  if (!(size >= 100)) return (lane = null);
+  const asked = process.env.SILENT_REFRESH_PORT_LANE;
+  const index = asked === undefined || asked === "" ? randomInt(LANES) : Number(asked);
+  if (!(Number.isInteger(index) && index >= 0 && index < LANES)) {
+    throw new Error(`SILENT_REFRESH_PORT_LANE must be an integer from 0 to ${LANES - 1}, not ${asked}`);
+  }
+  // A random start: processes of one lane run one after another, and the last one's ports may
+  // linger a moment.
+  return (lane = { from: LOWEST_PORT + index * size, size, next: randomInt(size) });
+}
+
+/** Binds 127.0.0.1:`port` and lets go: the port bound (the system's choice for 0), or null when taken. */
+function bindable(port) {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", (err) => (err.code === "EADDRINUSE" || err.code === "EACCES" ? ok(null) : fail(err)));
+    srv.listen(port, "127.0.0.1", () => {
+      const bound = srv.address().port;
+      srv.close(() => ok(bound));
+    });
+  });
+}
 
 function nodeForWrangler() {
   const [maj, min] = process.versions.node.split(".").map(Number);

@@ -41,6 +41,10 @@ export default {
 `);
 writeFileSync(`${dir}/wrangler.toml`, readFileSync("wrangler.toml", "utf8")
   .replace(/^main = .*$/m, `main = "${dir}/wrap.mjs"`)
+  // The wrapper imports the built Worker: this one is bundled by wrangler (the shipped config
+  // uploads build/worker/index.js as it is: no_bundle, the wasm by a module rule).
+  .replace(/^no_bundle = true\n/m, "")
+  .replace(/^rules = .*\n/m, "")
   .replace(/^\[assets\][\s\S]*?(?=^\[)/m, ""));
 
 const b64u = (bytes) => Buffer.from(bytes).toString("base64url");

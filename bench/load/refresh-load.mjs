@@ -154,8 +154,6 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-/** The last throughput of each DPoP server (req/s), to size the next run's proofs. */
-const lastRps = new Map();
 /** The highest throughput seen per server (req/s), to size the top-up of its pool. */
 const bestRps = new Map();
 
@@ -187,7 +185,10 @@ async function run(server, pool, connections, duration, chained = false) {
   // DPoP: one fresh proof per request, made before the run (never timed), with room to spare.
   let proofs;
   if (kind.dpop) {
-    const want = Math.ceil((lastRps.get(server.name) ?? 3000) * duration * 2) + 4 * connections + 200;
+    // Sized by the best throughput seen, not the last: the last run may be a one-second warm-up
+    // at 64 connections, which completes few requests (a whole run once drew 667 times on an
+    // empty pool of proofs sized that way).
+    const want = Math.ceil((bestRps.get(server.name) ?? 3000) * duration * 2) + 4 * connections + 200;
     proofs = new Pool(await Promise.all(Array.from({ length: want }, () => dpopProof(sessionKey, server.url + kind.refreshPath))));
   }
   /** Chained runs: successors just given, the last one presented first. */
@@ -246,7 +247,6 @@ async function run(server, pool, connections, duration, chained = false) {
         if (err) return reject(err);
         latencies.sort((a, b) => a - b);
         const seconds = (result.finish - result.start) / 1000;
-        if (kind.dpop) lastRps.set(server.name, ok / seconds);
         bestRps.set(server.name, Math.max(bestRps.get(server.name) ?? 0, ok / seconds));
         resolve({
           connections,

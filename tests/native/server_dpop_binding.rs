@@ -9,10 +9,9 @@ use serde_json::Map;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
 use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
-use silent_refresh::core::server::records::{FamilyRecord, Revocation, TokenRecord};
+use silent_refresh::core::server::records::{FamilyRecord, Revocation};
 use silent_refresh::core::server::store::{MemoryStore, Op};
 use silent_refresh::core::server::throttle::MemoryThrottle;
-use silent_refresh::core::server::token::RefreshToken;
 use silent_refresh::core::server::{AuthError, AuthService, KvStore};
 use std::cell::Cell;
 
@@ -39,17 +38,12 @@ fn proof(jkt: &str, now: u64) -> Proof {
 }
 
 fn family(store: &MemoryStore, refresh_token: &str) -> FamilyRecord {
-    let t = RefreshToken::parse(refresh_token).unwrap();
-    let rec: TokenRecord =
-        serde_json::from_str(&run(store.get(&t.key())).unwrap().unwrap()).unwrap();
-    serde_json::from_str(&run(store.get(&format!("f:{}", rec.fam))).unwrap().unwrap()).unwrap()
+    crate::server_common::family_of(store, refresh_token).1
 }
 
 fn revocation(store: &MemoryStore, refresh_token: &str) -> Option<Revocation> {
-    let t = RefreshToken::parse(refresh_token).unwrap();
-    let rec: TokenRecord =
-        serde_json::from_str(&run(store.get(&t.key())).unwrap().unwrap()).unwrap();
-    run(store.get(&format!("r:{}", rec.fam)))
+    let (fam, _) = crate::server_common::family_of(store, refresh_token);
+    run(store.get(&format!("r:{fam}")))
         .unwrap()
         .map(|v| serde_json::from_str(&v).unwrap())
 }

@@ -3,10 +3,11 @@
 
 use crate::server_common::{config, run, CLIENT_IP, T0};
 use serde_json::{json, Map};
+use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::events::RevokeReason;
 use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::{PasswordHasher, Pbkdf2};
-use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
+use silent_refresh::core::server::records::{Epoch, FamilyRecord};
 use silent_refresh::core::server::store::{MemoryStore, Op};
 use silent_refresh::core::server::throttle::MemoryThrottle;
 use silent_refresh::core::server::token::RefreshToken;
@@ -46,28 +47,156 @@ fn rotation_issues_a_new_token_and_retires_the_old_one() {
     assert_eq!(t2, expect);
 }
 
+fn puts(store: &MemoryStore) -> Vec<String> {
+    store
+        .ops()
+        .into_iter()
+        .filter(|o| matches!(o, Op::Put(_)))
+        .map(|o| o.key().to_string())
+        .collect()
+}
+
 #[test]
-fn a_rotation_writes_successor_first_and_family_last_and_a_replay_writes_nothing() {
+fn a_login_and_a_rotation_write_the_family_record_alone_and_a_replay_writes_nothing() {
     let cfg = config();
     let store = MemoryStore::new();
     store.set_time(T0);
     let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    store.clear_ops();
     let t0 = session(&svc, "alice", T0);
+    let fam = RefreshToken::parse(&t0).unwrap().family_id().unwrap();
+    assert_eq!(puts(&store), [format!("f:{fam}")], "a login");
     store.clear_ops();
     let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
-    let puts: Vec<_> = store
-        .ops()
-        .into_iter()
-        .filter(|o| matches!(o, Op::Put(_)))
-        .collect();
-    assert_eq!(puts.len(), 2, "{puts:?}");
-    assert_eq!(puts[0].key(), RefreshToken::parse(&t1).unwrap().key());
-    assert!(puts[1].key().starts_with("f:"));
+    assert_eq!(puts(&store), [format!("f:{fam}")], "a rotation");
+    assert_eq!(RefreshToken::parse(&t1).unwrap().family_id(), Some(fam));
+    assert!(!store.snapshot().keys().any(|k| k.starts_with("t:")));
     store.clear_ops();
     assert_eq!(refresh(&svc, &t0, T0 + 2).unwrap(), t1);
     assert!(
         store.ops().iter().all(|o| matches!(o, Op::Get(_))),
         "a replay must not write"
+    );
+}
+
+#[test]
+fn a_chained_family_keeps_its_form_its_replays_and_its_reuse_detection() {
+    // A family started before addressed tokens: its token record, then its family record.
+    for mode in [RotationStore::Kv, RotationStore::DurableObject] {
+        let cfg = Config {
+            rotation_store: mode,
+            ..config()
+        };
+        let store = MemoryStore::new();
+        store.set_time(T0);
+        let svc = AuthService::new(&cfg, &store, Pbkdf2);
+        let t0 = crate::server_common::start_chained(&cfg, &store, "alice", T0, true);
+        store.clear_ops();
+        let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
+        assert_eq!(t1.len(), t0.len(), "{mode:?}: still chained");
+        assert_eq!(
+            t1,
+            crate::server_common::expected_successor(&cfg, &store, &t0)
+        );
+        let written = puts(&store);
+        assert_eq!(written.len(), 2, "{mode:?}: {written:?}");
+        assert_eq!(
+            written[0],
+            RefreshToken::parse(&t1).unwrap().key(),
+            "successor first"
+        );
+        assert!(written[1].starts_with("f:legacy-"), "family last");
+        assert_eq!(
+            refresh(&svc, &t0, T0 + 2).unwrap(),
+            t1,
+            "{mode:?}: grace replay"
+        );
+        let t2 = refresh(&svc, &t1, T0 + 3).unwrap();
+        assert_eq!(refresh(&svc, &t0, T0 + 100), Err(AuthError::InvalidGrant));
+        assert_eq!(
+            refresh(&svc, &t2, T0 + 101),
+            Err(AuthError::InvalidGrant),
+            "{mode:?}: reuse of the ancestor ended the family"
+        );
+        // Logout of a chained token ends its family.
+        let u0 = crate::server_common::start_chained(&cfg, &store, "bob", T0, true);
+        run(svc.logout(&u0, RevokeReason::Logout, T0 + 1, &NoUpstream)).unwrap();
+        assert_eq!(refresh(&svc, &u0, T0 + 2), Err(AuthError::InvalidGrant));
+    }
+}
+
+#[test]
+fn a_token_made_up_on_a_known_family_is_no_token_of_it_and_changes_nothing() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    store.set_time(T0);
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let t0 = session(&svc, "alice", T0);
+    let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
+    let before = store.snapshot();
+    // Someone who saw t1 (its handle) makes up tokens of the family: an older generation, the
+    // current one and the next, each with t1's tag or another; and the token of another
+    // secret. None is a token of the family: `invalid_grant`, and no revocation.
+    let raw = silent_refresh::core::b64::decode(&t1[4..]).unwrap();
+    let mut made_up = Vec::new();
+    for gen in [0u32, 1, 2, 7] {
+        for flip in [false, true] {
+            let mut b = raw.clone();
+            b[24..28].copy_from_slice(&gen.to_be_bytes());
+            if flip {
+                b[47] ^= 1;
+            }
+            made_up.push(format!("srt_{}", silent_refresh::core::b64::encode(&b)));
+        }
+    }
+    made_up.retain(|t| *t != t1);
+    let other_secret = Config {
+        refresh_secret: silent_refresh::core::server::secret::Secret::new(
+            crate::server_common::key_bytes(99),
+        ),
+        ..config()
+    };
+    made_up.push(crate::server_common::expected_successor(
+        &other_secret,
+        &store,
+        &t0,
+    ));
+    for t in &made_up {
+        assert_eq!(
+            refresh(&svc, t, T0 + 2),
+            Err(AuthError::InvalidGrant),
+            "{t}"
+        );
+        run(svc.logout(t, RevokeReason::Logout, T0 + 2, &NoUpstream)).unwrap();
+    }
+    assert_eq!(store.snapshot(), before, "nothing written");
+    assert!(refresh(&svc, &t1, T0 + 3).is_ok(), "the family lives on");
+}
+
+#[test]
+fn every_retired_generation_is_reuse_however_old() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    store.set_time(T0);
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let mut tokens = vec![session(&svc, "alice", T0)];
+    for i in 1..6 {
+        let next = refresh(&svc, tokens.last().unwrap(), T0 + 100 * i).unwrap();
+        tokens.push(next);
+    }
+    // Generation 1, four rotations back and long past its own idle deadline's start.
+    assert_eq!(
+        refresh(&svc, &tokens[1], T0 + 1000),
+        Err(AuthError::InvalidGrant)
+    );
+    let (fam, _) = crate::server_common::family_of(&store, &tokens[5]);
+    assert!(
+        store.snapshot().contains_key(&format!("r:{fam}")),
+        "revoked"
+    );
+    assert_eq!(
+        refresh(&svc, &tokens[5], T0 + 1001),
+        Err(AuthError::InvalidGrant)
     );
 }
 
@@ -236,11 +365,14 @@ fn absolute_lifetime_is_never_extended_by_rotation() {
         refresh(&svc, &t, T0 + cfg.refresh_absolute),
         Err(AuthError::InvalidGrant)
     );
-    // The last token's idle deadline was capped at the absolute deadline (its record expires then).
+    // The family's record still holds the first deadline, and expires then.
     store.set_time(T0);
-    let rec: TokenRecord =
-        serde_json::from_str(&store.snapshot()[&RefreshToken::parse(&t).unwrap().key()]).unwrap();
-    assert!(rec.idle <= T0 + cfg.refresh_absolute);
+    let (fam, record) = crate::server_common::family_of(&store, &t);
+    assert_eq!(record.abs, T0 + cfg.refresh_absolute);
+    assert_eq!(
+        store.expiry(&format!("f:{fam}")),
+        Some(T0 + cfg.refresh_absolute)
+    );
 }
 
 #[test]
@@ -351,8 +483,9 @@ fn only_hashes_are_stored_and_ttls_follow_the_absolute_deadline() {
     let t0 = r.refresh_token.as_str();
     let t1 = refresh(&svc, &t0, T0 + 1).unwrap();
     let dump = format!("{:?}", store.snapshot());
-    for secret in [&t0, &t1, &t0[4..].to_string(), &t1[4..].to_string()] {
-        assert!(!dump.contains(secret.as_str()), "raw token stored");
+    // Neither token nor the family's handle (bytes 12..24: characters 16..32 of the base64url).
+    for secret in [&t0, &t1, &t0[4..], &t1[4..], &t0[4 + 16..4 + 32]] {
+        assert!(!dump.contains(secret), "raw token stored");
     }
     assert!(!dump.contains(&r.access_token));
     for (k, _) in store.snapshot() {

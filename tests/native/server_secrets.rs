@@ -7,13 +7,13 @@
 //! Strict mode is run as the Worker runs it: `rotation::route_of` picks the object, one
 //! `MemoryStore` per route stands for one Durable Object, and `rotation::execute` runs the call.
 
-use crate::server_common::{config, key_bytes, run, CLIENT_IP, T0};
+use crate::server_common::{config, family_of, key_bytes, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
 use silent_refresh::core::server::oidc::upstream::NoUpstream;
 use silent_refresh::core::server::password::Pbkdf2;
-use silent_refresh::core::server::records::{Epoch, FamilyRecord, TokenRecord};
+use silent_refresh::core::server::records::Epoch;
 use silent_refresh::core::server::rotation::{execute, route_of, Answer, Call};
 use silent_refresh::core::server::secret::Secret;
 use silent_refresh::core::server::store::{Fault, FaultyStore, MemoryStore};
@@ -24,21 +24,10 @@ use std::collections::HashMap;
 
 const MS: u64 = 1000;
 
-fn family_of(store: &impl KvStore, token: &str) -> (String, FamilyRecord) {
-    let t = RefreshToken::parse(token).unwrap();
-    let rec: TokenRecord =
-        serde_json::from_str(&run(store.get(&t.key())).unwrap().unwrap()).unwrap();
-    let key = format!("f:{}", rec.fam);
-    let fam = serde_json::from_str(&run(store.get(&key)).unwrap().unwrap()).unwrap();
-    (key, fam)
-}
-
-/// Rewrites a family as the previous version wrote it: no random value, no secret id.
-fn make_legacy(store: &MemoryStore, token: &str) {
-    let (key, mut fam) = family_of(store, token);
-    fam.k = None;
-    fam.sk = None;
-    run(store.put(&key, &serde_json::to_string(&fam).unwrap(), None)).unwrap();
+/// Starts a family as the version before the family value wrote it: chained, no value, no
+/// secret id.
+fn start_legacy(cfg: &Config, store: &MemoryStore, sub: &str, now: u64) -> String {
+    crate::server_common::start_chained(cfg, store, sub, now, false)
 }
 
 fn rotated(cfg: &mut Config, seed: u8) {
@@ -126,8 +115,7 @@ fn rotating_the_refresh_secret_ends_every_session_in_kv_mode() {
     let t0 = start(&cfg, &store, "alice", T0).refresh_token.as_str();
     let t1 = refresh(&cfg, &store, &t0, T0 + 1).unwrap();
     // A family from before the secret id existed, refreshed once under the old secret: marked.
-    let old = start(&cfg, &store, "bob", T0).refresh_token.as_str();
-    make_legacy(&store, &old);
+    let old = start_legacy(&cfg, &store, "bob", T0);
     let old1 = refresh(&cfg, &store, &old, T0 + 1).unwrap();
     rotated(&mut cfg, 43);
     assert_eq!(
@@ -155,9 +143,8 @@ fn rotating_the_refresh_secret_ends_every_session_in_strict_mode_even_unmarked_o
     let t0 = objects.start(&cfg, "alice", T0).refresh_token.as_str();
     let t1 = objects.refresh(&cfg, &t0, T0 + 1).unwrap();
     // A family from before the secret id existed, never refreshed since: only its route tells.
-    let old = objects.start(&cfg, "alice", T0).refresh_token.as_str();
-    let route = RefreshToken::parse(&old).unwrap().route();
-    make_legacy(&objects.0[&route], &old);
+    let route = RefreshToken::route_of(&cfg.refresh_secret, "alice");
+    let old = start_legacy(&cfg, objects.0.entry(route).or_default(), "alice", T0);
     rotated(&mut cfg, 43);
     assert_eq!(
         objects.refresh(&cfg, &t1, T0 + 2),
@@ -236,8 +223,7 @@ fn a_stolen_secret_and_an_old_token_do_not_give_the_live_token() {
 fn families_from_before_the_family_value_keep_their_derivation_and_their_replays() {
     let cfg = config();
     let store = MemoryStore::new();
-    let t0 = start(&cfg, &store, "alice", T0).refresh_token.as_str();
-    make_legacy(&store, &t0);
+    let t0 = start_legacy(&cfg, &store, "alice", T0);
     let t1 = refresh(&cfg, &store, &t0, T0 + 1).unwrap();
     let legacy = RefreshToken::parse(&t0)
         .unwrap()

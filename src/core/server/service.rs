@@ -28,7 +28,7 @@ use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
 use crate::core::server::throttle::{account_key, address_keys, Scope, Throttle, Verdict};
 use crate::core::server::token::{
-    fill_random, random_id, secret_id, RefreshToken, TokenForm, FAMILY_VALUE_LEN,
+    fill_random, secret_id, RefreshToken, TokenForm, FAMILY_VALUE_LEN,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -84,6 +84,28 @@ impl TokenResponse {
             body["refresh_token"] = Value::from(self.refresh_token.as_str());
         }
         body
+    }
+}
+
+/// What a refresh found for the presented token ([`AuthService::locate`]).
+struct Presented {
+    /// The token's family, generation and deadlines (an addressed token's, from its family).
+    t: TokenRecord,
+    /// Its family.
+    f: FamilyRecord,
+    /// Whether the family is revoked.
+    revoked: bool,
+    /// The subject's logout-all epoch.
+    epoch: Epoch,
+    /// The family's value (`k`), decoded.
+    value: Option<Vec<u8>>,
+}
+
+/// The family value of `f`, decoded (`None`: a family started before it existed).
+fn family_value(f: &FamilyRecord) -> Result<Option<Vec<u8>>, AuthError> {
+    match &f.k {
+        Some(k) => Ok(Some(b64::decode(k).ok_or(StoreError::Corrupt)?)),
+        None => Ok(None),
     }
 }
 
@@ -421,9 +443,10 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         }
     }
 
-    /// Writes generation 0 of a new family: token record first, family record last. With a
-    /// proof, the family is bound to its key; without one under `REQUIRE_DPOP`, nothing starts.
-    /// The family gets its random value (`k`) and the current secret's identifier (`sk`).
+    /// Writes generation 0 of a new family: its family record, the one write (its first token
+    /// is addressed: it names the family, no token record). With a proof, the family is bound
+    /// to its key; without one under `REQUIRE_DPOP`, nothing starts. The family gets its random
+    /// value (`k`) and the current secret's identifier (`sk`).
     async fn start_family(
         &self,
         sub: &str,
@@ -445,27 +468,17 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let epoch = load::<Epoch>(&self.store, &epoch_key(sub))
             .await?
             .unwrap_or_default();
-        let fam = random_id(16)?;
+        let mut value = [0u8; FAMILY_VALUE_LEN];
+        fill_random(&mut value)?;
+        let token = self
+            .tokens
+            .first(&self.config.refresh_secret, sub, &value)?;
+        let fam = token.family_id().ok_or(StoreError::Corrupt)?;
         let up = match grant {
             None => None,
             Some(g) => Some(self.seal_grant(g, &fam)?),
         };
-        let token = self.tokens.first(&self.config.refresh_secret, sub)?;
         let abs = now + self.config.refresh_absolute;
-        let record = TokenRecord {
-            fam: fam.clone(),
-            gen: 0,
-            sub: sub.to_string(),
-            idle: (now + self.config.refresh_idle).min(abs),
-            abs,
-        };
-        save(
-            &self.store,
-            &token.key(),
-            &record,
-            Some(ttl_until(abs, now)),
-        )
-        .await?;
         let family = FamilyRecord {
             sub: sub.to_string(),
             created: now,
@@ -474,7 +487,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             rotated_ms: now * 1000,
             ep: epoch.n,
             jkt: dpop.map(|p| p.jkt.clone()),
-            k: Some(random_id(FAMILY_VALUE_LEN)?),
+            k: Some(b64::encode(&value)),
             sk: Some(secret_id(&self.config.refresh_secret)),
             claims,
             up,
@@ -586,30 +599,16 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     ) -> Result<TokenResponse, AuthError> {
         let now = now_ms / 1000;
         let token = RefreshToken::parse(presented)?;
-        let t = load::<TokenRecord>(&self.store, &token.key())
-            .await?
-            .ok_or(AuthError::InvalidGrant)?;
-        // The family, its revocation marker and the user's epoch are independent reads: one
-        // read of the three (one KV operation and round trip instead of three).
-        let keys = [
-            family_key(&t.fam),
-            revocation_key(&t.fam),
-            epoch_key(&t.sub),
-        ];
-        let [f, revoked, epoch]: [Option<String>; 3] = self
-            .store
-            .get_many(&[&keys[0], &keys[1], &keys[2]])
-            .await?
-            .try_into()
-            .map_err(|_| StoreError::Corrupt)?;
-        let f = decode::<FamilyRecord>(f)?;
-        let revoked = decode::<Revocation>(revoked)?;
-        let epoch = decode::<Epoch>(epoch)?;
-        let f = f.ok_or(AuthError::InvalidGrant)?;
-        if f.sub != t.sub || revoked.is_some() {
+        let Presented {
+            t,
+            f,
+            revoked,
+            epoch,
+            value,
+        } = self.locate(&token).await?;
+        if f.sub != t.sub || revoked {
             return Err(AuthError::InvalidGrant);
         }
-        let epoch = epoch.unwrap_or_default();
         if f.ep != epoch.n && f.up.is_some() && !self.tokens.ends_list_families() {
             // Ended by logout-all or the end of the subject's sessions. Over KV those cannot
             // list the subject's families, so the provider's grant of this one is revoked now,
@@ -660,11 +659,13 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             }
             (None, None) => {}
         }
-        let value = match &f.k {
-            Some(k) => Some(b64::decode(k).ok_or(StoreError::Corrupt)?),
-            None => None,
+        let successor = match token.is_addressed() {
+            // `locate` checked that the family's value is there and authenticates the token.
+            true => token
+                .next_addressed(secret, value.as_deref().unwrap_or_default())
+                .ok_or(AuthError::InvalidGrant)?,
+            false => self.tokens.successor(&token, secret, value.as_deref()),
         };
-        let successor = self.tokens.successor(&token, secret, value.as_deref());
         let grant = self.open_grant(&f, &t.fam)?;
         if t.gen >= f.gen {
             // Current token (or a successor whose family write was lost: roll forward).
@@ -681,20 +682,23 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 },
             };
             let gen = t.gen + 1;
-            let next = TokenRecord {
-                fam: t.fam.clone(),
-                gen,
-                sub: t.sub.clone(),
-                idle: (now + self.config.refresh_idle).min(f.abs),
-                abs: f.abs,
-            };
-            save(
-                &self.store,
-                &successor.key(),
-                &next,
-                Some(ttl_until(f.abs, now)),
-            )
-            .await?;
+            if !successor.is_addressed() {
+                // A chained successor is found through its token record, written first.
+                let next = TokenRecord {
+                    fam: t.fam.clone(),
+                    gen,
+                    sub: t.sub.clone(),
+                    idle: (now + self.config.refresh_idle).min(f.abs),
+                    abs: f.abs,
+                };
+                save(
+                    &self.store,
+                    &successor.key(),
+                    &next,
+                    Some(ttl_until(f.abs, now)),
+                )
+                .await?;
+            }
             let family = FamilyRecord {
                 gen,
                 rotated_ms: now_ms,
@@ -737,6 +741,73 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             up.revoke(g, "reuse").await;
         }
         Err(AuthError::InvalidGrant)
+    }
+
+    /// What a refresh reads for `token`, in two reads either way. An addressed token names its
+    /// family: its family record and revocation marker in one read, then the subject's epoch;
+    /// the token must be one the family's value authenticates (else `invalid_grant`: no token
+    /// of the family, nothing changes), and the generation is the token's. A chained token's
+    /// record names its family and subject: it, then family, marker and epoch in one read.
+    async fn locate(&self, token: &RefreshToken) -> Result<Presented, AuthError> {
+        let Some(fam) = token.family_id() else {
+            let t = load::<TokenRecord>(&self.store, &token.key())
+                .await?
+                .ok_or(AuthError::InvalidGrant)?;
+            // The family, its revocation marker and the user's epoch are independent reads:
+            // one read of the three (one KV operation and round trip instead of three).
+            let keys = [
+                family_key(&t.fam),
+                revocation_key(&t.fam),
+                epoch_key(&t.sub),
+            ];
+            let [f, revoked, epoch]: [Option<String>; 3] = self
+                .store
+                .get_many(&[&keys[0], &keys[1], &keys[2]])
+                .await?
+                .try_into()
+                .map_err(|_| StoreError::Corrupt)?;
+            let f = decode::<FamilyRecord>(f)?.ok_or(AuthError::InvalidGrant)?;
+            let value = family_value(&f)?;
+            return Ok(Presented {
+                t,
+                f,
+                revoked: decode::<Revocation>(revoked)?.is_some(),
+                epoch: decode::<Epoch>(epoch)?.unwrap_or_default(),
+                value,
+            });
+        };
+        let keys = [family_key(&fam), revocation_key(&fam)];
+        let [f, revoked]: [Option<String>; 2] = self
+            .store
+            .get_many(&[&keys[0], &keys[1]])
+            .await?
+            .try_into()
+            .map_err(|_| StoreError::Corrupt)?;
+        let f = decode::<FamilyRecord>(f)?.ok_or(AuthError::InvalidGrant)?;
+        let value = family_value(&f)?;
+        match &value {
+            Some(v) if token.authentic(&self.config.refresh_secret, v) => {}
+            _ => return Err(AuthError::InvalidGrant),
+        }
+        let epoch = load::<Epoch>(&self.store, &epoch_key(&f.sub))
+            .await?
+            .unwrap_or_default();
+        // The family's current token was issued at its last rotation: its idle deadline is
+        // the family's (a retired token is never used again but as a grace replay or a reuse).
+        let t = TokenRecord {
+            fam,
+            gen: token.generation().unwrap_or_default(),
+            sub: f.sub.clone(),
+            idle: (f.rotated_ms / 1000 + self.config.refresh_idle).min(f.abs),
+            abs: f.abs,
+        };
+        Ok(Presented {
+            t,
+            f,
+            revoked: decode::<Revocation>(revoked)?.is_some(),
+            epoch,
+            value,
+        })
     }
 
     /// The provider's side of a rotation: `grant` as is while its access token lives (past the
@@ -798,12 +869,38 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         let Ok(token) = RefreshToken::parse(presented) else {
             return Ok(None);
         };
-        let Some(t) = load::<TokenRecord>(&self.store, &token.key()).await? else {
-            return Ok(None);
+        // The family to end: an addressed token's, when the family's value authenticates the
+        // token (a token made up on a family's id revokes nothing); a chained token's record's.
+        let (t, family) = match token.family_id() {
+            Some(fam) => {
+                let Some(f) = load::<FamilyRecord>(&self.store, &family_key(&fam)).await? else {
+                    return Ok(None);
+                };
+                match family_value(&f)? {
+                    Some(v) if token.authentic(&self.config.refresh_secret, &v) => {}
+                    _ => return Ok(None),
+                }
+                let t = TokenRecord {
+                    fam,
+                    gen: token.generation().unwrap_or_default(),
+                    sub: f.sub.clone(),
+                    idle: f.abs,
+                    abs: f.abs,
+                };
+                (t, Some(f))
+            }
+            None => match load::<TokenRecord>(&self.store, &token.key()).await? {
+                Some(t) => (t, None),
+                None => return Ok(None),
+            },
+        };
+        let family = match (family, &self.config.upstream) {
+            (None, Some(_)) => load::<FamilyRecord>(&self.store, &family_key(&t.fam)).await?,
+            (family, _) => family,
         };
         let (grant, live) = match &self.config.upstream {
             None => (None, false),
-            Some(_) => match load::<FamilyRecord>(&self.store, &family_key(&t.fam)).await? {
+            Some(_) => match family {
                 Some(f) => {
                     // The provider's ID token (the `id_token_hint` of RP-initiated logout) is
                     // answered only for a session that was live: a retired, revoked or ended

@@ -280,11 +280,11 @@ async function run(server, pool, connections, duration, chained = false) {
 
 /**
  * Checks that a silent-refresh-kind server rotates as docs/DESIGN.md says: the successor is
- * HMAC-SHA256(REFRESH_SECRET, token bytes), or for a server whose successors are bound to a
- * per-family random value (`familyBound`: ours) a successor that is *not* that HMAC (the
- * secret and the token alone must not give it); a replay inside the grace window returns the
- * same successor, and a reuse after that revokes the family (the successor stops working).
- * Returns the KV key the presented token was stored under (t: + base64url(SHA-256(token))).
+ * HMAC-SHA256(REFRESH_SECRET, token bytes), or for a server whose tokens are bound to a
+ * per-family random value (`familyBound`: ours, addressed tokens) a successor that is *not*
+ * that HMAC (the secret and the token alone must not give it) and keeps the token's lead and
+ * family handle (its first 24 bytes); a replay inside the grace window returns the same
+ * successor, and a reuse after that revokes the family (the successor stops working).
  */
 async function checkRotation(server) {
   const [token] = await mint(server, 1, 1, 999_999);
@@ -308,14 +308,14 @@ async function checkRotation(server) {
   const successor = server.familyBound ? first.body.refresh_token : expected;
   const ok = {
     derivedSuccessor: first.status === 200 && (server.familyBound
-      ? /^srt_[A-Za-z0-9_-]{43}$/.test(successor) && successor !== expected && (!server.routed || successor.slice(0, 20) === token.slice(0, 20))
+      ? /^srt_[A-Za-z0-9_-]{64}$/.test(successor) && successor !== expected && successor !== token && successor.slice(0, 36) === token.slice(0, 36)
       : first.body.refresh_token === expected),
     graceReplay: replay.status === 200 && replay.body.refresh_token === successor,
     reuseRejected: reuse.status === 400 && reuse.body.error === "invalid_grant",
     familyRevoked: after.status === 400 && after.body.error === "invalid_grant",
   };
   log(`${server.name}: rotation check ${JSON.stringify(ok)}`);
-  return { ...ok, tokenKey: "t:" + createHash("sha256").update(token).digest("base64url") };
+  return ok;
 }
 
 /**

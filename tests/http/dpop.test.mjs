@@ -67,7 +67,7 @@ function claimsOf(accessToken) {
 function isBoundTokens(res, key, what = "") {
   assert.equal(res.status, 200, `${what}: status (body ${res.text})`);
   assert.equal(res.body.token_type, "DPoP", what);
-  assert.match(res.body.refresh_token, /^srt_[A-Za-z0-9_-]{43}$/, what);
+  assert.match(res.body.refresh_token, /^srt_[A-Za-z0-9_-]{64}$/, what);
   assert.equal(claimsOf(res.body.access_token).cnf?.jkt, key.jkt, `${what}: cnf.jkt is the key's thumbprint`);
   return res.body;
 }

@@ -327,7 +327,7 @@ describe("body limits and media types", () => {
     });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
-    assert.match(body.refresh_token, /^srt_[A-Za-z0-9_-]{43}$/);
+    assert.match(body.refresh_token, /^srt_[A-Za-z0-9_-]{64}$/);
     assert.notEqual(body.refresh_token, t.refresh_token);
   });
 

@@ -48,9 +48,9 @@ export function isTokens(res, { cookie = false } = {}, what = "") {
   assert.equal(typeof res.body.expires_in, "number");
   if (cookie) {
     assert.equal(res.body.refresh_token, undefined, `${what}: no refresh token in the body in cookie mode`);
-    assert.match(res.setCookie ?? "", /^sr_refresh=srt_[A-Za-z0-9_-]{43}; /);
+    assert.match(res.setCookie ?? "", /^sr_refresh=srt_[A-Za-z0-9_-]{64}; /);
   } else {
-    assert.match(res.body.refresh_token, /^srt_[A-Za-z0-9_-]{43}$/);
+    assert.match(res.body.refresh_token, /^srt_[A-Za-z0-9_-]{64}$/);
   }
   return res.body;
 }

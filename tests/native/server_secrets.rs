@@ -197,10 +197,14 @@ fn a_stolen_secret_and_an_old_token_do_not_give_the_live_token() {
         let t0 = objects.start(&cfg, "alice", T0).refresh_token.as_str();
         let t1 = objects.refresh(&cfg, &t0, T0 + 1).unwrap();
         let old = RefreshToken::parse(&t0).unwrap();
-        // What the secret and the token give: the earlier derivation, routed or not.
+        // What the secret and the token give: the next generation tagged without the family's
+        // value (none, or zeros), and the earlier derivation, routed or not.
+        let secret = &cfg.refresh_secret;
         let guesses = [
-            old.successor(&cfg.refresh_secret, None).as_str(),
-            old.successor_routed(&cfg.refresh_secret, None).as_str(),
+            old.next_addressed(secret, &[]).unwrap().as_str(),
+            old.next_addressed(secret, &[0; 32]).unwrap().as_str(),
+            old.successor(secret, None).as_str(),
+            old.successor_routed(secret, None).as_str(),
         ];
         assert!(
             !guesses.contains(&t1),

@@ -54,14 +54,15 @@ md.push(`## 1. Refresh endpoint: throughput and latency
 
 Each request is a \`POST\` refresh presenting a distinct valid refresh token from a pool minted
 before the timed phase (\`POST /auth/sessions\` with the admin token; \`POST /login\` for Express),
-so each request to a Worker performs a real rotation (4 KV keys read, 2 written, HMAC successor,
-Ed25519-signed access token). autocannon, closed loop, one request in flight per connection;
+so each request to a Worker performs a real rotation (an HMAC-derived successor and an
+Ed25519-signed access token; ours reads 3 KV keys and writes 1, its token naming its family; the
+jose Worker keeps a token record per rotation, as ours did before: 4 read, 2 written). autocannon, closed loop, one request in flight per connection;
 latency of the 200 responses; errors = non-200 answers, socket errors and timeouts.
 `);
 const LABEL = {
   ours: "silent-refresh Worker (Rust → wasm, workers-rs), KV mode",
   "ours-strict": "the same Worker in strict mode (`ROTATION_STORE=durable-object`: one SQLite Durable Object per subject)",
-  jose: "(a) TypeScript Worker with jose, same API, rotation and KV layout",
+  jose: "(a) TypeScript Worker with jose, same API and rotation, a token record per rotation",
   "jose-bulk": "(a′) the same jose Worker reading family, revocation and epoch in one bulk get, as ours does",
   express: "(b) Express + jsonwebtoken (tutorial): **no rotation, no persistence**, HS256, in-memory list",
 };

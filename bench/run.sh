@@ -156,7 +156,7 @@ token_wasm() {
   say "token work: wasm32 build and run in Node (V8)"
   local cli locked out=target/bench/token-wasm
   cli=$(wasm-bindgen --version | awk '{ print $2 }')
-  locked=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' bench/token-bench/Cargo.lock)
+  locked=$(scripts/crate-version.sh wasm-bindgen bench/token-bench/Cargo.lock)
   if [ "$cli" != "$locked" ]; then
     (cd bench/token-bench && cargo update -q -p wasm-bindgen --precise "$cli")
   fi
@@ -222,10 +222,7 @@ fi
 
 # --- 4. refresh endpoint under load ------------------------------------------------------------
 load() {
-  read -r p_ours p_jose p_bulk p_express i_ours i_jose i_bulk p_strict i_strict < <(node -e '
-    const net = require("net");
-    const one = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-    (async () => { const ps = new Set(); while (ps.size < 9) ps.add(await one()); console.log([...ps].join(" ")); })();')
+  read -r p_ours p_jose p_bulk p_express i_ours i_jose i_bulk p_strict i_strict < <(node bench/ports.mjs 9)
   # Our own secrets (never the developer's .dev.vars): each Worker runs from a copy of its
   # wrangler.toml with a generated .dev.vars beside it and a fresh local KV under $work.
   node scripts/dev-vars.mjs "$work/secrets.env" >/dev/null
@@ -313,10 +310,7 @@ dpop_client() {
 }
 dpop_load() {
   local p_strict i_strict p_kv i_kv admin secret name port inspector store
-  read -r p_strict i_strict p_kv i_kv < <(node -e '
-    const net = require("net");
-    const one = () => new Promise((ok) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-    (async () => { const ps = new Set(); while (ps.size < 4) ps.add(await one()); console.log([...ps].join(" ")); })();')
+  read -r p_strict i_strict p_kv i_kv < <(node bench/ports.mjs 4)
   # One Worker per store (strict mode, the default, and KV mode), with the same secrets.
   node scripts/dev-vars.mjs "$work/dpop-secrets.env" >/dev/null
   for name in dpop-strict dpop-kv; do

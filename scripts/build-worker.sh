@@ -21,7 +21,7 @@ rm -rf "$staging"
 scripts/wasm-bindgen.sh target/worker/wasm32-unknown-unknown/release/silent_refresh.wasm \
   --out-dir "$staging" --out-name index --target module --no-typescript \
   --experimental-reset-state-function --force-enable-abort-handler
-worker_version=$(awk '$0 == "name = \"worker\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+worker_version=$(scripts/crate-version.sh worker)
 node scripts/bundle-worker.mjs "$staging" "$staging/out/index.js" "$worker_version"
 # wasm-bindgen's catch wrappers use exception handling (try_table).
 wasm-opt -O3 $WASM_OPT_FEATURES --enable-exception-handling --strip-debug "$staging/index_bg.wasm" -o "$staging/out/index_bg.wasm"

@@ -107,9 +107,7 @@ fi
 printf 'RUSTUP_TOOLCHAIN=%s\n' "$toolchain" >.tools/env
 
 # Version of crate $1 in Cargo.lock.
-locked_version() {
-  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
-}
+locked_version() { scripts/crate-version.sh "$1"; }
 [ -f Cargo.lock ] || RUSTUP_TOOLCHAIN="$toolchain" cargo generate-lockfile -q
 
 # True unless BIN --version says VERSION.

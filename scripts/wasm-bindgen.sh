@@ -25,7 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=timing.sh
 . "$root/scripts/timing.sh"
 
-version=$(awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")
+version=$("$root/scripts/crate-version.sh" wasm-bindgen)
 installed() {
   [ "$("$WASM_BINDGEN_BIN" --version 2>/dev/null | awk 'NR == 1 { print $NF }')" = "$version" ]
 }

@@ -6,17 +6,13 @@
 //   node bench/dpop/verify-bench.mjs CONFIG.toml OUT.json
 import { writeFileSync } from "node:fs";
 import { startWorker } from "../../tests/support/worker.mjs";
+import { median } from "../stats.mjs";
 
 const [config, outPath] = process.argv.slice(2);
 const N = Number(process.env.DPOP_BENCH_N || 200);
 const REPS = Number(process.env.DPOP_BENCH_REPS || 15);
 
 const b64u = (bytes) => Buffer.from(bytes).toString("base64url");
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 // A real proof, made with Node's WebCrypto like a browser would.
 const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);

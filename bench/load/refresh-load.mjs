@@ -29,6 +29,7 @@
 import autocannon from "autocannon";
 import { createHash, createHmac } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { median } from "../stats.mjs";
 
 const [configPath, outPath] = process.argv.slice(2);
 const config = JSON.parse(readFileSync(configPath, "utf8"));
@@ -147,12 +148,6 @@ function percentile(sorted, p) {
   return sorted[idx];
 }
 
-export const median = (xs) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** The highest throughput seen per server (req/s), to size the top-up of its pool. */
 const bestRps = new Map();

@@ -18,16 +18,12 @@ import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { freePort, startWorker } from "../../tests/support/worker.mjs";
 import { Jar, signInHttp, startProvider } from "../../tests/support/oidc-provider.mjs";
+import { median } from "../stats.mjs";
 
 const [outPath] = process.argv.slice(2);
 const SESSIONS = Number(process.env.OIDC_LOAD_SESSIONS || 8);
 const DURATION = Number(process.env.OIDC_LOAD_DURATION || 5);
 const REPS = Number(process.env.OIDC_LOAD_REPS || 3);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const COMMON = { ROUTE_RATE_LIMIT: "0", ACCESS_TTL_SECONDS: "900" };
 
 /** The refresh cookie of a jar's Worker origin. */

@@ -7,17 +7,13 @@
 import { generateKeyPairSync, sign } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { startWorker } from "../../tests/support/worker.mjs";
+import { median } from "../stats.mjs";
 
 const [config, outPath] = process.argv.slice(2);
 const N = Number(process.env.OIDC_BENCH_N || 100);
 const REPS = Number(process.env.OIDC_BENCH_REPS || 15);
 
 const b64u = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const issuer = "https://id.example";
 const clientId = "edge";

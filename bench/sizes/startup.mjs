@@ -13,6 +13,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { median } from "../stats.mjs";
 
 const [ours, jose, outPath, roundsArg] = process.argv.slice(2).map((a, i) => (i < 3 ? resolve(a) : a));
 const rounds = Number(roundsArg ?? 15);
@@ -42,11 +43,6 @@ function profile(config, name, i) {
   return { active, total, bundleKiB: bundle ? Number(bundle[1]) : undefined, gzipKiB: bundle ? Number(bundle[2]) : undefined };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const runs = { ours: [], jose: [] };
 try {

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SignJWT, importJWK, jwtVerify } from "jose";
+import { median } from "../stats.mjs";
 
 const [wasmDir, joseWorkerPath, outPath] = process.argv.slice(2);
 const NOW = 1_800_000_000;
@@ -21,11 +22,6 @@ const wasmModule = await import(pathToFileURL(join(wasmDir, "token_bench.js")).h
 const { initSync, TokenBench } = wasmModule;
 initSync({ module: readFileSync(join(wasmDir, "token_bench_bg.wasm")) });
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Runs `batch(n)` (n operations) repeatedly for the time budget; median µs per operation. */
 async function measure(name, batch, n) {

@@ -2,8 +2,8 @@
 //!
 //! | key | record |
 //! |---|---|
-//! | `t:<sha256(token)>` | [`TokenRecord`] |
-//! | `f:<family>` | [`FamilyRecord`] (written last: the commit point of a rotation) |
+//! | `f:<family>` | [`FamilyRecord`] (a rotation's one write, or for a chained family its last: the commit point) |
+//! | `t:<sha256(token)>` | [`TokenRecord`] (chained tokens only: families from before addressed tokens) |
 //! | `r:<family>` | [`Revocation`] (never written by rotation) |
 //! | `e:<sub>` | [`Epoch`] (logout-all) |
 //! | `u:<username>` | [`UserRecord`] |
@@ -12,7 +12,8 @@ use crate::core::server::store::{KvStore, StoreError, MIN_TTL};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// One refresh token of a family (keyed by the token's hash).
+/// One chained refresh token of a family (keyed by the token's hash); for an addressed token the
+/// service makes the same view from the token and its family record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     /// Family id.

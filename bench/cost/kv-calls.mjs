@@ -6,7 +6,7 @@
 //
 // Usage (from the repository root, after `make build`): node bench/cost/kv-calls.mjs [OUT.json]
 // Exits 1 when a count differs from the table's (KV mode, refresh: 3 keys read in 2 calls and 1
-// write; with DPoP 4 in 3 and 2; no deletes).
+// write; with DPoP 4 in 2 and 1; no deletes).
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { freePort, startWorker } from "../../tests/support/worker.mjs";
@@ -70,7 +70,7 @@ try {
     return body;
   };
   const counts = async () => (await fetch(`${w.url}/__kv_counts`)).json();
-  const expected = { bearer: { getKeys: 3, getCalls: 2, put: 1, delete: 0 }, dpop: { getKeys: 4, getCalls: 3, put: 2, delete: 0 } };
+  const expected = { bearer: { getKeys: 3, getCalls: 2, put: 1, delete: 0 }, dpop: { getKeys: 4, getCalls: 2, put: 1, delete: 0 } };
   for (const dpop of [false, true]) {
     const kind = dpop ? "dpop" : "bearer";
     const headers = { authorization: `Bearer ${w.adminToken}`, ...(dpop ? { dpop: await proof("POST", `${w.url}/auth/sessions`) } : {}) };

@@ -127,6 +127,7 @@ pub fn start_chained(
         sk: with_value.then(|| secret_id(&cfg.refresh_secret)),
         claims: Default::default(),
         up: None,
+        pj: Vec::new(),
     };
     run(store.put(
         &format!("f:{fam}"),

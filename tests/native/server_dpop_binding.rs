@@ -373,3 +373,76 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
     let plain = serde_json::to_string(&Call::Refresh { token, dpop: None }).unwrap();
     assert!(!plain.contains("dpop"));
 }
+
+fn puts(store: &MemoryStore) -> Vec<String> {
+    store
+        .ops()
+        .into_iter()
+        .filter(|o| matches!(o, Op::Put(_)))
+        .map(|o| o.key().to_string())
+        .collect()
+}
+
+#[test]
+fn a_rotation_spends_its_proof_in_the_family_record_and_the_proof_stays_single_use() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let t0 = bound_session(&svc, T0);
+    let p = proof(KEY_A, T0 + 1);
+    store.clear_ops();
+    let t1 = refresh(&svc, &t0, Some(&p), T0 + 1).unwrap();
+    let (fam, _) = crate::server_common::family_of(&store, &t1);
+    assert_eq!(puts(&store), [format!("f:{fam}")], "one write: the family, with the proof");
+    assert!(!store.snapshot().contains_key(&p.replay_key()), "no j: key");
+    assert_eq!(family(&store, &t1).pj.len(), 1);
+    // The same proof again: with the predecessor (a grace replay otherwise), with the successor.
+    for token in [&t0, &t1] {
+        assert_eq!(
+            refresh(&svc, token, Some(&p), T0 + 2),
+            Err(AuthError::InvalidDpopProof(DpopError::Replay)),
+        );
+    }
+    // A grace replay with a fresh proof writes no family record: its proof goes to j:.
+    let q = proof(KEY_A, T0 + 2);
+    store.clear_ops();
+    assert_eq!(refresh(&svc, &t0, Some(&q), T0 + 2).unwrap(), t1);
+    assert_eq!(puts(&store), [q.replay_key()]);
+    assert_eq!(
+        refresh(&svc, &t1, Some(&q), T0 + 3),
+        Err(AuthError::InvalidDpopProof(DpopError::Replay)),
+        "a proof spent in the replay cache is refused at a rotation"
+    );
+    assert!(refresh(&svc, &t1, Some(&proof(KEY_A, T0 + 3)), T0 + 3).is_ok());
+}
+
+#[test]
+fn a_family_keeps_a_bounded_list_of_spent_proofs_the_rest_go_to_the_replay_cache() {
+    let cfg = config();
+    let store = MemoryStore::new();
+    let svc = AuthService::new(&cfg, &store, Pbkdf2);
+    let mut t = bound_session(&svc, T0);
+    // Nine rotations inside one proof window: eight proofs in the record, the ninth in j:.
+    let mut proofs = Vec::new();
+    for _ in 0..9 {
+        let p = proof(KEY_A, T0 + 1);
+        store.clear_ops();
+        t = refresh(&svc, &t, Some(&p), T0 + 1).unwrap();
+        proofs.push((p, puts(&store)));
+    }
+    let pj = family(&store, &t).pj;
+    assert_eq!(pj.len(), 8);
+    let (ninth, written) = &proofs[8];
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert_eq!(written[0], ninth.replay_key(), "the overflow is spent first");
+    // Every one of the nine is refused again.
+    for (p, _) in &proofs {
+        assert_eq!(
+            refresh(&svc, &t, Some(p), T0 + 2),
+            Err(AuthError::InvalidDpopProof(DpopError::Replay)),
+        );
+    }
+    // Once their window is over, a rotation drops them (and the record holds its own proof).
+    let t2 = refresh(&svc, &t, Some(&proof(KEY_A, T0 + 200)), T0 + 200).unwrap();
+    assert_eq!(family(&store, &t2).pj.len(), 1);
+}

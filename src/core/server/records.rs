@@ -70,7 +70,19 @@ pub struct FamilyRecord {
     /// as a rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up: Option<String>,
+    /// The DPoP proofs the family's rotations spent, while they could be accepted: each proof's
+    /// replay key (its first [`SPENT_PROOF_KEY_LEN`] characters after `j:`) and until when (Unix
+    /// s). A rotation records its proof here, in the write it makes anyway, instead of a `j:`
+    /// key; at most [`MAX_SPENT_PROOFS`], the others go to `j:` as every other proof does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pj: Vec<(String, u64)>,
 }
+
+/// Characters of a proof's replay key kept in a family's [`FamilyRecord::pj`] (96 bits).
+pub const SPENT_PROOF_KEY_LEN: usize = 16;
+/// Most proofs kept in a family record; a family rotated more often within a proof's window
+/// (two minutes) spends the rest in the replay cache's `j:` keys.
+pub const MAX_SPENT_PROOFS: usize = 8;
 
 /// A revoked family.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

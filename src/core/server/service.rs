@@ -22,7 +22,7 @@ use crate::core::server::password::{
 };
 use crate::core::server::records::{
     decode, epoch_key, family_key, load, revocation_key, save, ttl_until, user_key, Epoch,
-    FamilyRecord, Revocation, TokenRecord, UserRecord,
+    FamilyRecord, Revocation, TokenRecord, UserRecord, MAX_SPENT_PROOFS, SPENT_PROOF_KEY_LEN,
 };
 use crate::core::server::secret::constant_time_eq;
 use crate::core::server::store::{KvStore, StoreError};
@@ -99,6 +99,53 @@ struct Presented {
     epoch: Epoch,
     /// The family's value (`k`), decoded.
     value: Option<Vec<u8>>,
+    /// Whether the request's DPoP proof was spent before (in the replay cache, or by one of the
+    /// family's rotations).
+    proof_spent: bool,
+}
+
+/// Whether a proof whose replay key is `key` (`None`: no proof) was spent before: its `j:` key
+/// was found (`seen`), or `f` recorded it and it could still be accepted at `now`.
+fn spent(f: &FamilyRecord, key: Option<&str>, seen: Option<String>, now: u64) -> bool {
+    let Some(key) = key else { return false };
+    seen.is_some()
+        || f.pj
+            .iter()
+            .any(|(k, until)| *until >= now && *k == spent_proof_key(key))
+}
+
+/// What a family keeps of a proof's replay key (`j:` + 43 characters).
+fn spent_proof_key(replay_key: &str) -> String {
+    replay_key
+        .chars()
+        .skip(2)
+        .take(SPENT_PROOF_KEY_LEN)
+        .collect()
+}
+
+/// The family's spent proofs after a rotation with `proof` at `now`: the ones that can still be
+/// accepted, plus this one when there is room (else it is answered back, to be spent in the
+/// replay cache).
+fn spent_proofs<'p>(
+    pj: &[(String, u64)],
+    proof: Option<&'p Proof>,
+    now: u64,
+) -> (Vec<(String, u64)>, Option<&'p Proof>) {
+    let mut kept: Vec<(String, u64)> = pj
+        .iter()
+        .filter(|(_, until)| *until >= now)
+        .cloned()
+        .collect();
+    match proof {
+        Some(p) if kept.len() < MAX_SPENT_PROOFS => {
+            kept.push((
+                spent_proof_key(&p.replay_key()),
+                now + p.replay_ttl(now, IAT_WINDOW),
+            ));
+            (kept, None)
+        }
+        other => (kept, other),
+    }
 }
 
 /// The family value of `f`, decoded (`None`: a family started before it existed).
@@ -491,6 +538,7 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             sk: Some(secret_id(&self.config.refresh_secret)),
             claims,
             up,
+            pj: Vec::new(),
         };
         save(
             &self.store,
@@ -605,7 +653,8 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             revoked,
             epoch,
             value,
-        } = self.locate(&token).await?;
+            proof_spent,
+        } = self.locate(&token, dpop, now).await?;
         if f.sub != t.sub || revoked {
             return Err(AuthError::InvalidGrant);
         }
@@ -653,11 +702,12 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 }
                 return Err(AuthError::InvalidGrant);
             }
-            (_, Some(proof)) => {
-                self.spend_proof(proof, now, AuthError::InvalidDpopProof)
-                    .await?
+            // Spent before (here, or anywhere in the replay cache): a replay. Otherwise it is
+            // spent with what this refresh writes (`spend_with_answer`).
+            (_, Some(_)) if proof_spent => {
+                return Err(AuthError::InvalidDpopProof(DpopError::Replay))
             }
-            (None, None) => {}
+            (_, Some(_)) | (None, None) => {}
         }
         let successor = match token.is_addressed() {
             // `locate` checked that the family's value is there and authenticates the token.
@@ -671,7 +721,10 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             // Current token (or a successor whose family write was lost: roll forward).
             let (grant, up_sealed) = match grant {
                 None => (None, f.up.clone()),
-                Some(g) => match self.refresh_upstream(g, &t.fam, f.abs, now, up).await? {
+                Some(g) => match self
+                    .spend_on_error(dpop, now, self.refresh_upstream(g, &t.fam, f.abs, now, up))
+                    .await?
+                {
                     // Refreshed at the provider: sealed anew. Unchanged: the sealed copy as it
                     // was (same plaintext, same family as associated data), no AES-GCM pass.
                     (g, true) => {
@@ -699,12 +752,16 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 )
                 .await?;
             }
+            // The proof is spent in the family record this rotation writes (when it has room).
+            let (pj, overflow) = spent_proofs(&f.pj, dpop, now);
+            self.spend_in_cache(overflow, now).await?;
             let family = FamilyRecord {
                 gen,
                 rotated_ms: now_ms,
                 // A family from before `sk` existed is marked with the secret it lives under.
                 sk: Some(current_sk),
                 up: up_sealed,
+                pj,
                 ..f
             };
             save(
@@ -718,8 +775,10 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             return self.with_upstream_access(r, grant.as_ref(), now);
         }
         let age_ms = now_ms.saturating_sub(f.rotated_ms);
+        // No family write from here on: a proof is spent in the replay cache.
+        self.spend_in_cache(dpop, now).await?;
         if t.gen + 1 == f.gen && age_ms < self.config.grace * 1000 {
-            // Grace replay: the same successor again, nothing written.
+            // Grace replay: the same successor again, nothing written (but a proof's `j:`).
             let mut r = self.respond(&f, successor, now)?;
             r = self.with_upstream_access(r, grant.as_ref(), now)?;
             r.replay = Some(Replay {
@@ -748,42 +807,45 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
     /// the token must be one the family's value authenticates (else `invalid_grant`: no token
     /// of the family, nothing changes), and the generation is the token's. A chained token's
     /// record names its family and subject: it, then family, marker and epoch in one read.
-    async fn locate(&self, token: &RefreshToken) -> Result<Presented, AuthError> {
+    async fn locate(
+        &self,
+        token: &RefreshToken,
+        proof: Option<&Proof>,
+        now: u64,
+    ) -> Result<Presented, AuthError> {
+        // A proof's replay-cache key is read with the family's keys (no read of its own).
+        let replay_key = proof.map(Proof::replay_key);
         let Some(fam) = token.family_id() else {
             let t = load::<TokenRecord>(&self.store, &token.key())
                 .await?
                 .ok_or(AuthError::InvalidGrant)?;
             // The family, its revocation marker and the user's epoch are independent reads:
             // one read of the three (one KV operation and round trip instead of three).
-            let keys = [
+            let mut keys = vec![
                 family_key(&t.fam),
                 revocation_key(&t.fam),
                 epoch_key(&t.sub),
             ];
-            let [f, revoked, epoch]: [Option<String>; 3] = self
-                .store
-                .get_many(&[&keys[0], &keys[1], &keys[2]])
-                .await?
-                .try_into()
-                .map_err(|_| StoreError::Corrupt)?;
-            let f = decode::<FamilyRecord>(f)?.ok_or(AuthError::InvalidGrant)?;
+            keys.extend(replay_key.clone());
+            let mut read = self.read_all(&keys).await?.into_iter();
+            let (f, revoked, epoch, seen) = (read.next(), read.next(), read.next(), read.next());
+            let f = decode::<FamilyRecord>(f.flatten())?.ok_or(AuthError::InvalidGrant)?;
             let value = family_value(&f)?;
             return Ok(Presented {
                 t,
+                proof_spent: spent(&f, replay_key.as_deref(), seen.flatten(), now),
                 f,
-                revoked: decode::<Revocation>(revoked)?.is_some(),
-                epoch: decode::<Epoch>(epoch)?.unwrap_or_default(),
+                revoked: decode::<Revocation>(revoked.flatten())?.is_some(),
+                epoch: decode::<Epoch>(epoch.flatten())?.unwrap_or_default(),
                 value,
             });
         };
-        let keys = [family_key(&fam), revocation_key(&fam)];
-        let [f, revoked]: [Option<String>; 2] = self
-            .store
-            .get_many(&[&keys[0], &keys[1]])
-            .await?
-            .try_into()
-            .map_err(|_| StoreError::Corrupt)?;
-        let f = decode::<FamilyRecord>(f)?.ok_or(AuthError::InvalidGrant)?;
+        let mut keys = vec![family_key(&fam), revocation_key(&fam)];
+        keys.extend(replay_key.clone());
+        let mut read = self.read_all(&keys).await?.into_iter();
+        let (f, revoked, seen) = (read.next(), read.next(), read.next());
+        let revoked = revoked.flatten();
+        let f = decode::<FamilyRecord>(f.flatten())?.ok_or(AuthError::InvalidGrant)?;
         let value = family_value(&f)?;
         match &value {
             Some(v) if token.authentic(&self.config.refresh_secret, v) => {}
@@ -803,11 +865,50 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
         };
         Ok(Presented {
             t,
+            proof_spent: spent(&f, replay_key.as_deref(), seen.flatten(), now),
             f,
             revoked: decode::<Revocation>(revoked)?.is_some(),
             epoch,
             value,
         })
+    }
+
+    /// `keys` in one bulk read, one value (or `None`) per key.
+    async fn read_all(&self, keys: &[String]) -> Result<Vec<Option<String>>, AuthError> {
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = self.store.get_many(&refs).await?;
+        if values.len() != keys.len() {
+            return Err(StoreError::Corrupt.into());
+        }
+        Ok(values)
+    }
+
+    /// Records `proof` (if any) as spent in the replay cache: a `j:` key until its `iat` leaves
+    /// the window.
+    async fn spend_in_cache(&self, proof: Option<&Proof>, now: u64) -> Result<(), AuthError> {
+        if let Some(p) = proof {
+            self.store
+                .put(&p.replay_key(), "1", Some(p.replay_ttl(now, IAT_WINDOW)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `step`'s answer; when it fails, `proof` is spent first (a refresh that writes no family
+    /// record still uses up its proof, so that the same request cannot be sent again).
+    async fn spend_on_error<T>(
+        &self,
+        proof: Option<&Proof>,
+        now: u64,
+        step: impl std::future::Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
+        match step.await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                self.spend_in_cache(proof, now).await?;
+                Err(e)
+            }
+        }
     }
 
     /// The provider's side of a rotation: `grant` as is while its access token lives (past the

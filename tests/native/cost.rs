@@ -752,16 +752,18 @@ Monthly bill on Workers Paid (USD, the $5 included) and the most MAU the Free pl
 
 const NOTES: &str = "
 What the bills are made of: in KV mode, KV writes ($5 per million; the Free plan's 1,000 a day
-is what binds): two per refresh, three with DPoP. In strict mode, SQLite rows written ($1 per
-million; the Free plan's 100,000 a day binds): two per refresh (the successor's record, the
-family), plus the spent proof and the sweep of the previous one with DPoP; and its DO requests
-($0.15 per million), one per refresh and five per login (the rotation object and four calls of
-the throttle's two counters). Strict mode's sweep scans the table (about 35 rows after a day),
-but rows read cost a thousandth of rows written.
+is what binds): one per refresh, the family record (the token names its family; with DPoP the
+proof is spent in it). In strict mode, SQLite rows written ($1 per million; the Free plan's
+100,000 a day binds): one per refresh, the family's; and its DO requests ($0.15 per million), one
+per refresh and five per login (the rotation object and four calls of the throttle's two
+counters). Strict mode's sweep before a DPoP refresh scans the table (a few rows: the subject's
+families and the proofs of the last two minutes), and rows read cost a thousandth of rows
+written.
 
 DO duration is in the bill at an assumed 4 ms of wall time per DO request (128 MB each: 0.5 GB-s
-per thousand requests). Not in the bill: storage (a family keeps one token hash per rotation
-until its absolute expiry, about 150 B each).
+per thousand requests). Not in the bill: storage (a family record and its revocation marker, a
+few hundred bytes per session until its absolute expiry; families started before addressed
+tokens also keep one token hash per rotation, about 150 B each).
 ";
 
 const CPU_MEASURED: &str =

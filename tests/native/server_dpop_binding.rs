@@ -393,7 +393,11 @@ fn a_rotation_spends_its_proof_in_the_family_record_and_the_proof_stays_single_u
     store.clear_ops();
     let t1 = refresh(&svc, &t0, Some(&p), T0 + 1).unwrap();
     let (fam, _) = crate::server_common::family_of(&store, &t1);
-    assert_eq!(puts(&store), [format!("f:{fam}")], "one write: the family, with the proof");
+    assert_eq!(
+        puts(&store),
+        [format!("f:{fam}")],
+        "one write: the family, with the proof"
+    );
     assert!(!store.snapshot().contains_key(&p.replay_key()), "no j: key");
     assert_eq!(family(&store, &t1).pj.len(), 1);
     // The same proof again: with the predecessor (a grace replay otherwise), with the successor.
@@ -434,7 +438,11 @@ fn a_family_keeps_a_bounded_list_of_spent_proofs_the_rest_go_to_the_replay_cache
     assert_eq!(pj.len(), 8);
     let (ninth, written) = &proofs[8];
     assert_eq!(written.len(), 2, "{written:?}");
-    assert_eq!(written[0], ninth.replay_key(), "the overflow is spent first");
+    assert_eq!(
+        written[0],
+        ninth.replay_key(),
+        "the overflow is spent first"
+    );
     // Every one of the nine is refused again.
     for (p, _) in &proofs {
         assert_eq!(

@@ -721,18 +721,25 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
             // Current token (or a successor whose family write was lost: roll forward).
             let (grant, up_sealed) = match grant {
                 None => (None, f.up.clone()),
-                Some(g) => match self
-                    .spend_on_error(dpop, now, self.refresh_upstream(g, &t.fam, f.abs, now, up))
-                    .await?
-                {
-                    // Refreshed at the provider: sealed anew. Unchanged: the sealed copy as it
-                    // was (same plaintext, same family as associated data), no AES-GCM pass.
-                    (g, true) => {
-                        let sealed = self.seal_grant(&g, &t.fam)?;
-                        (Some(g), Some(sealed))
+                Some(g) => {
+                    let refreshed = match self.refresh_upstream(g, &t.fam, f.abs, now, up).await {
+                        Ok(refreshed) => refreshed,
+                        // No family write: the proof is spent in the replay cache.
+                        Err(e) => {
+                            self.spend_in_cache(dpop, now).await?;
+                            return Err(e);
+                        }
+                    };
+                    match refreshed {
+                        // Refreshed at the provider: sealed anew. Unchanged: the sealed copy as
+                        // it was (same plaintext, same family as associated data), no AES-GCM.
+                        (g, true) => {
+                            let sealed = self.seal_grant(&g, &t.fam)?;
+                            (Some(g), Some(sealed))
+                        }
+                        (g, false) => (Some(g), f.up.clone()),
                     }
-                    (g, false) => (Some(g), f.up.clone()),
-                },
+                }
             };
             let gen = t.gen + 1;
             if !successor.is_addressed() {
@@ -892,23 +899,6 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 .await?;
         }
         Ok(())
-    }
-
-    /// `step`'s answer; when it fails, `proof` is spent first (a refresh that writes no family
-    /// record still uses up its proof, so that the same request cannot be sent again).
-    async fn spend_on_error<T>(
-        &self,
-        proof: Option<&Proof>,
-        now: u64,
-        step: impl std::future::Future<Output = Result<T, AuthError>>,
-    ) -> Result<T, AuthError> {
-        match step.await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                self.spend_in_cache(proof, now).await?;
-                Err(e)
-            }
-        }
     }
 
     /// The provider's side of a rotation: `grant` as is while its access token lives (past the

@@ -543,14 +543,16 @@ const scenarios = {
 
   // auth.fetch without wasm (client.js): while Rust's last answer to `fetch` holds, a managed
   // call goes out from a stack with no wasm frame, with the token Rust gave; the first call after
-  // any other call into the client, and every call once a refresh is due, after a 401 or after
-  // logout, goes through Rust (a wasm frame on the stack) and carries what Rust decides then.
+  // any other call into the client, and every call once a refresh is due (by either clock), after
+  // a 401 or after logout, goes through Rust (a wasm frame on the stack) and carries what Rust
+  // decides then. The clocks are moved rather than waited for (the client reads them at each call).
   async fetchWithoutWasm(AuthClient) {
-    const s = makeServer({ lifetime: 3, sendExpiresIn: false });
+    const s = makeServer({ lifetime: 60, sendExpiresIn: false });
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 100;
     // The refresh timer never fires: only a call can find the token due.
     globalThis.setTimeout = (f, ms, ...a) => (ms >= 200 ? -1 : realSetTimeout(f, ms, ...a));
+    const [realNow, realMono] = [Date.now, performance.now];
     try {
       const via = [];
       const fetch = (req) => {
@@ -559,27 +561,27 @@ const scenarios = {
       };
       const auth = new AuthClient({ ...s.options({ refreshMargin: 1000 }), fetch });
       const api = () => s.log.filter((e) => e.path.startsWith("/api/"));
+      const newest = () => [...s.valid.keys()].at(-1);
       const calls = async (n, status = 200) => {
         via.length = 0;
         for (let i = 0; i < n; i++) eq((await auth.fetch("/api/me")).status, status, "status");
         return via.join();
       };
       await auth.login("u", "pw");
-      const t1 = Date.now();
-      const first = [...s.valid.keys()][0];
+      const first = newest();
       eq(await calls(3), "wasm,js,js", "fresh: through Rust once, then without wasm");
       assert(api().slice(-3).every((e) => e.auth === "Bearer " + first), "each with the token");
       eq(await auth.getAccessToken(), first, "getAccessToken the same way");
       eq(auth.signedIn, true, "signed in");
       eq(await calls(2), "wasm,js", "after another call into the client (a getter): through Rust once");
-      // Due (2 s after login: 3 s token, 1 s margin), with no timer: through Rust, refreshed
-      // first. The next token lives a minute, so that what follows is not due meanwhile.
-      s.lifetime = 60;
-      await until(() => Date.now() >= t1 + 2100, 10_000, "the token falls due");
-      eq(s.refreshes(), 0, "no refresh yet");
-      eq(await calls(1), "wasm", "due: through Rust");
+      // performance.now() past the refresh time (59 s: a 60 s token, a 1 s margin), the wall
+      // clock not: through Rust, refreshed first.
+      performance.now = () => realMono.call(performance) + 59_500;
+      try {
+        eq(await calls(1), "wasm", "due by performance.now(): through Rust");
+      } finally { performance.now = realMono; }
       eq(s.refreshes(), 1, "refreshed first");
-      const second = [...s.valid.keys()].at(-1);
+      const second = newest();
       eq(api().at(-1).auth, "Bearer " + second, "with the new token");
       eq(await calls(2), "wasm,js", "then through Rust once (the refresh called it), then without");
       // A 401 to a call made without wasm: Rust refreshes and replays; the next call goes
@@ -587,18 +589,18 @@ const scenarios = {
       s.revoke();
       eq(await calls(1), "js,wasm", "the 401 (sent without wasm), then the replay through Rust");
       eq(s.refreshes(), 2, "one refresh after the 401");
-      const third = [...s.valid.keys()].at(-1);
+      const third = newest();
       eq(api().at(-1).auth, "Bearer " + third, "replayed with the new token");
       eq(await calls(2), "wasm,js", "after the 401: through Rust once, then without");
       assert(api().slice(-2).every((e) => e.auth === "Bearer " + third), "both with the newest token");
       // The wall clock alone past the refresh time (a machine that slept while performance.now()
       // stood still; the client's clock takes the larger step): through Rust, refreshed first.
-      const realNow = Date.now;
       Date.now = () => realNow() + 59_500;
       try {
-        eq(await calls(1), "wasm", "the wall clock past the window: through Rust");
+        eq(await calls(1), "wasm", "due by Date.now(): through Rust");
       } finally { Date.now = realNow; }
       eq(s.refreshes(), 3, "refreshed first");
+      eq(api().at(-1).auth, "Bearer " + newest(), "with the new token");
       // Logout: through Rust, no token.
       await auth.logout();
       eq(await calls(2, 401), "wasm,wasm", "signed out: through Rust each time");
@@ -606,6 +608,7 @@ const scenarios = {
       auth.dispose();
     } finally {
       globalThis.setTimeout = realSetTimeout;
+      [Date.now, performance.now] = [realNow, realMono];
       Error.stackTraceLimit = limit;
     }
   },

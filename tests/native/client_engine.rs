@@ -157,12 +157,21 @@ fn send_due_tells_without_changing_anything_whether_before_send_has_work() {
 fn fresh_for_is_exactly_how_long_send_due_stays_false() {
     let check = |e: &Engine, now: u64, what: &str| match e.fresh_for(now) {
         Some(left) => {
-            assert!(e.access().is_some() && !e.lazy_pending(), "{what}: a token, nothing pending");
+            assert!(
+                e.access().is_some() && !e.lazy_pending(),
+                "{what}: a token, nothing pending"
+            );
             for d in [0, left / 2, left - 1] {
-                assert!(!e.send_due(now.saturating_add(d)), "{what}: fresh at +{d} of {left}");
+                assert!(
+                    !e.send_due(now.saturating_add(d)),
+                    "{what}: fresh at +{d} of {left}"
+                );
             }
             if left < u64::MAX / 2 {
-                assert!(e.send_due(now + left), "{what}: due at the end of its window ({left})");
+                assert!(
+                    e.send_due(now + left),
+                    "{what}: due at the end of its window ({left})"
+                );
             }
         }
         None => assert!(
@@ -175,7 +184,11 @@ fn fresh_for_is_exactly_how_long_send_due_stays_false() {
     check(&e, 0, "signed out");
     e.start_session(secret("a1"), Some(15 * MIN), 1_000);
     let due = e.deadline().unwrap();
-    assert_eq!(e.fresh_for(1_000), Some(due - 1_000), "until the refresh is due");
+    assert_eq!(
+        e.fresh_for(1_000),
+        Some(due - 1_000),
+        "until the refresh is due"
+    );
     for now in [1_000, 2_000, due - 1] {
         check(&e, now, "fresh");
     }
@@ -186,7 +199,11 @@ fn fresh_for_is_exactly_how_long_send_due_stays_false() {
         Begin::Start(t) => t,
         other => panic!("{other:?}"),
     };
-    assert_eq!(e.fresh_for(2_001), Some(due - 2_001), "in flight, still fresh");
+    assert_eq!(
+        e.fresh_for(2_001),
+        Some(due - 2_001),
+        "in flight, still fresh"
+    );
     // A failed refresh: a retry is pending, so each call asks (and waits for the retry).
     let failed = run(&mut e, t, 2_003, fail(503, None, Some(5_000)));
     assert!(matches!(failed, Finished::Retry { .. }), "{failed:?}");

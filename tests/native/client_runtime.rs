@@ -146,14 +146,22 @@ fn fetch_hands_the_host_the_window_in_which_the_token_goes_out_as_it_is() {
         w.hint_over.set(false);
         login(&w, &tab, "alice", None);
         fetch(&tab, "/api/a");
-        assert_eq!(last(&w), DUE_MS as u32 - 1, "fresh: until the refresh is due, less a ms");
+        assert_eq!(
+            last(&w),
+            DUE_MS as u32 - 1,
+            "fresh: until the refresh is due, less a ms"
+        );
         (w, tab)
     };
     // Timers frozen: the monotonic clock to just before the window's end, then past it.
     let (w, tab) = world();
     w.mono.set(w.mono.get() + DUE_MS - 1.5);
     fetch(&tab, "/api/b");
-    assert_eq!(w.sent.borrow().len(), 3, "still sent at once with the token");
+    assert_eq!(
+        w.sent.borrow().len(),
+        3,
+        "still sent at once with the token"
+    );
     assert!(w.posts_to(REFRESH).is_empty(), "no refresh");
     assert!(last(&w) <= 1, "a window of at most a ms left: {}", last(&w));
     w.mono.set(w.mono.get() + 1.5);

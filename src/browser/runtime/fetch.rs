@@ -34,8 +34,7 @@ impl<H: Host> Inner<H> {
             None if self.signed_in() || self.engine().lazy_pending() => ((H::null(), 0), 0),
             None => ((self.u(), 0), 0),
         };
-        self.host()
-            .request(input, init, &access, generation, left)
+        self.host().request(input, init, &access, generation, left)
     }
 
     /// A request of `fetch` handed over as `[response, request, generation]`, a promise: a

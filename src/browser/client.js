@@ -1,7 +1,7 @@
 // The public class `AuthClient` (its TypeScript declaration is in src/browser/types.rs), whose
 // methods forward to Rust (`Inner::call` in src/browser/runtime) through the function the wasm
-// export `client` makes for each one; and the package's `init`. The plumbing each client is built
-// on, its `Host`, is glue.js's.
+// export `client` makes for each one (`fetch` repeats Rust's last answer without it while that
+// holds); and the package's `init`. The plumbing each client is built on, its `Host`, is glue.js's.
 
 import { Host, key, send } from "./glue.js";
 import { bound } from "./requests.js";
@@ -23,7 +23,7 @@ let create;
 /** Connects `AuthClient` to `client` (the package's entry module does it); returns the class. */
 export const connect = (client) => ((create = client), AuthClient);
 
-/** The public class. Every method forwards to Rust. */
+/** The public class. Every method forwards to Rust (`fetch`: see there). */
 export class AuthClient {
   /** The host, and the client's function `(method, a, b) => result` (see `Method`). */
   #h;

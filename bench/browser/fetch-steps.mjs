@@ -16,18 +16,20 @@
 // `fetch` called with a Request as glue.js would call it:
 //   local        answer(new Request(url) + Authorization)
 //   local auth   auth.fetch(url) with `fetch: answer`
-// Interleaved blocks of BLOCK calls per step, ROUNDS rounds; prints each step's median µs per
-// call over the rounds, and the load average before and after. `start` is the median time from
-// the call to the request's start as Resource Timing records it (`startTime`; the page is
-// cross-origin isolated, so the clock's resolution is 5 µs): what happens before the request
-// leaves the page.
+// ROUNDS × BLOCK calls per step, each call timed alone, the steps in a new random order for every
+// call; prints each step's median µs per call, ÷ `fetch`'s, the median of its difference to the
+// `fetch` call of the same turn (paired), and the load average before and after. `start` is the
+// median time from the call to the request's start as Resource Timing records it (`startTime`;
+// the page is cross-origin isolated, so the clock's resolution is 5 µs): what happens before the
+// request leaves the page.
 //
 // What it showed (issue 22): with Playwright attached (the Chrome DevTools Protocol, as in every
 // benchmark and test here, and as with DevTools open), Chromium records each request's initiator
 // with its JavaScript stack, and that costs more the deeper the stack and more still for wasm
 // frames: `deep` and `wasm` cost more than `bearer`, and `auth.fetch` through Rust most (its
-// `start` too). BENCH_CDP=0 runs Chromium without the protocol (the page posts its figures back),
-// where most of that difference goes.
+// `start` too). BENCH_CDP=0 runs Chromium without the protocol (the page posts its figures back):
+// there `deep` costs about nothing, `wasm` still some, and the old `auth.fetch` about half as much
+// (load average 4-6: +105 µs a call over the paired `fetch`, against +205 µs with the protocol).
 //
 // Usage: node bench/browser/fetch-steps.mjs [ROOT]   (serves ROOT/pkg; default: the repository)
 import { createServer } from "node:http";
@@ -83,27 +85,30 @@ const run = async (BLOCK, ROUNDS) => {
     "local auth": () => local.fetch(url),
   };
   performance.setResourceTimingBufferSize(100_000);
-  const times = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
-  const starts = Object.fromEntries(Object.keys(steps).map((k) => [k, []]));
+  const names = Object.keys(steps);
+  const times = Object.fromEntries(names.map((k) => [k, []]));
+  const starts = Object.fromEntries(names.map((k) => [k, []]));
   let n = 0;
-  for (let round = -1; round < ROUNDS; round++) {
-    for (const [name, step] of Object.entries(steps)) {
-      // The body is read, except the local steps' (the same made-up Response each time).
-      const read = !name.startsWith("local");
-      const t = performance.now();
-      for (let i = 0; i < BLOCK; i++) {
-        url = "/api/ping?" + ++n;
-        const called = performance.now();
-        const r = await step();
-        if (!read) continue;
-        await r.text();
-        const e = performance.getEntriesByName(new URL(url, location.href).href)[0];
-        if (round >= 0 && e) starts[name].push((e.startTime - called) * 1000);
-      }
-      // Round -1 warms every step up.
-      if (round >= 0) times[name].push(((performance.now() - t) * 1000) / BLOCK);
-      performance.clearResourceTimings();
+  // Rounds of BLOCK calls of every step, the steps in a new random order for each call (load
+  // from other processes falls on all of them alike); round -1 warms them up.
+  for (let i = -BLOCK; i < ROUNDS * BLOCK; i++) {
+    const order = [...names];
+    for (let j = order.length - 1; j > 0; j--) {
+      const k = Math.floor(Math.random() * (j + 1));
+      [order[j], order[k]] = [order[k], order[j]];
     }
+    for (const name of order) {
+      url = "/api/ping?" + ++n;
+      const called = performance.now();
+      const r = await steps[name]();
+      // The body is read, except the local steps' (the same made-up Response each time).
+      if (!name.startsWith("local")) await r.text();
+      if (i < 0) continue;
+      times[name].push((performance.now() - called) * 1000);
+      const e = performance.getEntriesByName(new URL(url, location.href).href)[0];
+      if (e) starts[name].push((e.startTime - called) * 1000);
+    }
+    if (n % 1000 < names.length) performance.clearResourceTimings();
   }
   return { times, starts, isolated: crossOriginIsolated };
 };
@@ -173,12 +178,14 @@ try {
     return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
   const base = median(times.fetch);
-  console.log(`Chromium ${version}${CDP ? " through Playwright (DevTools protocol)" : ""}; ${ROUNDS} interleaved rounds of ${BLOCK} calls per step; ` +
-    `load average ${loadBefore} before, ${load()} after${isolated ? "" : "; not cross-origin isolated (start at 100 µs)"}`);
+  console.log(`Chromium ${version}${CDP ? " through Playwright (DevTools protocol)" : ""}; ${ROUNDS * BLOCK} calls per step, ` +
+    `interleaved at random; load average ${loadBefore} before, ${load()} after${isolated ? "" : "; not cross-origin isolated (a 100 µs clock)"}`);
   for (const [name, xs] of Object.entries(times)) {
     const m = median(xs);
     const start = starts[name].length ? `start ${median(starts[name]).toFixed(0).padStart(4)} µs` : "";
-    console.log(`${name.padEnd(11)} ${m.toFixed(0).padStart(6)} µs/call  ×${(m / base).toFixed(3)}  (rounds: ${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})  ${start}`);
+    const d = median(xs.map((x, i) => x - times.fetch[i]));
+    const diff = name.startsWith("local") ? "" : `paired ${d < 0 ? "" : "+"}${d.toFixed(0)} µs`;
+    console.log(`${name.padEnd(11)} ${m.toFixed(0).padStart(6)} µs/call  ×${(m / base).toFixed(3)}  ${diff.padEnd(17)} ${start}`);
   }
 } finally {
   await browser?.close();

@@ -56,9 +56,13 @@ export class Host {
     this.listeners_ = [];
   }
 
-  /** Starts listening: wake-up events, the channel. `dispatch(tag, value)` is Rust's. */
-  open_(dispatch, timeout) {
-    this.dispatch_ = dispatch;
+  /**
+   * Starts listening: wake-up events, the channel. `dispatch(tag, value)` is Rust's; each call
+   * of it, as each method call of `AuthClient` (client.js), first ends `auth.fetch`'s path
+   * without wasm (`fast_`, see `request_`).
+   */
+  open_(d, timeout) {
+    const dispatch = this.dispatch_ = (tag, value) => (this.fast_ = null, d(tag, value));
     this.timeout_ = timeout;
     this.wake_ = (e) => (e.type != "visibilitychange" || document.visibilityState == "visible")
       && dispatch(WAKE, e.type == "online");
@@ -198,9 +202,17 @@ export class Host {
    * `fetch(input, init)`, a promise. A request the client manages (`managed`, requests.js) is
    * sent with `send(request, access, generation)`, unless `access` is `null` (a refresh may be
    * due): then it goes to Rust, `dispatch(7, [undefined, request])`. Any other request is sent as
-   * it is.
+   * it is. `left` (from Rust only; 0: none): for `left` ms from the clock readings `t_` that
+   * `AuthClient.fetch` took just before calling Rust (no later than Rust's own), no refresh can
+   * fall due (`Engine::fresh_for`, less a ms). Until either clock is past that, `auth.fetch`
+   * makes this same call without Rust (`fast_`: it compares the clocks and nothing else), unless
+   * Rust is called in between: every call into it (client.js's `#x`, `dispatch_`) ends `fast_`.
    */
-  request_(input, init, access, generation) {
+  request_(input, init, access, generation, left) {
+    if (left) {
+      const [mono, wall] = this.t_;
+      this.fast_ = (i, n) => performance.now() < mono + left && Date.now() < wall + left && this.request_(i, n, access, generation);
+    }
     try {
       // `getAccessToken()` passes the host itself: managed, with no request.
       const request = input == this ? input : new Request(input, init);

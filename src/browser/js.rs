@@ -49,7 +49,9 @@ extern "C" {
     /// `fetch(input, init)`, a promise: `new Request(input, init)`, sent as it is unless the
     /// client attaches the token to it (bearer origin, not an endpoint, no `Authorization` of
     /// the caller's); then `send(request, access, generation)`, or, if `access` is `null`,
-    /// `dispatch(7, [undefined, request])`, whose promise it settles to.
+    /// `dispatch(7, [undefined, request])`, whose promise it settles to. For `left` ms (0: none)
+    /// from clock readings taken just before this call into wasm, `auth.fetch` makes the same
+    /// call without wasm, unless wasm is called in between (client.js).
     #[wasm_bindgen(method)]
     pub fn request_(
         this: &Host,
@@ -57,6 +59,7 @@ extern "C" {
         init: &JsValue,
         access: &JsValue,
         generation: u32,
+        left: u32,
     ) -> JsValue;
     /// True if the page can read the Worker's session hint and it says the session is over
     /// (`sr_session=0`); false when it is absent, `1` or unreadable.
@@ -232,8 +235,9 @@ impl runtime::Host for Host {
         init: &JsValue,
         access: &JsValue,
         generation: u32,
+        left: u32,
     ) -> JsValue {
-        self.request_(input, init, access, generation)
+        self.request_(input, init, access, generation, left)
     }
     fn over(&self) -> bool {
         self.over_()

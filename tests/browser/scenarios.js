@@ -541,6 +541,78 @@ const scenarios = {
     } finally { globalThis.setTimeout = realSetTimeout; }
   },
 
+  // auth.fetch without wasm (client.js): while Rust's last answer to `fetch` holds, a managed
+  // call goes out from a stack with no wasm frame, with the token Rust gave; the first call after
+  // any other call into the client, and every call once a refresh is due (by either clock), after
+  // a 401 or after logout, goes through Rust (a wasm frame on the stack) and carries what Rust
+  // decides then. The clocks are moved rather than waited for (the client reads them at each call).
+  async fetchWithoutWasm(AuthClient) {
+    const s = makeServer({ lifetime: 60, sendExpiresIn: false });
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 100;
+    // The refresh timer never fires: only a call can find the token due.
+    globalThis.setTimeout = (f, ms, ...a) => (ms >= 200 ? -1 : realSetTimeout(f, ms, ...a));
+    const [realNow, realMono] = [Date.now, performance.now];
+    try {
+      const via = [];
+      const fetch = (req) => {
+        if (new URL(req.url).pathname.startsWith("/api/")) via.push(/wasm/.test(new Error().stack) ? "wasm" : "js");
+        return s.fetch(req);
+      };
+      const auth = new AuthClient({ ...s.options({ refreshMargin: 1000 }), fetch });
+      const api = () => s.log.filter((e) => e.path.startsWith("/api/"));
+      const newest = () => [...s.valid.keys()].at(-1);
+      const calls = async (n, status = 200) => {
+        via.length = 0;
+        for (let i = 0; i < n; i++) eq((await auth.fetch("/api/me")).status, status, "status");
+        return via.join();
+      };
+      await auth.login("u", "pw");
+      const first = newest();
+      eq(await calls(3), "wasm,js,js", "fresh: through Rust once, then without wasm");
+      assert(api().slice(-3).every((e) => e.auth === "Bearer " + first), "each with the token");
+      eq(await auth.getAccessToken(), first, "getAccessToken the same way");
+      eq(auth.signedIn, true, "signed in");
+      eq(await calls(2), "wasm,js", "after another call into the client (a getter): through Rust once");
+      // performance.now() past the refresh time (59 s: a 60 s token, a 1 s margin), the wall
+      // clock not: through Rust, refreshed first.
+      performance.now = () => realMono.call(performance) + 59_500;
+      try {
+        eq(await calls(1), "wasm", "due by performance.now(): through Rust");
+      } finally { performance.now = realMono; }
+      eq(s.refreshes(), 1, "refreshed first");
+      const second = newest();
+      eq(api().at(-1).auth, "Bearer " + second, "with the new token");
+      eq(await calls(2), "wasm,js", "then through Rust once (the refresh called it), then without");
+      // A 401 to a call made without wasm: Rust refreshes and replays; the next call goes
+      // through Rust and carries the newest token, never the refused one.
+      s.revoke();
+      eq(await calls(1), "js,wasm", "the 401 (sent without wasm), then the replay through Rust");
+      eq(s.refreshes(), 2, "one refresh after the 401");
+      const third = newest();
+      eq(api().at(-1).auth, "Bearer " + third, "replayed with the new token");
+      eq(await calls(2), "wasm,js", "after the 401: through Rust once, then without");
+      assert(api().slice(-2).every((e) => e.auth === "Bearer " + third), "both with the newest token");
+      // The wall clock alone past the refresh time (a machine that slept while performance.now()
+      // stood still; the client's clock takes the larger step): through Rust, refreshed first.
+      Date.now = () => realNow() + 59_500;
+      try {
+        eq(await calls(1), "wasm", "due by Date.now(): through Rust");
+      } finally { Date.now = realNow; }
+      eq(s.refreshes(), 3, "refreshed first");
+      eq(api().at(-1).auth, "Bearer " + newest(), "with the new token");
+      // Logout: through Rust, no token.
+      await auth.logout();
+      eq(await calls(2, 401), "wasm,wasm", "signed out: through Rust each time");
+      assert(api().slice(-2).every((e) => e.auth === null), "no token after logout");
+      auth.dispose();
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+      [Date.now, performance.now] = [realNow, realMono];
+      Error.stackTraceLimit = limit;
+    }
+  },
+
   // The tab channel carries no credentials, and a hostile page of the same origin (a plain
   // BroadcastChannel, no package) listening and posting on it learns nothing and changes nothing.
   // Two clients in one page stand in for two tabs.

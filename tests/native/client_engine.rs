@@ -150,6 +150,75 @@ fn send_due_tells_without_changing_anything_whether_before_send_has_work() {
     assert!(!e.send_due(due + 11), "fresh again");
 }
 
+/// `fresh_for` is `send_due` ahead of time: for every state reached here and every instant in
+/// the window it gives, `send_due` is false (and `before_send` has nothing to do), and at its end
+/// `send_due` is true; no window while `send_due` is true, a retry is pending or no token is held.
+#[test]
+fn fresh_for_is_exactly_how_long_send_due_stays_false() {
+    let check = |e: &Engine, now: u64, what: &str| match e.fresh_for(now) {
+        Some(left) => {
+            assert!(
+                e.access().is_some() && !e.lazy_pending(),
+                "{what}: a token, nothing pending"
+            );
+            for d in [0, left / 2, left - 1] {
+                assert!(
+                    !e.send_due(now.saturating_add(d)),
+                    "{what}: fresh at +{d} of {left}"
+                );
+            }
+            if left < u64::MAX / 2 {
+                assert!(
+                    e.send_due(now + left),
+                    "{what}: due at the end of its window ({left})"
+                );
+            }
+        }
+        None => assert!(
+            e.access().is_none() || e.send_due(now),
+            "{what}: no window, yet nothing to do"
+        ),
+    };
+    let mut e = engine();
+    assert_eq!(e.fresh_for(0), None, "no token");
+    check(&e, 0, "signed out");
+    e.start_session(secret("a1"), Some(15 * MIN), 1_000);
+    let due = e.deadline().unwrap();
+    assert_eq!(
+        e.fresh_for(1_000),
+        Some(due - 1_000),
+        "until the refresh is due"
+    );
+    for now in [1_000, 2_000, due - 1] {
+        check(&e, now, "fresh");
+    }
+    assert_eq!(e.fresh_for(due), None, "due");
+    check(&e, due, "due");
+    // A refresh in flight while the token is fresh: calls go on with it meanwhile.
+    let t = match e.manual(2_000) {
+        Begin::Start(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        e.fresh_for(2_001),
+        Some(due - 2_001),
+        "in flight, still fresh"
+    );
+    // A failed refresh: a retry is pending, so each call asks (and waits for the retry).
+    let failed = run(&mut e, t, 2_003, fail(503, None, Some(5_000)));
+    assert!(matches!(failed, Finished::Retry { .. }), "{failed:?}");
+    assert_eq!(e.fresh_for(2_004), None, "a retry pending");
+    check(&e, 2_004, "retry pending");
+    // A token of unknown lifetime: fresh until something else happens.
+    let mut opaque = engine();
+    opaque.start_session(secret("opaque"), None, 0);
+    assert_eq!(opaque.fresh_for(10 * MIN), Some(u64::MAX), "no deadline");
+    check(&opaque, 10 * MIN, "opaque");
+    // Signed out again: nothing.
+    opaque.sign_out();
+    assert_eq!(opaque.fresh_for(10 * MIN), None, "signed out");
+}
+
 #[test]
 fn a_refresh_in_flight_does_not_hold_back_calls_while_the_token_is_fresh() {
     let mut e = signed_in();

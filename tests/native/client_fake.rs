@@ -143,6 +143,9 @@ pub struct World {
     pub dropped: RefCell<Vec<(usize, bool)>>,
     /// Every delay the timer was armed with: (tab, ms).
     pub armed: RefCell<Vec<(usize, f64)>>,
+    /// Each `auth.fetch` request: (tab, the window in which the host may repeat it without the
+    /// runtime, ms; 0: none).
+    pub windows: RefCell<Vec<(usize, u32)>>,
 }
 
 /// An operation of a tab: (tab, operation id).
@@ -559,7 +562,8 @@ impl Host for Fake {
         }
         response.get("retryAfter")
     }
-    fn request(&self, input: &Val, _init: &Val, access: &Val, generation: u32) -> Val {
+    fn request(&self, input: &Val, _init: &Val, access: &Val, generation: u32, left: u32) -> Val {
+        self.world.windows.borrow_mut().push((self.tab, left));
         let url = input.str().unwrap_or("");
         if !url.starts_with("/api") {
             return self.send(input, &Val::Undef, 0);

@@ -129,6 +129,62 @@ fn fetches_while_a_refresh_is_due_share_one_refresh_and_carry_the_new_token() {
     assert_eq!(status_of(&w, &b), 200.0);
 }
 
+/// The window `auth.fetch` hands the host with each request (glue.js repeats the call without
+/// wasm while both clocks are within it: client.js): one ms less than the engine's, and none
+/// when the request was handed back, went out without a token, or a retry is pending; and at the
+/// end of it, by either clock, the runtime itself no longer sends the token as it is.
+#[test]
+fn fetch_hands_the_host_the_window_in_which_the_token_goes_out_as_it_is() {
+    let last = |w: &World| w.windows.borrow().last().unwrap().1;
+    let world = || {
+        let w = World::new();
+        let tab = w.tab_with(Transport::Cookie, false, ClientConfig::DEFAULT);
+        // The session hint says there is no session: signed out, a request goes out as it is.
+        w.hint_over.set(true);
+        fetch(&tab, "/api/out");
+        assert_eq!(last(&w), 0, "signed out: no window");
+        w.hint_over.set(false);
+        login(&w, &tab, "alice", None);
+        fetch(&tab, "/api/a");
+        assert_eq!(
+            last(&w),
+            DUE_MS as u32 - 1,
+            "fresh: until the refresh is due, less a ms"
+        );
+        (w, tab)
+    };
+    // Timers frozen: the monotonic clock to just before the window's end, then past it.
+    let (w, tab) = world();
+    w.mono.set(w.mono.get() + DUE_MS - 1.5);
+    fetch(&tab, "/api/b");
+    assert_eq!(
+        w.sent.borrow().len(),
+        3,
+        "still sent at once with the token"
+    );
+    assert!(w.posts_to(REFRESH).is_empty(), "no refresh");
+    assert!(last(&w) <= 1, "a window of at most a ms left: {}", last(&w));
+    w.mono.set(w.mono.get() + 1.5);
+    fetch(&tab, "/api/c");
+    w.run();
+    assert_eq!(last(&w), 0, "due: no window");
+    assert_eq!(w.sent.borrow().len(), 3, "handed back, not sent");
+    assert_eq!(w.posts_to(REFRESH).len(), 1, "the refresh first");
+    // A failed refresh: a retry pending, no window.
+    w.fail(REFRESH);
+    fetch(&tab, "/api/d");
+    assert_eq!(last(&w), 0, "a retry pending: no window");
+    // The wall clock alone past the window's end (a machine that slept while performance.now()
+    // stood still): due, as the host's check of Date.now() says.
+    let (w, tab) = world();
+    w.wall.set(w.wall.get() + DUE_MS);
+    fetch(&tab, "/api/c");
+    w.run();
+    assert_eq!(last(&w), 0, "due by the wall clock: no window");
+    assert_eq!(w.sent.borrow().len(), 2, "handed back, not sent");
+    assert_eq!(w.posts_to(REFRESH).len(), 1, "the refresh first");
+}
+
 #[test]
 fn a_401_refreshes_once_and_replays_once() {
     let w = World::new();

@@ -8,7 +8,13 @@ impl<H: Host> Inner<H> {
     // ----- fetch -----
 
     /// `auth.fetch(input, init)`: with the token unless a refresh may be due, then the request
-    /// is handed back ([`Inner::fetch_handed`]).
+    /// is handed back ([`Inner::fetch_handed`]). With it, the window (ms, 0: none) in which the
+    /// host may make the same call again without the runtime (the browser's `auth.fetch` does,
+    /// without entering wasm), if the runtime is not called in between: while neither clock has
+    /// advanced by that much since readings the host took before this call. The engine's clock
+    /// advances by the larger of the two increments and counts whole ms, so [`Engine::send_due`]
+    /// stays false until then ([`Engine::fresh_for`], less a ms; taken modulo 2^32: shorter,
+    /// never longer).
     pub(super) fn fetch(self: &Rc<Self>, input: &V<H>, init: &V<H>) -> V<H> {
         if let Some(e) = self.disposed_error() {
             let (id, promise) = self.promise();
@@ -16,12 +22,19 @@ impl<H: Host> Inner<H> {
             return promise;
         }
         let now = self.now();
-        let (access, generation) = if self.engine().send_due(now) || self.engine().lazy_pending() {
-            (H::null(), 0)
-        } else {
-            self.current().unwrap_or((self.u(), 0))
+        // (Not in the `match`: its engine borrow would last through the arms.)
+        let fresh = self.engine().fresh_for(now);
+        let ((access, generation), left) = match fresh {
+            // A token held and no refresh due: the token, for `ms` more.
+            Some(ms) => (
+                self.current().unwrap_or_default(),
+                (ms as u32).saturating_sub(1),
+            ),
+            // A refresh due or pending, or a lazy restore: handed back; else no token.
+            None if self.signed_in() || self.engine().lazy_pending() => ((H::null(), 0), 0),
+            None => ((self.u(), 0), 0),
         };
-        self.host().request(input, init, &access, generation)
+        self.host().request(input, init, &access, generation, left)
     }
 
     /// A request of `fetch` handed over as `[response, request, generation]`, a promise: a

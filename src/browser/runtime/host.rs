@@ -78,13 +78,16 @@ pub trait Host {
     /// Reads `response`'s body for `id`; returns its `Retry-After` header.
     fn json(&self, id: u32, response: &Self::Value) -> Self::Value;
     /// `auth.fetch(input, init)`: a promise; a managed request is sent with `access`, or handed
-    /// back if `access` is `null`.
+    /// back if `access` is `null`. For `left` ms (0: none) after its last readings of both
+    /// clocks before this call, the host may make the next calls of `auth.fetch` the same way
+    /// without the runtime, unless it calls the runtime in between (see `Inner::fetch`).
     fn request(
         &self,
         input: &Self::Value,
         init: &Self::Value,
         access: &Self::Value,
         generation: u32,
+        left: u32,
     ) -> Self::Value;
     /// Whether the page reads the session hint as "over" (`sr_session=0`).
     fn over(&self) -> bool;

@@ -384,6 +384,20 @@ impl<T: PartialEq> Engine<T> {
         self.token.is_some() && self.due(now)
     }
 
+    /// For how many ms from `now` a managed request goes out with the current token without
+    /// anything to do, if nothing else happens meanwhile: [`send_due`](Self::send_due) stays
+    /// false until then (and [`lazy_pending`](Self::lazy_pending) with it, a token being held).
+    /// `None`: ask before each request (no token, a refresh due or a retry pending). The
+    /// browser's `auth.fetch` takes a path without wasm for that long (see `fetch` in
+    /// src/browser/runtime/fetch.rs). Changes nothing.
+    pub fn fresh_for(&self, now: u64) -> Option<u64> {
+        let held = self.token.as_ref()?;
+        let left = held
+            .deadlines
+            .map_or(u64::MAX, |d| d.refresh_at.saturating_sub(now));
+        (self.retry_at.is_none() && left > 0).then_some(left)
+    }
+
     /// After a 401 to a request that carried the token of generation `carried` (0: none):
     /// replay if a newer token exists, else one refresh (or join the one in flight).
     pub fn unauthorized(&mut self, carried: u32, now: u64) -> Step {

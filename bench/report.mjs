@@ -342,8 +342,10 @@ browser contexts (cold caches). Fetch overhead: 1,000 sequential \`auth.fetch("/
 1,000 plain \`fetch("/api/ping")\` (body read), interleaved in blocks of 100 whose order alternates
 (ABBA), with a valid session (so no refresh happens; the server checks that every \`auth.fetch\`
 carried the bearer token).
-Each \`auth.fetch\` enters wasm once (is a refresh due?) and the package's JavaScript builds the
-\`Request\` with the header and calls \`fetch\`. That work is of the order of the variation of
+While the access token is fresh, \`auth.fetch\` does not enter wasm: Rust's last answer gave
+the package's JavaScript a window in which no refresh can fall due (docs/DESIGN.md, "auth.fetch
+without wasm"), and within it the JavaScript builds the \`Request\` with the header and calls
+\`fetch\`. That work is of the order of the variation of
 plain \`fetch\` itself between blocks, so single runs of this figure move by a few percent.
 `);
 if (client) {

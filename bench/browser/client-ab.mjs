@@ -14,6 +14,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import { median } from "../stats.mjs";
 
 const roots = process.argv.slice(2, 4);
 if (roots.length != 2) throw new Error("usage: node bench/browser/client-ab.mjs A_ROOT B_ROOT");
@@ -94,10 +95,6 @@ try {
     return { times, isolated: crossOriginIsolated };
   }, CALLS);
   if (bearer !== 2 * (CALLS + 100)) throw new Error(`the token went out on ${bearer} of ${2 * (CALLS + 100)} calls of auth.fetch`);
-  const median = (xs) => {
-    const s = [...xs].sort((x, y) => x - y);
-    return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const trimmed = (xs) => {
     const s = [...xs].sort((x, y) => x - y).slice(0, Math.floor(xs.length * 0.9));
     return s.reduce((x, y) => x + y, 0) / s.length;

@@ -12,6 +12,7 @@ import { createServer } from "node:http";
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import { median } from "../stats.mjs";
 
 const [repoRoot, outPath] = process.argv.slice(2);
 const root = process.env.BENCH_PKG_ROOT || repoRoot;
@@ -61,11 +62,6 @@ const server = createServer((req, res) => {
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",

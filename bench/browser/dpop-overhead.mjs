@@ -22,6 +22,7 @@ import { createServer } from "node:http";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import { median } from "../stats.mjs";
 
 const [root, outPath] = process.argv.slice(2);
 const CALLS = 1200; // a multiple of 3 blocks: each kind as often in each position
@@ -80,11 +81,6 @@ const server = createServer((req, res) => {
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const b64u = (b) => Buffer.from(b).toString("base64url");
 const thumbprint = ({ crv, kty, x, y }) => createHash("sha256").update(JSON.stringify({ crv, kty, x, y })).digest("base64url");
 

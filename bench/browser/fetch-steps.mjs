@@ -39,6 +39,7 @@ import { join, normalize } from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { median } from "../stats.mjs";
 
 const root = process.argv[2] || fileURLToPath(new URL("../..", import.meta.url));
 const BLOCK = Number(process.env.BENCH_BLOCK || 100);
@@ -173,10 +174,6 @@ try {
   const timeout = setTimeout(() => done.fail(new Error("no figures after 10 minutes")), 600_000);
   const { times, starts, isolated } = await result;
   clearTimeout(timeout);
-  const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
   const base = median(times.fetch);
   console.log(`Chromium ${version}${CDP ? " through Playwright (DevTools protocol)" : ""}; ${ROUNDS * BLOCK} calls per step, ` +
     `interleaved at random; load average ${loadBefore} before, ${load()} after${isolated ? "" : "; not cross-origin isolated (a 100 µs clock)"}`);

@@ -6,7 +6,7 @@ use silent_refresh::core::server::config::DemoUser;
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::records::{FamilyRecord, TokenRecord};
 use silent_refresh::core::server::secret::Secret;
-use silent_refresh::core::server::store::MemoryStore;
+use silent_refresh::core::server::store::{MemoryStore, Op};
 use silent_refresh::core::server::token::{secret_id, RefreshToken};
 use silent_refresh::core::server::{Config, KvStore};
 
@@ -136,6 +136,16 @@ pub fn start_chained(
     ))
     .unwrap();
     token.as_str()
+}
+
+/// The keys `store` was written under since its operations were last cleared, in order.
+pub fn puts(store: &MemoryStore) -> Vec<String> {
+    store
+        .ops()
+        .into_iter()
+        .filter(|o| matches!(o, Op::Put(_)))
+        .map(|o| o.key().to_string())
+        .collect()
 }
 
 /// A client address for logins (a login without one is refused, never counted with everyone's).

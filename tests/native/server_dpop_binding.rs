@@ -4,7 +4,7 @@
 //! single use. Proofs here are taken as already checked against their request (that part is
 //! `server_dpop.rs`); what is tested is what the service does with their key and `jti`.
 
-use crate::server_common::{config, run, CLIENT_IP, T0};
+use crate::server_common::{config, puts, run, CLIENT_IP, T0};
 use serde_json::Map;
 use silent_refresh::core::server::dpop::{DpopError, Proof};
 use silent_refresh::core::server::oidc::upstream::NoUpstream;
@@ -372,15 +372,6 @@ fn the_rotation_wire_form_carries_proofs_binding_and_dpop_errors() {
     // A Bearer call's wire form is unchanged (no `dpop` member).
     let plain = serde_json::to_string(&Call::Refresh { token, dpop: None }).unwrap();
     assert!(!plain.contains("dpop"));
-}
-
-fn puts(store: &MemoryStore) -> Vec<String> {
-    store
-        .ops()
-        .into_iter()
-        .filter(|o| matches!(o, Op::Put(_)))
-        .map(|o| o.key().to_string())
-        .collect()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Native tests of the server core: rotation, grace replay, reuse detection, lifetimes,
 //! revocation, logout-all and users, against the in-memory store with fixed clocks.
 
-use crate::server_common::{config, run, CLIENT_IP, T0};
+use crate::server_common::{config, puts, run, CLIENT_IP, T0};
 use serde_json::{json, Map};
 use silent_refresh::core::server::config::RotationStore;
 use silent_refresh::core::server::events::RevokeReason;
@@ -45,15 +45,6 @@ fn rotation_issues_a_new_token_and_retires_the_old_one() {
     // The successor is the HMAC of the family's value and the predecessor.
     let expect = crate::server_common::expected_successor(&cfg, &store, &t1);
     assert_eq!(t2, expect);
-}
-
-fn puts(store: &MemoryStore) -> Vec<String> {
-    store
-        .ops()
-        .into_iter()
-        .filter(|o| matches!(o, Op::Put(_)))
-        .map(|o| o.key().to_string())
-        .collect()
 }
 
 #[test]

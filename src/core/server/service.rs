@@ -702,8 +702,9 @@ impl<'a, S: KvStore, H: PasswordHasher> AuthService<'a, S, H> {
                 }
                 return Err(AuthError::InvalidGrant);
             }
-            // Spent before (here, or anywhere in the replay cache): a replay. Otherwise it is
-            // spent with what this refresh writes (`spend_with_answer`).
+            // Spent before (by one of the family's rotations, or in the replay cache): a
+            // replay. Otherwise it is spent below: in the family record a rotation writes, or
+            // in the replay cache by every other answer.
             (_, Some(_)) if proof_spent => {
                 return Err(AuthError::InvalidDpopProof(DpopError::Replay))
             }

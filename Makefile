@@ -18,7 +18,7 @@ PKG_WASM := pkg/silent_refresh_bg.wasm
 WORKER_WASM := build/worker/index_bg.wasm
 SITE := build/site/index.html
 
-.PHONY: dev dev-oidc test setup build bench soak fuzz simulate exhaustive cost clean preflight secrets
+.PHONY: dev dev-oidc test setup build bench bench-repeat soak fuzz simulate exhaustive cost clean preflight secrets
 .DEFAULT_GOAL := dev
 
 ## make dev: set up, build both artifacts (release), serve the demo and the API on http://127.0.0.1:8787
@@ -36,6 +36,10 @@ test: setup build
 ## make bench: side-by-side benchmarks against the usual alternatives; writes docs/BENCHMARKS.md
 bench: setup build
 	@$(ENV) bench/run.sh
+
+## make bench-repeat: the figures near their targets (auth.fetch, DPoP, start-up), REPEAT times (5); writes docs/BENCHMARKS-REPEATED.md
+bench-repeat: setup build
+	@$(ENV) bench/repeat.sh
 
 ## make soak: 60 s of mixed traffic against the Worker in workerd (zero 5xx, no lost session, stable memory)
 soak: setup build

@@ -35,7 +35,8 @@
 # BENCH_WARMUP (s, 3), BENCH_RUN_WARMUP (untimed s before each run, 1), BENCH_CHAINED (levels of
 # the chained runs, 1,16; empty: none), BENCH_STARTUP_ROUNDS (15), for the cpu step
 # CPU_BATCHES (3), CPU_BATCH (150 operations per batch), CPU_LOGIN_BATCH (20) (bench/cost/cpu.mjs),
-# BENCH_SKIP (comma list of: token,cpu,cost,sizes,client,load,dpop-client,dpop-load,oidc). A run that skips a
+# BENCH_SKIP (comma list of: token,cpu,cost,sizes,startup,client,load,dpop-client,dpop-load,oidc), or
+# BENCH_ONLY (the same names: run only those; bench/repeat.sh uses it). A run that skips a
 # step, or fails one (a load step fails on any error, drained token pool or unbound DPoP answer:
 # bench/load/refresh-load.mjs), writes its report to target/bench/BENCHMARKS.md only, not
 # docs/BENCHMARKS.md (whose figures all come from one whole run that passed).
@@ -49,7 +50,9 @@ cd "$root"
 started=$(date +%s)
 say() { printf '[bench %4ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
-skip() { [[ ",${BENCH_SKIP:-}," == *",$1,"* ]]; }
+skip() {
+  if [ -n "${BENCH_ONLY:-}" ]; then [[ ",$BENCH_ONLY," != *",$1,"* ]]; else [[ ",${BENCH_SKIP:-}," == *",$1,"* ]]; fi
+}
 
 duration=${BENCH_DURATION:-5}
 reps=${BENCH_REPS:-5}
@@ -204,6 +207,8 @@ fi
 if ! skip sizes; then
   say "sizes"
   step sizes node bench/sizes/sizes.mjs "$root" "$results/sizes.json"
+fi
+if ! skip startup; then
   say "start-up CPU: wrangler check startup, ours and the jose Worker alternating"
   step startup node bench/sizes/startup.mjs target/bench/ours.wrangler.toml bench/jose-worker/wrangler.toml \
     "$results/startup.json" "${BENCH_STARTUP_ROUNDS:-15}"
@@ -391,7 +396,7 @@ node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({
 }, null, 2))' "$results/machine.json" "$(nproc)" "$cpu" "$mem" "$(cut -d' ' -f1-3 /proc/loadavg)" \
   "$(node_modules/.bin/wrangler --version 2>/dev/null | tail -1)" "$(node_modules/.bin/workerd --version 2>/dev/null | sed "s/^workerd //")" \
   "$(rustc --version)" "$chromium_version" \
-  "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency${BENCH_SKIP:+ BENCH_SKIP=$BENCH_SKIP})" \
+  "make bench (bench/run.sh; BENCH_DURATION=$duration BENCH_REPS=$reps BENCH_CONCURRENCY=$concurrency${BENCH_SKIP:+ BENCH_SKIP=$BENCH_SKIP}${BENCH_ONLY:+ BENCH_ONLY=$BENCH_ONLY})" \
   "$(($(date +%s) - started))" "${failed[*]}"
 # The report exits 1 when a correctness check of the run failed. It is always written to
 # target/bench/BENCHMARKS.md; it replaces docs/BENCHMARKS.md only when the whole run (no step
@@ -399,7 +404,7 @@ node -e 'require("fs").writeFileSync(process.argv[1], JSON.stringify({
 report_ok=1
 doc=target/bench/BENCHMARKS.md
 node bench/report.mjs "$root/$results" "$root/$doc" || report_ok=0
-if [ -z "${BENCH_SKIP:-}" ] && [ ${#failed[@]} -eq 0 ] && [ "$report_ok" -eq 1 ]; then
+if [ -z "${BENCH_SKIP:-}${BENCH_ONLY:-}" ] && [ ${#failed[@]} -eq 0 ] && [ "$report_ok" -eq 1 ]; then
   cp "$doc" docs/BENCHMARKS.md
   doc=docs/BENCHMARKS.md
 fi

@@ -125,7 +125,7 @@ try {
         }
       }
       const sum = (xs) => xs.reduce((a, b) => a + b, 0);
-      return { plainMs: sum(p), wrappedMs: sum(w), refreshes: auth.refreshCount };
+      return { plainMs: sum(p), wrappedMs: sum(w), plainBlocksMs: p, wrappedBlocksMs: w, refreshes: auth.refreshCount };
     }, { CALLS, BLOCK });
     run.bearer = bearerPings;
     run.pings = pings;

@@ -66,12 +66,12 @@ if (clients.length) {
   md.push(`## \`auth.fetch\` ÷ \`fetch\` in Chromium (target: under 1.05)
 
 Per repetition: ${c0.reps} runs of ${c0.calls} calls of each kind, in interleaved blocks of 100
-(\`bench/browser/client-overhead.mjs\`); a run's ratio is its totals' ratio, the repetition's figure
-the median of its runs' ratios.
-`);
+(\`bench/browser/client-overhead.mjs\`), in a Chromium no DevTools client is attached to; a run's
+ratio is its totals' ratio, the repetition's figure the median of its runs' ratios.
+${c0.devtools ? "The last column: the same in the page Playwright drives (DevTools attached), for comparison.\n" : ""}`);
   const runRatios = (r) => r.client.runs.map((x) => x.wrappedMs / x.plainMs);
-  md.push(table(["repetition", "runs' ratios", "figure (median)", "fetch µs/call", "auth.fetch µs/call"],
-    clients.map((r) => [String(r.n), runRatios(r).map(f3).join(", "), f3(r.client.ratio), f1(r.client.perCallPlainUs), f1(r.client.perCallWrappedUs)])));
+  md.push(table(["repetition", "runs' ratios", "figure (median)", "fetch µs/call", "auth.fetch µs/call", "with DevTools attached"],
+    clients.map((r) => [String(r.n), runRatios(r).map(f3).join(", "), f3(r.client.ratio), f1(r.client.perCallPlainUs), f1(r.client.perCallWrappedUs), f3(r.client.devtools?.ratio)])));
   const figures = clients.map((r) => r.client.ratio);
   const verdict = median(figures);
   const pooled = median(clients.flatMap(runRatios));
@@ -80,7 +80,9 @@ the median of its runs' ratios.
   md.push("");
   md.push(`Median of the ${figures.length} repetitions' figures: **${f3(verdict)}** (spread ${spread(figures, f3)}). Pooled, the median of all ${clients.flatMap(runRatios).length} runs' ratios: ${f3(pooled)}${pairs.length ? `; of all ${pairs.length} adjacent block pairs: ${f3(median(pairs))}` : ""}.\n`);
   verdicts.push(`\`auth.fetch\` ÷ \`fetch\` under 1.05: ${verdict < 1.05 ? "**yes**" : "**no**"} (${f3(verdict)}, repetitions ${spread(figures, f3)}).`);
-  console_.push(`client  auth.fetch ÷ fetch: median ${f3(verdict)}, repetitions ${figures.map(f3).join(" ")}, pooled runs ${f3(pooled)}`);
+  const devtools = clients.map((r) => r.client.devtools?.ratio);
+  if (devtools.some(Number.isFinite)) md.push(`With DevTools attached: median of the repetitions' figures ${f3(median(devtools))} (spread ${spread(devtools, f3)}).\n`);
+  console_.push(`client  auth.fetch ÷ fetch: median ${f3(verdict)}, repetitions ${figures.map(f3).join(" ")}, pooled runs ${f3(pooled)}; with DevTools ${devtools.map(f3).join(" ")}`);
 }
 
 // --- DPoP ÷ Bearer refresh throughput ---------------------------------------------------------

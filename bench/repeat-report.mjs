@@ -6,7 +6,8 @@
 //
 // Usage: node repeat-report.mjs REPEAT_DIR OUT.md STEPS SECONDS
 // (REPEAT_DIR holds 1/, 2/, ...: each a copy of bench/run.sh's results plus repeat.json.)
-// Exits 1 when a repetition recorded a failed step or a failed check, or measured none.
+// Exits 1 when a repetition failed (bench/run.sh failed it: a failed step, or a failed check of
+// its report, such as an error, an exhausted pool or an unbound DPoP answer), or none was measured.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { median } from "./stats.mjs";
@@ -35,7 +36,7 @@ const spread = (xs, f) => {
 
 const wrong = [];
 for (const r of reps) {
-  if (r.repeat.ok === false) wrong.push(`repetition ${r.n}: a step failed (${(r.machine.failed ?? []).join(", ") || "see its output"})`);
+  if (r.repeat.ok === false) wrong.push(`repetition ${r.n}: its run failed (${(r.machine.failed ?? []).join(", ") || "see its output"})`);
 }
 if (reps.length === 0) wrong.push("no repetition was measured");
 
@@ -117,16 +118,6 @@ repetitions' figures, then their spread, then each repetition's.
   }
   md.push(table(["store", "conn.", "median", "spread", "each repetition", "pooled, run pairs", "Bearer req/s (median)", "DPoP req/s (median)"], rows));
   md.push("");
-  for (const r of dpops) {
-    for (const s of r.dpopLoad.summary) {
-      if (s.errors) wrong.push(`repetition ${r.n}, DPoP load, ${s.server} at ${s.connections}: ${s.errors} errors`);
-      if (s.exhausted) wrong.push(`repetition ${r.n}, DPoP load, ${s.server} at ${s.connections}: tokens or proofs ran out ${s.exhausted} times`);
-      if (s.unbound) wrong.push(`repetition ${r.n}, DPoP load: ${s.unbound} answers at ${s.connections} were not DPoP-bound`);
-    }
-    for (const [n, ck] of Object.entries(r.dpopLoad.checks ?? {})) {
-      for (const [k, v] of Object.entries(ck)) if (v === false) wrong.push(`repetition ${r.n}, DPoP load, ${n}: ${k}`);
-    }
-  }
 }
 
 // --- start-up CPU ÷ jose ----------------------------------------------------------------------

@@ -119,14 +119,13 @@ await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    // Diagnostics only (never set by bench/run.sh): e.g. "--js-flags=--wasm-compact-imports".
-    ...(process.env.BENCH_CHROMIUM_EXTRA_ARGS ? process.env.BENCH_CHROMIUM_EXTRA_ARGS.split(" ") : [])],
-});
+// The flags of both browsers (Playwright's and the one without DevTools).
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  // Diagnostics only (never set by bench/run.sh): e.g. "--js-flags=--wasm-compact-imports".
+  ...(process.env.BENCH_CHROMIUM_EXTRA_ARGS ? process.env.BENCH_CHROMIUM_EXTRA_ARGS.split(" ") : [])];
+const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 try {
   const version = browser.version();
   // 1. Page load -> ready AuthClient, each in a fresh context (no HTTP or code cache).
@@ -168,12 +167,9 @@ try {
   const plainRuns = await new Promise((resolve, reject) => {
     const profile = mkdtempSync(join(tmpdir(), "client-overhead-"));
     const runs = [];
-    const child = spawn(process.env.CHROMIUM || "/usr/bin/chromium", [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--disable-background-timer-throttling", "--disable-renderer-backgrounding", `--user-data-dir=${profile}`,
-      `${origin}/bench.html?reps=${REPS}`,
-    ], { detached: true, stdio: "ignore" });
+    // Playwright passes the two background flags itself.
+    const child = spawn(CHROMIUM, [...CHROMIUM_ARGS, "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+      `--user-data-dir=${profile}`, `${origin}/bench.html?reps=${REPS}`], { detached: true, stdio: "ignore" });
     const stop = () => {
       clearTimeout(timer);
       onResult = undefined;

@@ -33,7 +33,8 @@
 # NODE_TEST_FILE_TIMEOUT_SECONDS (1800) in all, and a file ends once its tests have
 # (--test-force-exit: a timer or socket left behind cannot keep it alive).
 # At the end, a table of where the time went: each tier's wall and CPU seconds and, under `make`,
-# the setup steps and builds before them (scripts/timing.sh).
+# the setup steps and builds before them (scripts/timing.sh); then, for each failed tier, its own
+# list of what failed and why.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/test-logs
@@ -164,5 +165,12 @@ for tier in "${tiers[@]}"; do
   printf '  %-8s %5s passed %4s failed %4s skipped  %s\n' "$tier" "${passed[$tier]}" "${failed[$tier]}" "${skipped[$tier]}" "${status[$tier]}"
 done
 timing_table
+# What failed, last, where a reader of the run's tail (CI) sees it: each failed tier's own
+# summary of its failures (node's "failing tests" section, cargo's "failures:"), cut at 40 lines.
+for tier in "${tiers[@]}"; do
+  [ "${status[$tier]}" = ok ] && continue
+  echo "=== what failed in $tier (whole: target/test-logs/$tier.log) ==="
+  awk '/^✖ failing tests:/ || /^failures:$/ { on = 1 } on && !/^ +at .*\(node:/' "target/test-logs/$tier.log" | head -n 40
+done
 echo "${total_pass} passed, ${total_fail} failed, ${total_skip} skipped"
 exit $broken

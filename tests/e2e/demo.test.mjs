@@ -216,11 +216,18 @@ describe("demo page against the Worker", () => {
     await page.exposeFunction("recordEvent", (kind) => events.push(kind));
     await page.evaluate(() => ["refresh", "error", "expired", "logout"].forEach((k) => window.auth.on(k, () => window.recordEvent(k))));
 
+    // The page learns it is online from the browser's `online` event, which ends the client's
+    // backoff. Chromium dispatches it in a task of its own after setOffline(false) has returned, so
+    // the call waits for it, as an app's would in a real browser: a call made before it, with the
+    // token expired and the retry still pending, is answered with the server's 401 (the backoff
+    // holds against the app's calls: client_engine::an_outage_of_several_minutes_keeps_the_session_without_a_storm).
+    await page.evaluate(() => window.addEventListener("online", () => (window.__online = true)));
     const before = refreshes.length;
     await context.setOffline(true);
     await sleep((ACCESS_TTL + 2) * 1000);
     const whileOffline = refreshes.length - before;
     await context.setOffline(false);
+    await within(page.waitForFunction(() => window.__online === true), 30_000, "the online event");
     assert.equal(await callMe(page), 200);
     assert.equal(await page.getAttribute("body", "data-state"), "signed-in");
     assert.ok(events.includes("error"), "refresh failures were reported as errors");

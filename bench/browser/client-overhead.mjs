@@ -7,22 +7,17 @@
 //      block (ABBA); per run the ratio of the totals, over BENCH_FETCH_REPS runs (5) the median.
 //      Measured twice: in a Chromium that no DevTools client is attached to (started as a user
 //      would start it, the page posting its figures to the server: the figure the target is
-//      judged on), and in the page Playwright drives. Playwright attaches over the DevTools
-//      protocol and enables its network domain, so for every request Chromium records the
-//      JavaScript stack that started it and sends events to Playwright: that makes a loopback
-//      fetch cost a few ms instead of well under one, and the deeper stack of a call through
-//      auth.fetch costs more than plain fetch's (bench/browser/fetch-steps.mjs). No user's
-//      browser does this; both figures are kept, the DevTools one as `devtools`.
+//      judged on), and in the page Playwright drives, kept as `devtools` (why they differ:
+//      bench/browser/chromium.mjs).
 // The server checks that every auth.fetch call carried the bearer token.
 //
 // Usage: node client-overhead.mjs ROOT OUT.json   (serves ROOT/pkg; BENCH_PKG_ROOT overrides ROOT)
-import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 import { median } from "../stats.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, withoutDevTools } from "./chromium.mjs";
 
 const [repoRoot, outPath] = process.argv.slice(2);
 const root = process.env.BENCH_PKG_ROOT || repoRoot;
@@ -118,13 +113,6 @@ const server = createServer((req, res) => {
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
 const origin = `http://127.0.0.1:${server.address().port}`;
 
-
-// The flags of both browsers (Playwright's and the one without DevTools).
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  // Diagnostics only (never set by bench/run.sh): e.g. "--js-flags=--wasm-compact-imports".
-  ...(process.env.BENCH_CHROMIUM_EXTRA_ARGS ? process.env.BENCH_CHROMIUM_EXTRA_ARGS.split(" ") : [])];
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 try {
   const version = browser.version();
@@ -162,31 +150,10 @@ try {
   await ctx.close();
 
   // 3. auth.fetch vs fetch in a Chromium no DevTools client is attached to: the same page, its
-  // runs posted to /results, the browser started without a debugging port and stopped by its
-  // process group.
-  const plainRuns = await new Promise((resolve, reject) => {
-    const profile = mkdtempSync(join(tmpdir(), "client-overhead-"));
-    const runs = [];
-    // Playwright passes the two background flags itself.
-    const child = spawn(CHROMIUM, [...CHROMIUM_ARGS, "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-      `--user-data-dir=${profile}`, `${origin}/bench.html?reps=${REPS}`], { detached: true, stdio: "ignore" });
-    const stop = () => {
-      clearTimeout(timer);
-      onResult = undefined;
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
-      rmSync(profile, { recursive: true, force: true });
-    };
-    const timer = setTimeout(() => (stop(), reject(new Error(`the browser without DevTools posted ${runs.length} of ${REPS} runs in 300 s`))), 300_000);
-    child.on("error", (e) => (stop(), reject(e)));
-    bearerPings = 0;
-    pings = 0;
-    onResult = (run) => {
-      runs.push(run);
-      if (runs.length === REPS) stop(), resolve(runs);
-    };
-  });
+  // runs posted to /results.
+  bearerPings = 0;
+  pings = 0;
+  const plainRuns = await withoutDevTools(`${origin}/bench.html?reps=${REPS}`, REPS, (deliver) => (onResult = deliver), { what: "the client page" });
 
   const summary = (runs) => {
     const plainMs = median(runs.map((r) => r.plainMs));
